@@ -1,0 +1,98 @@
+# Acceso Único — the verbs. `make run` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+KEYCLOAK_VERSION := 26.7.3
+VERSITYGW_VERSION := v1.8.0
+CACHE := .cache
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+KC_ZIP := $(CACHE)/keycloak/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
+VERSITYGW := $(CACHE)/bin/versitygw
+MAILDUMP := $(CACHE)/maildump-venv/bin/maildump
+AXE := node_modules/axe-core/axe.min.js
+STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
+
+.PHONY: help setup run up stop test test-unit reset-data provision check-realm screens bench clean
+
+help:
+	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
+	@echo "make test        prepara todo, levanta una pila aislada, corre todas las pruebas y la detiene"
+	@echo "make stop        detiene la pila de 'make run'"
+	@echo "make up          levanta la pila en segundo plano (sin esperar Ctrl-C)"
+	@echo "make reset-data  borra los datos locales (reino, cubeta, buzón); conserva descargas"
+	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
+	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
+	@echo "make screens     regenera las capturas de docs/screens/"
+	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
+
+setup: $(CACHE)/system.ok $(CACHE)/java_home $(VENV)/.installed $(KC_ZIP) $(VERSITYGW) $(MAILDUMP) $(AXE)
+
+$(CACHE)/system.ok: tools/system-packages.sh
+	@mkdir -p $(CACHE)
+	tools/system-packages.sh
+	@touch $@
+
+$(CACHE)/java_home: tools/find-jdk.sh
+	@mkdir -p $(CACHE)
+	tools/find-jdk.sh > $@.tmp && mv $@.tmp $@
+	@echo "JDK para Keycloak: $$(cat $@)"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Se requiere Python 3.11 o posterior")'
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet -r requirements.lock
+	@touch $@
+
+$(KC_ZIP):
+	@command -v mvn >/dev/null || { echo "Falta Maven (mvn) para descargar Keycloak: apt-get install maven" >&2; exit 1; }
+	mvn -q -B dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:$(KEYCLOAK_VERSION):zip \
+	    -DoutputDirectory=$(CURDIR)/$(CACHE)/keycloak
+
+$(VERSITYGW):
+	@command -v go >/dev/null || { echo "Falta Go >= 1.25 para el servidor S3 (versitygw)" >&2; exit 1; }
+	GOBIN=$(CURDIR)/$(CACHE)/bin go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+$(MAILDUMP): tools/maildump.lock
+	test -x $(CACHE)/maildump-venv/bin/python || $(PYTHON) -m venv $(CACHE)/maildump-venv
+	$(CACHE)/maildump-venv/bin/python -m pip install --quiet -r tools/maildump.lock
+	@touch $@
+
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Falta Node.js/npm para axe-core" >&2; exit 1; }
+	npm ci --silent --no-audit --no-fund
+	@touch $@
+
+run: setup
+	@$(STACK) run
+
+up: setup
+	@$(STACK) up
+
+stop:
+	@test -x $(VENV_PY) && $(STACK) down || true
+
+reset-data: stop
+	@$(STACK) reset
+
+provision: setup
+	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
+
+check-realm: setup
+	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext check
+
+test: setup
+	@$(STACK) test -- $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed
+	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+screens: setup
+	@$(STACK) test -- tests/e2e -k "journey" --screens=docs/screens
+
+bench: setup
+	@$(STACK) test -- benchmarks -p no:cacheprovider -s
+
+clean: stop
+	rm -rf $(VENV) $(CACHE) .stack node_modules

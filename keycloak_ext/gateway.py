@@ -1,0 +1,267 @@
+"""A realm-bound gateway over python-keycloak: the only place that imports it.
+
+Callers get plain `Account` values and the exceptions of `keycloak_ext.errors`;
+python-keycloak's raw dicts and exception types stay inside this module.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak.exceptions import KeycloakConnectionError, KeycloakError
+
+from .errors import AccountConflict, AccountNotFound, IdentityRejected, IdentityUnavailable
+from .settings import KeycloakSettings
+
+# Attributes handled as the built-in columns of a Keycloak user rather than `attributes`.
+_BUILT_IN = ("username", "email", "firstName", "lastName")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    enabled: bool
+    email_verified: bool
+    created_ms: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def attr(self, name: str, default: str = "") -> str:
+        return self.attributes.get(name, default)
+
+    @classmethod
+    def from_representation(cls, rep: dict) -> "Account":
+        attrs = {k: v[0] for k, v in (rep.get("attributes") or {}).items() if v}
+        return cls(
+            id=rep["id"],
+            username=rep.get("username", ""),
+            email=rep.get("email", ""),
+            first_name=rep.get("firstName", ""),
+            last_name=rep.get("lastName", ""),
+            enabled=bool(rep.get("enabled")),
+            email_verified=bool(rep.get("emailVerified")),
+            created_ms=int(rep.get("createdTimestamp") or 0),
+            attributes=attrs,
+        )
+
+
+def _translate(exc: KeycloakError) -> Exception:
+    if isinstance(exc, KeycloakConnectionError):
+        return IdentityUnavailable("Keycloak no responde")
+    code = exc.response_code or 0
+    if code == 404:
+        return AccountNotFound(str(exc.error_message))
+    if code == 409:
+        return AccountConflict(str(exc.error_message))
+    if code in (400, 403) or 400 <= code < 500 and code != 401:
+        return IdentityRejected(_error_text(exc))
+    return IdentityUnavailable(f"Keycloak respondió {code}")
+
+
+def _error_text(exc: KeycloakError) -> str:
+    body = exc.response_body or b""
+    try:
+        data = json.loads(body)
+        return str(data.get("errorMessage") or data.get("error") or data)
+    except (ValueError, AttributeError):
+        return str(exc.error_message)
+
+
+class _Translating:
+    """Context manager turning python-keycloak errors into domain errors."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, KeycloakError):
+            raise _translate(exc) from exc
+        return False
+
+
+_calls = _Translating()
+
+
+class KeycloakGateway:
+    """Everything `registro` asks of Keycloak, bound to one realm (no `change_current_realm`)."""
+
+    def __init__(self, settings: KeycloakSettings, admin: KeycloakAdmin | None = None) -> None:
+        self.settings = settings
+        self._admin = admin
+
+    @classmethod
+    def for_service(cls, settings: KeycloakSettings) -> "KeycloakGateway":
+        """Authenticated as the `registro` service account (client credentials)."""
+        conn = KeycloakOpenIDConnection(
+            server_url=settings.server_url,
+            realm_name=settings.realm,
+            user_realm_name=settings.realm,
+            client_id=settings.client_id,
+            client_secret_key=settings.client_secret,
+            timeout=settings.timeout,
+            max_retries=1,
+        )
+        return cls(settings, KeycloakAdmin(connection=conn))
+
+    @classmethod
+    def for_bootstrap_admin(cls, settings: KeycloakSettings) -> "KeycloakGateway":
+        """Authenticated as the master-realm admin; used by provisioning only."""
+        conn = KeycloakOpenIDConnection(
+            server_url=settings.server_url,
+            realm_name=settings.realm,
+            user_realm_name="master",
+            client_id="admin-cli",
+            username=settings.admin_user,
+            password=settings.admin_password,
+            timeout=settings.timeout,
+        )
+        return cls(settings, KeycloakAdmin(connection=conn))
+
+    @property
+    def admin(self) -> KeycloakAdmin:
+        if self._admin is None:
+            raise IdentityUnavailable("gateway sin conexión")
+        return self._admin
+
+    # --- accounts -------------------------------------------------------------------------
+    def create_account(
+        self,
+        *,
+        username: str,
+        email: str,
+        first_name: str,
+        last_name: str,
+        attributes: dict[str, str],
+        enabled: bool = False,
+        email_verified: bool = False,
+    ) -> str:
+        payload = {
+            "username": username,
+            "email": email,
+            "firstName": first_name,
+            "lastName": last_name,
+            "enabled": enabled,
+            "emailVerified": email_verified,
+            "attributes": {k: [v] for k, v in attributes.items() if v != ""},
+        }
+        with _calls:
+            try:
+                return self.admin.create_user(payload, exist_ok=False)
+            except KeycloakError as exc:
+                if exc.response_code == 409:
+                    raise AccountConflict("ya existe una cuenta con ese usuario o correo") from exc
+                raise
+
+    def get_account(self, account_id: str) -> Account:
+        with _calls:
+            return Account.from_representation(self.admin.get_user(account_id))
+
+    def find_by_username(self, username: str) -> Account | None:
+        with _calls:
+            reps = self.admin.get_users({"username": username, "exact": True})
+        return Account.from_representation(reps[0]) if reps else None
+
+    def find_by_email(self, email: str) -> Account | None:
+        with _calls:
+            reps = self.admin.get_users({"email": email, "exact": True})
+        return Account.from_representation(reps[0]) if reps else None
+
+    def find_by_attribute(self, name: str, value: str, *, first: int = 0, max_results: int = 100) -> list[Account]:
+        with _calls:
+            reps = self.admin.get_users({"q": f"{name}:{value}", "first": first, "max": max_results, "briefRepresentation": False})
+        # `q` matches exactly in Keycloak 26, but values are compared again to be safe.
+        return [a for a in map(Account.from_representation, reps) if a.attr(name) == value]
+
+    def iter_by_attribute(self, name: str, value: str, page_size: int = 200) -> Iterator[Account]:
+        first = 0
+        while True:
+            page = self.find_by_attribute(name, value, first=first, max_results=page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            first += page_size
+
+    def update_attributes(self, account_id: str, changes: dict[str, str | None]) -> Account:
+        """GET-merge-PUT: a PUT with `attributes` drops whatever it leaves out. None deletes."""
+        return self.update_account(account_id, attributes=changes)
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        enabled: bool | None = None,
+        email_verified: bool | None = None,
+        attributes: dict[str, str | None] | None = None,
+        required_actions: list[str] | None = None,
+    ) -> Account:
+        with _calls:
+            rep = self.admin.get_user(account_id)
+            if enabled is not None:
+                rep["enabled"] = enabled
+            if email_verified is not None:
+                rep["emailVerified"] = email_verified
+            if required_actions is not None:
+                rep["requiredActions"] = required_actions
+            if attributes:
+                attrs = dict(rep.get("attributes") or {})
+                for key, value in attributes.items():
+                    if value is None or value == "":
+                        attrs.pop(key, None)
+                    else:
+                        attrs[key] = [value]
+                rep["attributes"] = attrs
+            self.admin.update_user(account_id, _writable(rep))
+            return Account.from_representation(rep)
+
+    def delete_account(self, account_id: str) -> None:
+        with _calls:
+            try:
+                self.admin.delete_user(account_id)
+            except KeycloakError as exc:
+                if exc.response_code != 404:
+                    raise
+
+    def count_by_attribute(self, name: str, value: str) -> int:
+        with _calls:
+            return int(self.admin.users_count({"q": f"{name}:{value}"}))
+
+    # --- roles and credentials ------------------------------------------------------------
+    def assign_realm_role(self, account_id: str, role_name: str) -> None:
+        with _calls:
+            role = self.admin.get_realm_role(role_name)
+            self.admin.assign_realm_roles(account_id, [{"id": role["id"], "name": role["name"]}])
+
+    def realm_roles_of(self, account_id: str) -> set[str]:
+        with _calls:
+            return {r["name"] for r in self.admin.get_realm_roles_of_user(account_id)}
+
+    def set_temporary_password(self, account_id: str, password: str) -> None:
+        with _calls:
+            self.admin.set_user_password(account_id, password, temporary=True)
+
+    def send_actions_email(
+        self, account_id: str, actions: list[str], *, client_id: str | None = None,
+        redirect_uri: str | None = None, lifespan_s: int | None = None,
+    ) -> None:
+        """Keycloak's own execute-actions email (action token); the account must be enabled."""
+        with _calls:
+            self.admin.send_update_account(
+                user_id=account_id, payload=actions, client_id=client_id,
+                lifespan=lifespan_s, redirect_uri=redirect_uri,
+            )
+
+    def ping(self) -> None:
+        """Raises IdentityUnavailable when the service account cannot reach its realm."""
+        with _calls:
+            self.admin.users_count({"max": 1})
+
+
+def _writable(rep: dict) -> dict:
+    """The fields a user PUT accepts; read-only ones (access, createdTimestamp…) are left out."""
+    keep = ("username", "email", "firstName", "lastName", "enabled", "emailVerified", "attributes", "requiredActions")
+    return {k: rep[k] for k in keep if k in rep}

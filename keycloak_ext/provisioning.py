@@ -1,0 +1,223 @@
+"""Applies `realm-config/` to a live realm, idempotently, and reports drift.
+
+`--import-realm` skips a realm that already exists, so a change to the realm file
+would never reach a running installation without this. Each difference between
+the files and the live realm becomes a `Change`; `check` lists them, `provision`
+applies them. Only what the files declare is compared: settings an operator made
+elsewhere are left alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakError
+
+from .catalog import REVIEWER_ROLE, STATUSES, USER_TYPES
+from .errors import IdentityUnavailable
+from .realm_files import load_realm, load_user_profile
+
+_NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServer")
+
+
+@dataclass(frozen=True)
+class Change:
+    description: str
+    apply: Callable[[], Any]
+
+
+def differs(desired: Any, live: Any) -> bool:
+    """True when `live` lacks something `desired` declares (dicts compared as subsets)."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return True
+        return any(differs(v, live.get(k)) for k, v in desired.items())
+    if desired == "" and live is None:  # Keycloak does not store empty strings
+        return False
+    if isinstance(desired, list) and isinstance(live, list):
+        return len(desired) != len(live) or any(differs(d, l) for d, l in zip(desired, live))
+    return str(desired).lower() != str(live).lower() if isinstance(desired, bool) else desired != live
+
+
+class RealmProvisioner:
+    def __init__(self, admin: KeycloakAdmin, realm: dict | None = None, profile: dict | None = None) -> None:
+        self.admin = admin
+        self.realm = realm if realm is not None else load_realm()
+        self.profile = profile if profile is not None else load_user_profile()
+        self.name = self.realm["realm"]
+
+    # --- public -----------------------------------------------------------------------------
+    def plan(self) -> list[Change]:
+        try:
+            if not self._realm_exists():
+                return [Change(f"crear el reino {self.name}", self._create_realm)]
+            return [
+                *self._settings_changes(),
+                *self._profile_changes(),
+                *self._role_changes(),
+                *self._scope_changes(),
+                *self._client_changes(),
+                *self._service_account_changes(),
+            ]
+        except KeycloakError as exc:
+            raise IdentityUnavailable(f"Keycloak: {exc}") from exc
+
+    def apply(self) -> list[str]:
+        applied = []
+        for change in self.plan():
+            change.apply()
+            applied.append(change.description)
+        # A freshly created realm gets its profile and service-account roles in a second pass.
+        if applied:
+            for change in self.plan():
+                change.apply()
+                applied.append(change.description)
+        return applied
+
+    # --- steps --------------------------------------------------------------------------------
+    def _realm_exists(self) -> bool:
+        return any(r["realm"] == self.name for r in self.admin.get_realms())
+
+    def _create_realm(self) -> None:
+        payload = {k: v for k, v in self.realm.items() if k not in ("users", "clientScopes")}
+        self.admin.create_realm(payload)
+
+    def _settings_changes(self) -> list[Change]:
+        desired = {k: v for k, v in self.realm.items() if k not in _NESTED}
+        if "smtpServer" in self.realm:
+            desired["smtpServer"] = self.realm["smtpServer"]
+        live = self.admin.get_realm(self.name)
+        # Keycloak masks a stored SMTP password on read, so it cannot be compared.
+        comparable = {k: ({**v, "password": live.get(k, {}).get("password")} if k == "smtpServer" and live.get(k, {}).get("password") else v)
+                      for k, v in desired.items()}
+        wrong = sorted(k for k, v in comparable.items() if differs(v, live.get(k)))
+        if not wrong:
+            return []
+        return [Change(f"ajustes del reino: {', '.join(wrong)}",
+                       lambda: self.admin.update_realm(self.name, {k: desired[k] for k in wrong}))]
+
+    def _profile_changes(self) -> list[Change]:
+        live = self.admin.get_realm_users_profile()
+        live_attrs = {a["name"]: a for a in live.get("attributes", [])}
+        wrong = [a["name"] for a in self.profile["attributes"] if differs(a, live_attrs.get(a["name"]))]
+        live_groups = {g["name"]: g for g in live.get("groups", [])}
+        wrong += [f"grupo {g['name']}" for g in self.profile.get("groups", []) if differs(g, live_groups.get(g["name"]))]
+        if not wrong:
+            return []
+
+        def put_profile() -> None:
+            merged = dict(live)
+            declared = {a["name"] for a in self.profile["attributes"]}
+            merged["attributes"] = list(self.profile["attributes"]) + [
+                a for a in live.get("attributes", []) if a["name"] not in declared]
+            gdeclared = {g["name"] for g in self.profile.get("groups", [])}
+            merged["groups"] = list(self.profile.get("groups", [])) + [
+                g for g in live.get("groups", []) if g["name"] not in gdeclared]
+            self.admin.update_realm_users_profile(merged)
+
+        return [Change(f"perfil de usuario: {', '.join(wrong)}", put_profile)]
+
+    def _role_changes(self) -> list[Change]:
+        live = {r["name"]: r for r in self.admin.get_realm_roles(brief_representation=False)}
+        changes = []
+        for role in self.realm["roles"]["realm"]:
+            name = role["name"]
+            if name not in live:
+                changes.append(Change(f"crear rol {name}", lambda r=role: self.admin.create_realm_role(r, skip_exists=True)))
+            elif differs(role, live[name]):
+                changes.append(Change(f"actualizar rol {name}",
+                                      lambda r=role, l=live[name]: self.admin.update_realm_role(r["name"], {**l, **r})))
+        return changes
+
+    def _scope_changes(self) -> list[Change]:
+        live = {s["name"]: s for s in self.admin.get_client_scopes()}
+        changes = []
+        for scope in self.realm.get("clientScopes", []):
+            name = scope["name"]
+            if name not in live:
+                changes.append(Change(f"crear ámbito {name}", lambda s=scope: self.admin.create_client_scope(s, skip_exists=True)))
+                continue
+            scope_id = live[name]["id"]
+            bare = {k: v for k, v in scope.items() if k != "protocolMappers"}
+            if differs(bare, live[name]):
+                changes.append(Change(f"actualizar ámbito {name}",
+                                      lambda i=scope_id, b=bare, l=live[name]: self.admin.update_client_scope(i, {**l, **b})))
+            mappers = {m["name"]: m for m in self.admin.get_mappers_from_client_scope(scope_id)}
+            for mapper in scope.get("protocolMappers", []):
+                current = mappers.get(mapper["name"])
+                if current is None:
+                    changes.append(Change(f"crear mapeador {name}/{mapper['name']}",
+                                          lambda i=scope_id, m=mapper: self.admin.add_mapper_to_client_scope(i, m)))
+                elif differs(mapper, current):
+                    changes.append(Change(f"actualizar mapeador {name}/{mapper['name']}",
+                                          lambda i=scope_id, m=mapper, c=current: self.admin.update_mapper_in_client_scope(
+                                              i, c["id"], {**c, **m})))
+        return changes
+
+    def _client_changes(self) -> list[Change]:
+        live = {c["clientId"]: c for c in self.admin.get_clients()}
+        scope_ids = {s["name"]: s["id"] for s in self.admin.get_client_scopes()}
+        changes = []
+        for client in self.realm.get("clients", []):
+            cid = client["clientId"]
+            bare = {k: v for k, v in client.items() if k not in ("defaultClientScopes", "optionalClientScopes", "secret")}
+            if cid not in live:
+                changes.append(Change(f"crear cliente {cid}", lambda c=client: self.admin.create_client(c, skip_exists=True)))
+                continue
+            internal_id = live[cid]["id"]
+            if differs(bare, live[cid]):
+                changes.append(Change(f"actualizar cliente {cid}",
+                                      lambda i=internal_id, b=bare, l=live[cid]: self.admin.update_client(i, {**l, **b})))
+            if "secret" in client and live[cid].get("secret") not in (None, client["secret"]) and not client["secret"].startswith("**"):
+                changes.append(Change(f"secreto del cliente {cid}",
+                                      lambda i=internal_id, s=client["secret"]: self.admin.update_client(i, {"secret": s})))
+            attached = {s["name"] for s in self.admin.get_client_default_client_scopes(internal_id)}
+            for scope_name in client.get("defaultClientScopes", []):
+                if scope_name not in attached and scope_name in scope_ids:
+                    changes.append(Change(
+                        f"ámbito por defecto {scope_name} en {cid}",
+                        lambda i=internal_id, s=scope_ids[scope_name]: self.admin.add_client_default_client_scope(
+                            i, s, {"realm": self.name, "client": i, "clientScopeId": s})))
+        return changes
+
+    def _service_account_changes(self) -> list[Change]:
+        changes = []
+        management_id = self.admin.get_client_id("realm-management")
+        for user in self.realm.get("users", []):
+            owner = user.get("serviceAccountClientId")
+            if not owner:
+                continue
+            client_internal = self.admin.get_client_id(owner)
+            if client_internal is None:
+                continue
+            account = self.admin.get_client_service_account_user(client_internal)
+            have = {r["name"] for r in self.admin.get_client_roles_of_user(account["id"], management_id)}
+            for role_name in user.get("clientRoles", {}).get("realm-management", []):
+                if role_name not in have:
+                    changes.append(Change(
+                        f"rol realm-management/{role_name} para {owner}",
+                        lambda a=account["id"], r=role_name: self.admin.assign_client_role(
+                            a, management_id, [self.admin.get_client_role(management_id, r)])))
+        return changes
+
+
+def catalog_mismatches(realm: dict, profile: dict) -> list[str]:
+    """Where the realm files disagree with `catalog.py`: the single source of user types."""
+    problems = []
+    roles = {r["name"] for r in realm["roles"]["realm"]}
+    for t in USER_TYPES:
+        if t.slug not in roles:
+            problems.append(f"falta el rol {t.slug}")
+    extra = roles - {t.slug for t in USER_TYPES} - {REVIEWER_ROLE}
+    problems += [f"rol sin tipo de usuario: {r}" for r in sorted(extra)]
+    if REVIEWER_ROLE not in roles:
+        problems.append(f"falta el rol {REVIEWER_ROLE}")
+    attrs = {a["name"]: a for a in profile["attributes"]}
+    options = attrs.get("tipo_usuario", {}).get("validations", {}).get("options", {}).get("options", [])
+    if list(options) != [t.slug for t in USER_TYPES]:
+        problems.append("las opciones de tipo_usuario no coinciden con el catálogo")
+    statuses = attrs.get("estatus", {}).get("validations", {}).get("options", {}).get("options", [])
+    if list(statuses) != list(STATUSES):
+        problems.append("las opciones de estatus no coinciden con el catálogo")
+    return problems

@@ -1,0 +1,65 @@
+"""`registro`: registration, activation, review console and password-recovery front door."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Settings
+from .container import Adapters, real_adapters
+from .extensions import csrf, limiter
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app factory. `test_config` may carry `SETTINGS` (a Settings) and `ADAPTERS` (an
+    Adapters of fakes for unit tests), plus any Flask config key."""
+    test_config = dict(test_config or {})
+    settings: Settings = test_config.pop("SETTINGS", None) or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=None,  # uploads are limited while streaming, per file (see documents)
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_AS_ASCII=False,
+    )
+    adapters: Adapters = test_config.pop("ADAPTERS", None) or real_adapters(settings)
+    app.config.update(test_config)
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies)
+    app.extensions["registro.settings"] = settings
+    app.extensions["registro.adapters"] = adapters
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _quiet_personal_data(app)
+
+    from .web import errors, health, pages
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    for blueprint in _feature_blueprints():
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    return app
+
+
+def _feature_blueprints() -> list:
+    """Blueprints of each feature; each lives in its own module under `web/`."""
+    from .web import BLUEPRINTS
+
+    return list(BLUEPRINTS)
+
+
+def _quiet_personal_data(app: Flask) -> None:
+    # Werkzeug logs full request lines; confirmation tokens travel in paths, so its
+    # access log stays off in-process (gunicorn's access log is configured separately).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,123 @@
+"""Settings of the `registro` service, read from the environment (12-factor) with local defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from keycloak_ext import KeycloakSettings
+
+MiB = 1024 * 1024
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "si", "sí", "on")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint_url: str | None
+    bucket: str
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    sse: str | None  # e.g. "AES256" or "aws:kms"; requested on every put when set
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    sender_name: str
+    user: str | None
+    password: str | None
+    starttls: bool
+    ssl: bool
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    public_url: str  # how applicants reach this service; used in emailed links
+    keycloak: KeycloakSettings
+    keycloak_public_url: str  # how browsers reach Keycloak (login page, OIDC)
+    s3: S3Settings
+    smtp: SmtpSettings
+    link_ttl_s: int = 7 * 24 * 3600
+    resend_limits: str = "1 per 60 seconds;5 per day"
+    registration_limits: str = "10 per hour"
+    recovery_user_limits: str = "5 per hour"
+    recovery_client_limits: str = "20 per hour"
+    ratelimit_storage_uri: str = "memory://"
+    upload_max_bytes: int = 10 * MiB
+    claim_lease_s: int = 30 * 60
+    credentials_mode: str = "temporal"  # or "enlace"
+    review_client_id: str = "revision-console"
+    review_client_secret: str = "revision-local-secret"
+    captcha_hmac_key: str = ""
+    captcha_ttl_s: int = 300
+    expire_unconfirmed_s: int = 7 * 24 * 3600
+    expire_incomplete_s: int = 30 * 24 * 3600
+    trusted_proxies: int = 0  # how many proxies in front set X-Forwarded-For
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        kc = KeycloakSettings.from_env(dict(env))
+        secret = env.get("REGISTRO_SECRET_KEY")
+        if not secret:
+            # Links signed with a throwaway key stop working at restart: fine for a quick try only.
+            print("aviso: REGISTRO_SECRET_KEY no está definida; se usa una clave temporal", file=sys.stderr)
+            secret = secrets.token_urlsafe(32)
+        port = env.get("REGISTRO_PORT", "5000")
+        return cls(
+            secret_key=secret,
+            public_url=env.get("REGISTRO_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+            keycloak=kc,
+            keycloak_public_url=env.get("KEYCLOAK_PUBLIC_URL", kc.server_url).rstrip("/"),
+            s3=S3Settings(
+                endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+                bucket=env.get("S3_BUCKET", "acceso-unico"),
+                region=env.get("S3_REGION", "us-east-1"),
+                access_key=env.get("S3_ACCESS_KEY") or None,
+                secret_key=env.get("S3_SECRET_KEY") or None,
+                sse=env.get("S3_SSE") or None,
+                timeout_s=float(env.get("S3_TIMEOUT", "10")),
+            ),
+            smtp=SmtpSettings(
+                host=env.get("SMTP_HOST", "127.0.0.1"),
+                port=int(env.get("SMTP_PORT", "1025")),
+                sender=env.get("MAIL_FROM", "usuarios.externos@anam.gob.mx"),
+                sender_name=env.get("MAIL_FROM_NAME", "Acceso Único ANAM"),
+                user=env.get("SMTP_USER") or None,
+                password=env.get("SMTP_PASSWORD") or None,
+                starttls=_bool(env.get("SMTP_STARTTLS", "false")),
+                ssl=_bool(env.get("SMTP_SSL", "false")),
+                timeout_s=float(env.get("SMTP_TIMEOUT", "10")),
+            ),
+            link_ttl_s=int(float(env.get("LINK_TTL_DAYS", "7")) * 86400),
+            resend_limits=env.get("RESEND_LIMITS", cls.resend_limits),
+            registration_limits=env.get("REGISTRATION_LIMITS", cls.registration_limits),
+            recovery_user_limits=env.get("RECOVERY_USER_LIMITS", cls.recovery_user_limits),
+            recovery_client_limits=env.get("RECOVERY_CLIENT_LIMITS", cls.recovery_client_limits),
+            ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),
+            upload_max_bytes=int(float(env.get("UPLOAD_MAX_MIB", "10")) * MiB),
+            claim_lease_s=int(float(env.get("CLAIM_LEASE_MINUTES", "30")) * 60),
+            credentials_mode=env.get("CREDENTIALS_MODE", cls.credentials_mode),
+            review_client_id=env.get("REVISION_CLIENT_ID", cls.review_client_id),
+            review_client_secret=env.get("REVISION_CLIENT_SECRET", cls.review_client_secret),
+            captcha_hmac_key=env.get("CAPTCHA_HMAC_KEY", "") or secret,
+            captcha_ttl_s=int(env.get("CAPTCHA_TTL_SECONDS", "300")),
+            expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
+            expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),
+            trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+        )
+
+    def with_changes(self, **changes: object) -> "Settings":
+        return replace(self, **changes)

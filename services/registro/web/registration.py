@@ -1,0 +1,4 @@
+"""Placeholder: the registration feature arrives with its issue."""
+from flask import Blueprint
+
+bp = Blueprint("registration", __name__)

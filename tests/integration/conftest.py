@@ -1,0 +1,67 @@
+"""Fixtures for tests against the real Keycloak, S3 server and mail catcher of `make test`."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from keycloak_ext import KeycloakGateway, KeycloakSettings
+from tests.support.mailbox import Mailbox
+from tests.support.stack import TestStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def stack() -> TestStack:
+    return TestStack.from_env()
+
+
+@pytest.fixture(scope="session")
+def kc_settings(stack: TestStack) -> KeycloakSettings:
+    return KeycloakSettings.from_env()
+
+
+@pytest.fixture(scope="session")
+def gateway(kc_settings: KeycloakSettings) -> KeycloakGateway:
+    """Authenticated as the `registro` service account: exactly what the service can do."""
+    return KeycloakGateway.for_service(kc_settings)
+
+
+@pytest.fixture(scope="session")
+def kc_admin(kc_settings: KeycloakSettings):
+    """The master admin bound to realm `anam`, for test set-up the service may not do itself."""
+    return KeycloakGateway.for_bootstrap_admin(kc_settings).admin
+
+
+@pytest.fixture(scope="session")
+def s3(stack: TestStack):
+    return boto3.client("s3", endpoint_url=stack.s3_endpoint, aws_access_key_id=stack.s3_access_key,
+                        aws_secret_access_key=stack.s3_secret_key, region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+
+
+@pytest.fixture(scope="session")
+def mailbox(stack: TestStack) -> Mailbox:
+    return Mailbox(stack.mail_api)
+
+
+@pytest.fixture
+def make_account(gateway: KeycloakGateway, unique: str):
+    """Creates accounts through the gateway and deletes them after the test."""
+    created: list[str] = []
+
+    def make(*, username: str | None = None, email: str | None = None, attributes: dict | None = None,
+             enabled: bool = False, role: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López") -> str:
+        n = len(created)
+        account_id = gateway.create_account(
+            username=username or f"prueba-{unique}-{n}", email=email or f"prueba-{unique}-{n}@example.com",
+            first_name=first_name, last_name=last_name, attributes=attributes or {}, enabled=enabled)
+        created.append(account_id)
+        if role:
+            gateway.assign_realm_role(account_id, role)
+        return account_id
+
+    yield make
+    for account_id in created:
+        gateway.delete_account(account_id)

@@ -1,0 +1,52 @@
+"""The user-type catalog is the single source: the realm files must agree with it."""
+from keycloak_ext.catalog import REVIEWER_ROLE, STATUSES, USER_TYPES
+from keycloak_ext.provisioning import catalog_mismatches
+from keycloak_ext.realm_files import load_realm, load_user_profile, render_import, resolve_placeholders
+
+
+def test_eleven_user_types_with_unique_slugs():
+    assert len(USER_TYPES) == 11
+    assert len({t.slug for t in USER_TYPES}) == 11
+    assert all(t.slug.isidentifier() and t.slug.islower() for t in USER_TYPES)
+
+
+def test_realm_files_agree_with_catalog():
+    assert catalog_mismatches(load_realm(), load_user_profile()) == []
+
+
+def test_catalog_check_catches_a_missing_role():
+    realm = load_realm()
+    realm["roles"]["realm"] = [r for r in realm["roles"]["realm"] if r["name"] != "transportista"]
+    assert "falta el rol transportista" in catalog_mismatches(realm, load_user_profile())
+
+
+def test_profile_declares_every_attribute_of_the_spec():
+    names = {a["name"] for a in load_user_profile()["attributes"]}
+    for name in ("curp", "rfc", "tipo_usuario", "es_extranjero", "tax_id", "pasaporte", "pais", "estado",
+                 "localidad", "colonia", "codigo_postal", "numero_exterior", "calle", "estatus"):
+        assert name in names
+
+
+def test_users_can_view_but_not_edit_identity_and_status():
+    attrs = {a["name"]: a for a in load_user_profile()["attributes"]}
+    for name in ("curp", "rfc", "tipo_usuario", "estatus"):
+        assert "user" in attrs[name]["permissions"]["view"]
+        assert attrs[name]["permissions"]["edit"] == ["admin"]
+
+
+def test_statuses_and_reviewer_role():
+    assert STATUSES[0] == "pendiente_correo" and "aprobado" in STATUSES
+    assert REVIEWER_ROLE in {r["name"] for r in load_realm()["roles"]["realm"]}
+
+
+def test_placeholders_resolve_like_keycloak():
+    assert resolve_placeholders("${SMTP_HOST:127.0.0.1}", {}) == "127.0.0.1"
+    assert resolve_placeholders("${SMTP_HOST:127.0.0.1}", {"SMTP_HOST": "relay"}) == "relay"
+    assert resolve_placeholders("${username}", {}) == "${username}"
+
+
+def test_import_file_embeds_the_user_profile():
+    realm = render_import()
+    component = realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
+    assert '"curp"' in component["config"]["kc.user.profile.config"][0]
+    assert realm["registrationAllowed"] is False and realm["resetPasswordAllowed"] is False

@@ -1,0 +1,83 @@
+"""`python -m tools.stack up|down|run|test|reset|env [profile]` — the verbs behind the Makefile."""
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+
+from .profiles import ROOT, Profile
+from .runner import Stack, StackError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.stack")
+    parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls"])
+    parser.add_argument("--profile", choices=["run", "test"], default="run")
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args(argv)
+    profile = Profile.named("test" if args.verb == "test" else args.profile)
+    stack = Stack(profile)
+    try:
+        if args.verb == "up":
+            stack.up()
+            print_urls(stack)
+        elif args.verb == "down":
+            stack.down()
+        elif args.verb == "reset":
+            stack.reset_data()
+            print(f"datos de la pila «{profile.name}» borrados ({profile.data})")
+        elif args.verb == "env":
+            for key, value in sorted(profile.service_env().items()):
+                print(f"export {key}={value}")
+        elif args.verb == "urls":
+            print_urls(stack)
+        elif args.verb == "run":
+            return run_until_interrupted(stack)
+        elif args.verb == "test":
+            return run_tests(stack, args.pytest_args)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_urls(stack: Stack) -> None:
+    width = max(len(label) for label, _ in stack.urls())
+    print()
+    for label, url in stack.urls():
+        print(f"  {label:<{width}}  {url}")
+    print()
+
+
+def run_until_interrupted(stack: Stack) -> int:
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stack.up()
+    print_urls(stack)
+    print("Ctrl-C (o `make stop` en otra terminal) detiene todo.", flush=True)
+    while not stopping.wait(2.0):
+        dead = [name for name in stack.services if stack.pid_of(name) is None]
+        if dead:
+            print(f"se detuvo: {', '.join(dead)}; deteniendo la pila", file=sys.stderr)
+            break
+    stack.down()
+    print("pila detenida")
+    return 0
+
+
+def run_tests(stack: Stack, pytest_args: list[str]) -> int:
+    """Fresh data, the stack up, pytest, and the stack down whatever happened."""
+    stack.reset_data()
+    try:
+        stack.up()
+        env = {**stack.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+        return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+    finally:
+        stack.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The two local stacks: `run` (what a person opens) and `test` (isolated, own ports and data).
+
+Every port can be overridden by an environment variable: the `run` stack reads
+KEYCLOAK_PORT, S3_PORT…; the `test` stack reads the same names prefixed TEST_,
+so both can be up at once and a second test stack can be moved aside.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache"
+KEYCLOAK_VERSION = "26.7.3"
+
+DEFAULT_PORTS = {
+    "run": {"KEYCLOAK_PORT": 8080, "KEYCLOAK_MGMT_PORT": 9000, "REGISTRO_PORT": 5000, "MODULO_PORT": 5001,
+            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025},
+    "test": {"KEYCLOAK_PORT": 18080, "KEYCLOAK_MGMT_PORT": 19000, "REGISTRO_PORT": 15000, "MODULO_PORT": 15001,
+             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025},
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    ports: dict[str, int]
+    data: Path
+
+    @classmethod
+    def named(cls, name: str, env: dict[str, str] | None = None) -> "Profile":
+        env = os.environ if env is None else env
+        prefix = "TEST_" if name == "test" else ""
+        ports = {k: int(env.get(prefix + k, v)) for k, v in DEFAULT_PORTS[name].items()}
+        data = Path(env.get(prefix + "STACK_DIR", ROOT / ".stack" / name))
+        return cls(name, ports, data)
+
+    def url(self, port_name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[port_name]}"
+
+    def service_env(self) -> dict[str, str]:
+        """What every process of the stack (and pytest) is told about the others."""
+        p = self.ports
+        env = {k: str(v) for k, v in p.items()}
+        env.update({
+            "KEYCLOAK_URL": self.url("KEYCLOAK_PORT"),
+            "KEYCLOAK_REALM": "anam",
+            "REGISTRO_PUBLIC_URL": self.url("REGISTRO_PORT"),
+            "MODULO_PUBLIC_URL": self.url("MODULO_PORT"),
+            "S3_ENDPOINT_URL": self.url("S3_PORT"),
+            "S3_BUCKET": "acceso-unico",
+            "S3_REGION": "us-east-1",
+            "SMTP_HOST": "127.0.0.1",
+            "MAIL_API_URL": self.url("MAIL_WEB_PORT"),
+            "STACK_PROFILE": self.name,
+            "STACK_DIR": str(self.data),
+        })
+        # Local-only credentials; a real deployment sets its own through the environment.
+        env["S3_ACCESS_KEY"] = os.environ.get("S3_ACCESS_KEY", "acceso-unico-local")
+        env["S3_SECRET_KEY"] = os.environ.get("S3_SECRET_KEY", "acceso-unico-local-secret")
+        env["REGISTRO_SECRET_KEY"] = os.environ.get("REGISTRO_SECRET_KEY") or self._local_secret()
+        env["KC_BOOTSTRAP_ADMIN_USERNAME"] = os.environ.get("KC_BOOTSTRAP_ADMIN_USERNAME", "admin")
+        env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = os.environ.get("KC_BOOTSTRAP_ADMIN_PASSWORD", "admin")
+        return env
+
+    def _local_secret(self) -> str:
+        """A signing key made once per local stack and kept with its data, so links survive restarts."""
+        path = self.data / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()

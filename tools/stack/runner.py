@@ -1,0 +1,183 @@
+"""Starts, probes and stops the processes of one stack; pid files make `down` work from any shell."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .profiles import ROOT, Profile
+from .services import Service, keycloak_home, services_for
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.env = {**os.environ, **profile.service_env()}
+        self.pids = profile.data / "pids"
+        self.logs = profile.data / "logs"
+        self.services = {s.name: s for s in services_for(profile)}
+
+    # --- process bookkeeping -----------------------------------------------------------------
+    def _pid_file(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def pid_of(self, name: str) -> int | None:
+        try:
+            pid = int(self._pid_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def log_of(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def start(self, name: str) -> None:
+        service = self.services[name]
+        if self.pid_of(name):
+            return
+        self._refuse_busy_port(service)
+        if service.prepare:
+            service.prepare()
+        self.pids.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, **{k: v.format(**self.env) for k, v in service.env.items()}}
+        log = open(self.log_of(name), "ab")
+        proc = subprocess.Popen(service.argv, cwd=service.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self._pid_file(name).write_text(str(proc.pid))
+
+    def _refuse_busy_port(self, service: Service) -> None:
+        port = int(service.ready_url.split(":")[2].split("/")[0])
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise StackError(f"el puerto {port} ({service.name}) ya está ocupado por otro proceso; "
+                                 f"libérelo o cambie su variable de entorno de puerto")
+
+    def wait_ready(self, name: str) -> None:
+        service = self.services[name]
+        deadline = time.monotonic() + service.ready_timeout_s
+        delay = 0.05
+        while time.monotonic() < deadline:
+            if self.pid_of(name) is None:
+                raise StackError(f"{name} terminó al arrancar; últimas líneas de {self.log_of(name)}:\n{self.tail(name)}")
+            if probe(service.ready_url):
+                return
+            time.sleep(delay)  # polling interval of a readiness probe, not a fixed wait
+            delay = min(delay * 2, 1.0)
+        raise StackError(f"{name} no estuvo listo en {service.ready_timeout_s:.0f} s; "
+                         f"últimas líneas de {self.log_of(name)}:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_of(name).read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(sin registro)"
+
+    def stop(self, name: str, grace_s: float = 20.0) -> None:
+        pid = self.pid_of(name)
+        if pid is not None:
+            _signal_group(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+            if _alive(pid):
+                _signal_group(pid, signal.SIGKILL)
+        self._pid_file(name).unlink(missing_ok=True)
+
+    # --- the whole stack ----------------------------------------------------------------------
+    def up(self) -> None:
+        t0 = time.monotonic()
+        try:
+            for name in ("s3", "mail", "keycloak"):
+                self.start(name)
+            self.wait_ready("s3")
+            self._run_python("-m", "tools.stack.bucket")
+            self.wait_ready("mail")
+            for name in ("registro", "modulo"):
+                self.start(name)
+            self.wait_ready("keycloak")
+            self._run_python("-m", "keycloak_ext", "provision")
+            self.wait_ready("registro")
+            self.wait_ready("modulo")
+        except BaseException:
+            self.down()
+            raise
+        print(f"pila «{self.profile.name}» lista en {time.monotonic() - t0:.1f} s", flush=True)
+
+    def down(self) -> None:
+        for name in reversed(list(self.services)):
+            self.stop(name)
+
+    def reset_data(self) -> None:
+        """Empties the stack's data (realm database, buckets, inbox); downloads are kept."""
+        self.down()
+        for path in (keycloak_home(self.profile) / "data" / "h2", self.profile.data / "s3",
+                     self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.logs):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+    def _run_python(self, *args: str) -> None:
+        env = {**self.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"falló {' '.join(args)}:\n{result.stdout}{result.stderr}")
+        if result.stdout.strip():
+            print(result.stdout.strip(), flush=True)
+
+    def urls(self) -> list[tuple[str, str]]:
+        p = self.profile
+        kc = p.url("KEYCLOAK_PORT")
+        reg = p.url("REGISTRO_PORT")
+        return [
+            ("Inicio de sesión (Keycloak, reino anam)", f"{kc}/realms/anam/account"),
+            ("Registro", f"{reg}/registro"),
+            ("Recuperar contraseña", f"{reg}/recuperar"),
+            ("Consola de validación", f"{reg}/revision/"),
+            ("Módulo de ejemplo", p.url("MODULO_PORT") + "/"),
+            ("Bandeja de correo (maildump)", p.url("MAIL_WEB_PORT") + "/"),
+            ("Consola de administración de Keycloak (admin/admin)", f"{kc}/admin/master/console/#/anam"),
+            ("S3 (versitygw)", p.url("S3_PORT")),
+        ]
+
+
+def probe(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status < 500
+    except urllib.error.HTTPError as err:
+        return err.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of ours counts as gone.
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

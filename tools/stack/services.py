@@ -1,0 +1,120 @@
+"""How each process of the local stack is started and how its readiness is probed."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready_url: str  # probed until it answers with any HTTP status below 500
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+    prepare: Callable[[], None] | None = None
+    ready_timeout_s: float = 120.0
+
+
+def keycloak_home(profile: Profile) -> Path:
+    return profile.data / f"keycloak-{KEYCLOAK_VERSION}"
+
+
+def _prepare_keycloak(profile: Profile) -> Callable[[], None]:
+    def prepare() -> None:
+        home = keycloak_home(profile)
+        if not (home / "bin" / "kc.sh").exists():
+            import zipfile
+
+            archive = CACHE / "keycloak" / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(profile.data)
+            for script in (home / "bin").glob("*.sh"):
+                script.chmod(0o755)
+        # The realm is imported from the rendered file at every start; an existing realm is
+        # skipped by Keycloak and brought up to date by `python -m keycloak_ext provision`.
+        sys.path.insert(0, str(ROOT))
+        from keycloak_ext.realm_files import write_import
+
+        write_import(home / "data" / "import")
+
+    return prepare
+
+
+def java_home() -> str:
+    found = os.environ.get("KC_JAVA_HOME") or os.environ.get("JAVA21_HOME")
+    if found:
+        return found
+    out = (ROOT / ".cache" / "java_home")
+    return out.read_text().strip() if out.exists() else os.environ.get("JAVA_HOME", "")
+
+
+def services_for(profile: Profile) -> list[Service]:
+    p = profile.ports
+    venv_bin = ROOT / ".venv" / "bin"
+    s3_root = profile.data / "s3"
+    kc_env = {
+        "JAVA_HOME": java_home(),
+        "JAVA_OPTS_KC_HEAP": "-Xms256m -Xmx1024m",
+        "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+        "KC_BOOTSTRAP_ADMIN_PASSWORD": "admin",
+    }
+    registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    return [
+        Service(
+            name="s3",
+            argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
+                  "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
+            ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
+            prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
+                             (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
+            env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
+            ready_timeout_s=30,
+        ),
+        Service(
+            name="mail",
+            argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
+                  "--smtp-ip", "127.0.0.1", "--smtp-port", str(p["SMTP_PORT"]),
+                  "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
+                  "--db", str(profile.data / "mail.sqlite")],
+            ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
+            ready_timeout_s=30,
+        ),
+        Service(
+            name="keycloak",
+            argv=[str(keycloak_home(profile) / "bin" / "kc.sh"), "start-dev", "--import-realm",
+                  f"--http-port={p['KEYCLOAK_PORT']}", "--http-host=127.0.0.1",
+                  f"--http-management-port={p['KEYCLOAK_MGMT_PORT']}",
+                  "--health-enabled=true", "--db=dev-file",
+                  f"--spi-theme--folder--dir={ROOT / 'themes'}",
+                  "--spi-theme--cache-themes=false", "--spi-theme--cache-templates=false"],
+            ready_url=f"http://127.0.0.1:{p['KEYCLOAK_MGMT_PORT']}/health/ready",
+            env=kc_env,
+            prepare=_prepare_keycloak(profile),
+            ready_timeout_s=300,
+        ),
+        Service(
+            name="registro",
+            argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}",
+                  "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                  "registro.wsgi:app"],
+            ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
+            env=registro_env,
+            ready_timeout_s=60,
+        ),
+        Service(
+            name="modulo",
+            argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['MODULO_PORT']}",
+                  "--workers", "1", "--threads", "4", "--access-logfile", "-",
+                  "modulo_ejemplo.wsgi:app"],
+            ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
+            env=registro_env,
+            ready_timeout_s=60,
+        ),
+    ]
