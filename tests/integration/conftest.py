@@ -65,3 +65,17 @@ def make_account(gateway: KeycloakGateway, unique: str):
     yield make
     for account_id in created:
         gateway.delete_account(account_id)
+
+
+@pytest.fixture
+def registro_app():
+    """The service in-process with its real adapters (Keycloak, S3, SMTP of the test stack)."""
+    from registro import create_app
+    from registro.config import Settings
+
+    return create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
+
+
+@pytest.fixture
+def registro(registro_app):
+    return registro_app.test_client()

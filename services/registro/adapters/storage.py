@@ -50,6 +50,8 @@ class ObjectStore(Protocol):
 
     def presigned_get(self, key: str, expires_s: int = 60) -> str: ...
 
+    def ping(self) -> None: ...
+
 
 class S3Store:
     def __init__(self, settings: S3Settings) -> None:

@@ -23,7 +23,7 @@ def ready():
     checks = {}
     a = adapters()
     for name, probe, failure in (("keycloak", a.identity.ping, IdentityError),
-                                 ("s3", getattr(a.storage, "ping", lambda: None), StorageUnavailable)):
+                                 ("s3", a.storage.ping, StorageUnavailable)):
         try:
             probe()
             checks[name] = "ok"

@@ -1,0 +1,24 @@
+"""Where things live in the bucket. Keys are built here only, never from uploaded names."""
+from __future__ import annotations
+
+import secrets
+
+
+def responsiva_key(account_id: str, folio: str) -> str:
+    return f"solicitudes/{account_id}/responsiva/{folio}.pdf"
+
+
+def document_key(account_id: str, kind: str) -> str:
+    return f"solicitudes/{account_id}/documentos/{kind}/{secrets.token_hex(16)}"
+
+
+def application_prefix(account_id: str) -> str:
+    return f"solicitudes/{account_id}/"
+
+
+def audit_prefix(account_id: str) -> str:
+    return f"auditoria/{account_id}/"
+
+
+def lease_key(account_id: str) -> str:
+    return f"revision/reservas/{account_id}.json"

@@ -1,0 +1,187 @@
+"""In-memory twins of the adapters, for unit tests only.
+
+`tests/unit/test_fakes_match_protocols.py` checks each one against the same
+Protocol the real adapter implements, so a fake cannot drift from reality's shape.
+Each fake has `down = True` to simulate its server being unreachable.
+"""
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import replace
+from typing import BinaryIO, Iterator
+
+from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityUnavailable
+from registro.adapters.mail import MailUnavailable, OutgoingEmail
+from registro.adapters.storage import ObjectMissing, StorageUnavailable, StoredObject
+
+
+class FakeIdentity:
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.roles: dict[str, set[str]] = {}
+        self.passwords: dict[str, tuple[str, bool]] = {}
+        self.actions_emails: list[tuple[str, list[str]]] = []
+        self.required_actions: dict[str, list[str]] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise IdentityUnavailable("Keycloak no responde")
+
+    def _get(self, account_id: str) -> Account:
+        self._check()
+        if account_id not in self.accounts:
+            raise AccountNotFound(account_id)
+        return self.accounts[account_id]
+
+    def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
+                       attributes: dict[str, str], enabled: bool = False, email_verified: bool = False) -> str:
+        self._check()
+        if any(a.username == username.lower() or (email and a.email == email.lower()) for a in self.accounts.values()):
+            raise AccountConflict("ya existe")
+        account_id = str(uuid.uuid4())
+        self.accounts[account_id] = Account(id=account_id, username=username.lower(), email=email.lower(),
+                                            first_name=first_name, last_name=last_name, enabled=enabled,
+                                            email_verified=email_verified, created_ms=0,
+                                            attributes={k: v for k, v in attributes.items() if v != ""})
+        self.roles[account_id] = set()
+        return account_id
+
+    def get_account(self, account_id: str) -> Account:
+        return self._get(account_id)
+
+    def find_by_username(self, username: str) -> Account | None:
+        self._check()
+        return next((a for a in self.accounts.values() if a.username == username.lower()), None)
+
+    def find_by_email(self, email: str) -> Account | None:
+        self._check()
+        return next((a for a in self.accounts.values() if a.email == email.lower()), None)
+
+    def find_by_attribute(self, name: str, value: str, *, first: int = 0, max_results: int = 100) -> list[Account]:
+        self._check()
+        found = [a for a in self.accounts.values() if a.attr(name) == value]
+        return found[first:first + max_results]
+
+    def iter_by_attribute(self, name: str, value: str, page_size: int = 200) -> Iterator[Account]:
+        yield from self.find_by_attribute(name, value, max_results=10**9)
+
+    def count_by_attribute(self, name: str, value: str) -> int:
+        return len(self.find_by_attribute(name, value, max_results=10**9))
+
+    def update_attributes(self, account_id: str, changes: dict[str, str | None]) -> Account:
+        return self.update_account(account_id, attributes=changes)
+
+    def update_account(self, account_id: str, *, enabled: bool | None = None, email_verified: bool | None = None,
+                       attributes: dict[str, str | None] | None = None,
+                       required_actions: list[str] | None = None) -> Account:
+        account = self._get(account_id)
+        attrs = dict(account.attributes)
+        for key, value in (attributes or {}).items():
+            if value is None or value == "":
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value
+        account = replace(account, attributes=attrs,
+                          enabled=account.enabled if enabled is None else enabled,
+                          email_verified=account.email_verified if email_verified is None else email_verified)
+        if required_actions is not None:
+            self.required_actions[account_id] = list(required_actions)
+        self.accounts[account_id] = account
+        return account
+
+    def delete_account(self, account_id: str) -> None:
+        self._check()
+        self.accounts.pop(account_id, None)
+        self.roles.pop(account_id, None)
+
+    def assign_realm_role(self, account_id: str, role_name: str) -> None:
+        self._get(account_id)
+        self.roles[account_id].add(role_name)
+
+    def realm_roles_of(self, account_id: str) -> set[str]:
+        self._get(account_id)
+        return set(self.roles[account_id])
+
+    def set_temporary_password(self, account_id: str, password: str) -> None:
+        self._get(account_id)
+        self.passwords[account_id] = (password, True)
+
+    def send_actions_email(self, account_id: str, actions: list[str], *, client_id: str | None = None,
+                           redirect_uri: str | None = None, lifespan_s: int | None = None) -> None:
+        account = self._get(account_id)
+        if not account.enabled:
+            raise IdentityUnavailable("execute-actions-email falla con una cuenta deshabilitada")
+        self.actions_emails.append((account_id, list(actions)))
+
+    def ping(self) -> None:
+        self._check()
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("S3 no responde")
+
+    def put(self, key: str, body: BinaryIO | bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        self._check()
+        data = body if isinstance(body, bytes) else body.read()
+        self.objects[key] = (data, content_type, dict(metadata or {}))
+
+    def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
+        self._check()
+        if key in self.objects:
+            return False
+        self.objects[key] = (body, content_type, {})
+        return True
+
+    def get(self, key: str) -> bytes:
+        self._check()
+        if key not in self.objects:
+            raise ObjectMissing(key)
+        return self.objects[key][0]
+
+    def open(self, key: str) -> Iterator[bytes]:
+        data = self.get(key)
+        stream = io.BytesIO(data)
+        return iter(lambda: stream.read(64 * 1024), b"")
+
+    def head(self, key: str) -> StoredObject:
+        self._check()
+        if key not in self.objects:
+            raise ObjectMissing(key)
+        data, content_type, metadata = self.objects[key]
+        return StoredObject(key=key, size=len(data), content_type=content_type, metadata=metadata)
+
+    def delete(self, key: str) -> None:
+        self._check()
+        self.objects.pop(key, None)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        self._check()
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def presigned_get(self, key: str, expires_s: int = 60) -> str:
+        return f"memoria://{key}?expira={expires_s}"
+
+    def ping(self) -> None:
+        self._check()
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingEmail] = []
+        self.down = False
+
+    def send(self, email: OutgoingEmail) -> None:
+        if self.down:
+            raise MailUnavailable("SMTP no responde")
+        self.sent.append(email)
+
+    def to(self, address: str) -> list[OutgoingEmail]:
+        return [m for m in self.sent if m.to == address]

@@ -1,0 +1,39 @@
+"""Unit-test fixtures: the app with in-memory fakes; no network."""
+from __future__ import annotations
+
+import pytest
+
+from keycloak_ext import KeycloakSettings
+from registro import create_app
+from registro.config import S3Settings, Settings, SmtpSettings
+from registro.container import Adapters
+from tests.fakes import FakeIdentity, FakeMailer, FakeStore
+
+
+def unit_settings(**changes) -> Settings:
+    base = Settings(
+        secret_key="clave-de-pruebas-unitarias",
+        public_url="http://registro.prueba",
+        keycloak=KeycloakSettings(server_url="http://keycloak.prueba/", realm="anam", client_id="registro-service",
+                                  client_secret="x", admin_user="admin", admin_password="admin"),
+        keycloak_public_url="http://keycloak.prueba",
+        s3=S3Settings(endpoint_url=None, bucket="b", region="us-east-1", access_key=None, secret_key=None, sse=None),
+        smtp=SmtpSettings(host="127.0.0.1", port=1, sender="usuarios.externos@anam.gob.mx", sender_name="ANAM",
+                          user=None, password=None, starttls=False, ssl=False),
+    )
+    return base.with_changes(**changes)
+
+
+@pytest.fixture
+def fakes() -> Adapters:
+    return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer())
+
+
+@pytest.fixture
+def app(fakes):
+    return create_app({"SETTINGS": unit_settings(), "ADAPTERS": fakes, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
