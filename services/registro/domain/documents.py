@@ -39,3 +39,16 @@ ID_KIND_LABELS = {k.slug: k.label for k in ID_KINDS}
 
 def id_kinds_for(es_extranjero: bool) -> tuple[IdKind, ...]:
     return tuple(k for k in ID_KINDS if es_extranjero or not k.foreigners_only)
+
+
+# Reasons a reviewer can give per document when asking for a correction (SPEC §7).
+CORRECTION_REASONS: dict[str, str] = {
+    "ilegible": "El documento no es legible.",
+    "incompleto": "El documento está incompleto o le faltan páginas.",
+    "no_corresponde": "El documento no corresponde al solicitante o al tipo solicitado.",
+    "vencido": "El documento no está vigente.",
+    "sin_firma": "La responsiva no tiene firma autógrafa.",
+    "datos_no_coinciden": "Los datos del documento no coinciden con los registrados.",
+    "tipo_no_aceptado": "El tipo de identificación no es aceptado (por ejemplo, cédula profesional electrónica).",
+    "otro": "Otro motivo (vea el comentario del revisor).",
+}

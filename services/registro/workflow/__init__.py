@@ -1,0 +1,1 @@
+"""Business rules: status transitions, emails, audit. Talks to adapters, never to Flask requests."""

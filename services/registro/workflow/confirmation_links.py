@@ -1,0 +1,23 @@
+"""Issues an application's personal link: rotates `enlace_version`, so earlier links stop working."""
+from __future__ import annotations
+
+from ..adapters.identity import IdentityDirectory
+from ..config import Settings
+from ..links import LinkSigner, new_version
+
+ACTIVATION_PATH = "/activacion/"  # served by web/activation.py
+
+
+def signer(settings: Settings) -> LinkSigner:
+    return LinkSigner(settings.secret_key, settings.link_ttl_s)
+
+
+def issue_link(identity: IdentityDirectory, settings: Settings, account_id: str) -> str:
+    """Stores a new link version on the account and returns the full URL to email."""
+    version = new_version()
+    identity.update_attributes(account_id, {"enlace_version": version})
+    return link_url(settings, signer(settings).issue(account_id, version))
+
+
+def link_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_url}{ACTIVATION_PATH}{token}"
