@@ -92,7 +92,7 @@ screens: setup
 	@$(STACK) test -- tests/e2e -k "journey" --screens=docs/screens
 
 bench: setup
-	@$(STACK) test -- benchmarks -p no:cacheprovider -s
+	@$(STACK) test -- benchmarks -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
 
 clean: stop
 	rm -rf $(VENV) $(CACHE) .stack node_modules

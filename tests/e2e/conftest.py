@@ -1,0 +1,102 @@
+"""Browser fixtures: Playwright driving Debian's Chromium, axe-core checks, screenshots."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.support.mailbox import Mailbox
+from tests.support.stack import TestStack
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "artifacts" / "screens"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out, which this network refuses.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def stack() -> TestStack:
+    return TestStack.from_env()
+
+
+@pytest.fixture(scope="session")
+def mailbox(stack: TestStack) -> Mailbox:
+    return Mailbox(stack.mail_api)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as pw:
+        # launch() gives every run a fresh temporary profile.
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    contexts = []
+
+    def make(width: int = 1280, height: int = 900) -> Page:
+        context = browser.new_context(locale="es-MX", viewport={"width": width, "height": height},
+                                      accept_downloads=True)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()
+
+
+class Screens:
+    """Numbered screenshots of one journey, kept in artifacts/ (ignored by git)."""
+
+    def __init__(self, journey: str, keep_dir: str | None) -> None:
+        self.dir = ARTIFACTS / journey
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.keep_dir = Path(keep_dir) if keep_dir else None
+        self.count = 0
+
+    def shot(self, page: Page, name: str, keep_as: str | None = None) -> Path:
+        self.count += 1
+        path = self.dir / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if keep_as and self.keep_dir:
+            self.keep_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, (ROOT / self.keep_dir if not self.keep_dir.is_absolute() else self.keep_dir) / f"{keep_as}.png")
+        return path
+
+
+@pytest.fixture
+def screens(request) -> Screens:
+    journey = re.sub(r"[^a-z0-9_-]+", "-", request.node.name.lower())
+    return Screens(journey, request.config.getoption("--screens"))
+
+
+def assert_accessible(page: Page, context: str = "") -> None:
+    """Runs axe-core (pinned in package.json) with the WCAG 2.1 A/AA rules; fails on any violation."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS)
+    violations = result["violations"]
+    if violations:
+        lines = [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] if isinstance(n["target"][0], str) else json.dumps(n["target"]) for n in v["nodes"][:5])
+                 for v in violations]
+        raise AssertionError(f"axe-core en {context or page.url}:\n  " + "\n  ".join(lines))
