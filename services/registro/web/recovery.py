@@ -1,4 +1,78 @@
-"""Placeholder: the recovery feature arrives with its issue."""
-from flask import Blueprint
+"""Password recovery front door (SPEC §8): `/recuperar`.
+
+Usuario + self-hosted captcha. After a valid captcha the answer is the same page whatever was
+typed; the Keycloak work happens off the request path (workflow/recovery.py). Throttled per
+client address (every POST) and per username (every accepted request, known or not, so the
+limit says nothing about whether the account exists).
+"""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Flask, current_app, g, render_template, request
+
+from ..adapters.captcha import Captcha, CaptchaOutcome
+from ..container import settings
+from ..extensions import limiter
+from ..forms.recovery import CAPTCHA_MESSAGES, RecoveryForm
+from ..workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username
 
 bp = Blueprint("recovery", __name__)
+
+CAPTCHA_KEY = "registro.captcha"
+DISPATCHER_KEY = "registro.recovery"
+
+
+@bp.record_once
+def _wire(state) -> None:
+    """Builds this feature's captcha and background dispatcher for the app being set up.
+    Tests may inject their own through `Adapters.extra` ("captcha", "recovery")."""
+    app: Flask = state.app
+    s = app.extensions["registro.settings"]
+    ad = app.extensions["registro.adapters"]
+    extra = ad.extra or {}
+    app.extensions[CAPTCHA_KEY] = extra.get("captcha") or Captcha(
+        s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, ad.storage)
+    realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
+    app.extensions[DISPATCHER_KEY] = extra.get("recovery") or RecoveryDispatcher(
+        ad.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/"))
+
+
+def captcha() -> Captcha:
+    return current_app.extensions[CAPTCHA_KEY]
+
+
+def dispatcher() -> RecoveryDispatcher:
+    return current_app.extensions[DISPATCHER_KEY]
+
+
+def _login_url() -> str:
+    s = settings()
+    return f"{s.keycloak_public_url}/realms/{s.keycloak.realm}/account"
+
+
+def _username_key() -> str:
+    # A hash, so no username (often an RFC) sits in the limiter's storage.
+    typed = normalise_username(request.form.get("usuario", ""))
+    return "recuperar-usuario:" + hashlib.sha256(typed.encode()).hexdigest()
+
+
+@bp.route("/recuperar", methods=["GET", "POST"])
+@limiter.limit(lambda: settings().recovery_client_limits, methods=["POST"], scope="recuperar-cliente")
+@limiter.limit(lambda: settings().recovery_user_limits, methods=["POST"], scope="recuperar-usuario",
+               key_func=_username_key, deduct_when=lambda response: bool(g.get("recovery_accepted")))
+def form():
+    form = RecoveryForm()
+    captcha_error = None
+    if form.validate_on_submit():
+        outcome = captcha().verify(form.altcha.data)
+        if outcome is CaptchaOutcome.ACCEPTED:
+            dispatcher().request_reset(normalise_username(form.usuario.data))
+            g.recovery_accepted = True
+            return render_template("recuperar/enviado.html", login_url=_login_url())
+        captcha_error = CAPTCHA_MESSAGES[outcome.value]
+    elif request.method == "POST" and not form.altcha.data:
+        captcha_error = CAPTCHA_MESSAGES["faltante"]
+    status = 400 if request.method == "POST" else 200
+    return render_template("recuperar/formulario.html", form=form, captcha_error=captcha_error,
+                           challenge=captcha().challenge(), login_url=_login_url()), status

@@ -1,0 +1,1 @@
+"""WTForms forms: validation only (business rules live in workflow/)."""

@@ -1,0 +1,167 @@
+"""/recuperar with fakes: form, captcha outcomes, same page for every account, throttling."""
+from __future__ import annotations
+
+import pytest
+
+from registro import create_app
+from registro.workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username, send_reset_if_enabled
+from tests.support.captcha import challenge_in, csrf_in, solve, wrong
+from tests.unit.conftest import unit_settings
+
+SENT_TITLE = "Se ha enviado el restablecimiento de la contraseña"
+SENT_TEXTS = (
+    SENT_TITLE,
+    "Hemos enviado un correo con las instrucciones para configurar su contraseña, si una cuenta existe con el "
+    "usuario que ingresó. Debería recibirlo pronto.",
+    "Si no recibes un correo electrónico, asegúrate de que has introducido un usuario válido y comprueba tu "
+    "carpeta de correo no deseado.",
+)
+TARGET = ResetTarget("account", "http://keycloak.prueba/realms/anam/account/")
+
+
+def make_app(fakes, **changes):
+    return create_app({"SETTINGS": unit_settings(**changes), "ADAPTERS": fakes, "TESTING": True})
+
+
+def post(client, usuario: str, answer: str | None = "solve"):
+    page = client.get("/recuperar").get_data(as_text=True)
+    data = {"csrf_token": csrf_in(page), "usuario": usuario}
+    if answer == "solve":
+        data["altcha"] = solve(challenge_in(page))
+    elif answer is not None:
+        data["altcha"] = answer
+    return client.post("/recuperar", data=data)
+
+
+def dispatcher(app) -> RecoveryDispatcher:
+    return app.extensions["registro.recovery"]
+
+
+def test_form_has_the_manuals_fields(client):
+    r = client.get("/recuperar")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200
+    for text in ("Recuperar contraseña", "Usuario", "Captcha", "Enviar", "Iniciar sesión",
+                 'href="http://keycloak.prueba/realms/anam/account"', "<altcha-widget", 'name="altcha"',
+                 'language="es-419"', "necesita JavaScript", 'for="usuario"'):
+        assert text in body
+    # The widget is served by the service itself: no script from elsewhere.
+    assert '/static/vendor/altcha/altcha.min.js' in body
+    assert "https://" not in body.split("<body")[0]
+
+
+def test_accepted_request_answers_the_manuals_page_and_queues_the_work(app, client, fakes):
+    account = fakes.identity.create_account(username="PEPJ800101ABC", email="pepe@example.com", first_name="José",
+                                            last_name="Pérez", attributes={"estatus": "aprobado"}, enabled=True)
+    r = post(client, "  pepj800101abc ")
+    assert r.status_code == 200
+    for text in SENT_TEXTS:
+        assert text in r.get_data(as_text=True)
+    assert dispatcher(app).wait_idle(5)
+    assert fakes.identity.actions_emails == [(account, ["UPDATE_PASSWORD"])]
+
+
+@pytest.mark.parametrize("enabled,estatus", [(False, "pendiente_documentos"), (False, "rechazado"), (None, None)])
+def test_same_page_and_no_email_for_disabled_or_unknown(app, client, fakes, enabled, estatus):
+    if enabled is not None:
+        fakes.identity.create_account(username="AAAA800101AAA", email="a@example.com", first_name="A", last_name="B",
+                                      attributes={"estatus": estatus}, enabled=enabled)
+    r = post(client, "AAAA800101AAA")
+    assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
+    assert dispatcher(app).wait_idle(5)
+    assert fakes.identity.actions_emails == []
+
+
+def test_missing_username_keeps_the_captcha_unspent_and_says_so(client):
+    r = post(client, "   ")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 400
+    assert "Ingrese su usuario." in body and 'aria-invalid="true"' in body
+
+
+@pytest.mark.parametrize("answer,message", [
+    (None, "Resuelva el captcha «No soy un robot» antes de enviar."),
+    ("basura", "El captcha no es válido. Resuélvalo de nuevo."),
+])
+def test_missing_or_garbage_captcha_is_refused(client, fakes, answer, message):
+    r = post(client, "PEPJ800101ABC", answer)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 400 and message in body and SENT_TITLE not in body
+    assert 'value="PEPJ800101ABC"' in body  # the typed username is kept
+
+
+def test_wrong_and_replayed_solutions_are_refused(client):
+    page = client.get("/recuperar").get_data(as_text=True)
+    token, challenge = csrf_in(page), challenge_in(page)
+    r = client.post("/recuperar", data={"csrf_token": token, "usuario": "X", "altcha": wrong(challenge)})
+    assert r.status_code == 400 and "El captcha no es válido" in r.get_data(as_text=True)
+    answer = solve(challenge)
+    assert client.post("/recuperar", data={"csrf_token": token, "usuario": "X", "altcha": answer}).status_code == 200
+    r = client.post("/recuperar", data={"csrf_token": token, "usuario": "X", "altcha": answer})
+    assert r.status_code == 400 and "Este captcha ya se utilizó" in r.get_data(as_text=True)
+
+
+def test_expired_solution_is_refused(fakes):
+    app = make_app(fakes, captcha_ttl_s=0)
+    r = post(app.test_client(), "X")
+    assert r.status_code == 400 and "El captcha expiró" in r.get_data(as_text=True)
+
+
+def test_per_username_limit_applies_to_unknown_usernames_too(fakes):
+    app = make_app(fakes, recovery_user_limits="2 per hour", recovery_client_limits="100 per hour")
+    client = app.test_client()
+    assert post(client, "NADIE").status_code == 200
+    assert post(client, "nadie").status_code == 200  # same username, other case
+    r = post(client, "NADIE")
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
+    assert "Demasiados intentos" in r.get_data(as_text=True)
+    assert post(client, "OTRO").status_code == 200
+
+
+def test_refused_captchas_do_not_spend_the_username_limit(fakes):
+    app = make_app(fakes, recovery_user_limits="1 per hour", recovery_client_limits="100 per hour")
+    client = app.test_client()
+    assert post(client, "NADIE", "basura").status_code == 400
+    assert post(client, "NADIE").status_code == 200
+
+
+def test_per_client_limit_counts_every_post(fakes):
+    app = make_app(fakes, recovery_user_limits="100 per hour", recovery_client_limits="2 per hour")
+    client = app.test_client()
+    assert post(client, "A", "basura").status_code == 400
+    assert post(client, "B").status_code == 200
+    r = post(client, "C")
+    assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+def test_keycloak_down_in_the_worker_changes_nothing_for_the_visitor(app, client, fakes, caplog):
+    fakes.identity.down = True
+    r = post(client, "PEPJ800101ABC")
+    assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
+    assert dispatcher(app).wait_idle(5)
+    assert "pepj800101abc" not in caplog.text.lower()
+    assert "Keycloak no disponible" in caplog.text
+
+
+def test_job_sends_only_to_enabled_accounts(fakes):
+    on = fakes.identity.create_account(username="on", email="on@example.com", first_name="A", last_name="B",
+                                       attributes={}, enabled=True)
+    fakes.identity.create_account(username="off", email="off@example.com", first_name="A", last_name="B",
+                                  attributes={}, enabled=False)
+    assert send_reset_if_enabled(fakes.identity, "on", TARGET) is True
+    assert send_reset_if_enabled(fakes.identity, "off", TARGET) is False
+    assert send_reset_if_enabled(fakes.identity, "nadie", TARGET) is False
+    assert fakes.identity.actions_emails == [(on, ["UPDATE_PASSWORD"])]
+
+
+def test_full_queue_drops_without_raising(fakes):
+    d = RecoveryDispatcher(fakes.identity, TARGET, max_pending=1)
+    fakes.identity.down = True
+    for _ in range(50):
+        d.request_reset("x")
+    assert d.wait_idle(5)
+
+
+def test_usernames_are_matched_case_insensitively():
+    assert normalise_username("  PEPJ800101ABC ") == "pepj800101abc"
