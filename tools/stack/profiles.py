@@ -59,14 +59,16 @@ class Profile:
         # Local-only credentials; a real deployment sets its own through the environment.
         env["S3_ACCESS_KEY"] = os.environ.get("S3_ACCESS_KEY", "acceso-unico-local")
         env["S3_SECRET_KEY"] = os.environ.get("S3_SECRET_KEY", "acceso-unico-local-secret")
-        env["REGISTRO_SECRET_KEY"] = os.environ.get("REGISTRO_SECRET_KEY") or self._local_secret()
+        env["REGISTRO_SECRET_KEY"] = os.environ.get("REGISTRO_SECRET_KEY") or self._local_secret("secret_key")
+        env["MODULO_SECRET_KEY"] = os.environ.get("MODULO_SECRET_KEY") or self._local_secret("modulo_secret_key")
         env["KC_BOOTSTRAP_ADMIN_USERNAME"] = os.environ.get("KC_BOOTSTRAP_ADMIN_USERNAME", "admin")
         env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = os.environ.get("KC_BOOTSTRAP_ADMIN_PASSWORD", "admin")
         return env
 
-    def _local_secret(self) -> str:
-        """A signing key made once per local stack and kept with its data, so links survive restarts."""
-        path = self.data / "secret_key"
+    def _local_secret(self, name: str) -> str:
+        """A signing key made once per local stack and kept with its data, so links and sessions
+        survive restarts."""
+        path = self.data / name
         if not path.exists():
             import secrets
 
