@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.support.mailbox import Mailbox
-from tests.support.stack import TestStack
+# The real-server fixtures are the integration tests' own (Keycloak gateway, admin, S3, mailbox).
+from tests.integration.conftest import (  # noqa: F401  (fixtures are found by name)
+    gateway, kc_admin, kc_settings, mailbox, make_account, s3, stack)
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -22,16 +23,6 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def stack() -> TestStack:
-    return TestStack.from_env()
-
-
-@pytest.fixture(scope="session")
-def mailbox(stack: TestStack) -> Mailbox:
-    return Mailbox(stack.mail_api)
 
 
 @pytest.fixture(scope="session")
