@@ -79,3 +79,38 @@ def registro_app():
 @pytest.fixture
 def registro(registro_app):
     return registro_app.test_client()
+
+
+# --- activation and documents (issue 4); reusable by the review-console tests -------------------
+@pytest.fixture(scope="session")
+def service_settings(stack: TestStack):
+    """The service's Settings as the stack's `registro` reads them (same signing key, bucket…)."""
+    from registro.config import Settings
+
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def storage(service_settings):
+    """The service's own S3 adapter (S3Store) against the stack's S3 server."""
+    from registro.adapters.storage import S3Store
+
+    return S3Store(service_settings.s3)
+
+
+@pytest.fixture
+def applications(gateway, storage, service_settings):
+    """`applications(foreign=False, status="pendiente_correo", **kw) -> (account_id, link_url)`:
+    registered applications as registration leaves them; deleted with their objects after the test."""
+    from tests.support.applications import create_application, delete_application
+
+    created: list[str] = []
+
+    def make(**kwargs):
+        account_id, link = create_application(gateway, storage, service_settings, **kwargs)
+        created.append(account_id)
+        return account_id, link
+
+    yield make
+    for account_id in created:
+        delete_application(gateway, storage, account_id)

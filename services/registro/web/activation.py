@@ -1,4 +1,229 @@
-"""Placeholder: the activation feature arrives with its issue."""
-from flask import Blueprint
+"""The personal link (SPEC §6): `/activacion/<token>` and the actions under it.
+
+Every route re-verifies the token and takes the application id from it alone, so a
+link opens its own application and nothing else. Uploads are exempt from the global
+CSRF hook (which would parse the body before the size limit applies) and check the
+CSRF token themselves after streaming the body (web/uploads.py).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import NotFound
+
+from ..adapters.storage import ObjectMissing
+from ..container import adapters, settings
+from ..domain import documents as docs
+from ..domain import status
+from ..domain.application import Application
+from ..domain.filetypes import UnreadableFile
+from ..domain.storage_keys import responsiva_key
+from ..extensions import csrf
+from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
+from ..links import LinkExpired, LinkInvalid, LinkSuperseded
+from ..workflow import documents as documents_flow
+from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
+                                   submit_for_review)
+from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
+from .errors import error_page
+from .uploads import FileTooLarge, read_upload_form
 
 bp = Blueprint("activation", __name__)
+
+RESEND_PATH = "/registro/reenviar"  # served by the registration feature (endpoint registration.resend)
+SUBMITTED_MESSAGE = "Sus documentos serán validados y el resultado le será enviado por correo electrónico."
+
+
+def _limit_label() -> str:
+    return documents_flow.human_size(settings().upload_max_bytes).replace(".0 ", " ")
+
+
+def _open(token: str) -> Application:
+    return open_application(adapters().identity, settings(), token)
+
+
+def _kind_or_404(application: Application, kind: str) -> str:
+    if kind not in docs.required_documents(application.es_extranjero):
+        raise NotFound()
+    return kind
+
+
+# --- pages ---------------------------------------------------------------------------------
+@bp.get("/activacion/<token>")
+def page(token: str):
+    application = confirm_email(adapters().identity, _open(token))
+    return _render(application, token)
+
+
+@bp.get("/activacion/<token>/responsiva")
+def responsiva(token: str):
+    application = _open(token)
+    try:
+        chunks = adapters().storage.open(responsiva_key(application.id, application.folio))
+    except ObjectMissing:
+        return error_page(404, "La responsiva no está disponible en este momento. Comuníquese con la ANAM.")
+    filename = "responsiva-" + (re.sub(r"[^A-Za-z0-9-]", "", application.folio) or "solicitud") + ".pdf"
+    return Response(chunks, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- actions -------------------------------------------------------------------------------
+@bp.post("/activacion/<token>/documentos/<kind>")
+@csrf.exempt
+def upload(token: str, kind: str):
+    s, a = settings(), adapters()
+    application = _open(token)
+    _kind_or_404(application, kind)
+    try:
+        documents_flow.check_may_change(application, kind)
+    except DocumentNotAllowed as exc:
+        return _render(application, token, notice=exc.message, status_code=409)
+    try:
+        received = read_upload_form(s.upload_max_bytes)
+    except FileTooLarge:
+        message = f"El archivo excede el tamaño máximo permitido de {_limit_label()}."
+        return _render(application, token, errors={kind: {FILE_FIELD: [message]}}, status_code=413)
+    try:
+        today = documents_flow.today()
+        form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=today, formdata=received.form)
+        valid = form.validate()
+        csrf_field = getattr(form, "csrf_token", None)
+        if csrf_field is not None and csrf_field.errors:
+            raise CSRFError()
+        errors: dict[str, list[str]] = {} if valid else {k: list(v) for k, v in form.errors.items()}
+        file = received.files.get(FILE_FIELD)
+        if file is None or (not file.filename and file.size == 0):
+            errors[FILE_FIELD] = ["Seleccione un archivo."]
+        if errors:
+            return _render(application, token, errors={kind: errors}, forms={kind: form}, status_code=400)
+        try:
+            documents_flow.store_document(
+                a.identity, a.storage, application, kind,
+                Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
+                form.details())
+        except UnreadableFile as exc:
+            return _render(application, token, errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form},
+                           status_code=400)
+        except DocumentNotAllowed as exc:
+            return _render(application, token, notice=exc.message, status_code=409)
+    finally:
+        received.close()
+    flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
+    return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
+
+
+@bp.post("/activacion/<token>/documentos/<kind>/eliminar")
+def delete(token: str, kind: str):
+    a = adapters()
+    application = _open(token)
+    _kind_or_404(application, kind)
+    try:
+        documents_flow.remove_document(a.identity, a.storage, application, kind)
+    except DocumentNotAllowed as exc:
+        return _render(application, token, notice=exc.message, status_code=409)
+    flash(f"Se eliminó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
+    return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
+
+
+@bp.post("/activacion/<token>/enviar")
+def submit(token: str):
+    application = _open(token)
+    try:
+        submit_for_review(adapters().identity, application, documents_flow.today())
+    except SubmissionIncomplete as exc:
+        return _render(application, token, submit_problems=exc.problems, status_code=400)
+    flash("Su solicitud fue enviada a validación.", "exito")
+    return redirect(url_for(".page", token=token), 303)
+
+
+# --- the link's failures -----------------------------------------------------------------------
+def _link_page(reason: str, status_code: int, *, resend: bool):
+    token = (request.view_args or {}).get("token", "")
+    body = render_template("activacion/enlace.html", motivo=reason, reenviar=resend, enlace=token,
+                           reenviar_url=RESEND_PATH)
+    return body, status_code
+
+
+@bp.errorhandler(LinkExpired)
+def link_expired(exc):
+    return _link_page("expirado", 410, resend=True)
+
+
+@bp.errorhandler(LinkSuperseded)
+def link_superseded(exc):
+    return _link_page("reemplazado", 410, resend=True)
+
+
+@bp.errorhandler(LinkInvalid)
+def link_invalid(exc):
+    return _link_page("invalido", 400, resend=False)
+
+
+@bp.errorhandler(ApplicationGone)
+def application_gone(exc):
+    return _link_page("inexistente", 410, resend=False)
+
+
+@bp.errorhandler(ApplicationClosed)
+def application_closed(exc: ApplicationClosed):
+    return _link_page(exc.status, 410, resend=False)
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    # The token travels in the path: keep it out of caches and out of Referer headers.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- rendering -----------------------------------------------------------------------------------
+def _render(application: Application, token: str, *, errors: dict[str, dict[str, list[str]]] | None = None,
+            forms: dict[str, FlaskForm] | None = None, notice: str | None = None,
+            submit_problems: list[str] | None = None, status_code: int = 200):
+    errors = errors or {}
+    forms = forms or {}
+    today = documents_flow.today()
+    flagged = documents_flow.flagged_documents(application)
+    present = application.documents
+    slots = []
+    for kind in docs.required_documents(application.es_extranjero):
+        record = present.get(kind)
+        form = forms.get(kind) or upload_form_for(kind, es_extranjero=application.es_extranjero, today=today)
+        slots.append({
+            "kind": kind,
+            "label": docs.DOCUMENT_LABELS[kind],
+            "record": _record_view(record) if record else None,
+            "may_change": documents_flow.may_change(application, kind),
+            "reasons": [docs.CORRECTION_REASONS.get(code, code) for code in flagged.get(kind, [])],
+            "errors": errors.get(kind, {}),
+            "form": form,
+        })
+    can_submit = application.status in status.UPLOADABLE
+    first_error = next((f"{s['kind']}-{field}" for s in slots for field in s["errors"]), None)
+    body = render_template(
+        "activacion/pagina.html", solicitud=application, token=token, slots=slots, status=status,
+        estatus_label=status.LABELS.get(application.status, application.status), aviso=notice,
+        puede_enviar=can_submit, problemas_envio=submit_problems or [],
+        pendientes=documents_flow.submission_problems(application, today) if can_submit else [],
+        comentario=(application.correction.get("comentario") or "") if flagged else "",
+        limite=_limit_label(), cedula_label=CEDULA_CONFIRM_LABEL, file_field=FILE_FIELD,
+        enviado_mensaje=SUBMITTED_MESSAGE, primer_error=first_error, id_kinds=docs.ID_KIND_LABELS,
+    )
+    return body, status_code
+
+
+def _record_view(record) -> dict[str, Any]:
+    details = dict(record.details)
+    return {
+        "name": record.original_name,
+        "size": documents_flow.human_size(record.size),
+        "time": documents_flow.local_time(record.uploaded_at),
+        "type": {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}.get(record.content_type, ""),
+        "id_kind": docs.ID_KIND_LABELS.get(details.get(documents_flow.ID_KIND, ""), ""),
+        "expiry": details.get(documents_flow.ID_EXPIRY, ""),
+    }

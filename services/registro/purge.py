@@ -1,0 +1,42 @@
+"""`python -m registro.purge [--dry-run]`: deletes expired applications (SPEC §9). Run it daily (cron, a k8s CronJob…).
+
+Reads the same environment as the service (Keycloak, S3, EXPIRE_UNCONFIRMED_DAYS, EXPIRE_INCOMPLETE_DAYS).
+Prints one line per application (account id, status, registration date; no personal data).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from keycloak_ext import IdentityError
+
+from .adapters.storage import StorageUnavailable
+from .config import Settings
+from .container import real_adapters
+from .workflow.purge import purge_expired
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m registro.purge",
+                                     description="Elimina las solicitudes sin confirmar o sin concluir que expiraron.")
+    parser.add_argument("--dry-run", action="store_true", help="solo lista lo que se eliminaría")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    adapters = real_adapters(settings)
+    try:
+        expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
+    except (IdentityError, StorageUnavailable) as exc:
+        print(f"error: no se pudo completar la depuración ({type(exc).__name__}); vuelva a ejecutarla", file=sys.stderr)
+        return 1
+    verb = "se eliminaría" if args.dry_run else "eliminada"
+    for item in expired:
+        print(f"{verb}: {item.account_id} estatus={item.status} registro={item.registered_at.isoformat()} "
+              f"objetos={item.objects}")
+    print(f"{len(expired)} solicitud(es) expirada(s){' (simulación)' if args.dry_run else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The personal link: which application it opens, confirming the email, and "Enviar a validación".
+
+The application is identified only by the signed token (never by anything else in the
+request), and every request re-verifies it: a link opens its own application and nothing else.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from keycloak_ext import AccountNotFound
+
+from ..adapters.identity import IdentityDirectory
+from ..config import Settings
+from ..domain import status
+from ..domain.application import Application, now_iso
+from ..links import LinkInvalid
+from .confirmation_links import signer
+from .documents import SubmissionIncomplete, submission_problems
+
+log = logging.getLogger(__name__)
+
+
+class ApplicationGone(Exception):
+    """The link was genuine but its application no longer exists (expired and purged, or deleted)."""
+
+
+class ApplicationClosed(Exception):
+    """The application was already decided (aprobado / rechazado): the link has nothing left to do."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.status = current
+
+
+def open_application(identity: IdentityDirectory, settings: Settings, token: str) -> Application:
+    """The application a link opens. Raises LinkInvalid / LinkExpired / LinkSuperseded, ApplicationGone,
+    ApplicationClosed; IdentityUnavailable when Keycloak cannot be asked."""
+    links = signer(settings)
+    claims = links.read(token)  # signature and age first: nothing is looked up for a bad token
+    try:
+        account = identity.get_account(claims.account_id)
+    except AccountNotFound as exc:
+        raise ApplicationGone() from exc
+    if not account.attr("estatus"):
+        raise LinkInvalid()  # not an application (e.g. a staff account): nothing to show
+    links.verify_current(token, account.attr("enlace_version"))
+    application = Application(account)
+    if application.status not in status.OPEN:
+        raise ApplicationClosed(application.status)
+    return application
+
+
+def confirm_email(identity: IdentityDirectory, application: Application) -> Application:
+    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos."""
+    if application.status != status.PENDIENTE_CORREO:
+        return application
+    status.check_transition(application.status, status.PENDIENTE_DOCUMENTOS)
+    account = identity.update_account(application.id, email_verified=True,
+                                      attributes={"estatus": status.PENDIENTE_DOCUMENTOS})
+    log.info("correo confirmado: solicitud=%s", application.id)
+    return Application(account)
+
+
+def submit_for_review(identity: IdentityDirectory, application: Application, on: date) -> Application:
+    """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio."""
+    problems = submission_problems(application, on)
+    if problems:
+        raise SubmissionIncomplete(problems)
+    status.check_transition(application.status, status.EN_REVISION)
+    account = identity.update_attributes(application.id, {
+        "estatus": status.EN_REVISION,
+        "fecha_envio": now_iso(),
+        "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
+    })
+    log.info("solicitud enviada a validación: solicitud=%s", application.id)
+    return Application(account)

@@ -1,0 +1,245 @@
+"""An applicant's documents: which may be uploaded when, storing them, replacing and removing them.
+
+Ordering (ARCHITECTURE: no two-phase writes between Keycloak and S3): the object is
+written first, under a fresh service-built key; only then does the account's
+`documentos` attribute point to it. If Keycloak fails, the new object is deleted, so
+nothing counts as a document. A replaced object is deleted only after the record points
+to its successor; if that delete fails, the leftover object has no record pointing to it
+and is removed with the application's prefix when the application is purged.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.header import Header
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectStore, StorageUnavailable
+from ..domain import documents as docs
+from ..domain import filetypes, status
+from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
+from ..domain.storage_keys import document_key
+
+log = logging.getLogger(__name__)
+
+MEXICO_CITY = ZoneInfo("America/Mexico_City")
+MAX_NAME_CHARS = 120
+ID_KIND = "tipo_identificacion"
+ID_EXPIRY = "vigencia"
+CORRECTION_ROUND = "ronda_correccion"  # in a record's details: uploaded to answer that correction request
+ELECTRONIC_CEDULA_REFUSED = ("No se aceptan cédulas profesionales electrónicas. Confirme que su cédula profesional "
+                             "es física y con fotografía, o elija otra identificación.")
+
+
+class DocumentNotAllowed(Exception):
+    """This document cannot be uploaded or removed now; `message` is for the applicant."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SubmissionIncomplete(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def today() -> date:
+    """The applicant's calendar day (Mexico City): what "not expired" is measured against."""
+    return datetime.now(MEXICO_CITY).date()
+
+
+# --- what may be done now -------------------------------------------------------------------
+def flagged_documents(application: Application) -> dict[str, list[str]]:
+    """The documents a reviewer asked to correct, with their reason codes (empty outside a correction)."""
+    if application.status != status.REQUIERE_CORRECCION:
+        return {}
+    flagged = application.correction.get("documentos") or {}
+    return {kind: list(reasons or []) for kind, reasons in flagged.items() if isinstance(kind, str)}
+
+
+def may_change(application: Application, kind: str) -> bool:
+    if kind not in docs.required_documents(application.es_extranjero):
+        return False
+    if application.status == status.PENDIENTE_DOCUMENTOS:
+        return True
+    if application.status == status.REQUIERE_CORRECCION:
+        return kind in flagged_documents(application)
+    return False
+
+
+def check_may_change(application: Application, kind: str) -> None:
+    if kind not in docs.required_documents(application.es_extranjero):
+        raise DocumentNotAllowed("Ese documento no forma parte de su solicitud.")
+    if application.status == status.EN_REVISION:
+        raise DocumentNotAllowed("Sus documentos ya fueron enviados a validación; no es posible modificarlos "
+                                 "mientras se revisan.")
+    if application.status == status.REQUIERE_CORRECCION and kind not in flagged_documents(application):
+        raise DocumentNotAllowed("Solo puede reemplazar los documentos que el revisor señaló para corrección.")
+    if not may_change(application, kind):
+        raise DocumentNotAllowed("En este momento no es posible modificar los documentos de su solicitud.")
+
+
+def correction_round(application: Application) -> str:
+    """Identifies the current correction request, so a replacement is told apart from the flagged original."""
+    return str(application.correction.get("fecha") or "sin-fecha")
+
+
+def id_details_problem(details: dict[str, str], es_extranjero: bool, on: date) -> str | None:
+    """Why the official-ID details cannot be accepted, or None when they can."""
+    allowed = {k.slug for k in docs.id_kinds_for(es_extranjero)}
+    if details.get(ID_KIND) not in allowed:
+        return "Seleccione el tipo de identificación."
+    try:
+        expiry = date.fromisoformat(details.get(ID_EXPIRY, ""))
+    except ValueError:
+        return "Indique la fecha de vigencia de su identificación."
+    if expiry < on:
+        return "La identificación está vencida. Cargue una identificación vigente."
+    return None
+
+
+def submission_problems(application: Application, on: date) -> list[str]:
+    """What still keeps "Enviar a validación" from being allowed (empty when it is allowed)."""
+    if application.status not in status.UPLOADABLE:
+        return ["Su solicitud no está en espera de documentos."]
+    problems: list[str] = []
+    present = application.documents
+    for kind in docs.required_documents(application.es_extranjero):
+        if kind not in present:
+            problems.append(f"Falta cargar: {docs.DOCUMENT_LABELS[kind]}.")
+    identification = present.get(docs.IDENTIFICACION)
+    if identification is not None:
+        problem = id_details_problem(identification.details, application.es_extranjero, on)
+        if problem:
+            problems.append(problem)
+    round_id = correction_round(application)
+    for kind in flagged_documents(application):
+        record = present.get(kind)
+        if record is not None and record.details.get(CORRECTION_ROUND) != round_id:
+            problems.append(f"Reemplace el documento señalado por el revisor: {docs.DOCUMENT_LABELS.get(kind, kind)}.")
+    return problems
+
+
+# --- storing -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Upload:
+    """A received file, already spooled and hashed by the web layer."""
+
+    stream: BinaryIO
+    size: int
+    sha256: str
+    original_name: str
+
+
+def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
+                   upload: Upload, details: dict[str, str] | None = None) -> DocumentRecord:
+    """Checks the content, stores the object, then points the application's record to it.
+
+    Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable or keycloak_ext.IdentityError.
+    """
+    check_may_change(application, kind)
+    if upload.size == 0:
+        raise filetypes.UnreadableFile("El archivo está vacío.")
+    content_type = filetypes.inspect(upload.stream)
+    details = dict(details or {})
+    if application.status == status.REQUIERE_CORRECCION:
+        details[CORRECTION_ROUND] = correction_round(application)
+    name = sanitize_filename(upload.original_name, filetypes.EXTENSIONS[content_type])
+    key = document_key(application.id, kind)
+    record = DocumentRecord(key=key, sha256=upload.sha256, size=upload.size, content_type=content_type,
+                            original_name=name, uploaded_at=now_iso(), details=details)
+    storage.put(key, upload.stream, content_type=content_type, metadata={
+        "sha256": upload.sha256,
+        "size": str(upload.size),
+        "detected-type": content_type,
+        "original-name": metadata_text(name),
+        "document-kind": kind,
+        "application-id": application.id,
+    })
+    try:
+        # Read again just before writing: the status may have changed (e.g. submitted in another tab).
+        current = Application(identity.get_account(application.id))
+        check_may_change(current, kind)
+        documents = current.documents
+        previous = documents.get(kind)
+        documents[kind] = record
+        identity.update_attributes(application.id, {"documentos": documents_attribute(documents)})
+    except BaseException:
+        _delete_quietly(storage, key, "documento nuevo sin registro")
+        raise
+    if previous is not None and previous.key != key:
+        _delete_quietly(storage, previous.key, "documento reemplazado")
+    log.info("documento cargado: solicitud=%s tipo=%s bytes=%d formato=%s", application.id, kind, upload.size,
+             content_type)
+    return record
+
+
+def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
+    """Unlinks the document from the record first, then deletes its object."""
+    check_may_change(application, kind)
+    documents = application.documents
+    record = documents.pop(kind, None)
+    if record is None:
+        return
+    identity.update_attributes(application.id, {"documentos": documents_attribute(documents) if documents else None})
+    _delete_quietly(storage, record.key, "documento eliminado")
+
+
+def _delete_quietly(storage: ObjectStore, key: str, what: str) -> None:
+    try:
+        storage.delete(key)
+    except StorageUnavailable:
+        # Left without a record pointing to it; the purge of the application's prefix removes it.
+        log.warning("no se pudo borrar %s en S3 (queda sin registro): %s", what, key)
+
+
+# --- names ---------------------------------------------------------------------------------
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+
+
+def sanitize_filename(raw: str, extension: str) -> str:
+    """A display name from what the browser sent: no path, no control characters, bounded length."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = re.split(r"[/\\]", name)[-1]
+    name = _UNSAFE.sub("_", name)
+    name = " ".join(name.split()).strip(" .")
+    if not name:
+        name = f"documento{extension}"
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:10] if dot else ""
+        name = (stem if dot else name)[: MAX_NAME_CHARS - len(ext) - 1] + ("." + ext if ext else "")
+    return name
+
+
+def metadata_text(text: str) -> str:
+    """S3 user metadata travels in HTTP headers: ASCII as is, anything else as an RFC 2047 encoded word."""
+    if text.isascii() and text.isprintable():
+        return text
+    return Header(text, "utf-8").encode(maxlinelen=10**6)
+
+
+# --- display -------------------------------------------------------------------------------
+def human_size(size: int) -> str:
+    """es-MX style sizes ("1.5 MB"); hand-written: three lines do not justify a locale library."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def local_time(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment.astimezone(MEXICO_CITY).strftime("%d/%m/%Y %H:%M")
+
