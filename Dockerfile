@@ -12,4 +12,4 @@ COPY services ./services
 ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1
 USER nobody
 EXPOSE 5000
-CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--workers", "4", "--threads", "4", "registro.wsgi:app"]
+CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--workers", "4", "--threads", "4", "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"]

@@ -99,11 +99,13 @@ def services_for(profile: Profile) -> list[Service]:
             prepare=_prepare_keycloak(profile),
             ready_timeout_s=300,
         ),
+        # One worker with threads: the local stack keeps rate limits in memory (memory://), which
+        # is exact only within one process; replicas in production share RATELIMIT_STORAGE_URI.
         Service(
             name="registro",
             argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}",
-                  "--workers", "2", "--threads", "4", "--access-logfile", "-",
-                  "registro.wsgi:app"],
+                  "--workers", "1", "--threads", "8", "--access-logfile", "-",
+                  "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
             env=registro_env,
             ready_timeout_s=60,
