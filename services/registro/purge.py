@@ -11,6 +11,7 @@ import sys
 
 from keycloak_ext import IdentityError
 
+from .adapters.captcha import Captcha
 from .adapters.storage import StorageUnavailable
 from .config import Settings
 from .container import real_adapters
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     adapters = real_adapters(settings)
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
+        # Markers of used captcha solutions only matter until their challenge expires.
+        swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
+                                               adapters.storage).forget_expired()
     except (IdentityError, StorageUnavailable) as exc:
         print(f"error: no se pudo completar la depuración ({type(exc).__name__}); vuelva a ejecutarla", file=sys.stderr)
         return 1
@@ -35,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verb}: {item.account_id} estatus={item.status} registro={item.registered_at.isoformat()} "
               f"objetos={item.objects}")
     print(f"{len(expired)} solicitud(es) expirada(s){' (simulación)' if args.dry_run else ''}")
+    if not args.dry_run:
+        print(f"{swept} marca(s) de captcha vencidas eliminadas")
     return 0
 
 

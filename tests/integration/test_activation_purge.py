@@ -55,3 +55,19 @@ def test_purge_deletes_expired_applications_with_their_documents(gateway, storag
     assert storage.list_keys(application_prefix(incomplete)) == []
     assert _exists(gateway, fresh) and _exists(gateway, young_incomplete)
     assert storage.list_keys(application_prefix(fresh))  # its responsiva is still there
+
+
+def test_purge_sweeps_expired_captcha_markers_and_keeps_live_ones(storage):
+    import json
+    import time
+
+    from registro.adapters.captcha import USED_PREFIX
+
+    old, live = f"{USED_PREFIX}prueba-vencida", f"{USED_PREFIX}prueba-vigente"
+    storage.put(old, json.dumps({"expira": int(time.time()) - 10}).encode(), content_type="application/json")
+    storage.put(live, json.dumps({"expira": int(time.time()) + 600}).encode(), content_type="application/json")
+    done = _purge()
+    assert done.returncode == 0, done.stderr
+    assert "marca(s) de captcha vencidas eliminadas" in done.stdout
+    assert old not in storage.list_keys(USED_PREFIX) and live in storage.list_keys(USED_PREFIX)
+    storage.delete(live)
