@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 _SALT = "acceso-unico/enlace-confirmacion"
 
@@ -53,8 +53,16 @@ class LinkSigner:
         try:
             data = self._serializer.loads(token, max_age=self.ttl_s)
         except SignatureExpired as exc:
-            payload = exc.payload if isinstance(exc.payload, dict) else {}
-            raise LinkExpired(payload.get("a")) from exc
+            # itsdangerous hands the still-encoded payload to SignatureExpired: decode it to name the account.
+            payload = exc.payload
+            if isinstance(payload, (bytes, str)):
+                try:
+                    payload = self._serializer.load_payload(payload)
+                except BadPayload:
+                    payload = None
+            payload = payload if isinstance(payload, dict) else {}
+            account_id = payload.get("a")
+            raise LinkExpired(account_id if isinstance(account_id, str) else None) from exc
         except BadSignature as exc:
             raise LinkInvalid() from exc
         if not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(data.get("v"), str):

@@ -1,0 +1,148 @@
+"""Registration against the real Keycloak, S3 server and mail catcher of the test stack."""
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from registro import create_app
+from registro.config import Settings
+from registro.domain.storage_keys import responsiva_key
+from registro.forms.registration import DUPLICATE_MESSAGES
+from registro.links import LinkSuperseded
+from registro.workflow.confirmation_links import signer
+from tests.support.registration import (
+    LINK_RE, csrf_token, field_error, foreign_form, link_token, mexican_form, post_registration, random_person,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def registered_emails(gateway):
+    """Emails this test registers; their accounts (and nothing else) are deleted afterwards."""
+    emails: list[str] = []
+    yield emails
+    for email in emails:
+        account = gateway.find_by_email(email)
+        if account is not None:
+            gateway.delete_account(account.id)
+
+
+@pytest.fixture
+def person(unique, registered_emails):
+    curp, rfc = random_person()
+    email = f"registro-{unique}@example.com"
+    registered_emails.append(email)
+    return {"curp": curp, "rfc": rfc, "email": email, "nombre": "Ana María", "apellidos": "Peña Núñez"}
+
+
+def text_of(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def pdf_text(data: bytes) -> str:
+    return " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
+
+
+def test_registration_creates_one_disabled_account_with_attributes_role_responsiva_and_email(
+        registro, gateway, s3, stack, mailbox, person):
+    r = post_registration(registro, mexican_form(**person, tipo_usuario="mandatario"))
+    assert r.status_code == 302 and r.headers["Location"].endswith("/registro/enviado")
+
+    assert [a.email for a in gateway.find_by_attribute("curp", person["curp"])] == [person["email"]]
+    account = gateway.find_by_email(person["email"])
+    assert account.enabled is False and account.username == person["rfc"].lower()
+    assert (account.first_name, account.last_name) == (person["nombre"], person["apellidos"])
+    a = account.attributes
+    assert a["estatus"] == "pendiente_correo" and a["tipo_usuario"] == "mandatario" and a["es_extranjero"] == "false"
+    assert a["curp"] == person["curp"] and a["rfc"] == person["rfc"] and a["pais"] == "MX"
+    assert (a["estado"], a["localidad"], a["colonia"], a["codigo_postal"], a["numero_exterior"], a["calle"]) == \
+        ("Jalisco", "Guadalajara", "Centro", "44100", "12-B", "Av. Juárez")
+    assert re.fullmatch(r"AU-\d{4}-[0-9A-Z]{8}", a["folio"]) and a["fecha_registro"] and a["enlace_version"]
+    assert "mandatario" in gateway.realm_roles_of(account.id)
+
+    stored = s3.get_object(Bucket=stack.s3_bucket, Key=responsiva_key(account.id, a["folio"]))
+    assert stored["ContentType"] == "application/pdf"
+    stored_pdf = stored["Body"].read()
+
+    mail = mailbox.latest(person["email"])
+    assert f"Estimad@ {person['nombre']} {person['apellidos']}" in mail.text
+    assert "Le informamos que su cuenta se encuentra en proceso de alta" in mail.text and mail.html
+    (link,) = set(LINK_RE.findall(mail.text))
+    assert link.startswith(f"{stack.registro_url}/activacion/")
+    settings = Settings.from_env()
+    assert signer(settings).verify_current(link_token(link), a["enlace_version"]).account_id == account.id
+    ((filename, content_type, data),) = mail.attachments()
+    assert filename == f"responsiva-{a['folio']}.pdf" and content_type == "application/pdf" and data == stored_pdf
+    text = pdf_text(data)
+    assert f"{person['nombre']} {person['apellidos']}" in text and person["curp"] in text and a["folio"] in text
+
+
+def test_resend_makes_the_old_link_stale_and_the_new_one_current(registro, gateway, mailbox, person):
+    post_registration(registro, mexican_form(**person))
+    first = mailbox.latest(person["email"])
+    token = csrf_token(registro.get("/registro/enviado").get_data(as_text=True))
+    r = registro.post("/registro/reenviar", data={"csrf_token": token})
+    assert r.status_code == 302
+    first_mail, second_mail = mailbox.wait_for(person["email"], count=2)
+    assert first_mail.id == first.id
+    old, new = (link_token(LINK_RE.search(m.text).group(1)) for m in (first_mail, second_mail))
+    account = gateway.find_by_email(person["email"])
+    s = signer(Settings.from_env())
+    assert s.verify_current(new, account.attr("enlace_version")).account_id == account.id
+    with pytest.raises(LinkSuperseded):
+        s.verify_current(old, account.attr("enlace_version"))
+    assert second_mail.attachments(), "the responsiva comes with every email"
+    r = registro.post("/registro/reenviar", data={"csrf_token": token})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and "Ya se envió un correo" in text_of(r)
+
+
+def test_duplicate_curp_and_duplicate_email_are_refused_without_revealing_the_owner(
+        registro, gateway, person, unique, registered_emails):
+    assert post_registration(registro, mexican_form(**person)).status_code == 302
+
+    other_email = f"otra-{unique}@example.com"
+    registered_emails.append(other_email)
+    # The same person again with another email: the CURP is refused (and the RFC, their username).
+    page = text_of(post_registration(registro, mexican_form(curp=person["curp"], rfc=person["rfc"], email=other_email,
+                                                            nombre="Beatriz", apellidos="Ruiz")))
+    assert field_error(page, "curp") == DUPLICATE_MESSAGES["curp"]
+    assert field_error(page, "rfc") == DUPLICATE_MESSAGES["rfc"]
+    assert person["email"] not in page and person["apellidos"] not in page
+
+    curp, rfc = random_person()
+    page = text_of(post_registration(registro, mexican_form(curp=curp, rfc=rfc, email=person["email"].upper(),
+                                                            nombre="Carla", apellidos="Soto")))
+    assert field_error(page, "email") == DUPLICATE_MESSAGES["email"]
+    assert person["curp"] not in page and person["apellidos"] not in page
+    assert gateway.find_by_email(other_email) is None and not gateway.find_by_attribute("curp", curp)
+    assert len(gateway.find_by_attribute("curp", person["curp"])) == 1
+
+
+def test_foreigner_gets_a_generated_username(registro, gateway, unique, registered_emails):
+    email = f"extranjero-{unique}@example.com"
+    registered_emails.append(email)
+    passport = f"P{unique.upper()}"
+    r = post_registration(registro, foreign_form(email=email, pasaporte=passport))
+    assert r.status_code == 302
+    account = gateway.find_by_email(email)
+    assert re.fullmatch(r"ext[0-9a-z]{8}", account.username) and account.enabled is False
+    assert account.attr("pasaporte") == passport and account.attr("pais") == "US" and not account.attr("curp")
+    page = text_of(post_registration(registro, foreign_form(email=f"otro-{unique}@example.com", pasaporte=passport)))
+    assert field_error(page, "pasaporte") == DUPLICATE_MESSAGES["pasaporte"]
+
+
+def test_registration_is_throttled_per_client_address_with_retry_after(gateway, unique):
+    app = create_app({"SETTINGS": Settings.from_env().with_changes(registration_limits="2 per hour"), "TESTING": True})
+    client = app.test_client()
+    for _ in range(2):
+        assert post_registration(client, {}).status_code == 200
+    curp, rfc = random_person()
+    r = post_registration(client, mexican_form(curp=curp, rfc=rfc, email=f"limite-{unique}@example.com"))
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "demasiados registros" in text_of(r)
+    assert gateway.find_by_email(f"limite-{unique}@example.com") is None

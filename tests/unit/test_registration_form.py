@@ -1,0 +1,180 @@
+"""The registration page with in-memory fakes: fields, Spanish errors, accessibility wiring, outcomes."""
+import html
+import re
+
+import pytest
+
+from registro.forms.registration import DUPLICATE_MESSAGES, LEGEND, RFC_CONFIRM_LABEL
+from tests.support.registration import (
+    CURP, RFC, field_error, foreign_form, mexican_form, post_registration, rfc_with_check, wrong_check,
+)
+
+MANUAL_ORDER = ["Tipo de usuario", "¿Es extranjero?", "CURP", "RFC", "Nombre", "Apellidos", "Correo electrónico",
+                "País", "Estado", "Localidad", "Colonia", "Código postal", "Número exterior", "Calle"]
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def only_account(fakes):
+    assert len(fakes.identity.accounts) == 1
+    return next(iter(fakes.identity.accounts.values()))
+
+
+def test_form_shows_every_field_in_the_manual_order_with_legend_and_button(client):
+    r = client.get("/registro")
+    assert r.status_code == 200
+    page = page_text(r)
+    labels = re.findall(r'<label for="[^"]+">([^<]+)', page)
+    assert [label for label in labels if label in MANUAL_ORDER] == MANUAL_ORDER
+    assert "TAX ID" in labels and "Pasaporte" in labels
+    assert LEGEND == "Los campos marcados con (*) son de carácter obligatorio." and LEGEND in page
+    assert re.search(r'<input[^>]*type="submit"[^>]*value="Registrar"', page)
+    assert 'name="csrf_token"' in page and "js/registro.js" in page
+    for label in ("Agente Aduanal", "Apoderado de Almacén General de Depósito", "Transportista"):
+        assert f">{label}</option>" in page
+    assert len(re.findall(r'<option value="[a-z_]+">', page)) == 11, "the 11 user types"
+    assert "Ciudad de México" in page and "Yucatán" in page and ">Estados Unidos</option>" in page
+    assert re.search(r'<option selected value="MX">México</option>', page)
+
+
+def test_required_fields_carry_the_asterisk(client):
+    page = page_text(client.get("/registro"))
+    for label in ("Tipo de usuario", "CURP", "RFC", "Nombre", "Apellidos", "Correo electrónico", "Estado",
+                  "Localidad", "Colonia", "Código postal", "Número exterior", "Calle", "TAX ID", "Pasaporte"):
+        assert re.search(rf'>{re.escape(label)}<span class="obligatorio"[^>]*>\*</span>', page), label
+    assert not re.search(r'>País<span class="obligatorio"', page)
+
+
+def test_empty_form_lists_spanish_errors_next_to_each_field_and_focuses_the_first(client, fakes):
+    r = post_registration(client, {})
+    page = page_text(r)
+    assert r.status_code == 200 and not fakes.identity.accounts
+    assert field_error(page, "tipo_usuario") == "Seleccione el tipo de usuario."
+    assert field_error(page, "curp") == "Escriba su CURP."
+    assert field_error(page, "rfc") == "Escriba su RFC."
+    assert field_error(page, "nombre") == "Escriba su nombre."
+    assert field_error(page, "apellidos") == "Escriba sus apellidos."
+    assert field_error(page, "email") == "Escriba su correo electrónico."
+    assert field_error(page, "estado") == "Seleccione su entidad federativa."
+    assert field_error(page, "calle") == "Escriba su calle."
+    assert field_error(page, "tax_id") is None, "TAX ID is asked of foreigners only"
+    # The first invalid field gets the focus and points at its error; a summary links every error.
+    first = re.search(r'<select[^>]*id="tipo_usuario"[^>]*>', page).group(0)
+    assert "autofocus" in first and 'aria-invalid="true"' in first and 'aria-describedby="tipo_usuario-error"' in first
+    assert page.count("autofocus") == 1
+    assert 'role="alert"' in page and '<a href="#tipo_usuario">' in page and '<a href="#calle">' in page
+
+
+def test_typed_values_are_kept_when_something_is_wrong(client):
+    page = page_text(post_registration(client, mexican_form(curp=wrong_check(CURP), codigo_postal="4410")))
+    assert f'value="{wrong_check(CURP)}"' in page and 'value="Peña Núñez"' in page and 'value="Av. Juárez"' in page
+    assert "dígito verificador de la CURP" in field_error(page, "curp")
+    assert field_error(page, "codigo_postal") == "El código postal debe tener 5 dígitos."
+    assert re.search(r'<option selected value="Jalisco">', page)
+    curp_input = re.search(r'<input[^>]*id="curp"[^>]*>', page).group(0)
+    assert "autofocus" in curp_input and 'aria-describedby="curp-error curp-ayuda"' in curp_input
+
+
+def test_valid_mexican_registration_creates_a_disabled_account_with_attributes_and_role(client, fakes):
+    r = post_registration(client, mexican_form(email="Ana.Pena@Example.COM"))
+    assert r.status_code == 302 and r.headers["Location"].endswith("/registro/enviado")
+    account = only_account(fakes)
+    assert account.enabled is False and account.username == RFC.lower() and account.email == "ana.pena@example.com"
+    assert (account.first_name, account.last_name) == ("Ana María", "Peña Núñez")
+    a = account.attributes
+    assert a["tipo_usuario"] == "agente_aduanal" and a["es_extranjero"] == "false" and a["pais"] == "MX"
+    assert a["curp"] == CURP and a["rfc"] == RFC and a["estatus"] == "pendiente_correo"
+    assert a["estado"] == "Jalisco" and a["codigo_postal"] == "44100" and a["numero_exterior"] == "12-B"
+    assert re.fullmatch(r"AU-\d{4}-[0-9A-HJKMNP-TV-Z]{8}", a["folio"]) and a["fecha_registro"] and a["enlace_version"]
+    assert "rfc_digito_no_coincide" not in a and "tax_id" not in a and "pasaporte" not in a
+    assert fakes.identity.roles[account.id] == {"agente_aduanal"}
+    page = page_text(client.get("/registro/enviado"))
+    assert ("Se ha enviado un correo para confirmar su identificación. En caso de no recibir el correo, presiona el "
+            "botón para volver a enviar el correo.") in page
+    assert re.search(r'<button class="boton" type="submit">Reenviar correo</button>', page)
+
+
+def test_rfc_check_digit_mismatch_asks_for_confirmation_then_flags_the_application(client, fakes):
+    odd_rfc = wrong_check(RFC)
+    page = page_text(post_registration(client, mexican_form(rfc=odd_rfc)))
+    assert not fakes.identity.accounts
+    assert RFC_CONFIRM_LABEL in page and "Confirmo que mi RFC es correcto" in page
+    assert "no coincide con el cálculo oficial" in field_error(page, "rfc_confirmado")
+    assert "autofocus" in re.search(r'<input[^>]*id="rfc_confirmado"[^>]*>', page).group(0)
+    r = post_registration(client, mexican_form(rfc=odd_rfc, rfc_confirmado="y"))
+    assert r.status_code == 302
+    account = only_account(fakes)
+    assert account.attributes["rfc"] == odd_rfc and account.attributes["rfc_digito_no_coincide"] == "true"
+
+
+def test_curp_and_rfc_birth_dates_must_agree(client, fakes):
+    page = page_text(post_registration(client, mexican_form(rfc=rfc_with_check("PELA800102AB"))))
+    assert field_error(page, "rfc") == "La fecha de nacimiento del RFC no coincide con la de la CURP."
+    assert not fakes.identity.accounts
+
+
+def test_letters_of_curp_and_rfc_may_differ(client, fakes):
+    assert post_registration(client, mexican_form(rfc=rfc_with_check("PXLA800101AB"))).status_code == 302
+    assert only_account(fakes).attributes["rfc"] == rfc_with_check("PXLA800101AB")
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"nombre": "Ana3"}, "nombre", "solo admite letras"),
+    ({"apellidos": "<b>"}, "apellidos", "solo admite letras"),
+    ({"email": "ana@"}, "email", "correo electrónico válido"),
+    ({"pais": "US"}, "pais", "marque «¿Es extranjero?»"),
+    ({"estado": "Texas"}, "estado", "entidad federativa"),
+    ({"tipo_usuario": "revisor"}, "tipo_usuario", "tipo de usuario"),
+    ({"curp": "PELA800101HZZRPN06"}, "curp", "entidad federativa"),
+    ({"rfc": rfc_with_check("PELA801301AB")}, "rfc", "fecha"),
+    ({"localidad": "x" * 101}, "localidad", "100 caracteres"),
+])
+def test_each_rule_refuses_with_a_spanish_message_on_its_field(client, fakes, changes, field, message):
+    page = page_text(post_registration(client, mexican_form(**changes)))
+    assert message in (field_error(page, field) or ""), page
+    assert not fakes.identity.accounts
+
+
+def test_names_keep_accents_enye_and_apostrophes(client, fakes):
+    post_registration(client, mexican_form(nombre="  María José ", apellidos="O'Higgins-Ñúñez Güemes"))
+    account = only_account(fakes)
+    assert (account.first_name, account.last_name) == ("María José", "O'Higgins-Ñúñez Güemes")
+
+
+def test_foreigner_without_curp_gets_a_generated_username(client, fakes):
+    r = post_registration(client, foreign_form(pasaporte="x 123-4567"))
+    assert r.status_code == 302
+    account = only_account(fakes)
+    assert re.fullmatch(r"ext[0-9a-hjkmnp-tv-z]{8}", account.username)
+    a = account.attributes
+    assert a["es_extranjero"] == "true" and a["pais"] == "US" and a["estado"] == "Texas"
+    assert a["tax_id"] == "12-3456789" and a["pasaporte"] == "X1234567" and "curp" not in a and "rfc" not in a
+    assert fakes.identity.roles[account.id] == {"transportista"}
+
+
+def test_foreigner_with_a_curp_has_it_validated_and_stored(client, fakes):
+    page = page_text(post_registration(client, foreign_form(curp=wrong_check(CURP))))
+    assert "dígito verificador" in field_error(page, "curp")
+    assert post_registration(client, foreign_form(curp=CURP, rfc=RFC)).status_code == 302
+    assert only_account(fakes).attributes["curp"] == CURP
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"tax_id": ""}, "tax_id", "Escriba su TAX ID."),
+    ({"pasaporte": ""}, "pasaporte", "Escriba el número de su pasaporte."),
+    ({"pais": "MX"}, "pais", "distinto de México"),
+    ({"estado_extranjero": ""}, "estado_extranjero", "Escriba su estado, provincia o región."),
+    ({"codigo_postal": "#1"}, "codigo_postal", "hasta 12"),
+])
+def test_foreign_rules(client, fakes, changes, field, message):
+    page = page_text(post_registration(client, foreign_form(**changes)))
+    assert message in (field_error(page, field) or ""), page
+    assert not fakes.identity.accounts
+
+
+def test_csrf_token_is_required(client, fakes):
+    r = client.post("/registro", data=mexican_form())
+    assert r.status_code == 400 and "El formulario expiró" in page_text(r)
+    assert not fakes.identity.accounts
