@@ -18,7 +18,8 @@ from .catalog import REVIEWER_ROLE, STATUSES, USER_TYPES
 from .errors import IdentityUnavailable
 from .realm_files import load_realm, load_user_profile
 
-_NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServer")
+_NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServer",
+           "authenticationFlows", "authenticatorConfig", "browserFlow")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class RealmProvisioner:
                 *self._scope_changes(),
                 *self._client_changes(),
                 *self._service_account_changes(),
+                *self._flow_changes(),
             ]
         except KeycloakError as exc:
             raise IdentityUnavailable(f"Keycloak: {exc}") from exc
@@ -180,6 +182,86 @@ class RealmProvisioner:
                         lambda i=internal_id, s=scope_ids[scope_name]: self.admin.add_client_default_client_scope(
                             i, s, {"realm": self.name, "client": i, "clientScopeId": s})))
         return changes
+
+    # --- authentication flows (the reviewers' conditional OTP) -----------------------------------
+    def _flow_changes(self) -> list[Change]:
+        """Top-level flows declared in the file are created when missing, rebuilt when their shape
+        differs and get their requirements updated (e.g. REVISOR_OTP); then `browserFlow` is bound."""
+        flows = self.realm.get("authenticationFlows") or []
+        by_alias = {f["alias"]: f for f in flows}
+        live_aliases = {f["alias"]: f for f in self.admin.get_authentication_flows()}
+        changes: list[Change] = []
+        for flow in (f for f in flows if f.get("topLevel")):
+            alias = flow["alias"]
+            if alias not in live_aliases:
+                changes.append(Change(f"crear flujo {alias}", lambda f=flow: self._build_flow(f, by_alias)))
+                continue
+            desired = self._flattened(flow, by_alias)
+            live = self.admin.get_authentication_flow_executions(alias)
+            shape = [(d["level"], d["name"]) for d in desired]
+            live_shape = [(e["level"], e.get("providerId") if not e.get("authenticationFlow") else e["displayName"])
+                          for e in live]
+            if shape != live_shape:
+                changes.append(Change(f"rehacer flujo {alias}",
+                                      lambda f=flow, i=live_aliases[alias]["id"]: self._rebuild_flow(f, i, by_alias)))
+                continue
+            for d, e in zip(desired, live):
+                if d["requirement"] != e["requirement"]:
+                    changes.append(Change(f"requisito de {e['displayName']} en {alias}: {d['requirement']}",
+                                          lambda a=alias, e=e, r=d["requirement"]: self.admin.update_authentication_flow_executions(
+                                              {**e, "requirement": r}, a)))
+        browser = self.realm.get("browserFlow")
+        if browser and self.admin.get_realm(self.name).get("browserFlow") != browser:
+            changes.append(Change(f"flujo del navegador: {browser}",
+                                  lambda: self.admin.update_realm(self.name, {"browserFlow": browser})))
+        return changes
+
+    @staticmethod
+    def _flattened(flow: dict, by_alias: dict, level: int = 0) -> list[dict]:
+        """The declared tree in the order and shape Keycloak lists a flow's executions."""
+        out = []
+        for ex in sorted(flow.get("authenticationExecutions", []), key=lambda e: e.get("priority", 0)):
+            if ex.get("authenticatorFlow"):
+                out.append({"level": level, "name": ex["flowAlias"], "requirement": ex["requirement"]})
+                out += RealmProvisioner._flattened(by_alias[ex["flowAlias"]], by_alias, level + 1)
+            else:
+                out.append({"level": level, "name": ex["authenticator"], "requirement": ex["requirement"]})
+        return out
+
+    def _build_flow(self, flow: dict, by_alias: dict) -> None:
+        self.admin.create_authentication_flow({"alias": flow["alias"], "description": flow.get("description", ""),
+                                               "providerId": flow.get("providerId", "basic-flow"),
+                                               "topLevel": True, "builtIn": False})
+        self._add_executions(flow, by_alias)
+
+    def _rebuild_flow(self, flow: dict, flow_id: str, by_alias: dict) -> None:
+        # A bound flow cannot be deleted: bind the built-in one meanwhile, then bind back.
+        if self.admin.get_realm(self.name).get("browserFlow") == flow["alias"]:
+            self.admin.update_realm(self.name, {"browserFlow": "browser"})
+        self.admin.delete_authentication_flow(flow_id)
+        self._build_flow(flow, by_alias)
+        if self.realm.get("browserFlow") == flow["alias"]:
+            self.admin.update_realm(self.name, {"browserFlow": flow["alias"]})
+
+    def _add_executions(self, flow: dict, by_alias: dict) -> None:
+        configs = {c["alias"]: c for c in self.realm.get("authenticatorConfig", [])}
+        parent = flow["alias"]
+        for ex in sorted(flow.get("authenticationExecutions", []), key=lambda e: e.get("priority", 0)):
+            if ex.get("authenticatorFlow"):
+                sub = by_alias[ex["flowAlias"]]
+                self.admin.create_authentication_flow_subflow(
+                    {"alias": sub["alias"], "description": sub.get("description", ""), "provider": "registration-page-form",
+                     "type": sub.get("providerId", "basic-flow")}, parent)
+            else:
+                self.admin.create_authentication_flow_execution({"provider": ex["authenticator"]}, parent)
+            created = [e for e in self.admin.get_authentication_flow_executions(parent) if e["level"] == 0][-1]
+            if created["requirement"] != ex["requirement"]:
+                self.admin.update_authentication_flow_executions({**created, "requirement": ex["requirement"]}, parent)
+            if ex.get("authenticatorConfig"):
+                config = configs[ex["authenticatorConfig"]]
+                self.admin.create_execution_config(created["id"], {"alias": config["alias"], "config": config["config"]})
+            if ex.get("authenticatorFlow"):
+                self._add_executions(by_alias[ex["flowAlias"]], by_alias)
 
     def _service_account_changes(self) -> list[Change]:
         changes = []

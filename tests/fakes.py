@@ -6,7 +6,9 @@ Each fake has `down = True` to simulate its server being unreachable.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
 import uuid
 from dataclasses import replace
 from typing import BinaryIO, Iterator
@@ -123,6 +125,11 @@ class FakeStore:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str, dict[str, str]]] = {}
         self.down = False
+        self._lock = threading.Lock()  # conditional writes are atomic, as on a real S3
+
+    @staticmethod
+    def etag_of(data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()  # what S3 reports for a single-part upload
 
     def _check(self) -> None:
         if self.down:
@@ -135,10 +142,23 @@ class FakeStore:
 
     def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
         self._check()
-        if key in self.objects:
-            return False
-        self.objects[key] = (body, content_type, {})
-        return True
+        with self._lock:
+            if key in self.objects:
+                return False
+            self.objects[key] = (body, content_type, {})
+            return True
+
+    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
+        self._check()
+        with self._lock:
+            if key not in self.objects or self.etag_of(self.objects[key][0]) != etag:
+                return False
+            self.objects[key] = (body, content_type, {})
+            return True
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, self.etag_of(data)
 
     def get(self, key: str) -> bytes:
         self._check()
@@ -156,7 +176,8 @@ class FakeStore:
         if key not in self.objects:
             raise ObjectMissing(key)
         data, content_type, metadata = self.objects[key]
-        return StoredObject(key=key, size=len(data), content_type=content_type, metadata=metadata)
+        return StoredObject(key=key, size=len(data), content_type=content_type, metadata=metadata,
+                            etag=self.etag_of(data))
 
     def delete(self, key: str) -> None:
         self._check()

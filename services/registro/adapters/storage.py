@@ -36,7 +36,16 @@ class ObjectStore(Protocol):
         """Write only when no object has that key; False when one exists (never overwrites)."""
         ...
 
+    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
+        """Overwrite only when the stored object still has `etag` (compare-and-swap, S3 If-Match);
+        False when it changed or vanished in between."""
+        ...
+
     def get(self, key: str) -> bytes: ...
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the ETag of exactly that version (for `replace_if_match`)."""
+        ...
 
     def open(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks, for streaming it to a browser."""
@@ -91,6 +100,33 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict") \
                     or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
                 return False
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
+                                   IfMatch=f'"{etag}"', **self._extra())
+            return True
+        except ClientError as exc:
+            # 412: the ETag no longer matches; 404: the object was deleted; 409: a concurrent
+            # conditional write won.
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict",
+                                                             "NoSuchKey") \
+                    or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return False
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        try:
+            r = self.client.get_object(Bucket=self.bucket, Key=key)
+            return r["Body"].read(), r.get("ETag", "").strip('"')
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectMissing(key) from exc
             raise StorageUnavailable(str(exc)) from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(str(exc)) from exc

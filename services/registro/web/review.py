@@ -1,4 +1,395 @@
-"""Placeholder: the review feature arrives with its issue."""
-from flask import Blueprint
+"""The review console ("Validación de usuarios", SPEC §7), under /revision.
 
-bp = Blueprint("review", __name__)
+Reviewers log in through Keycloak (adapters/oidc.py); only realm role `revisor` enters. Every
+state change is a POST with a CSRF token; decisions also need the reviewer's lease. Documents are
+streamed by this service after the role check, never linked from the bucket.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from functools import wraps
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from authlib.integrations.base_client import OAuthError
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
+                   stream_with_context, url_for)
+
+from keycloak_ext import AccountNotFound
+from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPE_LABELS, USER_TYPES
+
+from ..adapters import oidc
+from ..container import adapters, settings
+from ..domain import checks as checks_mod
+from ..domain import status as st
+from ..domain.documents import (CORRECTION_REASONS, DOCUMENT_LABELS, ID_KIND_LABELS, required_documents)
+from ..domain.storage_keys import responsiva_key
+from ..forms.review import REASON_FIELDS, ActionForm, ApproveForm, CorrectionForm, RejectForm
+from ..workflow.leases import LeaseHeld, Reviewer
+from ..workflow.review import (PendingCache, QueueFilters, ReviewRefused, ReviewService, documents_digest,
+                               round_id)
+from .errors import error_page
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("review", __name__, url_prefix="/revision")
+
+SESSION_KEY = "revisor"
+SESSION_ID_TOKEN = "revisor_id_token"
+SESSION_NEXT = "revisor_siguiente"
+SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
+QUEUE_CACHE_S = 10.0  # Flask config REVISION_QUEUE_CACHE_S overrides it
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
+_MEXICO = ZoneInfo("America/Mexico_City")
+
+NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la ANAM autorizado para validar "
+                "solicitudes puede entrar a la consola de validación.")
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    oidc.init_oidc(app, app.extensions["registro.settings"])
+    app.extensions["registro.review_cache"] = PendingCache(app.config.get("REVISION_QUEUE_CACHE_S", QUEUE_CACHE_S))
+    app.jinja_env.filters["fecha_local"] = _local_time
+
+
+def _local_time(value) -> str:
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, timezone.utc)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(_MEXICO).strftime("%d/%m/%Y %H:%M")
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self'; frame-src 'self'; object-src 'self'; "
+                                "script-src 'self'; style-src 'self'; form-action 'self' "
+                                f"{settings().keycloak_public_url}; frame-ancestors 'self'; base-uri 'none'")
+    return response
+
+
+@bp.errorhandler(AccountNotFound)
+def _no_account(exc: AccountNotFound):
+    return error_page(404, "La solicitud no existe o fue eliminada.")
+
+
+# --- who is asking --------------------------------------------------------------------------------
+def current_reviewer() -> Reviewer | None:
+    data = session.get(SESSION_KEY)
+    if not data or time.time() - data.get("desde", 0) > SESSION_MAX_AGE_S:
+        return None
+    return Reviewer(id=data["id"], username=data["usuario"])
+
+
+def reviewer_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        reviewer = current_reviewer()
+        if reviewer is None:
+            if request.method == "GET":
+                session[SESSION_NEXT] = request.full_path if request.query_string else request.path
+            return redirect(url_for("review.login"))
+        return view(reviewer, *args, **kwargs)
+
+    return wrapper
+
+
+def _service() -> ReviewService:
+    a = adapters()
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), current_app.extensions["registro.review_cache"])
+
+
+def _valid_id(account_id: str) -> str:
+    if not _ACCOUNT_ID.match(account_id):
+        abort(404)
+    return account_id
+
+
+# --- login and logout ------------------------------------------------------------------------------
+@bp.get("/login")
+def login():
+    if current_reviewer() is not None:
+        return redirect(url_for("review.queue"))
+    return oidc.client(current_app).authorize_redirect(f"{settings().public_url}/revision/callback")
+
+
+@bp.get("/callback")
+def callback():
+    try:
+        token = oidc.client(current_app).authorize_access_token()
+    except (OAuthError, KeyError, ValueError) as exc:
+        log.warning("inicio de sesión de revisor rechazado: %s", type(exc).__name__)
+        return error_page(400, "No fue posible completar el inicio de sesión. Vuelva a intentarlo desde "
+                               "la consola de validación.")
+    identity = oidc.identity_from(token["userinfo"])
+    next_url = session.pop(SESSION_NEXT, None)
+    session.clear()  # a fresh session for a fresh login (no fixation)
+    if REVIEWER_ROLE not in identity.roles:
+        body = render_template("revision/prohibido.html", mensaje=NOT_REVIEWER)
+        return body, 403
+    session[SESSION_KEY] = {"id": identity.id, "usuario": identity.username, "nombre": identity.name,
+                            "desde": time.time()}
+    session[SESSION_ID_TOKEN] = token.get("id_token", "")
+    if not next_url or not next_url.startswith("/revision") or next_url.startswith("//"):
+        next_url = url_for("review.queue")
+    return redirect(next_url)
+
+
+@bp.post("/salir")
+def logout():
+    # CSRFProtect has checked the token (every POST): no page elsewhere can log a reviewer out.
+    id_token = session.get(SESSION_ID_TOKEN)
+    session.clear()
+    return oidc.client(current_app).logout_redirect(
+        post_logout_redirect_uri=f"{settings().public_url}/revision/sesion-cerrada", id_token_hint=id_token or None,
+        client_id=settings().review_client_id)
+
+
+@bp.get("/sesion-cerrada")
+def logged_out():
+    return render_template("revision/sesion_cerrada.html")
+
+
+# --- queue ------------------------------------------------------------------------------------
+def _filters() -> QueueFilters:
+    args = request.args
+    tipo = args.get("tipo", "")
+    extranjero = args.get("extranjero", "")
+    reserva = args.get("reserva", "")
+    try:
+        page = int(args.get("pagina", "1"))
+    except ValueError:
+        page = 1
+    return QueueFilters(tipo=tipo if tipo in USER_TYPE_LABELS else "",
+                        extranjero=extranjero if extranjero in ("si", "no") else "",
+                        reserva=reserva if reserva in ("reservadas", "libres") else "", page=page)
+
+
+@bp.get("/")
+@reviewer_required
+def queue(reviewer: Reviewer):
+    filters = _filters()
+    page = _service().queue(filters)
+    return render_template("revision/cola.html", pagina=page, filtros=filters, tipos=USER_TYPES,
+                           revisor=session[SESSION_KEY], etiquetas_tipo=USER_TYPE_LABELS, ahora=time.time(),
+                           form=ActionForm())
+
+
+# --- detail -----------------------------------------------------------------------------------
+def _render_detail(reviewer: Reviewer, account_id: str, status: int = 200, correction: CorrectionForm | None = None,
+                   reject: RejectForm | None = None):
+    service = _service()
+    try:
+        detail = service.detail(account_id)
+    except AccountNotFound:
+        abort(404)
+    app = detail.app
+    kinds = tuple(k for k in (*required_documents(app.es_extranjero),) if k in app.documents) or \
+        required_documents(app.es_extranjero)
+    hidden = {"ronda": round_id(app), "documentos": documents_digest(app)}
+    approve = ApproveForm(data=hidden)
+    correction = correction or CorrectionForm(data=hidden)
+    reject = reject or RejectForm(data=hidden)
+    for form in (correction, reject):
+        form.ronda.data, form.documentos.data = hidden["ronda"], hidden["documentos"]
+    body = render_template(
+        "revision/detalle.html", d=detail, app=app, cuenta=app.account, revisor=session[SESSION_KEY],
+        reviewer=reviewer, lease=detail.lease, mine=bool(detail.lease and detail.lease.holder_id == reviewer.id),
+        en_revision=app.status == st.EN_REVISION, estatus=st.LABELS.get(app.status, app.status),
+        tipo=USER_TYPE_LABELS.get(app.tipo_usuario, app.tipo_usuario or "—"), etiquetas_doc=DOCUMENT_LABELS,
+        tipos_id=ID_KIND_LABELS, resultados=checks_mod.LABELS, motivos=CORRECTION_REASONS,
+        campos_motivo=REASON_FIELDS, kinds=kinds, approve=approve, correction=correction, reject=reject,
+        action=ActionForm(), credentials_mode=settings().credentials_mode,
+        correo_fallido=bool(detail.decision_record and detail.decision_record.get("correo") == "fallido"))
+    return body, status
+
+
+@bp.get("/<account_id>")
+@reviewer_required
+def detail(reviewer: Reviewer, account_id: str):
+    return _render_detail(reviewer, _valid_id(account_id))
+
+
+@bp.get("/<account_id>/documentos/<kind>")
+@reviewer_required
+def document(reviewer: Reviewer, account_id: str, kind: str):
+    app = _application_or_404(account_id)
+    record = app.documents.get(kind)
+    if record is None:
+        abort(404)
+    return _stream(record.key, record.content_type, record.original_name or f"{kind}")
+
+
+@bp.get("/<account_id>/responsiva")
+@reviewer_required
+def generated_responsiva(reviewer: Reviewer, account_id: str):
+    app = _application_or_404(account_id)
+    if not app.folio:
+        abort(404)
+    return _stream(responsiva_key(app.id, app.folio), "application/pdf", f"responsiva-{app.folio}.pdf")
+
+
+def _application_or_404(account_id: str):
+    try:
+        return _service().application(_valid_id(account_id))
+    except AccountNotFound:
+        abort(404)
+
+
+def _stream(key: str, content_type: str, filename: str) -> Response:
+    from ..adapters.storage import ObjectMissing
+
+    try:
+        chunks = adapters().storage.open(key)
+    except ObjectMissing:
+        abort(404)
+    inline = content_type in _INLINE_TYPES
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "documento"
+    response = Response(stream_with_context(chunks), mimetype=content_type if inline else "application/octet-stream")
+    response.headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{safe_name}\"; "
+                                               f"filename*=UTF-8''{quote(filename)}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # The document itself may run nothing and load nothing; only this console may frame it.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; " \
+                                                  "frame-ancestors 'self'"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- claims -----------------------------------------------------------------------------------
+@bp.post("/<account_id>/reservar")
+@reviewer_required
+def claim(reviewer: Reviewer, account_id: str):
+    try:
+        lease = _service().claim(_valid_id(account_id), reviewer)
+        flash(f"Reservó la solicitud hasta las {_local_time(lease.expires_at)[-5:]}.", "exito")
+    except LeaseHeld as held:
+        flash(f"La solicitud está reservada por {held.lease.holder_username} hasta las "
+              f"{_local_time(held.lease.expires_at)[-5:]}.", "error")
+        return redirect(url_for("review.detail", account_id=account_id), 303)
+    except ReviewRefused as refused:
+        flash(refused.message, "error")
+    except AccountNotFound:
+        abort(404)
+    return redirect(url_for("review.detail", account_id=account_id), 303)
+
+
+@bp.post("/<account_id>/liberar")
+@reviewer_required
+def release(reviewer: Reviewer, account_id: str):
+    if _service().release(_valid_id(account_id), reviewer):
+        flash("Liberó la solicitud; otro revisor puede tomarla.", "exito")
+    else:
+        flash("No tenía reservada esta solicitud.", "error")
+    return redirect(url_for("review.queue"), 303)
+
+
+# --- decisions --------------------------------------------------------------------------------
+_DONE = {
+    "aprobar": "Solicitud aprobada. Se envió el correo de aprobación al solicitante.",
+    "corregir": "Se solicitó la corrección. Se envió el correo con los motivos y un enlace nuevo al solicitante.",
+    "rechazar": "Solicitud rechazada. Se envió el correo al solicitante.",
+}
+_MAIL_FAILED = ("La decisión quedó registrada, pero el correo al solicitante no pudo enviarse. "
+                "Use «Reenviar correo» cuando el servicio de correo esté disponible.")
+_ALREADY = "Esta decisión ya estaba registrada; no se repitió ni se envió otro correo."
+
+
+def _decided(account_id: str, outcome) -> Response:
+    if outcome.already_decided:
+        flash(_ALREADY, "exito")
+    elif not outcome.email_sent:
+        flash(_MAIL_FAILED, "error")
+    else:
+        flash(_DONE[outcome.decision], "exito")
+    return redirect(url_for("review.detail", account_id=account_id), 303)
+
+
+def _refused(reviewer: Reviewer, account_id: str, refused: ReviewRefused, **forms):
+    flash(refused.message, "error")
+    if refused.status == 400:
+        return _render_detail(reviewer, account_id, 400, **forms)
+    return redirect(url_for("review.detail", account_id=account_id), 303)
+
+
+@bp.post("/<account_id>/aprobar")
+@reviewer_required
+def approve(reviewer: Reviewer, account_id: str):
+    form = ApproveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        outcome = _service().approve(_valid_id(account_id), reviewer, round_seen=form.ronda.data,
+                                     digest_seen=form.documentos.data)
+    except ReviewRefused as refused:
+        return _refused(reviewer, account_id, refused)
+    return _decided(account_id, outcome)
+
+
+@bp.post("/<account_id>/corregir")
+@reviewer_required
+def request_correction(reviewer: Reviewer, account_id: str):
+    service = _service()
+    app = _application_or_404(account_id)
+    kinds = required_documents(app.es_extranjero)
+    form = CorrectionForm()
+    if not form.validate_on_submit() or not form.check_reasons(kinds):
+        flash("Revise los motivos de corrección.", "error")
+        return _render_detail(reviewer, account_id, 400, correction=form)
+    try:
+        outcome = service.request_correction(account_id, reviewer, round_seen=form.ronda.data,
+                                             digest_seen=form.documentos.data, reasons=form.reasons(kinds),
+                                             comment=form.comentario.data or "")
+    except ReviewRefused as refused:
+        return _refused(reviewer, account_id, refused, correction=form)
+    return _decided(account_id, outcome)
+
+
+@bp.post("/<account_id>/rechazar")
+@reviewer_required
+def reject(reviewer: Reviewer, account_id: str):
+    form = RejectForm()
+    if not form.validate_on_submit():
+        flash("Indique el motivo del rechazo.", "error")
+        return _render_detail(reviewer, _valid_id(account_id), 400, reject=form)
+    try:
+        outcome = _service().reject(_valid_id(account_id), reviewer, round_seen=form.ronda.data,
+                                    digest_seen=form.documentos.data, reason=form.motivo.data)
+    except ReviewRefused as refused:
+        return _refused(reviewer, account_id, refused, reject=form)
+    return _decided(account_id, outcome)
+
+
+@bp.post("/<account_id>/reenviar")
+@reviewer_required
+def resend(reviewer: Reviewer, account_id: str):
+    try:
+        outcome = _service().resend(_valid_id(account_id), reviewer)
+    except ReviewRefused as refused:
+        flash(refused.message, "error")
+        return redirect(url_for("review.detail", account_id=account_id), 303)
+    if outcome.already_decided:
+        flash("El correo ya se había enviado; no se envió otro.", "exito")
+    elif outcome.email_sent:
+        flash("Se reenvió el correo al solicitante.", "exito")
+    else:
+        flash(_MAIL_FAILED, "error")
+    return redirect(url_for("review.detail", account_id=account_id), 303)

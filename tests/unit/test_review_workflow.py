@@ -1,0 +1,197 @@
+"""Leases, decisions, idempotency and the audit trail of the review console, with the fakes."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import pytest
+
+from registro.domain.storage_keys import audit_prefix, failed_email_key
+from registro.workflow.leases import LeaseHeld, Leases, Reviewer
+from registro.workflow.review import (PendingCache, QueueFilters, ReviewRefused, ReviewService, documents_digest,
+                                      round_id, temporary_password)
+from tests.support import review_data as data
+from tests.unit.conftest import unit_settings
+
+ANA = Reviewer("id-ana", "ana.revisora")
+BETO = Reviewer("id-beto", "beto.revisor")
+
+
+@pytest.fixture
+def service(app, fakes):
+    with app.test_request_context():
+        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), PendingCache(0))
+
+
+def seen(service, account_id):
+    app = service.application(account_id)
+    return {"round_seen": round_id(app), "digest_seen": documents_digest(app)}
+
+
+def test_claim_conflict_expiry_and_release():
+    from tests.fakes import FakeStore
+
+    now = [100.0]
+    leases = Leases(FakeStore(), 60, clock=lambda: now[0])
+    assert leases.claim("x", ANA).holder_id == ANA.id
+    assert leases.claim("x", ANA).expires_at == 160.0  # renewing one's own claim
+    with pytest.raises(LeaseHeld) as held:
+        leases.claim("x", BETO)
+    assert held.value.lease.holder_username == ANA.username
+    now[0] = 161.0
+    assert leases.claim("x", BETO).holder_id == BETO.id
+    assert leases.release("x", ANA) is False
+    assert leases.release("x", BETO) is True and leases.active("x") is None
+
+
+def test_concurrent_claims_one_winner():
+    from tests.fakes import FakeStore
+
+    leases = Leases(FakeStore(), 60)
+    barrier = threading.Barrier(8)
+    results = []
+
+    def attempt(n):
+        barrier.wait()
+        try:
+            results.append(leases.claim("x", Reviewer(f"r{n}", f"r{n}")).holder_id)
+        except LeaseHeld:
+            results.append(None)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len([r for r in results if r]) == 1
+
+
+@pytest.mark.parametrize("n", range(20))
+def test_temporary_password_meets_the_realm_policy(n):
+    password = temporary_password("usuario", "usuario@example.com")
+    assert len(password) >= 12
+    for pattern in (r"[A-Z]", r"[a-z]", r"[0-9]", r"[^A-Za-z0-9]"):
+        assert re.search(pattern, password)
+    assert "usuario" not in password.lower()
+
+
+def test_queue_is_oldest_first_with_counts_and_filters(service, fakes):
+    newer = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-02T00:00:00+00:00")
+    older = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-01T00:00:00+00:00", foreign=True,
+                                tipo_usuario="transportista")
+    page = service.queue(QueueFilters())
+    assert [i.account_id for i, _ in page.rows] == [older.id, newer.id]
+    assert page.by_tipo == {"agente_aduanal": 1, "transportista": 1} and page.by_extranjero == {"si": 1, "no": 1}
+    service.claim(newer.id, ANA)
+    assert [i.account_id for i, _ in service.queue(QueueFilters(reserva="reservadas")).rows] == [newer.id]
+    assert [i.account_id for i, _ in service.queue(QueueFilters(reserva="libres")).rows] == [older.id]
+    assert [i.account_id for i, _ in service.queue(QueueFilters(extranjero="no")).rows] == [newer.id]
+
+
+def test_decision_requires_the_lease(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage)
+    with pytest.raises(ReviewRefused):
+        service.approve(app.id, ANA, **seen(service, app.id))
+    service.claim(app.id, ANA)
+    with pytest.raises(ReviewRefused):
+        service.approve(app.id, BETO, **seen(service, app.id))
+    assert fakes.identity.get_account(app.id).attr("estatus") == "en_revision"
+
+
+def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(app.id, ANA)
+    before = seen(service, app.id)
+    first = service.approve(app.id, ANA, **before)
+    second = service.approve(app.id, ANA, **before)
+    assert not first.already_decided and second.already_decided
+    assert len(fakes.mailer.to(app.email)) == 1
+    account = fakes.identity.get_account(app.id)
+    assert account.enabled and account.attr("estatus") == "aprobado"
+    password, temporary = fakes.identity.passwords[app.id]
+    assert temporary and password in fakes.mailer.to(app.email)[0].text
+    events = [json.loads(fakes.storage.get(k)) for k in fakes.storage.list_keys(audit_prefix(app.id))]
+    assert [e["action"] for e in events].count("aprobar") == 1
+    assert all(password not in json.dumps(e) for e in events)
+    assert password not in json.dumps(account.attributes)
+
+
+def test_changed_round_is_refused(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(app.id, ANA)
+    before = seen(service, app.id)
+    data.resubmit(fakes.identity, app.id)
+    fakes.identity.update_attributes(app.id, {"fecha_envio": "2030-01-01T00:00:00+00:00"})
+    with pytest.raises(ReviewRefused):
+        service.approve(app.id, ANA, **before)
+
+
+def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
+    with app.test_request_context():
+        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(credentials_mode="enlace"))
+        pending = data.create_pending(fakes.identity, fakes.storage)
+        service.claim(pending.id, ANA)
+        service.approve(pending.id, ANA, **seen(service, pending.id))
+    assert fakes.identity.actions_emails == [(pending.id, ["UPDATE_PASSWORD"])]
+    assert pending.id not in fakes.identity.passwords
+    assert "Contraseña temporal" not in fakes.mailer.to(pending.email)[0].text
+
+
+def test_mail_down_keeps_the_decision_and_resend_sets_a_new_password(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(app.id, ANA)
+    fakes.mailer.down = True
+    outcome = service.approve(app.id, ANA, **seen(service, app.id))
+    assert not outcome.email_sent
+    assert fakes.identity.get_account(app.id).attr("estatus") == "aprobado"
+    assert service.failed_emails() == [app.id] and fakes.storage.objects.get(failed_email_key(app.id))
+    first_password = fakes.identity.passwords[app.id][0]
+    fakes.mailer.down = False
+    assert service.resend(app.id, BETO).email_sent
+    assert service.resend(app.id, BETO).already_decided  # a second resend sends nothing
+    new_password = fakes.identity.passwords[app.id][0]
+    assert new_password != first_password and len(fakes.mailer.to(app.email)) == 1
+    assert new_password in fakes.mailer.to(app.email)[0].text and service.failed_emails() == []
+
+
+def test_correction_and_rejection(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(app.id, ANA)
+    with pytest.raises(ReviewRefused):
+        service.request_correction(app.id, ANA, reasons={}, comment="", **seen(service, app.id))
+    service.request_correction(app.id, ANA, reasons={"curp": ["ilegible"]}, comment="Escanee de nuevo.",
+                               **seen(service, app.id))
+    account = fakes.identity.get_account(app.id)
+    assert account.attr("estatus") == "requiere_correccion"
+    assert json.loads(account.attr("motivos_correccion"))["documentos"] == {"curp": ["ilegible"]}
+    mail = fakes.mailer.to(app.email)[-1]
+    assert "El documento no es legible." in mail.text and "/activacion/" in mail.text
+    data.resubmit(fakes.identity, app.id)
+    service.claim(app.id, ANA)
+    with pytest.raises(ReviewRefused):
+        service.reject(app.id, ANA, reason="  ", **seen(service, app.id))
+    service.reject(app.id, ANA, reason="Documentos apócrifos.", **seen(service, app.id))
+    assert fakes.identity.get_account(app.id).attr("estatus") == "rechazado"
+    assert "Documentos apócrifos." in fakes.mailer.to(app.email)[-1].text
+
+
+def test_pending_cache_serves_the_old_list_while_reloading_in_the_background():
+    from registro.workflow.review import PendingCache
+
+    loads = []
+    release = threading.Event()
+
+    def load():
+        loads.append(1)
+        if len(loads) > 1:
+            release.wait(5)
+        return [len(loads)]
+
+    cache = PendingCache(ttl_s=0.000001)
+    assert cache.get(load) == [1]  # the first page waits for Keycloak
+    assert cache.get(load) == [1]  # expired: the old list, a reload starts in the background
+    release.set()
+    deadline = time.monotonic() + 5
+    while cache.get(load) == [1] and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the background reload's result
+    assert cache.get(load) != [1]
