@@ -84,10 +84,39 @@ def screens(request) -> Screens:
 def assert_accessible(page: Page, context: str = "") -> None:
     """Runs axe-core (pinned in package.json) with the WCAG 2.1 A/AA rules; fails on any violation."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+        # Evaluated through the DevTools protocol, not as a <script> tag: the pages' own
+        # Content-Security-Policy stays in force and is not weakened for the test.
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS)
     violations = result["violations"]
     if violations:
         lines = [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] if isinstance(n["target"][0], str) else json.dumps(n["target"]) for n in v["nodes"][:5])
                  for v in violations]
         raise AssertionError(f"axe-core en {context or page.url}:\n  " + "\n  ".join(lines))
+
+
+@pytest.fixture
+def document_files(tmp_path) -> dict[str, Path]:
+    """Files an applicant would scan: a CURP constancia (PDF), the signed responsiva (JPEG), an ID (PNG)."""
+    from tests.support.files import jpeg_bytes, pdf_bytes, png_bytes
+
+    files = {"curp": ("constancia-curp.pdf", pdf_bytes()), "responsiva": ("responsiva firmada.jpg", jpeg_bytes()),
+             "identificacion": ("identificación.png", png_bytes())}
+    paths = {}
+    for kind, (name, data) in files.items():
+        paths[kind] = tmp_path / name
+        paths[kind].write_bytes(data)
+    return paths
+
+
+@pytest.fixture
+def reviewer(make_account, kc_admin, unique):
+    """An enabled account with realm role `revisor` and a password; its OTP is enrolled at first login."""
+    from tests.support.reviewer import PASSWORD, ReviewerAccount
+
+    username = f"revisor-{unique}"
+    account_id = make_account(username=username, email=f"{username}@anam.gob.mx", enabled=True, role="revisor",
+                              first_name="Revisora", last_name="Prueba")
+    kc_admin.update_user(account_id, {"emailVerified": True})
+    kc_admin.set_user_password(account_id, PASSWORD, temporary=False)
+    return ReviewerAccount(id=account_id, username=username)
