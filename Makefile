@@ -89,7 +89,7 @@ test-unit: $(VENV)/.installed
 	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 screens: setup
-	@$(STACK) test -- tests/e2e -k "journey" --screens=docs/screens
+	@$(STACK) test -- tests/e2e --screens=docs/screens
 
 bench: setup
 	@$(STACK) test -- benchmarks -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
