@@ -168,7 +168,7 @@ def reviewer_logs_in(page: Page, stack, reviewer, screens: Screens) -> None:
 
 def reviewer_opens(page: Page, folio: str, screens: Screens, *, keep_prefix: str | None = None) -> None:
     """From the queue to the application's detail, claimed, with every document opened."""
-    expect(page.locator("main")).to_contain_text(folio)
+    wait_in_queue(page, folio)
     screens.shot(page, "revision-cola", keep_as=f"{keep_prefix}-cola" if keep_prefix else None)
     assert_accessible(page, "cola de revisión")
     page.get_by_role("link", name=folio).click()
@@ -186,6 +186,23 @@ def reviewer_opens(page: Page, folio: str, screens: Screens, *, keep_prefix: str
     assert opened >= 2, "cada documento se abre"
     screens.shot(page, "revision-detalle", keep_as=f"{keep_prefix}-detalle" if keep_prefix else None)
     assert_accessible(page, "detalle de la solicitud")
+
+
+def wait_in_queue(page: Page, folio: str, timeout_s: float = 60) -> None:
+    """The queue is served from a list each process refreshes in the background (at most
+    REVISION_QUEUE_CACHE_S old), so a just-submitted application shows up after a reload or two —
+    what a reviewer does too. Reloads until the folio is listed, within a deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            expect(page.locator("main")).to_contain_text(folio, timeout=2_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.reload()
 
 
 def reviewer_decides(page: Page, button: str, screens: Screens, fill=None) -> None:
