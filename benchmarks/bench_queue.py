@@ -44,7 +44,7 @@ def _timed(client, path: str, runs: int = 5) -> list[float]:
 
 
 def _console(settings: Settings, cache_s: float):
-    app = create_app({"SETTINGS": settings, "TESTING": True, "REVISION_QUEUE_CACHE_S": cache_s})
+    app = create_app({"SETTINGS": settings.with_changes(review_queue_cache_s=cache_s), "TESTING": True})
     client = app.test_client()
     with client.session_transaction() as s:  # the bench measures the queue, not the login
         s["revisor"] = {"id": "bench", "usuario": "bench", "nombre": "Bench", "desde": time.time()}

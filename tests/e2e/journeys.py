@@ -190,7 +190,7 @@ def reviewer_opens(page: Page, folio: str, screens: Screens, *, keep_prefix: str
 
 def wait_in_queue(page: Page, folio: str, timeout_s: float = 60) -> None:
     """The queue is served from a list each process refreshes in the background (at most
-    REVISION_QUEUE_CACHE_S old), so a just-submitted application shows up after a reload or two —
+    REVISION_QUEUE_CACHE_SECONDS old), so a just-submitted application shows up after a reload or two —
     what a reviewer does too. Reloads until the folio is listed, within a deadline."""
     import time
 
@@ -221,3 +221,13 @@ def temporary_credentials(mailbox, email: str, count: int) -> tuple[str, str]:
     username = re.search(r"Usuario: (\S+)", message.text).group(1)
     password = re.search(r"Contraseña temporal: (\S+)", message.text).group(1)
     return username, password
+
+
+def first_login(page: Page, stack, screens: Screens, mailbox, email: str, count: int, new_password: str) -> str:
+    """The approved applicant reads the approval email, logs in with the temporary password and is
+    forced by Keycloak to choose their own. Returns the username the email gave."""
+    username, temporary = temporary_credentials(mailbox, email, count)
+    open_module_login(page, stack, screens)
+    log_in(page, username, temporary)
+    set_new_password(page, new_password, screens, "cambio-obligatorio")
+    return username

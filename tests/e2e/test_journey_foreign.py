@@ -6,10 +6,9 @@ from datetime import date, timedelta
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.e2e.journeys import (activate_and_submit, expect_module_greeting, links_in, log_in,
-                                newest_activation_link, open_module_login, register, reviewer_decides,
-                                reviewer_logs_in, reviewer_opens, set_new_password, temporary_credentials,
-                                upload_document)
+from tests.e2e.journeys import (activate_and_submit, expect_module_greeting, first_login, links_in,
+                                newest_activation_link, register, reviewer_decides, reviewer_logs_in,
+                                reviewer_opens, upload_document)
 from tests.support.registration import foreign_form
 
 
@@ -56,11 +55,8 @@ def test_journey_foreign_applicant_with_correction(new_page, stack, screens, mai
     reviewer_decides(console, "Aprobar", screens)
     expect(console.locator("main")).to_contain_text("Aprobado")
 
-    username, temporary = temporary_credentials(mailbox, email, count=4)
+    username = first_login(applicant, stack, screens, mailbox, email, 4, "Foreign-Clave-2026!")
     assert username.lower().startswith("ext")
-    open_module_login(applicant, stack, screens)
-    log_in(applicant, username, temporary)
-    set_new_password(applicant, "Foreign-Clave-2026!", screens, "cambio-obligatorio")
     expect_module_greeting(applicant, "John", "Transportista")
     applicant.get_by_role("link", name="Página para Agente Aduanal").click()
     expect(applicant.locator("main")).to_contain_text("Acceso denegado")

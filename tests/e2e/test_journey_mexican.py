@@ -6,9 +6,8 @@ from datetime import date, timedelta
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.e2e.journeys import (activate_and_submit, expect_module_greeting, log_in, newest_activation_link,
-                                open_module_login, register, reviewer_decides, reviewer_logs_in, reviewer_opens,
-                                set_new_password, temporary_credentials)
+from tests.e2e.journeys import (activate_and_submit, expect_module_greeting, first_login, newest_activation_link,
+                                register, reviewer_decides, reviewer_logs_in, reviewer_opens)
 from tests.support.registration import mexican_form, random_person
 
 
@@ -29,11 +28,8 @@ def test_journey_mexican_applicant(new_page, stack, screens, mailbox, document_f
     reviewer_decides(console, "Aprobar", screens)
     expect(console.locator("main")).to_contain_text("Aprobado")
 
-    username, temporary = temporary_credentials(mailbox, email, count=3)
-    assert username == rfc.lower() or username.upper() == rfc
-    open_module_login(applicant, stack, screens)
-    log_in(applicant, username, temporary)
-    set_new_password(applicant, "Mi-Clave-Propia-2026!", screens, "cambio-obligatorio")
+    username = first_login(applicant, stack, screens, mailbox, email, 3, "Mi-Clave-Propia-2026!")
+    assert username.upper() == rfc
     expect_module_greeting(applicant, "Ana María", "Agente Aduanal")
     applicant.get_by_role("link", name="Página para Agente Aduanal").click()
     expect(applicant.locator("main")).not_to_contain_text("Acceso denegado")

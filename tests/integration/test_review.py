@@ -38,7 +38,7 @@ def store(settings):
 
 
 def make_console(settings: Settings, **changes):
-    return create_app({"SETTINGS": settings.with_changes(**changes), "TESTING": True, "REVISION_QUEUE_CACHE_S": 0})
+    return create_app({"SETTINGS": settings.with_changes(review_queue_cache_s=0, **changes), "TESTING": True})
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import BinaryIO, Iterator, Protocol, runtime_checkable
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import S3Settings
 
@@ -85,98 +85,54 @@ class S3Store:
         return {"ServerSideEncryption": self.settings.sse} if self.settings.sse else {}
 
     def put(self, key: str, body: BinaryIO | bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> None:
-        try:
+        with _s3_errors(key):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                    Metadata=metadata or {}, **self._extra())
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
 
     def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
-        try:
+        with _s3_errors(key, precondition_failed=_LOST_RACE):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                    IfNoneMatch="*", **self._extra())
             return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict") \
-                    or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
-                return False
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
+        return False
 
     def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
-        try:
+        # A missing object (deleted in between) is a lost race too, not an error.
+        with _s3_errors(key, precondition_failed=_LOST_RACE | _MISSING | {404}):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                    IfMatch=f'"{etag}"', **self._extra())
             return True
-        except ClientError as exc:
-            # 412: the ETag no longer matches; 404: the object was deleted; 409: a concurrent
-            # conditional write won.
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict",
-                                                             "NoSuchKey") \
-                    or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
-                return False
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
+        return False
 
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        try:
+        with _s3_errors(key):
             r = self.client.get_object(Bucket=self.bucket, Key=key)
             return r["Body"].read(), r.get("ETag", "").strip('"')
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(key) from exc
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
 
     def get(self, key: str) -> bytes:
-        try:
+        with _s3_errors(key):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(key) from exc
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
 
     def open(self, key: str) -> Iterator[bytes]:
-        try:
+        with _s3_errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(key) from exc
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
         return body.iter_chunks(64 * 1024)
 
     def head(self, key: str) -> StoredObject:
-        try:
+        with _s3_errors(key):
             r = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectMissing(key) from exc
-            raise StorageUnavailable(str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(str(exc)) from exc
         return StoredObject(key=key, size=int(r["ContentLength"]), content_type=r.get("ContentType", ""),
                             metadata=dict(r.get("Metadata") or {}), etag=r.get("ETag", "").strip('"'))
 
     def delete(self, key: str) -> None:
-        try:
+        with _s3_errors(key):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        try:
+        with _s3_errors(prefix):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 keys.extend(o["Key"] for o in page.get("Contents", []))
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
         return sorted(keys)
 
     def presigned_get(self, key: str, expires_s: int = 60) -> str:
@@ -184,7 +140,37 @@ class S3Store:
                                                   ExpiresIn=expires_s)
 
     def ping(self) -> None:
-        try:
+        with _s3_errors(self.bucket):
             self.client.head_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError) as exc:
+
+
+# S3 answers that mean "a conditional write lost" (412, or 409 from a concurrent conditional
+# write) and "no such object"; the codes differ between servers, so both code and status count.
+_LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict", 409, 412})
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class _s3_errors:
+    """Translates boto errors: a missing object → ObjectMissing; codes in `precondition_failed`
+    → swallowed (the `with` block's caller then returns False); anything else → StorageUnavailable."""
+
+    def __init__(self, key: str, precondition_failed: frozenset = frozenset()) -> None:
+        self.key = key
+        self.expected = precondition_failed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {}).get("Code")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if error in self.expected or status in self.expected:
+                return True
+            if error in _MISSING:
+                raise ObjectMissing(self.key) from exc
+        if isinstance(exc, (ClientError, BotoCoreError)):
             raise StorageUnavailable(str(exc)) from exc
+        return False

@@ -41,7 +41,6 @@ SESSION_KEY = "revisor"
 SESSION_ID_TOKEN = "revisor_id_token"
 SESSION_NEXT = "revisor_siguiente"
 SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
-QUEUE_CACHE_S = 10.0  # Flask config REVISION_QUEUE_CACHE_S overrides it
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 _MEXICO = ZoneInfo("America/Mexico_City")
@@ -54,7 +53,7 @@ NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la AN
 def _setup(state) -> None:
     app = state.app
     oidc.init_oidc(app, app.extensions["registro.settings"])
-    app.extensions["registro.review_cache"] = PendingCache(app.config.get("REVISION_QUEUE_CACHE_S", QUEUE_CACHE_S))
+    app.extensions["registro.review_cache"] = PendingCache(app.extensions["registro.settings"].review_queue_cache_s)
     app.jinja_env.filters["fecha_local"] = _local_time
 
 
