@@ -13,8 +13,10 @@ VERSITYGW := $(CACHE)/bin/versitygw
 MAILDUMP := $(CACHE)/maildump-venv/bin/maildump
 AXE := node_modules/axe-core/axe.min.js
 STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
+# The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
+ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit reset-data provision check-realm screens bench clean
+.PHONY: help setup run up stop test test-unit reset-data provision check-realm add-reviewer screens bench clean
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -24,6 +26,7 @@ help:
 	@echo "make reset-data  borra los datos locales (reino, cubeta, buzón); conserva descargas"
 	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
+	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
 
@@ -78,6 +81,10 @@ reset-data: stop
 
 provision: setup
 	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
+
+add-reviewer: setup
+	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext add-reviewer "$(USUARIO)" "$(CORREO)"
 
 check-realm: setup
 	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext check

@@ -5,8 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import IdentityUnavailable
+from .catalog import REVIEWER_ROLE
+from .errors import AccountConflict, IdentityError, IdentityUnavailable
 from .gateway import KeycloakGateway
+from .passwords import temporary_password
 from .provisioning import RealmProvisioner, catalog_mismatches
 from .realm_files import load_realm, load_user_profile, write_import
 from .settings import KeycloakSettings
@@ -19,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="informa diferencias entre realm-config/ y el reino; sale con 1 si hay")
     render = sub.add_parser("render-import", help="escribe el archivo que Keycloak importa al arrancar")
     render.add_argument("target", type=Path)
+    reviewer = sub.add_parser("add-reviewer", help="crea un revisor (rol revisor) con una contraseña temporal")
+    reviewer.add_argument("username")
+    reviewer.add_argument("email")
+    reviewer.add_argument("--nombre", default="Revisor")
+    reviewer.add_argument("--apellidos", default="ANAM")
     args = parser.parse_args(argv)
 
     problems = catalog_mismatches(load_realm(), load_user_profile())
@@ -30,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     settings = KeycloakSettings.from_env()
+    if args.command == "add-reviewer":
+        return add_reviewer(KeycloakGateway.for_bootstrap_admin(settings), args)
     provisioner = RealmProvisioner(KeycloakGateway.for_bootstrap_admin(settings).admin)
     try:
         if args.command == "check":
@@ -46,6 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     except IdentityUnavailable as exc:
         print(f"Keycloak no disponible: {exc}", file=sys.stderr)
         return 3
+
+
+def add_reviewer(gateway: KeycloakGateway, args: argparse.Namespace) -> int:
+    """An operator's way to give someone the review console: no click-ops in the admin console.
+    The temporary password is printed once, to the operator's terminal; Keycloak forces a change
+    (and the OTP enrolment) at the first login."""
+    password = temporary_password(args.username, args.email)
+    try:
+        account_id = gateway.create_account(username=args.username, email=args.email, first_name=args.nombre,
+                                            last_name=args.apellidos, attributes={}, enabled=True,
+                                            email_verified=True)
+        gateway.assign_realm_role(account_id, REVIEWER_ROLE)
+        gateway.set_temporary_password(account_id, password)
+    except AccountConflict:
+        print(f"ya existe una cuenta con el usuario {args.username} o el correo {args.email}", file=sys.stderr)
+        return 1
+    except IdentityError as exc:
+        print(f"Keycloak rechazó o no atendió la solicitud: {exc}", file=sys.stderr)
+        return 3
+    print(f"revisor creado: {args.username}\ncontraseña temporal (se pedirá cambiarla): {password}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ def test_realm_imported_with_every_role(kc_admin):
     assert realm["defaultLocale"] == "es" and realm["loginTheme"] == "anam" and realm["emailTheme"] == "anam"
     assert realm["registrationAllowed"] is False and realm["resetPasswordAllowed"] is False
     assert realm["bruteForceProtected"] is True and "length(12)" in realm["passwordPolicy"]
+    # Events are kept in Keycloak's database for audit; none goes to the log (usernames are RFCs).
+    assert realm["eventsEnabled"] is True and realm["adminEventsEnabled"] is True
+    assert realm.get("eventsListeners") == []
     roles = {r["name"] for r in kc_admin.get_realm_roles()}
     assert {t.slug for t in USER_TYPES} | {"revisor"} <= roles
 
@@ -118,3 +121,18 @@ def test_smtp_message_reaches_the_catcher_api(stack, mailbox, unique):
         smtp.send_message(msg)
     caught = mailbox.latest(to)
     assert caught.subject == "Prueba de correo ñ" and "Estimad@ usuario" in caught.text
+
+
+def test_add_reviewer_command_gives_the_console_role_with_a_temporary_password(gateway, unique):
+    username, email = f"revisor-cli-{unique}", f"revisor-cli-{unique}@anam.gob.mx"
+    done = _keycloak_ext("add-reviewer", username, email, "--nombre", "Lupita")
+    assert done.returncode == 0, done.stderr
+    assert "contraseña temporal" in done.stdout
+    account = gateway.find_by_username(username)
+    try:
+        assert account.enabled and account.first_name == "Lupita"
+        assert "revisor" in gateway.realm_roles_of(account.id)
+        again = _keycloak_ext("add-reviewer", username, email)
+        assert again.returncode == 1 and "ya existe" in again.stderr
+    finally:
+        gateway.delete_account(account.id)

@@ -10,8 +10,9 @@ import pytest
 
 from registro.domain.storage_keys import audit_prefix, failed_email_key
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
+from keycloak_ext.passwords import temporary_password
 from registro.workflow.review import (PendingCache, QueueFilters, ReviewRefused, ReviewService, documents_digest,
-                                      round_id, temporary_password)
+                                      round_id)
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 

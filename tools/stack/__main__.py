@@ -57,6 +57,7 @@ def run_until_interrupted(stack: Stack) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     stack.up()
     print_urls(stack)
+    print("Para entrar a la consola de validación cree un revisor: make add-reviewer USUARIO=… CORREO=…")
     print("Ctrl-C (o `make stop` en otra terminal) detiene todo.", flush=True)
     while not stopping.wait(2.0):
         dead = [name for name in stack.services if stack.pid_of(name) is None]

@@ -19,8 +19,6 @@ import hashlib
 import io
 import json
 import logging
-import secrets
-import string
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +28,7 @@ from typing import Any
 
 from keycloak_ext import Account, IdentityError
 from keycloak_ext.catalog import USER_TYPE_LABELS
+from keycloak_ext.passwords import temporary_password
 
 from .. import emails
 from ..adapters.identity import IdentityDirectory
@@ -198,21 +197,6 @@ def round_id(app: Application) -> str:
 def documents_digest(app: Application) -> str:
     seen = "|".join(f"{k}:{v.sha256}" for k, v in sorted(app.documents.items()))
     return hashlib.sha256(seen.encode()).hexdigest()
-
-
-def temporary_password(username: str, email: str, length: int = 16) -> str:
-    """Random, and within the realm policy: ≥12, upper, lower, digit, special, not the username
-    or the email. Look-alike characters are left out because people type it from an email."""
-    rng = secrets.SystemRandom()
-    classes = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "!#%+-=?@_")
-    pool = "".join(classes)
-    while True:
-        chars = [rng.choice(c) for c in classes] + [rng.choice(pool) for _ in range(length - len(classes))]
-        rng.shuffle(chars)
-        password = "".join(chars)
-        lowered = password.lower()
-        if username.lower() not in lowered and email.lower() not in lowered:
-            return password
 
 
 def login_url(settings: Settings) -> str:
