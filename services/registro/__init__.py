@@ -41,9 +41,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     _quiet_personal_data(app)
 
-    from .web import errors, health, pages
+    from .web import errors, health, pages, security_headers
 
     errors.register(app)
+    security_headers.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     for blueprint in _feature_blueprints():

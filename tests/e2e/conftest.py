@@ -36,18 +36,25 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
+    """Pages in fresh browser contexts. Any Content-Security-Policy violation a page reports fails
+    the test: the pages must work under the headers they are served with."""
     contexts = []
+    violations: list[str] = []
 
     def make(width: int = 1280, height: int = 900) -> Page:
         context = browser.new_context(locale="es-MX", viewport={"width": width, "height": height},
                                       accept_downloads=True)
         context.set_default_timeout(20_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", lambda msg: violations.append(f"{page.url}: {msg.text}")
+                if "Content Security Policy" in msg.text else None)
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert not violations, "violaciones de CSP:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from ..adapters.captcha import Captcha, CaptchaOutcome
 from ..container import settings
 from ..extensions import limiter
 from ..forms.recovery import CAPTCHA_MESSAGES, RecoveryForm
+from .security_headers import content_security_policy
 from ..workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username
 
 bp = Blueprint("recovery", __name__)
@@ -36,6 +37,13 @@ def _wire(state) -> None:
     realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
     app.extensions[DISPATCHER_KEY] = extra.get("recovery") or RecoveryDispatcher(
         ad.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/"))
+
+
+@bp.after_request
+def _captcha_styles(response):
+    # The ALTCHA widget sets inline styles on its own elements; scripts stay 'self' only.
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(inline_styles=True))
+    return response
 
 
 def captcha() -> Captcha:
