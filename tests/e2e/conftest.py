@@ -117,7 +117,7 @@ def document_files(tmp_path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def reviewer(make_account, kc_admin, unique):
+def reviewer(make_account, kc_admin, unique):  # noqa: F811  (fixtures imported above, requested by name)
     """An enabled account with realm role `revisor` and a password; its OTP is enrolled at first login."""
     from tests.support.reviewer import PASSWORD, ReviewerAccount
 

@@ -10,7 +10,6 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-import pytest
 import requests
 
 from registro import create_app

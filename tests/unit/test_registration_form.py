@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from registro.forms.registration import DUPLICATE_MESSAGES, LEGEND, RFC_CONFIRM_LABEL
+from registro.forms.registration import LEGEND, RFC_CONFIRM_LABEL
 from tests.support.registration import (
     CURP, RFC, field_error, foreign_form, mexican_form, post_registration, rfc_with_check, wrong_check,
 )

@@ -120,7 +120,7 @@ def _check_identifiers(app: Application) -> list[Check]:
                                 f"La fecha de la CURP ({curp[4:10]}) y la del RFC ({rfc[4:10]}) no coinciden."))
         else:
             checks.append(Check("Fecha de nacimiento CURP/RFC", OK,
-                                f"Ambos contienen la misma fecha de nacimiento"
+                                "Ambos contienen la misma fecha de nacimiento"
                                 + (f" ({curp_date:%d/%m/%Y})." if curp_date else ".")))
         if curp[:10] != rfc[:10]:
             checks.append(Check("Primeros 10 caracteres CURP/RFC", AVISO,
