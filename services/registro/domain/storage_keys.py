@@ -16,6 +16,11 @@ def application_prefix(account_id: str) -> str:
     return f"solicitudes/{account_id}/"
 
 
+def edit_lock_key(account_id: str) -> str:
+    """Short lock serialising changes to the application's record (inside its prefix: purged with it)."""
+    return f"solicitudes/{account_id}/bloqueo-edicion.json"
+
+
 def audit_prefix(account_id: str) -> str:
     return f"auditoria/{account_id}/"
 

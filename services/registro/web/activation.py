@@ -29,6 +29,7 @@ from ..workflow import documents as documents_flow
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
 from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
+from ..workflow.record_lock import ApplicationBusy
 from .errors import error_page
 from .uploads import FileTooLarge, read_upload_form
 
@@ -133,7 +134,8 @@ def delete(token: str, kind: str):
 def submit(token: str):
     application = _open(token)
     try:
-        submit_for_review(adapters().identity, application, documents_flow.today())
+        a = adapters()
+        submit_for_review(a.identity, a.storage, application, documents_flow.today())
     except SubmissionIncomplete as exc:
         return _render(application, token, submit_problems=exc.problems, status_code=400)
     flash("Su solicitud fue enviada a validación.", "exito")
@@ -146,6 +148,11 @@ def _link_page(reason: str, status_code: int, *, resend: bool):
     body = render_template("activacion/enlace.html", motivo=reason, reenviar=resend, enlace=token,
                            reenviar_url=RESEND_PATH)
     return body, status_code
+
+
+@bp.errorhandler(ApplicationBusy)
+def application_busy(exc: ApplicationBusy):
+    return error_page(409, exc.message)
 
 
 @bp.errorhandler(LinkExpired)

@@ -19,6 +19,7 @@ MESSAGES = {
     403: ("Acceso denegado", "No tiene permiso para ver esta página."),
     404: ("Página no encontrada", "La página que busca no existe o ya no está disponible."),
     405: ("Método no permitido", "La acción solicitada no está permitida en esta página."),
+    409: ("Operación en curso", "Hay otro cambio en curso. Espere unos segundos e intente de nuevo."),
     413: ("Archivo demasiado grande", "El archivo excede el tamaño máximo permitido."),
     429: ("Demasiados intentos", "Ha realizado demasiados intentos. Espere un momento e intente de nuevo."),
     500: ("Error interno", "Ocurrió un error inesperado. Intente de nuevo más tarde."),

@@ -11,12 +11,14 @@ from datetime import date
 from keycloak_ext import AccountNotFound
 
 from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain import status
 from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
 from .documents import SubmissionIncomplete, submission_problems
+from .record_lock import editing
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +64,20 @@ def confirm_email(identity: IdentityDirectory, application: Application) -> Appl
     return Application(account)
 
 
-def submit_for_review(identity: IdentityDirectory, application: Application, on: date) -> Application:
+def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, application: Application,
+                      on: date) -> Application:
     """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio."""
-    problems = submission_problems(application, on)
-    if problems:
-        raise SubmissionIncomplete(problems)
-    status.check_transition(application.status, status.EN_REVISION)
-    account = identity.update_attributes(application.id, {
-        "estatus": status.EN_REVISION,
-        "fecha_envio": now_iso(),
-        "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
-    })
+    with editing(storage, application.id):
+        # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
+        application = Application(identity.get_account(application.id))
+        problems = submission_problems(application, on)
+        if problems:
+            raise SubmissionIncomplete(problems)
+        status.check_transition(application.status, status.EN_REVISION)
+        account = identity.update_attributes(application.id, {
+            "estatus": status.EN_REVISION,
+            "fecha_envio": now_iso(),
+            "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
+        })
     log.info("solicitud enviada a validación: solicitud=%s", application.id)
     return Application(account)

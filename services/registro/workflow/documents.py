@@ -24,6 +24,7 @@ from ..domain import documents as docs
 from ..domain import filetypes, status
 from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from ..domain.storage_keys import document_key
+from .record_lock import editing
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +165,14 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         "application-id": application.id,
     })
     try:
-        # Read again just before writing: the status may have changed (e.g. submitted in another tab).
-        current = Application(identity.get_account(application.id))
-        check_may_change(current, kind)
-        documents = current.documents
-        previous = documents.get(kind)
-        documents[kind] = record
-        identity.update_attributes(application.id, {"documentos": documents_attribute(documents)})
+        with editing(storage, application.id):
+            # Read again under the lock: another tab may have changed the record or submitted it.
+            current = Application(identity.get_account(application.id))
+            check_may_change(current, kind)
+            documents = current.documents
+            previous = documents.get(kind)
+            documents[kind] = record
+            identity.update_attributes(application.id, {"documentos": documents_attribute(documents)})
     except BaseException:
         _delete_quietly(storage, key, "documento nuevo sin registro")
         raise
@@ -184,11 +186,15 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
 def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
     """Unlinks the document from the record first, then deletes its object."""
     check_may_change(application, kind)
-    documents = application.documents
-    record = documents.pop(kind, None)
-    if record is None:
-        return
-    identity.update_attributes(application.id, {"documentos": documents_attribute(documents) if documents else None})
+    with editing(storage, application.id):
+        current = Application(identity.get_account(application.id))
+        check_may_change(current, kind)
+        documents = current.documents
+        record = documents.pop(kind, None)
+        if record is None:
+            return
+        identity.update_attributes(application.id,
+                                   {"documentos": documents_attribute(documents) if documents else None})
     _delete_quietly(storage, record.key, "documento eliminado")
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..adapters.storage import ObjectMissing, ObjectStore
-from ..domain.storage_keys import lease_key
+from ..domain.storage_keys import lease_key  # default key of a lease
 
 _JSON = "application/json"
 
@@ -64,15 +64,16 @@ class LeaseNotHeld(Exception):
 
 
 class Leases:
-    def __init__(self, store: ObjectStore, lease_s: int, clock=time.time) -> None:
+    def __init__(self, store: ObjectStore, lease_s: int, clock=time.time, key_of=lease_key) -> None:
         self.store = store
         self.lease_s = lease_s
         self.clock = clock
+        self.key_of = key_of  # which object holds the lease (review claims, or edit locks)
 
     def current(self, account_id: str) -> Lease | None:
         """The stored lease, active or not; None when the application was never claimed."""
         try:
-            return Lease.from_json(self.store.get(lease_key(account_id)))
+            return Lease.from_json(self.store.get(self.key_of(account_id)))
         except ObjectMissing:
             return None
 
@@ -82,7 +83,7 @@ class Leases:
 
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:
         """Claims (or renews one's own claim). Raises LeaseHeld when someone else holds it."""
-        key = lease_key(account_id)
+        key = self.key_of(account_id)
         for _ in range(3):  # the object may vanish or change between our read and our write
             now = self.clock()
             lease = Lease(account_id, reviewer.id, reviewer.username, now, now + self.lease_s)
@@ -112,7 +113,7 @@ class Leases:
     def release(self, account_id: str, reviewer: Reviewer) -> bool:
         """Marks one's own active lease released (compare-and-swap, so a lease someone took over
         after ours expired is never touched). False when there was nothing of ours to release."""
-        key = lease_key(account_id)
+        key = self.key_of(account_id)
         try:
             data, etag = self.store.get_with_etag(key)
         except ObjectMissing:
