@@ -14,7 +14,7 @@ import requests
 
 from registro import create_app
 from registro.config import Settings
-from tests.support.captcha import challenge_in, csrf_in, solve, wrong
+from tests.support.captcha import ask_recovery, challenge_in, csrf_in, solve, wrong
 from tests.support.oidc import login, trust_loopback_cookies
 
 SENT_TITLE = "Se ha enviado el restablecimiento de la contraseña"
@@ -27,23 +27,13 @@ def app_with(**changes):
     return create_app({"SETTINGS": Settings.from_env().with_changes(**changes), "TESTING": True})
 
 
-def ask(client, username: str, answer: str | None = "solve"):
-    page = client.get("/recuperar").get_data(as_text=True)
-    data = {"csrf_token": csrf_in(page), "usuario": username}
-    if answer == "solve":
-        data["altcha"] = solve(challenge_in(page))
-    elif answer is not None:
-        data["altcha"] = answer
-    return client.post("/recuperar", data=data)
-
-
 def idle(app) -> None:
     assert app.extensions["registro.recovery"].wait_idle(60), "la cola de recuperación no terminó"
 
 
 def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, s3, stack):
     client = registro_app.test_client()
-    r = ask(client, "alguien", None)
+    r = ask_recovery(client, "alguien", None)
     assert r.status_code == 400 and "Resuelva el captcha" in r.get_data(as_text=True)
 
     page = client.get("/recuperar").get_data(as_text=True)
@@ -61,7 +51,7 @@ def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, 
     marker = f"captcha/usados/{__import__('hashlib').sha256(challenge['signature'].encode()).hexdigest()}"
     assert s3.head_object(Bucket=stack.s3_bucket, Key=marker)["ContentLength"] > 0
 
-    r = ask(app_with(captcha_ttl_s=0).test_client(), "alguien")
+    r = ask_recovery(app_with(captcha_ttl_s=0).test_client(), "alguien")
     assert r.status_code == 400 and "El captcha expiró" in r.get_data(as_text=True)
 
 
@@ -78,7 +68,7 @@ def test_enabled_user_gets_keycloaks_email_and_its_link_sets_a_new_password(
         registro_app, make_account, mailbox, stack, unique):
     email = f"recupera-{unique}@example.com"
     make_account(username=f"rec{unique}", email=email, enabled=True, attributes={"estatus": "aprobado"})
-    r = ask(registro_app.test_client(), f"REC{unique.upper()}")  # typed in upper case, like an RFC
+    r = ask_recovery(registro_app.test_client(), f"REC{unique.upper()}")  # typed in upper case, like an RFC
     assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
     idle(registro_app)
 
@@ -132,7 +122,7 @@ def test_unknown_pending_and_rejected_get_the_same_page_and_no_email(registro_ap
     client = registro_app.test_client()
     bodies = {}
     for case, (username, _) in [("habilitado", (enabled_user, None)), *quiet.items()]:
-        r = ask(client, username)
+        r = ask_recovery(client, username)
         assert r.status_code == 200, case
         bodies[case] = _PER_REQUEST_TOKENS.sub(r"\1\2", r.get_data(as_text=True))
     assert len(set(bodies.values())) == 1, "las respuestas difieren según la cuenta"
@@ -163,7 +153,7 @@ def test_response_time_does_not_reveal_the_case(make_account, mailbox, unique):
     times: dict[str, list[float]] = {case: [] for case in cases}
     bodies: set[str] = set()
     rng = random.Random(unique)
-    ask(client, "calentamiento")  # first request pays for imports and connection set-up
+    ask_recovery(client, "calentamiento")  # first request pays for imports and connection set-up
     for _ in range(tries):
         order = list(cases)
         rng.shuffle(order)  # interleaved, so drift in the machine's load hits every case alike

@@ -36,3 +36,14 @@ def wrong(challenge: dict) -> str:
     """A well-formed answer with a counter that does not solve the challenge."""
     solution = altcha.solve_challenge(altcha.Challenge.from_dict(challenge), timeout=60)
     return encode_solution(challenge, solution.counter + 1, solution.derived_key)
+
+
+def ask_recovery(client, username: str, answer: str | None = "solve"):
+    """Opens /recuperar and sends it: the captcha solved ("solve"), a given answer, or none (None)."""
+    page = client.get("/recuperar").get_data(as_text=True)
+    data = {"csrf_token": csrf_in(page), "usuario": username}
+    if answer == "solve":
+        data["altcha"] = solve(challenge_in(page))
+    elif answer is not None:
+        data["altcha"] = answer
+    return client.post("/recuperar", data=data)

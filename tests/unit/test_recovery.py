@@ -5,7 +5,7 @@ import pytest
 
 from registro import create_app
 from registro.workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username, send_reset_if_enabled
-from tests.support.captcha import challenge_in, csrf_in, solve, wrong
+from tests.support.captcha import ask_recovery, challenge_in, csrf_in, solve, wrong
 from tests.unit.conftest import unit_settings
 
 SENT_TITLE = "Se ha enviado el restablecimiento de la contraseña"
@@ -21,16 +21,6 @@ TARGET = ResetTarget("account", "http://keycloak.prueba/realms/anam/account/")
 
 def make_app(fakes, **changes):
     return create_app({"SETTINGS": unit_settings(**changes), "ADAPTERS": fakes, "TESTING": True})
-
-
-def post(client, usuario: str, answer: str | None = "solve"):
-    page = client.get("/recuperar").get_data(as_text=True)
-    data = {"csrf_token": csrf_in(page), "usuario": usuario}
-    if answer == "solve":
-        data["altcha"] = solve(challenge_in(page))
-    elif answer is not None:
-        data["altcha"] = answer
-    return client.post("/recuperar", data=data)
 
 
 def dispatcher(app) -> RecoveryDispatcher:
@@ -53,7 +43,7 @@ def test_form_has_the_manuals_fields(client):
 def test_accepted_request_answers_the_manuals_page_and_queues_the_work(app, client, fakes):
     account = fakes.identity.create_account(username="PEPJ800101ABC", email="pepe@example.com", first_name="José",
                                             last_name="Pérez", attributes={"estatus": "aprobado"}, enabled=True)
-    r = post(client, "  pepj800101abc ")
+    r = ask_recovery(client, "  pepj800101abc ")
     assert r.status_code == 200
     for text in SENT_TEXTS:
         assert text in r.get_data(as_text=True)
@@ -66,14 +56,14 @@ def test_same_page_and_no_email_for_disabled_or_unknown(app, client, fakes, enab
     if enabled is not None:
         fakes.identity.create_account(username="AAAA800101AAA", email="a@example.com", first_name="A", last_name="B",
                                       attributes={"estatus": estatus}, enabled=enabled)
-    r = post(client, "AAAA800101AAA")
+    r = ask_recovery(client, "AAAA800101AAA")
     assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
     assert dispatcher(app).wait_idle(5)
     assert fakes.identity.actions_emails == []
 
 
 def test_missing_username_keeps_the_captcha_unspent_and_says_so(client):
-    r = post(client, "   ")
+    r = ask_recovery(client, "   ")
     body = r.get_data(as_text=True)
     assert r.status_code == 400
     assert "Ingrese su usuario." in body and 'aria-invalid="true"' in body
@@ -84,7 +74,7 @@ def test_missing_username_keeps_the_captcha_unspent_and_says_so(client):
     ("basura", "El captcha no es válido. Resuélvalo de nuevo."),
 ])
 def test_missing_or_garbage_captcha_is_refused(client, fakes, answer, message):
-    r = post(client, "PEPJ800101ABC", answer)
+    r = ask_recovery(client, "PEPJ800101ABC", answer)
     body = r.get_data(as_text=True)
     assert r.status_code == 400 and message in body and SENT_TITLE not in body
     assert 'value="PEPJ800101ABC"' in body  # the typed username is kept
@@ -103,41 +93,41 @@ def test_wrong_and_replayed_solutions_are_refused(client):
 
 def test_expired_solution_is_refused(fakes):
     app = make_app(fakes, captcha_ttl_s=0)
-    r = post(app.test_client(), "X")
+    r = ask_recovery(app.test_client(), "X")
     assert r.status_code == 400 and "El captcha expiró" in r.get_data(as_text=True)
 
 
 def test_per_username_limit_applies_to_unknown_usernames_too(fakes):
     app = make_app(fakes, recovery_user_limits="2 per hour", recovery_client_limits="100 per hour")
     client = app.test_client()
-    assert post(client, "NADIE").status_code == 200
-    assert post(client, "nadie").status_code == 200  # same username, other case
-    r = post(client, "NADIE")
+    assert ask_recovery(client, "NADIE").status_code == 200
+    assert ask_recovery(client, "nadie").status_code == 200  # same username, other case
+    r = ask_recovery(client, "NADIE")
     assert r.status_code == 429
     assert int(r.headers["Retry-After"]) > 0
     assert "Demasiados intentos" in r.get_data(as_text=True)
-    assert post(client, "OTRO").status_code == 200
+    assert ask_recovery(client, "OTRO").status_code == 200
 
 
 def test_refused_captchas_do_not_spend_the_username_limit(fakes):
     app = make_app(fakes, recovery_user_limits="1 per hour", recovery_client_limits="100 per hour")
     client = app.test_client()
-    assert post(client, "NADIE", "basura").status_code == 400
-    assert post(client, "NADIE").status_code == 200
+    assert ask_recovery(client, "NADIE", "basura").status_code == 400
+    assert ask_recovery(client, "NADIE").status_code == 200
 
 
 def test_per_client_limit_counts_every_post(fakes):
     app = make_app(fakes, recovery_user_limits="100 per hour", recovery_client_limits="2 per hour")
     client = app.test_client()
-    assert post(client, "A", "basura").status_code == 400
-    assert post(client, "B").status_code == 200
-    r = post(client, "C")
+    assert ask_recovery(client, "A", "basura").status_code == 400
+    assert ask_recovery(client, "B").status_code == 200
+    r = ask_recovery(client, "C")
     assert r.status_code == 429 and "Retry-After" in r.headers
 
 
 def test_keycloak_down_in_the_worker_changes_nothing_for_the_visitor(app, client, fakes, caplog):
     fakes.identity.down = True
-    r = post(client, "PEPJ800101ABC")
+    r = ask_recovery(client, "PEPJ800101ABC")
     assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
     assert dispatcher(app).wait_idle(5)
     assert "pepj800101abc" not in caplog.text.lower()
