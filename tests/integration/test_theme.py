@@ -60,3 +60,13 @@ def test_update_password_page_at_first_login_is_spanish(stack, make_account, kc_
                      "Debe cambiar su contraseña para activar su cuenta.", "Enviar"):
         assert expected in text, expected
     assert "Update password" not in text and "Modificar contraseña" not in text
+
+
+def test_a_broken_action_link_gets_the_spanish_error_page(stack):
+    """What a person meets when an emailed Keycloak link was cut or altered: the ANAM error page."""
+    r = requests.get(f"{stack.keycloak_url}/realms/anam/login-actions/action-token",
+                     params={"key": "no-es-un-token", "client_id": "account"}, timeout=15)
+    text = _text(r.text)
+    assert r.status_code == 400
+    assert "Lo sentimos…" in text and "Ocurrió un error. Vuelva a iniciar sesión desde su aplicación." in text
+    assert "HACIENDA" in text and "ADUANAS" in text
