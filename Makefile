@@ -16,7 +16,7 @@ STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit reset-data provision check-realm add-reviewer screens bench clean
+.PHONY: help setup run up stop test test-unit reset-data provision check-realm add-reviewer purge screens bench clean
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -27,6 +27,7 @@ help:
 	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
 	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
+	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
 
@@ -81,6 +82,9 @@ reset-data: stop
 
 provision: setup
 	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
+
+purge: setup
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.purge $(ARGS)
 
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }
