@@ -15,15 +15,14 @@ import statistics
 import time
 import uuid
 
-import pytest
 import requests
 
-from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro import create_app
 from registro.config import Settings
 from registro.workflow.responsiva import render_responsiva, responsiva_context
 from tests.support.registration import csrf_token, mexican_form, post_registration, random_person
-from tests.support import stack as test_stack
+# The real-stack fixtures of the integration tests (requested by name).
+from tests.integration.conftest import gateway, kc_settings, registered_emails, stack  # noqa: F401
 
 PDF_RUNS = 40
 POST_RUNS = 30
@@ -34,22 +33,6 @@ def summary(label: str, samples_s: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples_s)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     return f"{label}: n={len(ms)} mediana={statistics.median(ms):.1f} ms p95={p95:.1f} ms máx={ms[-1]:.1f} ms"
-
-
-@pytest.fixture(scope="module")
-def gateway() -> KeycloakGateway:
-    test_stack.TestStack.from_env()  # fails with a clear message without a stack
-    return KeycloakGateway.for_service(KeycloakSettings.from_env())
-
-
-@pytest.fixture
-def emails(gateway):
-    used: list[str] = []
-    yield used
-    for email in used:
-        account = gateway.find_by_email(email)
-        if account is not None:
-            gateway.delete_account(account.id)
 
 
 def test_bench_pdf_rendering_alone():
@@ -71,7 +54,7 @@ def test_bench_pdf_rendering_alone():
     print("\n" + summary("PDF de la responsiva (WeasyPrint, solo render)", samples))
 
 
-def test_bench_registration_post_in_process(emails):
+def test_bench_registration_post_in_process(registered_emails):  # noqa: F811
     settings = Settings.from_env().with_changes(registration_limits="100000 per hour")
     client = create_app({"SETTINGS": settings, "TESTING": True}).test_client()
     run = uuid.uuid4().hex[:8]
@@ -80,7 +63,7 @@ def test_bench_registration_post_in_process(emails):
     for i in range(POST_RUNS):
         curp, rfc = random_person()
         email = f"bench-{run}-{i}@example.com"
-        emails.append(email)
+        registered_emails.append(email)
         token = csrf_token(client.get("/registro").get_data(as_text=True))
         data = {**mexican_form(curp=curp, rfc=rfc, email=email), "csrf_token": token}
         t0 = time.perf_counter()
@@ -90,8 +73,7 @@ def test_bench_registration_post_in_process(emails):
     print("\n" + summary("POST /registro en proceso (Keycloak, S3 y SMTP reales)", samples))
 
 
-def test_bench_registration_post_served(emails):
-    stack = test_stack.TestStack.from_env()
+def test_bench_registration_post_served(stack, registered_emails):  # noqa: F811
     run = uuid.uuid4().hex[:8]
     samples = []
     for i in range(SERVED_RUNS):
@@ -99,7 +81,7 @@ def test_bench_registration_post_served(emails):
         form = session.get(f"{stack.registro_url}/registro", timeout=30)
         curp, rfc = random_person()
         email = f"bench-http-{run}-{i}@example.com"
-        emails.append(email)
+        registered_emails.append(email)
         data = {**mexican_form(curp=curp, rfc=rfc, email=email), "csrf_token": csrf_token(form.text)}
         t0 = time.perf_counter()
         r = session.post(f"{stack.registro_url}/registro", data=data, allow_redirects=False, timeout=60)

@@ -58,7 +58,7 @@ def _translate(exc: KeycloakError) -> Exception:
         return AccountNotFound(str(exc.error_message))
     if code == 409:
         return AccountConflict(str(exc.error_message))
-    if code in (400, 403) or 400 <= code < 500 and code != 401:
+    if 400 <= code < 500 and code != 401:  # 401: the service's own credentials failed
         return IdentityRejected(_error_text(exc))
     return IdentityUnavailable(f"Keycloak respondió {code}")
 

@@ -66,12 +66,10 @@ class RealmProvisioner:
             raise IdentityUnavailable(f"Keycloak: {exc}") from exc
 
     def apply(self) -> list[str]:
+        created = not self._realm_exists()
         applied = []
-        for change in self.plan():
-            change.apply()
-            applied.append(change.description)
-        # A freshly created realm gets its profile and service-account roles in a second pass.
-        if applied:
+        # A freshly created realm gets its profile, scopes and service-account roles in a second pass.
+        for _ in range(2 if created else 1):
             for change in self.plan():
                 change.apply()
                 applied.append(change.description)

@@ -41,23 +41,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     _quiet_personal_data(app)
 
-    from .web import errors, health, pages, security_headers
+    from .web import BLUEPRINTS, errors, health, pages, security_headers
 
     errors.register(app)
     security_headers.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
-    for blueprint in _feature_blueprints():
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
     return app
-
-
-def _feature_blueprints() -> list:
-    """Blueprints of each feature; each lives in its own module under `web/`."""
-    from .web import BLUEPRINTS
-
-    return list(BLUEPRINTS)
 
 
 def _quiet_personal_data(app: Flask) -> None:

@@ -114,3 +114,14 @@ def applications(gateway, storage, service_settings):
     yield make
     for account_id in created:
         delete_application(gateway, storage, account_id)
+
+
+@pytest.fixture
+def registered_emails(gateway):
+    """Emails this test registers; their accounts (and nothing else) are deleted afterwards."""
+    emails: list[str] = []
+    yield emails
+    for email in emails:
+        account = gateway.find_by_email(email)
+        if account is not None:
+            gateway.delete_account(account.id)

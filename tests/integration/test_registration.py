@@ -22,17 +22,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def registered_emails(gateway):
-    """Emails this test registers; their accounts (and nothing else) are deleted afterwards."""
-    emails: list[str] = []
-    yield emails
-    for email in emails:
-        account = gateway.find_by_email(email)
-        if account is not None:
-            gateway.delete_account(account.id)
-
-
-@pytest.fixture
 def person(unique, registered_emails):
     curp, rfc = random_person()
     email = f"registro-{unique}@example.com"

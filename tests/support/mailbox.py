@@ -48,21 +48,23 @@ class Mailbox:
         summary = requests.get(f"{self.api_url}/messages/{message_id}.json", timeout=5).json()
         return CaughtMessage(id=message_id, to=summary["recipients"]["to"], subject=str(msg["Subject"]), message=msg)
 
+    def ids_to(self, address: str) -> list[int]:
+        return sorted(m["id"] for m in self.summaries()
+                      if address.lower() in [t.lower() for t in m["recipients"]["to"]])
+
     def messages_to(self, address: str) -> list[CaughtMessage]:
         """Every message to `address`, oldest first."""
-        ids = sorted(m["id"] for m in self.summaries() if address.lower() in [t.lower() for t in m["recipients"]["to"]])
-        return [self.fetch(i) for i in ids]
+        return [self.fetch(i) for i in self.ids_to(address)]
 
     def wait_for(self, address: str, count: int = 1, timeout_s: float = 20.0) -> list[CaughtMessage]:
-        """Polls until `address` has at least `count` messages (a readiness probe, not a sleep)."""
+        """Polls the summary list until `address` has at least `count` messages (a readiness probe,
+        not a sleep), then fetches them once."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            found = self.messages_to(address)
-            if len(found) >= count or time.monotonic() > deadline:
-                if len(found) < count:
-                    raise AssertionError(f"{address}: se esperaban {count} correos y llegaron {len(found)}")
-                return found
+        while len(ids := self.ids_to(address)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{address}: se esperaban {count} correos y llegaron {len(ids)}")
             time.sleep(0.1)
+        return [self.fetch(i) for i in ids]
 
     def latest(self, address: str, timeout_s: float = 20.0) -> CaughtMessage:
         return self.wait_for(address, 1, timeout_s)[-1]

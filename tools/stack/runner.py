@@ -58,11 +58,11 @@ class Stack:
         self._pid_file(name).write_text(str(proc.pid))
 
     def _refuse_busy_port(self, service: Service) -> None:
-        port = int(service.ready_url.split(":")[2].split("/")[0])
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                raise StackError(f"el puerto {port} ({service.name}) ya está ocupado por otro proceso; "
-                                 f"libérelo o cambie su variable de entorno de puerto")
+        for port in service.ports:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    raise StackError(f"el puerto {port} ({service.name}) ya está ocupado por otro proceso; "
+                                     f"libérelo o cambie su variable de entorno de puerto")
 
     def wait_ready(self, name: str) -> None:
         service = self.services[name]

@@ -15,6 +15,7 @@ class Service:
     name: str
     argv: list[str]
     ready_url: str  # probed until it answers with any HTTP status below 500
+    ports: tuple[int, ...] = ()  # every port it listens on: must be free before it starts
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     prepare: Callable[[], None] | None = None
@@ -71,6 +72,7 @@ def services_for(profile: Profile) -> list[Service]:
             argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
                   "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
             ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
+            ports=(p['S3_PORT'],),
             prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
                              (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
             env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
@@ -83,6 +85,7 @@ def services_for(profile: Profile) -> list[Service]:
                   "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
                   "--db", str(profile.data / "mail.sqlite")],
             ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
+            ports=(p['MAIL_WEB_PORT'], p['SMTP_PORT'],),
             ready_timeout_s=30,
         ),
         Service(
@@ -94,6 +97,7 @@ def services_for(profile: Profile) -> list[Service]:
                   f"--spi-theme--folder--dir={ROOT / 'themes'}",
                   "--spi-theme--cache-themes=false", "--spi-theme--cache-templates=false"],
             ready_url=f"http://127.0.0.1:{p['KEYCLOAK_MGMT_PORT']}/health/ready",
+            ports=(p['KEYCLOAK_PORT'], p['KEYCLOAK_MGMT_PORT'],),
             env=kc_env,
             prepare=_prepare_keycloak(profile),
             ready_timeout_s=300,
@@ -106,6 +110,7 @@ def services_for(profile: Profile) -> list[Service]:
                   "--workers", "1", "--threads", "8", "--access-logfile", "-",
                   "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
+            ports=(p['REGISTRO_PORT'],),
             env=registro_env,
             ready_timeout_s=60,
         ),
@@ -115,6 +120,7 @@ def services_for(profile: Profile) -> list[Service]:
                   "--workers", "1", "--threads", "4", "--access-logfile", "-",
                   "modulo_ejemplo.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
+            ports=(p['MODULO_PORT'],),
             env=registro_env,
             ready_timeout_s=60,
         ),
