@@ -66,14 +66,18 @@ class RealmProvisioner:
             raise IdentityUnavailable(f"Keycloak: {exc}") from exc
 
     def apply(self) -> list[str]:
-        created = not self._realm_exists()
-        applied = []
-        # A freshly created realm gets its profile, scopes and service-account roles in a second pass.
-        for _ in range(2 if created else 1):
-            for change in self.plan():
+        """Applies the plan until nothing is left: some changes only show once others are made
+        (a new realm's profile and roles, a new scope's attachment to the clients)."""
+        applied: list[str] = []
+        for _ in range(3):
+            changes = self.plan()
+            if not changes:
+                return applied
+            for change in changes:
                 change.apply()
                 applied.append(change.description)
-        return applied
+        raise IdentityUnavailable("el reino no converge con realm-config/: " + "; ".join(
+            c.description for c in self.plan()))
 
     # --- steps --------------------------------------------------------------------------------
     def _realm_exists(self) -> bool:
