@@ -8,7 +8,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
-from .container import Adapters, real_adapters
+from . import container
+from .container import Adapters
 from .extensions import csrf, limiter
 
 
@@ -29,13 +30,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_AS_ASCII=False,
     )
-    adapters: Adapters = test_config.pop("ADAPTERS", None) or real_adapters(settings)
+    adapters: Adapters = container.build(settings, test_config.pop("ADAPTERS", None))
     app.config.update(test_config)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
                                 x_host=settings.trusted_proxies)
-    app.extensions["registro.settings"] = settings
-    app.extensions["registro.adapters"] = adapters
+    app.extensions[container.SETTINGS_KEY] = settings
+    app.extensions[container.APP_KEY] = adapters
 
     csrf.init_app(app)
     limiter.init_app(app)

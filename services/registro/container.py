@@ -1,15 +1,29 @@
-"""The adapters one app instance talks to, chosen by configuration in `create_app`."""
+"""Everything one app instance is made of, built in one place at start-up and typed.
+
+`create_app` calls `build(settings, given)`: unit tests hand in fakes for the parts they care
+about (`Adapters(identity=…, storage=…, mailer=…, pdf=…)`), and every part left out is built
+here from configuration. Views and workflows ask `adapters()` for a part; nothing else builds one.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
 from .adapters.identity import IdentityDirectory
 from .adapters.mail import Mailer
+from .adapters.pdf import PdfRenderer
 from .adapters.storage import ObjectStore
 from .config import Settings
+
+if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
+    from .adapters.captcha import Captcha
+    from .workflow.recovery import RecoveryDispatcher
+    from .workflow.review import PendingCache
+
+APP_KEY = "registro.adapters"
+SETTINGS_KEY = "registro.settings"
 
 
 @dataclass
@@ -17,15 +31,18 @@ class Adapters:
     identity: IdentityDirectory
     storage: ObjectStore
     mailer: Mailer
-    extra: dict[str, Any] | None = None  # later adapters (pdf renderer, captcha) register here
+    pdf: PdfRenderer | None = None
+    captcha: "Captcha | None" = None
+    recovery: "RecoveryDispatcher | None" = None
+    review_cache: "PendingCache | None" = None
 
 
 def adapters() -> Adapters:
-    return current_app.extensions["registro.adapters"]
+    return current_app.extensions[APP_KEY]
 
 
 def settings() -> Settings:
-    return current_app.extensions["registro.settings"]
+    return current_app.extensions[SETTINGS_KEY]
 
 
 def real_adapters(s: Settings) -> Adapters:
@@ -35,3 +52,22 @@ def real_adapters(s: Settings) -> Adapters:
     from .adapters.storage import S3Store
 
     return Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3), mailer=SmtpMailer(s.smtp))
+
+
+def build(s: Settings, given: Adapters | None = None) -> Adapters:
+    """Completes `given` (or the real adapters) with every part built from settings."""
+    from .adapters.captcha import Captcha
+    from .adapters.pdf import WeasyPrintRenderer
+    from .workflow.recovery import RecoveryDispatcher, ResetTarget
+    from .workflow.review import PendingCache
+
+    a = given or real_adapters(s)
+    realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
+    return replace(
+        a,
+        pdf=a.pdf or WeasyPrintRenderer(),
+        captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
+        recovery=a.recovery or RecoveryDispatcher(
+            a.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/")),
+        review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
+    )

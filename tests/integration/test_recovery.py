@@ -28,7 +28,7 @@ def app_with(**changes):
 
 
 def idle(app) -> None:
-    assert app.extensions["registro.recovery"].wait_idle(60), "la cola de recuperación no terminó"
+    assert app.extensions["registro.adapters"].recovery.wait_idle(60), "la cola de recuperación no terminó"
 
 
 def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, s3, stack):
@@ -147,7 +147,7 @@ def test_response_time_does_not_reveal_the_case(make_account, mailbox, unique):
     tries = 20
     client = app.test_client()
     token = csrf_in(client.get("/recuperar").get_data(as_text=True))
-    captcha = app.extensions["registro.captcha"]
+    captcha = app.extensions["registro.adapters"].captcha
     answers = iter(_solve_many([captcha.challenge() for _ in range(tries * len(cases))]))
 
     times: dict[str, list[float]] = {case: [] for case in cases}

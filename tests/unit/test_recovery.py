@@ -24,7 +24,7 @@ def make_app(fakes, **changes):
 
 
 def dispatcher(app) -> RecoveryDispatcher:
-    return app.extensions["registro.recovery"]
+    return app.extensions["registro.adapters"].recovery
 
 
 def test_form_has_the_manuals_fields(client):

@@ -101,7 +101,7 @@ class BrokenRenderer:
 
 
 def test_pdf_failure_creates_nothing():
-    fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), extra={"pdf": BrokenRenderer()})
+    fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), pdf=BrokenRenderer())
     r = post_registration(make_client(fakes), mexican_form())
     assert r.status_code == 503 and "responsiva" in page_text(r)
     assert not fakes.identity.accounts and not fakes.storage.objects

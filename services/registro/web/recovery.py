@@ -9,35 +9,16 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, Flask, current_app, g, render_template, request
+from flask import Blueprint, g, render_template, request
 
 from ..adapters.captcha import Captcha, CaptchaOutcome
-from ..container import settings
+from ..container import adapters, settings
 from ..extensions import limiter
 from ..forms.recovery import CAPTCHA_MESSAGES, RecoveryForm
 from .security_headers import content_security_policy
-from ..workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username
+from ..workflow.recovery import RecoveryDispatcher, normalise_username
 
 bp = Blueprint("recovery", __name__)
-
-CAPTCHA_KEY = "registro.captcha"
-DISPATCHER_KEY = "registro.recovery"
-
-
-@bp.record_once
-def _wire(state) -> None:
-    """Builds this feature's captcha and background dispatcher for the app being set up.
-    Tests may inject their own through `Adapters.extra` ("captcha", "recovery")."""
-    app: Flask = state.app
-    s = app.extensions["registro.settings"]
-    ad = app.extensions["registro.adapters"]
-    extra = ad.extra or {}
-    app.extensions[CAPTCHA_KEY] = extra.get("captcha") or Captcha(
-        s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, ad.storage)
-    realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
-    app.extensions[DISPATCHER_KEY] = extra.get("recovery") or RecoveryDispatcher(
-        ad.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/"))
-
 
 @bp.after_request
 def _captcha_styles(response):
@@ -47,11 +28,11 @@ def _captcha_styles(response):
 
 
 def captcha() -> Captcha:
-    return current_app.extensions[CAPTCHA_KEY]
+    return adapters().captcha
 
 
 def dispatcher() -> RecoveryDispatcher:
-    return current_app.extensions[DISPATCHER_KEY]
+    return adapters().recovery
 
 
 def _login_url() -> str:

@@ -36,8 +36,7 @@ TOO_MANY_RESENDS = ("Ya se envió un correo hace poco. Espere unos minutos antes
 
 
 def _pdf_renderer() -> PdfRenderer | None:
-    extra = adapters().extra or {}
-    return extra.get("pdf")
+    return adapters().pdf
 
 
 # --- the form ------------------------------------------------------------------------------------

@@ -22,14 +22,14 @@ from keycloak_ext import AccountNotFound
 from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPE_LABELS, USER_TYPES
 
 from ..adapters import oidc
-from ..container import adapters, settings
+from ..container import SETTINGS_KEY, adapters, settings
 from ..domain import checks as checks_mod
 from ..domain import status as st
 from ..domain.documents import (CORRECTION_REASONS, DOCUMENT_LABELS, ID_KIND_LABELS, required_documents)
 from ..domain.storage_keys import responsiva_key
 from ..forms.review import REASON_FIELDS, ActionForm, ApproveForm, CorrectionForm, RejectForm
 from ..workflow.leases import LeaseHeld, Reviewer
-from ..workflow.review import (PendingCache, QueueFilters, ReviewRefused, ReviewService, documents_digest,
+from ..workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                round_id)
 from .errors import error_page
 
@@ -52,8 +52,7 @@ NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la AN
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
-    oidc.init_oidc(app, app.extensions["registro.settings"])
-    app.extensions["registro.review_cache"] = PendingCache(app.extensions["registro.settings"].review_queue_cache_s)
+    oidc.init_oidc(app, app.extensions[SETTINGS_KEY])
     app.jinja_env.filters["fecha_local"] = _local_time
 
 
@@ -113,7 +112,7 @@ def reviewer_required(view):
 
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), current_app.extensions["registro.review_cache"])
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.review_cache)
 
 
 def _valid_id(account_id: str) -> str:
