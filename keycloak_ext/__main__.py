@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from .passwords import temporary_password
 from .provisioning import RealmProvisioner, catalog_mismatches
 from .realm_files import load_realm, load_user_profile, write_import
 from .settings import KeycloakSettings
+from .shipped_secrets import InsecureSettings, realm_secret_placeholders, refuse_shipped_secrets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         print(write_import(args.target))
         return 0
 
+    try:
+        refuse_provisioning_defaults(os.environ)
+    except InsecureSettings as exc:
+        print(exc, file=sys.stderr)
+        return 4
     settings = KeycloakSettings.from_env()
     if args.command == "add-reviewer":
         return add_reviewer(KeycloakGateway.for_bootstrap_admin(settings), args)
@@ -55,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     except IdentityUnavailable as exc:
         print(f"Keycloak no disponible: {exc}", file=sys.stderr)
         return 3
+
+
+def refuse_provisioning_defaults(env) -> None:
+    """Provisioning writes the realm's client secrets from the environment and logs in as the
+    bootstrap admin: outside a local stack each of those must be set and not a shipped value."""
+    placeholders = realm_secret_placeholders()
+    required = ["KC_BOOTSTRAP_ADMIN_PASSWORD"] + [name for name, default in placeholders.items() if default]
+    optional = [name for name, default in placeholders.items() if not default]
+    refuse_shipped_secrets(env, required=required, optional=optional)
 
 
 def add_reviewer(gateway: KeycloakGateway, args: argparse.Namespace) -> int:

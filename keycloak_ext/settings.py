@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .shipped_secrets import LOCAL_DEFAULTS
+
 
 @dataclass(frozen=True)
 class KeycloakSettings:
@@ -23,8 +25,8 @@ class KeycloakSettings:
             server_url=env.get("KEYCLOAK_URL", f"http://127.0.0.1:{port}").rstrip("/") + "/",
             realm=env.get("KEYCLOAK_REALM", "anam"),
             client_id=env.get("REGISTRO_CLIENT_ID", "registro-service"),
-            client_secret=env.get("REGISTRO_CLIENT_SECRET", "registro-local-secret"),
+            client_secret=env.get("REGISTRO_CLIENT_SECRET", LOCAL_DEFAULTS["REGISTRO_CLIENT_SECRET"]),
             admin_user=env.get("KC_BOOTSTRAP_ADMIN_USERNAME", "admin"),
-            admin_password=env.get("KC_BOOTSTRAP_ADMIN_PASSWORD", "admin"),
+            admin_password=env.get("KC_BOOTSTRAP_ADMIN_PASSWORD", LOCAL_DEFAULTS["KC_BOOTSTRAP_ADMIN_PASSWORD"]),
             timeout=float(env.get("KEYCLOAK_TIMEOUT", "10")),
         )

@@ -204,5 +204,9 @@ class FakeMailer:
             raise MailUnavailable("SMTP no responde")
         self.sent.append(email)
 
+    def ping(self) -> None:
+        if self.down:
+            raise MailUnavailable("SMTP no responde")
+
     def to(self, address: str) -> list[OutgoingEmail]:
         return [m for m in self.sent if m.to == address]

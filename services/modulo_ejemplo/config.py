@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping
 
+from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, refuse_shipped_secrets
+
 
 @dataclass(frozen=True)
 class ModuloSettings:
@@ -30,6 +32,8 @@ class ModuloSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ModuloSettings":
         env = os.environ if env is None else env
+        # Outside a local stack (APP_ENV=local) a missing or published secret stops the start.
+        refuse_shipped_secrets(env, required=("MODULO_SECRET_KEY", "MODULO_CLIENT_SECRET"))
         secret = env.get("MODULO_SECRET_KEY")
         if not secret:
             # Sessions signed with a throwaway key end at restart: fine for a quick try only.
@@ -44,6 +48,6 @@ class ModuloSettings:
             keycloak_public_url=env.get("KEYCLOAK_PUBLIC_URL", kc).rstrip("/"),
             realm=env.get("KEYCLOAK_REALM", "anam"),
             client_id=env.get("MODULO_CLIENT_ID", "modulo-ejemplo"),
-            client_secret=env.get("MODULO_CLIENT_SECRET", "modulo-local-secret"),
+            client_secret=env.get("MODULO_CLIENT_SECRET", LOCAL_DEFAULTS["MODULO_CLIENT_SECRET"]),
             allowed_type=env.get("MODULO_TIPO_PERMITIDO", "agente_aduanal"),
         )

@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
-from . import container
+from . import container, observability
 from .container import Adapters
 from .extensions import csrf, limiter
 
@@ -21,7 +21,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=None,  # uploads are limited while streaming, per file (see documents)
+        # A small limit for every body: a huge POST is refused (413) from its Content-Length before
+        # CSRF or login are even checked. Upload views raise it for their own request only
+        # (web/uploads.py sets request.max_content_length) and count each file while streaming.
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
@@ -37,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                 x_host=settings.trusted_proxies)
     app.extensions[container.SETTINGS_KEY] = settings
     app.extensions[container.APP_KEY] = adapters
+    observability.install(app)  # after ProxyFix: the request id wraps everything
 
     csrf.init_app(app)
     limiter.init_app(app)

@@ -1,14 +1,21 @@
-"""gunicorn logger that keeps personal links out of the access log.
+"""gunicorn logger: JSON lines for gunicorn's own and access logs, with the request id, and the
+personal links masked.
 
 Confirmation links carry a signed token in the path (`/activacion/<token>/…`): anyone who reads
-the log could open the applicant's page. The request line and path are logged with it masked.
-Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger`.
+the log could open the applicant's page. The request line and path are logged with it masked,
+and every line goes through the same redaction as the application's logs.
+Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger` (set by
+`registro.gunicorn_conf`), which also sends the application's logs to JSON.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from gunicorn.glogging import Logger
+
+from .observability import logs
+from .observability.request_id import ENVIRON_KEY, HEADER
 
 _TOKEN_IN_PATH = re.compile(r"(/activacion/)[^/\s?]+")
 
@@ -18,9 +25,48 @@ def mask(text: str) -> str:
 
 
 class TokenMaskingLogger(Logger):
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        # gunicorn has just attached its plain-text handlers: every one of them writes JSON instead.
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(logs.JsonFormatter())
+                handler.addFilter(logs.RequestIdFilter())
+        logs.configure_root(logging.INFO)
+
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "q"):
             if isinstance(atoms.get(key), str):
                 atoms[key] = mask(atoms[key])
         return atoms
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        rid = environ.get(ENVIRON_KEY) or _header(resp, HEADER) or "-"
+        self.access_log.info("acceso", extra={
+            "request_id": rid,
+            "method": atoms.get("m"),
+            "path": atoms.get("U"),
+            "status": _int(atoms.get("s")),
+            "bytes": _int(atoms.get("B")),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "remote_addr": atoms.get("h"),
+            "user_agent": atoms.get("a"),
+        })
+
+
+def _header(resp, name: str) -> str | None:
+    for key, value in getattr(resp, "headers", []) or []:
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -8,8 +8,14 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from keycloak_ext import KeycloakSettings
+from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, refuse_shipped_secrets
 
 MiB = 1024 * 1024
+
+# Secrets `registro` needs outside a local stack, and those it refuses only when given a shipped value.
+REQUIRED_SECRETS = ("REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET",
+                    "S3_ACCESS_KEY", "S3_SECRET_KEY")
+OPTIONAL_SECRETS = ("CAPTCHA_HMAC_KEY", "SMTP_PASSWORD")
 
 
 def _bool(value: str) -> bool:
@@ -59,17 +65,22 @@ class Settings:
     review_queue_cache_s: float = 10.0  # how stale the review queue's list may be (see web/review.py)
     credentials_mode: str = "temporal"  # or "enlace"
     review_client_id: str = "revision-console"
-    review_client_secret: str = "revision-local-secret"
+    review_client_secret: str = LOCAL_DEFAULTS["REVISION_CLIENT_SECRET"]
     captcha_hmac_key: str = ""
     captcha_ttl_s: int = 300
     expire_unconfirmed_s: int = 7 * 24 * 3600
     expire_incomplete_s: int = 30 * 24 * 3600
     trusted_proxies: int = 0  # how many proxies in front set X-Forwarded-For
+    # Who may scrape /metrics directly (never through a proxy: see observability/metrics.py)
+    metrics_allow_from: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    max_request_bytes: int = 256 * 1024  # every body but an upload's (those have UPLOAD_MAX_MIB)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
+        # Outside a local stack (APP_ENV=local) a missing or published secret stops the start.
+        refuse_shipped_secrets(env, required=REQUIRED_SECRETS, optional=OPTIONAL_SECRETS)
         kc = KeycloakSettings.from_env(dict(env))
         secret = env.get("REGISTRO_SECRET_KEY")
         if not secret:
@@ -119,6 +130,9 @@ class Settings:
             expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
             expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+            metrics_allow_from=tuple(n.strip() for n in env.get("METRICS_ALLOW_FROM", "127.0.0.1/32,::1/128")
+                                     .split(",") if n.strip()),
+            max_request_bytes=int(float(env.get("MAX_REQUEST_KIB", "256")) * 1024),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

@@ -35,6 +35,8 @@ class OutgoingEmail:
 class Mailer(Protocol):
     def send(self, email: OutgoingEmail) -> None: ...
 
+    def ping(self) -> None: ...
+
 
 class SmtpMailer:
     def __init__(self, settings: SmtpSettings) -> None:
@@ -67,5 +69,21 @@ class SmtpMailer:
                 if s.user:
                     smtp.login(s.user, s.password or "")
                 smtp.send_message(self.build(email))
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailUnavailable(type(exc).__name__) from exc
+
+    def ping(self) -> None:
+        """Raises MailUnavailable unless the relay answers a greeting and a NOOP (readiness)."""
+        s = self.settings
+        try:
+            if s.ssl:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=min(s.timeout_s, 3.0),
+                                                       context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=min(s.timeout_s, 3.0))
+            with smtp:
+                code, _ = smtp.noop()
+                if code != 250:
+                    raise MailUnavailable(f"NOOP {code}")
         except (OSError, smtplib.SMTPException) as exc:
             raise MailUnavailable(type(exc).__name__) from exc

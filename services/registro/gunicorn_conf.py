@@ -1,0 +1,66 @@
+"""gunicorn settings of `registro`: `gunicorn -c python:registro.gunicorn_conf registro.wsgi:app`.
+
+Command-line options (--bind, --workers, --threads…) still override these.
+- Logs: JSON lines (access log included) through `registro.access_log.TokenMaskingLogger`.
+- Metrics: prometheus_client's multiprocess mode. PROMETHEUS_MULTIPROC_DIR is one folder per
+  stack ($STACK_DIR/metrics on the local stacks, a temporary folder otherwise), emptied when
+  gunicorn starts (values of a previous run would be summed in) and set before any worker imports
+  the app; `child_exit` marks a dead worker so its live gauges stop counting.
+- Start-up: the secrets check runs here, in the master, so a refused setting stops gunicorn with
+  one clear line instead of workers failing to boot in a loop.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from keycloak_ext.shipped_secrets import InsecureSettings
+
+bind = os.environ.get("REGISTRO_BIND", f"127.0.0.1:{os.environ.get('REGISTRO_PORT', '5000')}")
+workers = int(os.environ.get("REGISTRO_WORKERS", "2"))
+threads = int(os.environ.get("REGISTRO_THREADS", "8"))
+accesslog = "-"
+errorlog = "-"
+logger_class = "registro.access_log.TokenMaskingLogger"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _metrics_dir() -> str:
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return given
+    stack = os.environ.get("STACK_DIR")
+    if stack:
+        return str(Path(stack) / "metrics" / f"registro-{os.environ.get('REGISTRO_PORT', '5000')}")
+    return tempfile.mkdtemp(prefix="registro-metrics-")
+
+
+def _reset(folder: str) -> None:
+    path = Path(folder)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+# Set at import of this file, i.e. in the master before it forks a worker.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+
+
+def on_starting(server) -> None:
+    _reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    from registro.config import Settings
+
+    try:
+        Settings.from_env()
+    except InsecureSettings as exc:
+        print(f"registro no arranca: {exc}", file=sys.stderr, flush=True)
+        sys.exit(4)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

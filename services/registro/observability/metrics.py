@@ -1,0 +1,143 @@
+"""Prometheus metrics of `registro`, correct under several gunicorn workers.
+
+Under gunicorn, `registro.gunicorn_conf` sets PROMETHEUS_MULTIPROC_DIR (one folder per stack,
+emptied at start; dead workers are marked in `child_exit`) before any worker imports this module,
+so prometheus_client keeps every counter in memory-mapped files that any worker's `/metrics`
+sums. Without it (unit tests, `flask run`) the values live in this process.
+
+Counters are incremented where the outcome is known: the view layer (`outcomes.py` maps an
+endpoint's answer to its outcome) or an explicit `count(...)` call. Label values come from the
+fixed sets below, and latency is labelled with Flask's endpoint name, never a path: no label can
+carry personal data. The review queue's gauges are computed when scraped (`queue.py`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import time
+
+from flask import Blueprint, Flask, Response, abort, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from . import outcomes
+from .queue import QueueStats, review_queue_stats
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STARTED_KEY = "registro.started"  # perf_counter() at the start of the request, set by RequestIdMiddleware
+
+# name → (metric, label, the only label values it may take)
+_LABELS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "registrations": ("registro_registrations", "outcome", ("ok", "rechazada", "limitada", "error"),
+                      "Registration form posts by outcome"),
+    "confirmation_emails": ("registro_confirmation_emails", "outcome", ("enviado", "fallido"),
+                            "Confirmation emails (registration and resend) by outcome"),
+    "uploads": ("registro_uploads", "outcome", ("ok", "rechazado", "demasiado_grande", "no_permitido", "error"),
+                "Document uploads by outcome"),
+    "submissions": ("registro_submissions", "outcome", ("ok", "incompleta", "no_permitido", "error"),
+                    "Applications sent to review by outcome"),
+    "decisions": ("registro_decisions", "decision", ("aprobar", "corregir", "rechazar"),
+                  "Reviewers' decisions"),
+    "recoveries": ("registro_recoveries", "outcome", ("aceptada", "rechazada", "limitada", "error"),
+                   "Password recovery requests by outcome"),
+}
+OTHER = "otro"
+
+_REGISTRY = CollectorRegistry(auto_describe=True)
+_COUNTERS: dict[str, Counter] = {}
+for _name, (_metric, _label, _values, _help) in _LABELS.items():
+    _COUNTERS[_name] = Counter(_metric, _help, [_label], registry=_REGISTRY)
+    for _value in _values:  # every series exists from the start (rate() and alerts need a 0)
+        _COUNTERS[_name].labels(_value)
+
+REQUEST_SECONDS = Histogram("registro_request_seconds", "Time to answer a request, by Flask endpoint",
+                            ["endpoint"], registry=_REGISTRY)
+
+
+def count(name: str, value: str) -> None:
+    """Adds one to counter `name` (a key of _LABELS) with label `value`; an unknown value is
+    counted as "otro" so that no free text (let alone personal data) becomes a label."""
+    _, _, allowed, _ = _LABELS[name]
+    _COUNTERS[name].labels(value if value in allowed else OTHER).inc()
+
+
+class _QueueCollector:
+    def __init__(self, stats: QueueStats | None) -> None:
+        self.stats = stats
+
+    def collect(self):
+        if self.stats is None:  # the queue could not be read: no value rather than a false 0
+            return
+        yield GaugeMetricFamily("registro_review_queue_length", "Applications waiting for review",
+                                value=self.stats.length)
+        yield GaugeMetricFamily("registro_review_oldest_pending_age_seconds",
+                                "Age of the oldest application waiting for review (0 when none)",
+                                value=self.stats.oldest_age_s)
+
+
+class _ThisProcess:
+    def collect(self):
+        return _REGISTRY.collect()
+
+
+def exposition(stats: QueueStats | None) -> bytes:
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        MultiProcessCollector(registry)  # every worker's values, summed
+    else:
+        registry.register(_ThisProcess())
+    registry.register(_QueueCollector(stats))
+    return generate_latest(registry)
+
+
+# --- who may scrape ---------------------------------------------------------------------------
+def _scraper_allowed(allowed_networks: tuple[str, ...]) -> bool:
+    """Only a direct request from an allowed network: anything that came through a proxy carries
+    X-Forwarded-For and is refused, so the public balancer can never expose the metrics."""
+    if request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded"):
+        return False
+    orig = request.environ.get("werkzeug.proxy_fix.orig", {})
+    peer = orig.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR") or ""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def scrape():
+    from ..container import settings
+
+    if not _scraper_allowed(settings().metrics_allow_from):
+        abort(404)
+    try:
+        stats = review_queue_stats()
+    except Exception as exc:  # Keycloak down: the counters are still worth scraping
+        log.warning("no se pudo leer la cola de revisión para las métricas: %s", type(exc).__name__)
+        stats = None
+    return Response(exposition(stats), content_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: Flask) -> None:
+    from ..extensions import limiter
+
+    limiter.exempt(bp)
+    app.register_blueprint(bp)
+
+    @app.after_request
+    def _measure(response):
+        endpoint = request.endpoint or "sin_ruta"
+        started = request.environ.get(STARTED_KEY)
+        if started is not None:
+            REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+        for name, value in outcomes.of(endpoint, request.method, response.status_code):
+            count(name, value)
+        return response
