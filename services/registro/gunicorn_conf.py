@@ -45,12 +45,13 @@ def _reset(folder: str) -> None:
     path.mkdir(parents=True)
 
 
-# Set at import of this file, i.e. in the master before it forks a worker.
+# Done when gunicorn reads this file, in the master: before it loads the logger class (which
+# imports the app's package, whose counters write into the folder) and before it forks a worker.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+_reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def on_starting(server) -> None:
-    _reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from registro.config import Settings
 
     try:

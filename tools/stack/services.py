@@ -106,8 +106,8 @@ def services_for(profile: Profile) -> list[Service]:
         # is exact only within one process; replicas in production share RATELIMIT_STORAGE_URI.
         Service(
             name="registro",
-            argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}",
-                  "--workers", "1", "--threads", "8", "--access-logfile", "-",
+            argv=[str(venv_bin / "gunicorn"), "-c", "python:registro.gunicorn_conf",  # JSON logs, metrics
+                  "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}", "--workers", "1", "--threads", "8", "--access-logfile", "-",
                   "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
             ports=(p['REGISTRO_PORT'],),

@@ -31,6 +31,7 @@ from ..forms.review import REASON_FIELDS, ActionForm, ApproveForm, CorrectionFor
 from ..workflow.leases import LeaseHeld, Reviewer
 from ..workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                round_id)
+from ..observability import metrics
 from .errors import error_page
 
 log = logging.getLogger(__name__)
@@ -312,6 +313,8 @@ _ALREADY = "Esta decisión ya estaba registrada; no se repitió ni se envió otr
 
 
 def _decided(account_id: str, outcome) -> Response:
+    if not outcome.already_decided:
+        metrics.count("decisions", outcome.decision)
     if outcome.already_decided:
         flash(_ALREADY, "exito")
     elif not outcome.email_sent:
