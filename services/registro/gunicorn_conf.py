@@ -26,6 +26,7 @@ accesslog = "-"
 errorlog = "-"
 logger_class = "registro.access_log.TokenMaskingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+control_socket_disable = True  # gunicorn 27 defaults to one socket path per user: replicas and stacks would share it
 
 
 def _metrics_dir() -> str:

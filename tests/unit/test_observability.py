@@ -1,0 +1,289 @@
+"""Request ids, JSON logs without personal data, Prometheus metrics, health and the body limit."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from gunicorn.config import Config
+
+from registro import create_app
+from registro.access_log import TokenMaskingLogger
+from registro.observability import logs, metrics, outcomes
+from registro.observability.queue import stats_of
+from tests.support.registration import mexican_form, post_registration
+from tests.unit.conftest import unit_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+
+
+# --- request id -----------------------------------------------------------------------------
+def test_request_id_is_echoed_or_generated(client):
+    assert client.get("/salud", headers={"X-Request-ID": "lb-123.abc"}).headers["X-Request-ID"] == "lb-123.abc"
+    generated = client.get("/salud").headers["X-Request-ID"]
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    assert client.get("/salud").headers["X-Request-ID"] != generated
+
+
+@pytest.mark.parametrize("hostile", ["a b", "x" * 200, 'x"}{"level":"ERROR"', "", "ñ"])
+def test_a_hostile_request_id_is_replaced(client, hostile):
+    rid = client.get("/salud", environ_overrides={"HTTP_X_REQUEST_ID": hostile}).headers["X-Request-ID"]
+    assert rid != hostile and len(rid) == 32
+
+
+def test_app_log_lines_are_json_with_the_request_id(app, client):
+    stream = io.StringIO()
+    handler = logs.json_handler(stream)
+    logger = logging.getLogger("registro.prueba")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    @app.get("/_prueba_log")
+    def _log():
+        logger.info("registro de %s con CURP %s y RFC %s", "ana.pena@example.com", "PELA800101MDFRPN06",
+                    "pela800101ab8")
+        return "ok"
+
+    try:
+        client.get("/_prueba_log", headers={"X-Request-ID": "req-42"})
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue().strip())
+    assert line["request_id"] == "req-42" and line["level"] == "INFO" and line["logger"] == "registro.prueba"
+    assert line["message"] == "registro de [correo] con CURP [curp] y RFC [rfc]"
+
+
+@pytest.mark.parametrize("text,hidden", [
+    ("correo Ana.Pena+x@sub.example.com.mx", "Ana.Pena"),
+    ("curp PELA800101MDFRPN06.", "PELA800101MDFRPN06"),
+    ("usuario malr900615t57 creado", "malr900615t57"),
+    ("rfc GO&A800101AB8", "GO&A800101AB8"),
+    ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x", "eyJhbGci"),
+    ("GET /activacion/abc.def.ghi/documentos HTTP/1.1", "abc.def.ghi"),
+])
+def test_redact_removes_personal_data(text, hidden):
+    assert hidden not in logs.redact(text)
+
+
+def test_exceptions_in_logs_are_redacted_too():
+    stream = io.StringIO()
+    logger = logging.getLogger("registro.prueba.exc")
+    logger.addHandler(logs.json_handler(stream))
+    try:
+        raise ValueError("User exists with same email ana.pena@example.com")
+    except ValueError:
+        logger.exception("fallo")
+    finally:
+        logger.handlers.clear()
+    line = json.loads(stream.getvalue().strip())
+    assert "ana.pena" not in stream.getvalue() and "[correo]" in line["exc_info"]
+
+
+class _Resp:
+    status = "200 OK"
+    response_length = 10
+    sent = 10
+    headers = [("X-Request-ID", "del-encabezado")]
+
+
+class _Req:
+    headers = []
+    method = "GET"
+    path = "/activacion/SECRETO.x.y"
+    query = ""
+    uri = "/activacion/SECRETO.x.y"
+    version = (1, 1)
+
+
+def test_gunicorn_access_log_is_one_json_line_with_the_request_id_and_no_token():
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    root_handlers = list(logging.getLogger().handlers)
+    try:
+        logger = TokenMaskingLogger(cfg)  # its setup() also sends the root logger to JSON: restored below
+    finally:
+        logging.getLogger().handlers[:] = root_handlers
+    stream = io.StringIO()
+    for handler in logger.access_log.handlers:
+        handler.setStream(stream)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/activacion/SECRETO.x.y", "PATH_INFO": "/activacion/SECRETO.x.y",
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "registro.request_id": "rid-7"}
+    logger.access(_Resp(), _Req(), environ, timedelta(seconds=0.0123))
+    out = stream.getvalue()
+    assert out.count("\n") == 1 and "SECRETO" not in out
+    line = json.loads(out)
+    assert line["request_id"] == "rid-7" and line["status"] == 200 and line["path"] == "/activacion/…"
+    assert line["method"] == "GET" and line["duration_ms"] == 12.3
+
+
+# --- health ---------------------------------------------------------------------------------
+def test_health_live_and_ready_with_aliases(client, fakes):
+    for path in ("/health/live", "/salud"):
+        assert client.get(path).get_json() == {"estado": "ok"}
+    for path in ("/health/ready", "/salud/lista"):
+        r = client.get(path)
+        assert r.status_code == 200 and r.get_json()["servicios"] == {"keycloak": "ok", "s3": "ok", "smtp": "ok"}
+
+
+@pytest.mark.parametrize("part,name", [("identity", "keycloak"), ("storage", "s3"), ("mailer", "smtp")])
+def test_ready_is_503_naming_the_part_that_is_down(client, fakes, part, name):
+    getattr(fakes, part).down = True
+    r = client.get("/health/ready")
+    assert r.status_code == 503 and r.get_json()["estado"] == "degradado"
+    assert r.get_json()["servicios"][name] == "no disponible"
+    assert [k for k, v in r.get_json()["servicios"].items() if v != "ok"] == [name]
+
+
+def test_smtp_ping_of_the_real_adapter_reports_an_unreachable_relay():
+    from registro.adapters.mail import MailUnavailable, SmtpMailer
+
+    with pytest.raises(MailUnavailable):
+        SmtpMailer(unit_settings().smtp.__class__(**{**unit_settings().smtp.__dict__, "port": 1})).ping()
+
+
+# --- metrics --------------------------------------------------------------------------------
+CONTRACT = ["registro_registrations_total", "registro_confirmation_emails_total", "registro_uploads_total",
+            "registro_submissions_total", "registro_decisions_total", "registro_recoveries_total",
+            "registro_review_queue_length", "registro_review_oldest_pending_age_seconds",
+            "registro_request_seconds_bucket"]
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{{{want}}} not in metrics")
+
+
+def test_metrics_expose_every_contract_name(client):
+    client.get("/salud")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.content_type.startswith("text/plain")
+    text = r.get_data(as_text=True)
+    for name in CONTRACT:
+        assert f"\n{name}" in text, name
+    assert sample(text, "registro_review_queue_length") == 0.0
+    assert 'registro_request_seconds_count{endpoint="health.alive"}' in text
+
+
+def test_metrics_are_not_served_through_a_proxy_or_to_other_addresses(client):
+    assert client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 404
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 404
+    app = create_app({"SETTINGS": unit_settings(metrics_allow_from=("10.0.0.0/8",)), "TESTING": True,
+                      "ADAPTERS": client.application.extensions["registro.adapters"]})
+    assert app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+
+
+def test_counters_follow_the_outcome_of_the_views(client, fakes):
+    before = client.get("/metrics").get_data(as_text=True)
+    assert post_registration(client, mexican_form(curp="X")).status_code == 200  # refused form
+    assert post_registration(client, mexican_form()).status_code == 302
+    after = client.get("/metrics").get_data(as_text=True)
+    for name, labels, delta in (("registro_registrations_total", {"outcome": "rechazada"}, 1),
+                                ("registro_registrations_total", {"outcome": "ok"}, 1),
+                                ("registro_confirmation_emails_total", {"outcome": "enviado"}, 1)):
+        assert sample(after, name, **labels) - sample(before, name, **labels) == delta, (name, labels)
+    assert "PELA" not in after and "example.com" not in after
+
+
+def test_a_failed_confirmation_email_is_counted_as_failed(client, fakes):
+    before = sample(client.get("/metrics").get_data(as_text=True), "registro_confirmation_emails_total",
+                    outcome="fallido")
+    fakes.mailer.down = True
+    assert post_registration(client, mexican_form()).status_code == 302
+    after = sample(client.get("/metrics").get_data(as_text=True), "registro_confirmation_emails_total",
+                   outcome="fallido")
+    assert after - before == 1
+
+
+def test_an_unknown_label_value_becomes_otro():
+    metrics.count("decisions", "PELA800101MDFRPN06")
+    text = metrics.exposition(None).decode()
+    assert 'registro_decisions_total{decision="otro"}' in text and "PELA" not in text
+
+
+@pytest.mark.parametrize("endpoint,status,expected", [
+    (outcomes.UPLOAD, 303, [("uploads", "ok")]), (outcomes.UPLOAD, 413, [("uploads", "demasiado_grande")]),
+    (outcomes.UPLOAD, 400, [("uploads", "rechazado")]), (outcomes.UPLOAD, 503, [("uploads", "error")]),
+    (outcomes.SUBMIT, 303, [("submissions", "ok")]), (outcomes.SUBMIT, 400, [("submissions", "incompleta")]),
+    (outcomes.RECOVERY, 400, [("recoveries", "rechazada")]), (outcomes.RECOVERY, 429, [("recoveries", "limitada")]),
+    (outcomes.REGISTRATION, 429, [("registrations", "limitada")]), (outcomes.RESEND, 409, []),
+])
+def test_outcome_table(app, endpoint, status, expected):
+    with app.test_request_context(method="POST"):
+        assert outcomes.of(endpoint, "POST", status) == expected
+        assert outcomes.of(endpoint, "GET", status) == []
+
+
+def test_every_counted_endpoint_exists(app):
+    for endpoint in outcomes.COUNTED_ENDPOINTS:
+        assert endpoint in app.view_functions, endpoint
+
+
+def test_queue_age_comes_from_the_oldest_submission():
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    stats = stats_of(["2026-11-27T12:00:00+00:00", "2026-11-28T11:00:00+00:00"], now)
+    assert stats.length == 2 and stats.oldest_age_s == 86400
+    assert stats_of([], now).oldest_age_s == 0
+
+
+def test_metrics_of_several_processes_are_summed(tmp_path):
+    """prometheus_client's multiprocess mode, as gunicorn workers use it: two processes count,
+    a third one (any worker answering /metrics) sees the sum."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    bump = "from registro.observability import metrics; metrics.count('registrations', 'ok')"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", bump], env=env, check=True, timeout=60)
+    show = "from registro.observability import metrics; print(metrics.exposition(None).decode())"
+    out = subprocess.run([sys.executable, "-c", show], env=env, check=True, timeout=60, capture_output=True,
+                         text=True).stdout
+    assert sample(out, "registro_registrations_total", outcome="ok") == 2.0
+
+
+# --- body size ------------------------------------------------------------------------------
+class _CountingInput(io.BytesIO):
+    read_bytes = 0
+
+    def read(self, *args):
+        data = super().read(*args)
+        _CountingInput.read_bytes += len(data)
+        return data
+
+    def readline(self, *args):
+        data = super().readline(*args)
+        _CountingInput.read_bytes += len(data)
+        return data
+
+
+@pytest.mark.parametrize("path", ["/registro", "/recuperar", "/revision/salir", "/registro/reenviar"])
+def test_a_huge_declared_body_is_refused_before_reading(client, path):
+    _CountingInput.read_bytes = 0
+    r = client.post(path, content_type="application/x-www-form-urlencoded",
+                    environ_overrides={"CONTENT_LENGTH": str(300 * MiB), "wsgi.input": _CountingInput(b"a=b" * 10)})
+    assert r.status_code == 413 and _CountingInput.read_bytes == 0
+    assert 'lang="es-MX"' in r.get_data(as_text=True)
+
+
+def test_an_upload_larger_than_the_global_limit_is_still_received(app, client, fakes):
+    """The small global limit is raised where uploads are received (their own per-file limit)."""
+    from PIL import Image
+
+    from registro.domain import documents as docs
+    from tests.support.applications import create_application, path_of, upload
+
+    account_id, link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"])
+    assert client.get(path_of(link)).status_code == 200
+    out = io.BytesIO()
+    Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3)).save(out, format="PNG")
+    assert len(out.getvalue()) > 4 * app.config["MAX_CONTENT_LENGTH"]
+    r = upload(client, link, docs.CURP, out.getvalue(), "curp.png")
+    assert r.status_code == 303, r.status_code
