@@ -62,3 +62,4 @@ def configure_root(level: int = logging.INFO) -> None:
         root.removeHandler(old)
     root.addHandler(json_handler())
     root.setLevel(level)
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # seven INFO lines per PDF
