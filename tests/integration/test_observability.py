@@ -20,6 +20,7 @@ import requests
 from tests.support.applications import submit, upload_valid_documents
 from tests.support.captcha import ask_recovery
 from tests.support.registration import LINK_RE, mexican_form, post_registration, random_person
+from tests.support.reviewer import PASSWORD, ReviewerAccount, console_login
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -47,6 +48,7 @@ class _Answer:
         self.response = response
         self.status_code = response.status_code
         self.headers = response.headers
+        self.location = response.headers.get("Location")
 
     def get_data(self, as_text: bool = False):
         return self.response.text if as_text else self.response.content
@@ -136,34 +138,77 @@ def test_metrics_count_across_gunicorn_workers(two_workers):
         assert _value(requests.get(base + "/metrics", timeout=30).text, name) - start == 12
 
 
-def test_a_whole_journey_leaves_no_personal_data_in_the_log(stack, mailbox, gateway, unique):
+def _post_form(client, account_id: str, action: str):
+    """Posts the console's form `action` of the detail page with its hidden fields, as a browser does."""
+    page = client.get(f"/revision/{account_id}").get_data(as_text=True)
+    m = re.search(rf'<form[^>]*action="[^"]*/{action}"[^>]*>(.*?)</form>', page, re.S)
+    assert m, f"no hay formulario {action}"
+    fields = {n: v for n, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(1))
+              if not n.startswith("motivos_")}
+    return client.post(f"/revision/{account_id}/{action}", data=fields)
+
+
+@pytest.fixture
+def reviewer(make_account, kc_admin, unique) -> ReviewerAccount:
+    username = f"revisor-bitacora-{unique}"
+    account_id = make_account(username=username, role="revisor", enabled=True, first_name="Rita",
+                              last_name="Revisora")
+    kc_admin.update_user(account_id, {"emailVerified": True})
+    kc_admin.set_user_password(account_id, PASSWORD, temporary=False)
+    return ReviewerAccount(id=account_id, username=username)
+
+
+def test_a_whole_journey_leaves_no_personal_data_in_the_log(stack, mailbox, gateway, reviewer, unique):
+    """Registration → confirmation → uploads → submission → approval → recovery through the live
+    service; then its log file (gunicorn's access log and the app's logs) is searched."""
     log_file = _log_file()
     offset = log_file.stat().st_size
+    metrics_before = requests.get(stack.registro_url + "/metrics", timeout=30).text
     curp, rfc = random_person()
     email = f"bitacora-{unique}@example.com"
-    client = LiveClient(stack.registro_url)
-    r = post_registration(client, mexican_form(curp=curp, rfc=rfc, email=email))
-    assert r.status_code == 302, r.get_data(as_text=True)[:500]
-    link = LINK_RE.search(mailbox.latest(email).text).group(1)
-    assert client.get(urlparse(link).path).status_code == 200
-    upload_valid_documents(client, link)
-    assert submit(client, link).status_code == 303
-    assert ask_recovery(client, rfc).status_code == 200
-    marker = f"journey-{unique}"
-    assert requests.get(stack.registro_url + "/salud", headers={"X-Request-ID": marker}).headers["X-Request-ID"] == marker
+    applicant = LiveClient(stack.registro_url)
     try:
+        r = post_registration(applicant, mexican_form(curp=curp, rfc=rfc, email=email))
+        assert r.status_code == 302, r.get_data(as_text=True)[:500]
+        link = LINK_RE.search(mailbox.latest(email).text).group(1)
+        assert applicant.get(urlparse(link).path).status_code == 200
+        upload_valid_documents(applicant, link)
+        assert submit(applicant, link).status_code == 303
+        account_id = gateway.find_by_email(email).id
+
+        console = LiveClient(stack.registro_url)
+        assert console_login(console, reviewer).status_code == 302
+        assert _post_form(console, account_id, "reservar").status_code == 303
+        assert _post_form(console, account_id, "aprobar").status_code == 303
+        approval = mailbox.wait_for(email, 2)
+        password = re.search(r"Contraseña temporal: (\S+)", "\n".join(m.text for m in approval)).group(1)
+        assert ask_recovery(applicant, rfc).status_code == 200
+
+        marker = f"journey-{unique}"
+        answer = requests.get(stack.registro_url + "/salud", headers={"X-Request-ID": marker}, timeout=10)
+        assert answer.headers["X-Request-ID"] == marker
         deadline = time.monotonic() + 10
-        while marker not in log_file.read_text("utf-8")[offset:]:  # the access log line is written after the answer
+        while marker not in log_file.read_text("utf-8")[offset:]:  # the access line is written after the answer
             assert time.monotonic() < deadline, "the access log has the request id"
             time.sleep(0.1)
         written = log_file.read_bytes()[offset:].decode("utf-8")
         lines = [line for line in written.splitlines() if line.strip()]
-        assert len(lines) > 10
+        assert len(lines) > 20
         for line in lines:
-            json.loads(line)  # one JSON object per line
-        for secret in (curp, rfc, rfc.lower(), email, urlparse(link).path.rsplit("/", 1)[1]):
+            assert isinstance(json.loads(line), dict)  # one JSON object per line
+        for secret in (curp, rfc, rfc.lower(), email, password, urlparse(link).path.rsplit("/", 1)[1]):
             assert secret not in written, secret
         assert any(json.loads(line).get("request_id") == marker for line in lines)
+
+        metrics_after = requests.get(stack.registro_url + "/metrics", timeout=30).text
+        for series in ('registro_registrations_total{outcome="ok"}', 'registro_confirmation_emails_total{outcome="enviado"}',
+                       'registro_submissions_total{outcome="ok"}', 'registro_decisions_total{decision="aprobar"}',
+                       'registro_recoveries_total{outcome="aceptada"}'):
+            assert _value(metrics_after, series) - _value(metrics_before, series) >= 1, series
+        assert _value(metrics_after, 'registro_uploads_total{outcome="ok"}') - \
+            _value(metrics_before, 'registro_uploads_total{outcome="ok"}') >= 3
+        for secret in (curp, rfc, email):
+            assert secret not in metrics_after
     finally:
         account = gateway.find_by_email(email)
         if account is not None:

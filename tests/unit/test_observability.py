@@ -287,3 +287,14 @@ def test_an_upload_larger_than_the_global_limit_is_still_received(app, client, f
     assert len(out.getvalue()) > 4 * app.config["MAX_CONTENT_LENGTH"]
     r = upload(client, link, docs.CURP, out.getvalue(), "curp.png")
     assert r.status_code == 303, r.status_code
+
+
+def test_multiprocess_mode_holds_even_if_prometheus_client_was_imported_first(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    code = ("import os, prometheus_client; os.environ['PROMETHEUS_MULTIPROC_DIR'] = %r\n"
+            "from registro.observability import metrics; metrics.count('uploads', 'ok')\n"
+            "print(sorted(p.name.split('_')[0] for p in __import__('pathlib').Path(%r).glob('*.db')))"
+            % (str(tmp_path), str(tmp_path)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60, capture_output=True,
+                         text=True).stdout
+    assert "counter" in out

@@ -18,7 +18,7 @@ import os
 import time
 
 from flask import Blueprint, Flask, Response, abort, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -46,6 +46,11 @@ _LABELS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
                    "Password recovery requests by outcome"),
 }
 OTHER = "otro"
+
+if os.environ.get(MULTIPROC_ENV) and values.ValueClass is values.MutexValue:
+    # prometheus_client was imported before the folder was set (any library may import it first):
+    # choose its multiprocess values now, before the first metric of this module is built.
+    values.ValueClass = values.get_value_class()
 
 _REGISTRY = CollectorRegistry(auto_describe=True)
 _COUNTERS: dict[str, Counter] = {}
