@@ -107,9 +107,9 @@ def two_workers(tmp_path):
     deadline = time.monotonic() + 60
     while True:  # readiness: the liveness endpoint answers
         try:
-            if requests.get(base + "/health/live", timeout=2).status_code == 200:
+            if requests.get(base + "/health/live", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # listening before a worker is up
             pass
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "registro.log").read_text()
         time.sleep(0.2)
