@@ -81,7 +81,7 @@ reset-data: stop
 	@$(STACK) reset
 
 provision: setup
-	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
 
 purge: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.purge $(ARGS)
@@ -91,7 +91,7 @@ add-reviewer: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext add-reviewer "$(USUARIO)" "$(CORREO)"
 
 check-realm: setup
-	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext check
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext check
 
 test: setup
 	@$(STACK) test -- $(PYTEST_ARGS)
