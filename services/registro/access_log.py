@@ -5,11 +5,10 @@ Confirmation links carry a signed token in the path (`/activacion/<token>/…`):
 the log could open the applicant's page. The request line and path are logged with it masked,
 and every line goes through the same redaction as the application's logs.
 Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger` (set by
-`registro.gunicorn_conf`), which also sends the application's logs to JSON.
+`registro.gunicorn_conf`, which also sends the application's own logs to JSON).
 """
 from __future__ import annotations
 
-import logging
 import re
 
 from gunicorn.glogging import Logger
@@ -32,7 +31,6 @@ class TokenMaskingLogger(Logger):
             for handler in log.handlers:
                 handler.setFormatter(logs.JsonFormatter())
                 handler.addFilter(logs.RequestIdFilter())
-        logs.configure_root(logging.INFO)
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

@@ -54,6 +54,9 @@ _reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 def on_starting(server) -> None:
     from registro.config import Settings
+    from registro.observability import logs
+
+    logs.configure_root()  # the application's logs, JSON like gunicorn's; workers inherit it
 
     try:
         Settings.from_env()

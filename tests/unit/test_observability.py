@@ -105,14 +105,13 @@ class _Req:
 def test_gunicorn_access_log_is_one_json_line_with_the_request_id_and_no_token():
     cfg = Config()
     cfg.set("accesslog", "-")
-    root_handlers = list(logging.getLogger().handlers)
-    try:
-        logger = TokenMaskingLogger(cfg)  # its setup() also sends the root logger to JSON: restored below
-    finally:
-        logging.getLogger().handlers[:] = root_handlers
+    logger = TokenMaskingLogger(cfg)
+    handlers = logger.access_log.handlers
+    assert handlers and all(isinstance(h.formatter, logs.JsonFormatter) for h in handlers)
     stream = io.StringIO()
-    for handler in logger.access_log.handlers:
-        handler.setStream(stream)
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(handlers[0].formatter)
+    logger.access_log.handlers = [capture]
     environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/activacion/SECRETO.x.y", "PATH_INFO": "/activacion/SECRETO.x.y",
                "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
                "registro.request_id": "rid-7"}
