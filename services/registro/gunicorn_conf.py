@@ -1,11 +1,13 @@
 """gunicorn settings of `registro`: `gunicorn -c python:registro.gunicorn_conf registro.wsgi:app`.
 
 Command-line options (--bind, --workers, --threads…) still override these.
-- Logs: JSON lines (access log included) through `registro.access_log.TokenMaskingLogger`.
+- Logs: JSON lines, gunicorn's (access log included, through
+  `registro.access_log.TokenMaskingLogger`) and the application's (root logger, set in
+  `on_starting` so every worker inherits it).
 - Metrics: prometheus_client's multiprocess mode. PROMETHEUS_MULTIPROC_DIR is one folder per
-  stack ($STACK_DIR/metrics on the local stacks, a temporary folder otherwise), emptied when
-  gunicorn starts (values of a previous run would be summed in) and set before any worker imports
-  the app; `child_exit` marks a dead worker so its live gauges stop counting.
+  gunicorn master (the one given, else $STACK_DIR/metrics/gunicorn-<pid> on the local stacks or
+  the temporary folder otherwise), emptied when gunicorn starts (values of a previous run would
+  be summed in) and set before any worker imports the app; `child_exit` marks a dead worker.
 - Start-up: the secrets check runs here, in the master, so a refused setting stops gunicorn with
   one clear line instead of workers failing to boot in a loop.
 """
@@ -30,13 +32,30 @@ control_socket_disable = True  # gunicorn 27 defaults to one socket path per use
 
 
 def _metrics_dir() -> str:
+    """Two replicas must never share a folder (a start empties it): the given one is the
+    operator's choice; otherwise a folder of this master's own, next to which the folders of
+    masters no longer running are removed."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         return given
     stack = os.environ.get("STACK_DIR")
-    if stack:
-        return str(Path(stack) / "metrics" / f"registro-{os.environ.get('REGISTRO_PORT', '5000')}")
-    return tempfile.mkdtemp(prefix="registro-metrics-")
+    base = Path(stack) / "metrics" if stack else Path(tempfile.gettempdir()) / "registro-metrics"
+    if base.is_dir():
+        for old in base.glob("gunicorn-*"):
+            pid = old.name.removeprefix("gunicorn-")
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+    return str(base / f"gunicorn-{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _reset(folder: str) -> None:
@@ -46,8 +65,9 @@ def _reset(folder: str) -> None:
     path.mkdir(parents=True)
 
 
-# Done when gunicorn reads this file, in the master: before it loads the logger class (which
-# imports the app's package, whose counters write into the folder) and before it forks a worker.
+# Done when gunicorn reads this file: once, in the master (gunicorn imports it as a module, so a
+# HUP reload does not run it again), before it loads the logger class (which imports the app's
+# package) and before it forks a worker.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
 _reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
@@ -57,7 +77,6 @@ def on_starting(server) -> None:
     from registro.observability import logs
 
     logs.configure_root()  # the application's logs, JSON like gunicorn's; workers inherit it
-
     try:
         Settings.from_env()
     except InsecureSettings as exc:

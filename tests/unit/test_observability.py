@@ -297,3 +297,18 @@ def test_multiprocess_mode_holds_even_if_prometheus_client_was_imported_first(tm
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60, capture_output=True,
                          text=True).stdout
     assert "counter" in out
+
+
+def test_each_gunicorn_master_gets_its_own_emptied_metrics_folder(tmp_path):
+    """Two replicas on one stack never share (and so never wipe) each other's metric files; the
+    folders of masters that are gone are removed."""
+    dead = tmp_path / "metrics" / "gunicorn-999999999"
+    dead.mkdir(parents=True)
+    (dead / "counter_1.db").write_bytes(b"x")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(STACK_DIR=str(tmp_path), PYTHONPATH=f"{ROOT}:{ROOT / 'services'}")
+    code = "import os, registro.gunicorn_conf; print(os.getpid(), os.environ['PROMETHEUS_MULTIPROC_DIR'])"
+    pid, folder = subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60, capture_output=True,
+                                 text=True).stdout.split()
+    assert folder == str(tmp_path / "metrics" / f"gunicorn-{pid}") and Path(folder).is_dir()
+    assert not dead.exists()
