@@ -13,6 +13,7 @@ Command-line options (--bind, --workers, --threads…) still override these.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -80,7 +81,7 @@ def on_starting(server) -> None:
     try:
         Settings.from_env()
     except InsecureSettings as exc:
-        print(f"registro no arranca: {exc}", file=sys.stderr, flush=True)
+        logging.getLogger("registro").critical("registro no arranca: %s", exc)  # a JSON line like every other
         sys.exit(4)
 
 

@@ -2,6 +2,7 @@
 environment that does not declare APP_ENV=local, stops the service that reads it at start."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -159,7 +160,10 @@ def test_gunicorn_stops_at_start_naming_the_shipped_secret(tmp_path):
     done = subprocess.run([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:registro.gunicorn_conf",
                            "registro.wsgi:app"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
-    assert "REGISTRO_CLIENT_SECRET tiene un valor publicado en el repositorio" in done.stderr
+    line = next(line for line in done.stderr.splitlines() if "REGISTRO_CLIENT_SECRET" in line)
+    record = json.loads(line)  # the refusal is a log line like every other: JSON
+    assert record["level"] == "CRITICAL"
+    assert "REGISTRO_CLIENT_SECRET tiene un valor publicado en el repositorio" in record["message"]
 
 
 def test_the_example_module_stops_at_start_naming_the_missing_key():
