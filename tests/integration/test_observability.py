@@ -104,19 +104,21 @@ def two_workers(tmp_path):
                              "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2",
                              "registro.wsgi:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:  # readiness: the liveness endpoint answers
-        try:
-            if requests.get(base + "/health/live", timeout=5).status_code == 200:
-                break
-        except (requests.ConnectionError, requests.Timeout):  # listening before a worker is up
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "registro.log").read_text()
-        time.sleep(0.2)
-    yield base, tmp_path / "metrics"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # readiness: the liveness endpoint answers
+            try:
+                if requests.get(base + "/health/live", timeout=5).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # listening before a worker is up
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "registro.log").read_text()
+            time.sleep(0.2)
+        yield base, tmp_path / "metrics"
+    finally:  # never leave the server behind, also when it did not get ready
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
 
 
 def _value(text: str, line_start: str) -> float:
