@@ -44,6 +44,7 @@ from ..domain.storage_keys import (FAILED_EMAILS_PREFIX, LEASES_PREFIX, decision
 from . import audit as audit_actions
 from .audit import AuditEvent, AuditTrail
 from .confirmation_links import issue_link
+from .documents import today as mexico_city_today
 from .leases import Lease, Leases, LeaseNotHeld, Reviewer
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,8 @@ class ReviewService:
 
     def detail(self, account_id: str) -> Detail:
         app = self.application(account_id)
-        checks = run_checks(app, self._responsiva_facts(app), date.today())
+        # The applicant's "not expired" is measured in Mexico City (workflow/documents.today): the same day here.
+        checks = run_checks(app, self._responsiva_facts(app), mexico_city_today())
         record = self._decision_record(app)
         return Detail(app=app, checks=checks, lease=self.leases.active(account_id),
                       history=self.audit.history(account_id), decision_record=record,
