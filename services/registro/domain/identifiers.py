@@ -164,6 +164,14 @@ def first_ten_agree(curp: str, rfc: str) -> bool:
     return curp[:10] == rfc[:10]
 
 
+# --- lengths ------------------------------------------------------------------------------------
+def keycloak_length(text: str) -> int:
+    """A length as Keycloak's user profile counts it: Java String.length(), UTF-16 code units. A
+    character outside the Basic Multilingual Plane (𝔄, most emoji) counts twice, so the form's
+    limits use this count, or Keycloak refuses values the form accepted (issue 11, item 10)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 # --- names --------------------------------------------------------------------------------------
 _NAME_PUNCTUATION = frozenset(" '’-.")
 
@@ -177,7 +185,7 @@ def validate_name(value: str, label: str) -> str:
     name = clean_name(value)
     if not name:
         raise IdentifierInvalid(f"Escriba {'sus' if label.endswith('s') else 'su'} {label.lower()}.")
-    if len(name) > 100:
+    if keycloak_length(name) > 100:
         raise IdentifierInvalid(f"El campo {label} admite como máximo 100 caracteres.")
     if not any(c.isalpha() for c in name) or any(not (c.isalpha() or c in _NAME_PUNCTUATION) for c in name):
         raise IdentifierInvalid(f"El campo {label} solo admite letras (con acentos, ñ o ü), espacios, "
@@ -226,6 +234,6 @@ def validate_tax_id(value: str) -> str:
     tax_id = " ".join((value or "").split())
     if not tax_id:
         raise IdentifierInvalid("Escriba su TAX ID.")
-    if len(tax_id) > 40 or not re.fullmatch(r"[A-Za-z0-9 .\-/]+", tax_id):
+    if keycloak_length(tax_id) > 40 or not re.fullmatch(r"[A-Za-z0-9 .\-/]+", tax_id):
         raise IdentifierInvalid("El TAX ID admite hasta 40 letras, dígitos, espacios, puntos, guiones o diagonales.")
     return tax_id.upper()
