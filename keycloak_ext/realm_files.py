@@ -13,6 +13,7 @@ from pathlib import Path
 
 REALM_CONFIG_DIR = Path(__file__).resolve().parent.parent / "realm-config"
 USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
+BUILT_IN_CLIENTS = ("account", "account-console")
 
 # Keycloak's placeholder syntax in import files: ${VAR} or ${VAR:default}.
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -70,6 +71,10 @@ def render_import(config_dir: Path = REALM_CONFIG_DIR) -> dict:
     # A realm file that lists client scopes replaces Keycloak's built-in ones (basic, profile,
     # email, roles…) instead of adding to them; ours are created by provisioning right after.
     realm.pop("clientScopes", None)
+    # Keycloak's built-in clients (account, account-console) are listed only for the settings we
+    # change on them (their base URL: the ANAM portal); importing such a partial entry would replace
+    # the built-in client, so provisioning applies them to the live realm instead.
+    realm["clients"] = [c for c in realm.get("clients", []) if c["clientId"] not in BUILT_IN_CLIENTS]
     profile = load_user_profile(config_dir)
     realm.setdefault("components", {})[USER_PROFILE_PROVIDER] = [
         {

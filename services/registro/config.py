@@ -65,6 +65,10 @@ class Settings:
     expire_unconfirmed_s: int = 7 * 24 * 3600
     expire_incomplete_s: int = 30 * 24 * 3600
     trusted_proxies: int = 0  # how many proxies in front set X-Forwarded-For
+    # Where people log in (issue 11, item 16): the login of the configured default ANAM module, never
+    # Keycloak's account console. Its client receives Keycloak's "Volver a la aplicación" links too.
+    portal_login_url: str = "http://127.0.0.1:5001/entrar"
+    portal_client_id: str = "modulo-ejemplo"
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -119,6 +123,9 @@ class Settings:
             expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
             expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+            portal_login_url=env.get("PORTAL_LOGIN_URL") or (
+                env.get("MODULO_PUBLIC_URL", "http://127.0.0.1:5001").rstrip("/") + "/entrar"),
+            portal_client_id=env.get("PORTAL_CLIENT_ID", cls.portal_client_id),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

@@ -32,7 +32,7 @@ def test_form_has_the_manuals_fields(client):
     body = r.get_data(as_text=True)
     assert r.status_code == 200
     for text in ("Recuperar contraseña", "Usuario", "Captcha", "Enviar", "Iniciar sesión",
-                 'href="http://keycloak.prueba/realms/anam/account"', "<altcha-widget", 'name="altcha"',
+                 'href="http://portal.prueba/entrar"', "<altcha-widget", 'name="altcha"',
                  'language="es-419"', "necesita JavaScript", 'for="usuario"'):
         assert text in body
     # The widget is served by the service itself: no script from elsewhere.

@@ -201,7 +201,7 @@ def documents_digest(app: Application) -> str:
 
 
 def login_url(settings: Settings) -> str:
-    return f"{settings.keycloak_public_url}/realms/{settings.keycloak.realm}/account"
+    return settings.portal_login_url  # the ANAM portal's login, not Keycloak's account console
 
 
 class ReviewService:

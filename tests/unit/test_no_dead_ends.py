@@ -1,0 +1,54 @@
+"""Issue 11, item 16 (unit part): every "Iniciar sesión" the service shows or sends leads to the
+ANAM portal's login (PORTAL_LOGIN_URL), never to Keycloak's account console. Where each link lands
+in the real Keycloak: tests/integration/test_no_dead_ends.py."""
+from __future__ import annotations
+
+import re
+
+from registro.config import Settings
+from registro.container import adapters
+from tests.support.captcha import ask_recovery
+from tests.unit.conftest import unit_settings
+
+PORTAL = "http://portal.prueba/entrar"
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', html)
+
+
+def test_recovery_pages_lead_to_the_portal(client):
+    form = client.get("/recuperar").get_data(as_text=True)
+    answer = ask_recovery(client, "PEPJ800101ABC").get_data(as_text=True)
+    for page in (form, answer):
+        assert PORTAL in links(page)
+        assert not any("/account" in href for href in links(page))
+
+
+def test_set_password_link_returns_to_the_portal(app):
+    with app.app_context():
+        target = adapters().recovery.target
+    assert (target.client_id, target.redirect_uri) == ("portal", PORTAL)
+
+
+def test_approval_email_links_to_the_portal():
+    from registro.workflow.review import login_url
+    assert login_url(unit_settings()) == PORTAL
+
+
+def test_portal_defaults_to_the_configured_module_login():
+    s = Settings.from_env({"REGISTRO_SECRET_KEY": "x", "MODULO_PUBLIC_URL": "http://modulo.local:5001/"})
+    assert (s.portal_login_url, s.portal_client_id) == ("http://modulo.local:5001/entrar", "modulo-ejemplo")
+    s = Settings.from_env({"REGISTRO_SECRET_KEY": "x", "PORTAL_LOGIN_URL": "https://portal.anam.gob.mx/entrar",
+                           "PORTAL_CLIENT_ID": "portal-anam"})
+    assert (s.portal_login_url, s.portal_client_id) == ("https://portal.anam.gob.mx/entrar", "portal-anam")
+
+
+def test_make_run_prints_the_portal_login(tmp_path):
+    from tools.stack.profiles import Profile
+    from tools.stack.runner import Stack
+
+    profile = Profile.named("run", {"STACK_DIR": str(tmp_path)})
+    urls = dict(Stack(profile).urls())
+    login = next(v for k, v in urls.items() if k.startswith("Inicio de sesión"))
+    assert login.endswith("/entrar") and "/account" not in login
