@@ -52,3 +52,24 @@ def test_make_run_prints_the_portal_login(tmp_path):
     urls = dict(Stack(profile).urls())
     login = next(v for k, v in urls.items() if k.startswith("Inicio de sesión"))
     assert login.endswith("/entrar") and "/account" not in login
+
+
+def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, monkeypatch):
+    """Without a client Keycloak's "account updated" page offers no way forward (or the console)."""
+    from registro.workflow.leases import Reviewer
+    from registro.workflow.review import PendingCache, ReviewService, documents_digest, round_id
+    from tests.support import review_data as data
+
+    asked = []
+    original = fakes.identity.send_actions_email
+    monkeypatch.setattr(fakes.identity, "send_actions_email",
+                        lambda account_id, actions, **kw: (asked.append(kw), original(account_id, actions, **kw)))
+    with app.test_request_context():
+        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer,
+                                unit_settings(credentials_mode="enlace"), PendingCache(0))
+        pending = data.create_pending(fakes.identity, fakes.storage)
+        reviewer = Reviewer("id-ana", "ana.revisora")
+        service.claim(pending.id, reviewer)
+        current = service.application(pending.id)
+        service.approve(pending.id, reviewer, round_seen=round_id(current), digest_seen=documents_digest(current))
+    assert asked and asked[0]["client_id"] == "portal" and asked[0]["redirect_uri"] == PORTAL

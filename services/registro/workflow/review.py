@@ -475,7 +475,9 @@ class ReviewService:
                                                "modo": mode, "login_url": login_url(self.settings)})
         if mode == "enlace" and ok:
             try:
-                self.identity.send_actions_email(app.id, ["UPDATE_PASSWORD"], lifespan_s=self.settings.link_ttl_s)
+                self.identity.send_actions_email(app.id, ["UPDATE_PASSWORD"], lifespan_s=self.settings.link_ttl_s,
+                                                 client_id=self.settings.portal_client_id,
+                                                 redirect_uri=self.settings.portal_login_url)
             except IdentityError:
                 log.error("Keycloak no envió el correo para establecer la contraseña (solicitud %s)", app.id)
                 ok = False
