@@ -11,6 +11,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# The real stack's fixtures (Keycloak, S3, mail catcher) for the fault matrix and the stack fuzzing.
+from tests.integration.conftest import (gateway, kc_admin, kc_settings, mailbox, service_settings,  # noqa: F401
+                                        stack, storage)
+
 _COMMON = dict(deadline=None, database=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                       HealthCheck.data_too_large])
@@ -24,6 +28,14 @@ def pytest_terminal_summary(terminalreporter):
     """Reports how many fuzzed examples ran (the figure the lead asked for)."""
     from tests.reliability import counters
 
+    from tests.reliability.test_fault_matrix import RESULTS
+
+    if RESULTS:
+        terminalreporter.write_sep("-", "matriz de fallas: celdas")
+        for cell, outcome in sorted(RESULTS.items()):
+            terminalreporter.write_line(f"{cell}: {outcome}")
+        passing = sum(1 for o in RESULTS.values() if o == "ok")
+        terminalreporter.write_line(f"celdas que pasan: {passing} de {len(RESULTS)}")
     if counters.EXAMPLES:
         terminalreporter.write_sep("-", "fuzzing: ejemplos ejecutados")
         for name, n in sorted(counters.EXAMPLES.items()):
