@@ -73,3 +73,20 @@ def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, mo
         current = service.application(pending.id)
         service.approve(pending.id, reviewer, round_seen=round_id(current), digest_seen=documents_digest(current))
     assert asked and asked[0]["client_id"] == "portal" and asked[0]["redirect_uri"] == PORTAL
+
+
+def test_realm_sends_keycloaks_way_back_to_anam_pages():
+    """Keycloak's "Volver a la aplicación" uses a client's base URL: every client a person meets has
+    an ANAM page there, and the built-in account clients point to the portal's login."""
+    from keycloak_ext.realm_files import BUILT_IN_CLIENTS, load_realm, render_import
+
+    env = {"PORTAL_LOGIN_URL": "https://portal.anam.example/entrar", "MODULO_PUBLIC_URL": "https://modulo.example",
+           "REGISTRO_PUBLIC_URL": "https://registro.example"}
+    realm = load_realm(env=env)
+    base = {c["clientId"]: c.get("baseUrl") for c in realm["clients"]}
+    assert base["account"] == base["account-console"] == "https://portal.anam.example/entrar"
+    assert base["modulo-ejemplo"] == "https://modulo.example/"
+    assert base["revision-console"] == "https://registro.example/revision/"
+    assert realm["accountTheme"] == "anam"
+    # Partial entries for built-in clients would replace them on import: provisioning applies them.
+    assert not {c["clientId"] for c in render_import()["clients"]} & set(BUILT_IN_CLIENTS)

@@ -10,7 +10,7 @@
   <link rel="stylesheet" href="${resourceUrl}/css/anam-cuenta.css">
 </head>
 <body>
-  <header class="anam-encabezado"><span class="anam-marca">HACIENDA</span> <span class="anam-marca anam-marca-aduanas">ADUANAS</span></header>
+  <header class="anam-encabezado"><span class="anam-marca">${msg("anamMarcaHacienda")}</span> <span class="anam-marca anam-marca-aduanas">${msg("anamMarcaAduanas")}</span></header>
   <main class="anam-tarjeta">
     <h1>${msg("anamCuentaEncabezado")}</h1>
     <p>${msg("anamCuentaTexto")}</p>
