@@ -16,7 +16,7 @@ STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit reset-data provision check-realm add-reviewer purge screens bench clean
+.PHONY: help setup run up stop test test-unit fuzz reset-data provision check-realm add-reviewer purge screens bench clean
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -25,6 +25,7 @@ help:
 	@echo "make up          levanta la pila en segundo plano (sin esperar Ctrl-C)"
 	@echo "make reset-data  borra los datos locales (reino, cubeta, buzón); conserva descargas"
 	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
+	@echo "make fuzz        fuzzing con un presupuesto mayor (FUZZ_EXAMPLES, FUZZ_STACK_EXAMPLES)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
 	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
@@ -95,6 +96,11 @@ check-realm: setup
 
 test: setup
 	@$(STACK) test -- $(PYTEST_ARGS)
+
+# The bigger fuzzing budget (issue 11): Hypothesis profile "fuzz", FUZZ_EXAMPLES per property against
+# the fakes, FUZZ_STACK_EXAMPLES against a fresh test stack. `make test` runs a small fixed budget.
+fuzz: setup
+	@HYPOTHESIS_PROFILE=fuzz $(STACK) test -- tests/reliability -k fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed
 	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -18,8 +18,10 @@ class AccountConflict(IdentityError):
 
 
 class IdentityRejected(IdentityError):
-    """Keycloak refused the data (user-profile validation, policy); `detail` says why."""
+    """Keycloak refused the data (user-profile validation, policy); `detail` says why and `fields`
+    names the user-profile attributes it refused (empty when Keycloak did not say)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, fields: tuple[str, ...] = ()) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.fields = tuple(fields)

@@ -59,8 +59,20 @@ def _translate(exc: KeycloakError) -> Exception:
     if code == 409:
         return AccountConflict(str(exc.error_message))
     if 400 <= code < 500 and code != 401:  # 401: the service's own credentials failed
-        return IdentityRejected(_error_text(exc))
+        return IdentityRejected(_error_text(exc), _error_fields(exc))
     return IdentityUnavailable(f"Keycloak respondió {code}")
+
+
+def _error_fields(exc: KeycloakError) -> tuple[str, ...]:
+    """The attributes a user-profile refusal names: `{"field": …}` or `{"errors": [{"field": …}, …]}`."""
+    try:
+        data = json.loads(exc.response_body or b"")
+    except (ValueError, TypeError):
+        return ()
+    if not isinstance(data, dict):
+        return ()
+    items = data.get("errors") if isinstance(data.get("errors"), list) else [data]
+    return tuple(str(i["field"]) for i in items if isinstance(i, dict) and i.get("field"))
 
 
 def _error_text(exc: KeycloakError) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 REALM_CONFIG_DIR = Path(__file__).resolve().parent.parent / "realm-config"
 USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
+BUILT_IN_CLIENTS = ("account", "account-console")
 
 # Keycloak's placeholder syntax in import files: ${VAR} or ${VAR:default}.
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -32,7 +33,26 @@ def resolve_placeholders(text: str, env: dict[str, str] | None = None) -> str:
 
 
 def load_realm(config_dir: Path = REALM_CONFIG_DIR, env: dict[str, str] | None = None) -> dict:
-    return json.loads(resolve_placeholders((config_dir / "anam-realm.json").read_text("utf-8"), env))
+    return settle_conditional_flows(
+        json.loads(resolve_placeholders((config_dir / "anam-realm.json").read_text("utf-8"), env)))
+
+
+def settle_conditional_flows(realm: dict) -> dict:
+    """A CONDITIONAL subflow left with no enabled authenticator besides its conditions fails every
+    login that meets the condition (Keycloak 26 answers "Usuario o contraseña incorrectos"): with
+    REVISOR_OTP=DISABLED the reviewers' OTP subflow is exactly that. Such a subflow is disabled
+    itself, so turning the second factor off skips it instead of locking reviewers out."""
+    flows = {f["alias"]: f for f in realm.get("authenticationFlows") or []}
+    for flow in flows.values():
+        for ex in flow.get("authenticationExecutions", []):
+            if not ex.get("authenticatorFlow") or ex.get("requirement") != "CONDITIONAL":
+                continue
+            sub = flows.get(ex.get("flowAlias"), {})
+            steps = [e for e in sub.get("authenticationExecutions", [])
+                     if not str(e.get("authenticator", "")).startswith("conditional-")]
+            if steps and all(e.get("requirement") == "DISABLED" for e in steps):
+                ex["requirement"] = "DISABLED"
+    return realm
 
 
 def load_user_profile(config_dir: Path = REALM_CONFIG_DIR) -> dict:
@@ -43,9 +63,18 @@ def load_user_profile(config_dir: Path = REALM_CONFIG_DIR) -> dict:
 def render_import(config_dir: Path = REALM_CONFIG_DIR) -> dict:
     """The realm file Keycloak imports at start, placeholders left for Keycloak to resolve."""
     realm = json.loads((config_dir / "anam-realm.json").read_text("utf-8"))
+    # The flows' requirements (REVISOR_OTP) are no secrets: resolved here so the subflow they leave
+    # empty is disabled in the imported file too, not only by provisioning.
+    if realm.get("authenticationFlows"):
+        realm["authenticationFlows"] = json.loads(resolve_placeholders(json.dumps(realm["authenticationFlows"])))
+        settle_conditional_flows(realm)
     # A realm file that lists client scopes replaces Keycloak's built-in ones (basic, profile,
     # email, roles…) instead of adding to them; ours are created by provisioning right after.
     realm.pop("clientScopes", None)
+    # Keycloak's built-in clients (account, account-console) are listed only for the settings we
+    # change on them (their base URL: the ANAM portal); importing such a partial entry would replace
+    # the built-in client, so provisioning applies them to the live realm instead.
+    realm["clients"] = [c for c in realm.get("clients", []) if c["clientId"] not in BUILT_IN_CLIENTS]
     profile = load_user_profile(config_dir)
     realm.setdefault("components", {})[USER_PROFILE_PROVIDER] = [
         {

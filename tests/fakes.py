@@ -13,9 +13,36 @@ import uuid
 from dataclasses import replace
 from typing import BinaryIO, Iterator
 
-from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityUnavailable
+from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityRejected, IdentityUnavailable
+from keycloak_ext.realm_files import load_user_profile
 from registro.adapters.mail import MailUnavailable, OutgoingEmail
 from registro.adapters.storage import ObjectMissing, StorageUnavailable, StoredObject
+
+
+def _profile_rules() -> dict[str, dict]:
+    return {a["name"]: a.get("validations", {}) for a in load_user_profile()["attributes"]}
+
+
+_PROFILE_RULES = _profile_rules()
+
+
+def profile_refusals(values: dict[str, str | None]) -> tuple[str, ...]:
+    """The attributes Keycloak's declarative user profile would refuse, judged like Keycloak does:
+    `length` in UTF-16 code units (Java's String.length()) and `pattern` on the whole value."""
+    import re
+
+    refused = []
+    for name, value in values.items():
+        rules = _PROFILE_RULES.get(name, {})
+        if value is None or value == "":
+            continue
+        length = len(value.encode("utf-16-le")) // 2
+        bounds = rules.get("length", {})
+        if length > int(bounds.get("max", 10**9)) or length < int(bounds.get("min", 0)):
+            refused.append(name)
+        elif "pattern" in rules and not re.fullmatch(rules["pattern"]["pattern"].strip("^$"), value):
+            refused.append(name)
+    return tuple(refused)
 
 
 class FakeIdentity:
@@ -40,6 +67,10 @@ class FakeIdentity:
     def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
                        attributes: dict[str, str], enabled: bool = False, email_verified: bool = False) -> str:
         self._check()
+        # The username is built by the service, not typed: left out (tests use short ones).
+        refused = profile_refusals({"email": email, "firstName": first_name, "lastName": last_name, **attributes})
+        if refused:  # like Keycloak: 400 naming the fields, nothing created
+            raise IdentityRejected("error-invalid-value", refused)
         if any(a.username == username.lower() or (email and a.email == email.lower()) for a in self.accounts.values()):
             raise AccountConflict("ya existe")
         account_id = str(uuid.uuid4())
@@ -79,6 +110,9 @@ class FakeIdentity:
                        attributes: dict[str, str | None] | None = None,
                        required_actions: list[str] | None = None) -> Account:
         account = self._get(account_id)
+        refused = profile_refusals(dict(attributes or {}))
+        if refused:
+            raise IdentityRejected("error-invalid-value", refused)
         attrs = dict(account.attributes)
         for key, value in (attributes or {}).items():
             if value is None or value == "":

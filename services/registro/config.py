@@ -74,6 +74,10 @@ class Settings:
     # Who may scrape /metrics directly (never through a proxy: see observability/metrics.py)
     metrics_allow_from: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     max_request_bytes: int = 256 * 1024  # every body but an upload's (those have UPLOAD_MAX_MIB)
+    # Where people log in (issue 11, item 16): the login of the configured default ANAM module, never
+    # Keycloak's account console. Its client receives Keycloak's "Volver a la aplicación" links too.
+    portal_login_url: str = "http://127.0.0.1:5001/entrar"
+    portal_client_id: str = "modulo-ejemplo"
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -133,6 +137,9 @@ class Settings:
             metrics_allow_from=tuple(n.strip() for n in env.get("METRICS_ALLOW_FROM", "127.0.0.1/32,::1/128")
                                      .split(",") if n.strip()),
             max_request_bytes=int(float(env.get("MAX_REQUEST_KIB", "256")) * 1024),
+            portal_login_url=env.get("PORTAL_LOGIN_URL") or (
+                env.get("MODULO_PUBLIC_URL", "http://127.0.0.1:5001").rstrip("/") + "/entrar"),
+            portal_client_id=env.get("PORTAL_CLIENT_ID", cls.portal_client_id),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

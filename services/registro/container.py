@@ -62,12 +62,11 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .workflow.review import PendingCache
 
     a = given or real_adapters(s)
-    realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
     return replace(
         a,
         pdf=a.pdf or WeasyPrintRenderer(),
         captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
         recovery=a.recovery or RecoveryDispatcher(
-            a.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/")),
+            a.identity, ResetTarget(client_id=s.portal_client_id, redirect_uri=s.portal_login_url)),
         review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
     )

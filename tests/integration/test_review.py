@@ -271,7 +271,7 @@ def test_approve_temporal_sends_credentials_that_only_work_through_the_forced_ch
 
     message = mailbox.latest(app.email)
     assert "Estimado usuario le informamos que el proceso de alta finalizó con éxito" in message.text
-    assert f"Usuario: {app.username}" in message.text
+    assert f"Usuario: {app.username.upper()}" in message.text
     password = re.search(r"Contraseña temporal: (\S+)", message.text).group(1)
     assert len(password) >= 12
     assert password not in caplog.text
@@ -320,7 +320,7 @@ def test_approve_enlace_sends_keycloaks_set_password_link(settings, new_reviewer
 
     messages = mailbox.wait_for(app.email, 2)
     ours = next(m for m in messages if "finalizó con éxito" in m.text)
-    assert f"Usuario: {app.username}" in ours.text and "Contraseña temporal" not in ours.text
+    assert f"Usuario: {app.username.upper()}" in ours.text and "Contraseña temporal" not in ours.text
     keycloak_mail = next(m for m in messages if m is not ours)
     link = re.search(r"https?://\S+/login-actions/action-token\?\S+", keycloak_mail.text).group(0)
     link = link.rstrip(".)>\"'")
@@ -444,7 +444,7 @@ def test_smtp_down_during_approval_keeps_the_state_and_offers_a_resend(settings,
     r = post_form(client, app.id, "reenviar")
     assert "Se reenvió el correo" in client.get(r.location).get_data(as_text=True)
     message = mailbox.latest(app.email)
-    assert f"Usuario: {app.username}" in message.text and "Contraseña temporal:" in message.text
+    assert f"Usuario: {app.username.upper()}" in message.text and "Contraseña temporal:" in message.text
     assert app.id not in client.get("/revision/").get_data(as_text=True)
     detail = client.get(f"/revision/{app.id}").get_data(as_text=True)
     assert f"/revision/{app.id}/reenviar" not in detail  # no resend button once the email went out

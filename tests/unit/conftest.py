@@ -17,6 +17,7 @@ def unit_settings(**changes) -> Settings:
         keycloak=KeycloakSettings(server_url="http://keycloak.prueba/", realm="anam", client_id="registro-service",
                                   client_secret="x", admin_user="admin", admin_password="admin"),
         keycloak_public_url="http://keycloak.prueba",
+        portal_login_url="http://portal.prueba/entrar", portal_client_id="portal",
         s3=S3Settings(endpoint_url=None, bucket="b", region="us-east-1", access_key=None, secret_key=None, sse=None),
         smtp=SmtpSettings(host="127.0.0.1", port=1, sender="usuarios.externos@anam.gob.mx", sender_name="ANAM",
                           user=None, password=None, starttls=False, ssl=False),

@@ -50,3 +50,22 @@ def test_import_file_embeds_the_user_profile():
     component = realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
     assert '"curp"' in component["config"]["kc.user.profile.config"][0]
     assert realm["registrationAllowed"] is False and realm["resetPasswordAllowed"] is False
+
+
+# --- issue 11, item 11: REVISOR_OTP=DISABLED must not lock reviewers out ------------------------
+def _otp_subflow_requirement(realm: dict) -> str:
+    forms = next(f for f in realm["authenticationFlows"] if f["alias"] == "navegador-anam formularios")
+    return next(e["requirement"] for e in forms["authenticationExecutions"] if e.get("authenticatorFlow"))
+
+
+def test_disabled_reviewer_otp_disables_its_conditional_subflow():
+    assert _otp_subflow_requirement(load_realm(env={"REVISOR_OTP": "DISABLED"})) == "DISABLED"
+    assert _otp_subflow_requirement(load_realm(env={})) == "CONDITIONAL"
+    assert _otp_subflow_requirement(load_realm(env={"REVISOR_OTP": "REQUIRED"})) == "CONDITIONAL"
+
+
+def test_rendered_import_disables_the_subflow_too(monkeypatch):
+    monkeypatch.setenv("REVISOR_OTP", "DISABLED")
+    assert _otp_subflow_requirement(render_import()) == "DISABLED"
+    monkeypatch.delenv("REVISOR_OTP")
+    assert _otp_subflow_requirement(render_import()) == "CONDITIONAL"

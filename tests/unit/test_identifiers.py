@@ -41,7 +41,7 @@ def test_curp_is_cleaned_and_capitalized():
     (curp_with_check("PELA810229HDFRPN0"), "fecha"),  # 1981 is not a leap year
     (curp_with_check("PELA800101HZZRPN0"), "entidad"),  # no such state code
     (curp_with_check("PELA800101HXXRPN0"), "entidad"),
-    (curp_with_check("PELA800101XDFRPN0"), "estructura"),  # sex must be H or M
+    (curp_with_check("PELA800101ZDFRPN0"), "estructura"),  # sex must be H, M or X (X: RENAPO, since 2023)
     (curp_with_check("PBLA800101HDFRPN0"), "estructura"),  # second character must be a vowel or X
     ("PELA800101HDFRPN0", "18 caracteres"),
     ("PELA800101HDFRPN061", "18 caracteres"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from registro import create_app
-from registro.workflow.recovery import RecoveryDispatcher, ResetTarget, normalise_username, send_reset_if_enabled
+from registro.workflow.recovery import RecoveryDispatcher, ResetTarget, RetryPolicy, normalise_username, send_reset_if_enabled
 from tests.support.captcha import ask_recovery, challenge_in, csrf_in, solve, wrong
 from tests.unit.conftest import unit_settings
 
@@ -32,7 +32,7 @@ def test_form_has_the_manuals_fields(client):
     body = r.get_data(as_text=True)
     assert r.status_code == 200
     for text in ("Recuperar contraseña", "Usuario", "Captcha", "Enviar", "Iniciar sesión",
-                 'href="http://keycloak.prueba/realms/anam/account"', "<altcha-widget", 'name="altcha"',
+                 'href="http://portal.prueba/entrar"', "<altcha-widget", 'name="altcha"',
                  'language="es-419"', "necesita JavaScript", 'for="usuario"'):
         assert text in body
     # The widget is served by the service itself: no script from elsewhere.
@@ -127,11 +127,12 @@ def test_per_client_limit_counts_every_post(fakes):
 
 def test_keycloak_down_in_the_worker_changes_nothing_for_the_visitor(app, client, fakes, caplog):
     fakes.identity.down = True
+    dispatcher(app).retry = RetryPolicy(attempts=2, first_delay_s=0.01)  # retries: tests/unit/test_recovery_retry.py
     r = ask_recovery(client, "PEPJ800101ABC")
     assert r.status_code == 200 and SENT_TITLE in r.get_data(as_text=True)
     assert dispatcher(app).wait_idle(5)
     assert "pepj800101abc" not in caplog.text.lower()
-    assert "Keycloak no disponible" in caplog.text
+    assert "Keycloak no responde" in caplog.text and "tras 2 intentos" in caplog.text
 
 
 def test_job_sends_only_to_enabled_accounts(fakes):
@@ -146,7 +147,7 @@ def test_job_sends_only_to_enabled_accounts(fakes):
 
 
 def test_full_queue_drops_without_raising(fakes):
-    d = RecoveryDispatcher(fakes.identity, TARGET, max_pending=1)
+    d = RecoveryDispatcher(fakes.identity, TARGET, max_pending=1, retry=RetryPolicy(attempts=1))
     fakes.identity.down = True
     for _ in range(50):
         d.request_reset("x")

@@ -48,6 +48,7 @@ class Profile:
             "KEYCLOAK_REALM": "anam",
             "REGISTRO_PUBLIC_URL": self.url("REGISTRO_PORT"),
             "MODULO_PUBLIC_URL": self.url("MODULO_PORT"),
+            "PORTAL_LOGIN_URL": self.url("MODULO_PORT") + "/entrar",  # where people log in (issue 11, item 16)
             "S3_ENDPOINT_URL": self.url("S3_PORT"),
             "S3_BUCKET": "acceso-unico",
             "S3_REGION": "us-east-1",

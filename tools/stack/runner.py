@@ -142,7 +142,7 @@ class Stack:
         kc = p.url("KEYCLOAK_PORT")
         reg = p.url("REGISTRO_PORT")
         return [
-            ("Inicio de sesión (Keycloak, reino anam)", f"{kc}/realms/anam/account"),
+            ("Inicio de sesión (portal: módulo de ejemplo)", p.url("MODULO_PORT") + "/entrar"),
             ("Registro", f"{reg}/registro"),
             ("Recuperar contraseña", f"{reg}/recuperar"),
             ("Consola de validación", f"{reg}/revision/"),

@@ -16,6 +16,7 @@ from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
 from .application import Application
+from .identifiers import stdnum_validate_curp
 from .documents import IDENTIFICACION, ID_KIND_LABELS, RESPONSIVA, required_documents, DOCUMENT_LABELS
 
 OK = "ok"
@@ -93,7 +94,7 @@ def _check_identifiers(app: Application) -> list[Check]:
     curp_date = None
     if curp:
         try:
-            stdnum_curp.validate(curp)
+            stdnum_validate_curp(curp)  # stdnum's rules plus the sex marker X (issue 11, item 9)
             curp_date = stdnum_curp.get_birth_date(curp)
             checks.append(Check("CURP válida", OK, "Estructura, fecha y dígito verificador correctos."))
         except InvalidChecksum:

@@ -5,6 +5,7 @@ The file itself is not a WTForms field: the upload view streams it to a spool
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -48,11 +49,12 @@ class IdentificationUploadForm(FlaskForm):
         if not self.vigencia.data:
             self.vigencia.errors.append("Indique la fecha de vigencia de su identificación.")
             return False
-        try:
-            expiry = date.fromisoformat(self.vigencia.data)
-        except ValueError:
-            self.vigencia.errors.append("Escriba la fecha de vigencia como aaaa-mm-dd (por ejemplo, 2030-12-31).")
+        expiry = parse_expiry(self.vigencia.data)
+        if expiry is None:
+            self.vigencia.errors.append("Escriba una fecha de vigencia válida: día, mes y año (por ejemplo, "
+                                        "31/12/2030).")
             return False
+        self.vigencia.data = expiry.isoformat()  # stored and shown back to the date picker as ISO
         if expiry < self.today:
             self.vigencia.errors.append("La identificación está vencida. Cargue una identificación vigente.")
             ok = False
@@ -60,6 +62,26 @@ class IdentificationUploadForm(FlaskForm):
 
     def details(self) -> dict[str, str]:
         return {ID_KIND: self.tipo_identificacion.data, ID_EXPIRY: self.vigencia.data}
+
+
+_DAY_MONTH_YEAR = re.compile(r"([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})")
+
+
+def parse_expiry(raw: str) -> date | None:
+    """A browser's date picker always sends ISO (aaaa-mm-dd) whatever it shows the visitor; a browser
+    without one sends what was typed, which in Mexico is day/month/year."""
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            return None
+    typed = _DAY_MONTH_YEAR.fullmatch(raw)
+    if typed:
+        try:
+            return date(int(typed.group(3)), int(typed.group(2)), int(typed.group(1)))
+        except ValueError:
+            return None
+    return None
 
 
 def upload_form_for(kind: str, *, es_extranjero: bool, today: date, formdata=None) -> FlaskForm:

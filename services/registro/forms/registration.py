@@ -32,6 +32,11 @@ DUPLICATE_MESSAGES = {
              "es suyo, el enlace del correo de confirmación o «¿Olvidó su contraseña?».",
 }
 
+REJECTED_MESSAGE = ("Acceso Único no pudo guardar este dato tal como está escrito. Revíselo: evite símbolos poco "
+                    "comunes y textos muy largos, y presione «Registrar» de nuevo.")
+# Keycloak's user-profile attribute → the form field a person typed it in.
+_PROFILE_TO_FIELD = {"firstName": "nombre", "lastName": "apellidos", "email": "email"}
+
 _MAX_TEXT = {"localidad": 100, "colonia": 100, "numero_exterior": 20, "calle": 150, "estado_extranjero": 100}
 
 
@@ -167,6 +172,17 @@ class RegistrationForm(FlaskForm):
         for name in fields:
             getattr(self, name).errors.append(DUPLICATE_MESSAGES[name])
 
+    def refuse_rejected(self, attributes: tuple[str, ...], foreign: bool) -> None:
+        """Keycloak refused values this form accepted: each refused attribute's error goes next to its
+        field, the values stay on the page (never a 500). Unnamed attributes land on Nombre."""
+        named = [_PROFILE_TO_FIELD.get(a, a) for a in attributes]
+        # A Mexican's username is the RFC; a foreigner's is generated (no field of theirs).
+        named = [("estado_extranjero" if foreign else n) if n == "estado" else
+                 ("rfc" if not foreign else n) if n == "username" else n for n in named]
+        targets = [getattr(self, n) for n in named if n in self._fields and n != "csrf_token"] or [self.nombre]
+        for field in dict.fromkeys(targets):
+            field.errors.append(REJECTED_MESSAGE)
+
     def first_error_field(self):
         """The first field (in page order) with an error: it receives the focus."""
         return next((f for f in self if f.errors and f.name != "csrf_token"), None)
@@ -185,8 +201,9 @@ def _required_text(value: str, name: str, limit: int) -> str:
     label = _TEXT_LABELS[name]
     if not text:
         raise IdentifierInvalid(f"Escriba {'su' if name != 'numero_exterior' else 'el'} {label.lower()}.")
-    if len(text) > limit:
-        raise IdentifierInvalid(f"El campo {label} admite como máximo {limit} caracteres.")
+    if identifiers.keycloak_length(text) > limit:
+        raise IdentifierInvalid(f"El campo {label} admite como máximo {limit} caracteres."
+                                + (" Algunos símbolos cuentan como dos." if len(text) <= limit else ""))
     if any(ord(c) < 32 or c in "<>" for c in text):
         raise IdentifierInvalid(f"El campo {label} contiene caracteres no permitidos.")
     return text
@@ -199,4 +216,6 @@ def _normalized_email(value: str) -> str:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         raise IdentifierInvalid("Escriba un correo electrónico válido, por ejemplo nombre@dominio.com.") from None
-    return info.normalized.lower()
+    # The ASCII form (an internationalised domain as punycode, "xn--…"): what SMTP servers and
+    # Keycloak's email validator agree on; with allow_smtputf8=False the local part is ASCII already.
+    return (info.ascii_email or info.normalized).lower()

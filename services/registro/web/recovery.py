@@ -36,8 +36,8 @@ def dispatcher() -> RecoveryDispatcher:
 
 
 def _login_url() -> str:
-    s = settings()
-    return f"{s.keycloak_public_url}/realms/{s.keycloak.realm}/account"
+    # The ANAM portal's login (a configured module), not Keycloak's account console.
+    return settings().portal_login_url
 
 
 def _username_key() -> str:

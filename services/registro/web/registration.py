@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from keycloak_ext import AccountNotFound
+from keycloak_ext import AccountNotFound, IdentityRejected
 
 from ..adapters.mail import MailUnavailable
 from ..adapters.pdf import PdfRenderer, PdfUnavailable
@@ -53,6 +53,8 @@ def form():
                                            mailer=a.mailer, settings=settings(), renderer=_pdf_renderer())
         except registration.DuplicateApplicant as exc:
             form.refuse_duplicates(exc.fields)
+        except IdentityRejected as exc:  # Keycloak refused a value the form accepted: say where, keep the rest
+            form.refuse_rejected(exc.fields, foreign=bool(form.es_extranjero.data))
         except PdfUnavailable:
             return error_page(503, PDF_FAILED)
         else:

@@ -12,14 +12,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from keycloak_ext import AccountNotFound
+
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
-from ..domain.storage_keys import application_prefix
+from ..domain.storage_keys import application_prefix, edit_lock_key
+from .record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
+LOCK_WAIT_S = 2.0  # an application busy for longer is left for the next daily run
 
 
 @dataclass(frozen=True)
@@ -52,18 +56,54 @@ def find_expired(identity: IdentityDirectory, settings: Settings, now: datetime)
     return expired
 
 
+def _still_expired(application: Application, settings: Settings, now: datetime) -> bool:
+    limits = {status.PENDIENTE_CORREO: settings.expire_unconfirmed_s,
+              status.PENDIENTE_DOCUMENTOS: settings.expire_incomplete_s}
+    limit = limits.get(application.status)
+    return limit is not None and now - registered_at(application) > timedelta(seconds=limit)
+
+
+def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
+    # The edit lock lives in the prefix too; it is released (deleted) when the deletion is done.
+    lock = edit_lock_key(account_id)
+    return [k for k in storage.list_keys(application_prefix(account_id)) if k != lock]
+
+
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
                   now: datetime | None = None, dry_run: bool = False) -> list[Expired]:
-    """Deletes every expired application (or only lists them with `dry_run`). Returns what was found."""
+    """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
+
+    The search result is only a candidate list: between it and the deletion the applicant may have
+    confirmed, uploaded or submitted. Each deletion therefore holds the application's edit lock (the
+    one every applicant-side change takes) and re-reads the account under it; an application that
+    is no longer expired, or is being changed right now, is left for the next run."""
     now = now or datetime.now(timezone.utc)
     done = []
-    for application in find_expired(identity, settings, now):
-        keys = storage.list_keys(application_prefix(application.id))
-        if not dry_run:
-            for key in keys:
-                storage.delete(key)
-            identity.delete_account(application.id)
-            log.info("solicitud expirada eliminada: solicitud=%s estatus=%s objetos=%d", application.id,
-                     application.status, len(keys))
+    for candidate in find_expired(identity, settings, now):
+        if dry_run:
+            keys = _application_keys(storage, candidate.id)
+            done.append(Expired(candidate.id, candidate.status, registered_at(candidate), len(keys)))
+            continue
+        try:
+            with editing(storage, candidate.id, wait_s=LOCK_WAIT_S):
+                try:
+                    application = Application(identity.get_account(candidate.id))
+                except AccountNotFound:
+                    continue  # deleted meanwhile (another purge run)
+                if not _still_expired(application, settings, now):
+                    log.info("solicitud omitida: cambió durante la depuración: solicitud=%s estatus=%s",
+                             application.id, application.status)
+                    continue
+                keys = _application_keys(storage, application.id)
+                for key in keys:
+                    storage.delete(key)
+                identity.delete_account(application.id)
+        except ApplicationBusy:
+            log.info("solicitud omitida: tiene un cambio en curso: solicitud=%s", candidate.id)
+            continue
+        # Releasing leaves a "released" marker; with the account gone, the marker goes too.
+        storage.delete(edit_lock_key(application.id))
+        log.info("solicitud expirada eliminada: solicitud=%s estatus=%s objetos=%d", application.id,
+                 application.status, len(keys))
         done.append(Expired(application.id, application.status, registered_at(application), len(keys)))
     return done

@@ -44,6 +44,7 @@ from ..domain.storage_keys import (FAILED_EMAILS_PREFIX, LEASES_PREFIX, decision
 from . import audit as audit_actions
 from .audit import AuditEvent, AuditTrail
 from .confirmation_links import issue_link
+from .documents import today as mexico_city_today
 from .leases import Lease, Leases, LeaseNotHeld, Reviewer
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def documents_digest(app: Application) -> str:
 
 
 def login_url(settings: Settings) -> str:
-    return f"{settings.keycloak_public_url}/realms/{settings.keycloak.realm}/account"
+    return settings.portal_login_url  # the ANAM portal's login, not Keycloak's account console
 
 
 class ReviewService:
@@ -254,7 +255,8 @@ class ReviewService:
 
     def detail(self, account_id: str) -> Detail:
         app = self.application(account_id)
-        checks = run_checks(app, self._responsiva_facts(app), date.today())
+        # The applicant's "not expired" is measured in Mexico City (workflow/documents.today): the same day here.
+        checks = run_checks(app, self._responsiva_facts(app), mexico_city_today())
         record = self._decision_record(app)
         return Detail(app=app, checks=checks, lease=self.leases.active(account_id),
                       history=self.audit.history(account_id), decision_record=record,
@@ -473,7 +475,9 @@ class ReviewService:
                                                "modo": mode, "login_url": login_url(self.settings)})
         if mode == "enlace" and ok:
             try:
-                self.identity.send_actions_email(app.id, ["UPDATE_PASSWORD"], lifespan_s=self.settings.link_ttl_s)
+                self.identity.send_actions_email(app.id, ["UPDATE_PASSWORD"], lifespan_s=self.settings.link_ttl_s,
+                                                 client_id=self.settings.portal_client_id,
+                                                 redirect_uri=self.settings.portal_login_url)
             except IdentityError:
                 log.error("Keycloak no envió el correo para establecer la contraseña (solicitud %s)", app.id)
                 ok = False
