@@ -37,9 +37,9 @@ def test_approval_email_links_to_the_portal():
 
 
 def test_portal_defaults_to_the_configured_module_login():
-    s = Settings.from_env({"REGISTRO_SECRET_KEY": "x", "MODULO_PUBLIC_URL": "http://modulo.local:5001/"})
+    s = Settings.from_env({"APP_ENV": "local", "REGISTRO_SECRET_KEY": "x", "MODULO_PUBLIC_URL": "http://modulo.local:5001/"})
     assert (s.portal_login_url, s.portal_client_id) == ("http://modulo.local:5001/entrar", "modulo-ejemplo")
-    s = Settings.from_env({"REGISTRO_SECRET_KEY": "x", "PORTAL_LOGIN_URL": "https://portal.anam.gob.mx/entrar",
+    s = Settings.from_env({"APP_ENV": "local", "REGISTRO_SECRET_KEY": "x", "PORTAL_LOGIN_URL": "https://portal.anam.gob.mx/entrar",
                            "PORTAL_CLIENT_ID": "portal-anam"})
     assert (s.portal_login_url, s.portal_client_id) == ("https://portal.anam.gob.mx/entrar", "portal-anam")
 
