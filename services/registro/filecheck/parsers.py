@@ -1,0 +1,166 @@
+"""The parses themselves: run only inside the sandbox's child (see sandbox.py).
+
+Each function takes the file's bytes and returns a small picklable verdict. They may raise
+anything on hostile input (RecursionError, MemoryError, pypdf's and Pillow's own errors): the
+sandbox turns that into a refusal, so no list of "expected" exceptions has to be complete.
+"""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zipfile
+
+from PIL import Image
+from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+
+# --- verdict codes (mapped to Spanish messages in the parent) ----------------------------------
+OK = "ok"
+ENCRYPTED = "encrypted"
+NO_PAGES = "no-pages"
+ACTIVE = "active"          # JavaScript, actions, launch, embedded files, rich media, XFA
+POLYGLOT = "polyglot"      # also a ZIP, or carries HTML/script markup, or a PDF inside an image
+TOO_COMPLEX = "too-complex"
+TOO_LARGE = "too-large"    # image dimensions
+
+# Phone cameras of 2024-2026 save 12 to 50 megapixel photos (8000 x 6000 = 48 Mpx, some
+# 8064 x 6048); they must pass. Above this the file is refused before any pixel is decoded.
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_SIDE = 20_000
+
+# Names whose presence means content that acts when the file is opened, or carries other files.
+# /URI links are not on the list: generated PDFs carry them and a viewer asks before following.
+# /OpenAction is judged by its value (a destination array is harmless, an action is not).
+_ACTIVE_NAMES = frozenset({
+    "JavaScript", "JS", "AA", "Launch", "EmbeddedFile", "EmbeddedFiles", "FileAttachment",
+    "RichMedia", "RichMediaContent", "XFA", "SubmitForm", "ImportData", "GoToR", "GoToE", "Rendition",
+    "Movie", "Sound", "3D", "ResetForm", "Hide", "SetOCGState",
+})
+_MAX_OBJECTS = 200_000
+_TEXT_PAGES = 3
+
+_STREAM_BODY = re.compile(rb"stream\r?\n.*?endstream", re.DOTALL)
+_NAME = re.compile(rb"/([^\s/<>\[\]()%{}]+)")
+_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
+# Markup a browser would run if the file were ever sniffed as HTML, in any position. Only
+# tokens of five or more bytes: shorter ones (e.g. "<svg") turn up by chance in megabytes of
+# compressed pixels and would refuse honest photos.
+_MARKUP = re.compile(rb"<\s*(script|html|iframe|object|embed|body)\b|<\?php|javascript:", re.IGNORECASE)
+
+
+# --- PDF --------------------------------------------------------------------------------------
+def check_pdf(data: bytes) -> tuple[str, str | None]:
+    """(verdict, text of the first pages or None). The text is what the review page shows and
+    compares; it is extracted by the very parse that decides the file is acceptable."""
+    if _is_zip(data) or _MARKUP.search(_outside_streams(data)):
+        return POLYGLOT, None
+    if _raw_active(data):
+        return ACTIVE, None
+    reader = PdfReader(io.BytesIO(data), strict=True)
+    if reader.is_encrypted:
+        return ENCRYPTED, None
+    verdict = _walk(reader)
+    if verdict != OK:
+        return verdict, None
+    pages = reader.pages
+    if len(pages) < 1:
+        return NO_PAGES, None
+    text = "".join((page.extract_text() or "") for page in list(pages)[:_TEXT_PAGES])
+    return OK, (text if text.strip() else None)
+
+
+def _outside_streams(data: bytes) -> bytes:
+    """The file without its stream bodies: compressed data is random bytes and would match any
+    short token by chance; what a viewer interprets as objects is outside them."""
+    return _STREAM_BODY.sub(b"stream endstream", data)
+
+
+def _raw_active(data: bytes) -> bool:
+    """Active names anywhere outside streams, also in objects no cross-reference table lists
+    (a viewer that rebuilds a broken table finds them; pypdf would not)."""
+    for match in _NAME.finditer(_outside_streams(data)):
+        name = _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), match.group(1))
+        if name.decode("latin-1") in _ACTIVE_NAMES:
+            return True
+    return False
+
+
+def _walk(reader: PdfReader) -> str:
+    """Every object the file defines, including those inside object streams, each visited once
+    (so self-references end), iteratively (so nesting depth costs no stack)."""
+    pending: list = [reader.trailer]
+    for generation, entries in reader.xref.items():
+        pending += [IndirectObject(num, generation, reader) for num in entries]
+    pending += [IndirectObject(num, 0, reader) for num in reader.xref_objStm]
+    seen: set[tuple[int, int]] = set()
+    visited = 0
+    while pending:
+        obj = pending.pop()
+        if isinstance(obj, IndirectObject):
+            key = (obj.idnum, obj.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+            obj = obj.get_object()
+        visited += 1
+        if visited > _MAX_OBJECTS:
+            return TOO_COMPLEX
+        if isinstance(obj, DictionaryObject):
+            for key, value in obj.items():
+                if str(key)[1:] in _ACTIVE_NAMES:
+                    return ACTIVE
+                if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
+                    return ACTIVE  # an action run on opening, whatever its kind
+                pending.append(value)
+        elif isinstance(obj, ArrayObject):
+            pending.extend(obj)
+        elif isinstance(obj, NameObject) and str(obj)[1:] in _ACTIVE_NAMES:
+            return ACTIVE
+    return OK
+
+
+# --- images -------------------------------------------------------------------------------------
+_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def check_image(data: bytes, content_type: str) -> tuple[str, tuple[int, int] | None]:
+    """(verdict, (width, height)). Dimensions come from the header before anything is decoded;
+    the decode that proves the pixel data is sound is bounded: JPEG at 1/8 scale (DCT draft),
+    so a 48-megapixel photo costs a 0.75-megapixel bitmap."""
+    if _is_zip(data) or _MARKUP.search(data) or b"%PDF-" in data:
+        return POLYGLOT, None
+    # This child is single-threaded: changing the warning filter here is safe (in a gunicorn
+    # worker with threads, warnings.catch_warnings() is not). Our own cap below decides.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    fmt = [_PIL_FORMATS[content_type]]
+    try:
+        with Image.open(io.BytesIO(data), formats=fmt) as probe:
+            width, height = probe.size
+            if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_IMAGE_SIDE:
+                return TOO_LARGE, (width, height)
+            probe.verify()  # structure and checksums, without decoding
+    except Image.DecompressionBombError:
+        return TOO_LARGE, None
+    with Image.open(io.BytesIO(data), formats=fmt) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+        image.load()
+    if content_type == "image/png" and not data.endswith(_PNG_END):
+        return POLYGLOT, None  # it decoded, so anything after IEND is another file riding along
+    return OK, (width, height)
+
+
+def _is_zip(data: bytes) -> bool:
+    """A ZIP (also JAR, DOCX, APK) hidden at the end: unzip tools find its directory there."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return bool(archive.namelist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        return False
+
+
+def echo(value):  # used by the benchmark to measure the sandbox's own cost
+    return value

@@ -1,0 +1,130 @@
+"""Runs one parse of an untrusted file in a short-lived child process with hard limits.
+
+Parsers of PDF and images are large C and Python code bases fed with whatever an applicant
+uploads: a crafted file can make them recurse until the stack is gone, allocate gigabytes
+(decompression bombs) or loop. Inside a gunicorn worker that takes the whole worker (and its
+other threads' requests) down, and `warnings`/recursion settings are process-wide state that
+threads cannot safely change. So every parse runs in a child that
+
+- is forked from a small *forkserver* that has already imported the parsers, so a check
+  costs a fork and a pipe round trip, not an interpreter start (measured in
+  benchmarks/bench_filecheck.py);
+- has its address space, CPU time, file writes and open files capped with `setrlimit`
+  before it reads a byte, and is killed when it overruns the wall-clock timeout;
+- runs one job and exits, so nothing a hostile file did survives it.
+
+A worker-wide semaphore bounds how many children run at once, which is the "limit on
+concurrent decodes": a burst of uploads queues instead of multiplying memory.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+# The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
+# the parsers take about 100 MiB of address space; 768 MiB leaves room for both, and stops a
+# bomb long before the host notices it.
+MEMORY_BYTES = int(os.environ.get("FILECHECK_MEMORY_MIB", "768")) * 1024 * 1024
+CPU_SECONDS = int(os.environ.get("FILECHECK_CPU_SECONDS", "10"))
+# Wall clock: CPU time plus waiting for a core on a busy host.
+TIMEOUT_SECONDS = float(os.environ.get("FILECHECK_TIMEOUT_SECONDS", "30"))
+# How long a request waits for a free slot before it is told to try again.
+QUEUE_SECONDS = float(os.environ.get("FILECHECK_QUEUE_SECONDS", "30"))
+CONCURRENCY = max(1, int(os.environ.get("FILECHECK_CONCURRENCY", str(min(2, os.cpu_count() or 1)))))
+
+_slots = threading.BoundedSemaphore(CONCURRENCY)
+_context_lock = threading.Lock()
+_context: Any = None
+
+
+class SandboxFailed(Exception):
+    """The child did not return a result: it overran a limit, crashed or could not start."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "timeout", "crashed", "busy", "unavailable"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = MEMORY_BYTES
+    cpu_seconds: int = CPU_SECONDS
+    timeout_seconds: float = TIMEOUT_SECONDS
+
+
+def _get_context() -> Any:
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = multiprocessing.get_context("forkserver")
+            # Imported once in the server, inherited by every fork: the per-check cost stays low.
+            ctx.set_forkserver_preload(["registro.filecheck.parsers"])
+            _context = ctx
+        return _context
+
+
+def run(func: Callable[..., Any], *args: Any, limits: Limits = Limits()) -> Any:
+    """`func(*args)` in a limited child. `func` must be a module-level function of
+    `registro.filecheck.parsers` (it is looked up by name in the child). Returns its result;
+    exceptions raised by `func` come back as SandboxFailed("crashed")."""
+    if not _slots.acquire(timeout=QUEUE_SECONDS):
+        raise SandboxFailed("busy")
+    try:
+        return _run_child(func.__name__, args, limits)
+    finally:
+        _slots.release()
+
+
+def _run_child(name: str, args: tuple, limits: Limits) -> Any:
+    ctx = _get_context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child_main, args=(sender, name, args, limits), daemon=True)
+    try:
+        process.start()
+    except OSError as exc:  # fork refused (no memory, process limit)
+        receiver.close()
+        sender.close()
+        raise SandboxFailed("unavailable") from exc
+    sender.close()
+    try:
+        if not receiver.poll(limits.timeout_seconds):
+            raise SandboxFailed("timeout")
+        try:
+            status, value = receiver.recv()
+        except (EOFError, OSError) as exc:  # killed by a limit (SIGKILL, SIGXCPU) before answering
+            raise SandboxFailed("crashed") from exc
+        if status != "ok":
+            raise SandboxFailed("crashed")
+        return value
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        process.close() if not process.is_alive() else None
+
+
+def _child_main(sender: Connection, name: str, args: tuple, limits: Limits) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # a parser has nothing to write
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    from . import parsers
+
+    try:
+        result = ("ok", getattr(parsers, name)(*args))
+    except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
+        result = ("error", type(exc).__name__)
+    try:
+        sender.send(result)
+    except BaseException:  # noqa: BLE001 - the parent sees EOF and treats it as a crash
+        pass
+    finally:
+        sender.close()
+        os._exit(0)  # no atexit handlers, no flushing of inherited buffers
