@@ -47,12 +47,12 @@ def check_upload(stream: BinaryIO, content_type: str) -> None:
     data = stream.read()
     stream.seek(0)
     if content_type == PDF:
-        verdict, _ = _run(parsers.check_pdf, data, damaged=PDF_DAMAGED)
+        verdict, _ = _run(parsers.check_pdf, data, damaged=PDF_DAMAGED, exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX])
         if verdict != parsers.OK:
             raise UnreadableFile(PDF_MESSAGES[verdict])
         return
     damaged = f"La imagen {LABELS[content_type]} está dañada o incompleta y no se puede abrir."
-    verdict, _ = _run(parsers.check_image, data, content_type, damaged=damaged)
+    verdict, _ = _run(parsers.check_image, data, content_type, damaged=damaged, exhausted=UNCHECKABLE)
     if verdict == parsers.TOO_LARGE:
         raise UnreadableFile(IMAGE_TOO_LARGE)
     if verdict == parsers.POLYGLOT:
@@ -72,13 +72,18 @@ def pdf_text(data: bytes) -> str | None:
     return text if verdict == parsers.OK else None
 
 
-def _run(func, *args, damaged: str):
+# A parser that gave up on a limit (pypdf's decompression caps, the stack, the memory cap)
+# met a bomb or an absurd structure, not a merely damaged file.
+_EXHAUSTED = frozenset({"LimitReachedError", "RecursionError", "MemoryError"})
+
+
+def _run(func, *args, damaged: str, exhausted: str):
     try:
         return sandbox.run(func, *args)
     except sandbox.SandboxFailed as exc:
         if exc.reason == "busy":
             raise CheckBusy(BUSY) from exc
         if exc.reason == "crashed":
-            raise UnreadableFile(damaged) from exc
+            raise UnreadableFile(exhausted if exc.error in _EXHAUSTED else damaged) from exc
         log.warning("revisión de archivo fallida: %s", exc.reason)  # no content, no name: only the cause
         raise UnreadableFile(UNCHECKABLE) from exc

@@ -13,7 +13,8 @@ import zipfile
 
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+from pypdf.filters import decode_stream_data
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
 
 # --- verdict codes (mapped to Spanish messages in the parent) ----------------------------------
 OK = "ok"
@@ -37,7 +38,12 @@ _ACTIVE_NAMES = frozenset({
     "RichMedia", "RichMediaContent", "XFA", "SubmitForm", "ImportData", "GoToR", "GoToE", "Rendition",
     "Movie", "Sound", "3D", "ResetForm", "Hide", "SetOCGState",
 })
-_MAX_OBJECTS = 200_000
+# A signed form or a scanned ID has tens to hundreds of objects; a 300-page book tens of thousands.
+_MAX_OBJECTS = 50_000
+# Every stream but images is inflated once (and dropped) to find Flate bombs: pypdf's own
+# per-stream cap (75 MB) would otherwise only make text extraction silently return nothing.
+# Images are left encoded: JPEG, CCITT and JBIG2 scans are not expanded by pypdf anyway.
+_MAX_INFLATED_BYTES = 100_000_000
 _TEXT_PAGES = 3
 
 _STREAM_BODY = re.compile(rb"stream\r?\n.*?endstream", re.DOTALL)
@@ -95,6 +101,7 @@ def _walk(reader: PdfReader) -> str:
     pending += [IndirectObject(num, 0, reader) for num in reader.xref_objStm]
     seen: set[tuple[int, int]] = set()
     visited = 0
+    inflated = 0
     while pending:
         obj = pending.pop()
         if isinstance(obj, IndirectObject):
@@ -106,6 +113,11 @@ def _walk(reader: PdfReader) -> str:
         visited += 1
         if visited > _MAX_OBJECTS:
             return TOO_COMPLEX
+        if isinstance(obj, StreamObject) and "/Filter" in obj and obj.get("/Subtype") != "/Image":
+            # (pypdf's decode_stream_data fails on a stream without /Filter: those are already raw)
+            inflated += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
+            if inflated > _MAX_INFLATED_BYTES:
+                return TOO_COMPLEX
         if isinstance(obj, DictionaryObject):
             for key, value in obj.items():
                 if str(key)[1:] in _ACTIVE_NAMES:

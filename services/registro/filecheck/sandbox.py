@@ -44,9 +44,10 @@ _context: Any = None
 class SandboxFailed(Exception):
     """The child did not return a result: it overran a limit, crashed or could not start."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, error: str = "") -> None:
         super().__init__(reason)
         self.reason = reason  # "timeout", "crashed", "busy", "unavailable"
+        self.error = error  # the parser's exception type, when it raised one
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,28 @@ def _get_context() -> Any:
         if _context is None:
             ctx = multiprocessing.get_context("forkserver")
             # Imported once in the server, inherited by every fork: the per-check cost stays low.
-            ctx.set_forkserver_preload(["registro.filecheck.parsers"])
+            # Each child would otherwise re-run the parent's main script (multiprocessing's
+            # "fix-up" of __main__, e.g. gunicorn's entry point) before starting its job;
+            # importing it once in the server makes the children skip that.
+            ctx.set_forkserver_preload(["__main__", "registro.filecheck.parsers"] if _main_is_a_file()
+                                       else ["registro.filecheck.parsers"])
             _context = ctx
         return _context
+
+
+def _main_is_a_file() -> bool:
+    import sys
+
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):  # `python -m x`: never re-run
+        return False
+    path = getattr(main, "__file__", None)
+    return bool(path) and os.path.isfile(path)
+
+
+def warm_up() -> None:
+    """Starts this worker's fork server now rather than on the first upload (about 1 s)."""
+    run(parsers_echo, None)
 
 
 def run(func: Callable[..., Any], *args: Any, limits: Limits = Limits()) -> Any:
@@ -77,6 +97,13 @@ def run(func: Callable[..., Any], *args: Any, limits: Limits = Limits()) -> Any:
         return _run_child(func.__name__, args, limits)
     finally:
         _slots.release()
+
+
+def parsers_echo(value: Any) -> Any:  # resolved by name in the child: parsers.echo
+    return value
+
+
+parsers_echo.__name__ = "echo"
 
 
 def _run_child(name: str, args: tuple, limits: Limits) -> Any:
@@ -98,7 +125,7 @@ def _run_child(name: str, args: tuple, limits: Limits) -> Any:
         except (EOFError, OSError) as exc:  # killed by a limit (SIGKILL, SIGXCPU) before answering
             raise SandboxFailed("crashed") from exc
         if status != "ok":
-            raise SandboxFailed("crashed")
+            raise SandboxFailed("crashed", value)
         return value
     finally:
         receiver.close()
