@@ -51,7 +51,7 @@ def bench_filecheck_cost_per_upload():
             anchor = _median(lambda: parsers.check_image(data, content_type))
         measured = _median(lambda: filecheck.check_upload(io.BytesIO(data), content_type))
         _row(label, anchor, measured)
-    echo = _median(lambda: sandbox.run(parsers.echo, None))
+    echo = _median(lambda: sandbox.run(parsers.echo, b""))
     print(f"{'sandbox vacío (fork + tubería)':<38} {echo * 1000:8.1f} ms")
     review = _median(lambda: filecheck.pdf_text(text_pdf("Responsiva folio AU-2026-1")))
     print(f"{'texto del folio en la revisión':<38} {review * 1000:8.1f} ms")

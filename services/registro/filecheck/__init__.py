@@ -44,15 +44,20 @@ def check_upload(stream: BinaryIO, content_type: str) -> None:
     """Raises UnreadableFile (Spanish message) unless the file of the sniffed `content_type`
     parses within the limits and carries nothing active. Leaves the stream at 0."""
     stream.seek(0)
-    data = stream.read()
-    stream.seek(0)
+    try:
+        return _check(stream, content_type)
+    finally:
+        stream.seek(0)
+
+
+def _check(stream: BinaryIO, content_type: str) -> None:
     if content_type == PDF:
-        verdict, _ = _run(parsers.check_pdf, data, damaged=PDF_DAMAGED, exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX])
+        verdict, _ = _run(parsers.check_pdf, stream, damaged=PDF_DAMAGED, exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX])
         if verdict != parsers.OK:
             raise UnreadableFile(PDF_MESSAGES[verdict])
         return
     damaged = f"La imagen {LABELS[content_type]} está dañada o incompleta y no se puede abrir."
-    verdict, _ = _run(parsers.check_image, data, content_type, damaged=damaged, exhausted=UNCHECKABLE)
+    verdict, _ = _run(parsers.check_image, stream, content_type, damaged=damaged, exhausted=UNCHECKABLE)
     if verdict == parsers.TOO_LARGE:
         raise UnreadableFile(IMAGE_TOO_LARGE)
     if verdict == parsers.POLYGLOT:

@@ -21,9 +21,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
+
+# The file goes to the child in pieces of this size, read from the upload's spool: the worker
+# never holds a whole 10 MiB upload (nor a pickled copy of it) in memory.
+CHUNK_BYTES = 256 * 1024
 
 # The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
 # the parsers take about 100 MiB of address space; 768 MiB leaves room for both, and stops a
@@ -84,41 +89,64 @@ def _main_is_a_file() -> bool:
 
 def warm_up() -> None:
     """Starts this worker's fork server now rather than on the first upload (about 1 s)."""
-    run(parsers_echo, None)
+    from . import parsers
+
+    run(parsers.echo, b"")
 
 
-def run(func: Callable[..., Any], *args: Any, limits: Limits = Limits()) -> Any:
-    """`func(*args)` in a limited child. `func` must be a module-level function of
-    `registro.filecheck.parsers` (it is looked up by name in the child). Returns its result;
-    exceptions raised by `func` come back as SandboxFailed("crashed")."""
+def run(func: Callable[..., Any], source: bytes | BinaryIO, *args: Any, limits: Limits = Limits()) -> Any:
+    """`func(data, *args)` in a limited child, `data` being the bytes of `source` (read from
+    its current position). `func` must be a module-level function of
+    `registro.filecheck.parsers` (looked up by name in the child). Returns its result;
+    exceptions raised by `func` come back as SandboxFailed("crashed", their type name)."""
     if not _slots.acquire(timeout=QUEUE_SECONDS):
         raise SandboxFailed("busy")
     try:
-        return _run_child(func.__name__, args, limits)
+        return _run_child(func.__name__, source, args, limits)
     finally:
         _slots.release()
 
 
-def parsers_echo(value: Any) -> Any:  # resolved by name in the child: parsers.echo
-    return value
+def _chunks(source: bytes | BinaryIO):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source)
+        for start in range(0, len(view), CHUNK_BYTES):
+            yield view[start:start + CHUNK_BYTES]
+        return
+    while chunk := source.read(CHUNK_BYTES):
+        yield chunk
 
 
-parsers_echo.__name__ = "echo"
-
-
-def _run_child(name: str, args: tuple, limits: Limits) -> Any:
+def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits) -> Any:
     ctx = _get_context()
     receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child_main, args=(sender, name, args, limits), daemon=True)
+    data_in, data_out = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child_main, args=(sender, data_in, name, args, limits), daemon=True)
     try:
         process.start()
     except OSError as exc:  # fork refused (no memory, process limit)
-        receiver.close()
-        sender.close()
+        for end in (receiver, sender, data_in, data_out):
+            end.close()
         raise SandboxFailed("unavailable") from exc
     sender.close()
+    data_in.close()
+    # One deadline for the whole job, feeding the bytes included: a child that stops reading
+    # is killed, which unblocks the writer below.
+    watchdog = threading.Timer(limits.timeout_seconds, process.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    deadline = time.monotonic() + limits.timeout_seconds
     try:
-        if not receiver.poll(limits.timeout_seconds):
+        try:
+            for chunk in _chunks(source):
+                data_out.send_bytes(chunk)
+            data_out.send_bytes(b"")  # end of file
+        except (BrokenPipeError, ConnectionResetError, OSError) as exc:
+            # The child died while reading: a limit, or the watchdog.
+            raise SandboxFailed("timeout" if time.monotonic() >= deadline else "crashed") from exc
+        finally:
+            data_out.close()
+        if not receiver.poll(max(0.0, deadline - time.monotonic())):
             raise SandboxFailed("timeout")
         try:
             status, value = receiver.recv()
@@ -128,6 +156,7 @@ def _run_child(name: str, args: tuple, limits: Limits) -> Any:
             raise SandboxFailed("crashed", value)
         return value
     finally:
+        watchdog.cancel()
         receiver.close()
         if process.is_alive():
             process.kill()
@@ -135,7 +164,7 @@ def _run_child(name: str, args: tuple, limits: Limits) -> Any:
         process.close() if not process.is_alive() else None
 
 
-def _child_main(sender: Connection, name: str, args: tuple, limits: Limits) -> None:
+def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple, limits: Limits) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -145,7 +174,11 @@ def _child_main(sender: Connection, name: str, args: tuple, limits: Limits) -> N
     from . import parsers
 
     try:
-        result = ("ok", getattr(parsers, name)(*args))
+        received = bytearray()
+        while chunk := data_in.recv_bytes():
+            received += chunk
+        data_in.close()
+        result = ("ok", getattr(parsers, name)(bytes(received), *args))
     except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
         result = ("error", type(exc).__name__)
     try:
