@@ -132,10 +132,16 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
     data_in.close()
     # One deadline for the whole job, feeding the bytes included: a child that stops reading
     # is killed, which unblocks the writer below.
-    watchdog = threading.Timer(limits.timeout_seconds, process.kill)
+    deadline = time.monotonic() + limits.timeout_seconds
+    fired = threading.Event()
+
+    def overrun() -> None:
+        fired.set()
+        process.kill()
+
+    watchdog = threading.Timer(limits.timeout_seconds, overrun)
     watchdog.daemon = True
     watchdog.start()
-    deadline = time.monotonic() + limits.timeout_seconds
     try:
         try:
             for chunk in _chunks(source):
@@ -143,7 +149,7 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
             data_out.send_bytes(b"")  # end of file
         except (BrokenPipeError, ConnectionResetError, OSError) as exc:
             # The child died while reading: a limit, or the watchdog.
-            raise SandboxFailed("timeout" if time.monotonic() >= deadline else "crashed") from exc
+            raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
         finally:
             data_out.close()
         if not receiver.poll(max(0.0, deadline - time.monotonic())):
@@ -151,7 +157,7 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
         try:
             status, value = receiver.recv()
         except (EOFError, OSError) as exc:  # killed by a limit (SIGKILL, SIGXCPU) before answering
-            raise SandboxFailed("crashed") from exc
+            raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
         if status != "ok":
             raise SandboxFailed("crashed", value)
         return value
