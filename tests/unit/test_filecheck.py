@@ -117,3 +117,10 @@ def test_concurrent_checks_share_the_slots_and_all_finish():
     for t in threads:
         t.join()
     assert results == [filetypes.JPEG] * 6
+
+
+def test_acceptable_tells_a_viewer_whether_a_stored_file_may_be_shown():
+    assert filecheck.acceptable(text_pdf("Responsiva"), filetypes.PDF)
+    assert filecheck.acceptable(files.jpeg_bytes(), filetypes.JPEG)
+    assert not filecheck.acceptable(hostile.build("openaction_javascript"), filetypes.PDF)
+    assert not filecheck.acceptable(hostile.build("jpeg_with_zip"), filetypes.JPEG)
