@@ -124,3 +124,12 @@ def test_acceptable_tells_a_viewer_whether_a_stored_file_may_be_shown():
     assert filecheck.acceptable(files.jpeg_bytes(), filetypes.JPEG)
     assert not filecheck.acceptable(hostile.build("openaction_javascript"), filetypes.PDF)
     assert not filecheck.acceptable(hostile.build("jpeg_with_zip"), filetypes.JPEG)
+
+
+def test_an_unused_leftover_object_that_does_not_parse_is_tolerated_but_a_used_one_is_not():
+    catalog, pages = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] %s >>"
+    leftover = hostile.hand_pdf([catalog, pages, page % b"", b"<< /Roto [1 2 >> ) garbage"])
+    assert filetypes.inspect(io.BytesIO(leftover)) == filetypes.PDF
+    used = hostile.hand_pdf([catalog, pages, page % b"/Extra 4 0 R", b"<< /Roto [1 2 >> ) garbage"])
+    assert hostile.DAMAGED in _refusal(used)

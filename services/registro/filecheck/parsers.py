@@ -13,6 +13,7 @@ import zipfile
 
 from PIL import Image
 from pypdf import PdfReader
+from pypdf.errors import LimitReachedError
 from pypdf.filters import decode_stream_data
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
 
@@ -113,41 +114,59 @@ def _raw_active(outside: bytes) -> bool:
 
 def _walk(reader: PdfReader) -> str:
     """Every object the file defines, including those inside object streams, each visited once
-    (so self-references end), iteratively (so nesting depth costs no stack)."""
-    pending: list = [reader.trailer]
+    (so self-references end), iteratively (so nesting depth costs no stack). What the document
+    uses (reachable from the trailer) must parse; objects only the cross-reference table lists
+    are inspected too, but one that does not parse is skipped (sloppy writers leave such
+    leftovers; the raw scan above still sees the uncompressed ones)."""
+    state = {"seen": set(), "visited": 0, "inflated": 0}
+    verdict = _visit([reader.trailer], state, tolerant=False)
+    if verdict != OK:
+        return verdict
+    listed: list = []
     for generation, entries in reader.xref.items():
-        pending += [IndirectObject(num, generation, reader) for num in entries]
-    pending += [IndirectObject(num, 0, reader) for num in reader.xref_objStm]
-    seen: set[tuple[int, int]] = set()
-    visited = 0
-    inflated = 0
+        listed += [IndirectObject(num, generation, reader) for num in entries]
+    listed += [IndirectObject(num, 0, reader) for num in reader.xref_objStm]
+    return _visit(listed, state, tolerant=True)
+
+
+_FATAL = (LimitReachedError, RecursionError, MemoryError)
+
+
+def _visit(pending: list, state: dict, *, tolerant: bool) -> str:
+    seen: set = state["seen"]
     while pending:
         obj = pending.pop()
-        if isinstance(obj, IndirectObject):
-            key = (obj.idnum, obj.generation)
-            if key in seen:
-                continue
-            seen.add(key)
-            obj = obj.get_object()
-        visited += 1
-        if visited > _MAX_OBJECTS:
-            return TOO_COMPLEX
-        if isinstance(obj, StreamObject) and "/Filter" in obj and obj.get("/Subtype") != "/Image":
-            # (pypdf's decode_stream_data fails on a stream without /Filter: those are already raw)
-            inflated += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
-            if inflated > _MAX_INFLATED_BYTES:
+        try:
+            if isinstance(obj, IndirectObject):
+                key = (obj.idnum, obj.generation)
+                if key in seen:
+                    continue
+                seen.add(key)
+                obj = obj.get_object()
+            state["visited"] += 1
+            if state["visited"] > _MAX_OBJECTS:
                 return TOO_COMPLEX
-        if isinstance(obj, DictionaryObject):
-            for key, value in obj.items():
-                if str(key)[1:] in _ACTIVE_NAMES:
-                    return ACTIVE
-                if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
-                    return ACTIVE  # an action run on opening, whatever its kind
-                pending.append(value)
-        elif isinstance(obj, ArrayObject):
-            pending.extend(obj)
-        elif isinstance(obj, NameObject) and str(obj)[1:] in _ACTIVE_NAMES:
-            return ACTIVE
+            if isinstance(obj, StreamObject) and "/Filter" in obj and obj.get("/Subtype") != "/Image":
+                # (pypdf's decode_stream_data fails on a stream without /Filter: those are already raw)
+                state["inflated"] += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
+                if state["inflated"] > _MAX_INFLATED_BYTES:
+                    return TOO_COMPLEX
+            if isinstance(obj, DictionaryObject):
+                for key, value in obj.items():
+                    if str(key)[1:] in _ACTIVE_NAMES:
+                        return ACTIVE
+                    if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
+                        return ACTIVE  # an action run on opening, whatever its kind
+                    pending.append(value)
+            elif isinstance(obj, ArrayObject):
+                pending.extend(obj)
+            elif isinstance(obj, NameObject) and str(obj)[1:] in _ACTIVE_NAMES:
+                return ACTIVE
+        except _FATAL:
+            raise
+        except Exception:  # noqa: BLE001 - an unused leftover that does not parse
+            if not tolerant:
+                raise
     return OK
 
 
