@@ -16,7 +16,7 @@ STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit fuzz reset-data provision check-realm add-reviewer purge screens bench clean
+.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision check-realm add-reviewer purge screens bench clean
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -101,6 +101,11 @@ test: setup
 # the fakes, FUZZ_STACK_EXAMPLES against a fresh test stack. `make test` runs a small fixed budget.
 fuzz: setup
 	@HYPOTHESIS_PROFILE=fuzz $(STACK) test -- tests/reliability -k fuzz -p no:cacheprovider $(PYTEST_ARGS)
+
+# Needs the package index: exit 1 when a pinned parser of uploads (pypdf, Pillow) is behind the
+# latest patch release of its minor version, 2 when the index cannot be reached.
+audit: $(VENV)/.installed
+	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m tools.check_pins
 
 test-unit: $(VENV)/.installed
 	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -84,6 +84,8 @@ def add_reviewer(gateway: KeycloakGateway, args: argparse.Namespace) -> int:
                                             email_verified=True)
         gateway.assign_realm_role(account_id, REVIEWER_ROLE)
         gateway.set_temporary_password(account_id, password)
+        # From now on the service account may not touch this account (least privilege).
+        RealmProvisioner(gateway.admin).protect_accounts()
     except AccountConflict:
         print(f"ya existe una cuenta con el usuario {args.username} o el correo {args.email}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ elsewhere are left alone.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,6 +21,40 @@ from .realm_files import load_realm, load_user_profile
 
 _NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServer",
            "authenticationFlows", "authenticatorConfig", "browserFlow")
+
+# --- least privilege of the service account --------------------------------------------------------
+# `registro-service` holds only view-users, query-users and view-realm as roles. What it may
+# change comes from fine-grained admin permissions v2 (realm `adminPermissionsEnabled`): manage,
+# map roles and set passwords on users — except the protected accounts (reviewers, holders of
+# any realm-management role, itself), where a resource-specific NEGATIVE permission overrides
+# the all-users one — and map only the user-type roles of catalog.py. So a leaked client secret
+# cannot make a reviewer, take over one, or grant any administration role.
+# Provisioning (and add-reviewer) run with the bootstrap admin, at deploy time only.
+SERVICE_CLIENT = "registro-service"
+ADMIN_PERMISSIONS_CLIENT = "admin-permissions"
+ALLOW_POLICY = "registro-service: la cuenta de servicio"
+DENY_POLICY = "registro-service: excepto la cuenta de servicio"
+ALL = "todos"
+PROTECTED_USERS = "cuentas protegidas"
+USER_TYPE_ROLES = "roles de tipo de usuario"
+
+
+@dataclass(frozen=True)
+class AdminPermission:
+    name: str
+    resource_type: str
+    resources: str  # ALL, PROTECTED_USERS or USER_TYPE_ROLES
+    scopes: tuple[str, ...]
+    policy: str
+
+
+ADMIN_PERMISSIONS: tuple[AdminPermission, ...] = (
+    AdminPermission("registro-service: gestiona solicitantes", "Users", ALL,
+                    ("view", "manage", "map-roles", "reset-password"), ALLOW_POLICY),
+    AdminPermission("registro-service: no toca cuentas protegidas", "Users", PROTECTED_USERS,
+                    ("manage", "map-roles", "reset-password", "impersonate", "manage-group-membership"), DENY_POLICY),
+    AdminPermission("registro-service: asigna tipos de usuario", "Roles", USER_TYPE_ROLES, ("map-role",), ALLOW_POLICY),
+)
 
 
 @dataclass(frozen=True)
@@ -61,9 +96,26 @@ class RealmProvisioner:
                 *self._client_changes(),
                 *self._service_account_changes(),
                 *self._flow_changes(),
+                *self._least_privilege_changes(),
             ]
         except KeycloakError as exc:
             raise IdentityUnavailable(f"Keycloak: {exc}") from exc
+
+    def protect_accounts(self) -> list[str]:
+        """Applies only the least-privilege changes (e.g. a new reviewer joins the accounts the
+        service account may not touch); what `add-reviewer` runs after granting the role."""
+        applied: list[str] = []
+        for _ in range(3):
+            try:
+                changes = self._least_privilege_changes()
+            except KeycloakError as exc:
+                raise IdentityUnavailable(f"Keycloak: {exc}") from exc
+            if not changes:
+                return applied
+            for change in changes:
+                change.apply()
+                applied.append(change.description)
+        raise IdentityUnavailable("los permisos de la cuenta de servicio no convergen")
 
     def apply(self) -> list[str]:
         """Applies the plan until nothing is left: some changes only show once others are made
@@ -266,6 +318,9 @@ class RealmProvisioner:
                 self._add_executions(by_alias[ex["flowAlias"]], by_alias)
 
     def _service_account_changes(self) -> list[Change]:
+        """Adds the declared realm-management roles. Removing undeclared ones (manage-users on a
+        realm provisioned before least privilege) is left to _least_privilege_changes, which does
+        it only once the permissions that replace them are in place."""
         changes = []
         management_id = self.admin.get_client_id("realm-management")
         for user in self.realm.get("users", []):
@@ -283,6 +338,112 @@ class RealmProvisioner:
                         f"rol realm-management/{role_name} para {owner}",
                         lambda a=account["id"], r=role_name: self.admin.assign_client_role(
                             a, management_id, [self.admin.get_client_role(management_id, r)])))
+        return changes
+
+
+    # --- least privilege (fine-grained admin permissions v2) -------------------------------------
+    def _authz(self, method: str, path: str, payload: Any = None) -> Any:
+        """The admin-permissions client's authorization endpoints (python-keycloak has no
+        wrapper for the v2 permission model)."""
+        client = self.admin.get_client_id(ADMIN_PERMISSIONS_CLIENT)
+        url = f"admin/realms/{self.name}/clients/{client}/authz/resource-server/{path}"
+        conn = self.admin.connection
+        if method == "GET":
+            response = conn.raw_get(url)
+        elif method == "POST":
+            response = conn.raw_post(url, data=json.dumps(payload))
+        else:
+            response = conn.raw_put(url, data=json.dumps(payload))
+        if response.status_code >= 400:
+            raise KeycloakError(error_message=response.text, response_code=response.status_code)
+        return response.json() if response.content else None
+
+    def _service_account_id(self) -> str | None:
+        client = self.admin.get_client_id(SERVICE_CLIENT)
+        return self.admin.get_client_service_account_user(client)["id"] if client else None
+
+    def protected_user_ids(self) -> set[str]:
+        """Accounts the service must never change: reviewers, holders of any realm-management
+        role (a realm administrator) and the service account itself."""
+        ids: set[str] = set()
+        for member in self.admin.get_realm_role_members(REVIEWER_ROLE):
+            ids.add(member["id"])
+        management = self.admin.get_client_id("realm-management")
+        for role in self.admin.get_client_roles(management):
+            for member in self.admin.get_client_role_members(management, role["name"]):
+                ids.add(member["id"])
+        service = self._service_account_id()
+        if service:
+            ids.add(service)
+        return ids
+
+    def _least_privilege_changes(self) -> list[Change]:
+        if not self.realm.get("adminPermissionsEnabled"):
+            return []
+        if self.admin.get_client_id(ADMIN_PERMISSIONS_CLIENT) is None:
+            return []  # appears once the realm setting is applied (next pass of apply())
+        service = self._service_account_id()
+        if service is None:
+            return []
+        changes: list[Change] = []
+        policies = {p["name"]: p for p in self._authz("GET", "policy?max=-1")}
+        for name, logic in ((ALLOW_POLICY, "POSITIVE"), (DENY_POLICY, "NEGATIVE")):
+            desired = {"name": name, "type": "user", "logic": logic, "decisionStrategy": "UNANIMOUS",
+                       "users": [service]}
+            live = policies.get(name)
+            if live is None:
+                changes.append(Change(f"política {name}", lambda d=desired: self._authz("POST", "policy/user", d)))
+            elif live.get("logic") != logic or json.loads(live.get("config", {}).get("users", "[]")) != [service]:
+                changes.append(Change(f"actualizar política {name}",
+                                      lambda d=desired, i=live["id"]: self._authz("PUT", f"policy/user/{i}",
+                                                                                   {**d, "id": i})))
+        if changes:
+            return changes  # permissions refer to the policies: next pass
+        wanted = {ALL: [], PROTECTED_USERS: sorted(self.protected_user_ids()),
+                  USER_TYPE_ROLES: sorted(self.admin.get_realm_role(t.slug)["id"] for t in USER_TYPES)}
+        live_permissions = {p["name"]: p for p in self._authz("GET", "permission?max=-1")}
+        for permission in ADMIN_PERMISSIONS:
+            desired = {"name": permission.name, "type": "scope", "resourceType": permission.resource_type,
+                       "resources": wanted[permission.resources], "scopes": list(permission.scopes),
+                       "policies": [policies[permission.policy]["id"]], "decisionStrategy": "UNANIMOUS",
+                       "logic": "POSITIVE"}
+            live = live_permissions.get(permission.name)
+            if live is None:
+                changes.append(Change(f"permiso {permission.name}",
+                                      lambda d=desired: self._authz("POST", "permission/scope", d)))
+                continue
+            have_resources = sorted(r["name"] for r in self._authz("GET", f"policy/{live['id']}/resources"))
+            if have_resources == [permission.resource_type]:
+                have_resources = []  # an all-resources permission lists the resource type itself
+            have_scopes = sorted(sc["name"] for sc in self._authz("GET", f"policy/{live['id']}/scopes"))
+            have_policies = sorted(p["id"] for p in self._authz("GET", f"policy/{live['id']}/associatedPolicies"))
+            if (have_resources != desired["resources"] or have_scopes != sorted(desired["scopes"])
+                    or have_policies != desired["policies"] or live.get("resourceType") != permission.resource_type):
+                changes.append(Change(f"actualizar permiso {permission.name}",
+                                      lambda d=desired, i=live["id"]: self._authz("PUT", f"permission/scope/{i}",
+                                                                                   {**d, "id": i})))
+        if changes:
+            return changes
+        return self._excess_service_roles()
+
+    def _excess_service_roles(self) -> list[Change]:
+        """realm-management roles the service account holds but the realm file does not give it
+        (manage-users on a realm provisioned before least privilege)."""
+        changes = []
+        management_id = self.admin.get_client_id("realm-management")
+        for user in self.realm.get("users", []):
+            owner = user.get("serviceAccountClientId")
+            client_internal = self.admin.get_client_id(owner) if owner else None
+            if client_internal is None:
+                continue
+            account = self.admin.get_client_service_account_user(client_internal)
+            declared = set(user.get("clientRoles", {}).get("realm-management", []))
+            for role in self.admin.get_client_roles_of_user(account["id"], management_id):
+                if role["name"] not in declared:
+                    changes.append(Change(
+                        f"quitar rol realm-management/{role['name']} a {owner}",
+                        lambda a=account["id"], r=role: self.admin.delete_client_roles_of_user(
+                            a, management_id, [{"id": r["id"], "name": r["name"]}])))
         return changes
 
 

@@ -47,8 +47,10 @@ def mailbox(stack: TestStack) -> Mailbox:
 
 
 @pytest.fixture
-def make_account(gateway: KeycloakGateway, unique: str):
-    """Creates accounts through the gateway and deletes them after the test."""
+def make_account(gateway: KeycloakGateway, kc_admin, unique: str):
+    """Creates accounts through the gateway and deletes them after the test. Roles are given by
+    the admin: the service account may only grant user-type roles, never `revisor`, and may not
+    touch a reviewer's account (keycloak_ext.provisioning, least privilege)."""
     created: list[str] = []
 
     def make(*, username: str | None = None, email: str | None = None, attributes: dict | None = None,
@@ -59,12 +61,13 @@ def make_account(gateway: KeycloakGateway, unique: str):
             first_name=first_name, last_name=last_name, attributes=attributes or {}, enabled=enabled)
         created.append(account_id)
         if role:
-            gateway.assign_realm_role(account_id, role)
+            kc_admin.assign_realm_roles(account_id, [kc_admin.get_realm_role(role)])
         return account_id
 
     yield make
+    admin_gateway = KeycloakGateway(gateway.settings, admin=kc_admin)  # 404-tolerant delete, as the admin
     for account_id in created:
-        gateway.delete_account(account_id)
+        admin_gateway.delete_account(account_id)
 
 
 @pytest.fixture

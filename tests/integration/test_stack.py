@@ -123,7 +123,7 @@ def test_smtp_message_reaches_the_catcher_api(stack, mailbox, unique):
     assert caught.subject == "Prueba de correo ñ" and "Estimad@ usuario" in caught.text
 
 
-def test_add_reviewer_command_gives_the_console_role_with_a_temporary_password(gateway, unique):
+def test_add_reviewer_command_gives_the_console_role_with_a_temporary_password(gateway, kc_admin, unique):
     username, email = f"revisor-cli-{unique}", f"revisor-cli-{unique}@anam.gob.mx"
     done = _keycloak_ext("add-reviewer", username, email, "--nombre", "Lupita")
     assert done.returncode == 0, done.stderr
@@ -134,5 +134,8 @@ def test_add_reviewer_command_gives_the_console_role_with_a_temporary_password(g
         assert "revisor" in gateway.realm_roles_of(account.id)
         again = _keycloak_ext("add-reviewer", username, email)
         assert again.returncode == 1 and "ya existe" in again.stderr
+        # The new reviewer is at once out of the service account's reach (least privilege).
+        with pytest.raises(IdentityRejected):
+            gateway.set_temporary_password(account.id, "Tomada-" + unique + "!A1")
     finally:
-        gateway.delete_account(account.id)
+        kc_admin.delete_user(account.id)

@@ -6,17 +6,21 @@ import os
 
 from PIL import Image
 from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
 
 MiB = 1024 * 1024
 
 
 def pdf_bytes(pages: int = 1, *, padding: int = 0) -> bytes:
-    """A valid PDF; `padding` random bytes go into an embedded-file stream (so it still parses)."""
+    """A valid PDF; `padding` random bytes go into an unfiltered stream the catalog points to
+    (not an embedded file: those are refused as active content)."""
     writer = PdfWriter()
     for _ in range(pages):
         writer.add_blank_page(width=612, height=792)
     if padding:
-        writer.add_attachment("relleno.bin", os.urandom(padding))
+        stream = DecodedStreamObject()
+        stream.set_data(os.urandom(padding))
+        writer._root_object[NameObject("/PiezaRelleno")] = writer._add_object(stream)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -2,16 +2,12 @@
 
 Only three types are accepted (SPEC §6): PDF, JPEG and PNG. The signatures are three
 fixed byte prefixes, so they are written here by hand; whether the file is *readable*
-is then decided by the libraries that read those formats (pypdf, Pillow).
+is then decided by the libraries that read those formats (pypdf, Pillow), always through
+`registro.filecheck`, which runs them in a bounded child process.
 """
 from __future__ import annotations
 
-import warnings
 from typing import BinaryIO
-
-from PIL import Image, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -26,13 +22,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", PNG),
 )
 SNIFF_BYTES = 16
-_PIL_FORMATS = {JPEG: "JPEG", PNG: "PNG"}
-
-# Decompression-bomb guard: a scanned A4 page at 600 dpi is about 35 megapixels. Pillow
-# refuses (DecompressionBombError) images over twice this and warns over it; the warning is
-# turned into a refusal below, so nothing over this is ever decoded.
-MAX_IMAGE_PIXELS = 40_000_000
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 class UnreadableFile(Exception):
@@ -65,50 +54,10 @@ def inspect(stream: BinaryIO) -> str:
     if content_type is None:
         raise UnreadableFile("El archivo debe ser PDF, JPEG o PNG. El tipo se revisa por su contenido, "
                              "no por el nombre del archivo.")
+    from ..filecheck import check_upload  # the parsers run there, bounded; imported late (it imports us)
+
     try:
-        if content_type == PDF:
-            _check_pdf(stream)
-        else:
-            _check_image(stream, content_type)
+        check_upload(stream, content_type)
     finally:
         stream.seek(0)
     return content_type
-
-
-def _check_pdf(stream: BinaryIO) -> None:
-    damaged = UnreadableFile("El archivo PDF está dañado o incompleto y no se puede abrir. Genérelo de nuevo.")
-    try:
-        reader = PdfReader(stream, strict=True)
-        if reader.is_encrypted:
-            raise UnreadableFile("El archivo PDF está protegido con contraseña. Cargue una versión sin protección.")
-        if len(reader.pages) < 1:
-            raise damaged
-    except UnreadableFile:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError,
-            OSError, AssertionError) as exc:
-        # pypdf signals malformed input with its own errors and, for some structures, with plain
-        # Python ones; any of them means "does not parse".
-        raise damaged from exc
-
-
-def _check_image(stream: BinaryIO, content_type: str) -> None:
-    damaged = UnreadableFile(f"La imagen {LABELS[content_type]} está dañada o incompleta y no se puede abrir.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            formats = [_PIL_FORMATS[content_type]]  # only the format the bytes announced is tried
-            with Image.open(stream, formats=formats) as probe:
-                probe.verify()  # structure and checksums, without decoding
-            stream.seek(0)
-            with Image.open(stream, formats=formats) as image:
-                if image.format == "JPEG":
-                    # Decoding at reduced DCT scale proves the data decodes without a full-size bitmap.
-                    image.draft(image.mode, (1024, 1024))
-                image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UnreadableFile("La imagen tiene dimensiones demasiado grandes. Cargue una imagen de menor resolución.") from exc
-    except UnreadableFile:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise damaged from exc

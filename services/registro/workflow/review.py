@@ -494,16 +494,11 @@ class ReviewService:
 
 
 def _pdf_text(data: bytes) -> str | None:
-    """Text of the first pages of a PDF; None when it has none (a scan) or does not parse."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """Text of the first pages of a PDF; None when it has none (a scan) or does not pass the
+    upload check. Read only through registro.filecheck: bounded, never raises."""
+    from ..filecheck import pdf_text
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        text = "".join((page.extract_text() or "") for page in reader.pages[:3])
-    except (PdfReadError, ValueError, KeyError, TypeError):
-        return None
-    return text if text.strip() else None
+    return pdf_text(data)
 
 
 def _dump(data: dict) -> bytes:

@@ -1,0 +1,196 @@
+"""Runs one parse of an untrusted file in a short-lived child process with hard limits.
+
+Parsers of PDF and images are large C and Python code bases fed with whatever an applicant
+uploads: a crafted file can make them recurse until the stack is gone, allocate gigabytes
+(decompression bombs) or loop. Inside a gunicorn worker that takes the whole worker (and its
+other threads' requests) down, and `warnings`/recursion settings are process-wide state that
+threads cannot safely change. So every parse runs in a child that
+
+- is forked from a small *forkserver* that has already imported the parsers, so a check
+  costs a fork and a pipe round trip, not an interpreter start (measured in
+  benchmarks/bench_filecheck.py);
+- has its address space, CPU time, file writes and open files capped with `setrlimit`
+  before it reads a byte, and is killed when it overruns the wall-clock timeout;
+- runs one job and exits, so nothing a hostile file did survives it.
+
+A worker-wide semaphore bounds how many children run at once, which is the "limit on
+concurrent decodes": a burst of uploads queues instead of multiplying memory.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, BinaryIO, Callable
+
+# The file goes to the child in pieces of this size, read from the upload's spool: the worker
+# never holds a whole 10 MiB upload (nor a pickled copy of it) in memory.
+CHUNK_BYTES = 256 * 1024
+
+# The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
+# the parsers take about 100 MiB of address space; 768 MiB leaves room for both, and stops a
+# bomb long before the host notices it.
+MEMORY_BYTES = int(os.environ.get("FILECHECK_MEMORY_MIB", "768")) * 1024 * 1024
+CPU_SECONDS = int(os.environ.get("FILECHECK_CPU_SECONDS", "10"))
+# Wall clock: CPU time plus waiting for a core on a busy host.
+TIMEOUT_SECONDS = float(os.environ.get("FILECHECK_TIMEOUT_SECONDS", "30"))
+# How long a request waits for a free slot before it is told to try again.
+QUEUE_SECONDS = float(os.environ.get("FILECHECK_QUEUE_SECONDS", "30"))
+CONCURRENCY = max(1, int(os.environ.get("FILECHECK_CONCURRENCY", str(min(2, os.cpu_count() or 1)))))
+
+_slots = threading.BoundedSemaphore(CONCURRENCY)
+_context_lock = threading.Lock()
+_context: Any = None
+
+
+class SandboxFailed(Exception):
+    """The child did not return a result: it overran a limit, crashed or could not start."""
+
+    def __init__(self, reason: str, error: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason  # "timeout", "crashed", "busy", "unavailable"
+        self.error = error  # the parser's exception type, when it raised one
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = MEMORY_BYTES
+    cpu_seconds: int = CPU_SECONDS
+    timeout_seconds: float = TIMEOUT_SECONDS
+
+
+def _get_context() -> Any:
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = multiprocessing.get_context("forkserver")
+            # Imported once in the server, inherited by every fork: the per-check cost stays low.
+            # Each child would otherwise re-run the parent's main script (multiprocessing's
+            # "fix-up" of __main__, e.g. gunicorn's entry point) before starting its job;
+            # importing it once in the server makes the children skip that.
+            ctx.set_forkserver_preload(["__main__", "registro.filecheck.parsers"] if _main_is_a_file()
+                                       else ["registro.filecheck.parsers"])
+            _context = ctx
+        return _context
+
+
+def _main_is_a_file() -> bool:
+    import sys
+
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):  # `python -m x`: never re-run
+        return False
+    path = getattr(main, "__file__", None)
+    return bool(path) and os.path.isfile(path)
+
+
+def warm_up() -> None:
+    """Starts this worker's fork server now rather than on the first upload (about 1 s)."""
+    from . import parsers
+
+    run(parsers.echo, b"")
+
+
+def run(func: Callable[..., Any], source: bytes | BinaryIO, *args: Any, limits: Limits = Limits()) -> Any:
+    """`func(data, *args)` in a limited child, `data` being the bytes of `source` (read from
+    its current position). `func` must be a module-level function of
+    `registro.filecheck.parsers` (looked up by name in the child). Returns its result;
+    exceptions raised by `func` come back as SandboxFailed("crashed", their type name)."""
+    if not _slots.acquire(timeout=QUEUE_SECONDS):
+        raise SandboxFailed("busy")
+    try:
+        return _run_child(func.__name__, source, args, limits)
+    finally:
+        _slots.release()
+
+
+def _chunks(source: bytes | BinaryIO):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source)
+        for start in range(0, len(view), CHUNK_BYTES):
+            yield view[start:start + CHUNK_BYTES]
+        return
+    while chunk := source.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits) -> Any:
+    ctx = _get_context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    data_in, data_out = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child_main, args=(sender, data_in, name, args, limits), daemon=True)
+    try:
+        process.start()
+    except OSError as exc:  # fork refused (no memory, process limit)
+        for end in (receiver, sender, data_in, data_out):
+            end.close()
+        raise SandboxFailed("unavailable") from exc
+    sender.close()
+    data_in.close()
+    # One deadline for the whole job, feeding the bytes included: a child that stops reading
+    # is killed, which unblocks the writer below.
+    deadline = time.monotonic() + limits.timeout_seconds
+    fired = threading.Event()
+
+    def overrun() -> None:
+        fired.set()
+        process.kill()
+
+    watchdog = threading.Timer(limits.timeout_seconds, overrun)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        try:
+            for chunk in _chunks(source):
+                data_out.send_bytes(chunk)
+            data_out.send_bytes(b"")  # end of file
+        except (BrokenPipeError, ConnectionResetError, OSError) as exc:
+            # The child died while reading: a limit, or the watchdog.
+            raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
+        finally:
+            data_out.close()
+        if not receiver.poll(max(0.0, deadline - time.monotonic())):
+            raise SandboxFailed("timeout")
+        try:
+            status, value = receiver.recv()
+        except (EOFError, OSError) as exc:  # killed by a limit (SIGKILL, SIGXCPU) before answering
+            raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
+        if status != "ok":
+            raise SandboxFailed("crashed", value)
+        return value
+    finally:
+        watchdog.cancel()
+        receiver.close()
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        process.close() if not process.is_alive() else None
+
+
+def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple, limits: Limits) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # a parser has nothing to write
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    from . import parsers
+
+    try:
+        received = bytearray()
+        while chunk := data_in.recv_bytes():
+            received += chunk
+        data_in.close()
+        result = ("ok", getattr(parsers, name)(bytes(received), *args))
+    except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
+        result = ("error", type(exc).__name__)
+    try:
+        sender.send(result)
+    except BaseException:  # noqa: BLE001 - the parent sees EOF and treats it as a crash
+        pass
+    finally:
+        sender.close()
+        os._exit(0)  # no atexit handlers, no flushing of inherited buffers

@@ -1,0 +1,102 @@
+"""Least privilege of the `registro-service` account against the real Keycloak (issue 11, item 1).
+
+With the client secret alone (a `client_credentials` token — what leaks when a default secret
+ships), the account can still do everything registration and review need on applicants, but it
+is refused: granting `revisor`, granting any realm-management role (also to itself), and
+resetting the password of, updating or deleting a reviewer."""
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from keycloak import KeycloakAdmin
+
+from keycloak_ext import IdentityRejected
+from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPES
+from keycloak_ext.provisioning import RealmProvisioner
+
+pytestmark = pytest.mark.integration
+
+
+def _status(admin: KeycloakAdmin, method: str, path: str, payload=None) -> int:
+    """The raw HTTP status of an admin REST call made with `admin`'s token."""
+    url = f"admin/realms/{admin.connection.realm_name}/{path}"
+    call = {"POST": admin.connection.raw_post, "PUT": admin.connection.raw_put}[method]
+    return call(url, data=json.dumps(payload)).status_code
+
+
+@pytest.fixture
+def reviewer(kc_admin):
+    """A reviewer made the way `add-reviewer` makes one: by the admin, then protected."""
+    tag = secrets.token_hex(4)
+    account_id = kc_admin.create_user({"username": f"revisor-privilegios-{tag}", "enabled": True,
+                                       "email": f"revisor-privilegios-{tag}@anam.gob.mx",
+                                       "firstName": "Rita", "lastName": "Revisora"})
+    kc_admin.assign_realm_roles(account_id, [kc_admin.get_realm_role(REVIEWER_ROLE)])
+    RealmProvisioner(kc_admin).protect_accounts()
+    yield account_id
+    kc_admin.delete_user(account_id)
+    RealmProvisioner(kc_admin).protect_accounts()
+
+
+def test_the_service_account_does_what_registration_and_review_need(gateway, kc_admin, unique):
+    account_id = gateway.create_account(username=f"privilegios-{unique}", email=f"privilegios-{unique}@example.com",
+                                        first_name="Ana", last_name="Pérez", attributes={"estatus": "pendiente_correo"},
+                                        enabled=False)
+    try:
+        gateway.update_attributes(account_id, {"estatus": "en_revision"})
+        for user_type in (USER_TYPES[0].slug, USER_TYPES[-1].slug):
+            gateway.assign_realm_role(account_id, user_type)
+        assert {USER_TYPES[0].slug, USER_TYPES[-1].slug} <= gateway.realm_roles_of(account_id)
+        gateway.update_account(account_id, enabled=True)
+        gateway.set_temporary_password(account_id, "Temporal-" + secrets.token_hex(6) + "!A1")
+        assert gateway.get_account(account_id).attr("estatus") == "en_revision"
+        assert gateway.count_by_attribute("estatus", "en_revision") >= 1
+    finally:
+        gateway.delete_account(account_id)
+    with pytest.raises(Exception):
+        kc_admin.get_user(account_id)  # the service could delete it
+
+
+def test_the_service_account_cannot_make_or_touch_reviewers_nor_grant_administration(gateway, kc_admin, reviewer,
+                                                                                  unique):
+    applicant = gateway.create_account(username=f"escalada-{unique}", email=f"escalada-{unique}@example.com",
+                                       first_name="Eva", last_name="Sion", attributes={}, enabled=True)
+    try:
+        # Grant revisor: refused, and the applicant indeed has no such role afterwards.
+        with pytest.raises(IdentityRejected):
+            gateway.assign_realm_role(applicant, REVIEWER_ROLE)
+        assert REVIEWER_ROLE not in gateway.realm_roles_of(applicant)
+
+        # Grant a realm-management role, to the applicant or to itself: refused at the mapping
+        # call (the ids come from the admin, so the refusal is not a failed lookup).
+        management = kc_admin.get_client_id("realm-management")
+        service_user = kc_admin.get_client_service_account_user(kc_admin.get_client_id("registro-service"))["id"]
+        for role_name in ("manage-users", "realm-admin"):
+            role = kc_admin.get_client_role(management, role_name)
+            for target in (applicant, service_user):
+                status = _status(gateway.admin, "POST", f"users/{target}/role-mappings/clients/{management}",
+                                 [{"id": role["id"], "name": role["name"]}])
+                assert status == 403, (role_name, target)
+        assert "manage-users" not in {r["name"] for r in kc_admin.get_client_roles_of_user(service_user, management)}
+
+        # Touch a reviewer: reset the password, update, delete — all refused.
+        with pytest.raises(IdentityRejected):
+            gateway.set_temporary_password(reviewer, "Tomada-" + secrets.token_hex(6) + "!A1")
+        with pytest.raises(IdentityRejected):
+            gateway.update_attributes(reviewer, {"estatus": "aprobado"})
+        assert _status(gateway.admin, "PUT", f"users/{reviewer}", {"email": f"atacante-{unique}@example.com"}) == 403
+        with pytest.raises(IdentityRejected):
+            gateway.delete_account(reviewer)
+        assert kc_admin.get_user(reviewer)["email"].startswith("revisor-privilegios-")
+        assert not kc_admin.get_credentials(reviewer)  # no password was set
+    finally:
+        gateway.delete_account(applicant)
+
+
+def test_provisioning_converges_and_is_idempotent_on_the_live_realm(kc_admin):
+    provisioner = RealmProvisioner(kc_admin)
+    provisioner.apply()
+    assert provisioner.plan() == []
+    assert provisioner.protect_accounts() == []

@@ -1,0 +1,135 @@
+"""The bounded check of uploaded files: the hostile-file corpus is refused with a clear Spanish
+message, honest files of real sizes pass, and the child's limits really hold.
+
+These run the real parsers in the real sandbox (a forked child with rlimits): there is nothing
+to fake in a parse."""
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+
+import pytest
+
+from registro import filecheck
+from registro.domain import filetypes
+from registro.filecheck import parsers, sandbox
+from tests.support import files
+from tests.support import hostile_files as hostile
+from tests.support.review_data import text_pdf
+
+CORPUS = sorted(hostile.CORPUS_BUILDERS)
+PDF_CORPUS = [n for n in CORPUS if hostile.build(n).startswith(b"%PDF-")]
+
+
+def _refusal(data: bytes) -> str:
+    with pytest.raises(filetypes.UnreadableFile) as caught:
+        filetypes.inspect(io.BytesIO(data))
+    return caught.value.message
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_every_hostile_file_is_refused_with_a_clear_spanish_message(name):
+    message = _refusal(hostile.build(name))
+    assert hostile.expected_message(name) in message
+    assert message.endswith(".") and "Traceback" not in message
+
+
+@pytest.mark.parametrize("name", PDF_CORPUS)
+def test_the_review_page_reads_no_text_from_a_file_the_upload_refuses(name):
+    # Same parse, same verdict: a hostile PDF stored before this check existed yields None
+    # (the folio check then says it could not read it) instead of an exception.
+    assert filecheck.pdf_text(hostile.build(name)) is None
+
+
+@pytest.mark.parametrize("build,expected", [
+    (lambda: hostile.phone_photo(12), filetypes.JPEG),
+    (lambda: hostile.phone_photo(48), filetypes.JPEG),
+    (hostile.big_scan_png, filetypes.PNG),
+    (hostile.pdf_with_link_and_destination, filetypes.PDF),
+    (lambda: text_pdf("Responsiva folio AU-2026-1"), filetypes.PDF),
+    (lambda: files.pdf_bytes(pages=3, padding=300_000), filetypes.PDF),
+], ids=["foto-12mpx", "foto-48mpx", "escaneo-png-6300", "pdf-enlace-y-destino", "pdf-con-texto", "pdf-relleno"])
+def test_honest_files_of_real_sizes_pass(build, expected):
+    stream = io.BytesIO(build())
+    assert filetypes.inspect(stream) == expected and stream.tell() == 0
+
+
+def test_the_review_text_is_the_text_the_upload_check_read():
+    assert filecheck.pdf_text(text_pdf("Responsiva folio AU-2026-7")) == "Responsiva folio AU-2026-7"
+    assert filecheck.pdf_text(files.pdf_bytes()) is None  # a page without text (a scan)
+    assert filecheck.pdf_text(b"%PDF-1.7 garbage") is None
+
+
+def test_the_pixel_cap_needs_no_warning_filter_in_the_worker():
+    """The old check flipped the process-wide warning filter with catch_warnings(), which
+    gunicorn's threads race on. Now the worker's filters are never touched and nothing is
+    decoded in the worker: an image between the cap and Pillow's own error threshold is
+    refused without a DecompressionBombWarning reaching this process."""
+    big = hostile._jpeg_with_dimensions(9_000, 7_000)  # 63 Mpx: over our cap, under 2x Pillow's
+    filters_before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as seen:  # the test thread is alone here
+        warnings.simplefilter("always")
+        assert hostile.TOO_LARGE in _refusal(big)
+    assert not [w for w in seen if "DecompressionBomb" in str(w.category)]
+    assert warnings.filters == filters_before
+
+
+def test_a_parse_over_its_memory_cap_is_stopped_and_refused():
+    data = hostile.big_scan_png()  # decoding needs about 40 MiB of pixels
+    with pytest.raises(sandbox.SandboxFailed) as caught:
+        sandbox.run(parsers.check_image, data, filetypes.PNG,
+                    limits=sandbox.Limits(memory_bytes=sandbox.MEMORY_BYTES // 8))
+    assert caught.value.reason == "crashed"
+
+
+def test_a_parse_over_its_time_is_killed():
+    with pytest.raises(sandbox.SandboxFailed) as caught:
+        sandbox.run(parsers.check_pdf, hostile.build("many_objects"), limits=sandbox.Limits(timeout_seconds=0.05))
+    assert caught.value.reason == "timeout"
+
+
+def test_when_every_slot_is_busy_the_applicant_is_asked_to_retry(monkeypatch):
+    monkeypatch.setattr(sandbox, "QUEUE_SECONDS", 0.05)
+    taken = 0
+    while sandbox._slots.acquire(blocking=False):  # the worker-wide limit on concurrent decodes
+        taken += 1
+    try:
+        assert taken == sandbox.CONCURRENCY
+        with pytest.raises(filecheck.CheckBusy) as caught:
+            filetypes.inspect(io.BytesIO(files.png_bytes()))
+        assert caught.value.message == filecheck.BUSY
+        assert filecheck.pdf_text(text_pdf("x")) is None  # the review page degrades, never fails
+    finally:
+        for _ in range(taken):
+            sandbox._slots.release()
+
+
+def test_concurrent_checks_share_the_slots_and_all_finish():
+    results: list[str] = []
+
+    def check() -> None:
+        results.append(filetypes.inspect(io.BytesIO(files.jpeg_bytes())))
+
+    threads = [threading.Thread(target=check) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [filetypes.JPEG] * 6
+
+
+def test_acceptable_tells_a_viewer_whether_a_stored_file_may_be_shown():
+    assert filecheck.acceptable(text_pdf("Responsiva"), filetypes.PDF)
+    assert filecheck.acceptable(files.jpeg_bytes(), filetypes.JPEG)
+    assert not filecheck.acceptable(hostile.build("openaction_javascript"), filetypes.PDF)
+    assert not filecheck.acceptable(hostile.build("jpeg_with_zip"), filetypes.JPEG)
+
+
+def test_an_unused_leftover_object_that_does_not_parse_is_tolerated_but_a_used_one_is_not():
+    catalog, pages = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] %s >>"
+    leftover = hostile.hand_pdf([catalog, pages, page % b"", b"<< /Roto [1 2 >> ) garbage"])
+    assert filetypes.inspect(io.BytesIO(leftover)) == filetypes.PDF
+    used = hostile.hand_pdf([catalog, pages, page % b"/Extra 4 0 R", b"<< /Roto [1 2 >> ) garbage"])
+    assert hostile.DAMAGED in _refusal(used)
