@@ -53,7 +53,7 @@ def find_expired(identity: IdentityDirectory, settings: Settings, now: datetime)
 
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                  now: datetime | None = None, dry_run: bool = False) -> list[Expired]:
+                  now: datetime | None = None, dry_run: bool = False, index=None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found."""
     now = now or datetime.now(timezone.utc)
     done = []
@@ -63,6 +63,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
             for key in keys:
                 storage.delete(key)
             identity.delete_account(application.id)
+            if index is not None:  # after the account, as every exit from the queue (queue_index.py)
+                index.remove(application.id)
             log.info("solicitud expirada eliminada: solicitud=%s estatus=%s objetos=%d", application.id,
                      application.status, len(keys))
         done.append(Expired(application.id, application.status, registered_at(application), len(keys)))
