@@ -161,19 +161,21 @@ class Decisions:
         if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
             return Outcome(record.get("decision", ""), already_decided=True)
         _, etag = self.store.get_with_etag(key)
+        return self._complete(app, taken, etag, reviewer, send=self._sender(app, record), resend=True)
+
+    def _sender(self, app: Application, record: dict):
+        """What sends this decision's email again (from the record and the account as they are now)."""
         decision = record["decision"]
+        if record.get("correo") == "enviado":  # only the audit event was missing: no second email
+            return lambda: True
         if decision == APROBAR:
             mode = app.decision.get("credenciales") or record.get("credenciales") or self.settings.credentials_mode
-            send = lambda: self.emails.approval(app, None, mode)  # noqa: E731 - a new password replaces the lost one
-        elif decision == CORREGIR:
-            send = lambda: self.emails.correction(  # noqa: E731
-                app, app.correction.get("documentos", {}), app.correction.get("comentario", ""))
-        else:
-            send = lambda: self.emails.rejection(app, app.decision.get("motivo", ""))  # noqa: E731
-        if record.get("correo") == "enviado":  # only the audit event was missing: no second email
-            send = lambda: True  # noqa: E731
-        outcome = self._complete(app, taken, etag, reviewer, send=send, resend=True)
-        return outcome
+            return lambda: self.emails.approval(app, None, mode)  # a new password replaces the lost one
+        if decision == CORREGIR:
+            correction = app.correction
+            return lambda: self.emails.correction(app, correction.get("documentos") or record.get("motivos", {}),
+                                                  correction.get("comentario", record.get("comentario", "")))
+        return lambda: self.emails.rejection(app, app.decision.get("motivo") or record.get("motivo", ""))
 
     # --- steps -----------------------------------------------------------------------------------
     def _begin(self, account_id: str, reviewer: Reviewer, decision: str, round_seen: str, digest_seen: str,
@@ -221,21 +223,13 @@ class Decisions:
         except ObjectMissing:
             return Outcome(decision, already_decided=True)
         record = json.loads(data)
-        if record.get("estado") != "en_curso":
+        if not _needs_resend(record):
             return Outcome(decision, already_decided=True)
         taken = {**record, "correo": "reenviando", "reenvio_desde": time.time()}
         if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
             return Outcome(decision, already_decided=True)
         _, etag = self.store.get_with_etag(key)
-        if decision == APROBAR:
-            send = lambda: self.emails.approval(app, None, record.get("credenciales")  # noqa: E731
-                                                or self.settings.credentials_mode)
-        elif decision == CORREGIR:
-            send = lambda: self.emails.correction(app, record.get("motivos", {}),  # noqa: E731
-                                                  record.get("comentario", ""))
-        else:
-            send = lambda: self.emails.rejection(app, record.get("motivo", ""))  # noqa: E731
-        return self._complete(app, taken, etag, reviewer, send=send)
+        return self._complete(app, taken, etag, reviewer, send=self._sender(app, record))
 
     def _change(self, app: Application, record: dict, change) -> None:
         """Lists the email for resend, then changes Keycloak; undoes the listing and the record if
@@ -266,16 +260,21 @@ class Decisions:
         decision = record["decision"]
         audited = record.get("auditoria") == "escrita"
         sent = False
-        try:
-            if not audited:
+        if not audited:
+            try:
                 self._audit_decision(app, record, reviewer)
                 audited = True
+            except Exception:  # the email still goes; the marker stays until the event is written
+                log.exception("decisión %s sin evento de auditoría (solicitud %s)", decision, app.id)
+        try:
             if not resend:
                 self.leases.release(app.id, reviewer)
+        except Exception:  # the lease expires on its own
+            log.exception("reserva no liberada tras la decisión (solicitud %s)", app.id)
+        try:
             sent = bool(send())
         except Exception:
-            log.exception("decisión %s registrada sin completar su %s (solicitud %s)", decision,
-                          "correo" if audited else "auditoría", app.id)
+            log.exception("correo de la decisión %s no enviado (solicitud %s)", decision, app.id)
         if resend:
             try:
                 self.audit.record(audit_actions.RESEND, app.id, actor_id=reviewer.id, actor_username=reviewer.username,
@@ -320,11 +319,12 @@ class Decisions:
 
 
 def _needs_resend(record: dict) -> bool:
+    """Whether this decision still owes its email or its audit event. A decision still `en_curso` is
+    only taken over once stale: until then its own request may be finishing it (a double click)."""
     if record.get("correo") == "fallido" or (record.get("estado") == "aplicada" and record.get("auditoria") == "pendiente"):
         return True
-    since = float(record.get("reenvio_desde") or record.get("creado") or 0)
     if record.get("correo") == "reenviando":  # a resend that died half-way
-        return time.time() - since > STALE_RESEND_S
+        return time.time() - float(record.get("reenvio_desde") or 0) > STALE_RESEND_S
     if record.get("estado") == "en_curso":  # a decision that died after the status change
         return time.time() - float(record.get("creado", 0)) > STALE_DECISION_S
     return False
