@@ -125,12 +125,14 @@ def resubmit(gateway: Any, account_id: str, index: Any = None) -> None:
         index.add(entry_for(Application(gateway.get_account(account_id))))
 
 
-def cleanup(gateway: Any, store: Any, account_id: str) -> None:
+def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> None:
     keys = store.list_keys(application_prefix(account_id)) + store.list_keys(audit_prefix(account_id)) \
         + store.list_keys(f"revision/decisiones/{account_id}/") + [lease_key(account_id), failed_email_key(account_id)]
     for key in keys:
         store.delete(key)
     gateway.delete_account(account_id)
+    if index is not None:
+        index.remove(account_id)
 
 
 def audit_events(store: Any, account_id: str) -> list[dict]:
