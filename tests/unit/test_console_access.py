@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
 from tests.support import review_data as data
-from tests.unit.conftest import unit_settings
 from tests.unit.test_review_web import log_in
 
 

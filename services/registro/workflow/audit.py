@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -96,8 +97,6 @@ class AuditTrail:
         keys = self.store.list_keys(decisions_day_prefix(day))
         if not keys:
             return []
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=min(16, len(keys))) as pool:
             bodies = list(pool.map(self.store.get, keys))
         return sorted((AuditEvent.from_dict(json.loads(b)) for b in bodies), key=lambda e: e.at)
