@@ -166,3 +166,49 @@ def test_reindex_reports_and_repairs_a_damaged_index(pending, gateway, queue_ind
     assert queue_index.get(lost.id) == entry_for(Application(gateway.get_account(lost.id)))
     again = _reindex("--check")
     assert again.returncode == 0 and "sin diferencias" in again.stdout, again.stdout
+
+
+def test_index_and_keycloak_agree_after_every_transition(settings, pending, gateway, store, queue_index):
+    from datetime import date
+
+    from registro.adapters.mail import SmtpMailer
+    from registro.workflow.activation import submit_for_review
+    from registro.workflow.review import documents_digest, round_id
+    from tests.unit.test_review_transitions import replace_flagged
+
+    class Live:  # what tests.unit.test_review_transitions.replace_flagged needs
+        identity = gateway
+
+    created = pending()
+    gateway.update_attributes(created.id, {"estatus": "pendiente_documentos", "fecha_envio": None})
+    queue_index.remove(created.id)
+    reviewer = Reviewer("id-rita", "rita")
+    service = ReviewService(gateway, store, SmtpMailer(settings.smtp), settings, queue_index)
+    app = create_app({"SETTINGS": settings, "TESTING": True})
+
+    def agrees():
+        current = Application(gateway.get_account(created.id))
+        entry = queue_index.get(created.id)
+        if current.status == "en_revision":
+            assert entry == entry_for(current) and entry.terms == entry_for(current).terms
+            assert created.id in queue_index.all_ids()
+        else:
+            assert entry is None and created.id not in queue_index.all_ids()
+
+    def seen():
+        current = Application(gateway.get_account(created.id))
+        return {"round_seen": round_id(current), "digest_seen": documents_digest(current)}
+
+    agrees()
+    submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today(), queue_index)
+    agrees()
+    with app.test_request_context():
+        service.claim(created.id, reviewer)
+        service.request_correction(created.id, reviewer, reasons={"curp": ["ilegible"]}, comment="", **seen())
+        agrees()
+        replace_flagged(Live, created.id)
+        submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today(), queue_index)
+        agrees()
+        service.claim(created.id, reviewer)
+        service.approve(created.id, reviewer, **seen())
+        agrees()
