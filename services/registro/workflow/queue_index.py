@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import secrets
 import threading
 import time
 import unicodedata
@@ -190,6 +191,8 @@ class IndexBackend(Protocol):
 
     def sinter(self, keys: list[str]) -> set[str]: ...
 
+    def oldest_of(self, keys: list[str], limit: int) -> list[str]: ...  # members of every set, oldest first
+
     def clear(self) -> None: ...
 
 
@@ -278,6 +281,12 @@ class MemoryBackend:
         with self._lock:
             sets = [self._s.get(k, set()) for k in keys]
             return set.intersection(*sets) if sets else set()
+
+    def oldest_of(self, keys: list[str], limit: int) -> list[str]:
+        with self._lock:
+            ids = self.sinter(keys)
+            scores = self._zset("z:all")[1]
+            return [m for _, m in sorted((scores[m], m) for m in ids if m in scores)[:limit]]
 
     def clear(self) -> None:
         with self._lock:
@@ -369,6 +378,21 @@ class RedisBackend:
 
     def sinter(self, keys: list[str]) -> set[str]:
         return self._run(lambda: set(self.client.sinter([self._k(k) for k in keys]))) if keys else set()
+
+    def oldest_of(self, keys: list[str], limit: int) -> list[str]:
+        """Server-side: intersect the term sets with the queue (weight 0, so the score stays the
+        submission time) into a short-lived key and read its first `limit` — one round trip, and the
+        work for a common surname stays in Redis instead of shipping thousands of ids here."""
+        if not keys:
+            return []
+        def run():
+            tmp = self._k(f"tmp:{secrets.token_hex(8)}")
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zinterstore(tmp, {self._k("z:all"): 1, **{self._k(k): 0 for k in keys}}, aggregate="SUM")
+            pipe.zrange(tmp, 0, limit - 1)
+            pipe.delete(tmp)
+            return pipe.execute()[1]
+        return self._run(run)
 
     def clear(self) -> None:
         def run():
@@ -499,15 +523,10 @@ class QueueIndex:
         if not query:
             return []
         compact = query.replace(" ", "")
-        ids = self.backend.sinter([f"s:{compact}"])
+        ids = self.backend.oldest_of([f"s:{compact}"], limit)
         if not ids and " " in query:
-            ids = self.backend.sinter([f"s:{w}" for w in _words(query)])
-        if not ids:
-            return []
-        ordered = list(ids)
-        scores = self.backend.zscores("z:all", ordered)
-        ranked = sorted((s, i) for s, i in zip(scores, ordered) if s is not None)
-        return self.entries([i for _, i in ranked[:limit]])
+            ids = self.backend.oldest_of([f"s:{w}" for w in _words(query)], limit)
+        return self.entries(ids)
 
     def age_counts(self, now: float, edges_days: Iterable[tuple[float, float]]) -> list[int]:
         """Pending applications whose age in days lies in [lo, hi) for each (lo, hi)."""
