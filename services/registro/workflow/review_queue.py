@@ -22,7 +22,7 @@ from ..domain.storage_keys import FAILED_EMAILS_PREFIX
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .leases import Lease, LeaseHeld, Leases, Reviewer
-from .queue_index import Counts, QueueEntry, QueueFilters, QueueIndex, QueueIndexUnavailable
+from .queue_index import QueueEntry, QueueFilters, QueueIndex, QueueIndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ class ReviewQueue:
         self.audit = audit
 
     def page(self, filters: QueueFilters) -> QueuePage:
-        counts: Counts = self.index.counts()
-        found = self.index.page(filters, PAGE_SIZE)
+        counts, found = self.index.overview(filters, PAGE_SIZE)
         rows = [(e, self.leases.active(e.account_id) if e.account_id in found.reserved else None)
                 for e in found.entries]
         return QueuePage(rows=rows, total_pending=counts.total, matching=found.matching, page=found.page,
