@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from registro import create_app
 from registro.config import Settings
 from registro.container import real_adapters
-from registro.workflow.queue_index import QueueEntry, QueueIndex, RedisBackend, _set_keys, normalise
+from registro.workflow.queue_index import QueueEntry, QueueFilters, QueueIndex, RedisBackend, _set_keys, normalise
 
 SIZES = [int(n) for n in os.environ.get("BENCH_QUEUE_SIZES", "2000,20000,100000").split(",")]
 ANCHOR_2K_S = 1.2  # issue 12: uncached page with 2,000 pending, before the index
@@ -74,6 +74,16 @@ def _timed(client, path: str, runs: int) -> tuple[float, float]:
         r = client.get(path)
         times.append(time.perf_counter() - t0)
         assert r.status_code == 200, (path, r.status_code)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def _timed_call(call, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
     times.sort()
     return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
 
@@ -158,6 +168,11 @@ def bench_queue_page_and_search() -> None:
             }
             for label, path in paths.items():
                 p50, p95 = _timed(client, path, RUNS if "buscar" not in label else RUNS // 2)
+                results.append((size, label, p50, p95))
+            # The index alone (no Flask, no S3, no template): what grows, if anything, with the queue.
+            for label, call in (("índice: conteos + página 1", lambda: index.overview(QueueFilters(), 25)),
+                                ("índice: buscar apellido", lambda: index.search("hernandez"))):
+                p50, p95 = _timed_call(call, RUNS)
                 results.append((size, label, p50, p95))
             print(f"\n[bench_queue] {size} pendientes (índice sembrado en {seed_s:.1f} s); primera página de un "
                   f"proceso nuevo: {first_ms:.0f} ms")
