@@ -182,11 +182,12 @@ def bench_queue_page_and_search() -> None:
                           + (f"  (ancla 2k sin índice {ANCHOR_2K_S * 1000:.0f} ms: ×{ANCHOR_2K_S / p95:.0f} más rápida;"
                              f" meta p95 ≤ {GOAL_P95_S * 1000:.0f} ms: {p95 / GOAL_P95_S:.2f})"
                              if label == "página 1" else ""))
-        by = {(s, label): p95 for s, label, _, p95 in results}
-        if 2000 in SIZES and 20000 in SIZES:
-            for label in dict.fromkeys(label for _, label, _, _ in results if _ == 2000):
-                if (20000, label) in by:
-                    print(f"[bench_queue] crecimiento 2k → 20k, {label}: p95 ×{by[(20000, label)] / by[(2000, label)]:.2f}")
+        # The same measurements in the same order at each size: compare them position by position.
+        per_size = {size: [(label, p95) for s, label, _, p95 in results if s == size] for size in SIZES}
+        base = SIZES[0]
+        for size in SIZES[1:]:
+            for (label, p95_base), (_, p95) in zip(per_size[base], per_size[size]):
+                print(f"[bench_queue] crecimiento {base} → {size}, {label}: p95 ×{p95 / p95_base:.2f}")
     finally:
         index.clear()
 
