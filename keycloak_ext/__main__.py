@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .catalog import REVIEWER_ROLE
+from .catalog import REVIEWER_ROLE, SUPERVISOR_ROLE
 from .errors import AccountConflict, IdentityError, IdentityUnavailable
 from .gateway import KeycloakGateway
 from .passwords import temporary_password
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     reviewer.add_argument("email")
     reviewer.add_argument("--nombre", default="Revisor")
     reviewer.add_argument("--apellidos", default="ANAM")
+    reviewer.add_argument("--supervisor", action="store_true", help="además, el rol supervisor (/supervision)")
     args = parser.parse_args(argv)
 
     problems = catalog_mismatches(load_realm(), load_user_profile())
@@ -83,6 +84,8 @@ def add_reviewer(gateway: KeycloakGateway, args: argparse.Namespace) -> int:
                                             last_name=args.apellidos, attributes={}, enabled=True,
                                             email_verified=True)
         gateway.assign_realm_role(account_id, REVIEWER_ROLE)
+        if getattr(args, "supervisor", False):
+            gateway.assign_realm_role(account_id, SUPERVISOR_ROLE)
         gateway.set_temporary_password(account_id, password)
         # From now on the service account may not touch this account (least privilege).
         RealmProvisioner(gateway.admin).protect_accounts()

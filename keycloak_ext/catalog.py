@@ -32,6 +32,7 @@ USER_TYPE_SLUGS: frozenset[str] = frozenset(t.slug for t in USER_TYPES)
 USER_TYPE_LABELS: dict[str, str] = {t.slug: t.label for t in USER_TYPES}
 
 REVIEWER_ROLE = "revisor"
+SUPERVISOR_ROLE = "supervisor"  # the review supervisor's figures (/supervision); not a reviewer by itself
 
 # SPEC §9, in the order an application moves through them.
 STATUSES: tuple[str, ...] = (

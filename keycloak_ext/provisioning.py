@@ -15,7 +15,7 @@ from typing import Any, Callable
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
-from .catalog import REVIEWER_ROLE, STATUSES, USER_TYPES
+from .catalog import REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES
 from .errors import IdentityUnavailable
 from .realm_files import load_realm, load_user_profile
 
@@ -454,10 +454,11 @@ def catalog_mismatches(realm: dict, profile: dict) -> list[str]:
     for t in USER_TYPES:
         if t.slug not in roles:
             problems.append(f"falta el rol {t.slug}")
-    extra = roles - {t.slug for t in USER_TYPES} - {REVIEWER_ROLE}
+    extra = roles - {t.slug for t in USER_TYPES} - {REVIEWER_ROLE, SUPERVISOR_ROLE}
     problems += [f"rol sin tipo de usuario: {r}" for r in sorted(extra)]
-    if REVIEWER_ROLE not in roles:
-        problems.append(f"falta el rol {REVIEWER_ROLE}")
+    for staff in (REVIEWER_ROLE, SUPERVISOR_ROLE):
+        if staff not in roles:
+            problems.append(f"falta el rol {staff}")
     attrs = {a["name"]: a for a in profile["attributes"]}
     options = attrs.get("tipo_usuario", {}).get("validations", {}).get("options", {}).get("options", [])
     if list(options) != [t.slug for t in USER_TYPES]:

@@ -62,7 +62,8 @@ class Settings:
     ratelimit_storage_uri: str = "memory://"
     upload_max_bytes: int = 10 * MiB
     claim_lease_s: int = 30 * 60
-    review_queue_cache_s: float = 10.0  # how stale the review queue's list may be (see web/review.py)
+    redis_url: str = ""  # shared state of the replicas (queue index, console sessions); unset: in-process
+    console_recheck_s: float = 120.0  # how often a console session re-checks the account and role in Keycloak
     credentials_mode: str = "temporal"  # or "enlace"
     review_client_id: str = "revision-console"
     review_client_secret: str = LOCAL_DEFAULTS["REVISION_CLIENT_SECRET"]
@@ -125,7 +126,8 @@ class Settings:
             ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),
             upload_max_bytes=int(float(env.get("UPLOAD_MAX_MIB", "10")) * MiB),
             claim_lease_s=int(float(env.get("CLAIM_LEASE_MINUTES", "30")) * 60),
-            review_queue_cache_s=float(env.get("REVISION_QUEUE_CACHE_SECONDS", "10")),
+            redis_url=env.get("REDIS_URL", ""),
+            console_recheck_s=float(env.get("CONSOLE_RECHECK_SECONDS", "120")),
             credentials_mode=env.get("CREDENTIALS_MODE", cls.credentials_mode),
             review_client_id=env.get("REVISION_CLIENT_ID", cls.review_client_id),
             review_client_secret=env.get("REVISION_CLIENT_SECRET", cls.review_client_secret),

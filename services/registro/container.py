@@ -20,7 +20,8 @@ from .config import Settings
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
     from .adapters.captcha import Captcha
     from .workflow.recovery import RecoveryDispatcher
-    from .workflow.review import PendingCache
+    from .adapters.sessions import ConsoleSessions
+    from .workflow.queue_index import QueueIndex
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -34,7 +35,8 @@ class Adapters:
     pdf: PdfRenderer | None = None
     captcha: "Captcha | None" = None
     recovery: "RecoveryDispatcher | None" = None
-    review_cache: "PendingCache | None" = None
+    queue_index: "QueueIndex | None" = None
+    console_sessions: "ConsoleSessions | None" = None
 
 
 def adapters() -> Adapters:
@@ -59,7 +61,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .adapters.captcha import Captcha
     from .adapters.pdf import WeasyPrintRenderer
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
-    from .workflow.review import PendingCache
+    from .adapters.sessions import sessions_for
+    from .workflow.queue_index import index_for
 
     a = given or real_adapters(s)
     return replace(
@@ -68,5 +71,6 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
         recovery=a.recovery or RecoveryDispatcher(
             a.identity, ResetTarget(client_id=s.portal_client_id, redirect_uri=s.portal_login_url)),
-        review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
+        queue_index=a.queue_index or index_for(s.redis_url),
+        console_sessions=a.console_sessions or sessions_for(s.redis_url),
     )

@@ -16,6 +16,7 @@ from .adapters.storage import StorageUnavailable
 from .config import Settings
 from .container import real_adapters
 from .workflow.purge import purge_expired
+from .workflow.queue_index import index_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     adapters = real_adapters(settings)
     try:
-        expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
+        expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
+                                index=index_for(settings.redis_url))
         # Markers of used captcha solutions only matter until their challenge expires.
         swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
                                                adapters.storage).forget_expired()

@@ -189,9 +189,9 @@ def reviewer_opens(page: Page, folio: str, screens: Screens, *, keep_prefix: str
 
 
 def wait_in_queue(page: Page, folio: str, timeout_s: float = 60) -> None:
-    """The queue is served from a list each process refreshes in the background (at most
-    REVISION_QUEUE_CACHE_SECONDS old), so a just-submitted application shows up after a reload or two —
-    what a reviewer does too. Reloads until the folio is listed, within a deadline."""
+    """The queue index lists an application from the moment it is submitted; the page is reloaded
+    until the folio is listed (within a deadline), as a reviewer would, in case the page was opened
+    just before the submission."""
     import time
 
     deadline = time.monotonic() + timeout_s

@@ -18,6 +18,7 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain.storage_keys import audit_prefix
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
+from registro.workflow.queue_index import index_for
 from tests.support import oidc
 from tests.support import review_data as data
 from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, keycloak_steps,
@@ -38,7 +39,14 @@ def store(settings):
 
 
 def make_console(settings: Settings, **changes):
-    return create_app({"SETTINGS": settings.with_changes(review_queue_cache_s=0, **changes), "TESTING": True})
+    return create_app({"SETTINGS": settings.with_changes(**changes), "TESTING": True})
+
+
+@pytest.fixture
+def queue_index(settings):
+    """The stack's shared queue index (Redis): what every app instance of these tests reads."""
+    assert settings.redis_url, "the test stack exports REDIS_URL (Redis runs in every profile)"
+    return index_for(settings.redis_url)
 
 
 @pytest.fixture
@@ -63,17 +71,17 @@ def new_reviewer(make_account, kc_admin, unique):
 
 
 @pytest.fixture
-def pending(gateway, store):
+def pending(gateway, store, queue_index):
     made: list[str] = []
 
     def make(**kwargs) -> data.Pending:
-        app = data.create_pending(gateway, store, **kwargs)
+        app = data.create_pending(gateway, store, index=queue_index, **kwargs)
         made.append(app.id)
         return app
 
     yield make
     for account_id in made:
-        data.cleanup(gateway, store, account_id)
+        data.cleanup(gateway, store, account_id, queue_index)
 
 
 @pytest.fixture
@@ -150,6 +158,31 @@ def test_reviewer_logs_in_with_password_and_otp_then_logout_ends_the_keycloak_se
     assert page.status_code == 200 and 'name="password"' in page.text
     again = keycloak_steps(oidc.LoginPage(reviewer.browser, page), reviewer, reviewer.username, reviewer.password)
     assert again.status_code == 302 and "code=" in again.headers["Location"]
+
+
+def test_revocation_in_keycloak_and_logout_end_the_console_session(settings, new_reviewer, kc_admin):
+    """Issue 11 §5: the role and the account are re-checked against Keycloak (here at every request),
+    and logout ends the session server-side, so a cookie copied before it opens nothing."""
+    app = make_console(settings, console_recheck_s=0)
+    removed, disabled, leaving = new_reviewer(), new_reviewer(), new_reviewer()
+    clients = {}
+    for reviewer in (removed, disabled, leaving):
+        clients[reviewer.id] = app.test_client()
+        assert console_login(clients[reviewer.id], reviewer).status_code == 302
+        assert clients[reviewer.id].get("/revision/").status_code == 200
+    role = kc_admin.get_realm_role("revisor")
+    kc_admin.delete_realm_roles_of_user(removed.id, [role])
+    assert clients[removed.id].get("/revision/").status_code == 302
+    kc_admin.update_user(disabled.id, {"enabled": False})
+    assert clients[disabled.id].get("/revision/").status_code == 302
+
+    client = clients[leaving.id]
+    copied = app.test_client()
+    copied.set_cookie("session", client.get_cookie("session").value)
+    assert copied.get("/revision/").status_code == 200
+    body = client.get("/revision/").get_data(as_text=True)
+    assert client.post("/revision/salir", data={"csrf_token": form_fields(body, "salir")["csrf_token"]}).status_code == 302
+    assert copied.get("/revision/").status_code == 302
 
 
 def test_wrong_otp_code_is_refused(review_app, new_reviewer):
@@ -346,7 +379,7 @@ def test_approve_enlace_sends_keycloaks_set_password_link(settings, new_reviewer
     assert gateway.get_account(app.id).enabled
 
 
-def test_correction_round_trip_back_to_review_then_rejection(console, pending, gateway, mailbox, store):
+def test_correction_round_trip_back_to_review_then_rejection(console, pending, gateway, mailbox, store, queue_index):
     app = pending()
     claim(console, app.id)
     page = console.get(f"/revision/{app.id}").get_data(as_text=True)
@@ -367,7 +400,7 @@ def test_correction_round_trip_back_to_review_then_rejection(console, pending, g
     assert link.startswith(Settings.from_env().public_url)
 
     # The applicant uploads again and sends: a new round appears in the queue.
-    data.resubmit(gateway, app.id)
+    data.resubmit(gateway, app.id, queue_index)
     assert app.folio in console.get("/revision/?tipo=agente_aduanal").get_data(as_text=True)
     claim(console, app.id)
     fields = form_fields(console.get(f"/revision/{app.id}").get_data(as_text=True), "rechazar")

@@ -15,7 +15,8 @@ from typing import Any
 from PIL import Image
 
 from registro.domain import documents as docs
-from registro.domain.application import DocumentRecord, documents_attribute, now_iso
+from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
+from registro.workflow.queue_index import entry_for
 from registro.domain.storage_keys import (application_prefix, audit_prefix, document_key, failed_email_key,
                                           lease_key, responsiva_key)
 
@@ -77,7 +78,8 @@ def _store_document(store: Any, account_id: str, kind: str, data: bytes, content
 def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usuario: str = "agente_aduanal",
                    fecha_envio: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López",
                    curp: str = CURP, rfc: str = RFC, vigencia: str | None = None, with_documents: bool = True,
-                   email: str | None = None) -> Pending:
+                   email: str | None = None, index: Any = None) -> Pending:
+    """`index`: the queue index to enqueue it in (as "Enviar a validación" does); None leaves it out."""
     tag = secrets.token_hex(5)
     folio = f"AU-2026-{tag.upper()}"
     attributes = {"estatus": "en_revision", "folio": folio, "fecha_registro": now_iso(),
@@ -111,20 +113,26 @@ def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usua
             {"tipo_identificacion": "documento_migratorio" if foreign else "ine",
              "vigencia": vigencia or (date.today() + timedelta(days=365)).isoformat()})
         gateway.update_attributes(account_id, {"documentos": documents_attribute(documents)})
+    if index is not None:
+        index.add(entry_for(Application(gateway.get_account(account_id))))
     return Pending(id=account_id, username=username, email=email, folio=folio, documents=documents)
 
 
-def resubmit(gateway: Any, account_id: str) -> None:
+def resubmit(gateway: Any, account_id: str, index: Any = None) -> None:
     """What the applicant side does after a correction: documents replaced, sent again."""
     gateway.update_attributes(account_id, {"estatus": "en_revision", "fecha_envio": now_iso()})
+    if index is not None:
+        index.add(entry_for(Application(gateway.get_account(account_id))))
 
 
-def cleanup(gateway: Any, store: Any, account_id: str) -> None:
+def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> None:
     keys = store.list_keys(application_prefix(account_id)) + store.list_keys(audit_prefix(account_id)) \
         + store.list_keys(f"revision/decisiones/{account_id}/") + [lease_key(account_id), failed_email_key(account_id)]
     for key in keys:
         store.delete(key)
     gateway.delete_account(account_id)
+    if index is not None:
+        index.remove(account_id)
 
 
 def audit_events(store: Any, account_id: str) -> list[dict]:

@@ -7,6 +7,8 @@ from keycloak_ext import KeycloakSettings
 from registro import create_app
 from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
+from registro.adapters.sessions import MemorySessions
+from registro.workflow.queue_index import MemoryBackend, QueueIndex
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 
 
@@ -27,7 +29,8 @@ def unit_settings(**changes) -> Settings:
 
 @pytest.fixture
 def fakes() -> Adapters:
-    return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer())
+    return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(),
+                    queue_index=QueueIndex(MemoryBackend()), console_sessions=MemorySessions())
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from keycloak_ext import KeycloakGateway
 from registro.adapters.identity import IdentityDirectory
 from registro.adapters.mail import Mailer, SmtpMailer
 from registro.adapters.storage import ObjectStore, S3Store
+from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
+from registro.workflow.queue_index import IndexBackend, MemoryBackend, RedisBackend
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 
 
@@ -18,6 +20,8 @@ def protocol_methods(protocol) -> list[str]:
     (IdentityDirectory, KeycloakGateway, FakeIdentity),
     (ObjectStore, S3Store, FakeStore),
     (Mailer, SmtpMailer, FakeMailer),
+    (IndexBackend, RedisBackend, MemoryBackend),
+    (ConsoleSessions, RedisSessions, MemorySessions),
 ])
 def test_real_and_fake_share_the_protocol(protocol, real, fake):
     methods = protocol_methods(protocol)

@@ -9,15 +9,25 @@ import pytest
 from tests.support import review_data as data
 
 
-@pytest.fixture
-def reviewer_client(client):
+def log_in(client, fakes, roles=("revisor",), user_id="id-ana", **changes):
+    """A console session as the OIDC callback leaves it (server-side, the cookie holds its id)."""
+    now = time.time()
+    data = {"id": user_id, "usuario": "ana.revisora", "nombre": "Ana", "roles": list(roles), "desde": now,
+            "verificado": now, **changes}
+    session_id = fakes.console_sessions.create(data, 8 * 3600)
     with client.session_transaction() as s:
-        s["revisor"] = {"id": "id-ana", "usuario": "ana.revisora", "nombre": "Ana", "desde": time.time()}
+        s["consola"] = session_id
+    return session_id
+
+
+@pytest.fixture
+def reviewer_client(client, fakes):
+    log_in(client, fakes)
     return client
 
 
 def test_anonymous_is_redirected_to_login(client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     for path in ("/revision/", f"/revision/{app.id}", f"/revision/{app.id}/documentos/curp"):
         r = client.get(path)
         assert r.status_code == 302 and r.location.endswith("/revision/login")
@@ -26,14 +36,13 @@ def test_anonymous_is_redirected_to_login(client, fakes):
     assert "code_challenge_method=S256" in r.location and r.location.startswith("http://keycloak.prueba/")
 
 
-def test_expired_console_session_logs_in_again(client):
-    with client.session_transaction() as s:
-        s["revisor"] = {"id": "x", "usuario": "x", "nombre": "x", "desde": time.time() - 9 * 3600}
+def test_expired_console_session_logs_in_again(client, fakes):
+    log_in(client, fakes, desde=time.time() - 9 * 3600)
     assert client.get("/revision/").status_code == 302
 
 
 def test_queue_and_detail_render_for_a_reviewer(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     queue = reviewer_client.get("/revision/")
     assert queue.status_code == 200 and app.folio in queue.get_data(as_text=True)
     assert "frame-ancestors 'self'" in queue.headers["Content-Security-Policy"]
@@ -45,13 +54,13 @@ def test_queue_and_detail_render_for_a_reviewer(reviewer_client, fakes):
 
 
 def test_post_without_csrf_token_is_refused(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     assert reviewer_client.post(f"/revision/{app.id}/reservar").status_code == 400
     assert reviewer_client.post("/revision/salir").status_code == 400
 
 
 def test_claim_then_decision_forms_appear(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     page = reviewer_client.get(f"/revision/{app.id}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = reviewer_client.post(f"/revision/{app.id}/reservar", data={"csrf_token": token})
@@ -62,7 +71,7 @@ def test_claim_then_decision_forms_appear(reviewer_client, fakes):
 
 
 def test_documents_are_streamed_inline_with_safe_headers(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     r = reviewer_client.get(f"/revision/{app.id}/documentos/identificacion")
     assert r.status_code == 200 and r.mimetype == "image/png"
     assert r.headers["Content-Disposition"].startswith("inline;")

@@ -11,7 +11,7 @@ import pytest
 from registro.domain.storage_keys import audit_prefix, failed_email_key
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
 from keycloak_ext.passwords import temporary_password
-from registro.workflow.review import (PendingCache, QueueFilters, ReviewRefused, ReviewService, documents_digest,
+from registro.workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                       round_id)
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
@@ -23,7 +23,7 @@ BETO = Reviewer("id-beto", "beto.revisor")
 @pytest.fixture
 def service(app, fakes):
     with app.test_request_context():
-        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), PendingCache(0))
+        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), fakes.queue_index)
 
 
 def seen(service, account_id):
@@ -77,8 +77,8 @@ def test_temporary_password_meets_the_realm_policy(n):
 
 
 def test_queue_is_oldest_first_with_counts_and_filters(service, fakes):
-    newer = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-02T00:00:00+00:00")
-    older = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-01T00:00:00+00:00", foreign=True,
+    newer = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, fecha_envio="2026-01-02T00:00:00+00:00")
+    older = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, fecha_envio="2026-01-01T00:00:00+00:00", foreign=True,
                                 tipo_usuario="transportista")
     page = service.queue(QueueFilters())
     assert [i.account_id for i, _ in page.rows] == [older.id, newer.id]
@@ -90,7 +90,7 @@ def test_queue_is_oldest_first_with_counts_and_filters(service, fakes):
 
 
 def test_decision_requires_the_lease(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     with pytest.raises(ReviewRefused):
         service.approve(app.id, ANA, **seen(service, app.id))
     service.claim(app.id, ANA)
@@ -100,7 +100,7 @@ def test_decision_requires_the_lease(service, fakes):
 
 
 def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)
     before = seen(service, app.id)
     first = service.approve(app.id, ANA, **before)
@@ -118,10 +118,10 @@ def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service,
 
 
 def test_changed_round_is_refused(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)
     before = seen(service, app.id)
-    data.resubmit(fakes.identity, app.id)
+    data.resubmit(fakes.identity, app.id, fakes.queue_index)
     fakes.identity.update_attributes(app.id, {"fecha_envio": "2030-01-01T00:00:00+00:00"})
     with pytest.raises(ReviewRefused):
         service.approve(app.id, ANA, **before)
@@ -129,8 +129,9 @@ def test_changed_round_is_refused(service, fakes):
 
 def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
     with app.test_request_context():
-        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(credentials_mode="enlace"))
-        pending = data.create_pending(fakes.identity, fakes.storage)
+        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(credentials_mode="enlace"),
+                                fakes.queue_index)
+        pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         service.claim(pending.id, ANA)
         service.approve(pending.id, ANA, **seen(service, pending.id))
     assert fakes.identity.actions_emails == [(pending.id, ["UPDATE_PASSWORD"])]
@@ -139,7 +140,7 @@ def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
 
 
 def test_mail_down_keeps_the_decision_and_resend_sets_a_new_password(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)
     fakes.mailer.down = True
     outcome = service.approve(app.id, ANA, **seen(service, app.id))
@@ -156,7 +157,7 @@ def test_mail_down_keeps_the_decision_and_resend_sets_a_new_password(service, fa
 
 
 def test_correction_and_rejection(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage)
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)
     with pytest.raises(ReviewRefused):
         service.request_correction(app.id, ANA, reasons={}, comment="", **seen(service, app.id))
@@ -167,32 +168,10 @@ def test_correction_and_rejection(service, fakes):
     assert json.loads(account.attr("motivos_correccion"))["documentos"] == {"curp": ["ilegible"]}
     mail = fakes.mailer.to(app.email)[-1]
     assert "El documento no es legible." in mail.text and "/activacion/" in mail.text
-    data.resubmit(fakes.identity, app.id)
+    data.resubmit(fakes.identity, app.id, fakes.queue_index)
     service.claim(app.id, ANA)
     with pytest.raises(ReviewRefused):
         service.reject(app.id, ANA, reason="  ", **seen(service, app.id))
     service.reject(app.id, ANA, reason="Documentos apócrifos.", **seen(service, app.id))
     assert fakes.identity.get_account(app.id).attr("estatus") == "rechazado"
     assert "Documentos apócrifos." in fakes.mailer.to(app.email)[-1].text
-
-
-def test_pending_cache_serves_the_old_list_while_reloading_in_the_background():
-    from registro.workflow.review import PendingCache
-
-    loads = []
-    release = threading.Event()
-
-    def load():
-        loads.append(1)
-        if len(loads) > 1:
-            release.wait(5)
-        return [len(loads)]
-
-    cache = PendingCache(ttl_s=0.000001)
-    assert cache.get(load) == [1]  # the first page waits for Keycloak
-    assert cache.get(load) == [1]  # expired: the old list, a reload starts in the background
-    release.set()
-    deadline = time.monotonic() + 5
-    while cache.get(load) == [1] and time.monotonic() < deadline:
-        time.sleep(0.01)  # polling the background reload's result
-    assert cache.get(load) != [1]

@@ -25,6 +25,11 @@ def audit_prefix(account_id: str) -> str:
     return f"auditoria/{account_id}/"
 
 
+def decisions_day_prefix(day: str) -> str:
+    """Every review decision of one UTC day (YYYY-MM-DD): what the supervisor's figures read."""
+    return f"auditoria-decisiones/{day}/"
+
+
 def lease_key(account_id: str) -> str:
     return f"revision/reservas/{account_id}.json"
 

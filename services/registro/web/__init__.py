@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import activation, recovery, registration, review
+from . import activation, console_auth, recovery, registration, review, supervision
 
-BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, review.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, console_auth.bp, review.bp,
+                                     supervision.bp)

@@ -135,7 +135,7 @@ def submit(token: str):
     application = _open(token)
     try:
         a = adapters()
-        submit_for_review(a.identity, a.storage, application, documents_flow.today())
+        submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index)
     except SubmissionIncomplete as exc:
         return _render(application, token, submit_problems=exc.problems, status_code=400)
     flash("Su solicitud fue enviada a validación.", "exito")

@@ -10,7 +10,9 @@ from werkzeug.exceptions import HTTPException
 from keycloak_ext import IdentityUnavailable
 
 from ..adapters.mail import MailUnavailable
+from ..adapters.sessions import SessionsUnavailable
 from ..adapters.storage import StorageUnavailable
+from ..workflow.queue_index import QueueIndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,13 @@ def register(app: Flask) -> None:
     def storage_down(exc: StorageUnavailable):
         log.error("almacenamiento S3 no disponible: %s", type(exc).__name__)
         return error_page(503, "El almacenamiento de documentos no está disponible en este momento. "
+                               "No se realizó ningún cambio; intente de nuevo en unos minutos.")
+
+    @app.errorhandler(QueueIndexUnavailable)
+    @app.errorhandler(SessionsUnavailable)
+    def shared_state_down(exc: Exception):
+        log.error("Redis no disponible: %s", type(exc).__name__)
+        return error_page(503, "Un servicio interno no está disponible en este momento. "
                                "No se realizó ningún cambio; intente de nuevo en unos minutos.")
 
     @app.errorhandler(MailUnavailable)

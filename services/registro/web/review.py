@@ -1,28 +1,25 @@
-"""The review console ("Validación de usuarios", SPEC §7), under /revision.
+"""The review console ("Validación de usuarios", SPEC §7), under /revision: the queue, search,
+"Siguiente solicitud", one application's detail, claims and decisions.
 
-Reviewers log in through Keycloak (adapters/oidc.py); only realm role `revisor` enters. Every
-state change is a POST with a CSRF token; decisions also need the reviewer's lease. Documents are
-streamed by this service after the role check, never linked from the bucket.
+Login, logout and the server-side session are in web/console_auth.py (`reviewer_required` and
+`current_reviewer` are re-exported here). Every state change is a POST with a CSRF token;
+decisions also need the reviewer's lease. Documents are streamed by this service after the role
+check, never linked from the bucket.
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
-from datetime import datetime, timezone
-from functools import wraps
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from authlib.integrations.base_client import OAuthError
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    stream_with_context, url_for)
 
 from keycloak_ext import AccountNotFound
-from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPE_LABELS, USER_TYPES
+from keycloak_ext.catalog import USER_TYPE_LABELS, USER_TYPES
 
-from ..adapters import oidc
-from ..container import SETTINGS_KEY, adapters, settings
+from ..container import adapters, settings
 from ..domain import checks as checks_mod
 from ..domain import status as st
 from ..domain.documents import (CORRECTION_REASONS, DOCUMENT_LABELS, ID_KIND_LABELS, required_documents)
@@ -32,57 +29,18 @@ from ..workflow.leases import LeaseHeld, Reviewer
 from ..workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                round_id)
 from ..observability import metrics
+from .console_auth import console_headers, console_user, current_reviewer, local_time, reviewer_required
 from .errors import error_page
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("review", __name__, url_prefix="/revision")
+bp.after_request(console_headers)
 
-SESSION_KEY = "revisor"
-SESSION_ID_TOKEN = "revisor_id_token"
-SESSION_NEXT = "revisor_siguiente"
-SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
-_MEXICO = ZoneInfo("America/Mexico_City")
-
-NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la ANAM autorizado para validar "
-                "solicitudes puede entrar a la consola de validación.")
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    oidc.init_oidc(app, app.extensions[SETTINGS_KEY])
-    app.jinja_env.filters["fecha_local"] = _local_time
-
-
-def _local_time(value) -> str:
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value, timezone.utc)
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(_MEXICO).strftime("%d/%m/%Y %H:%M")
-
-
-@bp.after_request
-def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self'; frame-src 'self'; object-src 'self'; "
-                                "script-src 'self'; style-src 'self'; form-action 'self' "
-                                f"{settings().keycloak_public_url}; frame-ancestors 'self'; base-uri 'none'")
-    return response
+_local_time = local_time
+__all__ = ["bp", "current_reviewer", "reviewer_required"]
 
 
 @bp.errorhandler(AccountNotFound)
@@ -90,30 +48,9 @@ def _no_account(exc: AccountNotFound):
     return error_page(404, "La solicitud no existe o fue eliminada.")
 
 
-# --- who is asking --------------------------------------------------------------------------------
-def current_reviewer() -> Reviewer | None:
-    data = session.get(SESSION_KEY)
-    if not data or time.time() - data.get("desde", 0) > SESSION_MAX_AGE_S:
-        return None
-    return Reviewer(id=data["id"], username=data["usuario"])
-
-
-def reviewer_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        reviewer = current_reviewer()
-        if reviewer is None:
-            if request.method == "GET":
-                session[SESSION_NEXT] = request.full_path if request.query_string else request.path
-            return redirect(url_for("review.login"))
-        return view(reviewer, *args, **kwargs)
-
-    return wrapper
-
-
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.review_cache)
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index)
 
 
 def _valid_id(account_id: str) -> str:
@@ -122,54 +59,11 @@ def _valid_id(account_id: str) -> str:
     return account_id
 
 
-# --- login and logout ------------------------------------------------------------------------------
-@bp.get("/login")
-def login():
-    if current_reviewer() is not None:
-        return redirect(url_for("review.queue"))
-    return oidc.client(current_app).authorize_redirect(f"{settings().public_url}/revision/callback")
-
-
-@bp.get("/callback")
-def callback():
-    try:
-        token = oidc.client(current_app).authorize_access_token()
-    except (OAuthError, KeyError, ValueError) as exc:
-        log.warning("inicio de sesión de revisor rechazado: %s", type(exc).__name__)
-        return error_page(400, "No fue posible completar el inicio de sesión. Vuelva a intentarlo desde "
-                               "la consola de validación.")
-    identity = oidc.identity_from(token["userinfo"])
-    next_url = session.pop(SESSION_NEXT, None)
-    session.clear()  # a fresh session for a fresh login (no fixation)
-    if REVIEWER_ROLE not in identity.roles:
-        body = render_template("revision/prohibido.html", mensaje=NOT_REVIEWER)
-        return body, 403
-    session[SESSION_KEY] = {"id": identity.id, "usuario": identity.username, "nombre": identity.name,
-                            "desde": time.time()}
-    session[SESSION_ID_TOKEN] = token.get("id_token", "")
-    if not next_url or not next_url.startswith("/revision") or next_url.startswith("//"):
-        next_url = url_for("review.queue")
-    return redirect(next_url)
-
-
-@bp.post("/salir")
-def logout():
-    # CSRFProtect has checked the token (every POST): no page elsewhere can log a reviewer out.
-    id_token = session.get(SESSION_ID_TOKEN)
-    session.clear()
-    return oidc.client(current_app).logout_redirect(
-        post_logout_redirect_uri=f"{settings().public_url}/revision/sesion-cerrada", id_token_hint=id_token or None,
-        client_id=settings().review_client_id)
-
-
-@bp.get("/sesion-cerrada")
-def logged_out():
-    return render_template("revision/sesion_cerrada.html")
-
-
 # --- queue ------------------------------------------------------------------------------------
-def _filters() -> QueueFilters:
-    args = request.args
+SEARCH_MAX_CHARS = 120
+
+
+def _filters(args) -> QueueFilters:
     tipo = args.get("tipo", "")
     extranjero = args.get("extranjero", "")
     reserva = args.get("reserva", "")
@@ -185,11 +79,28 @@ def _filters() -> QueueFilters:
 @bp.get("/")
 @reviewer_required
 def queue(reviewer: Reviewer):
-    filters = _filters()
-    page = _service().queue(filters)
+    filters = _filters(request.args)
+    service = _service()
+    page = service.queue(filters)
+    search = (request.args.get("q") or "").strip()[:SEARCH_MAX_CHARS]
+    found = service.search(search) if search else None
     return render_template("revision/cola.html", pagina=page, filtros=filters, tipos=USER_TYPES,
-                           revisor=session[SESSION_KEY], etiquetas_tipo=USER_TYPE_LABELS, ahora=time.time(),
-                           form=ActionForm())
+                           revisor=console_user(), etiquetas_tipo=USER_TYPE_LABELS, ahora=time.time(),
+                           form=ActionForm(), busqueda=search, encontradas=found)
+
+
+@bp.post("/siguiente")
+@reviewer_required
+def next_application(reviewer: Reviewer):
+    """"Siguiente solicitud": claims the oldest free application matching the reviewer's filters
+    and opens it. The filters travel in the form, so the button keeps them."""
+    filters = _filters(request.form)
+    lease = _service().next(filters, reviewer)
+    if lease is None:
+        flash("No hay solicitudes libres que coincidan con el filtro.", "error")
+        return redirect(url_for("review.queue", tipo=filters.tipo, extranjero=filters.extranjero), 303)
+    flash(f"Reservó la solicitud hasta las {_local_time(lease.expires_at)[-5:]}.", "exito")
+    return redirect(url_for("review.detail", account_id=lease.account_id), 303)
 
 
 # --- detail -----------------------------------------------------------------------------------
@@ -210,7 +121,7 @@ def _render_detail(reviewer: Reviewer, account_id: str, status: int = 200, corre
     for form in (correction, reject):
         form.ronda.data, form.documentos.data = hidden["ronda"], hidden["documentos"]
     body = render_template(
-        "revision/detalle.html", d=detail, app=app, cuenta=app.account, revisor=session[SESSION_KEY],
+        "revision/detalle.html", d=detail, app=app, cuenta=app.account, revisor=console_user(),
         reviewer=reviewer, lease=detail.lease, mine=bool(detail.lease and detail.lease.holder_id == reviewer.id),
         en_revision=app.status == st.EN_REVISION, estatus=st.LABELS.get(app.status, app.status),
         tipo=USER_TYPE_LABELS.get(app.tipo_usuario, app.tipo_usuario or "—"), etiquetas_doc=DOCUMENT_LABELS,

@@ -18,6 +18,7 @@ from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
 from .documents import SubmissionIncomplete, submission_problems
+from .queue_index import QueueIndex, QueueIndexUnavailable, entry_for
 from .record_lock import editing
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ def confirm_email(identity: IdentityDirectory, application: Application) -> Appl
 
 
 def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, application: Application,
-                      on: date) -> Application:
-    """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio."""
+                      on: date, index: QueueIndex | None = None) -> Application:
+    """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio.
+    The queue index gets the application before Keycloak says `en_revision` (queue_index.py: it may
+    hold one too many for a moment, never miss one) and loses it again if Keycloak refused."""
     with editing(storage, application.id):
         # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
         application = Application(identity.get_account(application.id))
@@ -74,10 +77,25 @@ def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, applica
         if problems:
             raise SubmissionIncomplete(problems)
         status.check_transition(application.status, status.EN_REVISION)
-        account = identity.update_attributes(application.id, {
-            "estatus": status.EN_REVISION,
-            "fecha_envio": now_iso(),
-            "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
-        })
+        submitted_at = now_iso()
+        if index is not None:
+            index.add(entry_for(application, submitted_at))
+        try:
+            account = identity.update_attributes(application.id, {
+                "estatus": status.EN_REVISION,
+                "fecha_envio": submitted_at,
+                "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
+            })
+        except Exception:
+            if index is not None:
+                _unindex(index, application.id)
+            raise
     log.info("solicitud enviada a validación: solicitud=%s", application.id)
     return Application(account)
+
+
+def _unindex(index: QueueIndex, account_id: str) -> None:
+    try:
+        index.remove(account_id)
+    except QueueIndexUnavailable:  # a ghost entry: the queue shows its real status, reindex removes it
+        log.warning("no se pudo quitar del índice una solicitud no enviada: %s", account_id)

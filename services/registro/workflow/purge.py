@@ -70,7 +70,7 @@ def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
 
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                  now: datetime | None = None, dry_run: bool = False) -> list[Expired]:
+                  now: datetime | None = None, dry_run: bool = False, index=None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
@@ -98,6 +98,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                 for key in keys:
                     storage.delete(key)
                 identity.delete_account(application.id)
+                if index is not None:  # after the account, as every exit from the queue (queue_index.py)
+                    index.remove(application.id)
         except ApplicationBusy:
             log.info("solicitud omitida: tiene un cambio en curso: solicitud=%s", candidate.id)
             continue

@@ -1,0 +1,85 @@
+"""What a reviewer sees of one application: the record, the automatic checks, the lease, the
+history and the decision record of its round (SPEC §7)."""
+from __future__ import annotations
+
+import hashlib
+
+import json
+from dataclasses import dataclass
+
+from typing import Any
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectMissing, ObjectStore
+from ..domain.application import Application
+from ..domain.checks import Check, ResponsivaFacts, run_checks
+from ..domain.documents import RESPONSIVA
+from ..domain.storage_keys import decision_key, responsiva_key
+from .audit import AuditEvent, AuditTrail
+from .documents import today as mexico_city_today
+from .leases import Lease, Leases
+
+
+@dataclass(frozen=True)
+class Detail:
+    app: Application
+    checks: list[Check]
+    lease: Lease | None
+    history: list[AuditEvent]
+    decision_record: dict[str, Any] | None
+    documents_digest: str
+
+
+def round_id(app: Application) -> str:
+    """Identifies one submission to review: the account, its `fecha_envio` and the round decided
+    before it (chained, so a resubmission within the same second still makes a new round, and
+    with it a new decision record)."""
+    previous = app.decision.get("ronda", "")
+    return hashlib.sha256(f"{app.id}|{app.submitted_at}|{previous}".encode()).hexdigest()[:24]
+
+
+def documents_digest(app: Application) -> str:
+    seen = "|".join(f"{k}:{v.sha256}" for k, v in sorted(app.documents.items()))
+    return hashlib.sha256(seen.encode()).hexdigest()
+
+
+def decision_record(store: ObjectStore, app: Application) -> dict[str, Any] | None:
+    ronda = app.decision.get("ronda")
+    if not ronda:
+        return None
+    try:
+        return json.loads(store.get(decision_key(app.id, ronda)))
+    except ObjectMissing:
+        return None
+
+
+def load_detail(identity: IdentityDirectory, store: ObjectStore, leases: Leases, audit: AuditTrail,
+                account_id: str) -> Detail:
+    app = Application(identity.get_account(account_id))
+    # The applicant's "not expired" is measured in Mexico City (workflow/documents.today): the same day here.
+    checks = run_checks(app, responsiva_facts(store, app), mexico_city_today())
+    return Detail(app=app, checks=checks, lease=leases.active(account_id), history=audit.history(account_id),
+                  decision_record=decision_record(store, app), documents_digest=documents_digest(app))
+
+
+def responsiva_facts(store: ObjectStore, app: Application) -> ResponsivaFacts:
+    exists = False
+    if app.folio:
+        try:
+            store.head(responsiva_key(app.id, app.folio))
+            exists = True
+        except ObjectMissing:
+            exists = False
+    text = None
+    signed = app.documents.get(RESPONSIVA)
+    if signed and signed.content_type == "application/pdf":
+        text = _pdf_text(store.get(signed.key))
+    return ResponsivaFacts(generated_exists=exists, signed_text=text)
+
+
+def _pdf_text(data: bytes) -> str | None:
+    """Text of the first pages of a PDF; None when it has none (a scan) or does not pass the
+    upload check. Read only through registro.filecheck: bounded, never raises."""
+    from ..filecheck import pdf_text
+
+    return pdf_text(data)
