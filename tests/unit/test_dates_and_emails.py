@@ -18,7 +18,7 @@ from registro.forms.documents import parse_expiry
 from tests.support import files
 from tests.support.applications import create_application, path_of, upload
 from registro.workflow.leases import Reviewer
-from registro.workflow.review import PendingCache, ReviewService
+from registro.workflow.review import ReviewService
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 
@@ -29,7 +29,7 @@ ANA = Reviewer("id-ana", "ana.revisora")
 @pytest.fixture
 def service(app, fakes):
     with app.test_request_context():
-        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), PendingCache(0))
+        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings())
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_make_run_prints_the_portal_login(tmp_path):
 def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, monkeypatch):
     """Without a client Keycloak's "account updated" page offers no way forward (or the console)."""
     from registro.workflow.leases import Reviewer
-    from registro.workflow.review import PendingCache, ReviewService, documents_digest, round_id
+    from registro.workflow.review import ReviewService, documents_digest, round_id
     from tests.support import review_data as data
 
     asked = []
@@ -66,7 +66,7 @@ def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, mo
                         lambda account_id, actions, **kw: (asked.append(kw), original(account_id, actions, **kw)))
     with app.test_request_context():
         service = ReviewService(fakes.identity, fakes.storage, fakes.mailer,
-                                unit_settings(credentials_mode="enlace"), PendingCache(0))
+                                unit_settings(credentials_mode="enlace"))
         pending = data.create_pending(fakes.identity, fakes.storage)
         reviewer = Reviewer("id-ana", "ana.revisora")
         service.claim(pending.id, reviewer)

@@ -29,8 +29,8 @@ def build(n: int, seed: int = 7):
         if foreign:
             attrs["pasaporte"] = f"P{i:07d}"
         else:
-            attrs["curp"] = f"CURP{i:014d}"
-            attrs["rfc"] = f"RFC{i:010d}"
+            attrs["curp"] = f"CAPA{i:06d}HDFRRR0{i % 10}"  # the profile's CURP shape
+            attrs["rfc"] = f"CAPA{i:06d}AB1"
         account_id = identity.create_account(username=f"u{i}", email=f"Persona.{i}@Example.com", first_name=first,
                                              last_name=last, attributes=attrs)
         apps.append(Application(identity.get_account(account_id)))
@@ -86,7 +86,7 @@ def test_counts_are_exact(loaded):
 
 
 @pytest.mark.parametrize("query, field", [
-    ("au-2026-000123", "folio"), ("curp00000000000124", "curp"), ("RFC0000000124", "rfc"),
+    ("au-2026-000123", "folio"), ("capa000124hdfrrr04", "curp"), ("CAPA000124ab1", "rfc"),
     ("p0000125", "pasaporte"), ("persona.126@example.com", "email"), ("  PERSONA.127@EXAMPLE.COM ", "email"),
 ])
 def test_search_by_identifier_is_case_insensitive(loaded, query, field):

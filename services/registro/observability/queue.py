@@ -1,8 +1,7 @@
 """The review queue as the metrics see it: the ONE function that asks the review workflow.
 
-Today it reads the per-process stale-while-revalidate list the console uses (`PendingCache`,
-refreshed from Keycloak at most every REVISION_QUEUE_CACHE_SECONDS). When the review workflow's
-Redis-backed queue index lands, swap the body of `review_queue_stats` for its exact counts.
+It reads the shared queue index (workflow/queue_index.py): an exact count and the oldest entry, two
+cheap index reads whatever the queue's length, and the same answer from every replica.
 """
 from __future__ import annotations
 
@@ -18,11 +17,11 @@ class QueueStats:
 
 def review_queue_stats(now: datetime | None = None) -> QueueStats:
     from ..container import adapters
-    from ..workflow.review import load_pending
-
-    a = adapters()
-    items = a.review_cache.get(lambda: load_pending(a.identity)) if a.review_cache else load_pending(a.identity)
-    return stats_of([i.submitted_at for i in items], now)
+    index = adapters().queue_index
+    total = index.counts().total
+    oldest = index.oldest()
+    age = stats_of([oldest.submitted_at], now).oldest_age_s if oldest else 0.0
+    return QueueStats(length=total, oldest_age_s=age)
 
 
 def stats_of(submitted_at: list[str], now: datetime | None = None) -> QueueStats:
