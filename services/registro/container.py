@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .adapters.captcha import Captcha
     from .workflow.recovery import RecoveryDispatcher
     from .workflow.review import PendingCache
+    from .workflow.page_views import PageViews
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -35,6 +36,7 @@ class Adapters:
     captcha: "Captcha | None" = None
     recovery: "RecoveryDispatcher | None" = None
     review_cache: "PendingCache | None" = None
+    page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
 
 
 def adapters() -> Adapters:
@@ -60,6 +62,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .adapters.pdf import WeasyPrintRenderer
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .workflow.review import PendingCache
+    from .adapters.page_render import SubprocessPageRenderer
+    from .workflow.page_views import PageViews
 
     a = given or real_adapters(s)
     realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
@@ -70,4 +74,5 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         recovery=a.recovery or RecoveryDispatcher(
             a.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/")),
         review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
+        page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
     )

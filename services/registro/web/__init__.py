@@ -3,6 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import activation, recovery, registration, review
+from . import activation, recovery, registration, review, viewer
 
-BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, review.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, review.bp, viewer.bp)

@@ -2,7 +2,7 @@
 
 Reviewers log in through Keycloak (adapters/oidc.py); only realm role `revisor` enters. Every
 state change is a POST with a CSRF token; decisions also need the reviewer's lease. Documents are
-streamed by this service after the role check, never linked from the bucket.
+shown by the viewer (web/viewer.py).
 """
 from __future__ import annotations
 
@@ -42,7 +42,6 @@ SESSION_ID_TOKEN = "revisor_id_token"
 SESSION_NEXT = "revisor_siguiente"
 SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 _MEXICO = ZoneInfo("America/Mexico_City")
 
 NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la ANAM autorizado para validar "
@@ -112,7 +111,7 @@ def reviewer_required(view):
 
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.review_cache)
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.review_cache, a.page_views)
 
 
 def _valid_id(account_id: str) -> str:
@@ -226,50 +225,11 @@ def detail(reviewer: Reviewer, account_id: str):
     return _render_detail(reviewer, _valid_id(account_id))
 
 
-@bp.get("/<account_id>/documentos/<kind>")
-@reviewer_required
-def document(reviewer: Reviewer, account_id: str, kind: str):
-    app = _application_or_404(account_id)
-    record = app.documents.get(kind)
-    if record is None:
-        abort(404)
-    return _stream(record.key, record.content_type, record.original_name or f"{kind}")
-
-
-@bp.get("/<account_id>/responsiva")
-@reviewer_required
-def generated_responsiva(reviewer: Reviewer, account_id: str):
-    app = _application_or_404(account_id)
-    if not app.folio:
-        abort(404)
-    return _stream(responsiva_key(app.id, app.folio), "application/pdf", f"responsiva-{app.folio}.pdf")
-
-
 def _application_or_404(account_id: str):
     try:
         return _service().application(_valid_id(account_id))
     except AccountNotFound:
         abort(404)
-
-
-def _stream(key: str, content_type: str, filename: str) -> Response:
-    from ..adapters.storage import ObjectMissing
-
-    try:
-        chunks = adapters().storage.open(key)
-    except ObjectMissing:
-        abort(404)
-    inline = content_type in _INLINE_TYPES
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "documento"
-    response = Response(stream_with_context(chunks), mimetype=content_type if inline else "application/octet-stream")
-    response.headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{safe_name}\"; "
-                                               f"filename*=UTF-8''{quote(filename)}")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # The document itself may run nothing and load nothing; only this console may frame it.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; " \
-                                                  "frame-ancestors 'self'"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- claims -----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ Ordering of every decision, so a failure halfway leaves a state a retry complete
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import threading
@@ -45,6 +44,9 @@ from . import audit as audit_actions
 from .audit import AuditEvent, AuditTrail
 from .confirmation_links import issue_link
 from .leases import Lease, Leases, LeaseNotHeld, Reviewer
+from .page_views import PageViews
+from .responsiva_check import responsiva_facts
+from .responsiva_qr import mac_key
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +207,13 @@ def login_url(settings: Settings) -> str:
 
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
-                 cache: PendingCache | None = None) -> None:
+                 cache: PendingCache | None = None, page_views: PageViews | None = None) -> None:
         self.identity = identity
         self.store = store
         self.mailer = mailer
         self.settings = settings
         self.cache = cache or PendingCache(0)
+        self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.leases = Leases(store, settings.claim_lease_s)
         self.audit = AuditTrail(store)
 
@@ -261,18 +264,7 @@ class ReviewService:
                       documents_digest=documents_digest(app))
 
     def _responsiva_facts(self, app: Application) -> ResponsivaFacts:
-        exists = False
-        if app.folio:
-            try:
-                self.store.head(responsiva_key(app.id, app.folio))
-                exists = True
-            except ObjectMissing:
-                exists = False
-        text = None
-        signed = app.documents.get(RESPONSIVA)
-        if signed and signed.content_type == "application/pdf":
-            text = _pdf_text(self.store.get(signed.key))
-        return ResponsivaFacts(generated_exists=exists, signed_text=text)
+        return responsiva_facts(self.store, self.page_views, app, mac_key(self.settings))
 
     def _decision_record(self, app: Application) -> dict[str, Any] | None:
         decision = app.decision
@@ -487,19 +479,6 @@ class ReviewService:
 
     def _send_rejection(self, app: Application, reason: str) -> bool:
         return self._deliver("rechazo", app, {"motivo": reason, "folio": app.folio})
-
-
-def _pdf_text(data: bytes) -> str | None:
-    """Text of the first pages of a PDF; None when it has none (a scan) or does not parse."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        text = "".join((page.extract_text() or "") for page in reader.pages[:3])
-    except (PdfReadError, ValueError, KeyError, TypeError):
-        return None
-    return text if text.strip() else None
 
 
 def _dump(data: dict) -> bytes:
