@@ -54,7 +54,7 @@ def test_every_page_is_an_image_from_the_bucket_and_originals_are_attachments(co
     assert len(curp_pages) == 3 and len(id_pages) == 1 and len(page_images(html, "responsiva-generada")) == 1
     for url in curp_pages + id_pages:
         r = console.get(url)
-        assert r.status_code == 200 and r.mimetype == "image/webp" and not_blank(r.get_data())
+        assert r.status_code == 200 and r.mimetype == "image/jpeg" and not_blank(r.get_data())
     store.head(page_view_manifest_key(records["curp"].key))  # cached in S3 beside the application
     assert "<iframe" not in html
 

@@ -55,7 +55,7 @@ def test_every_page_of_a_multipage_pdf_and_an_image_are_shown(reviewer_client, f
     assert len(page_images(html, "responsiva-generada")) == 1
     for url in pages + page_images(html, "documento-identificacion"):
         image = reviewer_client.get(url)
-        assert image.status_code == 200 and image.mimetype == "image/webp" and not_blank(image.get_data())
+        assert image.status_code == 200 and image.mimetype == "image/jpeg" and not_blank(image.get_data())
         assert "sandbox" in image.headers["Content-Security-Policy"]
     assert "<iframe" not in html and "<object" not in html and "<embed" not in html
     # Nothing on the page points at the original bytes except the download links.
