@@ -178,3 +178,25 @@ def test_background_preparation_fills_the_cache(renderer):
     views = PageViews(store, renderer)
     assert views.schedule(Source(key, "application/pdf")).result(timeout=60).ok
     assert views.cached(Source(key, "application/pdf")).ok
+
+
+def test_a_burst_of_uploads_does_not_queue_without_bound():
+    store = FakeStore()
+    started, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def render(self, data, content_type, *, codes=False):
+            started.set()
+            release.wait(10)
+            raise RenderUnavailable("lento")
+
+    views = PageViews(store, Slow(), max_queued=2)
+    key = "solicitudes/abc/documentos/curp/"
+    for n in range(2):
+        store.put(f"{key}{n:032d}", b"%PDF", content_type="application/pdf")
+    first = views.schedule(Source(f"{key}{0:032d}", "application/pdf"))
+    started.wait(10)  # the worker is busy with the first job; the queue holds the rest
+    queued = [views.schedule(Source(f"{key}{1:032d}", "application/pdf")) for _ in range(2)]
+    assert all(f is not None for f in queued) and views.schedule(Source(f"{key}{1:032d}", "application/pdf")) is None
+    release.set()
+    assert first.result(10) is None  # a renderer failure is logged, not raised, in the background

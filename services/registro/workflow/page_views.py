@@ -75,11 +75,14 @@ class Manifest:
 class PageViews:
     """One per process (container.Adapters.page_views)."""
 
-    def __init__(self, storage: ObjectStore, renderer: PageRenderer, background_workers: int = 1) -> None:
+    def __init__(self, storage: ObjectStore, renderer: PageRenderer, background_workers: int = 1,
+                 max_queued: int = 64) -> None:
         self.storage = storage
         self.renderer = renderer
+        self.max_queued = max_queued
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
+        self._queued = 0
         self._background = ThreadPoolExecutor(max_workers=background_workers, thread_name_prefix="vistas")
 
     # --- reading ------------------------------------------------------------------------------
@@ -123,11 +126,20 @@ class PageViews:
             with self._lock:
                 self._inflight.pop(source.key, None)
 
-    def schedule(self, source: Source) -> Future:
-        """Renders in the background; failures are logged (the viewer renders on demand later)."""
+    def schedule(self, source: Source) -> Future | None:
+        """Renders in the background; failures are logged (the viewer renders on demand later).
+        Past `max_queued` waiting jobs (a burst of uploads) the job is dropped, not queued: memory
+        stays bounded and the viewer renders that document when it is first looked at."""
+        with self._lock:
+            if self._queued >= self.max_queued:
+                log.warning("cola de vistas previas llena: se generará al abrir el documento")
+                return None
+            self._queued += 1
         return self._background.submit(self._quietly, source)
 
     def _quietly(self, source: Source) -> Manifest | None:
+        with self._lock:
+            self._queued -= 1
         try:
             return self.ensure(source)
         except (RenderUnavailable, StorageUnavailable) as exc:
