@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -24,11 +25,11 @@ from ..adapters.page_render_worker import IMAGE_MIME
 from ..adapters.storage import ObjectMissing, StorageUnavailable
 from ..container import adapters, settings
 from ..domain.application import Application, DocumentRecord
-from ..domain.documents import DOCUMENT_LABELS, RESPONSIVA
+from ..domain.documents import DOCUMENT_LABELS
 from ..domain.storage_keys import responsiva_key, stored_document_key
 from ..workflow import responsiva_qr
 from ..workflow.leases import Reviewer
-from ..workflow.page_views import Manifest, Source
+from ..workflow.page_views import Manifest, Source, document_source
 from .errors import error_page
 from .review import reviewer_required
 
@@ -95,42 +96,54 @@ def _no_account(exc: AccountNotFound):
 
 
 # --- what the detail page shows --------------------------------------------------------------------
-def _view_of(source: Source, view: DocumentView, page_url) -> DocumentView:
-    try:
-        manifest: Manifest = adapters().page_views.ensure(source)
-    except (RenderUnavailable, StorageUnavailable) as exc:
-        log.warning("visor no disponible: %s", type(exc).__name__)
+def _view_of(outcome: "Manifest | Exception", view: DocumentView, page_url) -> DocumentView:
+    if isinstance(outcome, Exception):
+        log.warning("visor no disponible: %s", type(outcome).__name__)
         view.message = UNAVAILABLE_MESSAGE
         return view
-    if not manifest.ok:
+    if not outcome.ok:
         view.message = UNRENDERABLE_MESSAGE
         return view
-    view.total_pages = manifest.total_pages
-    view.page_urls = [page_url(n) for n in range(1, manifest.shown_pages + 1)]
+    view.total_pages = outcome.total_pages
+    view.page_urls = [page_url(n) for n in range(1, outcome.shown_pages + 1)]
     return view
+
+
+def _manifests(sources: list[Source]) -> list["Manifest | Exception"]:
+    """Each document's manifest; the ones still missing (an application submitted before its
+    images were made) are rendered side by side, within the renderer's own concurrency limit."""
+    page_views = adapters().page_views
+    with ThreadPoolExecutor(max_workers=max(1, min(len(sources), 4))) as pool:
+        futures = [pool.submit(page_views.ensure, s) for s in sources]
+    outcomes: list[Manifest | Exception] = []
+    for future in futures:
+        error = future.exception()
+        if error is not None and not isinstance(error, (RenderUnavailable, StorageUnavailable)):
+            raise error
+        outcomes.append(error if error is not None else future.result())
+    return outcomes
 
 
 def document_views(app: Application) -> list[DocumentView]:
     """The generated responsiva (to compare with the signed one), then every uploaded document."""
-    views: list[DocumentView] = []
+    entries: list[tuple[Source, DocumentView, object]] = []
     if app.folio and _FOLIO.match(app.folio):
-        key = responsiva_key(app.id, app.folio)
         view = DocumentView(dom_id="responsiva-generada", label=f"Responsiva generada por el sistema (folio {app.folio})",
                             download_url=url_for("viewer.responsiva", account_id=app.id),
                             download_label="Descargar la responsiva generada (PDF)")
-        views.append(_view_of(Source(key, "application/pdf"), view,
-                              lambda n: url_for("viewer.responsiva_page", account_id=app.id, folio=app.folio,
-                                                number=n)))
+        entries.append((Source(responsiva_key(app.id, app.folio), "application/pdf"), view,
+                        lambda n: url_for("viewer.responsiva_page", account_id=app.id, folio=app.folio, number=n)))
     for kind, record in app.documents.items():
         token = record.key.rsplit("/", 1)[-1]
         label = DOCUMENT_LABELS.get(kind, kind)
         view = DocumentView(dom_id=f"documento-{kind}", label=label, record=record,
                             download_url=url_for("viewer.original", account_id=app.id, kind=kind),
                             download_label=f"Descargar el archivo original ({label})")
-        views.append(_view_of(Source(record.key, record.content_type, codes=kind == RESPONSIVA), view,
-                              lambda n, kind=kind, token=token: url_for(
-                                  "viewer.document_page", account_id=app.id, kind=kind, token=token, number=n)))
-    return views
+        entries.append((document_source(kind, record), view,
+                        lambda n, kind=kind, token=token: url_for(
+                            "viewer.document_page", account_id=app.id, kind=kind, token=token, number=n)))
+    outcomes = _manifests([source for source, _, _ in entries])
+    return [_view_of(outcome, view, page_url) for (_, view, page_url), outcome in zip(entries, outcomes)]
 
 
 # --- page images -----------------------------------------------------------------------------
