@@ -68,6 +68,7 @@ class Settings:
     review_client_id: str = "revision-console"
     review_client_secret: str = LOCAL_DEFAULTS["REVISION_CLIENT_SECRET"]
     captcha_hmac_key: str = ""
+    responsiva_mac_key: str = ""  # signs the QR code on responsivas; empty: the secret key signs it
     captcha_ttl_s: int = 300
     expire_unconfirmed_s: int = 7 * 24 * 3600
     expire_incomplete_s: int = 30 * 24 * 3600
@@ -132,6 +133,7 @@ class Settings:
             review_client_id=env.get("REVISION_CLIENT_ID", cls.review_client_id),
             review_client_secret=env.get("REVISION_CLIENT_SECRET", cls.review_client_secret),
             captcha_hmac_key=env.get("CAPTCHA_HMAC_KEY", "") or secret,
+            responsiva_mac_key=env.get("RESPONSIVA_MAC_KEY", "") or secret,
             captcha_ttl_s=int(env.get("CAPTCHA_TTL_SECONDS", "300")),
             expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
             expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .workflow.recovery import RecoveryDispatcher
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
+    from .workflow.page_views import PageViews
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -37,6 +38,7 @@ class Adapters:
     recovery: "RecoveryDispatcher | None" = None
     queue_index: "QueueIndex | None" = None
     console_sessions: "ConsoleSessions | None" = None
+    page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
 
 
 def adapters() -> Adapters:
@@ -63,6 +65,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
     from .workflow.queue_index import index_for
+    from .adapters.page_render import SubprocessPageRenderer
+    from .workflow.page_views import PageViews
 
     a = given or real_adapters(s)
     return replace(
@@ -73,4 +77,5 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
             a.identity, ResetTarget(client_id=s.portal_client_id, redirect_uri=s.portal_login_url)),
         queue_index=a.queue_index or index_for(s.redis_url),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
+        page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
     )

@@ -104,11 +104,12 @@ def assert_accessible(page: Page, context: str = "") -> None:
 
 @pytest.fixture
 def document_files(tmp_path) -> dict[str, Path]:
-    """Files an applicant would scan: a CURP constancia (PDF), the signed responsiva (JPEG), an ID (PNG)."""
-    from tests.support.files import jpeg_bytes, pdf_bytes, png_bytes
+    """Files an applicant would scan: a CURP constancia (PDF, two pages), the signed responsiva (JPEG),
+    an ID (PNG) — each with visible content, so the reviewer's viewer can be seen not to be blank."""
+    from tests.support.scans import content_jpeg, content_png, multipage_pdf
 
-    files = {"curp": ("constancia-curp.pdf", pdf_bytes()), "responsiva": ("responsiva firmada.jpg", jpeg_bytes()),
-             "identificacion": ("identificación.png", png_bytes())}
+    files = {"curp": ("constancia-curp.pdf", multipage_pdf(2)), "responsiva": ("responsiva firmada.jpg", content_jpeg()),
+             "identificacion": ("identificación.png", content_png())}
     paths = {}
     for kind, (name, data) in files.items():
         paths[kind] = tmp_path / name

@@ -19,12 +19,14 @@ def test_journey_mexican_applicant(new_page, stack, screens, mailbox, document_f
 
     register(applicant, stack, screens, data, keep_as="registro")
     link = newest_activation_link(mailbox, email, count=2)
-    folio = activate_and_submit(applicant, link, document_files, screens, foreign=False,
+    photographed = {**document_files, "responsiva": None}  # a phone photo of the responsiva it downloads
+    folio = activate_and_submit(applicant, link, photographed, screens, foreign=False,
                                 vigencia=(date.today() + timedelta(days=400)).isoformat(), keep_as="activacion")
 
     console = new_page()
     reviewer_logs_in(console, stack, reviewer, screens)
     reviewer_opens(console, folio, screens, keep_prefix="revision")
+    expect(console.locator('[data-verificacion="Folio de la responsiva"]')).to_contain_text("Folio verificado")
     reviewer_decides(console, "Aprobar", screens)
     expect(console.locator("main")).to_contain_text("Aprobado")
 

@@ -68,15 +68,3 @@ def test_claim_then_decision_forms_appear(reviewer_client, fakes):
     page = reviewer_client.get(f"/revision/{app.id}").get_data(as_text=True)
     assert "Reservada por usted" in page and 'action="/revision/%s/aprobar"' % app.id in page
     assert "El documento no es legible." in page  # the correction catalog
-
-
-def test_documents_are_streamed_inline_with_safe_headers(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
-    r = reviewer_client.get(f"/revision/{app.id}/documentos/identificacion")
-    assert r.status_code == 200 and r.mimetype == "image/png"
-    assert r.headers["Content-Disposition"].startswith("inline;")
-    assert r.headers["X-Content-Type-Options"] == "nosniff"
-    assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
-    assert r.get_data() == fakes.storage.get(app.documents["identificacion"].key)
-    assert reviewer_client.get(f"/revision/{app.id}/documentos/nada").status_code == 404
-    assert reviewer_client.get(f"/revision/{app.id}/responsiva").mimetype == "application/pdf"

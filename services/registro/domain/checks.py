@@ -15,6 +15,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
+from . import responsiva_code
 from .application import Application
 from .identifiers import stdnum_validate_curp
 from .documents import IDENTIFICACION, ID_KIND_LABELS, RESPONSIVA, required_documents, DOCUMENT_LABELS
@@ -41,7 +42,9 @@ class Check:
 @dataclass(frozen=True)
 class ResponsivaFacts:
     generated_exists: bool  # the responsiva PDF the service generated is in the bucket
-    signed_text: str | None  # text extracted from the signed responsiva when it is a text PDF; None otherwise
+    codes: tuple[str, ...] = ()  # codes of ours read from the signed responsiva (domain/responsiva_code.py)
+    expected_code: str = ""  # the code this application's responsiva carries
+    codes_searched: bool = False  # False when the signed responsiva could not be looked at (yet)
 
 
 def fold(text: str) -> str:
@@ -164,20 +167,30 @@ def _check_id_expiry(app: Application, today: date) -> Check:
 
 
 def _check_responsiva(app: Application, facts: ResponsivaFacts) -> Check:
+    """What the QR code printed on the generated responsiva says about the signed one uploaded."""
+    name = "Folio de la responsiva"
     folio = app.folio
     if not folio:
-        return Check("Folio de la responsiva", ERROR, "La solicitud no tiene folio de responsiva.")
+        return Check(name, ERROR, "La solicitud no tiene folio de responsiva.")
     if not facts.generated_exists:
-        return Check("Folio de la responsiva", ERROR, f"No se encontró la responsiva generada con folio {folio}.")
+        return Check(name, ERROR, f"No se encontró la responsiva generada con folio {folio}.")
     if RESPONSIVA not in app.documents:
-        return Check("Folio de la responsiva", ERROR, "No se cargó la responsiva firmada.")
-    if facts.signed_text is None:
-        return Check("Folio de la responsiva", AVISO,
-                     f"La responsiva firmada es una imagen o un escaneo: verifique visualmente que muestre el folio {folio}.")
-    if folio.replace(" ", "") in re.sub(r"\s+", "", facts.signed_text):
-        return Check("Folio de la responsiva", OK, f"La responsiva firmada contiene el folio {folio}.")
-    return Check("Folio de la responsiva", AVISO,
-                 f"No se encontró el folio {folio} en el texto de la responsiva firmada; verifíquelo visualmente.")
+        return Check(name, ERROR, "No se cargó la responsiva firmada.")
+    if facts.expected_code and facts.expected_code in facts.codes:
+        return Check(name, OK, f"Folio verificado: el código de la responsiva firmada corresponde al folio {folio} "
+                               "y a los datos registrados del solicitante.")
+    ours = [c for c in (responsiva_code.parse(text) for text in facts.codes) if c is not None]
+    if ours:
+        other = next((c.folio for c in ours if c.folio != folio), None)
+        if other:
+            return Check(name, ERROR, f"Pertenece a otra solicitud: el código de la responsiva firmada es del folio "
+                                      f"{other}, no del {folio}.")
+        return Check(name, ERROR, f"Pertenece a otra solicitud: el código tiene el folio {folio} pero no corresponde "
+                                  "a los datos registrados del solicitante (la responsiva fue alterada o es de "
+                                  "otros datos).")
+    why = "" if facts.codes_searched else " (aún no se ha podido analizar el archivo)"
+    return Check(name, AVISO, f"No se pudo leer el código de la responsiva firmada{why}: verifique visualmente que "
+                              f"muestre el folio {folio} y los datos del solicitante.")
 
 
 def _check_documents_complete(app: Application) -> Check:

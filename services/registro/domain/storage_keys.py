@@ -46,3 +46,30 @@ def failed_email_key(account_id: str) -> str:
 
 FAILED_EMAILS_PREFIX = "revision/correos-pendientes/"
 LEASES_PREFIX = "revision/reservas/"
+
+
+PAGE_VIEWS_VERSION = "v1"  # bump when the page images change (size, format): old ones are not reused
+
+
+def page_view_prefix(source_key: str) -> str:
+    """Where the viewer's page images of a stored document live: inside its application's prefix
+    (so they are purged with it) and named after the document's own key (a replaced document
+    gets new images)."""
+    head, _, rest = source_key.partition("/")
+    account_id, _, rest = rest.partition("/")
+    if head != "solicitudes" or not account_id or not rest:
+        raise ValueError("solo documentos de una solicitud")
+    return f"solicitudes/{account_id}/vistas/{PAGE_VIEWS_VERSION}/{rest}/"
+
+
+def page_view_key(source_key: str, number: int) -> str:
+    return f"{page_view_prefix(source_key)}pagina-{number:03d}"
+
+
+def page_view_manifest_key(source_key: str) -> str:
+    return f"{page_view_prefix(source_key)}manifest.json"
+
+
+def stored_document_key(account_id: str, kind: str, token: str) -> str:
+    """The key `document_key` gave a document, from its parts (the viewer's image URLs carry them)."""
+    return f"solicitudes/{account_id}/documentos/{kind}/{token}"

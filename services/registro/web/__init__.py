@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import activation, console_auth, recovery, registration, review, supervision
+from . import activation, console_auth, recovery, registration, review, supervision, viewer
 
 BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, console_auth.bp, review.bp,
-                                     supervision.bp)
+                                     supervision.bp, viewer.bp)

@@ -29,6 +29,7 @@ from ..workflow import documents as documents_flow
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
 from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
+from ..workflow.page_views import prepare_application, prepare_document
 from ..workflow.record_lock import ApplicationBusy
 from .errors import error_page
 from .uploads import FileTooLarge, read_upload_form
@@ -102,7 +103,7 @@ def upload(token: str, kind: str):
         if errors:
             return _render(application, token, errors={kind: errors}, forms={kind: form}, status_code=400)
         try:
-            documents_flow.store_document(
+            record = documents_flow.store_document(
                 a.identity, a.storage, application, kind,
                 Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
                 form.details())
@@ -113,6 +114,7 @@ def upload(token: str, kind: str):
             return _render(application, token, notice=exc.message, status_code=409)
     finally:
         received.close()
+    prepare_document(a.page_views, kind, record)  # the reviewer's page images, off this request
     flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
 
@@ -135,9 +137,10 @@ def submit(token: str):
     application = _open(token)
     try:
         a = adapters()
-        submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index)
+        submitted = submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index)
     except SubmissionIncomplete as exc:
         return _render(application, token, submit_problems=exc.problems, status_code=400)
+    prepare_application(a.page_views, submitted)  # page images still missing, off this request
     flash("Su solicitud fue enviada a validación.", "exito")
     return redirect(url_for(".page", token=token), 303)
 

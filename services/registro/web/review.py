@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from urllib.parse import quote
 
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
-                   stream_with_context, url_for)
+                   url_for)
 
 from keycloak_ext import AccountNotFound
 from keycloak_ext.catalog import USER_TYPE_LABELS, USER_TYPES
@@ -23,7 +22,6 @@ from ..container import adapters, settings
 from ..domain import checks as checks_mod
 from ..domain import status as st
 from ..domain.documents import (CORRECTION_REASONS, DOCUMENT_LABELS, ID_KIND_LABELS, required_documents)
-from ..domain.storage_keys import responsiva_key
 from ..forms.review import REASON_FIELDS, ActionForm, ApproveForm, CorrectionForm, RejectForm
 from ..workflow.leases import LeaseHeld, Reviewer
 from ..workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
@@ -38,7 +36,6 @@ bp = Blueprint("review", __name__, url_prefix="/revision")
 bp.after_request(console_headers)
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 _local_time = local_time
 __all__ = ["bp", "current_reviewer", "reviewer_required"]
 
@@ -50,7 +47,7 @@ def _no_account(exc: AccountNotFound):
 
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index)
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index, a.page_views)
 
 
 def _valid_id(account_id: str) -> str:
@@ -138,50 +135,11 @@ def detail(reviewer: Reviewer, account_id: str):
     return _render_detail(reviewer, _valid_id(account_id))
 
 
-@bp.get("/<account_id>/documentos/<kind>")
-@reviewer_required
-def document(reviewer: Reviewer, account_id: str, kind: str):
-    app = _application_or_404(account_id)
-    record = app.documents.get(kind)
-    if record is None:
-        abort(404)
-    return _stream(record.key, record.content_type, record.original_name or f"{kind}")
-
-
-@bp.get("/<account_id>/responsiva")
-@reviewer_required
-def generated_responsiva(reviewer: Reviewer, account_id: str):
-    app = _application_or_404(account_id)
-    if not app.folio:
-        abort(404)
-    return _stream(responsiva_key(app.id, app.folio), "application/pdf", f"responsiva-{app.folio}.pdf")
-
-
 def _application_or_404(account_id: str):
     try:
         return _service().application(_valid_id(account_id))
     except AccountNotFound:
         abort(404)
-
-
-def _stream(key: str, content_type: str, filename: str) -> Response:
-    from ..adapters.storage import ObjectMissing
-
-    try:
-        chunks = adapters().storage.open(key)
-    except ObjectMissing:
-        abort(404)
-    inline = content_type in _INLINE_TYPES
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "documento"
-    response = Response(stream_with_context(chunks), mimetype=content_type if inline else "application/octet-stream")
-    response.headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{safe_name}\"; "
-                                               f"filename*=UTF-8''{quote(filename)}")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # The document itself may run nothing and load nothing; only this console may frame it.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; " \
-                                                  "frame-ancestors 'self'"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- claims -----------------------------------------------------------------------------------

@@ -17,14 +17,17 @@ from .decision_emails import login_url  # noqa: F401 - re-exported
 from .decisions import APROBAR, CORREGIR, RECHAZAR, Decisions, Outcome, ReviewRefused  # noqa: F401
 from .leases import Lease, Leases, Reviewer
 from .queue_index import MemoryBackend, QueueFilters, QueueIndex  # noqa: F401
+from .page_views import PageViews
+from .responsiva_qr import mac_key
 from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401
 from .review_queue import PAGE_SIZE, NotInReview, QueueItem, QueuePage, ReviewQueue  # noqa: F401
 
 
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
-                 index: QueueIndex | None = None) -> None:
+                 index: QueueIndex | None = None, page_views: PageViews | None = None) -> None:
         self.identity = identity
+        self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
         self.settings = settings
         self.index = index if index is not None else QueueIndex(MemoryBackend())
@@ -47,7 +50,8 @@ class ReviewService:
         return Application(self.identity.get_account(account_id))
 
     def detail(self, account_id: str) -> Detail:
-        return load_detail(self.identity, self.store, self.leases, self.audit, account_id)
+        return load_detail(self.identity, self.store, self.leases, self.audit, account_id, self.page_views,
+                           mac_key(self.settings))
 
     # claims
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:

@@ -12,12 +12,13 @@ from typing import Any
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectMissing, ObjectStore
 from ..domain.application import Application
-from ..domain.checks import Check, ResponsivaFacts, run_checks
-from ..domain.documents import RESPONSIVA
-from ..domain.storage_keys import decision_key, responsiva_key
+from ..domain.checks import Check, run_checks
+from ..domain.storage_keys import decision_key
 from .audit import AuditEvent, AuditTrail
 from .documents import today as mexico_city_today
 from .leases import Lease, Leases
+from .page_views import PageViews
+from .responsiva_check import responsiva_facts
 
 
 @dataclass(frozen=True)
@@ -54,32 +55,9 @@ def decision_record(store: ObjectStore, app: Application) -> dict[str, Any] | No
 
 
 def load_detail(identity: IdentityDirectory, store: ObjectStore, leases: Leases, audit: AuditTrail,
-                account_id: str) -> Detail:
+                account_id: str, page_views: PageViews | None = None, mac_key: str = "") -> Detail:
     app = Application(identity.get_account(account_id))
     # The applicant's "not expired" is measured in Mexico City (workflow/documents.today): the same day here.
-    checks = run_checks(app, responsiva_facts(store, app), mexico_city_today())
+    checks = run_checks(app, responsiva_facts(store, page_views, app, mac_key), mexico_city_today())
     return Detail(app=app, checks=checks, lease=leases.active(account_id), history=audit.history(account_id),
                   decision_record=decision_record(store, app), documents_digest=documents_digest(app))
-
-
-def responsiva_facts(store: ObjectStore, app: Application) -> ResponsivaFacts:
-    exists = False
-    if app.folio:
-        try:
-            store.head(responsiva_key(app.id, app.folio))
-            exists = True
-        except ObjectMissing:
-            exists = False
-    text = None
-    signed = app.documents.get(RESPONSIVA)
-    if signed and signed.content_type == "application/pdf":
-        text = _pdf_text(store.get(signed.key))
-    return ResponsivaFacts(generated_exists=exists, signed_text=text)
-
-
-def _pdf_text(data: bytes) -> str | None:
-    """Text of the first pages of a PDF; None when it has none (a scan) or does not pass the
-    upload check. Read only through registro.filecheck: bounded, never raises."""
-    from ..filecheck import pdf_text
-
-    return pdf_text(data)
