@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .adapters.captcha import Captcha
     from .workflow.recovery import RecoveryDispatcher
     from .workflow.review import PendingCache
+    from .workflow.privacy import PrivacyNotices
+    from .domain.postal import PostalCatalog
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -35,6 +37,8 @@ class Adapters:
     captcha: "Captcha | None" = None
     recovery: "RecoveryDispatcher | None" = None
     review_cache: "PendingCache | None" = None
+    privacy: "PrivacyNotices | None" = None  # the privacy notices, read once
+    postal: "PostalCatalog | None" = None  # postal codes (SEPOMEX), opened once read-only
 
 
 def adapters() -> Adapters:
@@ -60,6 +64,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .adapters.pdf import WeasyPrintRenderer
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .workflow.review import PendingCache
+    from .workflow.privacy import PrivacyNotices
+    from .domain.postal import PostalCatalog
 
     a = given or real_adapters(s)
     realm_url = f"{s.keycloak_public_url}/realms/{s.keycloak.realm}"
@@ -70,4 +76,6 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         recovery=a.recovery or RecoveryDispatcher(
             a.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/")),
         review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
+        privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
+        postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
     )

@@ -1,0 +1,109 @@
+"""Languages of the applicant's pages and emails: Spanish (default and reference) and English.
+
+Flask-Babel with gettext catalogs under `registro/translations/`. The language is chosen, in
+order, by an explicit `?lang=` switch (remembered in a cookie), the cookie, and otherwise Spanish —
+never guessed from Accept-Language, so a Mexican applicant with an English browser still sees the
+official Spanish wording. The review console is always Spanish (`force_spanish` below). Emails
+are rendered in the language stored in the applicant's Keycloak `locale` attribute.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from flask import Flask, g, has_request_context, request
+from markupsafe import Markup
+from flask_babel import Babel, force_locale, get_locale, gettext
+
+DEFAULT = "es"
+LOCALES: tuple[str, ...] = ("es", "en")
+LABELS = {"es": "Español", "en": "English"}
+HTML_LANG = {"es": "es-MX", "en": "en"}
+COOKIE = "idioma"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+# Audiences that stay in Spanish whatever the applicant chose (the review console).
+SPANISH_ONLY_PREFIXES = ("/revision",)
+
+babel = Babel()
+
+
+def normalize(value: str | None) -> str | None:
+    value = (value or "").strip().lower()[:2]
+    return value if value in LOCALES else None
+
+
+def requested_locale() -> str | None:
+    """The language asked for in this request (`?lang=`), if any."""
+    return normalize(request.args.get("lang")) if has_request_context() else None
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return DEFAULT
+    if request.path.startswith(SPANISH_ONLY_PREFIXES):
+        return DEFAULT
+    forced = g.get("forced_locale")
+    if forced:
+        return forced
+    return requested_locale() or normalize(request.cookies.get(COOKIE)) or DEFAULT
+
+
+def current() -> str:
+    """The language of the current page ("es" or "en")."""
+    locale = get_locale()
+    return normalize(str(locale)) or DEFAULT if locale is not None else DEFAULT
+
+
+def use_locale(locale: str | None) -> None:
+    """Makes the rest of this request use `locale` (e.g. the one stored on the application)."""
+    chosen = normalize(locale)
+    if chosen and not requested_locale() and not request.cookies.get(COOKIE):
+        g.forced_locale = chosen
+        from flask_babel import refresh
+        refresh()
+
+
+@contextmanager
+def rendering_in(locale: str | None) -> Iterator[None]:
+    """Renders emails (or anything else) in the applicant's language; Spanish when unknown."""
+    with force_locale(normalize(locale) or DEFAULT):
+        yield
+
+
+def switch_url(locale: str) -> str:
+    """The current page with `?lang=<locale>`: a plain link, so the switch works without JavaScript."""
+    args = request.args.to_dict()
+    args["lang"] = locale
+    from urllib.parse import urlencode
+    return f"{request.path}?{urlencode(args)}"
+
+
+def _remember(response):
+    chosen = requested_locale()
+    if chosen and not request.path.startswith(SPANISH_ONLY_PREFIXES):
+        secure = urlsplit(request.host_url).scheme == "https"
+        response.set_cookie(COOKIE, chosen, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True, secure=secure)
+    return response
+
+
+def _translate_value(text):
+    if not text:
+        return text
+    translated = gettext(str(text))
+    return Markup(translated) if isinstance(text, Markup) else translated
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    babel.init_app(app, locale_selector=select_locale)
+    app.after_request(_remember)
+    # `|tr` translates a value computed elsewhere (a label, a message): no %-formatting, unlike `_()`.
+    app.jinja_env.filters["tr"] = _translate_value
+
+    @app.context_processor
+    def _languages():
+        locale = current()
+        # The review console offers no switch: it stays Spanish.
+        offered = {} if request.path.startswith(SPANISH_ONLY_PREFIXES) else LABELS
+        return {"idioma": locale, "html_lang": HTML_LANG[locale], "idiomas": offered, "idioma_url": switch_url}

@@ -1,0 +1,117 @@
+"""English for foreign applicants (issue 14 §2): the catalog is complete, compiled, and used."""
+from __future__ import annotations
+
+import re
+
+from babel.messages.mofile import read_mo
+
+from registro import i18n_catalog
+from registro.i18n_extract import is_message, literals
+from tests.support.registration import csrf_token, mexican_form
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def test_every_spanish_string_has_its_english_entry():
+    spanish = i18n_catalog.extract()
+    english = i18n_catalog.read("en")
+    missing = [m.id for m in spanish if m.id and not (english.get(m.id) and english.get(m.id).string
+                                                      and not english.get(m.id).fuzzy)]
+    assert not missing, ("Cadenas sin traducción al inglés (python -m registro.i18n_catalog actualizar, "
+                         "traduzca en translations/en/LC_MESSAGES/messages.po y compile):\n" + "\n".join(missing))
+
+
+def test_the_catalog_is_not_trivially_small():
+    # A broken babel.cfg would extract nothing and the test above would pass vacuously.
+    ids = {m.id for m in i18n_catalog.extract() if m.id}
+    assert len(ids) > 250
+    for expected in ("Registro de usuarios", "Consultar mi solicitud", "La CURP no es válida.",
+                     "Estimad@ %(nombre)s", "Aviso de privacidad integral"):
+        assert expected in ids
+
+
+def test_translations_keep_every_placeholder():
+    for message in i18n_catalog.read("en"):
+        if message.id and message.string:
+            assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), message.id
+
+
+def test_the_committed_mo_file_is_compiled_from_the_current_po():
+    po = i18n_catalog.po_path("en")
+    with po.with_suffix(".mo").open("rb") as f:
+        committed = {m.id: m.string for m in read_mo(f) if m.id}
+    current = {m.id: m.string for m in i18n_catalog.read("en") if m.id and m.string}
+    assert committed == current, "messages.mo desactualizado: python -m registro.i18n_catalog compilar"
+
+
+def test_the_literal_extractor_takes_messages_and_skips_code():
+    source = '''
+"""Docstring que no es un mensaje."""
+import logging
+log = logging.getLogger(__name__)
+A = "Escriba su CURP."
+B = "application/pdf"
+C = f"La imagen {x} está dañada."
+D = "America/Mexico_City"
+log.info("Registro creado %s", 1)
+E = ("Texto partido "
+     "en dos literales.")
+'''
+    assert [text for _, text in literals(source)] == ["Escriba su CURP.", "Texto partido en dos literales."]
+    assert is_message("¿Es extranjero?") and not is_message("PDF") and not is_message("Content-Type")
+
+
+# --- the language in use ------------------------------------------------------------------------
+def test_spanish_is_the_default_whatever_the_browser_says(client):
+    page = client.get("/registro", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert '<html lang="es-MX">' in page and "Registro de usuarios" in page
+
+
+def test_the_language_switch_is_a_plain_link_and_is_remembered(client):
+    page = client.get("/registro").get_data(as_text=True)
+    assert 'href="/registro?lang=en"' in page and 'lang="en"' in page
+    r = client.get("/registro?lang=en")
+    english = r.get_data(as_text=True)
+    assert '<html lang="en">' in english and "User registration" in english and "Given name(s)" in english
+    assert "Fields marked with (*) are required." in english
+    assert "idioma=en" in r.headers["Set-Cookie"]
+    later = client.get("/").get_data(as_text=True)
+    assert '<html lang="en">' in later and "Forgot your password?" in later
+    back = client.get("/?lang=es").get_data(as_text=True)
+    assert '<html lang="es-MX">' in back and "¿Olvidó su contraseña?" in back
+
+
+def test_errors_of_the_form_are_shown_in_english(client):
+    client.get("/registro?lang=en")
+    page = client.get("/registro").get_data(as_text=True)
+    data = mexican_form(curp="", csrf_token=csrf_token(page))
+    answer = client.post("/registro", data=data).get_data(as_text=True)
+    assert "Enter your CURP." in answer and "Escriba su CURP." not in answer
+
+
+def test_the_review_console_stays_spanish(client):
+    client.get("/?lang=en")
+    page = client.get("/revision/sesion-cerrada").get_data(as_text=True)
+    assert '<html lang="es-MX">' in page and "?lang=en" not in page
+
+
+def test_registration_stores_the_language_for_later_emails(client, fakes):
+    client.get("/registro?lang=en")
+    page = client.get("/registro").get_data(as_text=True)
+    r = client.post("/registro", data=mexican_form(csrf_token=csrf_token(page)))
+    assert r.status_code == 302
+    (account,) = fakes.identity.accounts.values()
+    assert account.attr("locale") == "en"
+    (mail,) = fakes.mailer.sent
+    assert mail.subject.startswith("Acceso Único ANAM: confirm your registration")
+    assert "Dear Ana María Peña Núñez" in mail.text and "Required documents: official ID and signed responsiva." in mail.text
+    assert '<html lang="en">' in mail.html
+
+
+def test_a_spanish_registration_gets_spanish_emails(client, fakes):
+    page = client.get("/registro").get_data(as_text=True)
+    client.post("/registro", data=mexican_form(csrf_token=csrf_token(page)))
+    (account,) = fakes.identity.accounts.values()
+    assert account.attr("locale") == "es"
+    (mail,) = fakes.mailer.sent
+    assert "Estimad@ Ana María Peña Núñez" in mail.text and "Consultar mi solicitud" in mail.html
