@@ -48,7 +48,8 @@ def read_official(lines: Iterable[str]) -> Iterator[tuple[str, str, str, str, st
         code = row[0].zfill(5)
         if len(code) != 5 or not code.isdigit():
             raise ImportError_(f"código postal no válido en la línea {number}")
-        yield (code, *row[1:])
+        _, place, kind, municipality, state, city = row
+        yield code, place, kind, municipality, city, state  # the table's column order
     if header is None:
         raise ImportError_("no se encontró el encabezado d_codigo|d_asenta|… del archivo oficial")
 

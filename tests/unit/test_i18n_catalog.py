@@ -115,3 +115,22 @@ def test_a_spanish_registration_gets_spanish_emails(client, fakes):
     assert account.attr("locale") == "es"
     (mail,) = fakes.mailer.sent
     assert "Estimad@ Ana María Peña Núñez" in mail.text and "Consultar mi solicitud" in mail.html
+
+
+def _keys(path) -> set[str]:
+    keys = set()
+    for line in path.read_text("utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            keys.add(line.split("=", 1)[0].strip())
+    return keys
+
+
+def test_every_keycloak_theme_message_has_its_english_entry():
+    from pathlib import Path
+    themes = Path(__file__).resolve().parents[2] / "themes" / "anam"
+    for kind in ("login", "email"):
+        spanish = _keys(themes / kind / "messages" / "messages_es.properties")
+        english = _keys(themes / kind / "messages" / "messages_en.properties")
+        assert not spanish - english, f"{kind}: sin inglés: {sorted(spanish - english)}"
+        assert "locales=es,en" in (themes / kind / "theme.properties").read_text("utf-8")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import activation, postal, privacy, recovery, registration, review, status_page
+from . import activation, language, postal, privacy, recovery, registration, review, status_page
 
 BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, review.bp, status_page.bp,
-                                     privacy.bp, postal.bp)
+                                     privacy.bp, postal.bp, language.bp)
