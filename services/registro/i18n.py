@@ -8,6 +8,7 @@ are rendered in the language stored in the applicant's Keycloak `locale` attribu
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -87,10 +88,35 @@ def _remember(response):
     return response
 
 
+# Messages other modules compose at run time (f-strings, e.g. "Falta cargar: CURP."): the fixed part is
+# translated as a whole with the variable part translated on its own (a document label) or kept (a size).
+COMPOSED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), msgid) for pattern, msgid in (
+    (r"^Falta cargar: (?P<documento>.+)\.$", "Falta cargar: %(documento)s."),
+    (r"^Reemplace el documento señalado por el revisor: (?P<documento>.+)\.$",
+     "Reemplace el documento señalado por el revisor: %(documento)s."),
+    (r"^Se cargó el documento «(?P<documento>.+)»\.$", "Se cargó el documento «%(documento)s»."),
+    (r"^Se eliminó el documento «(?P<documento>.+)»\.$", "Se eliminó el documento «%(documento)s»."),
+    (r"^El archivo excede el tamaño máximo permitido de (?P<limite>.+)\.$",
+     "El archivo excede el tamaño máximo permitido de %(limite)s."),
+))
+
+
+def translate(text: str) -> str:
+    """`text` in the current language: a catalog entry, or a known composed message; else as is."""
+    translated = gettext(text)
+    if translated != text or current() == DEFAULT:
+        return translated
+    for pattern, msgid in COMPOSED:
+        match = pattern.match(text)
+        if match:
+            return gettext(msgid, **{k: gettext(v) for k, v in match.groupdict().items()})
+    return text
+
+
 def _translate_value(text):
     if not text:
         return text
-    translated = gettext(str(text))
+    translated = translate(str(text))
     return Markup(translated) if isinstance(text, Markup) else translated
 
 

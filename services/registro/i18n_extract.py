@@ -15,6 +15,7 @@ import re
 from typing import Iterator
 
 _LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical", "log"})
+_NOT_TEXT_CALLS = frozenset({"set_cookie", "compile"})  # cookie attributes, regular expressions
 _IDENTIFIER_LIKE = re.compile(r"^[\w./:-]+$")
 
 
@@ -43,6 +44,8 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if name in _LOG_METHODS or name in ("limit", "route", "get", "post", "Blueprint", "ZoneInfo"):
                 skipped.update(id(n) for arg in node.args for n in ast.walk(arg))
+            if name in _NOT_TEXT_CALLS:
+                skipped.update(id(n) for arg in [*node.args, *node.keywords] for n in ast.walk(arg))
     return skipped
 
 

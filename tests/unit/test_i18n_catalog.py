@@ -134,3 +134,15 @@ def test_every_keycloak_theme_message_has_its_english_entry():
         english = _keys(themes / kind / "messages" / "messages_en.properties")
         assert not spanish - english, f"{kind}: sin inglés: {sorted(spanish - english)}"
         assert "locales=es,en" in (themes / kind / "theme.properties").read_text("utf-8")
+
+
+def test_messages_composed_elsewhere_are_translated_with_their_parts(app):
+    from registro import i18n
+    with app.test_request_context("/?lang=en"):
+        assert i18n.translate("Falta cargar: Identificación oficial vigente.") == "Still to upload: Valid official ID."
+        assert i18n.translate("Se cargó el documento «CURP».") == "The document “CURP” was uploaded."
+        assert i18n.translate("El archivo excede el tamaño máximo permitido de 10 MB.") == \
+            "The file exceeds the maximum size allowed of 10 MB."
+        assert i18n.translate("Un texto que nadie tradujo.") == "Un texto que nadie tradujo."
+    with app.test_request_context("/"):
+        assert i18n.translate("Falta cargar: CURP.") == "Falta cargar: CURP."
