@@ -113,6 +113,35 @@ def translate(text: str) -> str:
     return text
 
 
+COUNTRY_FIELDS = frozenset({"pais"})
+
+
+def localize_choices(field) -> str:
+    """Before a select is rendered in English: option labels from the catalog, country names from
+    Babel's CLDR data (sorted in that language). Official Spanish names without an entry stay as they
+    are (e.g. the user types, which are legal categories). Returns "" so a template can call it."""
+    locale = current()
+    choices = getattr(field, "choices", None)
+    if locale == DEFAULT or not choices:
+        return ""
+    from babel import Locale
+    from wtforms.fields.choices import SelectChoice
+
+    territories = Locale.parse(locale).territories
+    localized = []
+    for choice in choices:
+        value, label = (choice.value, choice.label) if isinstance(choice, SelectChoice) else (choice[0], choice[1])
+        if field.name in COUNTRY_FIELDS and value in territories:
+            label = territories[value]
+        else:
+            label = translate(str(label))
+        localized.append(SelectChoice(value, label))
+    if field.name in COUNTRY_FIELDS:
+        localized.sort(key=lambda c: (c.value != "", str(c.label).casefold()))
+    field.choices = localized
+    return ""
+
+
 def _translate_value(text):
     if not text:
         return text
@@ -126,6 +155,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_remember)
     # `|tr` translates a value computed elsewhere (a label, a message): no %-formatting, unlike `_()`.
     app.jinja_env.filters["tr"] = _translate_value
+    app.jinja_env.globals["localize_choices"] = localize_choices
 
     @app.context_processor
     def _languages():

@@ -146,3 +146,33 @@ def test_messages_composed_elsewhere_are_translated_with_their_parts(app):
         assert i18n.translate("Un texto que nadie tradujo.") == "Un texto que nadie tradujo."
     with app.test_request_context("/"):
         assert i18n.translate("Falta cargar: CURP.") == "Falta cargar: CURP."
+
+
+def test_the_responsiva_stays_spanish_with_one_english_line_for_foreigners(client, fakes):
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.support.registration import foreign_form
+
+    def pdf_text(data: bytes) -> str:
+        return " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
+
+    client.get("/registro?lang=en")
+    page = client.get("/registro").get_data(as_text=True)
+    assert client.post("/registro", data=foreign_form(csrf_token=csrf_token(page))).status_code == 302
+    page = client.get("/registro?lang=es").get_data(as_text=True)
+    assert client.post("/registro", data=mexican_form(csrf_token=csrf_token(page))).status_code == 302
+    foreign, mexican = (pdf_text(m.attachments[0].data) for m in fakes.mailer.sent)
+    assert "Responsiva de uso de usuario y contraseña" in foreign and "Firma autógrafa" in foreign
+    assert "English note: this letter of responsibility is the legal text in Spanish" in foreign
+    assert "English note" not in mexican and "Responsiva de uso de usuario y contraseña" in mexican
+
+
+def test_select_options_are_english_and_countries_come_from_cldr(client):
+    page = client.get("/registro?lang=en").get_data(as_text=True)
+    assert "Select an option" in page and "Seleccione una opción" not in page and "Select a state" in page
+    assert '<option value="US">United States</option>' in page and "Estados Unidos" not in page
+    assert '<option value="DE">Germany</option>' in page
+    spanish = client.get("/registro?lang=es").get_data(as_text=True)
+    assert '<option value="US">Estados Unidos</option>' in spanish and "Seleccione una opción" in spanish
