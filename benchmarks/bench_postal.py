@@ -11,7 +11,7 @@ import random
 import statistics
 import time
 
-from registro.domain.postal import PostalCatalog
+from registro.domain.postal import PostalCatalog, bundled_path
 
 ANCHOR_MS = 5.0
 SAMPLES = 5000
@@ -23,7 +23,7 @@ def _p95(values: list[float]) -> float:
 
 def bench_postal_lookup() -> None:
     t0 = time.perf_counter()
-    catalog = PostalCatalog.open()
+    catalog = PostalCatalog.load(bundled_path())
     load_s = time.perf_counter() - t0
     rng = random.Random(14)
     codes = catalog.codes()

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import CHROMIUM, assert_accessible
+from tests.e2e.conftest import assert_accessible
 from tests.e2e.journeys import (expect_module_greeting, fill_registration, links_in, reviewer_decides,
                                 reviewer_logs_in, reviewer_opens)
 from tests.support.registration import foreign_form
@@ -134,8 +134,9 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
     page.get_by_role("link", name="Iniciar sesión con Acceso Único").click()
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     assert _html_lang(page) == "en"
-    expect(page.get_by_role("link", name="Register")).to_be_visible()
-    expect(page.get_by_role("link", name="Forgot your password?")).to_be_visible()
+    expect(page.get_by_role("link", name="Register")).to_have_attribute("href", f"{stack.registro_url}/registro?lang=en")
+    expect(page.get_by_role("link", name="Forgot your password?")).to_have_attribute(
+        "href", f"{stack.registro_url}/recuperar?lang=en")
     screens.shot(page, "en-login")
     assert_accessible(page, "Keycloak login (English)")
     page.get_by_label("Username", exact=True).fill(username)

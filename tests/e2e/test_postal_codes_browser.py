@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, assert_accessible  # noqa: F401
+from tests.e2e.conftest import assert_accessible
 from tests.e2e.journeys import fill_registration
 from tests.support.registration import mexican_form, random_person
 

@@ -80,6 +80,10 @@ def bundled_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "postalcodes.sqlite3"
 
 
+_OPENED: dict[Path, "PostalCatalog"] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 class PostalCatalog:
     """Read-only, in memory, safe to share between threads (one connection behind a lock)."""
 
@@ -91,9 +95,16 @@ class PostalCatalog:
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> "PostalCatalog":
-        if path is None:
-            path = bundled_path()
-        path = Path(path)
+        """The catalog at `path` (the bundled one when None), loaded once per process and shared."""
+        resolved = Path(path).resolve() if path is not None else bundled_path().resolve()
+        with _OPEN_LOCK:
+            if resolved not in _OPENED:
+                _OPENED[resolved] = cls.load(resolved)
+            return _OPENED[resolved]
+
+    @classmethod
+    def load(cls, path: Path) -> "PostalCatalog":
+        """Reads the file now (the importer's checks and the benchmark use it; the service uses open())."""
         if not path.is_file():
             raise FileNotFoundError(f"no existe el catálogo de códigos postales {path}")
         source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
