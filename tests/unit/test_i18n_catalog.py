@@ -176,3 +176,27 @@ def test_select_options_are_english_and_countries_come_from_cldr(client):
     assert '<option value="DE">Germany</option>' in page
     spanish = client.get("/registro?lang=es").get_data(as_text=True)
     assert '<option value="US">Estados Unidos</option>' in spanish and "Seleccione una opción" in spanish
+
+
+def test_decision_emails_follow_the_applicants_language_even_from_the_spanish_console(app, fakes):
+    from registro.workflow.leases import Reviewer
+    from registro.workflow.review import PendingCache, ReviewService, documents_digest, round_id
+    from tests.support import review_data as data
+    from tests.unit.conftest import unit_settings
+
+    reviewer = Reviewer("id-ana", "ana.revisora")
+    with app.test_request_context("/revision/solicitudes"):
+        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), PendingCache(0))
+        english = data.create_pending(fakes.identity, fakes.storage)
+        fakes.identity.update_attributes(english.id, {"locale": "en"})
+        spanish = data.create_pending(fakes.identity, fakes.storage)
+        for pending in (english, spanish):
+            service.claim(pending.id, reviewer)
+            current = service.application(pending.id)
+            service.reject(pending.id, reviewer, round_seen=round_id(current), digest_seen=documents_digest(current),
+                           reason="La identificación no corresponde.")
+    (to_english,) = fakes.mailer.to(english.email)
+    (to_spanish,) = fakes.mailer.to(spanish.email)
+    assert to_english.subject.startswith("Acceso Único ANAM: result of your application")
+    assert "/consulta/" in to_english.text and "/consulta/" in to_spanish.text
+    assert to_spanish.subject.startswith("Acceso Único ANAM: resultado de su solicitud")
