@@ -98,7 +98,23 @@ COMPOSED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), 
     (r"^Se eliminó el documento «(?P<documento>.+)»\.$", "Se eliminó el documento «%(documento)s»."),
     (r"^El archivo excede el tamaño máximo permitido de (?P<limite>.+)\.$",
      "El archivo excede el tamaño máximo permitido de %(limite)s."),
+    # forms/registration.py and domain/identifiers.py: a required text left empty, too long, or with
+    # forbidden characters (the label is written in lower case inside the first sentence).
+    (r"^Escriba (?:sus|su|el) (?P<campo_minusculas>.+)\.$", "Escriba este dato: %(campo_minusculas)s."),
+    (r"^El campo (?P<campo>.+) admite como máximo (?P<limite>\d+) caracteres\.$",
+     "El campo %(campo)s admite como máximo %(limite)s caracteres."),
+    (r"^El campo (?P<campo>.+) contiene caracteres no permitidos\.$",
+     "El campo %(campo)s contiene caracteres no permitidos."),
 ))
+
+
+def _part(name: str, value: str) -> str:
+    """A variable part of a composed message in the current language. A label written in lower case
+    inside a sentence is looked up capitalized (as the label) and lowered again."""
+    if name.endswith("_minusculas"):
+        translated = gettext(value[:1].upper() + value[1:])
+        return translated[:1].lower() + translated[1:]
+    return gettext(value)
 
 
 def translate(text: str) -> str:
@@ -109,7 +125,7 @@ def translate(text: str) -> str:
     for pattern, msgid in COMPOSED:
         match = pattern.match(text)
         if match:
-            return gettext(msgid, **{k: gettext(v) for k, v in match.groupdict().items()})
+            return gettext(msgid, **{k: _part(k, v) for k, v in match.groupdict().items()})
     return text
 
 

@@ -200,3 +200,13 @@ def test_decision_emails_follow_the_applicants_language_even_from_the_spanish_co
     assert to_english.subject.startswith("Acceso Único ANAM: result of your application")
     assert "/consulta/" in to_english.text and "/consulta/" in to_spanish.text
     assert to_spanish.subject.startswith("Acceso Único ANAM: resultado de su solicitud")
+
+
+def test_composed_field_messages_of_the_form_are_translated(client):
+    client.get("/registro?lang=en")
+    page = client.get("/registro").get_data(as_text=True)
+    data = mexican_form(localidad="", colonia="x" * 101, calle="Calle <b>", csrf_token=csrf_token(page))
+    answer = client.post("/registro", data=data).get_data(as_text=True)
+    assert "Enter your city or town." in answer
+    assert "The field Neighbourhood (colonia) may have at most 100 characters." in answer
+    assert "The field Street contains characters that are not allowed." in answer
