@@ -11,6 +11,7 @@ from .config import Settings
 from . import container, observability
 from .container import Adapters
 from .extensions import csrf, limiter
+from . import i18n
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -44,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
     _quiet_personal_data(app)
 
     from .web import BLUEPRINTS, errors, health, pages, security_headers

@@ -80,6 +80,15 @@ class Settings:
     # Keycloak's account console. Its client receives Keycloak's "Volver a la aplicación" links too.
     portal_login_url: str = "http://127.0.0.1:5001/entrar"
     portal_client_id: str = "modulo-ejemplo"
+    # --- status page, privacy, postal codes (helper beyond) ---
+    status_link_ttl_s: int = 365 * 24 * 3600  # "Consultar mi solicitud" links in emails
+    status_link_limits: str = "5 per hour;20 per day"  # new-link requests per client address
+    status_link_folio_limits: str = "3 per hour;5 per day"  # … and per folio
+    privacy_notice_dir: str = ""  # operator-editable notices; empty = the bundled ones
+    postal_catalog_path: str = ""  # SQLite catalog of postal codes; empty = postalcodes-mexico's
+    # Days the documents of decided applications are kept after the decision (abandoned ones: EXPIRE_*).
+    retention_approved_days: int = 5 * 365
+    retention_rejected_days: int = 365
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -144,6 +153,13 @@ class Settings:
             portal_login_url=env.get("PORTAL_LOGIN_URL") or (
                 env.get("MODULO_PUBLIC_URL", "http://127.0.0.1:5001").rstrip("/") + "/entrar"),
             portal_client_id=env.get("PORTAL_CLIENT_ID", cls.portal_client_id),
+            status_link_ttl_s=int(float(env.get("STATUS_LINK_TTL_DAYS", "365")) * 86400),
+            status_link_limits=env.get("STATUS_LINK_LIMITS", cls.status_link_limits),
+            status_link_folio_limits=env.get("STATUS_LINK_FOLIO_LIMITS", cls.status_link_folio_limits),
+            privacy_notice_dir=env.get("PRIVACY_NOTICE_DIR", ""),
+            postal_catalog_path=env.get("POSTAL_CATALOG_PATH", ""),
+            retention_approved_days=int(env.get("RETENTION_APPROVED_DAYS", "1825")),
+            retention_rejected_days=int(env.get("RETENTION_REJECTED_DAYS", "365")),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

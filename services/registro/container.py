@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
     from .workflow.page_views import PageViews
+    from .workflow.privacy import PrivacyNotices
+    from .domain.postal import PostalCatalog
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -39,6 +41,8 @@ class Adapters:
     queue_index: "QueueIndex | None" = None
     console_sessions: "ConsoleSessions | None" = None
     page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
+    privacy: "PrivacyNotices | None" = None  # the privacy notices, read once
+    postal: "PostalCatalog | None" = None  # postal codes (SEPOMEX), opened once read-only
 
 
 def adapters() -> Adapters:
@@ -67,6 +71,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .workflow.queue_index import index_for
     from .adapters.page_render import SubprocessPageRenderer
     from .workflow.page_views import PageViews
+    from .workflow.privacy import PrivacyNotices
+    from .domain.postal import PostalCatalog
 
     a = given or real_adapters(s)
     return replace(
@@ -78,4 +84,6 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         queue_index=a.queue_index or index_for(s.redis_url),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
+        privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
+        postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
     )

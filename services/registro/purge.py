@@ -1,4 +1,5 @@
-"""`python -m registro.purge [--dry-run]`: deletes expired applications (SPEC §9). Run it daily (cron, a k8s CronJob…).
+"""`python -m registro.purge [--dry-run]`: deletes expired applications (SPEC §9) and the documents of decided
+applications past their retention period (workflow/retention.py). Run it daily (cron, a k8s CronJob…).
 
 Reads the same environment as the service (Keycloak, S3, EXPIRE_UNCONFIRMED_DAYS, EXPIRE_INCOMPLETE_DAYS).
 Prints one line per application (account id, status, registration date; no personal data).
@@ -17,6 +18,7 @@ from .config import Settings
 from .container import real_adapters
 from .workflow.purge import purge_expired
 from .workflow.queue_index import index_for
+from .workflow.retention import apply_retention
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
                                 index=index_for(settings.redis_url))
+        retired = apply_retention(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
         # Markers of used captcha solutions only matter until their challenge expires.
         swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
                                                adapters.storage).forget_expired()
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verb}: {item.account_id} estatus={item.status} registro={item.registered_at.isoformat()} "
               f"objetos={item.objects}")
     print(f"{len(expired)} solicitud(es) expirada(s){' (simulación)' if args.dry_run else ''}")
+    for item in retired:
+        print(f"documentos {'por eliminar' if args.dry_run else 'eliminados'} (conservación): {item.account_id} "
+              f"estatus={item.status} decisión={item.decided_at.isoformat()} objetos={item.objects}")
     if not args.dry_run:
         print(f"{swept} marca(s) de captcha vencidas eliminadas")
     return 0

@@ -71,6 +71,8 @@ def fill_registration(page: Page, data: dict[str, str]) -> None:
         page.locator("#estado").select_option(label=data["estado"])
     for field in ("localidad", "colonia", "codigo_postal", "numero_exterior", "calle"):
         page.locator(f"#{field}").fill(data[field])
+    if data.get("acepta_aviso", "y"):
+        page.locator("#acepta_aviso").check()
 
 
 def register(page: Page, stack, screens: Screens, data: dict[str, str], *, from_login: bool = True,

@@ -13,6 +13,7 @@ KEYBOARD_PLAN = [
     ("tipo_usuario", "select"), ("es_extranjero", "skip"), ("curp", "type"), ("rfc", "type"), ("nombre", "type"),
     ("apellidos", "type"), ("email", "type"), ("pais", "skip"), ("estado", "select"), ("localidad", "type"),
     ("colonia", "type"), ("codigo_postal", "type"), ("numero_exterior", "type"), ("calle", "type"),
+    ("acepta_aviso", "check"),
 ]
 
 
@@ -43,6 +44,8 @@ def test_registration_by_keyboard_alone(page, stack, mailbox, screens, unique):
             page.keyboard.press("ArrowDown")  # the first type after the prompt: Agente Aduanal
         elif step == "select":
             page.keyboard.type(data[current])  # type-ahead picks "Jalisco"
+        elif step == "check":
+            page.keyboard.press("Space")  # the privacy notice is accepted
     assert reached == [name for name, _ in KEYBOARD_PLAN], "every field reachable by Tab, in the manual's order"
     assert focused_id(page) == "Registrar"
     expect(page.locator("#tipo_usuario")).to_have_value("agente_aduanal")

@@ -54,6 +54,7 @@ def mexican_form(**changes: str) -> dict[str, str]:
         "tipo_usuario": "agente_aduanal", "curp": CURP, "rfc": RFC, "nombre": "Ana María", "apellidos": "Peña Núñez",
         "email": "ana.pena@example.com", "pais": "MX", "estado": "Jalisco", "localidad": "Guadalajara",
         "colonia": "Centro", "codigo_postal": "44100", "numero_exterior": "12-B", "calle": "Av. Juárez",
+        "acepta_aviso": "y",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -64,7 +65,7 @@ def foreign_form(**changes: str) -> dict[str, str]:
         "tipo_usuario": "transportista", "es_extranjero": "y", "tax_id": "12-3456789", "pasaporte": "X1234567",
         "nombre": "John", "apellidos": "O'Brien-Smith", "email": "john.obrien@example.com", "pais": "US",
         "estado_extranjero": "Texas", "localidad": "Laredo", "colonia": "Downtown", "codigo_postal": "78040",
-        "numero_exterior": "1200", "calle": "Main St.",
+        "numero_exterior": "1200", "calle": "Main St.", "acepta_aviso": "y",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}

@@ -200,10 +200,29 @@ def _check_documents_complete(app: Application) -> Check:
     return Check("Documentos completos", OK, "Se cargaron todos los documentos requeridos.")
 
 
+def _check_postal_code(app: Application) -> Check | None:
+    """A hint when the applicant confirmed a CP the catalog (SEPOMEX) does not place in the chosen state: a hint only,
+    the catalog can be older than the CP. Recorded at registration (forms/postal_check.py)."""
+    if app.es_extranjero:
+        return None
+    a = app.account
+    flag = a.attr("cp_no_coincide")
+    if flag == "no_encontrado":
+        return Check("Código postal y estado", AVISO, f"El código postal {a.attr('codigo_postal')} no está en el "
+                     "catálogo de SEPOMEX; el solicitante confirmó que es correcto.")
+    if flag == "otro_estado":
+        return Check("Código postal y estado", AVISO, f"Según el catálogo de SEPOMEX, el código postal "
+                     f"{a.attr('codigo_postal')} no pertenece a {a.attr('estado')}; el solicitante confirmó que es "
+                     "correcto.")
+    return None  # the catalog agreed (or the application predates the check): nothing to point out
+
+
 def run_checks(app: Application, responsiva: ResponsivaFacts, today: date) -> list[Check]:
+    postal = _check_postal_code(app)
     return [
         _check_documents_complete(app),
         *_check_identifiers(app),
+        *([postal] if postal else []),
         _check_name(app),
         _check_id_expiry(app, today),
         _check_responsiva(app, responsiva),

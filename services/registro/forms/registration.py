@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 
 from keycloak_ext.catalog import USER_TYPES
 
+from .. import i18n
+from ..container import adapters
 from ..domain import geography, identifiers
+from . import postal_check, privacy
 from ..domain.identifiers import IdentifierInvalid
 from ..workflow.registration import Applicant
 
@@ -73,10 +76,14 @@ class RegistrationForm(FlaskForm):
     codigo_postal = StringField("Código postal", filters=[_strip])
     numero_exterior = StringField("Número exterior", filters=[_strip])
     calle = StringField("Calle", filters=[_strip])
+    cp_confirmado = BooleanField(postal_check.CP_CONFIRM_LABEL)
+    acepta_aviso = BooleanField(privacy.PRIVACY_LABEL)
+    aviso_version = HiddenField()
     submit = SubmitField("Registrar")
 
     # Set by validate(): the RFC's check digit does not compute, so the confirmation box is shown.
     rfc_needs_confirmation: bool = False
+    cp_needs_confirmation: bool = False  # the CP is not in the catalog or is another state's
     _clean: dict
 
     def validate(self, extra_validators=None) -> bool:
@@ -93,6 +100,8 @@ class RegistrationForm(FlaskForm):
             if name == "estado_extranjero":
                 continue
             self._check(getattr(self, name), lambda v, n=name, m=limit: _required_text(v, n, m))
+        postal_check.check(self, adapters().postal)
+        privacy.check(self, adapters().privacy)
         return not self.errors
 
     # --- rules ---------------------------------------------------------------------------------
@@ -166,6 +175,8 @@ class RegistrationForm(FlaskForm):
             localidad=c["localidad"], colonia=c["colonia"], codigo_postal=c["codigo_postal"],
             numero_exterior=c["numero_exterior"], calle=c["calle"],
             rfc_digito_no_coincide=bool(c.get("rfc_digito_no_coincide")),
+            cp_no_coincide=c.get("cp_no_coincide", ""), idioma=i18n.current(),
+            aviso_version=c.get("aviso_version", ""), aviso_sha256=c.get("aviso_sha256", ""),
         )
 
     def refuse_duplicates(self, fields: list[str]) -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import activation, console_auth, recovery, registration, review, supervision, viewer
+from . import (activation, console_auth, language, postal, privacy, recovery, registration, review, status_page,
+               supervision, viewer)
 
 BLUEPRINTS: tuple[Blueprint, ...] = (registration.bp, activation.bp, recovery.bp, console_auth.bp, review.bp,
-                                     supervision.bp, viewer.bp)
+                                     supervision.bp, viewer.bp, status_page.bp, privacy.bp, postal.bp, language.bp)

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 
 from ..adapters.storage import ObjectMissing
+from .. import i18n
 from ..container import adapters, settings
 from ..domain import documents as docs
 from ..domain import status
@@ -195,6 +196,7 @@ def private(response: Response) -> Response:
 def _render(application: Application, token: str, *, errors: dict[str, dict[str, list[str]]] | None = None,
             forms: dict[str, FlaskForm] | None = None, notice: str | None = None,
             submit_problems: list[str] | None = None, status_code: int = 200):
+    i18n.use_locale(application.account.attr("locale"))  # the applicant's language, unless switched here
     errors = errors or {}
     forms = forms or {}
     today = documents_flow.today()

@@ -60,7 +60,8 @@ def confirm_email(identity: IdentityDirectory, application: Application) -> Appl
         return application
     status.check_transition(application.status, status.PENDIENTE_DOCUMENTOS)
     account = identity.update_account(application.id, email_verified=True,
-                                      attributes={"estatus": status.PENDIENTE_DOCUMENTOS})
+                                      attributes={"estatus": status.PENDIENTE_DOCUMENTOS,
+                                                  "fecha_confirmacion": now_iso()})  # status page timeline
     log.info("correo confirmado: solicitud=%s", application.id)
     return Application(account)
 

@@ -26,6 +26,10 @@ CORRECTION = "solicitar_correccion"
 REJECT = "rechazar"
 RESEND = "reenviar_correo"
 DECISIONS = (APPROVE, CORRECTION, REJECT)
+PRIVACY_ACCEPTED = "aceptar_aviso_privacidad"  # workflow/privacy.py
+DATA_EXPORTED = "exportar_datos"  # registro.datos
+DATA_CANCELLED = "cancelar_datos"  # registro.datos
+DOCUMENTS_RETIRED = "retencion_documentos"  # workflow/retention.py
 
 ACTION_LABELS = {
     CLAIM: "Reservó la solicitud",
@@ -34,6 +38,10 @@ ACTION_LABELS = {
     CORRECTION: "Solicitó corrección",
     REJECT: "Rechazó",
     RESEND: "Reenvió el correo",
+    PRIVACY_ACCEPTED: "Aceptó el aviso de privacidad",
+    DATA_EXPORTED: "Exportó los datos del titular",
+    DATA_CANCELLED: "Canceló los datos del titular",
+    DOCUMENTS_RETIRED: "Eliminó los documentos al vencer su plazo de conservación",
 }
 
 

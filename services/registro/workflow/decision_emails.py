@@ -32,7 +32,8 @@ class DecisionEmails:
         self.settings = settings
 
     def _deliver(self, name: str, app: Application, context: dict) -> bool:
-        message = emails.compose(name, app.account.email, {"nombre": app.account.first_name, **context})
+        message = emails.compose(name, app.account.email, {"nombre": app.account.first_name, **context},
+                                 locale=app.account.attr("locale"), account_id=app.id)
         try:
             self.mailer.send(message)
             return True

@@ -37,6 +37,7 @@ from ..domain.geography import MEXICO
 from ..domain.storage_keys import responsiva_key
 from ..emails import compose
 from .confirmation_links import issue_link
+from .privacy import record_acceptance
 from .responsiva import PDF, attachment_name, render_responsiva, responsiva_context, responsiva_of
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class Applicant:
     numero_exterior: str
     calle: str
     rfc_digito_no_coincide: bool = False
+    cp_no_coincide: str = ""  # why the catalog disagrees with the confirmed CP (forms/postal_check.py)
+    idioma: str = ""  # the language the applicant registered in: Keycloak's `locale`, used for every email
+    aviso_version: str = ""  # the privacy notice accepted (workflow/privacy.py)
+    aviso_sha256: str = ""
 
     def __post_init__(self) -> None:
         if self.tipo_usuario not in USER_TYPE_SLUGS:
@@ -95,6 +100,10 @@ class Applicant:
         }
         if self.rfc_digito_no_coincide:
             attrs["rfc_digito_no_coincide"] = "true"
+        if self.cp_no_coincide:
+            attrs["cp_no_coincide"] = self.cp_no_coincide
+        if self.idioma:
+            attrs["locale"] = self.idioma
         return {k: v for k, v in attrs.items() if v}
 
 
@@ -163,12 +172,15 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     try:
         storage.put(responsiva_key(account_id, folio), pdf, content_type=PDF, metadata={"folio": folio})
         identity.assign_realm_role(account_id, applicant.tipo_usuario)
+        if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
+            record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
+                              lang=applicant.idioma or "es", folio=folio)
     except (StorageUnavailable, IdentityError):
         _roll_back(identity, storage, account_id, folio)
         raise
     try:
         _send_confirmation(identity, mailer, settings, account_id, applicant.email,
-                           f"{applicant.nombre} {applicant.apellidos}", folio, pdf)
+                           f"{applicant.nombre} {applicant.apellidos}", folio, pdf, locale=applicant.idioma)
         sent = True
     except (MailUnavailable, IdentityError) as exc:
         # The application is complete; "Reenviar correo" issues the link and sends it later.
@@ -207,11 +219,11 @@ def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: st
 
 
 def _send_confirmation(identity: IdentityDirectory, mailer: Mailer, settings: Settings, account_id: str,
-                       email: str, name: str, folio: str, pdf: bytes) -> None:
+                       email: str, name: str, folio: str, pdf: bytes, *, locale: str = "") -> None:
     link = issue_link(identity, settings, account_id)
     mailer.send(compose("confirmacion", email, {
         "nombre": name, "enlace": link, "folio": folio, "vigencia_dias": max(1, settings.link_ttl_s // 86400),
-    }, [Attachment(attachment_name(folio), PDF, pdf)]))
+    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id))
 
 
 def send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
@@ -236,4 +248,5 @@ def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Ma
                    account: Account, renderer: PdfRenderer | None) -> None:
     pdf = responsiva_of(account, storage, renderer)
     _send_confirmation(identity, mailer, settings, account.id, account.email,
-                       f"{account.first_name} {account.last_name}".strip(), account.attr("folio"), pdf)
+                       f"{account.first_name} {account.last_name}".strip(), account.attr("folio"), pdf,
+                       locale=account.attr("locale"))

@@ -36,8 +36,10 @@
         </#if>
     <#elseif section = "info" >
         <nav id="anam-enlaces" class="anam-enlaces" aria-label="${msg("anamEnlacesCuenta")}">
-            <a id="anam-registrarse" href="${properties.anamRegistroUrl}">${msg("doRegister")}</a>
-            <a id="anam-olvido" href="${properties.anamRecuperarUrl}">${msg("doForgotPassword")}</a>
+            <#-- A page read in another language than Spanish (the default) passes it on to the registro service. -->
+            <#assign anamIdioma = (locale?? && locale.currentLanguageTag != "es")?then("?lang=" + locale.currentLanguageTag, "")>
+            <a id="anam-registrarse" href="${properties.anamRegistroUrl}${anamIdioma}">${msg("doRegister")}</a>
+            <a id="anam-olvido" href="${properties.anamRecuperarUrl}${anamIdioma}">${msg("doForgotPassword")}</a>
         </nav>
     </#if>
 

@@ -3,7 +3,7 @@
      of Keycloak (set-password / execute-actions, verification, event notices) uses this layout. -->
 <#macro emailLayout>
 <!doctype html>
-<html lang="es-MX">
+<html lang="${(locale.toLanguageTag())!'es-MX'}">
 <head><meta charset="utf-8"><title>${realmName!"Acceso Único"}</title></head>
 <body style="margin:0;padding:0;background:#f5f3ef;font-family:Arial,Helvetica,sans-serif;color:#1f1f1f;">
   <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f5f3ef;">

@@ -1,0 +1,56 @@
+"""Remembers the language an applicant switches to on their own pages in Keycloak's `locale`
+attribute, so every later email (ours and Keycloak's) uses it.
+
+Only a page reached through the applicant's own signed link names the application: the activation
+page (/activacion/<token>) and the status page (/consulta/<token>). The switch there (`?lang=`) is
+a plain link, so this runs after the page rendered; a failure only costs the remembering.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+
+from keycloak_ext import IdentityError
+
+from .. import i18n
+from ..adapters.storage import StorageUnavailable
+from ..container import adapters, settings
+from ..links import LinkExpired, LinkInvalid, LinkSuperseded
+from ..workflow.confirmation_links import signer as activation_signer
+from ..workflow.record_lock import ApplicationBusy, editing
+from ..workflow.status_links import StatusLinkInvalid, signer as status_signer
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("language", __name__)
+
+
+def _account_of_link() -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    try:
+        if request.endpoint == "activation.page":
+            return activation_signer(settings()).read(token).account_id
+        if request.endpoint == "status.page":
+            return status_signer(settings()).read(token)
+    except (LinkInvalid, LinkExpired, LinkSuperseded, StatusLinkInvalid):
+        return None
+    return None
+
+
+@bp.after_app_request
+def remember_language(response):
+    chosen = i18n.requested_locale()
+    if not chosen or request.method != "GET" or response.status_code != 200:
+        return response
+    account_id = _account_of_link()
+    if not account_id:
+        return response
+    a = adapters()
+    try:
+        with editing(a.storage, account_id):  # the same lock as the applicant's other changes
+            if a.identity.get_account(account_id).attr("locale") != chosen:
+                a.identity.update_attributes(account_id, {"locale": chosen})
+    except (IdentityError, StorageUnavailable, ApplicationBusy) as exc:
+        log.warning("no se guardó el idioma de la solicitud %s: %s", account_id, type(exc).__name__)
+    return response

@@ -1,0 +1,113 @@
+"""ARCO rights of one applicant (issue 14 §4): export everything held about them; cancel the personal data
+of an application that was not approved. Used by `python -m registro.datos` (operators only).
+
+Export: one ZIP with the Keycloak account (attributes included), every object under the application's
+S3 prefix (documents, responsiva) and the audit trail. Cancellation: the audit trail keeps the
+decisions and the documents' SHA-256 (an event records them before anything is deleted); every
+document and the Keycloak account (its personal attributes) are deleted. Both leave an audit event
+naming the operator. Order of cancellation — audit event, S3 objects, account — so a failure halfway
+leaves an account whose re-run completes the job, never objects without an owner.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from keycloak_ext import Account
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectStore
+from ..domain import status
+from ..domain.application import Application, now_iso
+from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
+from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
+
+FOLIO_PREFIX = "AU-"
+
+
+class HolderNotFound(Exception):
+    """No application with that folio or username."""
+
+
+class CancellationRefused(Exception):
+    """An approved account is in use: its cancellation is a different procedure (disable, then delete)."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str  # who ran the command (the audit event names them)
+
+
+def find_holder(identity: IdentityDirectory, folio_or_username: str) -> Account:
+    wanted = folio_or_username.strip()
+    if wanted.upper().startswith(FOLIO_PREFIX):
+        matches = [a for a in identity.find_by_attribute("folio", wanted.upper(), max_results=2)
+                   if a.attr("folio") == wanted.upper()]
+        if matches:
+            return matches[0]
+    account = identity.find_by_username(wanted.lower())
+    if account is None or not account.attr("estatus"):
+        raise HolderNotFound(wanted)
+    return account
+
+
+def _account_record(account: Account) -> dict:
+    return {"id": account.id, "usuario": account.username, "correo": account.email, "nombre": account.first_name,
+            "apellidos": account.last_name, "habilitada": account.enabled, "correo_verificado": account.email_verified,
+            "creada_ms": account.created_ms, "atributos": dict(sorted(account.attributes.items()))}
+
+
+def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, target: Path,
+           operator: Operator) -> Path:
+    """Writes the ZIP to `target` (a file) and records the export. Returns the path written."""
+    account = find_holder(identity, folio_or_username)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("cuenta.json", json.dumps(_account_record(account), ensure_ascii=False, indent=2))
+        prefix = application_prefix(account.id)
+        for key in storage.list_keys(prefix):
+            if key == edit_lock_key(account.id):
+                continue
+            archive.writestr("objetos/" + key[len(prefix):], storage.get(key))
+        trail = AuditTrail(storage)
+        archive.writestr("auditoria.json", json.dumps([asdict(e) for e in trail.history(account.id)],
+                                                      ensure_ascii=False, indent=2))
+        archive.writestr("LEAME.txt", "Datos personales de una solicitud de Acceso Único (ANAM), exportados el "
+                                      f"{now_iso()} por {operator.name}.\ncuenta.json: la cuenta en Keycloak y sus "
+                                      "atributos; objetos/: documentos y responsiva tal como se guardaron; "
+                                      "auditoria.json: el registro de auditoría de la solicitud.\n")
+    data = buffer.getvalue()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    AuditTrail(storage).record(DATA_EXPORTED, account.id, actor_id=f"operador:{operator.name}",
+                               actor_username=operator.name, status_before=account.attr("estatus"),
+                               status_after=account.attr("estatus"),
+                               details={"folio": account.attr("folio"), "archivo_sha256": hashlib.sha256(data).hexdigest()})
+    return target
+
+
+def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator) -> dict:
+    """Deletes the documents and the account of a non-approved application; the audit keeps the hashes."""
+    account = find_holder(identity, folio_or_username)
+    application = Application(account)
+    if application.status == status.APROBADO:
+        raise CancellationRefused(account.id)
+    keys = [k for k in storage.list_keys(application_prefix(account.id))]
+    hashes = {kind: record.sha256 for kind, record in application.documents.items()}
+    AuditTrail(storage).record(DATA_CANCELLED, account.id, actor_id=f"operador:{operator.name}",
+                               actor_username=operator.name, status_before=application.status,
+                               status_after="cancelado", documents_sha256=hashes,
+                               details={"folio": application.folio, "objetos_eliminados": len(keys),
+                                        "decision": application.decision.get("decision", "")})
+    for key in keys:
+        storage.delete(key)
+    identity.delete_account(account.id)
+    return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}
+
+
+def audit_keys(storage: ObjectStore, account_id: str) -> list[str]:
+    return storage.list_keys(audit_prefix(account_id))

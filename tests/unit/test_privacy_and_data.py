@@ -1,0 +1,164 @@
+"""Personal data (issue 14 §4): the privacy notice and its acceptance, retention, export and cancellation."""
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from registro.datos import main as datos_main
+from registro.domain.application import DocumentRecord, documents_attribute
+from registro.domain.storage_keys import application_prefix, audit_prefix
+from registro.workflow import personal_data
+from registro.workflow.audit import AuditTrail
+from registro.workflow.privacy import NoticeMissing, PrivacyNotices
+from registro.workflow.retention import apply_retention
+from tests.support.registration import csrf_token, mexican_form
+
+from .conftest import unit_settings
+
+
+# --- the notice -------------------------------------------------------------------------------------
+def _notice_dir(tmp_path, *versions: str):
+    for version in versions:
+        folder = tmp_path / version
+        folder.mkdir()
+        (folder / "simplificado.es.html").write_text(f"<p>Aviso simplificado {version}</p>", "utf-8")
+        (folder / "integral.es.html").write_text(f"<p>Aviso integral {version}</p>", "utf-8")
+    return tmp_path
+
+
+def test_the_newest_version_is_current_and_each_has_a_hash(tmp_path):
+    notices = PrivacyNotices(_notice_dir(tmp_path, "2026-01-10", "2026-11-28", "borrador"))
+    assert notices.current.version == "2026-11-28" and set(notices.versions) == {"2026-01-10", "2026-11-28"}
+    assert notices.versions["2026-01-10"].sha256 != notices.current.sha256
+    assert notices.current.text("integral", "en") == "<p>Aviso integral 2026-11-28</p>"  # Spanish when untranslated
+
+
+def test_a_folder_without_notices_is_refused_at_start(tmp_path):
+    with pytest.raises(NoticeMissing):
+        PrivacyNotices(tmp_path)
+
+
+def test_the_form_shows_the_simplified_notice_and_links_the_integral_one(client):
+    page = client.get("/registro").get_data(as_text=True)
+    assert "Aviso de privacidad simplificado" in page and 'href="/privacidad"' in page
+    assert 'name="acepta_aviso"' in page and 'name="aviso_version" value="2026-11-28"' in page
+    integral = client.get("/privacidad").get_data(as_text=True)
+    assert "Derechos ARCO" in integral and "Versión 2026-11-28" in integral
+    english = client.get("/privacidad?lang=en").get_data(as_text=True)
+    assert "ARCO rights" in english and 'lang="en"' in english
+
+
+def test_registration_requires_accepting_the_notice(client, fakes):
+    page = client.get("/registro").get_data(as_text=True)
+    r = client.post("/registro", data=mexican_form(acepta_aviso=None, csrf_token=csrf_token(page)))
+    assert r.status_code == 200 and "Para registrarse, lea y acepte el Aviso de privacidad." in r.get_data(as_text=True)
+    assert not fakes.identity.accounts
+
+
+def test_the_accepted_version_and_time_are_in_the_audit_trail(client, fakes, app):
+    page = client.get("/registro").get_data(as_text=True)
+    before = datetime.now(timezone.utc)
+    assert client.post("/registro", data=mexican_form(csrf_token=csrf_token(page))).status_code == 302
+    (account,) = fakes.identity.accounts.values()
+    (event,) = AuditTrail(fakes.storage).history(account.id)
+    notice = app.extensions["registro.adapters"].privacy.current
+    assert event.action == "aceptar_aviso_privacidad" and event.actor_username == "solicitante"
+    assert event.details["aviso_version"] == notice.version and event.details["aviso_sha256"] == notice.sha256
+    assert event.details["folio"] == account.attr("folio")
+    assert datetime.fromisoformat(event.at) >= before
+
+
+# --- retention ----------------------------------------------------------------------------------------
+def _decided(fakes, estatus: str, days_ago: int) -> str:
+    when = (datetime.now(timezone.utc) - timedelta(days=days_ago)).isoformat()
+    record = DocumentRecord(key="k", sha256="a" * 64, size=3, content_type="application/pdf", original_name="ine.pdf",
+                            uploaded_at=when)
+    account_id = fakes.identity.create_account(
+        username=f"u-{estatus}-{days_ago}", email=f"{estatus}{days_ago}@example.com", first_name="Ana", last_name="Peña",
+        attributes={"estatus": estatus, "folio": f"AU-2026-{days_ago:08d}", "revision": json.dumps({"fecha": when}),
+                    "documentos": documents_attribute({"identificacion": record})})
+    fakes.storage.put(application_prefix(account_id) + "documentos/identificacion/k", b"pdf", content_type="x")
+    fakes.storage.put(application_prefix(account_id) + "responsiva/r.pdf", b"pdf", content_type="x")
+    return account_id
+
+
+def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fakes):
+    settings = unit_settings(retention_approved_days=30, retention_rejected_days=10)
+    old_approved, new_approved = _decided(fakes, "aprobado", 31), _decided(fakes, "aprobado", 29)
+    old_rejected, new_rejected = _decided(fakes, "rechazado", 11), _decided(fakes, "rechazado", 9)
+    done = apply_retention(fakes.identity, fakes.storage, settings)
+    assert {r.account_id for r in done} == {old_approved, old_rejected}
+    for gone in (old_approved, old_rejected):
+        assert fakes.storage.list_keys(application_prefix(gone)) == []
+        (event,) = AuditTrail(fakes.storage).history(gone)
+        assert event.action == "retencion_documentos" and event.documents_sha256 == {"identificacion": "a" * 64}
+        assert json.loads(fakes.identity.get_account(gone).attr("documentos"))["identificacion"]["sha256"] == "a" * 64
+    for kept in (new_approved, new_rejected):
+        assert len(fakes.storage.list_keys(application_prefix(kept))) == 2
+    assert apply_retention(fakes.identity, fakes.storage, settings) == []  # nothing left: idempotent
+
+
+def test_retention_zero_keeps_documents(fakes):
+    account_id = _decided(fakes, "aprobado", 4000)
+    assert apply_retention(fakes.identity, fakes.storage, unit_settings(retention_approved_days=0)) == []
+    assert len(fakes.storage.list_keys(application_prefix(account_id))) == 2
+
+
+# --- export and cancellation (python -m registro.datos) ------------------------------------------------
+def _holder(fakes, estatus: str = "rechazado") -> str:
+    account_id = _decided(fakes, estatus, 1)
+    AuditTrail(fakes.storage).record("rechazar", account_id, actor_id="r-1", actor_username="revisora",
+                                     status_before="en_revision", status_after=estatus,
+                                     documents_sha256={"identificacion": "a" * 64})
+    return account_id
+
+
+def test_export_writes_everything_held_and_names_the_operator(fakes, tmp_path, capsys):
+    account_id = _holder(fakes)
+    folio = fakes.identity.get_account(account_id).attr("folio")
+    target = tmp_path / "datos.zip"
+    assert datos_main(["exportar", folio, "--operador", "operador.uno", "--salida", str(target)], adapters=fakes) == 0
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        cuenta = json.loads(archive.read("cuenta.json"))
+        audit = json.loads(archive.read("auditoria.json"))
+    assert {"cuenta.json", "auditoria.json", "LEAME.txt", "objetos/documentos/identificacion/k",
+            "objetos/responsiva/r.pdf"} <= names
+    assert cuenta["correo"] == "rechazado1@example.com" and cuenta["atributos"]["folio"] == folio
+    assert [e["action"] for e in audit] == ["rechazar"]
+    last = AuditTrail(fakes.storage).history(account_id)[-1]
+    assert last.action == "exportar_datos" and last.actor_username == "operador.uno"
+
+
+def test_cancel_leaves_nothing_but_the_audit_hashes(fakes, capsys):
+    account_id = _holder(fakes)
+    username = fakes.identity.get_account(account_id).username
+    assert datos_main(["cancelar", username, "--operador", "operador.dos"], adapters=fakes) == 2  # needs --confirmar
+    assert datos_main(["cancelar", username, "--operador", "operador.dos", "--confirmar"], adapters=fakes) == 0
+    assert account_id not in fakes.identity.accounts
+    assert all(not k.startswith(application_prefix(account_id)) for k in fakes.storage.objects)
+    remaining = [k for k in fakes.storage.objects if account_id in k]
+    assert remaining and all(k.startswith(audit_prefix(account_id)) for k in remaining)
+    history = AuditTrail(fakes.storage).history(account_id)
+    assert [e.action for e in history] == ["rechazar", "cancelar_datos"]
+    cancelled = history[-1]
+    assert cancelled.actor_username == "operador.dos" and cancelled.documents_sha256 == {"identificacion": "a" * 64}
+    everything = " ".join(fakes.storage.objects[k][0].decode() for k in remaining)
+    assert "rechazado1@example.com" not in everything and "Peña" not in everything
+
+
+def test_an_approved_account_is_not_cancelled(fakes, capsys):
+    account_id = _holder(fakes, "aprobado")
+    folio = fakes.identity.get_account(account_id).attr("folio")
+    assert datos_main(["cancelar", folio, "--operador", "op", "--confirmar"], adapters=fakes) == 1
+    assert account_id in fakes.identity.accounts
+
+
+def test_an_unknown_holder_is_reported(fakes, capsys):
+    assert datos_main(["exportar", "AU-2026-NOEXISTE", "--operador", "op"], adapters=fakes) == 1
+    assert "no hay una solicitud" in capsys.readouterr().err
+    with pytest.raises(personal_data.HolderNotFound):
+        personal_data.find_holder(fakes.identity, "nadie")
