@@ -16,9 +16,9 @@ KEYCLOAK_VERSION = "26.7.3"
 
 DEFAULT_PORTS = {
     "run": {"KEYCLOAK_PORT": 8080, "KEYCLOAK_MGMT_PORT": 9000, "REGISTRO_PORT": 5000, "MODULO_PORT": 5001,
-            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025},
+            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025, "REDIS_PORT": 6379},
     "test": {"KEYCLOAK_PORT": 18080, "KEYCLOAK_MGMT_PORT": 19000, "REGISTRO_PORT": 15000, "MODULO_PORT": 15001,
-             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025},
+             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025, "REDIS_PORT": 16379},
 }
 
 
@@ -53,6 +53,11 @@ class Profile:
             "S3_REGION": "us-east-1",
             "SMTP_HOST": "127.0.0.1",
             "MAIL_API_URL": self.url("MAIL_WEB_PORT"),
+            # State the replicas share (rate limits, queue index, sessions, locks) lives in Redis.
+            "REDIS_URL": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
+            # Declares a local stack: the shipped development secrets below are accepted only here.
+            "APP_ENV": "local",
             "STACK_PROFILE": self.name,
             "STACK_DIR": str(self.data),
         })

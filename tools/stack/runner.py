@@ -71,7 +71,7 @@ class Stack:
         while time.monotonic() < deadline:
             if self.pid_of(name) is None:
                 raise StackError(f"{name} terminó al arrancar; últimas líneas de {self.log_of(name)}:\n{self.tail(name)}")
-            if probe(service.ready_url):
+            if service.ready_check() if service.ready_check else probe(service.ready_url):
                 return
             time.sleep(delay)  # polling interval of a readiness probe, not a fixed wait
             delay = min(delay * 2, 1.0)
@@ -99,9 +99,10 @@ class Stack:
     def up(self) -> None:
         t0 = time.monotonic()
         try:
-            for name in ("s3", "mail", "keycloak"):
+            for name in ("s3", "redis", "mail", "keycloak"):
                 self.start(name)
             self.wait_ready("s3")
+            self.wait_ready("redis")
             self._run_python("-m", "tools.stack.bucket")
             self.wait_ready("mail")
             for name in ("registro", "modulo"):
@@ -123,7 +124,7 @@ class Stack:
         """Empties the stack's data (realm database, buckets, inbox); downloads are kept."""
         self.down()
         for path in (keycloak_home(self.profile) / "data" / "h2", self.profile.data / "s3",
-                     self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.logs):
+                     self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.profile.data / "redis", self.logs):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

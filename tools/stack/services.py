@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,13 @@ from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
 class Service:
     name: str
     argv: list[str]
-    ready_url: str  # probed until it answers with any HTTP status below 500
+    ready_url: str | None  # probed until it answers with any HTTP status below 500
     ports: tuple[int, ...] = ()  # every port it listens on: must be free before it starts
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     prepare: Callable[[], None] | None = None
     ready_timeout_s: float = 120.0
+    ready_check: Callable[[], bool] | None = None  # for what does not speak HTTP (Redis, PostgreSQL)
 
 
 def keycloak_home(profile: Profile) -> Path:
@@ -45,6 +47,40 @@ def _prepare_keycloak(profile: Profile) -> Callable[[], None]:
         write_import(home / "data" / "import")
 
     return prepare
+
+
+def redis_answers(port: int) -> bool:
+    """True once Redis accepts a command (`-NOAUTH` from a password-protected one counts)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+
+def redis_service(profile: Profile, port: int, *, password: str | None = None, durable: bool = False,
+                  name: str = "redis") -> Service:
+    """Debian's redis-server with its own config file, port and folder (never the system service)."""
+    folder = profile.data / name
+
+    def prepare() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"port {port}", "bind 127.0.0.1", "protected-mode yes", f"dir {folder}", "daemonize no",
+                 'logfile ""', "databases 4",
+                 # Rate-limit windows and leases are worth little after a crash; a durable stack
+                 # (prod) keeps an append-only file so the queue index and sessions survive restarts.
+                 "save \"\"", f"appendonly {'yes' if durable else 'no'}"]
+        if password:
+            lines.append(f"requirepass {password}")
+        conf = folder / "redis.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        conf.chmod(0o600)
+
+    return Service(name=name, argv=["redis-server", str(folder / "redis.conf")], ready_url=None,
+                   ready_check=lambda: redis_answers(port), ports=(port,), prepare=prepare,
+                   ready_timeout_s=30)
 
 
 def java_home() -> str:
@@ -78,6 +114,7 @@ def services_for(profile: Profile) -> list[Service]:
             env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
             ready_timeout_s=30,
         ),
+        redis_service(profile, p["REDIS_PORT"]),
         Service(
             name="mail",
             argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
@@ -102,8 +139,8 @@ def services_for(profile: Profile) -> list[Service]:
             prepare=_prepare_keycloak(profile),
             ready_timeout_s=300,
         ),
-        # One worker with threads: the local stack keeps rate limits in memory (memory://), which
-        # is exact only within one process; replicas in production share RATELIMIT_STORAGE_URI.
+        # One worker with threads is enough locally; limits already live in the stack's Redis
+        # (RATELIMIT_STORAGE_URI), as they must for the replicas of the prod profile.
         Service(
             name="registro",
             argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}",
