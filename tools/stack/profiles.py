@@ -1,8 +1,9 @@
-"""The two local stacks: `run` (what a person opens) and `test` (isolated, own ports and data).
+"""The local stacks: `run` (what a person opens), `test` (isolated, own ports and data), and the
+production topology `prod` (see prod.py) with its isolated twin `prodtest` used by `make test`.
 
 Every port can be overridden by an environment variable: the `run` stack reads
-KEYCLOAK_PORT, S3_PORT…; the `test` stack reads the same names prefixed TEST_,
-so both can be up at once and a second test stack can be moved aside.
+KEYCLOAK_PORT, S3_PORT…; the `test` stack reads the same names prefixed TEST_, `prod` PROD_ and
+`prodtest` TEST_PROD_, so all can be up at once and any one can be moved aside.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ DEFAULT_PORTS = {
     "test": {"KEYCLOAK_PORT": 18080, "KEYCLOAK_MGMT_PORT": 19000, "REGISTRO_PORT": 15000, "MODULO_PORT": 15001,
              "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025, "REDIS_PORT": 16379},
 }
+PREFIXES = {"run": "", "test": "TEST_", "prod": "PROD_", "prodtest": "TEST_PROD_"}
+PRODUCTION_PROFILES = ("prod", "prodtest")
 
 
 @dataclass(frozen=True)
@@ -31,16 +34,29 @@ class Profile:
     @classmethod
     def named(cls, name: str, env: dict[str, str] | None = None) -> "Profile":
         env = os.environ if env is None else env
-        prefix = "TEST_" if name == "test" else ""
-        ports = {k: int(env.get(prefix + k, v)) for k, v in DEFAULT_PORTS[name].items()}
+        prefix = PREFIXES[name]
+        if name in PRODUCTION_PROFILES:
+            from .prod import PROD_PORTS as defaults
+            defaults = defaults[name]
+        else:
+            defaults = DEFAULT_PORTS[name]
+        ports = {k: int(env.get(prefix + k, v)) for k, v in defaults.items()}
         data = Path(env.get(prefix + "STACK_DIR", ROOT / ".stack" / name))
         return cls(name, ports, data)
+
+    @property
+    def production(self) -> bool:
+        return self.name in PRODUCTION_PROFILES
 
     def url(self, port_name: str) -> str:
         return f"http://127.0.0.1:{self.ports[port_name]}"
 
     def service_env(self) -> dict[str, str]:
         """What every process of the stack (and pytest) is told about the others."""
+        if self.production:
+            from .prod import prod_env
+
+            return prod_env(self)
         p = self.ports
         env = {k: str(v) for k, v in p.items()}
         env.update({

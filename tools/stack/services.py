@@ -22,6 +22,7 @@ class Service:
     prepare: Callable[[], None] | None = None
     ready_timeout_s: float = 120.0
     ready_check: Callable[[], bool] | None = None  # for what does not speak HTTP (Redis, PostgreSQL)
+    stop_command: list[str] | None = None  # the server's own clean stop (pg_ctl), before any signal
 
 
 def keycloak_home(profile: Profile) -> Path:
@@ -91,10 +92,57 @@ def java_home() -> str:
     return out.read_text().strip() if out.exists() else os.environ.get("JAVA_HOME", "")
 
 
+def s3_service(profile: Profile) -> Service:
+    p = profile.ports
+    s3_root = profile.data / "s3"
+    return Service(
+        name="s3",
+        argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
+              "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
+        ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
+        ports=(p['S3_PORT'],),
+        prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
+                         (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
+        env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
+        ready_timeout_s=30,
+    )
+
+
+def mail_service(profile: Profile) -> Service:
+    p = profile.ports
+    return Service(
+        name="mail",
+        argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
+              "--smtp-ip", "127.0.0.1", "--smtp-port", str(p["SMTP_PORT"]),
+              "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
+              "--db", str(profile.data / "mail.sqlite")],
+        ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
+        ports=(p['MAIL_WEB_PORT'], p['SMTP_PORT'],),
+        ready_timeout_s=30,
+    )
+
+
+def modulo_service(profile: Profile) -> Service:
+    p = profile.ports
+    return Service(
+        name="modulo",
+        argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{p['MODULO_PORT']}",
+              "--workers", "1", "--threads", "4", "--access-logfile", "-",
+              "modulo_ejemplo.wsgi:app"],
+        ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
+        ports=(p['MODULO_PORT'],),
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"},
+        ready_timeout_s=60,
+    )
+
+
 def services_for(profile: Profile) -> list[Service]:
+    if profile.production:
+        from .prod import prod_services
+
+        return prod_services(profile)
     p = profile.ports
     venv_bin = ROOT / ".venv" / "bin"
-    s3_root = profile.data / "s3"
     kc_env = {
         "JAVA_HOME": java_home(),
         "JAVA_OPTS_KC_HEAP": "-Xms256m -Xmx1024m",
@@ -103,28 +151,9 @@ def services_for(profile: Profile) -> list[Service]:
     }
     registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
     return [
-        Service(
-            name="s3",
-            argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
-                  "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
-            ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
-            ports=(p['S3_PORT'],),
-            prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
-                             (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
-            env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
-            ready_timeout_s=30,
-        ),
+        s3_service(profile),
         redis_service(profile, p["REDIS_PORT"]),
-        Service(
-            name="mail",
-            argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
-                  "--smtp-ip", "127.0.0.1", "--smtp-port", str(p["SMTP_PORT"]),
-                  "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
-                  "--db", str(profile.data / "mail.sqlite")],
-            ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
-            ports=(p['MAIL_WEB_PORT'], p['SMTP_PORT'],),
-            ready_timeout_s=30,
-        ),
+        mail_service(profile),
         Service(
             name="keycloak",
             argv=[str(keycloak_home(profile) / "bin" / "kc.sh"), "start-dev", "--import-realm",
@@ -151,14 +180,5 @@ def services_for(profile: Profile) -> list[Service]:
             env=registro_env,
             ready_timeout_s=60,
         ),
-        Service(
-            name="modulo",
-            argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['MODULO_PORT']}",
-                  "--workers", "1", "--threads", "4", "--access-logfile", "-",
-                  "modulo_ejemplo.wsgi:app"],
-            ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
-            ports=(p['MODULO_PORT'],),
-            env=registro_env,
-            ready_timeout_s=60,
-        ),
+        modulo_service(profile),
     ]
