@@ -191,3 +191,16 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def stored_documents(s3, bucket: str, account_id: str) -> dict[str, list[str]]:
+    """SHA-256 of every stored document of an application, by kind (documentos/<kind>/<random>)."""
+    import hashlib
+
+    found: dict[str, list[str]] = {}
+    prefix = f"solicitudes/{account_id}/documentos/"
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        kind = item["Key"][len(prefix):].split("/", 1)[0]
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        found.setdefault(kind, []).append(hashlib.sha256(body).hexdigest())
+    return found
