@@ -204,3 +204,9 @@ def stored_documents(s3, bucket: str, account_id: str) -> dict[str, list[str]]:
         body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         found.setdefault(kind, []).append(hashlib.sha256(body).hexdigest())
     return found
+
+
+def psql_value(stack: Stack, sql: str) -> str:
+    from tools.stack.prod import psql
+
+    return psql(stack.profile, sql).strip()

@@ -135,3 +135,6 @@ def restore(stack: Stack, archive: Path) -> None:
         stack.down()
         raise
     stack.up()
+    if (ROOT / "services" / "registro" / "reindex.py").exists():
+        # State kept in Redis for speed (the review-queue index) is rebuilt from Keycloak and S3.
+        stack._run_python("-m", "registro.reindex")
