@@ -13,7 +13,8 @@ from .runner import Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack")
-    parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls", "backup", "restore"])
+    parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls", "backup", "restore",
+                                          "render-deploy"])
     parser.add_argument("--profile", choices=["run", "test", "prod", "prodtest"], default="run")
     parser.add_argument("--archive", help="restore: the archive written by `backup`")
     parser.add_argument("pytest_args", nargs="*")
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_until_interrupted(stack)
         elif args.verb == "test":
             return run_all_tests(args.pytest_args)
+        elif args.verb == "render-deploy":
+            from .prod import render_deploy
+
+            print(f"escrito {render_deploy()}")
         elif args.verb == "backup":
             from .backup import backup
 

@@ -52,6 +52,16 @@ BALANCER_ADDRESS = os.environ.get("BALANCER_ADDRESS", "127.0.0.10")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around it
 KC_NODES = ("a", "b")
+# How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
+GUNICORN_OPTIONS = ("--threads", "4", "--access-logfile", "-",
+                    "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app")
+# What the services read from the environment; docker-compose.yml gives registro the same names.
+REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
+                      "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
+                      "S3_ENDPOINT_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
+                      "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES")
+# docker-compose.yml: the balancer's fixed address on the backend network (what the backends trust).
+COMPOSE_BALANCER_ADDRESS = "172.30.0.10"
 REGISTRO_REPLICAS = ("a", "b")
 
 # Generated once per stack; a real deployment keeps them in its secret store and passes the same
@@ -273,15 +283,14 @@ def registro_replica(profile: Profile, replica: str) -> Service:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
 
-    workers = os.environ.get("REGISTRO_WORKERS", "3")
     return Service(
         name=f"registro-{replica}",
-        argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-              "--workers", workers, "--threads", "4", "--access-logfile", "-",
-              "--forwarded-allow-ips", BALANCER_ADDRESS,
-              "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
+        argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
         env={"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-             "REGISTRO_REPLICA": f"registro-{replica}"},
+             # gunicorn's own trust of X-Forwarded-Proto: the balancer only.
+             "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
+             # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
+             "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
         ready_url=url(port) + registro_health_path(), ports=(port,), prepare=prepare, ready_timeout_s=90)
 
 
@@ -385,6 +394,23 @@ backend keycloak
   http-check expect status 200
 {kc}
 """
+
+
+def compose_layout() -> BalancerLayout:
+    """The balancer of docker-compose.yml: same template, the compose network's names."""
+    return BalancerLayout(
+        registro_bind=":5000", keycloak_bind=":8080", keycloak_admin_bind=":8081", source=None,
+        keycloak_servers=tuple((f"kc-{n}", f"keycloak-{n}:8080", 9000) for n in KC_NODES),
+        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS),
+        registro_health=registro_health_path())
+
+
+def render_deploy() -> Path:
+    """Writes deploy/haproxy.cfg for docker-compose.yml (a unit test keeps it equal to this)."""
+    target = ROOT / "deploy" / "haproxy.cfg"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(haproxy_config(compose_layout()))
+    return target
 
 
 def balancer(profile: Profile) -> Service:
