@@ -305,6 +305,7 @@ class BalancerLayout:
     keycloak_servers: tuple[tuple[str, str, int], ...]  # (name, host:port, management port)
     registro_servers: tuple[tuple[str, str], ...]  # (name, host:port)
     registro_health: str
+    stats_socket: str | None = None  # the runtime API (server states), for operators and benchmarks
 
 
 def profile_layout(profile: Profile) -> BalancerLayout:
@@ -316,7 +317,29 @@ def profile_layout(profile: Profile) -> BalancerLayout:
                                 p[f"KEYCLOAK_{n.upper()}_MGMT_PORT"]) for n in KC_NODES),
         registro_servers=tuple((f"registro-{r}", f"127.0.0.1:{p[f'REGISTRO_{r.upper()}_PORT']}")
                                for r in REGISTRO_REPLICAS),
-        registro_health=registro_health_path())
+        registro_health=registro_health_path(),
+        stats_socket=str(profile.data / "haproxy" / "admin.sock"))
+
+
+def stats_command(profile: Profile, command: str) -> str:
+    """One command on the balancer's runtime API (e.g. `show stat`)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(profile.data / "haproxy" / "admin.sock"))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def server_states(profile: Profile) -> dict[str, str]:
+    """{"keycloak/kc-a": "UP", …} as the balancer sees its servers now."""
+    import csv
+
+    rows = csv.DictReader(stats_command(profile, "show stat").lstrip("# ").splitlines())
+    return {f"{r['pxname']}/{r['svname']}": r["status"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
 
 
 def haproxy_config(layout: BalancerLayout) -> str:
@@ -341,12 +364,13 @@ def haproxy_config(layout: BalancerLayout) -> str:
     reg = "\n".join(f"  server {name} {address} check cookie {name}" for name, address in layout.registro_servers)
     source = (f"  # The backends see the balancer from its own address, the only one they trust X-Forwarded-* from.\n"
               f"  source {layout.source}\n") if layout.source else ""
+    stats = f"  stats socket {layout.stats_socket} mode 600 level operator\n" if layout.stats_socket else ""
     return f"""# Rendered by tools/stack/prod.py (haproxy_config): HAProxy in front of both Keycloak nodes and both
 # registro replicas. deploy/haproxy.cfg is the same template for docker-compose.yml.
 global
   log stdout format raw local0
   maxconn 4000
-
+{stats}
 defaults
   mode http
   log global
