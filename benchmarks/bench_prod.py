@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from keycloak_ext import KeycloakGateway, KeycloakSettings
@@ -130,6 +131,7 @@ def _failover_seconds(stack: Stack, env: dict[str, str], node: str) -> tuple[flo
     return seconds, results["ok"], results["failed"]
 
 
+@pytest.mark.timeout(1800)  # two full starts and two node restarts
 def bench_production_topology():
     stack = _stack()
     cpus = os.cpu_count() or 1

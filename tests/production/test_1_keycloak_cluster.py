@@ -86,6 +86,8 @@ def sigkill_round(prod, env, kc_admin):
     kc_admin.delete_user(account_id)
 
 
+# Restarts a JVM or the whole stack: minutes on a shared 2-vCPU machine.
+@pytest.mark.timeout(900)
 def test_session_survives_sigkill_of_the_node_that_served_the_login(sigkill_round):
     assert sigkill_round["login_node"] == "kc-a"
     # The next request of the same browser goes to the surviving node, which finds the SSO session
@@ -101,6 +103,8 @@ def _provision(env, verb: str) -> subprocess.CompletedProcess:
                           env={**env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"})
 
 
+# Restarts a JVM or the whole stack: minutes on a shared 2-vCPU machine.
+@pytest.mark.timeout(900)
 def test_restarted_node_keeps_realm_and_users_and_provisioning_converges(sigkill_round, env):
     # kc-a imports the realm file at every start: on the existing database it must skip it.
     log = sigkill_round["restart_log"]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 
+import pytest
 import requests
 
 from registro.domain import documents as docs
@@ -22,6 +23,8 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Restarts a JVM or the whole stack: minutes on a shared 2-vCPU machine.
+@pytest.mark.timeout(900)
 def test_journey_through_the_balancer_survives_a_killed_replica(prod, env, registro, mailbox, gateway, s3,
                                                                 reviewer_console, unique):
     curp, rfc = random_person()

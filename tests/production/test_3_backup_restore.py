@@ -22,6 +22,8 @@ def _login(env, username: str) -> dict:
                       f"{env['MODULO_PUBLIC_URL']}/auth", username, PASSWORD)
 
 
+# Restarts a JVM or the whole stack: minutes on a shared 2-vCPU machine.
+@pytest.mark.timeout(900)
 def test_backup_wipe_restore_brings_back_accounts_passwords_applications_and_documents(
         prod, env, kc_admin, gateway, s3, service_settings, reviewer_console, unique, tmp_path):
     approved_id, username = make_user(kc_admin, unique, password=PASSWORD, role="agente_aduanal",
