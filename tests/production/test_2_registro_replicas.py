@@ -128,3 +128,16 @@ def test_metrics_count_a_registration_through_either_replica_and_logs_carry_the_
         lines = [json.loads(line) for line in prod.log_of(f"registro-{replica}").read_text().splitlines()
                  if line.startswith("{") and request_id in line]
         assert lines and all(entry.get("request_id") == request_id for entry in lines), replica
+
+
+def test_balancer_refuses_a_body_over_the_limit_before_reading_it(env):
+    import socket
+
+    from tools.stack.prod import BODY_LIMIT_BYTES
+
+    port = int(env["REGISTRO_PORT"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST /registro HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                     f"Content-Type: application/octet-stream\r\nContent-Length: {BODY_LIMIT_BYTES + 1}\r\n\r\n".encode())
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 413"), status_line
