@@ -19,7 +19,7 @@ import requests
 
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.support import oidc
-from tools.stack.prod import KC_NODES, server_states
+from tools.stack.prod import server_states
 from tools.stack.profiles import Profile
 from tools.stack.runner import Stack
 

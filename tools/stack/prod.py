@@ -257,9 +257,9 @@ def keycloak_node(profile: Profile, node: str) -> Service:
         # The database password by environment, never on the command line.
         "KC_DB_PASSWORD": "{KC_DB_PASSWORD}",
     }
-    if not first:
-        # Only one node creates the bootstrap admin on an empty database.
-        env.update({"KC_BOOTSTRAP_ADMIN_USERNAME": None, "KC_BOOTSTRAP_ADMIN_PASSWORD": None})
+    # Both nodes get the bootstrap admin: on an empty database whichever node takes the database
+    # lock first creates the master realm, and only that node creates the admin (measured: with the
+    # variables on one node only, the other sometimes wins and no admin exists).
     ports = (p[f"KEYCLOAK_{n}_PORT"], p[f"KEYCLOAK_{n}_MGMT_PORT"], p[f"KEYCLOAK_{n}_CLUSTER_PORT"])
     return Service(name=f"keycloak-{node}", argv=argv, env=env, ports=ports,
                    ready_url=f"{url(p[f'KEYCLOAK_{n}_MGMT_PORT'])}/health/ready",

@@ -51,9 +51,7 @@ class Stack:
             service.prepare()
         self.pids.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        env = {**self.env, **{k: v.format(**self.env) for k, v in service.env.items() if v is not None}}
-        for key in [k for k, v in service.env.items() if v is None]:
-            env.pop(key, None)
+        env = {**self.env, **{k: v.format(**self.env) for k, v in service.env.items()}}
         log = open(self.log_of(name), "ab")
         proc = subprocess.Popen(service.argv, cwd=service.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
