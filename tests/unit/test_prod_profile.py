@@ -46,7 +46,13 @@ def test_make_test_sends_production_tests_to_their_own_stack():
     assert split_test_args(["-x"]) == (["-x", "--ignore=tests/production"], ["-x", "tests/production"])
     assert split_test_args(["tests/integration/test_review.py"]) == (["tests/integration/test_review.py"], None)
     assert split_test_args(["tests/production/test_1_keycloak_cluster.py", "-q"]) == \
-        (None, ["-q", "tests/production/test_1_keycloak_cluster.py"])
+        (None, ["tests/production/test_1_keycloak_cluster.py", "-q"])
+    # Options keep their values and their place; `make bench` routes its two halves.
+    assert split_test_args(["tests/unit", "-p", "no:cacheprovider", "tests/production", "-k", "x"]) == \
+        (["tests/unit", "-p", "no:cacheprovider", "-k", "x"], ["-p", "no:cacheprovider", "tests/production", "-k", "x"])
+    assert split_test_args(["benchmarks", "--ignore=benchmarks/bench_prod.py", "-o", "python_files=bench_*.py"]) == \
+        (["benchmarks", "--ignore=benchmarks/bench_prod.py", "-o", "python_files=bench_*.py"], None)
+    assert split_test_args(["benchmarks/bench_prod.py", "-s"]) == (None, ["benchmarks/bench_prod.py", "-s"])
 
 
 def _app(addresses: str):

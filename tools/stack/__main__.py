@@ -96,14 +96,21 @@ PRODUCTION_PATHS = (PRODUCTION_TESTS, "benchmarks/bench_prod")
 
 def split_test_args(pytest_args: list[str]) -> tuple[list[str] | None, list[str] | None]:
     """Which arguments go to the suite on the `test` stack and which to the production tests on
-    their own `prodtest` stack (None: that run is not wanted). Options go to both."""
-    options = [a for a in pytest_args if a.startswith("-")]
-    paths = [a for a in pytest_args if not a.startswith("-")]
+    their own `prodtest` stack (None: that run is not wanted). Paths are routed; every other
+    argument (options and their values) goes to both, in its place."""
+    def is_path(arg: str) -> bool:
+        return not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
+
+    def production(arg: str) -> bool:
+        return arg.startswith(PRODUCTION_PATHS)
+
+    paths = [a for a in pytest_args if is_path(a)]
     if not paths:
-        return [*options, f"--ignore={PRODUCTION_TESTS}"], [*options, PRODUCTION_TESTS]
-    main = [a for a in paths if not a.startswith(PRODUCTION_PATHS)]
-    prod = [a for a in paths if a.startswith(PRODUCTION_PATHS)]
-    return ([*options, *main] if main else None), ([*options, *prod] if prod else None)
+        return [*pytest_args, f"--ignore={PRODUCTION_TESTS}"], [*pytest_args, PRODUCTION_TESTS]
+    main = [a for a in pytest_args if not (is_path(a) and production(a))]
+    prod = [a for a in pytest_args if not (is_path(a) and not production(a))]
+    return (main if any(is_path(a) and not production(a) for a in paths) else None,
+            prod if any(production(a) for a in paths) else None)
 
 
 def run_all_tests(pytest_args: list[str]) -> int:
