@@ -188,6 +188,11 @@ def ensure_database(profile: Profile, password: str) -> None:
         psql(profile, "CREATE DATABASE keycloak OWNER keycloak;")
 
 
+def keycloak_schema_exists(profile: Profile) -> bool:
+    return psql(profile, "SELECT to_regclass('public.databasechangeloglock') IS NOT NULL;",
+                database="keycloak").strip() == "t"
+
+
 # --- Keycloak --------------------------------------------------------------------------------
 def built_keycloak() -> Path:
     """The distribution built for production once (`kc.sh build`), cached like the zip; rebuilt
@@ -490,8 +495,14 @@ def up(stack: "Stack") -> None:
     stack.wait_ready("postgres")
     ensure_database(profile, load_secrets(profile)["KC_DB_PASSWORD"])
     built_keycloak()
+    fresh = not keycloak_schema_exists(profile)
     for node in KC_NODES:
         stack.start(f"keycloak-{node}")
+        if fresh:
+            # On an empty database two nodes race to create Liquibase's own tables (measured: a
+            # duplicate-key error kills the loser); the first node lays the schema down alone.
+            stack.wait_ready(f"keycloak-{node}")
+            fresh = False
     stack.wait_ready("s3")
     stack._run_python("-m", "tools.stack.bucket")
     stack.wait_ready("redis")
