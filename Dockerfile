@@ -1,4 +1,5 @@
-# The `registro` service and the example module (same image, different command).
+# The `registro` service and the example module (same image, different command). Runs as the
+# replicas of `make prod-up` run (tools/stack/prod.py, GUNICORN_OPTIONS; a unit test keeps them equal).
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
@@ -9,7 +10,10 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY keycloak_ext ./keycloak_ext
 COPY realm-config ./realm-config
 COPY services ./services
-ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1
+# prometheus_client's multiprocess files: one folder per container, empty at start (tmpfs in compose).
+RUN mkdir -p /run/metrics && chown nobody /run/metrics
+ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/run/metrics \
+    GUNICORN_CMD_ARGS="--workers 3"
 USER nobody
 EXPOSE 5000
-CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--workers", "4", "--threads", "4", "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"]
+CMD ["gunicorn", "--bind", "0.0.0.0:5000", "-c", "python:registro.gunicorn_conf", "--threads", "4", "--access-logfile", "-", "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"]

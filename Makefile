@@ -16,7 +16,8 @@ STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision check-realm add-reviewer purge screens bench clean
+.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision check-realm add-reviewer purge screens bench clean \
+        prod-up prod-down prod-reset backup restore bench-prod
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -31,6 +32,11 @@ help:
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
+	@echo "make prod-up     levanta la topología de producción (PostgreSQL, 2 Keycloak, HAProxy, 2 registro, Redis)"
+	@echo "make prod-down   detiene la pila de producción (sus datos y secretos quedan en .stack/prod)"
+	@echo "make backup      respaldo fechado de la pila de producción (base de Keycloak + objetos S3 + manifiesto)"
+	@echo "make restore ARCHIVE=…  reconstruye la pila de producción desde un respaldo"
+	@echo "make bench-prod  mide la pila de producción (arranque, inicios de sesión/s, conmutación, memoria)"
 
 setup: $(CACHE)/system.ok $(CACHE)/java_home $(VENV)/.installed $(KC_ZIP) $(VERSITYGW) $(MAILDUMP) $(AXE)
 
@@ -114,7 +120,29 @@ screens: setup
 	@$(STACK) test -- tests/e2e --screens=docs/screens
 
 bench: setup
-	@$(STACK) test -- benchmarks -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
+	@$(STACK) test -- benchmarks --ignore=benchmarks/bench_prod.py -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
+	@$(MAKE) --no-print-directory bench-prod
+
+# The production topology (tools/stack/prod.py). Ports: PROD_<NAME> overrides; data: .stack/prod.
+prod-up: setup
+	@$(STACK) up --profile prod
+
+prod-down:
+	@test -x $(VENV_PY) && $(STACK) down --profile prod || true
+
+prod-reset: prod-down
+	@$(STACK) reset --profile prod
+
+backup: setup
+	@$(STACK) backup --profile prod
+
+restore: setup
+	@test -n "$(ARCHIVE)" || { echo 'uso: make restore ARCHIVE=backups/acceso-unico-prod-<fecha>.tar' >&2; exit 2; }
+	@$(STACK) restore --profile prod --archive "$(ARCHIVE)"
+
+# Measures the production topology on its own `prodtest` stack (started and stopped here).
+bench-prod: setup
+	@$(STACK) test -- benchmarks/bench_prod.py -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
 
 clean: stop
 	rm -rf $(VENV) $(CACHE) .stack node_modules

@@ -3,7 +3,9 @@
 # the browser tests, fonts for the responsiva. Installed with apt when root on Debian;
 # otherwise the exact command is printed and the step fails.
 set -euo pipefail
-packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium)
+# redis-server, postgresql and haproxy run as the stacks' own processes (never as system services).
+packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium
+          redis-server postgresql haproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

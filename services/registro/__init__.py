@@ -5,7 +5,6 @@ import logging
 from typing import Any, Mapping
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from . import container, observability
@@ -37,8 +36,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     adapters: Adapters = container.build(settings, test_config.pop("ADAPTERS", None))
     app.config.update(test_config)
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
-                                x_host=settings.trusted_proxies)
+        from . import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
+
+        app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, settings.trusted_proxies)
     app.extensions[container.SETTINGS_KEY] = settings
     app.extensions[container.APP_KEY] = adapters
     observability.install(app)  # after ProxyFix: the request id wraps everything

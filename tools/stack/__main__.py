@@ -13,11 +13,15 @@ from .runner import Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack")
-    parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls"])
-    parser.add_argument("--profile", choices=["run", "test"], default="run")
+    parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls", "backup", "restore",
+                                          "render-deploy"])
+    parser.add_argument("--profile", choices=["run", "test", "prod", "prodtest"], default="run")
+    parser.add_argument("--archive", help="restore: the archive written by `backup`")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     profile = Profile.named("test" if args.verb == "test" else args.profile)
+    if args.verb in ("backup", "restore") and not profile.production:
+        parser.error("backup y restore son para los perfiles prod y prodtest")
     stack = Stack(profile)
     try:
         if args.verb == "up":
@@ -36,7 +40,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "run":
             return run_until_interrupted(stack)
         elif args.verb == "test":
-            return run_tests(stack, args.pytest_args)
+            return run_all_tests(args.pytest_args)
+        elif args.verb == "render-deploy":
+            from .prod import render_deploy
+
+            print(f"escrito {render_deploy()}")
+        elif args.verb == "backup":
+            from .backup import backup
+
+            print(f"respaldo escrito: {backup(stack)}")
+        elif args.verb == "restore":
+            from pathlib import Path
+
+            from .backup import restore
+
+            if not args.archive:
+                parser.error("restore necesita --archive")
+            restore(stack, Path(args.archive))
+            print_urls(stack)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -67,6 +88,41 @@ def run_until_interrupted(stack: Stack) -> int:
     stack.down()
     print("pila detenida")
     return 0
+
+
+PRODUCTION_TESTS = "tests/production"
+PRODUCTION_PATHS = (PRODUCTION_TESTS, "benchmarks/bench_prod")
+
+
+def split_test_args(pytest_args: list[str]) -> tuple[list[str] | None, list[str] | None]:
+    """Which arguments go to the suite on the `test` stack and which to the production tests on
+    their own `prodtest` stack (None: that run is not wanted). Paths are routed; every other
+    argument (options and their values) goes to both, in its place."""
+    def is_path(arg: str) -> bool:
+        return not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
+
+    def production(arg: str) -> bool:
+        return arg.startswith(PRODUCTION_PATHS)
+
+    paths = [a for a in pytest_args if is_path(a)]
+    if not paths:
+        return [*pytest_args, f"--ignore={PRODUCTION_TESTS}"], [*pytest_args, PRODUCTION_TESTS]
+    main = [a for a in pytest_args if not (is_path(a) and production(a))]
+    prod = [a for a in pytest_args if not (is_path(a) and not production(a))]
+    return (main if any(is_path(a) and not production(a) for a in paths) else None,
+            prod if any(production(a) for a in paths) else None)
+
+
+def run_all_tests(pytest_args: list[str]) -> int:
+    """The main suite on a fresh `test` stack, then the production tests on a fresh `prodtest`
+    stack (the topology of `make prod-up`), one after the other so they never compete for CPU."""
+    main, prod = split_test_args(pytest_args)
+    rc = 0
+    if main is not None:
+        rc = run_tests(Stack(Profile.named("test")), main)
+    if prod is not None:
+        rc = run_tests(Stack(Profile.named("prodtest")), prod) or rc
+    return rc
 
 
 def run_tests(stack: Stack, pytest_args: list[str]) -> int:

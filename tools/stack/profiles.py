@@ -1,8 +1,9 @@
-"""The two local stacks: `run` (what a person opens) and `test` (isolated, own ports and data).
+"""The local stacks: `run` (what a person opens), `test` (isolated, own ports and data), and the
+production topology `prod` (see prod.py) with its isolated twin `prodtest` used by `make test`.
 
 Every port can be overridden by an environment variable: the `run` stack reads
-KEYCLOAK_PORT, S3_PORT…; the `test` stack reads the same names prefixed TEST_,
-so both can be up at once and a second test stack can be moved aside.
+KEYCLOAK_PORT, S3_PORT…; the `test` stack reads the same names prefixed TEST_, `prod` PROD_ and
+`prodtest` TEST_PROD_, so all can be up at once and any one can be moved aside.
 """
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ KEYCLOAK_VERSION = "26.7.3"
 
 DEFAULT_PORTS = {
     "run": {"KEYCLOAK_PORT": 8080, "KEYCLOAK_MGMT_PORT": 9000, "REGISTRO_PORT": 5000, "MODULO_PORT": 5001,
-            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025},
+            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025, "REDIS_PORT": 6379},
     "test": {"KEYCLOAK_PORT": 18080, "KEYCLOAK_MGMT_PORT": 19000, "REGISTRO_PORT": 15000, "MODULO_PORT": 15001,
-             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025},
+             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025, "REDIS_PORT": 16379},
 }
+PREFIXES = {"run": "", "test": "TEST_", "prod": "PROD_", "prodtest": "TEST_PROD_"}
+PRODUCTION_PROFILES = ("prod", "prodtest")
 
 
 @dataclass(frozen=True)
@@ -31,16 +34,29 @@ class Profile:
     @classmethod
     def named(cls, name: str, env: dict[str, str] | None = None) -> "Profile":
         env = os.environ if env is None else env
-        prefix = "TEST_" if name == "test" else ""
-        ports = {k: int(env.get(prefix + k, v)) for k, v in DEFAULT_PORTS[name].items()}
+        prefix = PREFIXES[name]
+        if name in PRODUCTION_PROFILES:
+            from .prod import PROD_PORTS as defaults
+            defaults = defaults[name]
+        else:
+            defaults = DEFAULT_PORTS[name]
+        ports = {k: int(env.get(prefix + k, v)) for k, v in defaults.items()}
         data = Path(env.get(prefix + "STACK_DIR", ROOT / ".stack" / name))
         return cls(name, ports, data)
+
+    @property
+    def production(self) -> bool:
+        return self.name in PRODUCTION_PROFILES
 
     def url(self, port_name: str) -> str:
         return f"http://127.0.0.1:{self.ports[port_name]}"
 
     def service_env(self) -> dict[str, str]:
         """What every process of the stack (and pytest) is told about the others."""
+        if self.production:
+            from .prod import prod_env
+
+            return prod_env(self)
         p = self.ports
         env = {k: str(v) for k, v in p.items()}
         env.update({
@@ -54,6 +70,11 @@ class Profile:
             "S3_REGION": "us-east-1",
             "SMTP_HOST": "127.0.0.1",
             "MAIL_API_URL": self.url("MAIL_WEB_PORT"),
+            # State the replicas share (rate limits, queue index, sessions, locks) lives in Redis.
+            "REDIS_URL": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
+            # Declares a local stack: the shipped development secrets below are accepted only here.
+            "APP_ENV": "local",
             "STACK_PROFILE": self.name,
             "STACK_DIR": str(self.data),
             # Declares a local stack: the shipped example secrets are accepted (keycloak_ext.shipped_secrets).

@@ -71,7 +71,7 @@ class Stack:
         while time.monotonic() < deadline:
             if self.pid_of(name) is None:
                 raise StackError(f"{name} terminó al arrancar; últimas líneas de {self.log_of(name)}:\n{self.tail(name)}")
-            if probe(service.ready_url):
+            if service.ready_check() if service.ready_check else probe(service.ready_url):
                 return
             time.sleep(delay)  # polling interval of a readiness probe, not a fixed wait
             delay = min(delay * 2, 1.0)
@@ -86,6 +86,9 @@ class Stack:
 
     def stop(self, name: str, grace_s: float = 20.0) -> None:
         pid = self.pid_of(name)
+        command = self.services[name].stop_command if name in self.services else None
+        if pid is not None and command:
+            subprocess.run(command, capture_output=True, timeout=grace_s)
         if pid is not None:
             _signal_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
@@ -99,21 +102,30 @@ class Stack:
     def up(self) -> None:
         t0 = time.monotonic()
         try:
-            for name in ("s3", "mail", "keycloak"):
-                self.start(name)
-            self.wait_ready("s3")
-            self._run_python("-m", "tools.stack.bucket")
-            self.wait_ready("mail")
-            for name in ("registro", "modulo"):
-                self.start(name)
-            self.wait_ready("keycloak")
-            self._run_python("-m", "keycloak_ext", "provision")
-            self.wait_ready("registro")
-            self.wait_ready("modulo")
+            if self.profile.production:
+                from .prod import up
+
+                up(self)
+            else:
+                self._up_local()
         except BaseException:
             self.down()
             raise
         print(f"pila «{self.profile.name}» lista en {time.monotonic() - t0:.1f} s", flush=True)
+
+    def _up_local(self) -> None:
+        for name in ("s3", "redis", "mail", "keycloak"):
+            self.start(name)
+        self.wait_ready("s3")
+        self.wait_ready("redis")
+        self._run_python("-m", "tools.stack.bucket")
+        self.wait_ready("mail")
+        for name in ("registro", "modulo"):
+            self.start(name)
+        self.wait_ready("keycloak")
+        self._run_python("-m", "keycloak_ext", "provision")
+        self.wait_ready("registro")
+        self.wait_ready("modulo")
 
     def down(self) -> None:
         for name in reversed(list(self.services)):
@@ -122,8 +134,15 @@ class Stack:
     def reset_data(self) -> None:
         """Empties the stack's data (realm database, buckets, inbox); downloads are kept."""
         self.down()
-        for path in (keycloak_home(self.profile) / "data" / "h2", self.profile.data / "s3",
-                     self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.logs):
+        if self.profile.production:
+            from .prod import data_paths
+
+            paths = data_paths(self.profile)
+        else:
+            paths = [keycloak_home(self.profile) / "data" / "h2", self.profile.data / "s3",
+                     self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.profile.data / "redis",
+                     self.logs]
+        for path in paths:
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
@@ -139,6 +158,16 @@ class Stack:
 
     def urls(self) -> list[tuple[str, str]]:
         p = self.profile
+        if p.production:
+            return [
+                ("Inicio de sesión (balanceador → 2 nodos de Keycloak)", f"{p.url('KEYCLOAK_PORT')}/realms/anam/account"),
+                ("Registro (balanceador → 2 réplicas)", f"{p.url('REGISTRO_PORT')}/registro"),
+                ("Consola de validación", f"{p.url('REGISTRO_PORT')}/revision/"),
+                ("Módulo de ejemplo", p.url("MODULO_PORT") + "/"),
+                ("Consola de administración (interna)", f"{p.url('KEYCLOAK_ADMIN_PORT')}/admin/master/console/"),
+                ("Bandeja de correo (maildump)", p.url("MAIL_WEB_PORT") + "/"),
+                ("Secretos generados (0600)", str(p.data / "secrets.env")),
+            ]
         kc = p.url("KEYCLOAK_PORT")
         reg = p.url("REGISTRO_PORT")
         return [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,14 @@ from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
 class Service:
     name: str
     argv: list[str]
-    ready_url: str  # probed until it answers with any HTTP status below 500
+    ready_url: str | None  # probed until it answers with any HTTP status below 500
     ports: tuple[int, ...] = ()  # every port it listens on: must be free before it starts
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     prepare: Callable[[], None] | None = None
     ready_timeout_s: float = 120.0
+    ready_check: Callable[[], bool] | None = None  # for what does not speak HTTP (Redis, PostgreSQL)
+    stop_command: list[str] | None = None  # the server's own clean stop (pg_ctl), before any signal
 
 
 def keycloak_home(profile: Profile) -> Path:
@@ -47,6 +50,40 @@ def _prepare_keycloak(profile: Profile) -> Callable[[], None]:
     return prepare
 
 
+def redis_answers(port: int) -> bool:
+    """True once Redis accepts a command (`-NOAUTH` from a password-protected one counts)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+
+def redis_service(profile: Profile, port: int, *, password: str | None = None, durable: bool = False,
+                  name: str = "redis") -> Service:
+    """Debian's redis-server with its own config file, port and folder (never the system service)."""
+    folder = profile.data / name
+
+    def prepare() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"port {port}", "bind 127.0.0.1", "protected-mode yes", f"dir {folder}", "daemonize no",
+                 'logfile ""', "databases 4",
+                 # Rate-limit windows and leases are worth little after a crash; a durable stack
+                 # (prod) keeps an append-only file so the queue index and sessions survive restarts.
+                 "save \"\"", f"appendonly {'yes' if durable else 'no'}"]
+        if password:
+            lines.append(f"requirepass {password}")
+        conf = folder / "redis.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        conf.chmod(0o600)
+
+    return Service(name=name, argv=["redis-server", str(folder / "redis.conf")], ready_url=None,
+                   ready_check=lambda: redis_answers(port), ports=(port,), prepare=prepare,
+                   ready_timeout_s=30)
+
+
 def java_home() -> str:
     found = os.environ.get("KC_JAVA_HOME") or os.environ.get("JAVA21_HOME")
     if found:
@@ -55,10 +92,57 @@ def java_home() -> str:
     return out.read_text().strip() if out.exists() else os.environ.get("JAVA_HOME", "")
 
 
+def s3_service(profile: Profile) -> Service:
+    p = profile.ports
+    s3_root = profile.data / "s3"
+    return Service(
+        name="s3",
+        argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
+              "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
+        ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
+        ports=(p['S3_PORT'],),
+        prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
+                         (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
+        env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
+        ready_timeout_s=30,
+    )
+
+
+def mail_service(profile: Profile) -> Service:
+    p = profile.ports
+    return Service(
+        name="mail",
+        argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
+              "--smtp-ip", "127.0.0.1", "--smtp-port", str(p["SMTP_PORT"]),
+              "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
+              "--db", str(profile.data / "mail.sqlite")],
+        ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
+        ports=(p['MAIL_WEB_PORT'], p['SMTP_PORT'],),
+        ready_timeout_s=30,
+    )
+
+
+def modulo_service(profile: Profile) -> Service:
+    p = profile.ports
+    return Service(
+        name="modulo",
+        argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{p['MODULO_PORT']}",
+              "--workers", "1", "--threads", "4", "--access-logfile", "-",
+              "modulo_ejemplo.wsgi:app"],
+        ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
+        ports=(p['MODULO_PORT'],),
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"},
+        ready_timeout_s=60,
+    )
+
+
 def services_for(profile: Profile) -> list[Service]:
+    if profile.production:
+        from .prod import prod_services
+
+        return prod_services(profile)
     p = profile.ports
     venv_bin = ROOT / ".venv" / "bin"
-    s3_root = profile.data / "s3"
     kc_env = {
         "JAVA_HOME": java_home(),
         "JAVA_OPTS_KC_HEAP": "-Xms256m -Xmx1024m",
@@ -67,27 +151,9 @@ def services_for(profile: Profile) -> list[Service]:
     }
     registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
     return [
-        Service(
-            name="s3",
-            argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
-                  "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
-            ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
-            ports=(p['S3_PORT'],),
-            prepare=lambda: (s3_root.mkdir(parents=True, exist_ok=True),
-                             (profile.data / "meta-s3").mkdir(parents=True, exist_ok=True)),
-            env={"ROOT_ACCESS_KEY_ID": "{S3_ACCESS_KEY}", "ROOT_SECRET_ACCESS_KEY": "{S3_SECRET_KEY}"},
-            ready_timeout_s=30,
-        ),
-        Service(
-            name="mail",
-            argv=[str(CACHE / "maildump-venv" / "bin" / "maildump"), "-f",
-                  "--smtp-ip", "127.0.0.1", "--smtp-port", str(p["SMTP_PORT"]),
-                  "--http-ip", "127.0.0.1", "--http-port", str(p["MAIL_WEB_PORT"]),
-                  "--db", str(profile.data / "mail.sqlite")],
-            ready_url=f"http://127.0.0.1:{p['MAIL_WEB_PORT']}/messages/",
-            ports=(p['MAIL_WEB_PORT'], p['SMTP_PORT'],),
-            ready_timeout_s=30,
-        ),
+        s3_service(profile),
+        redis_service(profile, p["REDIS_PORT"]),
+        mail_service(profile),
         Service(
             name="keycloak",
             argv=[str(keycloak_home(profile) / "bin" / "kc.sh"), "start-dev", "--import-realm",
@@ -102,8 +168,8 @@ def services_for(profile: Profile) -> list[Service]:
             prepare=_prepare_keycloak(profile),
             ready_timeout_s=300,
         ),
-        # One worker with threads: the local stack keeps rate limits in memory (memory://), which
-        # is exact only within one process; replicas in production share RATELIMIT_STORAGE_URI.
+        # One worker with threads is enough locally; limits already live in the stack's Redis
+        # (RATELIMIT_STORAGE_URI), as they must for the replicas of the prod profile.
         Service(
             name="registro",
             argv=[str(venv_bin / "gunicorn"), "-c", "python:registro.gunicorn_conf",  # JSON logs, metrics
@@ -114,14 +180,5 @@ def services_for(profile: Profile) -> list[Service]:
             env=registro_env,
             ready_timeout_s=60,
         ),
-        Service(
-            name="modulo",
-            argv=[str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{p['MODULO_PORT']}",
-                  "--workers", "1", "--threads", "4", "--access-logfile", "-",
-                  "modulo_ejemplo.wsgi:app"],
-            ready_url=f"http://127.0.0.1:{p['MODULO_PORT']}/salud",
-            ports=(p['MODULO_PORT'],),
-            env=registro_env,
-            ready_timeout_s=60,
-        ),
+        modulo_service(profile),
     ]

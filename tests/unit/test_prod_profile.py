@@ -1,0 +1,88 @@
+"""The prod profile's pieces that need no running service: secrets, ports, test routing, the
+balancer-only trust of X-Forwarded-For."""
+from __future__ import annotations
+
+import stat
+
+from flask import Flask, request
+
+from registro import trusted_proxy
+from tools.stack import prod
+from tools.stack.__main__ import split_test_args
+from tools.stack.profiles import Profile
+
+
+def test_secrets_are_generated_once_private_and_complete(tmp_path):
+    profile = Profile.named("prod", env={"PROD_STACK_DIR": str(tmp_path)})
+    first = prod.load_secrets(profile)
+    assert set(first) == set(prod.SECRET_NAMES) and all(len(v) >= 20 for v in first.values())
+    assert stat.S_IMODE(prod.secrets_file(profile).stat().st_mode) == 0o600
+    assert prod.load_secrets(profile) == first, "kept across restarts"
+    env = prod.prod_env(profile)
+    assert env["APP_ENV"] != "local" and all(env[name] == first[name] for name in prod.SECRET_NAMES)
+    assert first["REDIS_PASSWORD"] in env["REDIS_URL"] and env["RATELIMIT_STORAGE_URI"] == env["REDIS_URL"]
+
+
+def test_ports_are_distinct_overridable_and_in_their_block(tmp_path):
+    for name, prefix in (("prod", "PROD_"), ("prodtest", "TEST_PROD_")):
+        ports = Profile.named(name, env={}).ports
+        assert len(set(ports.values())) == len(ports) and all(31000 <= p <= 31999 for p in ports.values())
+        assert all(31000 <= p + prod.FD_PORT_OFFSET <= 31999 for k, p in ports.items() if "CLUSTER" in k)
+        moved = Profile.named(name, env={prefix + "REDIS_PORT": "21479"}).ports
+        assert moved["REDIS_PORT"] == 21479
+    assert not set(Profile.named("prod", env={}).ports.values()) & set(Profile.named("prodtest", env={}).ports.values())
+
+
+def test_run_and_test_profiles_have_redis_and_declare_themselves_local(tmp_path):
+    for name, prefix in (("run", ""), ("test", "TEST_")):
+        env = Profile.named(name, env={prefix + "STACK_DIR": str(tmp_path / name)}).service_env()
+        assert env["APP_ENV"] == "local" and env["REDIS_URL"].startswith("redis://127.0.0.1:")
+        assert env["RATELIMIT_STORAGE_URI"] == env["REDIS_URL"]
+    assert Profile.named("test", env={"TEST_REDIS_PORT": "21079"}).ports["REDIS_PORT"] == 21079
+
+
+def test_make_test_sends_production_tests_to_their_own_stack():
+    assert split_test_args([]) == (["--ignore=tests/production"], ["tests/production"])
+    assert split_test_args(["-x"]) == (["-x", "--ignore=tests/production"], ["-x", "tests/production"])
+    assert split_test_args(["tests/integration/test_review.py"]) == (["tests/integration/test_review.py"], None)
+    assert split_test_args(["tests/production/test_1_keycloak_cluster.py", "-q"]) == \
+        (None, ["tests/production/test_1_keycloak_cluster.py", "-q"])
+    # Options keep their values and their place; `make bench` routes its two halves.
+    assert split_test_args(["tests/unit", "-p", "no:cacheprovider", "tests/production", "-k", "x"]) == \
+        (["tests/unit", "-p", "no:cacheprovider", "-k", "x"], ["-p", "no:cacheprovider", "tests/production", "-k", "x"])
+    assert split_test_args(["benchmarks", "--ignore=benchmarks/bench_prod.py", "-o", "python_files=bench_*.py"]) == \
+        (["benchmarks", "--ignore=benchmarks/bench_prod.py", "-o", "python_files=bench_*.py"], None)
+    assert split_test_args(["benchmarks/bench_prod.py", "-s"]) == (None, ["benchmarks/bench_prod.py", "-s"])
+
+
+def _app(addresses: str):
+    app = Flask(__name__)
+    app.get("/")(lambda: request.remote_addr)
+    app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, 1, {"TRUSTED_PROXY_ADDRESSES": addresses})
+    return app.test_client()
+
+
+def test_forwarded_for_is_believed_only_from_the_balancer():
+    client = _app("127.0.0.10")
+    from_balancer = client.get("/", headers={"X-Forwarded-For": "203.0.113.7"},
+                               environ_base={"REMOTE_ADDR": "127.0.0.10"})
+    assert from_balancer.text == "203.0.113.7"
+    from_elsewhere = client.get("/", headers={"X-Forwarded-For": "203.0.113.7"},
+                                environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert from_elsewhere.text == "127.0.0.1"
+    # No list (local stacks): any peer, as before.
+    assert _app("").get("/", headers={"X-Forwarded-For": "203.0.113.7"}).text == "203.0.113.7"
+
+
+def test_balancer_config_is_valid_haproxy(tmp_path):
+    import shutil
+    import subprocess
+
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(prod.haproxy_config(prod.profile_layout(Profile.named("prodtest", env={}))))
+    assert shutil.which("haproxy"), "make setup instala haproxy (tools/system-packages.sh)"
+    check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    text = cfg.read_text()
+    assert "X-Request-ID" in text and "X-Forwarded-For %[src]" in text and "deny_status 413" in text
+    assert "path_beg /admin" in text and text.count("check") >= 4

@@ -1,0 +1,528 @@
+"""The production topology, run from the same binaries a server runs, on this machine.
+
+    browsers ──► HAProxy ─┬─► registro-a (gunicorn, N workers) ─┐
+                          ├─► registro-b (gunicorn, N workers) ─┼─► Redis, S3, SMTP
+                          └─► keycloak-a ◄─Infinispan─► keycloak-b ─► PostgreSQL 15
+
+PostgreSQL (initdb + postgres as the `postgres` user), Keycloak built once for production and
+started `--optimized` as two nodes of one cluster (jdbc-ping discovery through the database),
+two `registro` replicas, Redis, the S3 server and the mail catcher. Every secret is generated
+once into the profile's data folder (mode 0600) and handed to the processes by environment.
+The balancer connects to the backends from its own loopback address (BALANCER_ADDRESS), the only
+address Keycloak and `registro` accept X-Forwarded-* from.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
+from .services import Service, java_home, redis_service
+
+if TYPE_CHECKING:
+    from .runner import Stack
+
+# Default ports: a block of their own (31000–31999) so a prod stack, its test twin and the
+# development stacks can all run at once. Each one is overridable: PROD_<NAME> / TEST_PROD_<NAME>.
+_BASE = {
+    "REGISTRO_PORT": 31000,  # public: the balancer's front for registro
+    "MODULO_PORT": 31001,
+    "REGISTRO_A_PORT": 31010, "REGISTRO_B_PORT": 31011,
+    "MAIL_WEB_PORT": 31025, "SMTP_PORT": 31026,
+    "POSTGRES_PORT": 31032,
+    "S3_PORT": 31070,
+    "REDIS_PORT": 31079,
+    "KEYCLOAK_PORT": 31080,  # public: the balancer's front for Keycloak (the `hostname`)
+    "KEYCLOAK_ADMIN_PORT": 31081,  # internal: admin console and the services' back channel
+    "KEYCLOAK_A_PORT": 31082, "KEYCLOAK_B_PORT": 31083,
+    "KEYCLOAK_A_MGMT_PORT": 31090, "KEYCLOAK_B_MGMT_PORT": 31091,
+    # JGroups: the transport port; failure detection (FD_SOCK2) listens FD_PORT_OFFSET above it.
+    "KEYCLOAK_A_CLUSTER_PORT": 31200, "KEYCLOAK_B_CLUSTER_PORT": 31201,
+}
+PROD_PORTS = {"prod": dict(_BASE), "prodtest": {k: v + 400 for k, v in _BASE.items()}}
+FD_PORT_OFFSET = 100  # JGroups' default 50000 would push FD_SOCK2 past port 65535 from these ports
+BALANCER_ADDRESS = os.environ.get("BALANCER_ADDRESS", "127.0.0.10")
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around it
+KC_NODES = ("a", "b")
+# How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
+GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multiprocess metrics (registro/gunicorn_conf.py)
+                    "--threads", "4", "--access-logfile", "-",
+                    "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app")
+# What the services read from the environment; docker-compose.yml gives registro the same names.
+REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
+                      "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
+                      "S3_ENDPOINT_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
+                      "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES")
+# docker-compose.yml: the balancer's fixed address on the backend network (what the backends trust).
+COMPOSE_BALANCER_ADDRESS = "172.30.0.10"
+REGISTRO_REPLICAS = ("a", "b")
+
+# Generated once per stack; a real deployment keeps them in its secret store and passes the same
+# names by environment (docker-compose.yml reads these names too).
+SECRET_NAMES = ("KC_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD", "REGISTRO_CLIENT_SECRET",
+                "REVISION_CLIENT_SECRET", "MODULO_CLIENT_SECRET", "REGISTRO_SECRET_KEY", "MODULO_SECRET_KEY",
+                "CAPTCHA_HMAC_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD")
+
+# Options fixed into the optimized Keycloak build (stored in plain text: never a secret here).
+KEYCLOAK_BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=true",
+                          "--event-metrics-user-enabled=true")
+
+
+def secrets_file(profile: Profile) -> Path:
+    return profile.data / "secrets.env"
+
+
+def load_secrets(profile: Profile) -> dict[str, str]:
+    """The stack's secrets, made on first use and kept (0600) so restarts and restores reuse them.
+    A name missing from the file (added in a later version) is generated and appended."""
+    path = secrets_file(profile)
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                values[key] = value
+    missing = [name for name in SECRET_NAMES if not values.get(name)]
+    if missing:
+        for name in missing:
+            # S3 access keys are user names for versitygw: letters and digits only.
+            values[name] = ("AU" + secrets.token_hex(10).upper()) if name == "S3_ACCESS_KEY" \
+                else secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("# Secretos de esta pila, generados una vez. No los copie al repositorio.\n")
+            out.writelines(f"{k}={v}\n" for k, v in values.items())
+        path.chmod(0o600)
+    return values
+
+
+def url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def prod_env(profile: Profile) -> dict[str, str]:
+    p = profile.ports
+    s = load_secrets(profile)
+    redis_url = f"redis://:{s['REDIS_PASSWORD']}@127.0.0.1:{p['REDIS_PORT']}/0"
+    env = {k: str(v) for k, v in p.items()}
+    env.update(s)
+    env.update({
+        "APP_ENV": "production",
+        # Services reach Keycloak through the balancer's internal front (admin API and token
+        # endpoint); browsers through the public one, which is also Keycloak's `hostname`.
+        "KEYCLOAK_URL": url(p["KEYCLOAK_ADMIN_PORT"]),
+        "KEYCLOAK_PUBLIC_URL": url(p["KEYCLOAK_PORT"]),
+        "KEYCLOAK_REALM": "anam",
+        "KC_BOOTSTRAP_ADMIN_USERNAME": "admin-anam",
+        "REGISTRO_PUBLIC_URL": url(p["REGISTRO_PORT"]),
+        "MODULO_PUBLIC_URL": url(p["MODULO_PORT"]),
+        "S3_ENDPOINT_URL": url(p["S3_PORT"]),
+        "S3_BUCKET": "acceso-unico",
+        "S3_REGION": "us-east-1",
+        "SMTP_HOST": "127.0.0.1",
+        "MAIL_API_URL": url(p["MAIL_WEB_PORT"]),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "TRUSTED_PROXIES": "1",
+        "TRUSTED_PROXY_ADDRESSES": BALANCER_ADDRESS,
+        "KC_DB_URL": f"jdbc:postgresql://127.0.0.1:{p['POSTGRES_PORT']}/keycloak",
+        "KC_DB_USERNAME": "keycloak",
+        "STACK_PROFILE": profile.name,
+        "STACK_DIR": str(profile.data),
+    })
+    return env
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def pg_dir(profile: Profile) -> Path:
+    return profile.data / "postgres"
+
+
+def _as_postgres(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, **kwargs)
+
+
+def _prepare_postgres(profile: Profile) -> None:
+    folder = pg_dir(profile)
+    if (folder / "PG_VERSION").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.chown(folder, "postgres", "postgres")
+    folder.chmod(0o700)
+    # initdb and postgres refuse to run as root: the Debian package's `postgres` user owns the data.
+    done = _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder), "-U", "postgres", "-E", "UTF8",
+                        "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256")
+    if done.returncode != 0:
+        raise RuntimeError(f"initdb falló:\n{done.stdout}{done.stderr}")
+
+
+def postgres_ready(profile: Profile) -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(profile.ports["POSTGRES_PORT"])],
+                          capture_output=True).returncode == 0
+
+
+def psql(profile: Profile, sql: str, database: str = "postgres") -> str:
+    """Runs SQL as the cluster's superuser over its private socket (peer authentication)."""
+    done = _as_postgres("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", str(pg_dir(profile)),
+                        "-p", str(profile.ports["POSTGRES_PORT"]), "-d", database, "-f", "-", input=sql)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql falló: {done.stderr.strip()}")
+    return done.stdout
+
+
+def ensure_database(profile: Profile, password: str) -> None:
+    """Keycloak's role and database; the password is (re)set from the secrets file each start."""
+    quoted = password.replace("'", "''")
+    psql(profile, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'keycloak') THEN "
+                  "CREATE ROLE keycloak LOGIN; END IF; END $$;\n"
+                  f"ALTER ROLE keycloak PASSWORD '{quoted}';\n")
+    if psql(profile, "SELECT 1 FROM pg_database WHERE datname = 'keycloak';").strip() != "1":
+        psql(profile, "CREATE DATABASE keycloak OWNER keycloak;")
+
+
+def keycloak_schema_exists(profile: Profile) -> bool:
+    return psql(profile, "SELECT to_regclass('public.databasechangeloglock') IS NOT NULL;",
+                database="keycloak").strip() == "t"
+
+
+# --- Keycloak --------------------------------------------------------------------------------
+def built_keycloak() -> Path:
+    """The distribution built for production once (`kc.sh build`), cached like the zip; rebuilt
+    only when the build options change."""
+    home = CACHE / f"keycloak-prod-{KEYCLOAK_VERSION}" / f"keycloak-{KEYCLOAK_VERSION}"
+    stamp = home.parent / "build-options"
+    wanted = " ".join(KEYCLOAK_BUILD_OPTIONS)
+    if stamp.exists() and stamp.read_text() == wanted and (home / "lib" / "quarkus").exists():
+        return home
+    work = home.parent.with_name(home.parent.name + f".building-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    with zipfile.ZipFile(CACHE / "keycloak" / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip") as zf:
+        zf.extractall(work)
+    built = work / f"keycloak-{KEYCLOAK_VERSION}"
+    for script in (built / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    print(f"construyendo Keycloak para producción ({wanted})…", flush=True)
+    done = subprocess.run([str(built / "bin" / "kc.sh"), "build", *KEYCLOAK_BUILD_OPTIONS],
+                          env={**os.environ, "JAVA_HOME": java_home()}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"kc.sh build falló:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    (work / "build-options").write_text(wanted)
+    shutil.rmtree(home.parent, ignore_errors=True)
+    work.rename(home.parent)
+    return home
+
+
+def node_home(profile: Profile, node: str) -> Path:
+    return profile.data / f"keycloak-{node}"
+
+
+def _prepare_node(profile: Profile, node: str) -> None:
+    home = node_home(profile, node)
+    if not (home / "bin" / "kc.sh").exists():
+        # Hard links: each node gets its own data/ folder over the one cached build.
+        shutil.copytree(built_keycloak(), home, copy_function=os.link, symlinks=True)
+    if node == KC_NODES[0]:
+        sys.path.insert(0, str(ROOT))
+        from keycloak_ext.realm_files import write_import
+
+        write_import(home / "data" / "import")
+
+
+def keycloak_node(profile: Profile, node: str) -> Service:
+    p = profile.ports
+    n = node.upper()
+    first = node == KC_NODES[0]
+    argv = [str(node_home(profile, node) / "bin" / "kc.sh"), "start", "--optimized",
+            "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={p[f'KEYCLOAK_{n}_PORT']}",
+            f"--http-management-port={p[f'KEYCLOAK_{n}_MGMT_PORT']}",
+            f"--hostname={url(p['KEYCLOAK_PORT'])}", f"--hostname-admin={url(p['KEYCLOAK_ADMIN_PORT'])}",
+            "--proxy-headers=xforwarded", f"--proxy-trusted-addresses={BALANCER_ADDRESS}",
+            "--db-url={KC_DB_URL}".format(**prod_env(profile)), "--db-username=keycloak",
+            "--cache-embedded-network-bind-address=127.0.0.1",
+            f"--cache-embedded-network-bind-port={p[f'KEYCLOAK_{n}_CLUSTER_PORT']}",
+            f"--spi-cache-embedded--default--node-name=kc-{node}",
+            f"--spi-theme--folder--dir={ROOT / 'themes'}",
+            "--log-console-output=json"]
+    if first:
+        # One node imports the realm file into the empty database; an existing realm is skipped
+        # and `python -m keycloak_ext provision` brings it up to date.
+        argv.append("--import-realm")
+    env = {
+        "JAVA_HOME": java_home(),
+        "JAVA_OPTS_KC_HEAP": os.environ.get("KC_HEAP", "-Xms256m -Xmx768m"),
+        "JAVA_OPTS_APPEND": f"-Djgroups.fd.port-offset={FD_PORT_OFFSET}",
+        # The database password by environment, never on the command line.
+        "KC_DB_PASSWORD": "{KC_DB_PASSWORD}",
+    }
+    # Both nodes get the bootstrap admin: on an empty database whichever node takes the database
+    # lock first creates the master realm, and only that node creates the admin (measured: with the
+    # variables on one node only, the other sometimes wins and no admin exists).
+    ports = (p[f"KEYCLOAK_{n}_PORT"], p[f"KEYCLOAK_{n}_MGMT_PORT"], p[f"KEYCLOAK_{n}_CLUSTER_PORT"])
+    return Service(name=f"keycloak-{node}", argv=argv, env=env, ports=ports,
+                   ready_url=f"{url(p[f'KEYCLOAK_{n}_MGMT_PORT'])}/health/ready",
+                   prepare=lambda: _prepare_node(profile, node), ready_timeout_s=420)
+
+
+# --- registro replicas, example module, balancer ---------------------------------------------
+def registro_health_path() -> str:
+    """The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
+    so one dependency down would take every replica out of rotation at once, while each replica
+    still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts."""
+    return "/health/live"
+
+
+def registro_replica(profile: Profile, replica: str) -> Service:
+    port = profile.ports[f"REGISTRO_{replica.upper()}_PORT"]
+    metrics_dir = profile.data / "metrics" / f"registro-{replica}"
+
+    def prepare() -> None:
+        # prometheus_client's multiprocess files must start empty with each replica.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+
+    return Service(
+        name=f"registro-{replica}",
+        argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+             # gunicorn's own trust of X-Forwarded-Proto: the balancer only.
+             "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
+             # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
+             "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
+        ready_url=url(port) + registro_health_path(), ports=(port,), prepare=prepare, ready_timeout_s=90)
+
+
+@dataclass(frozen=True)
+class BalancerLayout:
+    """Where the balancer listens and what it sends to: this machine's ports (the profile) or the
+    compose network's names (deploy/haproxy.cfg is rendered from the same template)."""
+    registro_bind: str
+    keycloak_bind: str
+    keycloak_admin_bind: str
+    source: str | None  # the address the backends see and trust X-Forwarded-* from
+    keycloak_servers: tuple[tuple[str, str, int], ...]  # (name, host:port, management port)
+    registro_servers: tuple[tuple[str, str], ...]  # (name, host:port)
+    registro_health: str
+    stats_socket: str | None = None  # the runtime API (server states), for operators and benchmarks
+
+
+def profile_layout(profile: Profile) -> BalancerLayout:
+    p = profile.ports
+    return BalancerLayout(
+        registro_bind=f"127.0.0.1:{p['REGISTRO_PORT']}", keycloak_bind=f"127.0.0.1:{p['KEYCLOAK_PORT']}",
+        keycloak_admin_bind=f"127.0.0.1:{p['KEYCLOAK_ADMIN_PORT']}", source=BALANCER_ADDRESS,
+        keycloak_servers=tuple((f"kc-{n}", f"127.0.0.1:{p[f'KEYCLOAK_{n.upper()}_PORT']}",
+                                p[f"KEYCLOAK_{n.upper()}_MGMT_PORT"]) for n in KC_NODES),
+        registro_servers=tuple((f"registro-{r}", f"127.0.0.1:{p[f'REGISTRO_{r.upper()}_PORT']}")
+                               for r in REGISTRO_REPLICAS),
+        registro_health=registro_health_path(),
+        stats_socket=str(profile.data / "haproxy" / "admin.sock"))
+
+
+def stats_command(profile: Profile, command: str) -> str:
+    """One command on the balancer's runtime API (e.g. `show stat`)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(profile.data / "haproxy" / "admin.sock"))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def server_states(profile: Profile) -> dict[str, str]:
+    """{"keycloak/kc-a": "UP", …} as the balancer sees its servers now."""
+    import csv
+
+    rows = csv.DictReader(stats_command(profile, "show stat").lstrip("# ").splitlines())
+    return {f"{r['pxname']}/{r['svname']}": r["status"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def haproxy_config(layout: BalancerLayout) -> str:
+    headers = """
+  # The balancer is the only source of these headers: whatever a client sent is replaced.
+  http-request set-header X-Request-ID %[unique-id]
+  http-request set-header X-Forwarded-For %[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-var(txn.route) path,field(2,/)
+  http-response set-header X-Request-ID %[unique-id]
+  http-request deny deny_status 413 if { req.hdr_val(content-length) gt BODY_LIMIT }""".replace(
+        "BODY_LIMIT", str(BODY_LIMIT_BYTES))
+    # No path in the log: confirmation and action tokens travel in paths. The first segment says
+    # enough to tell the journeys apart.
+    log_format = ('{"ts":"%tr","request_id":"%ID","client":"%ci","frontend":"%f","backend":"%b",'
+                  '"server":"%s","method":"%HM","route":"%[var(txn.route)]","status":%ST,'
+                  '"bytes":%B,"ms":%Ta,"retries":%rc}')
+    kc = "\n".join(f"  server {name} {address} check port {mgmt} cookie {name}"
+                   for name, address, mgmt in layout.keycloak_servers)
+    reg = "\n".join(f"  server {name} {address} check cookie {name}" for name, address in layout.registro_servers)
+    source = (f"  # The backends see the balancer from its own address, the only one they trust X-Forwarded-* from.\n"
+              f"  source {layout.source}\n") if layout.source else ""
+    stats = f"  stats socket {layout.stats_socket} mode 600 level operator\n" if layout.stats_socket else ""
+    return f"""# Rendered by tools/stack/prod.py (haproxy_config): HAProxy in front of both Keycloak nodes and both
+# registro replicas. deploy/haproxy.cfg is the same template for docker-compose.yml.
+global
+  log stdout format raw local0
+  maxconn 4000
+{stats}
+defaults
+  mode http
+  log global
+  log-format '{log_format}'
+  unique-id-format %[uuid()]
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout http-request 15s
+  timeout queue 15s
+  # A request that found its server dead goes to the other one (never a request already answered).
+  option redispatch 1
+  retries 2
+  retry-on conn-failure empty-response
+{source}  default-server inter 1s fastinter 500ms downinter 2s fall 2 rise 2
+
+frontend registro
+  bind {layout.registro_bind}{headers}
+  default_backend registro
+
+frontend keycloak
+  bind {layout.keycloak_bind}{headers}
+  # The public hostname serves logins only: no admin console, no admin API, no master realm.
+  http-request deny deny_status 404 if {{ path_beg /admin }} || {{ path_beg /realms/master }}
+  default_backend keycloak
+
+frontend keycloak-admin
+  # Internal only: operators and the services' back channel (admin API, token endpoint).
+  bind {layout.keycloak_admin_bind}{headers}
+  default_backend keycloak
+
+backend registro
+  balance roundrobin
+  # Persistence by cookie only makes the serving replica visible (and choosable by the tests); the
+  # replicas share everything (Redis, S3, Keycloak), so a request may land on either.
+  cookie REGISTRO_NODO insert indirect nocache httponly
+  option httpchk GET {layout.registro_health}
+  http-check expect status 200
+{reg}
+
+backend keycloak
+  balance roundrobin
+  cookie KC_NODO insert indirect nocache httponly
+  option httpchk GET /health/ready
+  http-check expect status 200
+{kc}
+"""
+
+
+def compose_layout() -> BalancerLayout:
+    """The balancer of docker-compose.yml: same template, the compose network's names."""
+    return BalancerLayout(
+        registro_bind=":5000", keycloak_bind=":8080", keycloak_admin_bind=":8081", source=None,
+        keycloak_servers=tuple((f"kc-{n}", f"keycloak-{n}:8080", 9000) for n in KC_NODES),
+        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS),
+        registro_health=registro_health_path())
+
+
+def render_deploy() -> Path:
+    """Writes deploy/haproxy.cfg for docker-compose.yml (a unit test keeps it equal to this)."""
+    target = ROOT / "deploy" / "haproxy.cfg"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(haproxy_config(compose_layout()))
+    return target
+
+
+def balancer(profile: Profile) -> Service:
+    folder = profile.data / "haproxy"
+    cfg = folder / "haproxy.cfg"
+
+    def prepare() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(haproxy_config(profile_layout(profile)))
+        check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"configuración de HAProxy inválida:\n{check.stdout}{check.stderr}")
+
+    p = profile.ports
+    return Service(name="balancer", argv=["haproxy", "-db", "-f", str(cfg)], prepare=prepare,
+                   ports=(p["REGISTRO_PORT"], p["KEYCLOAK_PORT"], p["KEYCLOAK_ADMIN_PORT"]),
+                   ready_url=url(p["KEYCLOAK_PORT"]) + "/realms/anam/.well-known/openid-configuration",
+                   ready_timeout_s=60)
+
+
+def prod_services(profile: Profile) -> list[Service]:
+    from .services import mail_service, s3_service, modulo_service
+
+    p = profile.ports
+    secret = load_secrets(profile)
+    return [
+        Service(name="postgres", argv=["runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"),
+                                       "-D", str(pg_dir(profile)), "-p", str(p["POSTGRES_PORT"]),
+                                       "-c", "listen_addresses=127.0.0.1",
+                                       "-c", f"unix_socket_directories={pg_dir(profile)}",
+                                       "-c", "max_connections=200"],
+                ready_url=None, ready_check=lambda: postgres_ready(profile), ports=(p["POSTGRES_PORT"],),
+                prepare=lambda: _prepare_postgres(profile), ready_timeout_s=60,
+                stop_command=["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D",
+                              str(pg_dir(profile)), "-m", "fast", "-w"]),
+        redis_service(profile, p["REDIS_PORT"], password=secret["REDIS_PASSWORD"], durable=True),
+        s3_service(profile),
+        mail_service(profile),
+        *(keycloak_node(profile, n) for n in KC_NODES),
+        *(registro_replica(profile, r) for r in REGISTRO_REPLICAS),
+        modulo_service(profile),
+        balancer(profile),
+    ]
+
+
+def up(stack: "Stack") -> None:
+    """Start order: database first, both Keycloak nodes together (they form the cluster through
+    it), then the replicas and, last, the balancer in front of the ready backends."""
+    profile = stack.profile
+    stack.start("postgres")
+    for name in ("redis", "s3", "mail"):
+        stack.start(name)
+    stack.wait_ready("postgres")
+    ensure_database(profile, load_secrets(profile)["KC_DB_PASSWORD"])
+    built_keycloak()
+    fresh = not keycloak_schema_exists(profile)
+    for node in KC_NODES:
+        stack.start(f"keycloak-{node}")
+        if fresh:
+            # On an empty database two nodes race to create Liquibase's own tables (measured: a
+            # duplicate-key error kills the loser); the first node lays the schema down alone.
+            stack.wait_ready(f"keycloak-{node}")
+            fresh = False
+    stack.wait_ready("s3")
+    stack._run_python("-m", "tools.stack.bucket")
+    stack.wait_ready("redis")
+    stack.wait_ready("mail")
+    for node in KC_NODES:
+        stack.wait_ready(f"keycloak-{node}")
+    stack.start("balancer")
+    stack.wait_ready("balancer")
+    stack._run_python("-m", "keycloak_ext", "provision")
+    for replica in REGISTRO_REPLICAS:
+        stack.start(f"registro-{replica}")
+    stack.start("modulo")
+    for replica in REGISTRO_REPLICAS:
+        stack.wait_ready(f"registro-{replica}")
+    stack.wait_ready("modulo")
+
+
+def data_paths(profile: Profile) -> list[Path]:
+    """Everything `reset` empties; secrets.env stays (a restore needs the same secrets)."""
+    d = profile.data
+    return [pg_dir(profile), d / "s3", d / "meta-s3", d / "mail.sqlite", d / "redis", d / "metrics",
+            d / "haproxy", d / "logs", *(node_home(profile, n) for n in KC_NODES)]
