@@ -93,6 +93,9 @@ class KeycloakGateway:
     def __init__(self, settings: KeycloakSettings, admin: KeycloakAdmin | None = None) -> None:
         self.settings = settings
         self._admin = admin
+        # Realm roles never change id while the realm lives: one lookup per role and process.
+        # (The service token and the HTTP connection are reused by python-keycloak's connection.)
+        self._roles: dict[str, dict] = {}
 
     @classmethod
     def for_service(cls, settings: KeycloakSettings) -> "KeycloakGateway":
@@ -233,8 +236,15 @@ class KeycloakGateway:
     # --- roles and credentials ------------------------------------------------------------
     def assign_realm_role(self, account_id: str, role_name: str) -> None:
         with _calls:
-            role = self.admin.get_realm_role(role_name)
-            self.admin.assign_realm_roles(account_id, [{"id": role["id"], "name": role["name"]}])
+            role = self._roles.get(role_name)
+            if role is None:
+                rep = self.admin.get_realm_role(role_name)
+                role = self._roles[role_name] = {"id": rep["id"], "name": rep["name"]}
+            try:
+                self.admin.assign_realm_roles(account_id, [role])
+            except KeycloakError:
+                self._roles.pop(role_name, None)  # a role recreated since: look it up again next time
+                raise
 
     def realm_roles_of(self, account_id: str) -> set[str]:
         with _calls:

@@ -65,6 +65,9 @@ class Settings:
     expire_unconfirmed_s: int = 7 * 24 * 3600
     expire_incomplete_s: int = 30 * 24 * 3600
     trusted_proxies: int = 0  # how many proxies in front set X-Forwarded-For
+    # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
+    # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
+    outbox_background: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -119,6 +122,7 @@ class Settings:
             expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
             expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+            outbox_background=_bool(env.get("OUTBOX_BACKGROUND", "true")),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

@@ -19,6 +19,7 @@ from .config import Settings
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
     from .adapters.captcha import Captcha
+    from .workflow.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher
     from .workflow.review import PendingCache
 
@@ -35,6 +36,7 @@ class Adapters:
     captcha: "Captcha | None" = None
     recovery: "RecoveryDispatcher | None" = None
     review_cache: "PendingCache | None" = None
+    outbox: "Outbox | None" = None  # durable queue of confirmation emails (workflow/outbox.py)
 
 
 def adapters() -> Adapters:
@@ -58,6 +60,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from .adapters.captcha import Captcha
     from .adapters.pdf import WeasyPrintRenderer
+    from .workflow.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .workflow.review import PendingCache
 
@@ -70,4 +73,5 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         recovery=a.recovery or RecoveryDispatcher(
             a.identity, ResetTarget(client_id="account", redirect_uri=f"{realm_url}/account/")),
         review_cache=a.review_cache or PendingCache(s.review_queue_cache_s),
+        outbox=a.outbox or Outbox(a.storage, a.mailer, background=s.outbox_background),
     )

@@ -18,7 +18,7 @@ from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
 from .documents import SubmissionIncomplete, submission_problems
-from .record_lock import editing
+from .record_lock import editing, update_record
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,23 @@ def open_application(identity: IdentityDirectory, settings: Settings, token: str
     return application
 
 
-def confirm_email(identity: IdentityDirectory, application: Application) -> Application:
-    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos."""
+def confirm_email(identity: IdentityDirectory, application: Application,
+                  storage: ObjectStore | None = None) -> Application:
+    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos.
+    With `storage` (the service always passes it) the change goes through the edit lock."""
     if application.status != status.PENDIENTE_CORREO:
         return application
     status.check_transition(application.status, status.PENDIENTE_DOCUMENTOS)
-    account = identity.update_account(application.id, email_verified=True,
-                                      attributes={"estatus": status.PENDIENTE_DOCUMENTOS})
+
+    def confirm(account) -> dict:
+        if account.attr("estatus") != status.PENDIENTE_CORREO:
+            return {}  # another tab confirmed it first
+        return {"email_verified": True, "attributes": {"estatus": status.PENDIENTE_DOCUMENTOS}}
+
+    if storage is None:
+        account = identity.update_account(application.id, **confirm(application.account))
+    else:
+        account = update_record(identity, storage, application.id, confirm)
     log.info("correo confirmado: solicitud=%s", application.id)
     return Application(account)
 

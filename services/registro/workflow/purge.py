@@ -18,6 +18,7 @@ from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
 from ..domain.storage_keys import application_prefix
+from .claims import Claims
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
             for key in keys:
                 storage.delete(key)
             identity.delete_account(application.id)
+            Claims(storage, identity).release_account(application.account, include_folio=True)
             log.info("solicitud expirada eliminada: solicitud=%s estatus=%s objetos=%d", application.id,
                      application.status, len(keys))
         done.append(Expired(application.id, application.status, registered_at(application), len(keys)))

@@ -43,6 +43,7 @@ from ..domain.storage_keys import (FAILED_EMAILS_PREFIX, LEASES_PREFIX, decision
                                    responsiva_key)
 from . import audit as audit_actions
 from .audit import AuditEvent, AuditTrail
+from .claims import Claims
 from .confirmation_links import issue_link
 from .leases import Lease, Leases, LeaseNotHeld, Reviewer
 
@@ -353,6 +354,7 @@ class ReviewService:
             return Outcome(RECHAZAR, already_decided=True)
         revision = self._revision(app, reviewer, "rechazado", {"motivo": reason})
         self.identity.update_account(app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision})
+        Claims(self.store, self.identity).release_account(app.account)  # SPEC §9: a rejected person may apply again
         self._after_decision(app, reviewer, audit_actions.REJECT, st.RECHAZADO, comment=reason)
         sent = self._send_rejection(app, reason)
         self._finish(app, record, etag, sent)
@@ -480,7 +482,7 @@ class ReviewService:
         return ok
 
     def _send_correction(self, app: Application, reasons: dict[str, list[str]], comment: str) -> bool:
-        link = issue_link(self.identity, self.settings, app.id)
+        link = issue_link(self.identity, self.settings, app.id, storage=self.store)
         items = [(DOCUMENT_LABELS.get(kind, kind), [CORRECTION_REASONS.get(c, c) for c in codes])
                  for kind, codes in reasons.items()]
         return self._deliver("correccion", app, {"motivos": items, "comentario": comment, "enlace": link})
