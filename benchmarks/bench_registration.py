@@ -9,7 +9,7 @@ account, S3, role, outbox.
 
 Printed (and written to benchmarks/results/): sequential p50/p95 of both, interleaved, and the
 throughput of 4 concurrent clients for each. `BENCH_ACCOUNTS=N` first seeds realm `anam` up to N
-accounts with Keycloak's partial import (batches of 1,000) and prints how long that took, to show
+accounts with Keycloak's partial import (batches of 500) and prints how long that took, to show
 registration flat from 200 to 200,000 accounts. Accounts created by the benchmark are deleted.
 """
 from __future__ import annotations
@@ -139,13 +139,14 @@ def _seed(admin, realm: str, target: int) -> str:
     import json
 
     current = int(admin.users_count())
+    admin.connection.timeout = 600  # one batch takes seconds to minutes on a busy 2-core host
     if current >= target:
         return f"{current} cuentas ya presentes"
     started = time.perf_counter()
     tag = uuid.uuid4().hex[:6]
     n = current
     while n < target:
-        batch = min(1000, target - n)
+        batch = min(500, target - n)
         users = [{"username": f"semilla-{tag}-{n + k}", "email": f"semilla-{tag}-{n + k}@example.com",
                   "enabled": False, "firstName": "Semilla", "lastName": "Carga",
                   "attributes": {"curp": [f"SEMILLA{tag}{n + k}"], "estatus": ["aprobado"]}} for k in range(batch)]

@@ -22,7 +22,7 @@ from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.workflow import claims
 from tests.support import files
-from tests.support.applications import create_application, csrf_token, delete_application, path_of, upload, \
+from tests.support.applications import create_application, csrf_token, delete_application, path_of, \
     valid_until
 from tests.support.registration import csrf_token as form_csrf_token, foreign_form, mexican_form, \
     random_person, rfc_with_check
