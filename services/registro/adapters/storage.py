@@ -1,6 +1,7 @@
 """The object store: documents, generated responsivas and audit events, in any S3 (boto3)."""
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Protocol, runtime_checkable
 
@@ -85,9 +86,18 @@ class S3Store:
         return {"ServerSideEncryption": self.settings.sse} if self.settings.sse else {}
 
     def put(self, key: str, body: BinaryIO | bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        extra = self._extra()
+        digest = (metadata or {}).get("sha256", "")
+        if len(digest) == 64:
+            # The hash computed while receiving: S3 verifies the bytes against it (BadDigest otherwise),
+            # and botocore skips its own CRC32 pass over the body.
+            try:
+                extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(digest)).decode()
+            except ValueError:
+                pass
         with _s3_errors(key):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
-                                   Metadata=metadata or {}, **self._extra())
+                                   Metadata=metadata or {}, **extra)
 
     def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
         with _s3_errors(key, precondition_failed=_LOST_RACE):
