@@ -158,3 +158,16 @@ def test_resend_during_an_upload_loses_neither_the_document_nor_the_new_link(app
     assert account.attr("enlace_version") not in ("", "v0")
     (mail,) = mailer.to("a@example.com")
     assert account.attr("enlace_version") and mail.text
+
+
+def test_backfill_claims_existing_accounts_so_a_new_registration_is_refused(client, fakes):
+    fakes.identity.create_account(username="pela800101ab8", email="ana.vieja@example.com", first_name="Ana",
+                                  last_name="Peña", attributes={"curp": CURP, "rfc": "PELA800101AB8",
+                                                                "estatus": "aprobado", "folio": "AU-2025-OLD"})
+    assert Claims(fakes.storage, fakes.identity).backfill(fakes.identity.accounts.values()) == 4
+    assert Claims(fakes.storage, fakes.identity).backfill(fakes.identity.accounts.values()) == 0  # idempotent
+    other_rfc = random_person()[1]
+    page = post_registration(client, mexican_form(rfc=rfc_with_check(other_rfc[:4] + CURP[4:10] + "AB"),
+                                                  email="nueva@example.com")).get_data(as_text=True)
+    assert "Ya existe una cuenta o una solicitud en trámite con esta CURP" in page
+    assert len(fakes.identity.accounts) == 1
