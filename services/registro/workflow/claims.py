@@ -21,8 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -72,6 +75,19 @@ def _owned_value(kind: str, account: Account) -> str:
     return account.attr(kind)
 
 
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small pool per process (gunicorn forks workers after import: a parent's threads are gone)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="reclamos"))
+        return _POOL[1]
+
+
 class Taken(Exception):
     """These identifiers (form field names) already belong to an account or a registration in flight."""
 
@@ -119,28 +135,25 @@ class Claims:
         held = Held(token=secrets.token_hex(12), username=username.lower())
         body = _Body(held.username, held.token, self.clock())
         taken: list[str] = []
-        try:
-            for kind, value in identifiers.items():
-                key = claim_key(kind, value)
-                if self._claim(key, kind, value, body):
-                    held.keys.append(key)
+        errors: list[BaseException] = []
+        # The claims are independent requests: sent together they cost one S3 round trip, not four.
+        futures = {kind: _pool().submit(self._claim, claim_key(kind, value), kind, value, body)
+                   for kind, value in identifiers.items()}
+        for kind, future in futures.items():
+            try:
+                if future.result():
+                    held.keys.append(claim_key(kind, identifiers[kind]))
                 else:
                     taken.append(kind)
-        except BaseException:
+            except BaseException as exc:  # noqa: BLE001 — re-raised below once every claim is settled
+                errors.append(exc)
+        if errors:
             self.release(held)
-            raise
+            raise errors[0]
         if taken:
             self.release(held)
             raise Taken(taken)
         return held
-
-    def claim_one(self, kind: str, value: str, held: Held) -> bool:
-        """One more claim for a registration that already holds some (the folio); False when taken."""
-        key = claim_key(kind, value)
-        if self._claim(key, kind, value, _Body(held.username, held.token, self.clock())):
-            held.keys.append(key)
-            return True
-        return False
 
     def _claim(self, key: str, kind: str, value: str, body: _Body) -> bool:
         for _ in range(_ATTEMPTS):

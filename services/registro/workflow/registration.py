@@ -5,7 +5,8 @@ The steps are ordered so that a failure never leaves half an application:
      conditional create in S3 (workflow/claims.py): taken → DuplicateApplicant, nothing created;
      S3 down → StorageUnavailable, nothing created. No Keycloak search: the cost does not grow with
      the number of accounts, and concurrent registrations of one CURP cannot both pass;
-  2. the responsiva is rendered (fails → the claims are released, nothing created);
+  2. the responsiva is rendered — in a worker thread while the claims of step 1 travel (fails → the
+     claims are released, nothing created);
   3. the disabled account is created with every attribute, the link version included;
   4. the responsiva is stored in S3 and the user-type role assigned (either fails → the account is
      deleted again, then the claims released, and the error propagates);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -45,7 +47,7 @@ from . import claims
 from .claims import Claims
 from .confirmation_links import issue_link, link_for
 from .outbox import Outbox
-from .responsiva import PDF, attachment_name, render_responsiva, responsiva_context, responsiva_of
+from .responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +143,9 @@ def _identifiers(applicant: Applicant) -> dict[str, str]:
     return {k: v for k, v in ids.items() if v}
 
 
-def _claim_folio(claimed: Claims, held: claims.Held) -> str:
+def new_folio() -> str:
     """"AU-<year>-" + 8 Crockford characters (32⁸ ≈ 10¹²), made unique by its own claim."""
-    for _ in range(_MAX_DRAWS):
-        folio = f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
-        if claimed.claim_one(claims.FOLIO, folio, held):
-            return folio
-    raise RuntimeError("no se pudo generar un folio único")
+    return f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
 
 
 class _UsernameTaken(Exception):
@@ -160,13 +158,25 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     claimed = Claims(storage, identity)
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
+        folio = new_folio()
+        attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
+        # The responsiva renders (CPU) while the claims travel (I/O): their latency is hidden.
+        pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
+                                                  email=applicant.email, attributes=attributes), renderer)
         try:
-            held = claimed.claim_all(_identifiers(applicant), username)
+            held = claimed.claim_all({**_identifiers(applicant), claims.FOLIO: folio}, username)
         except claims.Taken as exc:
-            raise DuplicateApplicant(exc.fields) from None
+            _settle(pdf_job)
+            taken = [f for f in exc.fields if f != claims.FOLIO]
+            if taken:
+                raise DuplicateApplicant(taken) from None
+            continue  # only the folio was taken: draw another
+        except BaseException:
+            _settle(pdf_job)
+            raise
         try:
-            folio = _claim_folio(claimed, held)
-            account_id, version, pdf = _create(identity, storage, applicant, username, folio, renderer)
+            pdf = pdf_job.result()  # PdfUnavailable: nothing created, the claims are released
+            account_id, version = _create(identity, storage, applicant, username, folio, attributes, pdf)
         except _UsernameTaken:
             claimed.release(held)
             continue
@@ -199,13 +209,18 @@ class _HalfCreated(Exception):
         self.error = error
 
 
-def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant,
-            username: str, folio: str, renderer: PdfRenderer | None) -> tuple[str, str, bytes]:
+def _settle(job: Future) -> None:
+    """Waits for a render whose result is not needed (its failure does not matter either)."""
+    try:
+        job.result()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, username: str, folio: str,
+            attributes: dict[str, str], pdf: bytes) -> tuple[str, str]:
     version = new_version()
-    attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
-    pdf = render_responsiva(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
-                                               email=applicant.email, attributes=attributes), renderer)
-    attributes["enlace_version"] = version  # the first link's version, set at creation: no extra round trip
+    attributes = {**attributes, "enlace_version": version}  # the first link's version: no extra round trip
     try:
         account_id = identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
                                              last_name=applicant.apellidos, attributes=attributes, enabled=False)
@@ -226,7 +241,7 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
         if not _roll_back(identity, storage, account_id, folio):
             raise _HalfCreated(exc) from exc
         raise
-    return account_id, version, pdf
+    return account_id, version
 
 
 def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
