@@ -54,7 +54,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def admin():
-    return KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
+    admin = KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
+    admin.connection.timeout = 300  # creating a realm takes tens of seconds on a busy host
+    return admin
 
 
 @pytest.fixture(scope="module")

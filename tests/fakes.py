@@ -78,10 +78,10 @@ class FakeIdentity:
 
     def update_account(self, account_id: str, *, enabled: bool | None = None, email_verified: bool | None = None,
                        attributes: dict[str, str | None] | None = None,
-                       required_actions: list[str] | None = None) -> Account:
+                       required_actions: list[str] | None = None, base: Account | None = None) -> Account:
         # Read-merge-write, as Keycloak's admin API forces on the gateway (GET the user, merge, PUT
         # it whole): a change made by someone else between the read and the write is overwritten.
-        account = self._get(account_id)  # the GET
+        account = base if base is not None else self._get(account_id)  # the GET (or the caller's read)
         self.between_read_and_write(account_id)
         attrs = dict(account.attributes)
         for key, value in (attributes or {}).items():

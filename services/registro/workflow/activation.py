@@ -18,7 +18,7 @@ from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
 from .documents import SubmissionIncomplete, submission_problems
-from .record_lock import editing, update_record
+from .record_lock import update_record
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,19 @@ def confirm_email(identity: IdentityDirectory, application: Application,
 def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, application: Application,
                       on: date) -> Application:
     """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio."""
-    with editing(storage, application.id):
+    def submit(account) -> dict:
         # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
-        application = Application(identity.get_account(application.id))
-        problems = submission_problems(application, on)
+        current = Application(account)
+        problems = submission_problems(current, on)
         if problems:
             raise SubmissionIncomplete(problems)
-        status.check_transition(application.status, status.EN_REVISION)
-        account = identity.update_attributes(application.id, {
+        status.check_transition(current.status, status.EN_REVISION)
+        return {"attributes": {
             "estatus": status.EN_REVISION,
             "fecha_envio": now_iso(),
             "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
-        })
+        }}
+
+    account = update_record(identity, storage, application.id, submit)
     log.info("solicitud enviada a validación: solicitud=%s", application.id)
     return Application(account)

@@ -98,4 +98,7 @@ def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id:
     `update_account`: attributes, enabled, email_verified…; it may raise to refuse) and writes it."""
     with editing(storage, account_id):
         account = identity.get_account(account_id)
-        return identity.update_account(account_id, **change(account))
+        changes = change(account)
+        if not changes:
+            return account
+        return identity.update_account(account_id, base=account, **changes)
