@@ -24,9 +24,10 @@ from registro.domain import documents as docs
 from tests.support import files
 from tests.support.applications import create_application, delete_application, path_of
 from tests.support import stack as test_stack
+from benchmarks.results_io import pair_line, report, stats_ms
 
 MiB = 1024 * 1024
-RUNS = 6
+UPLOADS = 20
 
 
 def _workers(stack_dir: Path) -> list[int]:
@@ -71,28 +72,34 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
     workers = _workers(stack_dir)
     for _ in range(2 * len(workers)):  # warm every worker up with small uploads
         _post(base, link, files.pdf_bytes(padding=100 * 1024))
-
-    before = {p: _rss(p) for p in workers}
-    service = [_post(base, link, data)]
-    after = {p: _rss(p) for p in workers}
-    service += [_post(base, link, data) for _ in range(RUNS - 1)]
-
     s3 = boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
                       aws_access_key_id=settings.s3.access_key, aws_secret_access_key=settings.s3.secret_key,
                       config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
-    direct = []
-    for i in range(RUNS):
+
+    def direct(i: int) -> float:
         started = time.perf_counter()
         s3.put_object(Bucket=settings.s3.bucket, Key=f"bench/subida-{i}", Body=data, ContentType="application/pdf")
-        direct.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
         s3.delete_object(Bucket=settings.s3.bucket, Key=f"bench/subida-{i}")
+        return elapsed
 
-    svc, dr = statistics.median(service), statistics.median(direct)
-    rss = max(after[p]["VmRSS"] - before[p]["VmRSS"] for p in workers) / MiB
-    hwm = max(after[p]["VmHWM"] - before[p]["VmHWM"] for p in workers) / MiB
-    print(f"\nsubida de 10 MiB, n={RUNS} (mediana):")
-    print(f"  a través del servicio (gunicorn, HTTP): {svc * 1000:.0f} ms = {10 / svc:.1f} MiB/s")
-    print(f"  boto3 directo al mismo S3:              {dr * 1000:.0f} ms = {10 / dr:.1f} MiB/s")
-    print(f"  razón servicio/directo (tiempo):        {svc / dr:.2f}x")
-    print(f"  crecimiento de memoria del worker por la primera subida de 10 MiB: VmRSS {rss:.2f} MiB, "
-          f"pico VmHWM {hwm:.2f} MiB")
+    before = {p: _rss(p) for p in workers}
+    service, anchor = [], []
+    for i in range(UPLOADS):  # interleaved: a busy neighbour slows both alike
+        service.append(_post(base, link, data))
+        anchor.append(direct(i))
+        if i == 0:
+            after_first = {p: _rss(p) for p in workers}
+    after_all = {p: _rss(p) for p in workers}
+
+    svc, dr = statistics.median(service), statistics.median(anchor)
+    first = max(after_first[p]["VmRSS"] - before[p]["VmRSS"] for p in workers) / MiB
+    flat = max(after_all[p]["VmRSS"] - after_first[p]["VmRSS"] for p in workers) / MiB
+    hwm = max(after_all[p]["VmHWM"] - before[p]["VmHWM"] for p in workers) / MiB
+    lines = [f"subida de 10 MiB, n={UPLOADS} (mediana), intercalada:",
+             pair_line("servicio (gunicorn, HTTP) frente a boto3 directo al mismo S3", svc * 1000, dr * 1000),
+             f"  memoria de los workers: VmRSS +{first:.2f} MiB tras la primera subida, {flat:+.2f} MiB de la "
+             f"primera a la {UPLOADS}.ª; pico VmHWM +{hwm:.2f} MiB"]
+    report("subida", {"service": stats_ms(service), "direct": stats_ms(anchor), "ratio_p50": round(svc / dr, 3),
+                      "rss_first_mib": round(first, 2), "rss_first_to_last_mib": round(flat, 2),
+                      "hwm_mib": round(hwm, 2)}, lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 import uuid
 from dataclasses import replace
 from typing import BinaryIO, Iterator
@@ -108,11 +109,14 @@ class FakeIdentity:
 
     def update_account(self, account_id: str, *, enabled: bool | None = None, email_verified: bool | None = None,
                        attributes: dict[str, str | None] | None = None,
-                       required_actions: list[str] | None = None) -> Account:
-        account = self._get(account_id)
+                       required_actions: list[str] | None = None, base: Account | None = None) -> Account:
         refused = profile_refusals(dict(attributes or {}))
         if refused:
             raise IdentityRejected("error-invalid-value", refused)
+        # Read-merge-write, as Keycloak's admin API forces on the gateway (GET the user, merge, PUT
+        # it whole): a change made by someone else between the read and the write is overwritten.
+        account = base if base is not None else self._get(account_id)  # the GET (or the caller's read)
+        self.between_read_and_write(account_id)
         attrs = dict(account.attributes)
         for key, value in (attributes or {}).items():
             if value is None or value == "":
@@ -124,8 +128,13 @@ class FakeIdentity:
                           email_verified=account.email_verified if email_verified is None else email_verified)
         if required_actions is not None:
             self.required_actions[account_id] = list(required_actions)
+        self._get(account_id)  # the PUT of a deleted account is a 404
         self.accounts[account_id] = account
         return account
+
+    def between_read_and_write(self, account_id: str) -> None:
+        """Hook for tests that interleave another change into this one's read-merge-write window."""
+        time.sleep(0)  # give other threads the window a real round trip gives them
 
     def delete_account(self, account_id: str) -> None:
         self._check()

@@ -89,6 +89,9 @@ class Settings:
     # Days the documents of decided applications are kept after the decision (abandoned ones: EXPIRE_*).
     retention_approved_days: int = 5 * 365
     retention_rejected_days: int = 365
+    # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
+    # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
+    outbox_background: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -160,6 +163,7 @@ class Settings:
             postal_catalog_path=env.get("POSTAL_CATALOG_PATH", ""),
             retention_approved_days=int(env.get("RETENTION_APPROVED_DAYS", "1825")),
             retention_rejected_days=int(env.get("RETENTION_REJECTED_DAYS", "365")),
+            outbox_background=_bool(env.get("OUTBOX_BACKGROUND", "true")),
         )
 
     def with_changes(self, **changes: object) -> "Settings":

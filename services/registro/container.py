@@ -19,6 +19,7 @@ from .config import Settings
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
     from .adapters.captcha import Captcha
+    from .workflow.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
@@ -43,6 +44,7 @@ class Adapters:
     page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
     privacy: "PrivacyNotices | None" = None  # the privacy notices, read once
     postal: "PostalCatalog | None" = None  # postal codes (SEPOMEX), opened once read-only
+    outbox: "Outbox | None" = None  # durable queue of confirmation emails (workflow/outbox.py)
 
 
 def adapters() -> Adapters:
@@ -66,6 +68,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from .adapters.captcha import Captcha
     from .adapters.pdf import WeasyPrintRenderer
+    from .workflow.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
     from .workflow.queue_index import index_for
@@ -86,4 +89,5 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
+        outbox=a.outbox or Outbox(a.storage, a.mailer, background=s.outbox_background),
     )

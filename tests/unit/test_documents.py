@@ -150,10 +150,10 @@ def test_no_file_selected(client, opened):
 class IdentityFailingOnWrite(FakeIdentity):
     fail_writes = False
 
-    def update_attributes(self, account_id, changes):
+    def update_account(self, account_id, **changes):
         if self.fail_writes:
             raise IdentityUnavailable("Keycloak no responde")
-        return super().update_attributes(account_id, changes)
+        return super().update_account(account_id, **changes)
 
 
 def test_keycloak_failing_after_the_s3_write_leaves_no_document():

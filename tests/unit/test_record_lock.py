@@ -57,3 +57,34 @@ def test_a_held_lock_makes_the_next_change_wait_then_refuse():
                 pass
     with editing(storage, "solicitud-1", wait_s=0.2):
         pass  # released: free again
+
+
+class TornReadStore(FakeStore):
+    """Answers reads of the lock object the way versitygw does while it is being overwritten: an empty or
+    cut body, or a 503, a few times."""
+
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = list(failures)
+
+    def get_with_etag(self, key):
+        if key.endswith("bloqueo-edicion.json") and self.failures:
+            failure = self.failures.pop(0)
+            if failure == "503":
+                from registro.adapters.storage import StorageUnavailable
+                raise StorageUnavailable("503 SlowDown")
+            data, etag = super().get_with_etag(key)
+            return data[: len(data) // 2] if failure == "cut" else b"", etag
+        return super().get_with_etag(key)
+
+
+def test_torn_reads_of_the_lock_are_read_again_instead_of_failing():
+    storage = TornReadStore(["", "503", "cut"])
+    with editing(storage, "solicitud-1"):
+        # Another request finds the lock held and reads it: its torn reads are retried, then it waits.
+        with pytest.raises(ApplicationBusy):
+            with editing(storage, "solicitud-1", wait_s=0.1):
+                pass
+    assert storage.failures == []
+    with editing(storage, "solicitud-1", wait_s=0.2):
+        pass

@@ -107,16 +107,40 @@ def test_pdf_failure_creates_nothing():
     assert not fakes.identity.accounts and not fakes.storage.objects
 
 
-def test_smtp_down_keeps_the_account_and_tells_to_use_resend(client, fakes):
+def test_smtp_down_leaves_the_email_queued_and_it_is_sent_when_smtp_is_back(client, fakes, app):
     fakes.mailer.down = True
     r = post_registration(client, mexican_form())
     assert r.status_code == 302
     account = next(iter(fakes.identity.accounts.values()))
     assert fakes.identity.roles[account.id] == {"agente_aduanal"}
     assert responsiva_key(account.id, account.attr("folio")) in fakes.storage.objects
+    outbox = app.extensions["registro.adapters"].outbox
+    assert len(outbox.pending()) == 1 and not fakes.mailer.sent
+    page = page_text(client.get("/registro/enviado"))
+    assert MAIL_FAILED_NOTICE not in page and "Se ha enviado un correo" in page  # queued: it will arrive
+    assert outbox.drain(min_age_s=0) == 0 and len(outbox.pending()) == 1  # still down: kept for later
+    fakes.mailer.down = False
+    assert outbox.drain(min_age_s=0) == 1
+    (mail,) = fakes.mailer.to("ana.pena@example.com")
+    assert LINK_RE.search(mail.text) and outbox.pending() == []
+
+
+def test_email_that_cannot_be_queued_keeps_the_account_and_tells_to_use_resend(client, fakes, monkeypatch):
+    from registro.adapters.storage import StorageUnavailable
+    from registro.workflow import outbox as outbox_module
+
+    real_put = fakes.storage.put
+
+    def put(key, body, **kw):
+        if key.startswith(outbox_module.PREFIX):
+            raise StorageUnavailable("S3 no responde")
+        return real_put(key, body, **kw)
+
+    monkeypatch.setattr(fakes.storage, "put", put)
+    assert post_registration(client, mexican_form()).status_code == 302
     page = page_text(client.get("/registro/enviado"))
     assert MAIL_FAILED_NOTICE in page and "Reenviar correo" in page and "Se ha enviado un correo" not in page
-    fakes.mailer.down = False
+    monkeypatch.setattr(fakes.storage, "put", real_put)
     assert client.post("/registro/reenviar", data={"csrf_token": _token(client)}).status_code == 302
     assert len(fakes.mailer.to("ana.pena@example.com")) == 1
     page = page_text(client.get("/registro/enviado"))

@@ -100,17 +100,17 @@ def test_index_follows_every_transition(service, fakes):
 def test_keycloak_failing_at_submission_leaves_no_entry(fakes):
     created = pending_documents_only(fakes)
     app = Application(fakes.identity.get_account(created.id))
-    original = fakes.identity.update_attributes
+    original = fakes.identity.update_account
 
-    def crash(account_id, changes):
-        if changes.get("estatus") == "en_revision":
+    def crash(account_id, **changes):  # every read-modify-write goes through update_account (record_lock)
+        if (changes.get("attributes") or {}).get("estatus") == "en_revision":
             raise IdentityUnavailable("caído")
-        return original(account_id, changes)
+        return original(account_id, **changes)
 
-    fakes.identity.update_attributes = crash
+    fakes.identity.update_account = crash
     with pytest.raises(IdentityUnavailable):
         submit_for_review(fakes.identity, fakes.storage, app, date.today(), fakes.queue_index)
-    fakes.identity.update_attributes = original
+    fakes.identity.update_account = original
     assert_index_agrees(fakes.identity, fakes.queue_index)
 
 
@@ -223,18 +223,18 @@ def test_correction_link_failing_after_the_status_change_is_listed_and_a_retry_c
     created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
-    original = fakes.identity.update_attributes
+    original = fakes.identity.update_account
 
-    def link_fails(account_id, changes):
-        if "enlace_version" in changes:
+    def link_fails(account_id, **changes):  # the link's version rotates through update_account (record_lock)
+        if "enlace_version" in (changes.get("attributes") or {}):
             raise IdentityUnavailable("caído")
-        return original(account_id, changes)
+        return original(account_id, **changes)
 
-    fakes.identity.update_attributes = link_fails
+    fakes.identity.update_account = link_fails
     outcome = service.request_correction(created.id, ANA, reasons={"curp": ["ilegible"]}, comment="", **before)
     assert not outcome.email_sent and service.failed_emails() == [created.id]
     assert fakes.identity.get_account(created.id).attr("estatus") == "requiere_correccion"
-    fakes.identity.update_attributes = original
+    fakes.identity.update_account = original
     assert service.resend(created.id, BETO).email_sent
     assert "/activacion/" in fakes.mailer.to(created.email)[-1].text and service.failed_emails() == []
 

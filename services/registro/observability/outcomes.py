@@ -8,10 +8,7 @@ being counted. Decisions are counted where the workflow's outcome is known (web/
 """
 from __future__ import annotations
 
-from flask import g, session
-
-# session flag set by the registration views when the confirmation email could not be sent
-MAIL_FAILED_FLAG = "correo_fallido"
+from flask import g
 
 REGISTRATION = "registration.form"
 RESEND = "registration.resend"
@@ -37,10 +34,7 @@ def of(endpoint: str, method: str, status: int) -> list[tuple[str, str]]:
         outcome = _by_status(status, {200: "rechazada", 400: "rechazada", 429: "limitada"}, "ok")
         if outcome:
             found.append(("registrations", outcome))
-        if outcome == "ok":
-            found.append(("confirmation_emails", _mail_outcome()))
-    elif endpoint == RESEND and status in (302, 303):
-        found.append(("confirmation_emails", _mail_outcome()))
+    # Confirmation emails leave through the outbox (workflow/outbox.py), which counts each attempt.
     elif endpoint == UPLOAD:
         outcome = _by_status(status, {400: "rechazado", 413: "demasiado_grande", 409: "no_permitido"}, "ok")
         if outcome:
@@ -58,6 +52,3 @@ def of(endpoint: str, method: str, status: int) -> list[tuple[str, str]]:
                 found.append(("recoveries", outcome))
     return found
 
-
-def _mail_outcome() -> str:
-    return "fallido" if session.get(MAIL_FAILED_FLAG) else "enviado"

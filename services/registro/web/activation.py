@@ -58,7 +58,8 @@ def _kind_or_404(application: Application, kind: str) -> str:
 # --- pages ---------------------------------------------------------------------------------
 @bp.get("/activacion/<token>")
 def page(token: str):
-    application = confirm_email(adapters().identity, _open(token))
+    a = adapters()
+    application = confirm_email(a.identity, _open(token), a.storage)
     return _render(application, token)
 
 

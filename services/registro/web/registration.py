@@ -39,6 +39,14 @@ def _pdf_renderer() -> PdfRenderer | None:
     return adapters().pdf
 
 
+@bp.before_app_request
+def _outbox_running() -> None:
+    # Each worker process sweeps the outbox for messages a crashed or failed attempt left behind.
+    outbox = adapters().outbox
+    if outbox is not None:
+        outbox.start()
+
+
 # --- the form ------------------------------------------------------------------------------------
 @bp.route("/registro", methods=["GET", "POST"], endpoint="form")
 @limiter.limit(lambda: settings().registration_limits, methods=["POST"])
@@ -50,7 +58,8 @@ def form():
         a = adapters()
         try:
             result = registration.register(form.applicant(), identity=a.identity, storage=a.storage,
-                                           mailer=a.mailer, settings=settings(), renderer=_pdf_renderer())
+                                           mailer=a.mailer, settings=settings(), renderer=_pdf_renderer(),
+                                           outbox=a.outbox)
         except registration.DuplicateApplicant as exc:
             form.refuse_duplicates(exc.fields)
         except IdentityRejected as exc:  # Keycloak refused a value the form accepted: say where, keep the rest
@@ -104,7 +113,8 @@ def resend():
                                "que recibió o, si aún no se registra, llene el formulario de registro.")
     a = adapters()
     try:
-        registration.resend(a.identity, a.storage, a.mailer, settings(), account_id, renderer=_pdf_renderer())
+        registration.resend(a.identity, a.storage, a.mailer, settings(), account_id, renderer=_pdf_renderer(),
+                            outbox=a.outbox)
     except (registration.ResendNotAllowed, AccountNotFound):
         session.pop(SESSION_APPLICATION, None)
         session.pop(SESSION_MAIL_FAILED, None)

@@ -19,7 +19,7 @@ from ..links import LinkInvalid
 from .confirmation_links import signer
 from .documents import SubmissionIncomplete, submission_problems
 from .queue_index import QueueIndex, QueueIndexUnavailable, entry_for
-from .record_lock import editing
+from .record_lock import update_record
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,24 @@ def open_application(identity: IdentityDirectory, settings: Settings, token: str
     return application
 
 
-def confirm_email(identity: IdentityDirectory, application: Application) -> Application:
-    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos."""
+def confirm_email(identity: IdentityDirectory, application: Application,
+                  storage: ObjectStore | None = None) -> Application:
+    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos.
+    With `storage` (the service always passes it) the change goes through the edit lock."""
     if application.status != status.PENDIENTE_CORREO:
         return application
     status.check_transition(application.status, status.PENDIENTE_DOCUMENTOS)
-    account = identity.update_account(application.id, email_verified=True,
-                                      attributes={"estatus": status.PENDIENTE_DOCUMENTOS,
-                                                  "fecha_confirmacion": now_iso()})  # status page timeline
+
+    def confirm(account) -> dict:
+        if account.attr("estatus") != status.PENDIENTE_CORREO:
+            return {}  # another tab confirmed it first
+        return {"email_verified": True, "attributes": {"estatus": status.PENDIENTE_DOCUMENTOS,
+                                                       "fecha_confirmacion": now_iso()}}  # status page timeline
+
+    if storage is None:
+        account = identity.update_account(application.id, **confirm(application.account))
+    else:
+        account = update_record(identity, storage, application.id, confirm)
     log.info("correo confirmado: solicitud=%s", application.id)
     return Application(account)
 
@@ -71,26 +81,32 @@ def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, applica
     """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio.
     The queue index gets the application before Keycloak says `en_revision` (queue_index.py: it may
     hold one too many for a moment, never miss one) and loses it again if Keycloak refused."""
-    with editing(storage, application.id):
+    indexed = False
+
+    def submit(account) -> dict:
+        nonlocal indexed
         # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
-        application = Application(identity.get_account(application.id))
-        problems = submission_problems(application, on)
+        current = Application(account)
+        problems = submission_problems(current, on)
         if problems:
             raise SubmissionIncomplete(problems)
-        status.check_transition(application.status, status.EN_REVISION)
+        status.check_transition(current.status, status.EN_REVISION)
         submitted_at = now_iso()
         if index is not None:
-            index.add(entry_for(application, submitted_at))
-        try:
-            account = identity.update_attributes(application.id, {
-                "estatus": status.EN_REVISION,
-                "fecha_envio": submitted_at,
-                "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
-            })
-        except Exception:
-            if index is not None:
-                _unindex(index, application.id)
-            raise
+            index.add(entry_for(current, submitted_at))
+            indexed = True
+        return {"attributes": {
+            "estatus": status.EN_REVISION,
+            "fecha_envio": submitted_at,
+            "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
+        }}
+
+    try:
+        account = update_record(identity, storage, application.id, submit)
+    except Exception:
+        if indexed:
+            _unindex(index, application.id)
+        raise
     log.info("solicitud enviada a validación: solicitud=%s", application.id)
     return Application(account)
 

@@ -13,6 +13,7 @@ from keycloak_ext.passwords import temporary_password
 from .. import emails
 from ..adapters.identity import IdentityDirectory
 from ..adapters.mail import Mailer, MailUnavailable
+from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain.application import Application
 from ..domain.documents import CORRECTION_REASONS, DOCUMENT_LABELS
@@ -26,8 +27,10 @@ def login_url(settings: Settings) -> str:
 
 
 class DecisionEmails:
-    def __init__(self, identity: IdentityDirectory, mailer: Mailer, settings: Settings) -> None:
+    def __init__(self, identity: IdentityDirectory, mailer: Mailer, settings: Settings,
+                 store: ObjectStore | None = None) -> None:
         self.identity = identity
+        self.store = store  # the correction link's version rotates under the record's edit lock
         self.mailer = mailer
         self.settings = settings
 
@@ -66,7 +69,7 @@ class DecisionEmails:
 
     def correction(self, app: Application, reasons: dict[str, list[str]], comment: str) -> bool:
         try:
-            link = issue_link(self.identity, self.settings, app.id)
+            link = issue_link(self.identity, self.settings, app.id, storage=self.store)
         except IdentityError as exc:
             log.error("no se pudo emitir el enlace de corrección: %s (solicitud %s)", type(exc).__name__, app.id)
             return False

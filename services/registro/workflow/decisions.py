@@ -38,6 +38,7 @@ from ..domain.storage_keys import decision_key, failed_email_key
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .decision_emails import DecisionEmails
+from .claims import Claims
 from .leases import LeaseNotHeld, Leases, Reviewer
 from .queue_index import QueueIndex, QueueIndexUnavailable
 from .review_detail import documents_digest, round_id
@@ -77,7 +78,7 @@ class Decisions:
         self.leases = leases
         self.audit = audit
         self.index = index
-        self.emails = DecisionEmails(identity, mailer, settings)
+        self.emails = DecisionEmails(identity, mailer, settings, store)
 
     def _application(self, account_id: str) -> Application:
         return Application(self.identity.get_account(account_id))
@@ -136,6 +137,7 @@ class Decisions:
         revision = self._revision(app, reviewer, "rechazado", {"motivo": reason})
         self._change(app, record, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
+        Claims(self.store, self.identity).release_account(app.account)  # SPEC §9: a rejected person may apply again
         return self._complete(app, record, etag, reviewer, send=lambda: self.emails.rejection(app, reason))
 
     # --- resend ----------------------------------------------------------------------------------

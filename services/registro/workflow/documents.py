@@ -24,7 +24,7 @@ from ..domain import documents as docs
 from ..domain import filetypes, status
 from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from ..domain.storage_keys import document_key
-from .record_lock import editing
+from .record_lock import update_record
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,20 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         "application-id": application.id,
     })
     try:
-        with editing(storage, application.id):
-            # Read again under the lock: another tab may have changed the record or submitted it.
-            current = Application(identity.get_account(application.id))
+        replaced: list[DocumentRecord] = []
+
+        def add(account) -> dict:
+            # Checked on the record as read under the lock: another tab may have changed or submitted it.
+            current = Application(account)
             check_may_change(current, kind)
             documents = current.documents
-            previous = documents.get(kind)
+            if kind in documents:
+                replaced.append(documents[kind])
             documents[kind] = record
-            identity.update_attributes(application.id, {"documentos": documents_attribute(documents)})
+            return {"attributes": {"documentos": documents_attribute(documents)}}
+
+        update_record(identity, storage, application.id, add)
+        previous = replaced[0] if replaced else None
     except BaseException:
         _delete_quietly(storage, key, "documento nuevo sin registro")
         raise
@@ -186,16 +192,21 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
 def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
     """Unlinks the document from the record first, then deletes its object."""
     check_may_change(application, kind)
-    with editing(storage, application.id):
-        current = Application(identity.get_account(application.id))
+    removed: list[DocumentRecord] = []
+
+    def drop(account) -> dict:
+        current = Application(account)
         check_may_change(current, kind)
         documents = current.documents
         record = documents.pop(kind, None)
         if record is None:
-            return
-        identity.update_attributes(application.id,
-                                   {"documentos": documents_attribute(documents) if documents else None})
-    _delete_quietly(storage, record.key, "documento eliminado")
+            return {}
+        removed.append(record)
+        return {"attributes": {"documentos": documents_attribute(documents) if documents else None}}
+
+    update_record(identity, storage, application.id, drop)
+    if removed:
+        _delete_quietly(storage, removed[0].key, "documento eliminado")
 
 
 def _delete_quietly(storage: ObjectStore, key: str, what: str) -> None:

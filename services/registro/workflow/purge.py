@@ -20,6 +20,7 @@ from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
 from ..domain.storage_keys import application_prefix, edit_lock_key
+from .claims import Claims
 from .record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                 for key in keys:
                     storage.delete(key)
                 identity.delete_account(application.id)
+                Claims(storage, identity).release_account(application.account, include_folio=True)
                 if index is not None:  # after the account, as every exit from the queue (queue_index.py)
                     index.remove(application.id)
         except ApplicationBusy:

@@ -1,47 +1,104 @@
-"""Serialises changes to one application's record.
+"""Serialises changes to one application's record: the one locked path for every read-modify-write.
 
-Keycloak has no compare-and-set on attributes: two requests that read the `documentos`
-attribute, change different entries and write it back would lose one change (two tabs
-uploading at once, or an upload racing "Enviar a validación"). Every read-modify-write of
-an application's record by the applicant side therefore runs holding a short lease in S3 —
-the same conditional-write lease the review console claims with — so replicas serialise too.
+Keycloak has no compare-and-set on attributes: two requests that read the account, change
+different attributes and write it back lose one change (two tabs uploading at once, an upload
+racing "Enviar a validación" or "Reenviar correo", which rotates the link). Every read-modify-write
+of an application by the applicant side therefore runs through `update_record` (or inside
+`editing`), holding a short lock object in S3, so replicas serialise too.
+
+The lock is one small JSON object created with a conditional create (If-None-Match: *) and deleted
+by its holder: an uncontended change costs three S3 round trips (create, read-back, delete). A
+holder that crashed blocks no longer than HOLD_S: an expired lock is taken over by compare-and-swap
+on its ETag. versitygw may answer a read of an object being overwritten with a torn body or an
+error; such reads are retried instead of failing the applicant's request.
 """
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
-from ..adapters.storage import ObjectStore, StorageUnavailable
+from keycloak_ext import Account
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from ..domain.storage_keys import edit_lock_key
-from .leases import LeaseHeld, Leases, Reviewer
 
 HOLD_S = 30  # longer than any single change takes; a crashed holder blocks no longer than this
 WAIT_S = 10.0
+_JSON = "application/json"
+_POLL_S = 0.02
+_READ_RETRIES = 5
 
 
 class ApplicationBusy(Exception):
     message = "Hay otro cambio en curso en su solicitud. Espere unos segundos e intente de nuevo."
 
 
-@contextmanager
-def editing(storage: ObjectStore, account_id: str, *, wait_s: float = WAIT_S) -> Iterator[None]:
-    leases = Leases(storage, HOLD_S, key_of=edit_lock_key)
-    holder = Reviewer(id=secrets.token_hex(8), username="solicitud")
+def _read(storage: ObjectStore, key: str) -> tuple[dict, str] | None:
+    """The lock object and its ETag; None when absent. Torn reads are read again."""
+    for attempt in range(_READ_RETRIES):
+        try:
+            data, etag = storage.get_with_etag(key)
+            lock = json.loads(data)
+            if isinstance(lock, dict) and "holder" in lock:
+                return lock, etag
+        except ObjectMissing:
+            return None
+        except (ValueError, StorageUnavailable):
+            if attempt == _READ_RETRIES - 1:
+                raise StorageUnavailable("el bloqueo de edición no se pudo leer")
+        time.sleep(_POLL_S * (attempt + 1))  # the concurrent write finishes in milliseconds
+    raise StorageUnavailable("el bloqueo de edición no se pudo leer")
+
+
+def _acquire(storage: ObjectStore, key: str, holder: str, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
-        try:
-            leases.claim(account_id, holder)
-            break
-        except LeaseHeld:
-            if time.monotonic() > deadline:
-                raise ApplicationBusy() from None
-            time.sleep(0.05)  # polling another holder's short lease, not a fixed wait for a state
+        body = json.dumps({"holder": holder, "expires_at": time.time() + HOLD_S}).encode()
+        if storage.put_if_absent(key, body, content_type=_JSON):
+            return
+        current = _read(storage, key)
+        if current is not None:
+            lock, etag = current
+            if float(lock.get("expires_at", 0)) < time.time():
+                if storage.replace_if_match(key, body, etag, content_type=_JSON):
+                    return
+                continue
+        if time.monotonic() > deadline:
+            raise ApplicationBusy()
+        time.sleep(_POLL_S)  # polling another holder's short lock, not a fixed wait for a state
+
+
+def _release(storage: ObjectStore, key: str, holder: str) -> None:
+    try:
+        current = _read(storage, key)
+        if current is not None and current[0].get("holder") == holder:
+            storage.delete(key)
+    except StorageUnavailable:
+        pass  # the lock expires on its own after HOLD_S
+
+
+@contextmanager
+def editing(storage: ObjectStore, account_id: str, *, wait_s: float = WAIT_S) -> Iterator[None]:
+    key = edit_lock_key(account_id)
+    holder = secrets.token_hex(8)
+    _acquire(storage, key, holder, wait_s)
     try:
         yield
     finally:
-        try:
-            leases.release(account_id, holder)
-        except StorageUnavailable:
-            pass  # the lease expires on its own after HOLD_S
+        _release(storage, key, holder)
+
+
+def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id: str,
+                  change: Callable[[Account], dict]) -> Account:
+    """Reads the account under the lock, asks `change` for the update (keyword arguments of
+    `update_account`: attributes, enabled, email_verified…; it may raise to refuse) and writes it."""
+    with editing(storage, account_id):
+        account = identity.get_account(account_id)
+        changes = change(account)
+        if not changes:
+            return account
+        return identity.update_account(account_id, base=account, **changes)

@@ -1,15 +1,20 @@
 """Registration (SPEC §4-§5): a disabled account, its responsiva and the confirmation email.
 
 The steps are ordered so that a failure never leaves half an application:
-  1. duplicates are looked up (Keycloak down → IdentityUnavailable, nothing created);
-  2. the responsiva is rendered (fails → nothing created);
-  3. the disabled account is created with every attribute;
-  4. the responsiva is stored in S3 and the user-type role assigned (either fails → the
-     account is deleted again and the error propagates);
-  5. a new link is issued and the email sent (fails → the account stays complete and the
-     applicant uses "Reenviar correo", which renders the responsiva again if it went missing).
-If the clean-up in step 4 cannot reach Keycloak either, the account is left in
-`pendiente_correo` and the purge command removes it when unconfirmed applications expire.
+  1. every unique identifier (CURP, RFC, country + passport, email) and the folio is claimed by a
+     conditional create in S3 (workflow/claims.py): taken → DuplicateApplicant, nothing created;
+     S3 down → StorageUnavailable, nothing created. No Keycloak search: the cost does not grow with
+     the number of accounts, and concurrent registrations of one CURP cannot both pass;
+  2. the responsiva is rendered — in a worker thread while the claims of step 1 travel (fails → the
+     claims are released, nothing created);
+  3. the disabled account is created with every attribute, the link version included;
+  4. the responsiva is stored in S3 and the user-type role assigned (either fails → the account is
+     deleted again, then the claims released, and the error propagates);
+  5. the confirmation email is written to the durable outbox (workflow/outbox.py) and delivered off
+     the request path, retried until SMTP takes it (fails to queue → the account stays complete and
+     the applicant uses "Reenviar correo", which renders the responsiva again if it went missing).
+If the clean-up in step 4 cannot reach Keycloak either, the account is left in `pendiente_correo`
+with its claims, and the purge command removes both when unconfirmed applications expire.
 
 Usernames (one documented rule): a Mexican's username is the RFC (an "&", which Keycloak
 refuses in usernames, becomes "-", a character no RFC contains); a foreigner's is "EXT"
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,7 +33,7 @@ from keycloak_ext import Account, AccountConflict, IdentityError
 from keycloak_ext.catalog import USER_TYPE_SLUGS
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.mail import Attachment, Mailer, MailUnavailable
+from ..adapters.mail import Attachment, Mailer
 from ..adapters.pdf import PdfRenderer
 from ..adapters.storage import ObjectStore, StorageUnavailable
 from ..config import Settings
@@ -36,9 +42,13 @@ from ..domain.application import now_iso
 from ..domain.geography import MEXICO
 from ..domain.storage_keys import responsiva_key
 from ..emails import compose
-from .confirmation_links import issue_link
+from ..links import new_version
+from . import claims
+from .claims import Claims
+from .confirmation_links import issue_link, link_for
+from .outbox import Outbox
 from .privacy import record_acceptance
-from .responsiva import PDF, attachment_name, render_responsiva, responsiva_context, responsiva_of
+from .responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
 log = logging.getLogger(__name__)
 
@@ -127,21 +137,6 @@ class Registered:
     email_sent: bool
 
 
-def find_duplicates(identity: IdentityDirectory, applicant: Applicant) -> list[str]:
-    """Form fields whose value already belongs to an account (SPEC §4: one account per person)."""
-    taken: list[str] = []
-    if applicant.curp and identity.find_by_attribute("curp", applicant.curp, max_results=1):
-        taken.append("curp")
-    if not applicant.es_extranjero and identity.find_by_username(username_for_rfc(applicant.rfc).lower()) is not None:
-        taken.append("rfc")
-    if applicant.es_extranjero and any(a.attr("pais") == applicant.pais
-                                       for a in identity.find_by_attribute("pasaporte", applicant.pasaporte)):
-        taken.append("pasaporte")
-    if identity.find_by_email(applicant.email) is not None:
-        taken.append("email")
-    return taken
-
-
 def username_for_rfc(rfc: str) -> str:
     return rfc.replace("&", "-")
 
@@ -150,39 +145,64 @@ def random_code(length: int = 8) -> str:
     return "".join(secrets.choice(CROCKFORD) for _ in range(length))
 
 
-def new_folio(identity: IdentityDirectory) -> str:
-    """"AU-<year>-" + 8 Crockford characters (32⁸ ≈ 10¹²), checked against existing folios."""
-    for _ in range(_MAX_DRAWS):
-        folio = f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
-        if not identity.find_by_attribute("folio", folio, max_results=1):
-            return folio
-    raise RuntimeError("no se pudo generar un folio único")
+def _identifiers(applicant: Applicant) -> dict[str, str]:
+    ids = {claims.CURP: applicant.curp, claims.RFC: applicant.rfc, claims.EMAIL: applicant.email}
+    if applicant.es_extranjero:
+        ids[claims.PASAPORTE] = claims.passport_value(applicant.pais, applicant.pasaporte)
+    return {k: v for k, v in ids.items() if v}
+
+
+def new_folio() -> str:
+    """"AU-<year>-" + 8 Crockford characters (32⁸ ≈ 10¹²), made unique by its own claim."""
+    return f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
+
+
+class _UsernameTaken(Exception):
+    """A foreigner's random username was taken: draw another one."""
 
 
 def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer,
-             settings: Settings, renderer: PdfRenderer | None = None) -> Registered:
-    taken = find_duplicates(identity, applicant)
-    if taken:
-        raise DuplicateApplicant(taken)
-    folio = new_folio(identity)
-    attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
-    pdf = render_responsiva(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
-                                               email=applicant.email, attributes=attributes), renderer)
-    account_id = _create_account(identity, applicant, attributes)
+             settings: Settings, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> Registered:
+    outbox = outbox or Outbox(storage, mailer, background=False)
+    claimed = Claims(storage, identity)
+    for _ in range(_MAX_DRAWS):
+        username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
+        folio = new_folio()
+        attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
+        # The responsiva renders (CPU) while the claims travel (I/O): their latency is hidden.
+        pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
+                                                  email=applicant.email, attributes=attributes), renderer)
+        try:
+            held = claimed.claim_all({**_identifiers(applicant), claims.FOLIO: folio}, username)
+        except claims.Taken as exc:
+            _settle(pdf_job)
+            taken = [f for f in exc.fields if f != claims.FOLIO]
+            if taken:
+                raise DuplicateApplicant(taken) from None
+            continue  # only the folio was taken: draw another
+        except BaseException:
+            _settle(pdf_job)
+            raise
+        try:
+            pdf = pdf_job.result()  # PdfUnavailable: nothing created, the claims are released
+            account_id, version = _create(identity, storage, applicant, username, folio, attributes, pdf)
+        except _UsernameTaken:
+            claimed.release(held)
+            continue
+        except _HalfCreated as exc:
+            raise exc.error from None  # the leftover account still owns its claims; the purge releases both
+        except BaseException:
+            claimed.release(held)
+            raise
+        break
+    else:
+        raise RuntimeError("no se pudo generar un usuario único")
+    email = _confirmation_email(settings, account_id, version, applicant.email,
+                                f"{applicant.nombre} {applicant.apellidos}", folio, pdf, locale=applicant.idioma)
     try:
-        storage.put(responsiva_key(account_id, folio), pdf, content_type=PDF, metadata={"folio": folio})
-        identity.assign_realm_role(account_id, applicant.tipo_usuario)
-        if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
-            record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
-                              lang=applicant.idioma or "es", folio=folio)
-    except (StorageUnavailable, IdentityError):
-        _roll_back(identity, storage, account_id, folio)
-        raise
-    try:
-        _send_confirmation(identity, mailer, settings, account_id, applicant.email,
-                           f"{applicant.nombre} {applicant.apellidos}", folio, pdf, locale=applicant.idioma)
+        outbox.enqueue(email)
         sent = True
-    except (MailUnavailable, IdentityError) as exc:
+    except StorageUnavailable as exc:
         # The application is complete; "Reenviar correo" issues the link and sends it later.
         log.warning("registro %s sin correo de confirmación: %s", account_id, type(exc).__name__)
         sent = False
@@ -190,63 +210,99 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     return Registered(account_id=account_id, folio=folio, email_sent=sent)
 
 
-def _create_account(identity: IdentityDirectory, applicant: Applicant, attributes: dict[str, str]) -> str:
-    for _ in range(_MAX_DRAWS):
-        username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
-        try:
-            return identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
-                                           last_name=applicant.apellidos, attributes=attributes, enabled=False)
-        except AccountConflict:
-            # Someone registered the same email or RFC since find_duplicates ran, or a generated
-            # username was taken: look again to tell which.
-            taken = find_duplicates(identity, applicant)
-            if taken:
-                raise DuplicateApplicant(taken) from None
-            if not applicant.es_extranjero:
-                raise DuplicateApplicant(["rfc"]) from None
-    raise RuntimeError("no se pudo generar un usuario único")
+class _HalfCreated(Exception):
+    """The rollback could not delete the account: `error` is what failed first."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
 
 
-def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> None:
+def _settle(job: Future) -> None:
+    """Waits for a render whose result is not needed (its failure does not matter either)."""
     try:
-        identity.delete_account(account_id)
-    except IdentityError:
-        log.error("no se pudo borrar la cuenta incompleta %s; la purga la eliminará", account_id)
+        job.result()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, username: str, folio: str,
+            attributes: dict[str, str], pdf: bytes) -> tuple[str, str]:
+    version = new_version()
+    attributes = {**attributes, "enlace_version": version}  # the first link's version: no extra round trip
+    try:
+        account_id = identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
+                                             last_name=applicant.apellidos, attributes=attributes, enabled=False)
+    except AccountConflict:
+        # An account made before claims existed (or by hand) holds the RFC username or the email.
+        taken = []
+        if not applicant.es_extranjero and identity.find_by_username(username.lower()) is not None:
+            taken.append("rfc")
+        if identity.find_by_email(applicant.email) is not None:
+            taken.append("email")
+        if taken or not applicant.es_extranjero:
+            raise DuplicateApplicant(taken or ["rfc"]) from None
+        raise _UsernameTaken() from None
+    try:
+        storage.put(responsiva_key(account_id, folio), pdf, content_type=PDF, metadata={"folio": folio})
+        identity.assign_realm_role(account_id, applicant.tipo_usuario)
+        if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
+            record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
+                              lang=applicant.idioma or "es", folio=folio)
+    except (StorageUnavailable, IdentityError) as exc:
+        if not _roll_back(identity, storage, account_id, folio):
+            raise _HalfCreated(exc) from exc
+        raise
+    return account_id, version
+
+
+def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
+    """False when the account could not be deleted (the purge will)."""
     try:
         storage.delete(responsiva_key(account_id, folio))
     except StorageUnavailable:
         pass  # nothing was stored, or the purge removes the application's prefix
+    try:
+        identity.delete_account(account_id)
+    except IdentityError:
+        log.error("no se pudo borrar la cuenta incompleta %s; la purga la eliminará", account_id)
+        return False
+    return True
 
 
-def _send_confirmation(identity: IdentityDirectory, mailer: Mailer, settings: Settings, account_id: str,
-                       email: str, name: str, folio: str, pdf: bytes, *, locale: str = "") -> None:
-    link = issue_link(identity, settings, account_id)
-    mailer.send(compose("confirmacion", email, {
-        "nombre": name, "enlace": link, "folio": folio, "vigencia_dias": max(1, settings.link_ttl_s // 86400),
-    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id))
+def _confirmation_email(settings: Settings, account_id: str, version: str, email: str, name: str, folio: str,
+                        pdf: bytes, *, locale: str = ""):
+    return compose("confirmacion", email, {
+        "nombre": name, "enlace": link_for(settings, account_id, version), "folio": folio,
+        "vigencia_dias": max(1, settings.link_ttl_s // 86400),
+    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id)
 
 
 def send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-                  account_id: str, *, renderer: PdfRenderer | None = None) -> None:
+                  account_id: str, *, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> None:
     """A fresh confirmation email: the responsiva (rendered again if its object is missing), a new
-    link that supersedes every earlier one. Raises MailUnavailable, StorageUnavailable,
-    IdentityError (AccountNotFound when the account is gone) or PdfUnavailable. Needs an app context
-    (templates). Used by "Reenviar correo", the activation feature and the review console."""
-    _send_new_link(identity, storage, mailer, settings, identity.get_account(account_id), renderer)
+    link that supersedes every earlier one (rotated under the application's edit lock). Raises
+    StorageUnavailable, IdentityError (AccountNotFound when the account is gone) or PdfUnavailable.
+    Needs an app context (templates). Used by "Reenviar correo", the activation feature and the
+    review console."""
+    _send_new_link(identity, storage, mailer, settings, identity.get_account(account_id), renderer, outbox)
 
 
 def resend(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-           account_id: str, *, renderer: PdfRenderer | None = None) -> None:
+           account_id: str, *, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> None:
     """What "Reenviar correo" does: only while the application still needs its link."""
     account = identity.get_account(account_id)
     if account.attr("estatus") not in RESENDABLE:
         raise ResendNotAllowed(account.attr("estatus"))
-    _send_new_link(identity, storage, mailer, settings, account, renderer)
+    _send_new_link(identity, storage, mailer, settings, account, renderer, outbox)
 
 
 def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-                   account: Account, renderer: PdfRenderer | None) -> None:
+                   account: Account, renderer: PdfRenderer | None, outbox: Outbox | None) -> None:
     pdf = responsiva_of(account, storage, renderer)
-    _send_confirmation(identity, mailer, settings, account.id, account.email,
-                       f"{account.first_name} {account.last_name}".strip(), account.attr("folio"), pdf,
-                       locale=account.attr("locale"))
+    link = issue_link(identity, settings, account.id, storage=storage)
+    (outbox or Outbox(storage, mailer, background=False)).enqueue(compose("confirmacion", account.email, {
+        "nombre": f"{account.first_name} {account.last_name}".strip(), "enlace": link, "folio": account.attr("folio"),
+        "vigencia_dias": max(1, settings.link_ttl_s // 86400),
+    }, [Attachment(attachment_name(account.attr("folio")), PDF, pdf)], locale=account.attr("locale"),
+        account_id=account.id))

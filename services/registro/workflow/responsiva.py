@@ -4,6 +4,9 @@ and kept in S3 at `domain.storage_keys.responsiva_key(account_id, folio)`.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,6 +74,22 @@ def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> byt
     """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
     html = render_template("pdf/responsiva.html", **context)
     return (renderer or WeasyPrintRenderer()).render(html)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[bytes]":
+    """Renders in a worker thread, so the caller can wait on I/O meanwhile. The template is filled in
+    the caller's thread (it needs the app context); `.result()` raises PdfUnavailable on failure."""
+    global _POOL
+    html = render_template("pdf/responsiva.html", **context)
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():  # gunicorn forks workers after import
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="responsiva"))
+        pool = _POOL[1]
+    return pool.submit((renderer or WeasyPrintRenderer()).render, html)
 
 
 def context_of(account: Account) -> dict:

@@ -1,0 +1,232 @@
+"""One person, one account (SPEC §4), enforced by something atomic: a claim object per identifier.
+
+Before an account is created, registration claims every identifier that must be unique — CURP,
+RFC (Mexicans' and the foreigners' who give one), country + passport, email — and the folio, by a
+conditional create in S3 (`PUT` with `If-None-Match: *`): of any number of concurrent registrations
+with the same CURP exactly one create succeeds, on every replica (versitygw honours it; checked by
+tests/integration/test_concurrency.py). Keycloak attribute searches, which grow with the realm, are
+no longer on the registration path: a claim is found by its key, in constant time.
+
+A claim names the username of the account it is for. It stops counting, and may be taken over
+(compare-and-swap on its ETag), when it is older than `GRACE_S` and no account with that username
+exists or that account was rejected or holds another value — the leftovers of a registration that
+crashed half-way, or of an account deleted by hand. Claims are released (deleted) on rollback, on
+purge and on rejection (SPEC §9: a rejected person may apply again).
+
+Keys hold a SHA-256 of the normalised value, never the value itself: keys end up in S3 logs.
+Accounts created before claims existed need `python -m registro.claims backfill` once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from keycloak_ext import Account
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
+from ..domain import status
+
+log = logging.getLogger(__name__)
+
+PREFIX = "unicidad/"
+GRACE_S = 120.0  # longer than any registration takes: a younger claim is a registration in flight
+_JSON = "application/json"
+_ATTEMPTS = 4
+
+# Form field → how the account stores it (to tell a live owner from a stale claim).
+CURP, RFC, PASAPORTE, EMAIL, FOLIO = "curp", "rfc", "pasaporte", "email", "folio"
+
+
+def normalise(kind: str, value: str) -> str:
+    return value.strip().lower() if kind == EMAIL else value.strip().upper()
+
+
+def claim_key(kind: str, value: str) -> str:
+    digest = hashlib.sha256(f"{kind}\x00{normalise(kind, value)}".encode()).hexdigest()
+    return f"{PREFIX}{kind}/{digest}.json"
+
+
+def passport_value(pais: str, pasaporte: str) -> str:
+    return f"{pais.strip().upper()}:{pasaporte.strip().upper()}"
+
+
+def identifiers_of(attributes: Mapping[str, str], email: str) -> dict[str, str]:
+    """The unique identifiers of an application (empty ones left out)."""
+    ids = {CURP: attributes.get("curp", ""), RFC: attributes.get("rfc", ""), EMAIL: email}
+    if attributes.get("es_extranjero") == "true" and attributes.get("pasaporte"):
+        ids[PASAPORTE] = passport_value(attributes.get("pais", ""), attributes["pasaporte"])
+    return {k: v for k, v in ids.items() if v}
+
+
+def _owned_value(kind: str, account: Account) -> str:
+    if kind == EMAIL:
+        return account.email
+    if kind == PASAPORTE:
+        return passport_value(account.attr("pais"), account.attr("pasaporte")) if account.attr("pasaporte") else ""
+    return account.attr(kind)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small pool per process (gunicorn forks workers after import: a parent's threads are gone)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="reclamos"))
+        return _POOL[1]
+
+
+class Taken(Exception):
+    """These identifiers (form field names) already belong to an account or a registration in flight."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class _Body:
+    username: str
+    token: str
+    claimed_at: float
+
+    def to_json(self) -> bytes:
+        return json.dumps({"username": self.username, "token": self.token, "claimed_at": self.claimed_at},
+                          separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "_Body":
+        raw = json.loads(data)
+        return cls(str(raw["username"]), str(raw["token"]), float(raw["claimed_at"]))
+
+
+@dataclass
+class Held:
+    """Claims this registration holds; `release` gives them back (rollback)."""
+    token: str
+    username: str
+    keys: list[str] = field(default_factory=list)
+
+
+class Claims:
+    def __init__(self, storage: ObjectStore, identity: IdentityDirectory, *, clock=time.time,
+                 grace_s: float = GRACE_S) -> None:
+        self.storage = storage
+        self.identity = identity
+        self.clock = clock
+        self.grace_s = grace_s
+
+    # --- claiming -----------------------------------------------------------------------------
+    def claim_all(self, identifiers: Mapping[str, str], username: str) -> Held:
+        """Claims every identifier for `username`. Raises Taken naming every identifier someone else
+        holds (then nothing stays claimed), StorageUnavailable or IdentityUnavailable."""
+        held = Held(token=secrets.token_hex(12), username=username.lower())
+        body = _Body(held.username, held.token, self.clock())
+        taken: list[str] = []
+        errors: list[BaseException] = []
+        # The claims are independent requests: sent together they cost one S3 round trip, not four.
+        futures = {kind: _pool().submit(self._claim, claim_key(kind, value), kind, value, body)
+                   for kind, value in identifiers.items()}
+        for kind, future in futures.items():
+            try:
+                if future.result():
+                    held.keys.append(claim_key(kind, identifiers[kind]))
+                else:
+                    taken.append(kind)
+            except BaseException as exc:  # noqa: BLE001 — re-raised below once every claim is settled
+                errors.append(exc)
+        if errors:
+            self.release(held)
+            raise errors[0]
+        if taken:
+            self.release(held)
+            raise Taken(taken)
+        return held
+
+    def _claim(self, key: str, kind: str, value: str, body: _Body) -> bool:
+        for _ in range(_ATTEMPTS):
+            if self.storage.put_if_absent(key, body.to_json(), content_type=_JSON):
+                return True
+            try:
+                data, etag = self.storage.get_with_etag(key)
+                existing = _Body.from_json(data)
+            except ObjectMissing:
+                continue  # released between our write and our read: try again
+            except (ValueError, KeyError):
+                time.sleep(0.01)  # a torn read of an object being overwritten: read it again
+                continue
+            if existing.token == body.token:
+                return True
+            if not self._stale(existing, kind, value):
+                return False
+            if self.storage.replace_if_match(key, body.to_json(), etag, content_type=_JSON):
+                log.info("reclamo abandonado reutilizado: %s", kind)
+                return True
+        return False
+
+    def _stale(self, existing: _Body, kind: str, value: str) -> bool:
+        if self.clock() - existing.claimed_at < self.grace_s:
+            return False  # a registration in flight, or one that just finished
+        if kind == FOLIO:
+            return False  # folios are never reused, even after their account is gone
+        owner = self.identity.find_by_username(existing.username)  # exact username: an indexed lookup
+        if owner is None or owner.attr("estatus") == status.RECHAZADO:
+            return True
+        return normalise(kind, _owned_value(kind, owner)) != normalise(kind, value)
+
+    # --- releasing ----------------------------------------------------------------------------
+    def release(self, held: Held) -> None:
+        """Deletes the claims this registration made (only those still holding its token)."""
+        for key in held.keys:
+            self._release_key(key, lambda body: body.token == held.token)
+        held.keys.clear()
+
+    def release_account(self, account: Account, *, include_folio: bool = False) -> None:
+        """On purge and rejection: frees the account's identifiers (those whose claim names it)."""
+        ids = identifiers_of(account.attributes, account.email)
+        if include_folio and account.attr("folio"):
+            ids[FOLIO] = account.attr("folio")
+        username = account.username.lower()
+        for kind, value in ids.items():
+            self._release_key(claim_key(kind, value), lambda body: body.username == username)
+
+    def _release_key(self, key: str, ours) -> None:
+        try:
+            data = self.storage.get(key)
+            if ours(_Body.from_json(data)):
+                self.storage.delete(key)
+        except ObjectMissing:
+            pass
+        except (ValueError, KeyError):
+            log.warning("reclamo ilegible; se deja para que caduque: %s", key)
+        except StorageUnavailable:
+            # Left behind: once GRACE_S passes and its account is gone or rejected it no longer counts.
+            log.warning("no se pudo liberar un reclamo de unicidad: %s", key)
+
+    # --- accounts made before claims existed -----------------------------------------------------
+    def backfill(self, accounts: Iterable[Account]) -> int:
+        """Claims the identifiers of existing accounts (idempotent). Returns how many were created."""
+        created = 0
+        for account in accounts:
+            if not account.attr("estatus") or account.attr("estatus") == status.RECHAZADO:
+                continue
+            ids = identifiers_of(account.attributes, account.email)
+            if account.attr("folio"):
+                ids[FOLIO] = account.attr("folio")
+            body = _Body(account.username.lower(), "backfill", account.created_ms / 1000)
+            for kind, value in ids.items():
+                if self.storage.put_if_absent(claim_key(kind, value), body.to_json(), content_type=_JSON):
+                    created += 1
+        return created
