@@ -7,7 +7,7 @@ from botocore.config import Config
 
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.support.mailbox import Mailbox
-from tests.support.stack import TestStack
+from tests.support.stack import TestStack, own_rate_limits
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,16 @@ def registro_app():
     from registro import create_app
     from registro.config import Settings
 
-    return create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
+    return create_app({"SETTINGS": Settings.from_env(), "TESTING": True, **own_rate_limits()})
+
+
+@pytest.fixture
+def queue_index(service_settings):
+    """The stack's shared queue index (Redis): what every app instance of the tests reads."""
+    from registro.workflow.queue_index import index_for
+
+    assert service_settings.redis_url, "the test stack exports REDIS_URL (Redis runs in every profile)"
+    return index_for(service_settings.redis_url)
 
 
 @pytest.fixture

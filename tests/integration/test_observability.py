@@ -217,7 +217,7 @@ def test_a_whole_journey_leaves_no_personal_data_in_the_log(stack, mailbox, gate
             gateway.delete_account(account.id)
 
 
-def test_queue_gauges_come_from_the_pending_applications_in_keycloak(gateway):
+def test_queue_gauges_come_from_the_shared_queue_index(gateway, queue_index):
     """An application sent to review 3 days ago: the queue has it, and the oldest age is at least 3 days."""
     from datetime import datetime, timedelta, timezone
 
@@ -226,13 +226,13 @@ def test_queue_gauges_come_from_the_pending_applications_in_keycloak(gateway):
     from registro.config import Settings
     from tests.support import review_data
 
-    settings = Settings.from_env().with_changes(review_queue_cache_s=0)
+    settings = Settings.from_env()
     store = S3Store(settings.s3)
     sent = (datetime.now(timezone.utc) - timedelta(days=3)).replace(microsecond=0).isoformat()
-    pending = review_data.create_pending(gateway, store, fecha_envio=sent, with_documents=False)
+    pending = review_data.create_pending(gateway, store, fecha_envio=sent, with_documents=False, index=queue_index)
     try:
         text = create_app({"SETTINGS": settings, "TESTING": True}).test_client().get("/metrics").get_data(as_text=True)
         assert _value(text, "registro_review_queue_length") >= 1
         assert _value(text, "registro_review_oldest_pending_age_seconds") >= 3 * 86400
     finally:
-        review_data.cleanup(gateway, store, pending.id)
+        review_data.cleanup(gateway, store, pending.id, queue_index)

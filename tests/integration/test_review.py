@@ -18,7 +18,6 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain.storage_keys import audit_prefix
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
-from registro.workflow.queue_index import index_for
 from tests.support import oidc
 from tests.support import review_data as data
 from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, keycloak_steps,
@@ -40,13 +39,6 @@ def store(settings):
 
 def make_console(settings: Settings, **changes):
     return create_app({"SETTINGS": settings.with_changes(**changes), "TESTING": True})
-
-
-@pytest.fixture
-def queue_index(settings):
-    """The stack's shared queue index (Redis): what every app instance of these tests reads."""
-    assert settings.redis_url, "the test stack exports REDIS_URL (Redis runs in every profile)"
-    return index_for(settings.redis_url)
 
 
 @pytest.fixture

@@ -40,11 +40,6 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def queue_index(settings):
-    return index_for(settings.redis_url)
-
-
-@pytest.fixture
 def store(settings):
     return S3Store(settings.s3)
 
