@@ -20,7 +20,7 @@ from keycloak_ext import IdentityError
 
 from .adapters.storage import StorageUnavailable
 from .config import Settings
-from .container import real_adapters
+from .container import build
 from .workflow.personal_data import CancellationRefused, HolderNotFound, Operator, cancel, export
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
         print("error: indique --operador", file=sys.stderr)
         return 2
     if adapters is None:
-        adapters = real_adapters(Settings.from_env())
+        adapters = build(Settings.from_env())  # the queue index included: a cancelled application leaves it
     try:
         if args.verbo == "exportar":
             target = args.salida or Path(f"datos-{args.titular.strip()}.zip")
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
             print("error: la cancelación elimina documentos y cuenta sin vuelta atrás; repita con --confirmar",
                   file=sys.stderr)
             return 2
-        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator))
+        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator), adapters.queue_index)
         print(f"datos cancelados: solicitud {done['solicitud']} folio {done['folio']}, {done['objetos']} objeto(s) "
               "eliminado(s); la auditoría conserva las decisiones y los SHA-256")
         return 0

@@ -162,3 +162,21 @@ def test_an_unknown_holder_is_reported(fakes, capsys):
     assert "no hay una solicitud" in capsys.readouterr().err
     with pytest.raises(personal_data.HolderNotFound):
         personal_data.find_holder(fakes.identity, "nadie")
+
+
+def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_queue(fakes, capsys):
+    from registro.domain.application import Application
+    from registro.workflow.claims import Claims, Taken, identifiers_of
+    from registro.workflow.queue_index import entry_for
+
+    account_id = _holder(fakes)
+    account = fakes.identity.get_account(account_id)
+    identifiers = identifiers_of(account.attributes, account.email)
+    claims = Claims(fakes.storage, fakes.identity)
+    claims.claim_all(identifiers, account.username)
+    fakes.queue_index.add(entry_for(Application(account), "2026-11-01T10:00:00+00:00"))
+    with pytest.raises(Taken):
+        claims.claim_all(identifiers, "otra-persona")
+    assert datos_main(["cancelar", account.username, "--operador", "op", "--confirmar"], adapters=fakes) == 0
+    assert fakes.queue_index.get(account_id) is None
+    claims.claim_all(identifiers, "otra-persona")  # the person may apply again: nothing holds them

@@ -24,6 +24,8 @@ from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
 from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
+from .claims import Claims
+from .queue_index import QueueIndex
 from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
 
 FOLIO_PREFIX = "AU-"
@@ -90,8 +92,11 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     return target
 
 
-def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator) -> dict:
-    """Deletes the documents and the account of a non-approved application; the audit keeps the hashes."""
+def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
+           index: QueueIndex | None = None) -> dict:
+    """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
+    The person's identifiers are freed (they may apply again) and the application leaves the review
+    queue, after the account as every exit from the queue (workflow/queue_index.py)."""
     account = find_holder(identity, folio_or_username)
     application = Application(account)
     if application.status == status.APROBADO:
@@ -106,6 +111,9 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     for key in keys:
         storage.delete(key)
     identity.delete_account(account.id)
+    Claims(storage, identity).release_account(account, include_folio=True)
+    if index is not None:
+        index.remove(account.id)
     return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}
 
 
