@@ -10,7 +10,7 @@ import requests
 
 from tests.production.conftest import eventually, kill, log_offset, log_since, make_user, metric_value
 from tests.support import oidc
-from tools.stack.prod import KC_NODES, ROOT
+from tools.stack.prod import KC_NODES, ROOT, wait_balanced
 
 PASSWORD = "Clave-Prod-2026!"
 ATTRS = {"tipo_usuario": "agente_aduanal", "estatus": "aprobado", "es_extranjero": "false"}
@@ -81,6 +81,7 @@ def sigkill_round(prod, env, kc_admin):
         offset = log_offset(prod, "keycloak-a")
         prod.start("keycloak-a")
         prod.wait_ready("keycloak-a")
+        wait_balanced(prod, "keycloak/kc-a")
         round_["restart_log"] = log_since(prod, "keycloak-a", offset)
     yield round_
     kc_admin.delete_user(account_id)

@@ -15,6 +15,7 @@ from tests.production.http import BalancerClient
 from tests.support import files
 from tests.support.applications import path_of, submit, upload_valid_documents
 from tests.support.registration import LINK_RE, mexican_form, post_registration, random_person
+from tools.stack.prod import wait_balanced
 
 UPLOADED = {docs.CURP: files.pdf_bytes(), docs.RESPONSIVA: files.jpeg_bytes(), docs.IDENTIFICACION: files.png_bytes()}
 
@@ -45,6 +46,7 @@ def test_journey_through_the_balancer_survives_a_killed_replica(prod, env, regis
     finally:
         prod.start("registro-a")
         prod.wait_ready("registro-a")
+        wait_balanced(prod, "registro/registro-a")
 
     (account,) = gateway.find_by_attribute("curp", curp)  # one application, not a half-done second one
     assert account.attr("estatus") == "en_revision" and account.enabled is False

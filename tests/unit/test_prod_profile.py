@@ -86,3 +86,25 @@ def test_balancer_config_is_valid_haproxy(tmp_path):
     text = cfg.read_text()
     assert "X-Request-ID" in text and "X-Forwarded-For %[src]" in text and "deny_status 413" in text
     assert "path_beg /admin" in text and text.count("check") >= 4
+
+
+def test_a_zombie_started_by_another_process_counts_as_gone():
+    """The production tests kill processes that `make test`'s own process started: such a process
+    stays a zombie (its parent has not reaped it) and must not count as running."""
+    import subprocess
+    import time
+
+    from tools.stack.runner import _alive
+
+    # `sleep 0` becomes a child of a process that never reaps it (sh exec'ed into sleep 5).
+    parent = subprocess.Popen(["sh", "-c", "sleep 0 & echo $!; exec sleep 5"], stdout=subprocess.PIPE, text=True)
+    try:
+        orphan = int(parent.stdout.readline())
+        deadline = time.monotonic() + 5
+        while _alive(orphan) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the state under test
+        assert not _alive(orphan)
+        assert _alive(parent.pid)
+    finally:
+        parent.kill()
+        parent.wait()

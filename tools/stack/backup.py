@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 from .profiles import KEYCLOAK_VERSION, ROOT
-from .prod import PG_BIN, ensure_database, load_secrets, psql
+from .prod import PG_BIN, ensure_database, forget_cluster_members, load_secrets, psql
 from .runner import Stack, StackError
 
 FORMAT = "acceso-unico-backup/1"
@@ -50,7 +50,9 @@ def backup(stack: Stack, target_dir: Path | None = None) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     archive = target_dir / f"acceso-unico-{stack.profile.name}-{stamp}.tar"
     dump = subprocess.run(
+        # jgroups_ping lists the members of the cluster running now: not data, and harmful restored.
         [str(PG_BIN / "pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
+         "--exclude-table-data=jgroups_ping",
          "-h", "127.0.0.1", "-p", env["POSTGRES_PORT"], "-U", "keycloak", "keycloak"],
         capture_output=True, env={**os.environ, "PGPASSWORD": env["KC_DB_PASSWORD"]})
     if dump.returncode != 0:
@@ -124,6 +126,7 @@ def restore(stack: Stack, archive: Path) -> None:
                 capture_output=True, text=True, env={**os.environ, "PGPASSWORD": env["KC_DB_PASSWORD"]})
         if done.returncode != 0:
             raise StackError(f"pg_restore falló: {done.stderr}")
+        forget_cluster_members(profile)  # archives that carried the table's rows
         psql(profile, "ANALYZE;", database="keycloak")
         stack.wait_ready("s3")
         stack._run_python("-m", "tools.stack.bucket")

@@ -189,6 +189,29 @@ def ensure_database(profile: Profile, password: str) -> None:
         psql(profile, "CREATE DATABASE keycloak OWNER keycloak;")
 
 
+def forget_cluster_members(profile: Profile) -> None:
+    """Empties JGroups' discovery table before a cluster starts from nothing: rows left by nodes
+    that died (or came back with a restored database) make a new node wait for a coordinator that
+    does not exist (measured: ten JOIN timeouts, then two singleton clusters)."""
+    psql(profile, "DO $$ BEGIN IF to_regclass('public.jgroups_ping') IS NOT NULL THEN "
+                  "DELETE FROM jgroups_ping; END IF; END $$;", database="keycloak")
+
+
+def wait_balanced(stack: "Stack", *servers: str, timeout_s: float = 60.0) -> None:
+    """Waits until the balancer's own health checks see `servers` ("keycloak/kc-a", …) UP: a node
+    that is ready gets traffic only from then on."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = server_states(stack.profile)
+        if all(states.get(s) == "UP" for s in servers):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"el balanceador no ve activos {servers}: {states}")
+        time.sleep(0.2)  # polling the balancer's state: its checks run every second
+
+
 def keycloak_schema_exists(profile: Profile) -> bool:
     return psql(profile, "SELECT to_regclass('public.databasechangeloglock') IS NOT NULL;",
                 database="keycloak").strip() == "t"
@@ -497,6 +520,8 @@ def up(stack: "Stack") -> None:
     ensure_database(profile, load_secrets(profile)["KC_DB_PASSWORD"])
     built_keycloak()
     fresh = not keycloak_schema_exists(profile)
+    if not fresh and not any(stack.pid_of(f"keycloak-{n}") for n in KC_NODES):
+        forget_cluster_members(profile)
     for node in KC_NODES:
         stack.start(f"keycloak-{node}")
         if fresh:
@@ -512,6 +537,7 @@ def up(stack: "Stack") -> None:
         stack.wait_ready(f"keycloak-{node}")
     stack.start("balancer")
     stack.wait_ready("balancer")
+    wait_balanced(stack, *(f"keycloak/kc-{n}" for n in KC_NODES))
     stack._run_python("-m", "keycloak_ext", "provision")
     for replica in REGISTRO_REPLICAS:
         stack.start(f"registro-{replica}")
@@ -519,6 +545,7 @@ def up(stack: "Stack") -> None:
     for replica in REGISTRO_REPLICAS:
         stack.wait_ready(f"registro-{replica}")
     stack.wait_ready("modulo")
+    wait_balanced(stack, *(f"registro/registro-{r}" for r in REGISTRO_REPLICAS))
 
 
 def data_paths(profile: Profile) -> list[Path]:
