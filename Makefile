@@ -27,6 +27,7 @@ help:
 	@echo "make reset-data  borra los datos locales (reino, cubeta, buzón); conserva descargas"
 	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
 	@echo "make fuzz        fuzzing con un presupuesto mayor (FUZZ_EXAMPLES, FUZZ_STACK_EXAMPLES)"
+	@echo "make audit       falla si pypdf o Pillow no están en su última versión de parche (consulta el índice de paquetes)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
 	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
