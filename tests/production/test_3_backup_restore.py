@@ -10,6 +10,7 @@ import pytest
 from tests.production.conftest import make_user, psql_value, stored_documents
 from tests.production.http import BalancerClient
 from tests.support import oidc
+from tests.support.reviewer import console_login
 from tests.support.applications import create_application, path_of, submit, upload_valid_documents
 from tools.stack.backup import backup, read_archive, restore
 from tools.stack.runner import StackError
@@ -54,6 +55,8 @@ def test_backup_wipe_restore_brings_back_accounts_passwords_applications_and_doc
     restored = gateway.get_account(pending_id)
     assert restored.attr("estatus") == "en_revision"
     assert stored_documents(s3, env["S3_BUCKET"], pending_id) == documents, "mismos documentos, mismo SHA-256"
+    # Console sessions live in Redis, which a restore starts empty: the reviewer logs in again.
+    assert console_login(reviewer_console, reviewer_console.reviewer).status_code == 302
     queue = reviewer_console.get("/revision/").text
     assert restored.attr("folio") in queue, "la solicitud pendiente vuelve a la cola"
 
