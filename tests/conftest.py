@@ -15,3 +15,21 @@ def unique() -> str:
 def pytest_addoption(parser):
     parser.addoption("--screens", default=None,
                      help="folder where the browser journeys also keep their representative screenshots")
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Every test starts with untouched rate limits. The stacks keep limits in Redis, shared by the
+    service and every in-process app of the session (as replicas share them), so without this the
+    registrations of earlier tests would spend the allowance of later ones."""
+    import os
+
+    uri = os.environ.get("RATELIMIT_STORAGE_URI", "")
+    if uri.startswith("redis://"):
+        import redis
+
+        client = redis.Redis.from_url(uri)
+        for key in client.scan_iter("LIMITS*"):
+            client.delete(key)
+        client.close()
+    yield
