@@ -20,7 +20,7 @@ from registro.domain.storage_keys import audit_prefix
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
 from tests.support import oidc
 from tests.support import review_data as data
-from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, keycloak_steps,
+from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, form_fields, keycloak_steps, post_form,
                                      within_keycloak)
 
 pytestmark = pytest.mark.integration
@@ -86,18 +86,6 @@ def console(review_app, new_reviewer):
     client.reviewer = reviewer
     return client
 
-
-def form_fields(page_html: str, action_suffix: str) -> dict[str, str]:
-    """The hidden inputs of the form posting to `.../<action_suffix>`."""
-    m = re.search(rf'<form[^>]*action="[^"]*/{action_suffix}"[^>]*>(.*?)</form>', page_html, re.S)
-    assert m, f"no hay formulario {action_suffix}"
-    return {n: v for n, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(1))
-            if not n.startswith("motivos_")}
-
-
-def post_form(client, account_id: str, action: str, extra: dict | None = None):
-    page = client.get(f"/revision/{account_id}").get_data(as_text=True)
-    return client.post(f"/revision/{account_id}/{action}", data={**form_fields(page, action), **(extra or {})})
 
 
 def claim(client, account_id: str):

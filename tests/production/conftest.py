@@ -6,7 +6,6 @@ through the balancer exactly as browsers do."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -21,7 +20,8 @@ from requests.adapters import HTTPAdapter
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.production.http import BalancerClient
 from tests.support.mailbox import Mailbox
-from tests.support.reviewer import PASSWORD as REVIEWER_PASSWORD, ReviewerAccount, console_login
+from tests.support.reviewer import PASSWORD as REVIEWER_PASSWORD
+from tests.support.reviewer import ReviewerAccount, console_login
 from tests.support.stack import StackMissing
 from tools.stack.profiles import PRODUCTION_PROFILES, Profile
 from tools.stack.runner import Stack
@@ -168,17 +168,6 @@ def reviewer_console(env, kc_admin, unique):
     yield client
     kc_admin.delete_user(account_id)
 
-
-def form_fields(page_html: str, action_suffix: str) -> dict[str, str]:
-    m = re.search(rf'<form[^>]*action="[^"]*/{action_suffix}"[^>]*>(.*?)</form>', page_html, re.S)
-    assert m, f"no hay formulario {action_suffix}"
-    return {n: v for n, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(1))
-            if not n.startswith("motivos_")}
-
-
-def post_form(client, account_id: str, action: str, extra: dict | None = None):
-    page = client.get(f"/revision/{account_id}").get_data(as_text=True)
-    return client.post(f"/revision/{account_id}/{action}", data={**form_fields(page, action), **(extra or {})})
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

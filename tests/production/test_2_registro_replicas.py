@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from registro.domain import documents as docs
-from tests.production.conftest import all_logs, from_address, kill, metric_value, post_form, stored_documents
+from tests.production.conftest import all_logs, from_address, kill, metric_value, stored_documents
+from tests.support.reviewer import post_form
 from tests.production.http import BalancerClient
 from tests.support import files
 from tests.support.applications import path_of, submit, upload_valid_documents

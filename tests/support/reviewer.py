@@ -94,3 +94,17 @@ def console_login(client, reviewer: ReviewerAccount | None, *, username: str | N
     back = urlparse(r.headers["Location"])
     assert back.path == "/revision/callback", back
     return client.get(f"{back.path}?{back.query}")
+
+
+def form_fields(page_html: str, action_suffix: str) -> dict[str, str]:
+    """The hidden inputs of the console's form posting to `.../<action_suffix>`."""
+    m = re.search(rf'<form[^>]*action="[^"]*/{action_suffix}"[^>]*>(.*?)</form>', page_html, re.S)
+    assert m, f"no hay formulario {action_suffix}"
+    return {n: v for n, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', m.group(1))
+            if not n.startswith("motivos_")}
+
+
+def post_form(client, account_id: str, action: str, extra: dict | None = None):
+    """Posts the detail page's form `action` with its hidden fields (CSRF token, round, digest)."""
+    page = client.get(f"/revision/{account_id}").get_data(as_text=True)
+    return client.post(f"/revision/{account_id}/{action}", data={**form_fields(page, action), **(extra or {})})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import date
 
 import pytest
@@ -18,23 +17,12 @@ from registro.workflow.activation import submit_for_review
 from registro.workflow.leases import Reviewer
 from registro.workflow.queue_index import MemoryBackend, QueueFilters, QueueIndex, QueueIndexUnavailable, entry_for
 from registro.workflow.queue_reconcile import reconcile
-from registro.workflow.review import ReviewService, documents_digest, round_id
+from registro.workflow.review import ReviewService
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 
-ANA = Reviewer("id-ana", "ana.revisora")
-BETO = Reviewer("id-beto", "beto.revisor")
-
-
-@pytest.fixture
-def service(app, fakes):
-    with app.test_request_context():
-        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), fakes.queue_index)
-
-
-def seen(service, account_id):
-    app = service.application(account_id)
-    return {"round_seen": round_id(app), "digest_seen": documents_digest(app)}
+# The reviewers, the service fixture and `seen` of the review workflow's own tests.
+from tests.unit.test_review_workflow import ANA, BETO, seen, service  # noqa: E402,F401
 
 
 def assert_index_agrees(identity, index):
