@@ -32,7 +32,7 @@ NO_LIMITS = dict(registration_limits="1000000 per hour", resend_limits="1000000 
 class StaticPdf:
     """WeasyPrint is not what is fuzzed here; a fixed PDF keeps the budget for the forms."""
 
-    def render(self, html: str, base_url: str | None = None) -> bytes:
+    def render(self, html: str, base_url: str | None = None, stylesheets=()) -> bytes:
         return files.pdf_bytes()
 
 

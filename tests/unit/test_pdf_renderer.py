@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from registro.adapters.pdf import ASSETS, FetchRefused, WeasyPrintRenderer, bundled_only_fetcher
+from registro.adapters.pdf import ASSETS, FetchRefused, PdfUnavailable, WeasyPrintRenderer, bundled_only_fetcher
 
 
 class _CountingHandler(http.server.BaseHTTPRequestHandler):
@@ -63,3 +63,30 @@ def test_renders_share_one_font_configuration():
     fonts = renderer._fonts
     renderer.render("<p>dos</p>")
     assert fonts is not None and renderer._fonts is fonts
+
+
+def test_bundled_stylesheets_are_parsed_once_and_others_refused():
+    renderer = WeasyPrintRenderer()
+    renderer.render("<p>uno</p>", stylesheets=("responsiva.css",))
+    sheet = renderer._sheets["responsiva.css"]
+    renderer.render("<p>dos</p>", stylesheets=("responsiva.css",))
+    assert renderer._sheets == {"responsiva.css": sheet}
+    for name in ("../../config.py", "/etc/passwd", "no-existe.css"):
+        with pytest.raises(PdfUnavailable):
+            renderer.render("<p>tres</p>", stylesheets=(name,))
+
+
+def test_the_responsiva_footer_prints_its_folio_and_page_on_every_page():
+    import pypdfium2 as pdfium
+
+    from registro.workflow.responsiva import STYLESHEETS
+
+    address = "Calle muy larga " * 400  # long enough for more than one page
+    html = ('<html lang="es-MX"><body><p class="folio">Folio: <strong>AU-2026-7K3M9QX2</strong></p>'
+            f"<p>{address}</p></body></html>")
+    pdf = pdfium.PdfDocument(WeasyPrintRenderer().render(html, stylesheets=STYLESHEETS))
+    total = len(pdf)
+    assert total > 1
+    for number in range(total):
+        text = pdf[number].get_textpage().get_text_range()
+        assert f"Folio AU-2026-7K3M9QX2 · página {number + 1} de {total}" in text

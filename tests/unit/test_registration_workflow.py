@@ -96,7 +96,7 @@ def test_role_assignment_failure_leaves_no_account_and_no_responsiva(client, fak
 
 
 class BrokenRenderer:
-    def render(self, html, base_url=None):
+    def render(self, html, base_url=None, stylesheets=()):
         raise PdfUnavailable("roto")
 
 

@@ -22,6 +22,8 @@ from ..domain.geography import country_name
 from ..domain.storage_keys import responsiva_key
 
 PDF = "application/pdf"
+# Its layout (templates/pdf/responsiva.css): a bundled file the renderer parses once and reuses.
+STYLESHEETS = ("responsiva.css",)
 
 
 def _mexico_city() -> timezone | ZoneInfo:
@@ -73,7 +75,7 @@ def responsiva_context(*, first_name: str, last_name: str, email: str, attribute
 def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> bytes:
     """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
     html = render_template("pdf/responsiva.html", **context)
-    return (renderer or WeasyPrintRenderer()).render(html)
+    return (renderer or WeasyPrintRenderer()).render(html, stylesheets=STYLESHEETS)
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -89,7 +91,7 @@ def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[
         if _POOL is None or _POOL[0] != os.getpid():  # gunicorn forks workers after import
             _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="responsiva"))
         pool = _POOL[1]
-    return pool.submit((renderer or WeasyPrintRenderer()).render, html)
+    return pool.submit((renderer or WeasyPrintRenderer()).render, html, stylesheets=STYLESHEETS)
 
 
 def context_of(account: Account) -> dict:
