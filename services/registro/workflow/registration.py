@@ -197,7 +197,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         break
     else:
         raise RuntimeError("no se pudo generar un usuario único")
-    email = _confirmation_email(settings, account_id, version, applicant.email,
+    email = _confirmation_email(settings, link_for(settings, account_id, version), account_id, applicant.email,
                                 f"{applicant.nombre} {applicant.apellidos}", folio, pdf, locale=applicant.idioma)
     try:
         outbox.enqueue(email)
@@ -270,10 +270,10 @@ def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: st
     return True
 
 
-def _confirmation_email(settings: Settings, account_id: str, version: str, email: str, name: str, folio: str,
+def _confirmation_email(settings: Settings, link: str, account_id: str, email: str, name: str, folio: str,
                         pdf: bytes, *, locale: str = ""):
     return compose("confirmacion", email, {
-        "nombre": name, "enlace": link_for(settings, account_id, version), "folio": folio,
+        "nombre": name, "enlace": link, "folio": folio,
         "vigencia_dias": max(1, settings.link_ttl_s // 86400),
     }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id)
 
@@ -301,8 +301,6 @@ def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Ma
                    account: Account, renderer: PdfRenderer | None, outbox: Outbox | None) -> None:
     pdf = responsiva_of(account, storage, renderer)
     link = issue_link(identity, settings, account.id, storage=storage)
-    (outbox or Outbox(storage, mailer, background=False)).enqueue(compose("confirmacion", account.email, {
-        "nombre": f"{account.first_name} {account.last_name}".strip(), "enlace": link, "folio": account.attr("folio"),
-        "vigencia_dias": max(1, settings.link_ttl_s // 86400),
-    }, [Attachment(attachment_name(account.attr("folio")), PDF, pdf)], locale=account.attr("locale"),
-        account_id=account.id))
+    (outbox or Outbox(storage, mailer, background=False)).enqueue(_confirmation_email(
+        settings, link, account.id, account.email, f"{account.first_name} {account.last_name}".strip(),
+        account.attr("folio"), pdf, locale=account.attr("locale")))
