@@ -59,11 +59,14 @@ def passport_value(pais: str, pasaporte: str) -> str:
     return f"{pais.strip().upper()}:{pasaporte.strip().upper()}"
 
 
-def identifiers_of(attributes: Mapping[str, str], email: str) -> dict[str, str]:
-    """The unique identifiers of an application (empty ones left out)."""
+def identifiers_of(attributes: Mapping[str, str], email: str, *, folio: bool = False) -> dict[str, str]:
+    """The unique identifiers of an application (empty ones left out), with `folio` its folio too:
+    the one definition of what registration claims and what purge, rejection and backfill release."""
     ids = {CURP: attributes.get("curp", ""), RFC: attributes.get("rfc", ""), EMAIL: email}
     if attributes.get("es_extranjero") == "true" and attributes.get("pasaporte"):
         ids[PASAPORTE] = passport_value(attributes.get("pais", ""), attributes["pasaporte"])
+    if folio:
+        ids[FOLIO] = attributes.get("folio", "")
     return {k: v for k, v in ids.items() if v}
 
 
@@ -195,9 +198,7 @@ class Claims:
 
     def release_account(self, account: Account, *, include_folio: bool = False) -> None:
         """On purge and rejection: frees the account's identifiers (those whose claim names it)."""
-        ids = identifiers_of(account.attributes, account.email)
-        if include_folio and account.attr("folio"):
-            ids[FOLIO] = account.attr("folio")
+        ids = identifiers_of(account.attributes, account.email, folio=include_folio)
         username = account.username.lower()
         for kind, value in ids.items():
             self._release_key(claim_key(kind, value), lambda body: body.username == username)
@@ -222,9 +223,7 @@ class Claims:
         for account in accounts:
             if not account.attr("estatus") or account.attr("estatus") == status.RECHAZADO:
                 continue
-            ids = identifiers_of(account.attributes, account.email)
-            if account.attr("folio"):
-                ids[FOLIO] = account.attr("folio")
+            ids = identifiers_of(account.attributes, account.email, folio=True)
             body = _Body(account.username.lower(), "backfill", account.created_ms / 1000)
             for kind, value in ids.items():
                 if self.storage.put_if_absent(claim_key(kind, value), body.to_json(), content_type=_JSON):

@@ -145,13 +145,6 @@ def random_code(length: int = 8) -> str:
     return "".join(secrets.choice(CROCKFORD) for _ in range(length))
 
 
-def _identifiers(applicant: Applicant) -> dict[str, str]:
-    ids = {claims.CURP: applicant.curp, claims.RFC: applicant.rfc, claims.EMAIL: applicant.email}
-    if applicant.es_extranjero:
-        ids[claims.PASAPORTE] = claims.passport_value(applicant.pais, applicant.pasaporte)
-    return {k: v for k, v in ids.items() if v}
-
-
 def new_folio() -> str:
     """"AU-<year>-" + 8 Crockford characters (32⁸ ≈ 10¹²), made unique by its own claim."""
     return f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
@@ -173,7 +166,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
                                                   email=applicant.email, attributes=attributes), renderer)
         try:
-            held = claimed.claim_all({**_identifiers(applicant), claims.FOLIO: folio}, username)
+            held = claimed.claim_all(claims.identifiers_of(attributes, applicant.email, folio=True), username)
         except claims.Taken as exc:
             _settle(pdf_job)
             taken = [f for f in exc.fields if f != claims.FOLIO]
