@@ -21,11 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -34,6 +31,7 @@ from keycloak_ext import Account
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from ..domain import status
+from .process_pool import ProcessPool
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +76,7 @@ def _owned_value(kind: str, account: Account) -> str:
     return account.attr(kind)
 
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One small pool per process (gunicorn forks workers after import: a parent's threads are gone)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="reclamos"))
-        return _POOL[1]
+_POOL = ProcessPool(max_workers=16, name="reclamos")
 
 
 class Taken(Exception):
@@ -140,7 +128,7 @@ class Claims:
         taken: list[str] = []
         errors: list[BaseException] = []
         # The claims are independent requests: sent together they cost one S3 round trip, not four.
-        futures = {kind: _pool().submit(self._claim, claim_key(kind, value), kind, value, body)
+        futures = {kind: _POOL.get().submit(self._claim, claim_key(kind, value), kind, value, body)
                    for kind, value in identifiers.items()}
         for kind, future in futures.items():
             try:

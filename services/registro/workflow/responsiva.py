@@ -4,9 +4,7 @@ and kept in S3 at `domain.storage_keys.responsiva_key(account_id, folio)`.
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +18,7 @@ from ..adapters.pdf import PdfRenderer, WeasyPrintRenderer
 from ..adapters.storage import ObjectMissing, ObjectStore
 from ..domain.geography import country_name
 from ..domain.storage_keys import responsiva_key
+from .process_pool import ProcessPool
 
 PDF = "application/pdf"
 # Its layout (templates/pdf/responsiva.css): a bundled file the renderer parses once and reuses.
@@ -78,20 +77,14 @@ def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> byt
     return (renderer or WeasyPrintRenderer()).render(html, stylesheets=STYLESHEETS)
 
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
+_POOL = ProcessPool(max_workers=4, name="responsiva")
 
 
 def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[bytes]":
     """Renders in a worker thread, so the caller can wait on I/O meanwhile. The template is filled in
     the caller's thread (it needs the app context); `.result()` raises PdfUnavailable on failure."""
-    global _POOL
     html = render_template("pdf/responsiva.html", **context)
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():  # gunicorn forks workers after import
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="responsiva"))
-        pool = _POOL[1]
-    return pool.submit((renderer or WeasyPrintRenderer()).render, html, stylesheets=STYLESHEETS)
+    return _POOL.get().submit((renderer or WeasyPrintRenderer()).render, html, stylesheets=STYLESHEETS)
 
 
 def context_of(account: Account) -> dict:
