@@ -14,15 +14,17 @@ def mac_key(settings: Settings) -> str:
     return settings.responsiva_mac_key or settings.secret_key
 
 
+def _identity(context: Mapping[str, object]) -> dict[str, str]:
+    return {f: str(context.get(f) or "") for f in responsiva_code.IDENTITY_FIELDS}
+
+
 def code_svg(context: Mapping[str, object], key: str) -> str:
     """Inline SVG for the responsiva template, from the same context the template prints."""
-    identity = {f: str(context.get(f) or "") for f in responsiva_code.IDENTITY_FIELDS}
-    return qr_svg(responsiva_code.payload(identity, key))
+    return qr_svg(responsiva_code.payload(_identity(context), key))
 
 
 def expected_identity(account: Account) -> dict[str, str]:
     """The identity the responsiva of this account prints (what its code's MAC covers)."""
     from .responsiva import context_of  # the responsiva's own context, so both sides always agree
 
-    context = context_of(account)
-    return {f: str(context.get(f) or "") for f in responsiva_code.IDENTITY_FIELDS}
+    return _identity(context_of(account))
