@@ -9,7 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from keycloak_ext import AccountNotFound, IdentityRejected
 
 from ..adapters.mail import MailUnavailable
-from ..adapters.pdf import PdfRenderer, PdfUnavailable
+from ..adapters.pdf import PdfUnavailable
 from ..container import adapters, settings
 from ..extensions import limiter
 from ..forms.registration import LEGEND, RegistrationForm
@@ -35,16 +35,10 @@ TOO_MANY_RESENDS = ("Ya se envió un correo hace poco. Espere unos minutos antes
                     "su carpeta de correo no deseado.")
 
 
-def _pdf_renderer() -> PdfRenderer | None:
-    return adapters().pdf
-
-
 @bp.before_app_request
 def _outbox_running() -> None:
     # Each worker process sweeps the outbox for messages a crashed or failed attempt left behind.
-    outbox = adapters().outbox
-    if outbox is not None:
-        outbox.start()
+    adapters().outbox.start()  # container.build always makes one
 
 
 # --- the form ------------------------------------------------------------------------------------
@@ -58,7 +52,7 @@ def form():
         a = adapters()
         try:
             result = registration.register(form.applicant(), identity=a.identity, storage=a.storage,
-                                           mailer=a.mailer, settings=settings(), renderer=_pdf_renderer(),
+                                           mailer=a.mailer, settings=settings(), renderer=a.pdf,
                                            outbox=a.outbox)
         except registration.DuplicateApplicant as exc:
             form.refuse_duplicates(exc.fields)
@@ -113,7 +107,7 @@ def resend():
                                "que recibió o, si aún no se registra, llene el formulario de registro.")
     a = adapters()
     try:
-        registration.resend(a.identity, a.storage, a.mailer, settings(), account_id, renderer=_pdf_renderer(),
+        registration.resend(a.identity, a.storage, a.mailer, settings(), account_id, renderer=a.pdf,
                             outbox=a.outbox)
     except (registration.ResendNotAllowed, AccountNotFound):
         session.pop(SESSION_APPLICATION, None)

@@ -155,6 +155,8 @@ class Outbox:
 
     # --- the background thread ------------------------------------------------------------------
     def _ensure_worker(self) -> None:
+        if self._pid == os.getpid():
+            return  # this process's thread runs already: no lock on every request
         with self._lock:
             if self._pid != os.getpid():  # gunicorn forks after import: each worker starts its own
                 if self._pid is not None:
