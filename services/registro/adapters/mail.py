@@ -55,15 +55,16 @@ class SmtpMailer:
             msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
         return msg
 
+    def _connect(self, timeout_s: float) -> smtplib.SMTP:
+        s = self.settings
+        if s.ssl:
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=timeout_s, context=ssl.create_default_context())
+        return smtplib.SMTP(s.host, s.port, timeout=timeout_s)
+
     def send(self, email: OutgoingEmail) -> None:
         s = self.settings
         try:
-            if s.ssl:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
-                                                       context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-            with smtp:
+            with self._connect(s.timeout_s) as smtp:
                 if s.starttls and not s.ssl:
                     smtp.starttls(context=ssl.create_default_context())
                 if s.user:
@@ -74,14 +75,8 @@ class SmtpMailer:
 
     def ping(self) -> None:
         """Raises MailUnavailable unless the relay answers a greeting and a NOOP (readiness)."""
-        s = self.settings
         try:
-            if s.ssl:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=min(s.timeout_s, 3.0),
-                                                       context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=min(s.timeout_s, 3.0))
-            with smtp:
+            with self._connect(min(self.settings.timeout_s, 3.0)) as smtp:
                 code, _ = smtp.noop()
                 if code != 250:
                     raise MailUnavailable(f"NOOP {code}")
