@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import time
 import uuid
@@ -20,22 +21,16 @@ from registro.adapters.mail import MailUnavailable, OutgoingEmail
 from registro.adapters.storage import ObjectMissing, StorageUnavailable, StoredObject
 
 
-def _profile_rules() -> dict[str, dict]:
-    return {a["name"]: a.get("validations", {}) for a in load_user_profile()["attributes"]}
-
-
-_PROFILE_RULES = _profile_rules()
+_PROFILE_RULES = {a["name"]: a.get("validations", {}) for a in load_user_profile()["attributes"]}
 
 
 def profile_refusals(values: dict[str, str | None]) -> tuple[str, ...]:
     """The attributes Keycloak's declarative user profile would refuse, judged like Keycloak does:
     `length` in UTF-16 code units (Java's String.length()) and `pattern` on the whole value."""
-    import re
-
     refused = []
     for name, value in values.items():
         rules = _PROFILE_RULES.get(name, {})
-        if value is None or value == "":
+        if not value:
             continue
         length = len(value.encode("utf-16-le")) // 2
         bounds = rules.get("length", {})
