@@ -54,10 +54,9 @@ def open_application(identity: IdentityDirectory, settings: Settings, token: str
     return application
 
 
-def confirm_email(identity: IdentityDirectory, application: Application,
-                  storage: ObjectStore | None = None) -> Application:
-    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos.
-    With `storage` (the service always passes it) the change goes through the edit lock."""
+def confirm_email(identity: IdentityDirectory, application: Application, storage: ObjectStore) -> Application:
+    """Opening a valid link proves the address: emailVerified and pendiente_correo → pendiente_documentos,
+    under the application's edit lock."""
     if application.status != status.PENDIENTE_CORREO:
         return application
     status.check_transition(application.status, status.PENDIENTE_DOCUMENTOS)
@@ -68,10 +67,7 @@ def confirm_email(identity: IdentityDirectory, application: Application,
         return {"email_verified": True, "attributes": {"estatus": status.PENDIENTE_DOCUMENTOS,
                                                        "fecha_confirmacion": now_iso()}}  # status page timeline
 
-    if storage is None:
-        account = identity.update_account(application.id, **confirm(application.account))
-    else:
-        account = update_record(identity, storage, application.id, confirm)
+    account = update_record(identity, storage, application.id, confirm)
     log.info("correo confirmado: solicitud=%s", application.id)
     return Application(account)
 
