@@ -84,7 +84,7 @@ def add_reviewer(gateway: KeycloakGateway, args: argparse.Namespace) -> int:
                                             last_name=args.apellidos, attributes={}, enabled=True,
                                             email_verified=True)
         gateway.assign_realm_role(account_id, REVIEWER_ROLE)
-        if getattr(args, "supervisor", False):
+        if args.supervisor:
             gateway.assign_realm_role(account_id, SUPERVISOR_ROLE)
         gateway.set_temporary_password(account_id, password)
         # From now on the service account may not touch this account (least privilege).
