@@ -9,18 +9,11 @@ Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger` (set 
 """
 from __future__ import annotations
 
-import re
-
 from gunicorn.glogging import Logger
 
 from .observability import logs
+from .observability.logs import mask_link_token as mask
 from .observability.request_id import ENVIRON_KEY, HEADER
-
-_TOKEN_IN_PATH = re.compile(r"(/activacion/)[^/\s?]+")
-
-
-def mask(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(r"\1…", text)
 
 
 class TokenMaskingLogger(Logger):
