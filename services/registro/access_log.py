@@ -9,18 +9,11 @@ Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger` (set 
 """
 from __future__ import annotations
 
-import re
-
 from gunicorn.glogging import Logger
 
 from .observability import logs
-from .observability.request_id import ENVIRON_KEY, HEADER
-
-_TOKEN_IN_PATH = re.compile(r"(/activacion/)[^/\s?]+")
-
-
-def mask(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(r"\1…", text)
+from .observability.logs import mask_link_token as mask
+from .observability.request_id import ENVIRON_KEY
 
 
 class TokenMaskingLogger(Logger):
@@ -40,27 +33,21 @@ class TokenMaskingLogger(Logger):
         return atoms
 
     def access(self, resp, req, environ, request_time):
+        # The few fields it writes, straight from the environ: not gunicorn's atoms(), which copies
+        # every header and environ variable and formats a timestamp for each request.
         if not self.access_log_enabled:
             return
-        atoms = self.atoms(resp, req, environ, request_time)
-        rid = environ.get(ENVIRON_KEY) or _header(resp, HEADER) or "-"
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         self.access_log.info("acceso", extra={
-            "request_id": rid,
-            "method": atoms.get("m"),
-            "path": atoms.get("U"),
-            "status": _int(atoms.get("s")),
-            "bytes": _int(atoms.get("B")),
+            "request_id": environ.get(ENVIRON_KEY) or "-",  # set by RequestIdMiddleware in this environ
+            "method": environ.get("REQUEST_METHOD"),
+            "path": mask(environ.get("PATH_INFO") or ""),
+            "status": _int(status),
+            "bytes": _int(getattr(resp, "sent", None)),
             "duration_ms": round(request_time.total_seconds() * 1000, 1),
-            "remote_addr": atoms.get("h"),
-            "user_agent": atoms.get("a"),
+            "remote_addr": environ.get("REMOTE_ADDR", "-"),
+            "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         })
-
-
-def _header(resp, name: str) -> str | None:
-    for key, value in getattr(resp, "headers", []) or []:
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def _int(value) -> int | None:

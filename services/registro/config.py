@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from keycloak_ext import KeycloakSettings
@@ -92,7 +92,6 @@ class Settings:
     # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
     # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
     outbox_background: bool = False
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

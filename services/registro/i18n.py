@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, g, has_request_context, request
 from markupsafe import Markup
-from flask_babel import Babel, force_locale, get_locale, gettext
+from flask_babel import Babel, force_locale, get_locale, gettext, refresh
 
 DEFAULT = "es"
 LOCALES: tuple[str, ...] = ("es", "en")
@@ -61,7 +61,6 @@ def use_locale(locale: str | None) -> None:
     chosen = normalize(locale)
     if chosen and not requested_locale() and not request.cookies.get(COOKIE):
         g.forced_locale = chosen
-        from flask_babel import refresh
         refresh()
 
 
@@ -76,7 +75,6 @@ def switch_url(locale: str) -> str:
     """The current page with `?lang=<locale>`: a plain link, so the switch works without JavaScript."""
     args = request.args.to_dict()
     args["lang"] = locale
-    from urllib.parse import urlencode
     return f"{request.path}?{urlencode(args)}"
 
 

@@ -23,12 +23,18 @@ _PATTERNS = (
     (re.compile(r"eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"), "[token]"),
     (re.compile(r"(/activacion/)[^/\s?\"]+"), r"\1…"),
 )
+_LINK_TOKEN, _LINK_MASK = _PATTERNS[-1]
 
 
 def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def mask_link_token(text: str) -> str:
+    """Only the token of a personal link (`/activacion/<token>/…` → `/activacion/…/…`)."""
+    return _LINK_TOKEN.sub(_LINK_MASK, text)
 
 
 class RequestIdFilter(logging.Filter):

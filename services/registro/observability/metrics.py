@@ -24,11 +24,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import outcomes
 from .queue import QueueStats, review_queue_stats
+from .request_id import STARTED_KEY
 
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-STARTED_KEY = "registro.started"  # perf_counter() at the start of the request, set by RequestIdMiddleware
 
 # name → (metric, label, the only label values it may take)
 _LABELS: dict[str, tuple[str, str, tuple[str, ...], str]] = {

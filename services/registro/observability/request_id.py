@@ -9,6 +9,7 @@ import uuid
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "registro.request_id"
+STARTED_KEY = "registro.started"  # perf_counter() at the start of the request (metrics' latency)
 # Anything else (too long, spaces, quotes, newlines) is replaced: it goes into every log line.
 _ACCEPTED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -31,7 +32,7 @@ class RequestIdMiddleware:
     def __call__(self, environ, start_response):
         rid = accept(environ.get("HTTP_X_REQUEST_ID"))
         environ[ENVIRON_KEY] = rid  # gunicorn's access log reads it from the same environ
-        environ["registro.started"] = time.perf_counter()  # the latency histogram starts here
+        environ[STARTED_KEY] = time.perf_counter()  # the latency histogram starts here
 
         def start(status, headers, exc_info=None):
             headers = [(k, v) for k, v in headers if k.lower() != HEADER.lower()]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
 
@@ -24,12 +22,12 @@ from ..extensions import limiter
 from ..forms.status_request import StatusLinkRequestForm
 from ..workflow.audit import AuditTrail
 from ..workflow.status_links import StatusLinkInvalid, deliver_in_background, signer, status_link_email, status_url
+from .console_auth import local_time
 from .errors import error_page
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("status", __name__)
-MEXICO_CITY = ZoneInfo("America/Mexico_City")
 
 LINK_INVALID = ("El enlace para consultar su solicitud no es válido o expiró. Solicite uno nuevo con su folio y "
                 "su correo electrónico.")
@@ -51,16 +49,9 @@ def status_link_for(account_id: str) -> str:
     return status_url(settings(), account_id)
 
 
-@bp.app_template_filter("fecha_local")
-def local_time(value: str) -> str:
-    """ISO-8601 UTC → "dd/mm/aaaa hh:mm" in Mexico City time (what the applicant's documents use)."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return value or ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(MEXICO_CITY).strftime("%d/%m/%Y %H:%M")
+# The console's date filter, not a second one: both register the app-wide name, and the last
+# registered replaced the other (lease times, numbers, then showed raw in the console).
+bp.add_app_template_filter(local_time, "fecha_local")
 
 
 @bp.get("/consulta/<token>")
