@@ -63,20 +63,6 @@ def new_reviewer(make_account, kc_admin, unique):
 
 
 @pytest.fixture
-def pending(gateway, store, queue_index):
-    made: list[str] = []
-
-    def make(**kwargs) -> data.Pending:
-        app = data.create_pending(gateway, store, index=queue_index, **kwargs)
-        made.append(app.id)
-        return app
-
-    yield make
-    for account_id in made:
-        data.cleanup(gateway, store, account_id, queue_index)
-
-
-@pytest.fixture
 def console(review_app, new_reviewer):
     """A test client with a reviewer logged in (OTP enrolled on the way)."""
     reviewer = new_reviewer()
