@@ -53,13 +53,6 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def admin():
-    admin = KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
-    admin.connection.timeout = 300  # creating a realm takes tens of seconds on a busy host
-    return admin
-
-
-@pytest.fixture(scope="module")
 def registro_url():
     """A gunicorn `registro` with the stack's environment, the registration limit raised for the run."""
     port = _free_port()
