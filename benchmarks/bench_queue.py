@@ -104,23 +104,12 @@ def _console(settings: Settings, index: QueueIndex):
 
 
 _CHILD = r"""
-import os, sys, time
-from registro import create_app
+import sys, time
+from benchmarks.bench_queue import _console
 from registro.config import Settings
-from registro.container import real_adapters
 from registro.workflow.queue_index import QueueIndex, RedisBackend
 settings = Settings.from_env()
-adapters = real_adapters(settings)
-adapters.queue_index = QueueIndex(RedisBackend(settings.redis_url, prefix=sys.argv[1]))
-app = create_app({"SETTINGS": settings, "ADAPTERS": adapters, "TESTING": True})
-client = app.test_client()
-with app.app_context():
-    now = time.time()
-    sid = app.extensions["registro.adapters"].console_sessions.create(
-        {"id": "bench", "usuario": "bench", "nombre": "Bench", "roles": ["revisor"], "desde": now,
-         "verificado": now + 10**6}, 3600)
-with client.session_transaction() as s:
-    s["consola"] = sid
+client = _console(settings, QueueIndex(RedisBackend(settings.redis_url, prefix=sys.argv[1])))
 t0 = time.perf_counter()
 r = client.get("/revision/")
 print(f"{(time.perf_counter() - t0) * 1000:.1f} {r.status_code}")

@@ -27,13 +27,6 @@ RUNS = 20
 
 
 @pytest.fixture(scope="module")
-def admin():
-    admin = KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
-    admin.connection.timeout = 300  # creating a realm takes tens of seconds on a busy host
-    return admin
-
-
-@pytest.fixture(scope="module")
 def anchor(admin):
     anam = admin.connection.raw_get(f"admin/realms/{KeycloakSettings.from_env().realm}").json()
     name = f"bench-rec-{uuid.uuid4().hex[:8]}"

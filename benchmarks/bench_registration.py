@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.workflow import claims
+from tests.support.ports import unused_port
 from tests.support.registration import csrf_token, mexican_form, random_person
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,16 +47,7 @@ def _free_port() -> int:
     """BENCH_REGISTRO_PORT, or a free port the OS picks."""
     if os.environ.get("BENCH_REGISTRO_PORT"):
         return int(os.environ["BENCH_REGISTRO_PORT"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def admin():
-    admin = KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
-    admin.connection.timeout = 300  # creating a realm takes tens of seconds on a busy host
-    return admin
+    return unused_port()
 
 
 @pytest.fixture(scope="module")

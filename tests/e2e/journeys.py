@@ -111,14 +111,21 @@ def newest_activation_link(mailbox, email: str, count: int) -> str:
     return links[-1]
 
 
-def upload_document(page: Page, kind: str, path, *, id_kind: str | None = None, vigencia: str | None = None) -> None:
+# The upload button and the confirmation, per page language: (button name, text once uploaded).
+UPLOAD_TEXTS = {"es": (re.compile("Cargar|Reemplazar"), "Se cargó el documento"),
+                "en": (re.compile("^(Upload|Replace)$"), "was uploaded.")}
+
+
+def upload_document(page: Page, kind: str, path, *, id_kind: str | None = None, vigencia: str | None = None,
+                    lang: str = "es") -> None:
+    button, uploaded = UPLOAD_TEXTS[lang]
     form = page.locator(f"form:has(#{kind}-archivo)")
     if id_kind:
         form.locator("#identificacion-tipo_identificacion").select_option(id_kind)
         form.locator("#identificacion-vigencia").fill(vigencia or "")
     form.locator(f"#{kind}-archivo").set_input_files(str(path))
-    form.get_by_role("button", name=re.compile("Cargar|Reemplazar")).click()
-    expect(page.locator("main")).to_contain_text("Se cargó el documento")
+    form.get_by_role("button", name=button).click()
+    expect(page.locator("main")).to_contain_text(uploaded)
 
 
 def activate_and_submit(page: Page, link: str, files: dict[str, object], screens: Screens, *, foreign: bool,

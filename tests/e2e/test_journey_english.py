@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_accessible
 from tests.e2e.journeys import (expect_module_greeting, fill_registration, links_in, reviewer_decides,
-                                reviewer_logs_in, reviewer_opens)
+                                reviewer_logs_in, reviewer_opens, upload_document)
 from tests.support.registration import foreign_form
 
 
@@ -28,18 +28,9 @@ def english_page(browser):
     assert not violations, "violaciones de CSP:\n" + "\n".join(violations)
 
 
-def _html_lang(page: Page) -> str:
-    return page.evaluate("() => document.documentElement.lang")
-
-
-def _upload(page: Page, kind: str, path, *, id_kind: str | None = None, vigencia: str | None = None) -> None:
-    form = page.locator(f"form:has(#{kind}-archivo)")
-    if id_kind:
-        form.locator("#identificacion-tipo_identificacion").select_option(id_kind)
-        form.locator("#identificacion-vigencia").fill(vigencia or "")
-    form.locator(f"#{kind}-archivo").set_input_files(str(path))
-    form.get_by_role("button", name=re.compile("^(Upload|Replace)$")).click()
-    expect(page.locator("main")).to_contain_text("was uploaded.")
+def expect_lang(page: Page, lang: str) -> None:
+    """The page's language, waiting for a navigation a click started (evaluating mid-navigation fails)."""
+    expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
 def test_journey_foreign_applicant_in_english(english_page, new_page, stack, screens, mailbox, document_files,
@@ -50,9 +41,9 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
 
     # Spanish stays the default even for an English browser; the switch is on the page.
     page.goto(f"{stack.registro_url}/registro")
-    assert _html_lang(page) == "es-MX"
+    expect_lang(page, "es-MX")
     page.get_by_role("link", name="English").click()
-    assert _html_lang(page) == "en"
+    expect_lang(page, "en")
     expect(page.get_by_role("heading", level=1)).to_have_text("User registration")
     expect(page.locator("main")).to_contain_text("Fields marked with (*) are required.")
     expect(page.get_by_label("Are you a foreign national?")).to_be_visible()
@@ -65,7 +56,7 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
     expect(page.locator("main")).to_contain_text(
         "An email has been sent to confirm your identity. If you do not receive it, press the button to send the "
         "email again.")
-    assert _html_lang(page) == "en"
+    expect_lang(page, "en")
     screens.shot(page, "en-registro-enviado")
     assert_accessible(page, "registration received (English)")
 
@@ -87,16 +78,16 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
 
     page.goto(link)
     expect(page.get_by_role("heading", name="Activating your account")).to_be_visible()
-    assert _html_lang(page) == "en"
+    expect_lang(page, "en")
     folio = re.search(r"Folio: (AU-\d{4}-\w+)", page.locator("main").inner_text()).group(1)
     expect(page.locator("main")).to_contain_text("Still to upload: Signed responsiva.")
     assert_accessible(page, "activation page (English)")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the responsiva (PDF)").click()
     assert download.value.suggested_filename.endswith(".pdf")
-    _upload(page, "responsiva_firmada", document_files["responsiva"])
-    _upload(page, "identificacion", document_files["identificacion"], id_kind="documento_migratorio",
-            vigencia=(date.today() + timedelta(days=300)).isoformat())
+    upload_document(page, "responsiva_firmada", document_files["responsiva"], lang="en")
+    upload_document(page, "identificacion", document_files["identificacion"], id_kind="documento_migratorio",
+                    vigencia=(date.today() + timedelta(days=300)).isoformat(), lang="en")
     expect(page.locator("main")).to_contain_text("Your documents are complete.")
     screens.shot(page, "en-activacion-documentos")
     assert_accessible(page, "documents uploaded (English)")
@@ -113,7 +104,7 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
     # The review console stays Spanish.
     console = new_page()
     reviewer_logs_in(console, stack, reviewer, screens)
-    assert _html_lang(console) == "es-MX"
+    expect_lang(console, "es-MX")
     reviewer_opens(console, folio, screens)
     reviewer_decides(console, "Aprobar", screens)
     expect(console.locator("main")).to_contain_text("Aprobado")
@@ -133,7 +124,7 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
     page.goto(f"{stack.modulo_url}/")
     page.get_by_role("link", name="Iniciar sesión con Acceso Único").click()
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
-    assert _html_lang(page) == "en"
+    expect_lang(page, "en")
     expect(page.get_by_role("link", name="Register")).to_have_attribute("href", f"{stack.registro_url}/registro?lang=en")
     expect(page.get_by_role("link", name="Forgot your password?")).to_have_attribute(
         "href", f"{stack.registro_url}/recuperar?lang=en")
@@ -143,7 +134,7 @@ def test_journey_foreign_applicant_in_english(english_page, new_page, stack, scr
     page.get_by_label("Password", exact=True).fill(temporary)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Update password")).to_be_visible()
-    assert _html_lang(page) == "en"
+    expect_lang(page, "en")
     assert_accessible(page, "Keycloak update password (English)")
     page.get_by_label("New password", exact=True).fill("Carrier-Clave-2026!")
     page.get_by_label("Confirm the password", exact=True).fill("Carrier-Clave-2026!")

@@ -89,6 +89,24 @@ def queue_index(service_settings):
 
 
 @pytest.fixture
+def pending(gateway, storage, queue_index):
+    """`pending(**kw) -> review_data.Pending`: applications waiting for review, in Keycloak, S3 and the
+    queue index; deleted with their objects and index entries after the test."""
+    from tests.support import review_data
+
+    made: list[str] = []
+
+    def make(**kwargs) -> review_data.Pending:
+        created = review_data.create_pending(gateway, storage, index=queue_index, **kwargs)
+        made.append(created.id)
+        return created
+
+    yield make
+    for account_id in made:
+        review_data.cleanup(gateway, storage, account_id, queue_index)
+
+
+@pytest.fixture
 def registro(registro_app):
     return registro_app.test_client()
 

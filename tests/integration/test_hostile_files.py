@@ -10,7 +10,7 @@ import pytest
 from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
-from tests.integration.test_review import (console, new_reviewer, pending, review_app,  # noqa: F401 - fixtures
+from tests.integration.test_review import (console, new_reviewer, review_app,  # noqa: F401 - fixtures
                                            settings, store)
 from tests.support import hostile_files as hostile
 from tests.support.applications import path_of, upload

@@ -3,11 +3,9 @@ wire, and a whole journey whose log lines carry no CURP, RFC or email."""
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import requests
 
 from tests.support.applications import submit, upload_valid_documents
 from tests.support.captcha import ask_recovery
+from tests.support.ports import unused_port
 from tests.support.registration import LINK_RE, mexican_form, post_registration, random_person
 from tests.support.reviewer import PASSWORD, ReviewerAccount, console_login
 
@@ -87,16 +86,10 @@ def test_a_huge_post_is_refused_without_being_read(stack):
         conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_workers(tmp_path):
     """A second `registro` on the test stack's services, with two gunicorn workers."""
-    port = _free_port()
+    port = unused_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", "REGISTRO_PORT": str(port),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     log = open(tmp_path / "registro.log", "wb")

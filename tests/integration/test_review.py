@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 from urllib.parse import parse_qs, urlparse
 
@@ -20,6 +19,7 @@ from registro.domain.storage_keys import audit_prefix
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
 from tests.support import oidc
 from tests.support import review_data as data
+from tests.support.ports import unused_port
 from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, form_fields, keycloak_steps, post_form,
                                      within_keycloak)
 
@@ -60,20 +60,6 @@ def new_reviewer(make_account, kc_admin, unique):
 
     created: list[ReviewerAccount] = []
     return make
-
-
-@pytest.fixture
-def pending(gateway, store, queue_index):
-    made: list[str] = []
-
-    def make(**kwargs) -> data.Pending:
-        app = data.create_pending(gateway, store, index=queue_index, **kwargs)
-        made.append(app.id)
-        return app
-
-    yield make
-    for account_id in made:
-        data.cleanup(gateway, store, account_id, queue_index)
 
 
 @pytest.fixture
@@ -428,17 +414,11 @@ def test_double_post_makes_one_decision_and_one_email(console, pending, review_a
     assert gateway.get_account(app.id).attr("estatus") == "aprobado"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_smtp_down_during_approval_keeps_the_state_and_offers_a_resend(settings, new_reviewer, pending, gateway,
                                                                        mailbox, store):
     from dataclasses import replace
 
-    app_down = make_console(settings, smtp=replace(settings.smtp, port=_closed_port(), timeout_s=2))
+    app_down = make_console(settings, smtp=replace(settings.smtp, port=unused_port(), timeout_s=2))
     client = app_down.test_client()
     console_login(client, new_reviewer())
     app = pending()

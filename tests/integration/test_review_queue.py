@@ -23,9 +23,8 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain.application import Application
 from registro.workflow.leases import Reviewer
-from registro.workflow.queue_index import QueueFilters, QueueIndex, RedisBackend, entry_for, index_for
+from registro.workflow.queue_index import QueueFilters, QueueIndex, RedisBackend, entry_for
 from registro.workflow.review import ReviewService
-from tests.support import review_data as data
 from tests.support.reviewer import console_login
 from tests.unit.test_queue_index import build, expected
 
@@ -42,20 +41,6 @@ def settings() -> Settings:
 @pytest.fixture
 def store(settings):
     return S3Store(settings.s3)
-
-
-@pytest.fixture
-def pending(gateway, store, queue_index):
-    made: list[str] = []
-
-    def make(**kwargs) -> data.Pending:
-        created = data.create_pending(gateway, store, index=queue_index, **kwargs)
-        made.append(created.id)
-        return created
-
-    yield make
-    for account_id in made:
-        data.cleanup(gateway, store, account_id, queue_index)
 
 
 def test_redis_index_matches_brute_force_with_a_few_hundred(settings):

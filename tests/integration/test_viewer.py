@@ -13,7 +13,7 @@ from registro.domain.application import Application, documents_attribute
 from registro.domain.storage_keys import page_view_manifest_key
 from registro.web.viewer import UNRENDERABLE_MESSAGE
 from registro.workflow.responsiva import context_of, render_responsiva
-from tests.integration.test_review import (claim, console, new_reviewer, pending, review_app,  # noqa: F401
+from tests.integration.test_review import (claim, console, new_reviewer, review_app,  # noqa: F401
                                            settings, store)
 from tests.support import review_data as data
 from tests.support import scans

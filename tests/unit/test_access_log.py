@@ -1,7 +1,13 @@
-"""Personal link tokens never reach gunicorn's access log."""
+"""Personal link tokens never reach gunicorn's access log, which writes one JSON line per request."""
+import io
+import json
+import logging
+from datetime import timedelta
+
 from gunicorn.config import Config
 
 from registro.access_log import TokenMaskingLogger, mask
+from registro.observability import logs
 
 
 def test_mask_hides_the_token_and_keeps_the_rest():
@@ -14,7 +20,7 @@ class _Resp:
     status = "200 OK"
     response_length = 10
     sent = 10
-    headers = []
+    headers = [("X-Request-ID", "del-encabezado")]
 
 
 class _Req:
@@ -34,3 +40,24 @@ def test_logger_atoms_are_masked():
 
     atoms = logger.atoms(_Resp(), _Req(), environ, timedelta(seconds=0.01))
     assert "SECRETO" not in atoms["r"] and "SECRETO" not in atoms["U"]
+
+
+def test_gunicorn_access_log_is_one_json_line_with_the_request_id_and_no_token():
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = TokenMaskingLogger(cfg)
+    handlers = logger.access_log.handlers
+    assert handlers and all(isinstance(h.formatter, logs.JsonFormatter) for h in handlers)
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(handlers[0].formatter)
+    logger.access_log.handlers = [capture]
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/activacion/SECRETO.x.y", "PATH_INFO": "/activacion/SECRETO.x.y",
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "registro.request_id": "rid-7"}
+    logger.access(_Resp(), _Req(), environ, timedelta(seconds=0.0123))
+    out = stream.getvalue()
+    assert out.count("\n") == 1 and "SECRETO" not in out
+    line = json.loads(out)
+    assert line["request_id"] == "rid-7" and line["status"] == 200 and line["path"] == "/activacion/…"
+    assert line["method"] == "GET" and line["duration_ms"] == 12.3

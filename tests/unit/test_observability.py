@@ -7,14 +7,12 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from gunicorn.config import Config
 
 from registro import create_app
-from registro.access_log import TokenMaskingLogger
 from registro.observability import logs, metrics, outcomes
 from registro.observability.queue import stats_of
 from tests.support.registration import mexican_form, post_registration
@@ -84,43 +82,6 @@ def test_exceptions_in_logs_are_redacted_too():
         logger.handlers.clear()
     line = json.loads(stream.getvalue().strip())
     assert "ana.pena" not in stream.getvalue() and "[correo]" in line["exc_info"]
-
-
-class _Resp:
-    status = "200 OK"
-    response_length = 10
-    sent = 10
-    headers = [("X-Request-ID", "del-encabezado")]
-
-
-class _Req:
-    headers = []
-    method = "GET"
-    path = "/activacion/SECRETO.x.y"
-    query = ""
-    uri = "/activacion/SECRETO.x.y"
-    version = (1, 1)
-
-
-def test_gunicorn_access_log_is_one_json_line_with_the_request_id_and_no_token():
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    logger = TokenMaskingLogger(cfg)
-    handlers = logger.access_log.handlers
-    assert handlers and all(isinstance(h.formatter, logs.JsonFormatter) for h in handlers)
-    stream = io.StringIO()
-    capture = logging.StreamHandler(stream)
-    capture.setFormatter(handlers[0].formatter)
-    logger.access_log.handlers = [capture]
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/activacion/SECRETO.x.y", "PATH_INFO": "/activacion/SECRETO.x.y",
-               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-               "registro.request_id": "rid-7"}
-    logger.access(_Resp(), _Req(), environ, timedelta(seconds=0.0123))
-    out = stream.getvalue()
-    assert out.count("\n") == 1 and "SECRETO" not in out
-    line = json.loads(out)
-    assert line["request_id"] == "rid-7" and line["status"] == 200 and line["path"] == "/activacion/…"
-    assert line["method"] == "GET" and line["duration_ms"] == 12.3
 
 
 # --- health ---------------------------------------------------------------------------------
