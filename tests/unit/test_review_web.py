@@ -68,3 +68,10 @@ def test_claim_then_decision_forms_appear(reviewer_client, fakes):
     page = reviewer_client.get(f"/revision/{app.id}").get_data(as_text=True)
     assert "Reservada por usted" in page and 'action="/revision/%s/aprobar"' % app.id in page
     assert "El documento no es legible." in page  # the correction catalog
+
+
+def test_the_console_date_filter_is_not_replaced_by_another_blueprints(app):
+    """Leases store epoch seconds; the status page registers the same filter name app-wide."""
+    fecha_local = app.jinja_env.filters["fecha_local"]
+    assert fecha_local(1700000000.0) == "14/11/2023 16:13"  # Mexico City time of that instant
+    assert fecha_local("") == "—"
