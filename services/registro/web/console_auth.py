@@ -12,7 +12,6 @@ import logging
 import time
 from datetime import datetime, timezone
 from functools import wraps
-from zoneinfo import ZoneInfo
 
 from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
@@ -22,6 +21,7 @@ from keycloak_ext.catalog import REVIEWER_ROLE
 
 from ..adapters import oidc
 from ..container import SETTINGS_KEY, adapters, settings
+from ..workflow.documents import MEXICO_CITY
 from ..workflow.leases import Reviewer
 from .errors import error_page
 
@@ -34,7 +34,6 @@ STAFF_ROLES = frozenset({REVIEWER_ROLE, SUPERVISOR_ROLE})
 SESSION_ID = "consola"  # the only console value in the (signed) cookie
 SESSION_NEXT = "consola_siguiente"
 SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
-_MEXICO = ZoneInfo("America/Mexico_City")
 
 NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la ANAM autorizado para validar "
                 "solicitudes puede entrar a la consola de validación.")
@@ -63,7 +62,7 @@ def local_time(value) -> str:
             return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(_MEXICO).strftime("%d/%m/%Y %H:%M")
+    return moment.astimezone(MEXICO_CITY).strftime("%d/%m/%Y %H:%M")
 
 
 def console_headers(response: Response) -> Response:

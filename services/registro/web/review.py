@@ -1,8 +1,7 @@
 """The review console ("Validación de usuarios", SPEC §7), under /revision: the queue, search,
 "Siguiente solicitud", one application's detail, claims and decisions.
 
-Login, logout and the server-side session are in web/console_auth.py (`reviewer_required` and
-`current_reviewer` are re-exported here). Every state change is a POST with a CSRF token;
+Login, logout and the server-side session are in web/console_auth.py. Every state change is a POST with a CSRF token;
 decisions also need the reviewer's lease. Documents are streamed by this service after the role
 check, never linked from the bucket.
 """
@@ -27,7 +26,7 @@ from ..workflow.leases import LeaseHeld, Reviewer
 from ..workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                round_id)
 from ..observability import metrics
-from .console_auth import console_headers, console_user, current_reviewer, local_time, reviewer_required
+from .console_auth import console_headers, console_user, local_time, reviewer_required
 from .errors import error_page
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,6 @@ bp = Blueprint("review", __name__, url_prefix="/revision")
 bp.after_request(console_headers)
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_local_time = local_time
-__all__ = ["bp", "current_reviewer", "reviewer_required"]
 
 
 @bp.errorhandler(AccountNotFound)
@@ -48,6 +45,11 @@ def _no_account(exc: AccountNotFound):
 def _service() -> ReviewService:
     a = adapters()
     return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index, a.page_views)
+
+
+def _hour(timestamp: float) -> str:
+    """HH:MM in Mexico City, for "reservada hasta las …"."""
+    return local_time(timestamp)[-5:]
 
 
 def _valid_id(account_id: str) -> str:
@@ -96,7 +98,7 @@ def next_application(reviewer: Reviewer):
     if lease is None:
         flash("No hay solicitudes libres que coincidan con el filtro.", "error")
         return redirect(url_for("review.queue", tipo=filters.tipo, extranjero=filters.extranjero), 303)
-    flash(f"Reservó la solicitud hasta las {_local_time(lease.expires_at)[-5:]}.", "exito")
+    flash(f"Reservó la solicitud hasta las {_hour(lease.expires_at)}.", "exito")
     return redirect(url_for("review.detail", account_id=lease.account_id), 303)
 
 
@@ -109,8 +111,8 @@ def _render_detail(reviewer: Reviewer, account_id: str, status: int = 200, corre
     except AccountNotFound:
         abort(404)
     app = detail.app
-    kinds = tuple(k for k in (*required_documents(app.es_extranjero),) if k in app.documents) or \
-        required_documents(app.es_extranjero)
+    required = required_documents(app.es_extranjero)
+    kinds = tuple(k for k in required if k in app.documents) or required
     hidden = {"ronda": round_id(app), "documentos": documents_digest(app)}
     approve = ApproveForm(data=hidden)
     correction = correction or CorrectionForm(data=hidden)
@@ -148,11 +150,10 @@ def _application_or_404(account_id: str):
 def claim(reviewer: Reviewer, account_id: str):
     try:
         lease = _service().claim(_valid_id(account_id), reviewer)
-        flash(f"Reservó la solicitud hasta las {_local_time(lease.expires_at)[-5:]}.", "exito")
+        flash(f"Reservó la solicitud hasta las {_hour(lease.expires_at)}.", "exito")
     except LeaseHeld as held:
         flash(f"La solicitud está reservada por {held.lease.holder_username} hasta las "
-              f"{_local_time(held.lease.expires_at)[-5:]}.", "error")
-        return redirect(url_for("review.detail", account_id=account_id), 303)
+              f"{_hour(held.lease.expires_at)}.", "error")
     except ReviewRefused as refused:
         flash(refused.message, "error")
     except AccountNotFound:

@@ -3,15 +3,15 @@ console login as reviewers (web/console_auth.py). Figures and CSV come from work
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import Blueprint, Response, render_template, request
 
 from ..container import adapters
 from ..workflow.audit import AuditTrail
+from ..workflow.documents import today
 from ..workflow.leases import Reviewer
-from ..workflow.supervision import (DECISION_LABELS, MAX_RANGE_DAYS, MEXICO, decisions_between, decisions_csv,
-                                    summarize)
+from ..workflow.supervision import DECISION_LABELS, MAX_RANGE_DAYS, decisions_between, decisions_csv, summarize
 from .console_auth import console_headers, console_user, supervisor_required
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
@@ -22,8 +22,9 @@ DEFAULT_DAYS = 7
 
 def _range() -> tuple[date, date, str]:
     """The date range asked for (desde/hasta, aaaa-mm-dd), or the last week; an error text when invalid."""
-    today = datetime.now(MEXICO).date()
-    start, end = today - timedelta(days=DEFAULT_DAYS - 1), today
+    last = today()  # Mexico City's calendar day
+    default = (last - timedelta(days=DEFAULT_DAYS - 1), last)
+    start, end = default
     error = ""
     try:
         if request.args.get("desde"):
@@ -32,7 +33,7 @@ def _range() -> tuple[date, date, str]:
             end = date.fromisoformat(request.args["hasta"])
     except ValueError:
         error = "Escriba las fechas como aaaa-mm-dd."
-        start, end = today - timedelta(days=DEFAULT_DAYS - 1), today
+        start, end = default
     if end < start:
         error = "La fecha final es anterior a la inicial."
         start, end = end, start

@@ -30,8 +30,8 @@ from ..domain.storage_keys import responsiva_key, stored_document_key
 from ..workflow import responsiva_qr
 from ..workflow.leases import Reviewer
 from ..workflow.page_views import Manifest, Source, document_source
+from .console_auth import reviewer_required
 from .errors import error_page
-from .review import reviewer_required
 
 log = logging.getLogger(__name__)
 

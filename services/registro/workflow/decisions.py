@@ -159,11 +159,10 @@ class Decisions:
             if record.get("correo") == "enviado":
                 self._unlist(account_id)
             return Outcome(record.get("decision", ""), already_decided=True)
-        taken = {**record, "correo": "reenviando", "reenvio_desde": time.time()}
-        if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
+        taken = self._take(key, record, etag)
+        if taken is None:
             return Outcome(record.get("decision", ""), already_decided=True)
-        _, etag = self.store.get_with_etag(key)
-        return self._complete(app, taken, etag, reviewer, send=self._sender(app, record), resend=True)
+        return self._complete(app, *taken, reviewer, send=self._sender(app, record), resend=True)
 
     def _sender(self, app: Application, record: dict):
         """What sends this decision's email again (from the record and the account as they are now)."""
@@ -227,11 +226,18 @@ class Decisions:
         record = json.loads(data)
         if not _needs_resend(record):
             return Outcome(decision, already_decided=True)
+        taken = self._take(key, record, etag)
+        if taken is None:
+            return Outcome(decision, already_decided=True)
+        return self._complete(app, *taken, reviewer, send=self._sender(app, record))
+
+    def _take(self, key: str, record: dict, etag: str) -> tuple[dict, str] | None:
+        """Marks the record `reenviando` by compare-and-swap: the taken record and its new ETag, or
+        None when another request changed it first (it is the one finishing the decision)."""
         taken = {**record, "correo": "reenviando", "reenvio_desde": time.time()}
         if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
-            return Outcome(decision, already_decided=True)
-        _, etag = self.store.get_with_etag(key)
-        return self._complete(app, taken, etag, reviewer, send=self._sender(app, record))
+            return None
+        return taken, self.store.get_with_etag(key)[1]
 
     def _change(self, app: Application, record: dict, change) -> None:
         """Lists the email for resend, then changes Keycloak; undoes the listing and the record if

@@ -31,7 +31,7 @@ def responsiva_facts(store: ObjectStore, page_views: PageViews | None, app: Appl
             store.head(responsiva_key(app.id, app.folio))
             exists = True
         except ObjectMissing:
-            exists = False
+            pass
     codes: tuple[str, ...] = ()
     searched = False
     source = signed_responsiva_source(app)

@@ -14,13 +14,13 @@ from ..config import Settings
 from ..domain.application import Application
 from .audit import AuditTrail
 from .decision_emails import login_url  # noqa: F401 - re-exported
-from .decisions import APROBAR, CORREGIR, RECHAZAR, Decisions, Outcome, ReviewRefused  # noqa: F401
+from .decisions import Decisions, Outcome, ReviewRefused
 from .leases import Lease, Leases, Reviewer
-from .queue_index import MemoryBackend, QueueFilters, QueueIndex  # noqa: F401
+from .queue_index import MemoryBackend, QueueFilters, QueueIndex
 from .page_views import PageViews
 from .responsiva_qr import mac_key
-from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401
-from .review_queue import PAGE_SIZE, NotInReview, QueueItem, QueuePage, ReviewQueue  # noqa: F401
+from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
+from .review_queue import NotInReview, QueuePage, ReviewQueue
 
 
 class ReviewService:

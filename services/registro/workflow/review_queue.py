@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 NEXT_ATTEMPTS = 200  # candidates tried by one "Siguiente solicitud" before answering "none free"
 
-QueueItem = QueueEntry  # a row of the queue
-
 
 class NotInReview(Exception):
     message = "La solicitud ya no está en revisión."
@@ -60,15 +58,15 @@ class ReviewQueue:
 
     def page(self, filters: QueueFilters) -> QueuePage:
         counts, found = self.index.overview(filters, PAGE_SIZE)
-        rows = [(e, self.leases.active(e.account_id) if e.account_id in found.reserved else None)
-                for e in found.entries]
-        return QueuePage(rows=rows, total_pending=counts.total, matching=found.matching, page=found.page,
+        return QueuePage(rows=self._rows(found.entries, found.reserved), total_pending=counts.total, matching=found.matching, page=found.page,
                          pages=found.pages, by_tipo=counts.by_tipo, by_extranjero=counts.by_extranjero,
                          claimed=counts.reserved, failed_emails=self.failed_emails())
 
     def search(self, text: str) -> list[tuple[QueueEntry, Lease | None]]:
-        entries = self.index.search(text)
-        reserved = self.index.reserved()
+        return self._rows(self.index.search(text), self.index.reserved())
+
+    def _rows(self, entries, reserved) -> list[tuple[QueueEntry, Lease | None]]:
+        """Each entry with its lease, read from S3 only for those the index mirrors as reserved."""
         return [(e, self.leases.active(e.account_id) if e.account_id in reserved else None) for e in entries]
 
     def failed_emails(self) -> list[str]:

@@ -14,13 +14,12 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from ..domain.documents import CORRECTION_REASONS, DOCUMENT_LABELS
 from .audit import APPROVE, CORRECTION, DECISIONS, REJECT, AuditEvent, AuditTrail
+from .documents import MEXICO_CITY as MEXICO  # the applicant's and the supervisor's calendar day
 from .queue_index import QueueEntry, QueueIndex
 
-MEXICO = ZoneInfo("America/Mexico_City")
 AGE_BUCKETS = (("0 a 1 días", 0, 2), ("2 a 3 días", 2, 4), ("4 a 7 días", 4, 8), ("Más de 7 días", 8, None))
 DECISION_LABELS = {APPROVE: "Aprobada", CORRECTION: "Corrección solicitada", REJECT: "Rechazada"}
 MAX_RANGE_DAYS = 366
@@ -41,11 +40,14 @@ class Figures:
     corrections_by_document: list[tuple[str, str, int]]
 
 
+def _moment(iso: str) -> datetime:
+    """An audit timestamp as an aware datetime (one without an offset is UTC)."""
+    moment = datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def local_day(at_iso: str) -> date:
-    moment = datetime.fromisoformat(at_iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(MEXICO).date()
+    return _moment(at_iso).astimezone(MEXICO).date()
 
 
 def decisions_between(audit: AuditTrail, start: date, end: date) -> list[AuditEvent]:
@@ -70,11 +72,9 @@ def hours_to_decision(event: AuditEvent) -> float | None:
     if not submitted:
         return None
     try:
-        a, b = datetime.fromisoformat(submitted), datetime.fromisoformat(event.at)
+        a, b = _moment(submitted), _moment(event.at)
     except ValueError:
         return None
-    a = a if a.tzinfo else a.replace(tzinfo=timezone.utc)
-    b = b if b.tzinfo else b.replace(tzinfo=timezone.utc)
     return (b - a).total_seconds() / 3600
 
 
