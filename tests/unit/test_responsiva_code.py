@@ -96,6 +96,14 @@ def test_a_responsiva_without_a_readable_code_asks_to_look(fakes, service):
     assert pending.folio in check.detail
 
 
+def test_an_unrenderable_signed_responsiva_says_it_could_not_be_analysed(fakes, service):
+    from tests.support.files import truncated_pdf
+
+    pending = data.create_pending(fakes.identity, fakes.storage)
+    check = check_with_signed(fakes, service, pending.id, truncated_pdf(), "application/pdf")
+    assert check.outcome == "aviso" and "aún no se ha podido analizar el archivo" in check.detail
+
+
 def test_the_mac_key_comes_from_settings_with_the_secret_key_as_fallback():
     env = {"APP_ENV": "local", "REGISTRO_SECRET_KEY": "secreto-del-servicio"}
     assert mac_key(Settings.from_env(env)) == "secreto-del-servicio"

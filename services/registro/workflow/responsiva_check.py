@@ -38,7 +38,8 @@ def responsiva_facts(store: ObjectStore, page_views: PageViews | None, app: Appl
     if source is not None and page_views is not None:
         try:
             manifest = page_views.ensure(source)
-            codes, searched = tuple(manifest.codes), True
+            # An unrenderable file was never looked at: its manifest says the codes were not searched.
+            codes, searched = tuple(manifest.codes), manifest.codes_searched
         except (RenderUnavailable, StorageUnavailable) as exc:
             log.warning("no se pudo leer el código de la responsiva firmada: %s", type(exc).__name__)
     expected = responsiva_code.payload(expected_identity(app.account), mac_key) if app.folio else ""
