@@ -296,11 +296,10 @@ def keycloak_node(profile: Profile, node: str) -> Service:
 
 
 # --- registro replicas, example module, balancer ---------------------------------------------
-def registro_health_path() -> str:
-    """The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
-    so one dependency down would take every replica out of rotation at once, while each replica
-    still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts."""
-    return "/health/live"
+# The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
+# so one dependency down would take every replica out of rotation at once, while each replica
+# still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts.
+REGISTRO_HEALTH_PATH = "/health/live"
 
 
 def registro_replica(profile: Profile, replica: str) -> Service:
@@ -320,7 +319,7 @@ def registro_replica(profile: Profile, replica: str) -> Service:
              "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
              # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
              "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
-        ready_url=url(port) + registro_health_path(), ports=(port,), prepare=prepare, ready_timeout_s=90)
+        ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), prepare=prepare, ready_timeout_s=90)
 
 
 @dataclass(frozen=True)
@@ -333,7 +332,6 @@ class BalancerLayout:
     source: str | None  # the address the backends see and trust X-Forwarded-* from
     keycloak_servers: tuple[tuple[str, str, int], ...]  # (name, host:port, management port)
     registro_servers: tuple[tuple[str, str], ...]  # (name, host:port)
-    registro_health: str
     stats_socket: str | None = None  # the runtime API (server states), for operators and benchmarks
 
 
@@ -346,7 +344,6 @@ def profile_layout(profile: Profile) -> BalancerLayout:
                                 p[f"KEYCLOAK_{n.upper()}_MGMT_PORT"]) for n in KC_NODES),
         registro_servers=tuple((f"registro-{r}", f"127.0.0.1:{p[f'REGISTRO_{r.upper()}_PORT']}")
                                for r in REGISTRO_REPLICAS),
-        registro_health=registro_health_path(),
         stats_socket=str(profile.data / "haproxy" / "admin.sock"))
 
 
@@ -436,7 +433,7 @@ backend registro
   # Persistence by cookie only makes the serving replica visible (and choosable by the tests); the
   # replicas share everything (Redis, S3, Keycloak), so a request may land on either.
   cookie REGISTRO_NODO insert indirect nocache httponly
-  option httpchk GET {layout.registro_health}
+  option httpchk GET {REGISTRO_HEALTH_PATH}
   http-check expect status 200
 {reg}
 
@@ -454,8 +451,7 @@ def compose_layout() -> BalancerLayout:
     return BalancerLayout(
         registro_bind=":5000", keycloak_bind=":8080", keycloak_admin_bind=":8081", source=None,
         keycloak_servers=tuple((f"kc-{n}", f"keycloak-{n}:8080", 9000) for n in KC_NODES),
-        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS),
-        registro_health=registro_health_path())
+        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS))
 
 
 def render_deploy() -> Path:
