@@ -53,9 +53,9 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around it
 KC_NODES = ("a", "b")
 # How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
+# The config file sets the JSON access log and its token-masking logger class.
 GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multiprocess metrics (registro/gunicorn_conf.py)
-                    "--threads", "4", "--access-logfile", "-",
-                    "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app")
+                    "--threads", "4", "registro.wsgi:app")
 # What the services read from the environment; docker-compose.yml gives registro the same names.
 REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
                       "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
@@ -304,13 +304,8 @@ REGISTRO_HEALTH_PATH = "/health/live"
 
 def registro_replica(profile: Profile, replica: str) -> Service:
     port = profile.ports[f"REGISTRO_{replica.upper()}_PORT"]
+    # prometheus_client's multiprocess files: registro.gunicorn_conf empties the folder at each start.
     metrics_dir = profile.data / "metrics" / f"registro-{replica}"
-
-    def prepare() -> None:
-        # prometheus_client's multiprocess files must start empty with each replica.
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-
     return Service(
         name=f"registro-{replica}",
         argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
@@ -319,7 +314,7 @@ def registro_replica(profile: Profile, replica: str) -> Service:
              "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
              # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
              "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
-        ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), prepare=prepare, ready_timeout_s=90)
+        ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), ready_timeout_s=90)
 
 
 @dataclass(frozen=True)
