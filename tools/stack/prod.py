@@ -109,6 +109,10 @@ def url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def db_url(profile: Profile) -> str:
+    return f"jdbc:postgresql://127.0.0.1:{profile.ports['POSTGRES_PORT']}/keycloak"
+
+
 def prod_env(profile: Profile) -> dict[str, str]:
     p = profile.ports
     s = load_secrets(profile)
@@ -134,7 +138,7 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "RATELIMIT_STORAGE_URI": redis_url,
         "TRUSTED_PROXIES": "1",
         "TRUSTED_PROXY_ADDRESSES": BALANCER_ADDRESS,
-        "KC_DB_URL": f"jdbc:postgresql://127.0.0.1:{p['POSTGRES_PORT']}/keycloak",
+        "KC_DB_URL": db_url(profile),
         "KC_DB_USERNAME": "keycloak",
         "STACK_PROFILE": profile.name,
         "STACK_DIR": str(profile.data),
@@ -269,7 +273,7 @@ def keycloak_node(profile: Profile, node: str) -> Service:
             f"--http-management-port={p[f'KEYCLOAK_{n}_MGMT_PORT']}",
             f"--hostname={url(p['KEYCLOAK_PORT'])}", f"--hostname-admin={url(p['KEYCLOAK_ADMIN_PORT'])}",
             "--proxy-headers=xforwarded", f"--proxy-trusted-addresses={BALANCER_ADDRESS}",
-            "--db-url={KC_DB_URL}".format(**prod_env(profile)), "--db-username=keycloak",
+            f"--db-url={db_url(profile)}", "--db-username=keycloak",
             "--cache-embedded-network-bind-address=127.0.0.1",
             f"--cache-embedded-network-bind-port={p[f'KEYCLOAK_{n}_CLUSTER_PORT']}",
             f"--spi-cache-embedded--default--node-name=kc-{node}",
