@@ -16,4 +16,4 @@ ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/r
     GUNICORN_CMD_ARGS="--workers 3"
 USER nobody
 EXPOSE 5000
-CMD ["gunicorn", "--bind", "0.0.0.0:5000", "-c", "python:registro.gunicorn_conf", "--threads", "4", "--access-logfile", "-", "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"]
+CMD ["gunicorn", "--bind", "0.0.0.0:5000", "-c", "python:registro.gunicorn_conf", "--threads", "4", "registro.wsgi:app"]

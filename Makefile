@@ -120,8 +120,11 @@ test-unit: $(VENV)/.installed
 screens: setup
 	@$(STACK) test -- tests/e2e --screens=docs/screens
 
+# Benchmarks are pytest files named bench_*.py, printing their measures.
+BENCH_OPTS = -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
+
 bench: setup
-	@$(STACK) test -- benchmarks --ignore=benchmarks/bench_prod.py -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
+	@$(STACK) test -- benchmarks --ignore=benchmarks/bench_prod.py $(BENCH_OPTS)
 	@$(MAKE) --no-print-directory bench-prod
 
 # The production topology (tools/stack/prod.py). Ports: PROD_<NAME> overrides; data: .stack/prod.
@@ -143,7 +146,7 @@ restore: setup
 
 # Measures the production topology on its own `prodtest` stack (started and stopped here).
 bench-prod: setup
-	@$(STACK) test -- benchmarks/bench_prod.py -o python_files="bench_*.py" -o python_functions="bench_* test_*" -p no:cacheprovider -s -q
+	@$(STACK) test -- benchmarks/bench_prod.py $(BENCH_OPTS)
 
 clean: stop
 	rm -rf $(VENV) $(CACHE) .stack node_modules

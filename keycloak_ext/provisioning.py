@@ -104,32 +104,30 @@ class RealmProvisioner:
     def protect_accounts(self) -> list[str]:
         """Applies only the least-privilege changes (e.g. a new reviewer joins the accounts the
         service account may not touch); what `add-reviewer` runs after granting the role."""
-        applied: list[str] = []
-        for _ in range(3):
+        def plan() -> list[Change]:
             try:
-                changes = self._least_privilege_changes()
+                return self._least_privilege_changes()
             except KeycloakError as exc:
                 raise IdentityUnavailable(f"Keycloak: {exc}") from exc
-            if not changes:
-                return applied
-            for change in changes:
-                change.apply()
-                applied.append(change.description)
-        raise IdentityUnavailable("los permisos de la cuenta de servicio no convergen")
+
+        return self._converge(plan, "los permisos de la cuenta de servicio no convergen")
 
     def apply(self) -> list[str]:
         """Applies the plan until nothing is left: some changes only show once others are made
         (a new realm's profile and roles, a new scope's attachment to the clients)."""
+        return self._converge(self.plan, "el reino no converge con realm-config/")
+
+    @staticmethod
+    def _converge(plan: Callable[[], list[Change]], failure: str) -> list[str]:
         applied: list[str] = []
         for _ in range(3):
-            changes = self.plan()
+            changes = plan()
             if not changes:
                 return applied
             for change in changes:
                 change.apply()
                 applied.append(change.description)
-        raise IdentityUnavailable("el reino no converge con realm-config/: " + "; ".join(
-            c.description for c in self.plan()))
+        raise IdentityUnavailable(f"{failure}: " + "; ".join(c.description for c in plan()))
 
     # --- steps --------------------------------------------------------------------------------
     def _realm_exists(self) -> bool:

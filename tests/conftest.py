@@ -20,8 +20,9 @@ def pytest_addoption(parser):
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Every test starts with untouched rate limits. The stacks keep limits in Redis, shared by the
-    service and every in-process app of the session (as replicas share them), so without this the
-    registrations of earlier tests would spend the allowance of later ones."""
+    served registro and every in-process app of the session (as replicas share them), so without this
+    the registrations of earlier tests would spend the allowance of later ones. Tests run one at a
+    time, so this alone isolates them: in-process apps need no key prefix of their own."""
     import os
 
     uri = os.environ.get("RATELIMIT_STORAGE_URI", "")

@@ -7,7 +7,7 @@ from botocore.config import Config
 
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.support.mailbox import Mailbox
-from tests.support.stack import TestStack, own_rate_limits
+from tests.support.stack import TestStack
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def registro_app():
     from registro import create_app
     from registro.config import Settings
 
-    return create_app({"SETTINGS": Settings.from_env(), "TESTING": True, **own_rate_limits()})
+    return create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
 
 
 @pytest.fixture

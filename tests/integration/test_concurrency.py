@@ -7,7 +7,6 @@ through one app with the real adapters) so the per-address limit can be raised f
 """
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import io
 import random
@@ -36,7 +35,7 @@ N = 20
 def app():
     settings = Settings.from_env().with_changes(registration_limits="100000 per hour",
                                                 resend_limits="100000 per hour")
-    return create_app({"SETTINGS": settings, "TESTING": True, **own_rate_limits()})
+    return create_app({"SETTINGS": settings, "TESTING": True})
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Uploads, "Enviar a validación" and the correction round against the real Keycloak and S3 server."""
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import hashlib
 import json
@@ -245,7 +244,7 @@ def test_correction_round_shows_reasons_accepts_flagged_only_and_returns_to_revi
 def test_s3_down_gives_a_clear_error_and_changes_nothing(gateway, service_settings, applications):
     account_id, link = applications(status="pendiente_documentos")
     dead_s3 = replace(service_settings.s3, endpoint_url="http://127.0.0.1:9", timeout_s=2)
-    app = create_app({"SETTINGS": service_settings.with_changes(s3=dead_s3), "TESTING": True, **own_rate_limits()})
+    app = create_app({"SETTINGS": service_settings.with_changes(s3=dead_s3), "TESTING": True})
     client = app.test_client()
     r = upload(client, link, docs.RESPONSIVA, files.pdf_bytes())
     assert r.status_code == 503
@@ -258,7 +257,7 @@ def test_s3_down_gives_a_clear_error_and_changes_nothing(gateway, service_settin
 def test_keycloak_down_gives_a_clear_error(service_settings, applications, gateway):
     account_id, link = applications()
     dead_kc = replace(service_settings.keycloak, server_url="http://127.0.0.1:9/")
-    app = create_app({"SETTINGS": service_settings.with_changes(keycloak=dead_kc), "TESTING": True, **own_rate_limits()})
+    app = create_app({"SETTINGS": service_settings.with_changes(keycloak=dead_kc), "TESTING": True})
     r = app.test_client().get(path_of(link))
     assert r.status_code == 503
     assert "El servicio de identidad no está disponible" in r.get_data(as_text=True)

@@ -3,7 +3,6 @@
 The service runs in-process with its real adapters; Keycloak sends its own email."""
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import html
 import random
@@ -26,7 +25,7 @@ _PER_REQUEST_TOKENS = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+|(challen
 
 
 def app_with(**changes):
-    return create_app({"SETTINGS": Settings.from_env().with_changes(**changes), "TESTING": True, **own_rate_limits()})
+    return create_app({"SETTINGS": Settings.from_env().with_changes(**changes), "TESTING": True})
 
 
 def idle(app) -> None:

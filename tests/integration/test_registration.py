@@ -1,7 +1,6 @@
 """Registration against the real Keycloak, S3 server and mail catcher of the test stack."""
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import html
 import io
@@ -128,7 +127,7 @@ def test_foreigner_gets_a_generated_username(registro, gateway, unique, register
 
 
 def test_registration_is_throttled_per_client_address_with_retry_after(gateway, unique):
-    app = create_app({"SETTINGS": Settings.from_env().with_changes(registration_limits="2 per hour"), "TESTING": True, **own_rate_limits()})
+    app = create_app({"SETTINGS": Settings.from_env().with_changes(registration_limits="2 per hour"), "TESTING": True})
     client = app.test_client()
     for _ in range(2):
         assert post_registration(client, {}).status_code == 200

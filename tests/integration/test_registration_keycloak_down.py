@@ -4,7 +4,6 @@ Kept apart from the other registration tests: stopping and restarting Keycloak t
 """
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import html
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.integration
 def test_registration_with_keycloak_stopped_gives_a_spanish_503_and_no_account(gateway, stack, unique):
     curp, rfc = random_person()
     email = f"sin-keycloak-{unique}@example.com"
-    client = create_app({"SETTINGS": Settings.from_env(), "TESTING": True, **own_rate_limits()}).test_client()
+    client = create_app({"SETTINGS": Settings.from_env(), "TESTING": True}).test_client()
     form_page = client.get("/registro")  # the form itself needs no Keycloak
     assert form_page.status_code == 200
     runner = Stack(Profile.named("test"))

@@ -14,7 +14,6 @@ Keycloak and its SMTP are back (workflow/recovery.py). Uploads and submissions s
 """
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import html
 import io
@@ -77,7 +76,7 @@ class World:
         self.settings = Settings.from_env().with_changes(
             registration_limits="1000 per hour", resend_limits="1000 per hour",
             recovery_user_limits="1000 per hour", recovery_client_limits="1000 per hour")
-        self.app = create_app({"SETTINGS": self.settings, "TESTING": True, **own_rate_limits()})
+        self.app = create_app({"SETTINGS": self.settings, "TESTING": True})
         # Faster backoff than production's, so the matrix waits seconds, not minutes (RetryPolicy's
         # own behaviour is unit-tested).
         self.dispatcher.retry = RetryPolicy(attempts=200, first_delay_s=0.5, max_delay_s=3.0)

@@ -4,7 +4,6 @@ Keycloak's own user profile refuses (lengths in UTF-16 units, email syntax, patt
 by the form first, or mapped to an error next to the field — never a 500, never half an account."""
 from __future__ import annotations
 
-from tests.support.stack import own_rate_limits
 
 import os
 
@@ -31,7 +30,7 @@ BUDGET = int(os.environ.get("FUZZ_STACK_EXAMPLES", "150" if os.environ.get("HYPO
 def real():
     test_stack.TestStack.from_env()  # fails with instructions when no stack runs
     s = Settings.from_env().with_changes(**NO_LIMITS)
-    app = create_app({"SETTINGS": s, "TESTING": True, **own_rate_limits(), "WTF_CSRF_ENABLED": False})
+    app = create_app({"SETTINGS": s, "TESTING": True, "WTF_CSRF_ENABLED": False})
     return app, KeycloakGateway.for_service(KeycloakSettings.from_env()), S3Store(s.s3)
 
 

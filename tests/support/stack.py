@@ -32,12 +32,3 @@ class TestStack:
             s3_endpoint=e["S3_ENDPOINT_URL"], s3_bucket=e["S3_BUCKET"], s3_access_key=e["S3_ACCESS_KEY"],
             s3_secret_key=e["S3_SECRET_KEY"], mail_api=e["MAIL_API_URL"], smtp_port=int(e["SMTP_PORT"]),
         )
-
-
-def own_rate_limits() -> dict:
-    """Flask config giving an in-process app rate-limit counters of its own. The stack's limits live in
-    its Redis, shared by every process (as replicas must share them); without this, registrations a
-    test makes in-process from 127.0.0.1 would count against the served registro the browser tests use."""
-    import secrets
-
-    return {"RATELIMIT_KEY_PREFIX": f"prueba-{secrets.token_hex(4)}"}

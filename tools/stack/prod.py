@@ -53,9 +53,9 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around it
 KC_NODES = ("a", "b")
 # How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
+# The config file sets the JSON access log and its token-masking logger class.
 GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multiprocess metrics (registro/gunicorn_conf.py)
-                    "--threads", "4", "--access-logfile", "-",
-                    "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app")
+                    "--threads", "4", "registro.wsgi:app")
 # What the services read from the environment; docker-compose.yml gives registro the same names.
 REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
                       "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
@@ -109,6 +109,10 @@ def url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def db_url(profile: Profile) -> str:
+    return f"jdbc:postgresql://127.0.0.1:{profile.ports['POSTGRES_PORT']}/keycloak"
+
+
 def prod_env(profile: Profile) -> dict[str, str]:
     p = profile.ports
     s = load_secrets(profile)
@@ -134,7 +138,7 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "RATELIMIT_STORAGE_URI": redis_url,
         "TRUSTED_PROXIES": "1",
         "TRUSTED_PROXY_ADDRESSES": BALANCER_ADDRESS,
-        "KC_DB_URL": f"jdbc:postgresql://127.0.0.1:{p['POSTGRES_PORT']}/keycloak",
+        "KC_DB_URL": db_url(profile),
         "KC_DB_USERNAME": "keycloak",
         "STACK_PROFILE": profile.name,
         "STACK_DIR": str(profile.data),
@@ -269,7 +273,7 @@ def keycloak_node(profile: Profile, node: str) -> Service:
             f"--http-management-port={p[f'KEYCLOAK_{n}_MGMT_PORT']}",
             f"--hostname={url(p['KEYCLOAK_PORT'])}", f"--hostname-admin={url(p['KEYCLOAK_ADMIN_PORT'])}",
             "--proxy-headers=xforwarded", f"--proxy-trusted-addresses={BALANCER_ADDRESS}",
-            "--db-url={KC_DB_URL}".format(**prod_env(profile)), "--db-username=keycloak",
+            f"--db-url={db_url(profile)}", "--db-username=keycloak",
             "--cache-embedded-network-bind-address=127.0.0.1",
             f"--cache-embedded-network-bind-port={p[f'KEYCLOAK_{n}_CLUSTER_PORT']}",
             f"--spi-cache-embedded--default--node-name=kc-{node}",
@@ -296,22 +300,16 @@ def keycloak_node(profile: Profile, node: str) -> Service:
 
 
 # --- registro replicas, example module, balancer ---------------------------------------------
-def registro_health_path() -> str:
-    """The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
-    so one dependency down would take every replica out of rotation at once, while each replica
-    still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts."""
-    return "/health/live"
+# The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
+# so one dependency down would take every replica out of rotation at once, while each replica
+# still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts.
+REGISTRO_HEALTH_PATH = "/health/live"
 
 
 def registro_replica(profile: Profile, replica: str) -> Service:
     port = profile.ports[f"REGISTRO_{replica.upper()}_PORT"]
+    # prometheus_client's multiprocess files: registro.gunicorn_conf empties the folder at each start.
     metrics_dir = profile.data / "metrics" / f"registro-{replica}"
-
-    def prepare() -> None:
-        # prometheus_client's multiprocess files must start empty with each replica.
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-
     return Service(
         name=f"registro-{replica}",
         argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
@@ -320,7 +318,7 @@ def registro_replica(profile: Profile, replica: str) -> Service:
              "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
              # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
              "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
-        ready_url=url(port) + registro_health_path(), ports=(port,), prepare=prepare, ready_timeout_s=90)
+        ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), ready_timeout_s=90)
 
 
 @dataclass(frozen=True)
@@ -333,7 +331,6 @@ class BalancerLayout:
     source: str | None  # the address the backends see and trust X-Forwarded-* from
     keycloak_servers: tuple[tuple[str, str, int], ...]  # (name, host:port, management port)
     registro_servers: tuple[tuple[str, str], ...]  # (name, host:port)
-    registro_health: str
     stats_socket: str | None = None  # the runtime API (server states), for operators and benchmarks
 
 
@@ -346,7 +343,6 @@ def profile_layout(profile: Profile) -> BalancerLayout:
                                 p[f"KEYCLOAK_{n.upper()}_MGMT_PORT"]) for n in KC_NODES),
         registro_servers=tuple((f"registro-{r}", f"127.0.0.1:{p[f'REGISTRO_{r.upper()}_PORT']}")
                                for r in REGISTRO_REPLICAS),
-        registro_health=registro_health_path(),
         stats_socket=str(profile.data / "haproxy" / "admin.sock"))
 
 
@@ -436,7 +432,7 @@ backend registro
   # Persistence by cookie only makes the serving replica visible (and choosable by the tests); the
   # replicas share everything (Redis, S3, Keycloak), so a request may land on either.
   cookie REGISTRO_NODO insert indirect nocache httponly
-  option httpchk GET {layout.registro_health}
+  option httpchk GET {REGISTRO_HEALTH_PATH}
   http-check expect status 200
 {reg}
 
@@ -454,8 +450,7 @@ def compose_layout() -> BalancerLayout:
     return BalancerLayout(
         registro_bind=":5000", keycloak_bind=":8080", keycloak_admin_bind=":8081", source=None,
         keycloak_servers=tuple((f"kc-{n}", f"keycloak-{n}:8080", 9000) for n in KC_NODES),
-        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS),
-        registro_health=registro_health_path())
+        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS))
 
 
 def render_deploy() -> Path:

@@ -77,8 +77,6 @@ class Profile:
             "APP_ENV": "local",
             "STACK_PROFILE": self.name,
             "STACK_DIR": str(self.data),
-            # Declares a local stack: the shipped example secrets are accepted (keycloak_ext.shipped_secrets).
-            "APP_ENV": "local",
         })
         # Local-only credentials; a real deployment sets its own through the environment.
         env["S3_ACCESS_KEY"] = os.environ.get("S3_ACCESS_KEY", "acceso-unico-local")

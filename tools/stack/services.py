@@ -175,8 +175,7 @@ def services_for(profile: Profile) -> list[Service]:
             name="registro",
             argv=[str(venv_bin / "gunicorn"), "-c", "python:registro.gunicorn_conf",  # JSON logs, metrics
                   "--bind", f"127.0.0.1:{p['REGISTRO_PORT']}", "--workers", _registro_workers(profile.service_env()),
-                  "--threads", "8", "--access-logfile", "-",
-                  "--logger-class", "registro.access_log.TokenMaskingLogger", "registro.wsgi:app"],
+                  "--threads", "8", "registro.wsgi:app"],
             ready_url=f"http://127.0.0.1:{p['REGISTRO_PORT']}/salud",
             ports=(p['REGISTRO_PORT'],),
             env=registro_env,
