@@ -38,7 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.trusted_proxies:
         from . import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
 
-        app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, settings.trusted_proxies)
+        app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, settings.trusted_proxies, settings.trusted_proxy_addresses)
     app.extensions[container.SETTINGS_KEY] = settings
     app.extensions[container.APP_KEY] = adapters
     observability.install(app)  # after ProxyFix: the request id wraps everything

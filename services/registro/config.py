@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from keycloak_ext import KeycloakSettings
-from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, refuse_shipped_secrets
+from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, InsecureSettings, is_local, refuse_shipped_secrets
 
 MiB = 1024 * 1024
 
@@ -73,6 +73,8 @@ class Settings:
     expire_unconfirmed_s: int = 7 * 24 * 3600
     expire_incomplete_s: int = 30 * 24 * 3600
     trusted_proxies: int = 0  # how many proxies in front set X-Forwarded-For
+    # Peers whose X-Forwarded-* is believed (the balancer); empty = any peer, allowed on a local stack only.
+    trusted_proxy_addresses: tuple[str, ...] = ()
     # Who may scrape /metrics directly (never through a proxy: see observability/metrics.py)
     metrics_allow_from: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     max_request_bytes: int = 256 * 1024  # every body but an upload's (those have UPLOAD_MAX_MIB)
@@ -98,6 +100,7 @@ class Settings:
         env = os.environ if env is None else env
         # Outside a local stack (APP_ENV=local) a missing or published secret stops the start.
         refuse_shipped_secrets(env, required=REQUIRED_SECRETS, optional=OPTIONAL_SECRETS)
+        _refuse_open_proxy_trust(env)
         kc = KeycloakSettings.from_env(dict(env))
         secret = env.get("REGISTRO_SECRET_KEY")
         if not secret:
@@ -149,6 +152,7 @@ class Settings:
             expire_unconfirmed_s=int(float(env.get("EXPIRE_UNCONFIRMED_DAYS", "7")) * 86400),
             expire_incomplete_s=int(float(env.get("EXPIRE_INCOMPLETE_DAYS", "30")) * 86400),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+            trusted_proxy_addresses=_addresses(env),
             metrics_allow_from=tuple(n.strip() for n in env.get("METRICS_ALLOW_FROM", "127.0.0.1/32,::1/128")
                                      .split(",") if n.strip()),
             max_request_bytes=int(float(env.get("MAX_REQUEST_KIB", "256")) * 1024),
@@ -167,3 +171,15 @@ class Settings:
 
     def with_changes(self, **changes: object) -> "Settings":
         return replace(self, **changes)
+
+
+def _addresses(env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(a.strip() for a in env.get("TRUSTED_PROXY_ADDRESSES", "").split(",") if a.strip())
+
+
+def _refuse_open_proxy_trust(env: Mapping[str, str]) -> None:
+    """TRUSTED_PROXIES without TRUSTED_PROXY_ADDRESSES believes X-Forwarded-For from any peer: anyone
+    reaching a replica directly picks the address its rate limits count. Fine on a local stack only."""
+    if int(env.get("TRUSTED_PROXIES", "0") or 0) and not _addresses(env) and not is_local(env):
+        raise InsecureSettings(["TRUSTED_PROXY_ADDRESSES no está definida (con TRUSTED_PROXIES, indique las "
+                                "direcciones del balanceador)"])

@@ -1,13 +1,11 @@
 """X-Forwarded-* honoured only from the balancer.
 
 ProxyFix alone believes whoever connects: a client reaching a replica directly could pick its own
-address (and so its own rate-limit bucket). TRUSTED_PROXY_ADDRESSES lists the balancer's source
-addresses; requests from any other peer keep their real address. Empty = any peer (the local
-stacks, where nothing sits in front).
+address (and so its own rate-limit bucket). TRUSTED_PROXY_ADDRESSES (Settings.trusted_proxy_addresses)
+lists the balancer's source addresses; requests from any other peer keep their real address. Empty =
+any peer, which config.Settings.from_env allows on a local stack only.
 """
 from __future__ import annotations
-
-import os
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,7 +22,5 @@ class TrustedProxyFix:
         return self.app(environ, start_response)
 
 
-def wrap(app, hops: int, env=None) -> TrustedProxyFix:
-    env = os.environ if env is None else env
-    addresses = frozenset(a.strip() for a in env.get("TRUSTED_PROXY_ADDRESSES", "").split(",") if a.strip())
-    return TrustedProxyFix(app, hops, addresses)
+def wrap(app, hops: int, addresses: tuple[str, ...]) -> TrustedProxyFix:
+    return TrustedProxyFix(app, hops, frozenset(addresses))

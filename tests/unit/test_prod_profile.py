@@ -6,7 +6,11 @@ import stat
 
 from flask import Flask, request
 
+import pytest
+
+from keycloak_ext.shipped_secrets import InsecureSettings
 from registro import trusted_proxy
+from registro.config import Settings
 from tools.stack import prod
 from tools.stack.__main__ import split_test_args
 from tools.stack.profiles import Profile
@@ -58,7 +62,8 @@ def test_make_test_sends_production_tests_to_their_own_stack():
 def _app(addresses: str):
     app = Flask(__name__)
     app.get("/")(lambda: request.remote_addr)
-    app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, 1, {"TRUSTED_PROXY_ADDRESSES": addresses})
+    app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, 1, Settings.from_env({
+        "APP_ENV": "local", "TRUSTED_PROXIES": "1", "TRUSTED_PROXY_ADDRESSES": addresses}).trusted_proxy_addresses)
     return app.test_client()
 
 
@@ -72,6 +77,19 @@ def test_forwarded_for_is_believed_only_from_the_balancer():
     assert from_elsewhere.text == "127.0.0.1"
     # No list (local stacks): any peer, as before.
     assert _app("").get("/", headers={"X-Forwarded-For": "203.0.113.7"}).text == "203.0.113.7"
+
+
+def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_stack(monkeypatch):
+    # A deployment with TRUSTED_PROXIES but no balancer address would let anyone reaching a replica
+    # directly choose the address its rate limits count: the start stops and names the variable.
+    production = {"TRUSTED_PROXIES": "1", "REGISTRO_SECRET_KEY": "k" * 40, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+                  "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40}
+    with pytest.raises(InsecureSettings) as refused:
+        Settings.from_env(production)
+    assert refused.value.variables == ["TRUSTED_PROXY_ADDRESSES"]
+    assert Settings.from_env({**production, "TRUSTED_PROXY_ADDRESSES": "10.0.0.5, 10.0.0.6"}
+                             ).trusted_proxy_addresses == ("10.0.0.5", "10.0.0.6")
+    assert Settings.from_env({"APP_ENV": "local", "TRUSTED_PROXIES": "1"}).trusted_proxy_addresses == ()
 
 
 def test_balancer_config_is_valid_haproxy(tmp_path):
