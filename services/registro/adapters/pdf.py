@@ -73,6 +73,9 @@ def bundled_only_fetcher(assets: Path = ASSETS):
     return BundledOnly(timeout=1, allow_redirects=False)
 
 
+_NOT_MADE = object()
+
+
 class WeasyPrintRenderer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -107,13 +110,15 @@ class WeasyPrintRenderer:
         # The key is the whole HTML: a changed template or declaration, or another variant of the
         # document (rows shown or not), makes another form. Few exist, so the cache is small.
         key = hashlib.sha256("\x00".join((html, *stylesheets, *sorted(slot_markup), *footer_markers)).encode()).digest()
-        if key in self._forms:
-            return self._forms[key]
+        form = self._forms.get(key, _NOT_MADE)  # one lookup: another thread may clear the cache meanwhile
+        if form is not _NOT_MADE:
+            return form
         from weasyprint import HTML
 
         with self._lock:
-            if key in self._forms:
-                return self._forms[key]
+            form = self._forms.get(key, _NOT_MADE)
+            if form is not _NOT_MADE:
+                return form
             self._setup()
 
             def layout(source: str):

@@ -102,6 +102,7 @@ class Form:
     # The slots in the order the form's content stream reaches them: a fill draws each value there,
     # so text extraction (and copy/paste) reads the values next to their labels, as in a full render.
     slots: tuple[Slot, ...]
+    restores: tuple[bytes, ...]  # per slot: the form's fill colour where the slot is drawn
     footers: tuple[Footer, ...]
     faces: Mapping[bool, Face]  # bold? → face
     title: str  # the document title, with each slot's markup where its value goes
@@ -125,13 +126,14 @@ class Form:
             if name != square_slot and not CHARSET.issuperset(str(values.get(name, ""))):
                 return None
         parts = []
-        for slot in self.slots:
+        for slot, restore in zip(self.slots, self.restores):
             part = pydyf.Stream()
             if slot.name == square_slot:
                 if squares:
                     _draw_squares(part, slot, squares)
             elif not _draw_text(part, slot, self.faces[slot.bold], str(values.get(slot.name, ""))):
                 return None
+            part.stream.append(restore)
             parts.append(part)
         last = pydyf.Stream(compress=True)
         for footer in self.footers:
@@ -167,14 +169,15 @@ class Form:
 
 def _show(content: pydyf.Stream, face: Face, text: str, size: float, color, x: float, baseline: float) -> None:
     # In the form's space (y down, as WeasyPrint draws), so the text matrix flips the glyphs upright.
-    content.push_state()
+    # No q/Q around it: pypdf's text extraction then loses the line (it reads "Yo," and the name on
+    # separate lines); the fill colour it changes is set back after the slot (Form.restores), and
+    # WeasyPrint sets the font again at the start of every text object after an ET.
     content.set_color_rgb(*color)
     content.begin_text()
     content.set_font_size(face.resource, round(size, 4))
     content.set_text_matrix(1, 0, 0, -1, round(x, 3), round(baseline, 3))
     content.stream.append(f"<{face.hex(text)}> Tj".encode())
     content.end_text()
-    content.pop_state()
 
 
 def _wrap(face: Face, text: str, size: float, width: float) -> list[str] | None:
@@ -393,35 +396,50 @@ def _split_at_slots(ops: list[bytes], slots: Mapping[str, list[Slot]], markers: 
     first_text = next((i for i, op in enumerate(ops) if op == b"BT"), len(ops))
     if any(i > first_text for i in transforms):
         raise FormUnusable("el formulario transforma su espacio de dibujo")
+    if any(op.split()[-1:] in ([b"g"], [b"k"], [b"cs"], [b"sc"], [b"scn"]) for op in ops):
+        raise FormUnusable("el formulario usa colores que el relleno no sigue")
     by_marker = {index: list(slots.get(name, ())) for name, index in markers.items()}
-    cuts: list[tuple[int, Slot]] = []
-    after_text = (transforms[-1] + 1) if transforms else 0
+    cuts: list[tuple[int, Slot, bytes]] = []
+    after_text, at_text = (transforms[-1] + 1) if transforms else 0, None
+    # The fill colour and transparency in force at each point (q saves them, Q restores them).
+    state, saved = (b"0 0 0 rg", b""), []
     for i, op in enumerate(ops):
+        if op == b"q":
+            saved.append(state)
+        elif op == b"Q":
+            state = saved.pop()
+        elif op.endswith(b" rg"):
+            state = (op, state[1])
+        elif op.endswith(b" gs"):
+            state = (state[0], op)
         if op == b"ET":
-            after_text = i + 1
+            after_text, at_text = i + 1, state
         marker = _marker(op)
         if marker is None or marker not in by_marker:
             continue
         if not by_marker[marker]:
             raise FormUnusable("un campo se dibuja más veces de las que aparece")
-        cuts.append((after_text, by_marker[marker].pop(0)))
+        colour, alpha = at_text or state
+        if alpha not in (b"", b"/a1.0 gs"):
+            raise FormUnusable("un campo se dibuja con transparencia")
+        cuts.append((after_text, by_marker[marker].pop(0), colour))
         paint = next(j for j in range(i + 1, len(ops)) if ops[j] == b"f")
         ops[paint] = b"n"  # the marker's fill becomes an empty path: the slot stays unpainted
     if any(by_marker.values()):
         raise FormUnusable("un campo no se dibujó")
     segments, start = [], 0
-    for cut, _slot in cuts:
+    for cut, _slot, _colour in cuts:
         segments.append(ops[start:cut])
         start = cut
     segments.append(ops[start:])
-    return segments, tuple(slot for _cut, slot in cuts)
+    return segments, tuple(slot for _cut, slot, _colour in cuts), tuple(colour for _cut, _slot, colour in cuts)
 
 
 def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, slot_markup) -> Form:
     kids = pdf.pages["Kids"]
     page = pdf.objects[kids[0]]  # pydyf lists the kids as number, 0, "R"
     drawing = pdf.objects[int(bytes(page["Contents"]).split()[0])]
-    segments, ordered = _split_at_slots(list(drawing.stream), slots, markers)
+    segments, ordered, restores = _split_at_slots(list(drawing.stream), slots, markers)
     drawing.stream = segments[0]
     contents = [drawing.reference]
     for segment in segments[1:]:
@@ -439,6 +457,6 @@ def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, 
         head += obj.indirect + b"\n"
     info_items = b"".join(b"/" + pydyf._to_bytes(key) + b" " + pydyf._to_bytes(value)
                           for key, value in pdf.info.items() if key != "Title")
-    return Form(slots=ordered, footers=tuple(footers), faces=faces, title=title, slot_markup=dict(slot_markup),
+    return Form(slots=ordered, restores=restores, footers=tuple(footers), faces=faces, title=title, slot_markup=dict(slot_markup),
                 head=bytes(head), xref=tuple(xref), trailer_root=pdf.catalog.reference, info_items=info_items,
                 first_number=first_number)

@@ -121,7 +121,11 @@ def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> byt
     """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
     renderer = renderer or WeasyPrintRenderer()
     if isinstance(renderer, FormRenderer):
-        pdf = _drawn_into_form(context, renderer)
+        try:
+            pdf = _drawn_into_form(context, renderer)
+        except Exception as exc:  # a fault of the fast path must not cost the applicant the document
+            log.error("responsiva: falló el formulario precompuesto (%s); se compone completa", type(exc).__name__)
+            pdf = None
         if pdf is not None:
             log.info("responsiva: valores dibujados en el formulario precompuesto")
             return pdf
