@@ -325,9 +325,10 @@ def _faces(document, bold_needed: set[bool]) -> dict[bool, Face]:
     from weasyprint.text.fonts import get_hb_object_data
 
     faces: dict[bool, Face] = {}
-    for font in document.fonts.values():
-        if font.style or font.bitmap or font.weight not in (400, 700):
-            continue
+    upright = [f for f in document.fonts.values() if not f.style and not f.bitmap and f.weight in (400, 700)]
+    if len({f.family for f in upright}) > 1:  # which family a slot uses would be a guess: no form
+        raise FormUnusable("el formulario mezcla familias tipográficas")
+    for font in upright:
         bold = font.weight == 700
         ttfont = TTFont(io.BytesIO(get_hb_object_data(font.hb_face)), fontNumber=font.index, lazy=True)
         cmap, metrics, upem = ttfont.getBestCmap(), ttfont["hmtx"], ttfont["head"].unitsPerEm
