@@ -6,8 +6,10 @@ drawing and cascade (≈ 3.6× a one-page floor for the responsiva), although on
 values change. The form is rendered once with every value replaced by an empty fixed-size slot
 (`<span data-campo="NAME">`, an inline-block whose size the stylesheet fixes); the layout tells each
 slot's rectangle, font size, weight, colour and alignment. The form's PDF objects are serialised
-once; a fill writes them as they are plus one content stream that draws the values, one
-information dictionary (its title) and the cross-reference table.
+once, its page's drawing cut where each slot is drawn; a fill writes them as they are plus, after
+each cut, a small content stream that draws that slot's value (so text extraction reads every value
+next to its label), one for the footer, the information dictionary (its title) and the
+cross-reference table.
 
 The values' glyphs come from the form's own embedded fonts: before the form is written, each font
 of its slots is told about the glyphs of CHARSET (widths and Unicode mapping), so WeasyPrint keeps
@@ -22,14 +24,11 @@ form and its fonts, pydyf the objects.
 from __future__ import annotations
 
 import io
-import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import pydyf
-
-log = logging.getLogger(__name__)
 
 SLOT_ATTR = "data-campo"
 MIN_FONT = 8.0  # px (6 pt): a value shrinks down to this size before the form gives up
