@@ -223,3 +223,25 @@ def test_two_threads_rendering_at_once_get_their_own_documents(app, renderer):
         text = text_of(results[number])
         assert context["nombre_completo"] in text and f"Folio {context['folio']}" in text
         assert all(other["folio"] not in text for other in contexts if other is not context)
+
+
+def test_a_template_that_is_no_one_page_form_is_rendered_fully(app, renderer, caplog):
+    """A declaration long enough to take two pages makes no form (its slots' places would be a guess)."""
+    app.jinja_env.loader = ChoiceLoader([
+        DictLoader({"pdf/declaracion.html": "<p>Yo, <strong>{{ nombre_completo }}</strong>, declaro. "
+                                            + "Texto de la declaración que ocupa mucho espacio. " * 400 + "</p>"}),
+        app.jinja_env.loader])
+    context = mexican()
+    with app.app_context():
+        assert form_of(renderer, context) is None
+    pdf, path = render(app, context, renderer, caplog)
+    assert path == "full" and len(PdfReader(io.BytesIO(pdf)).pages) > 1
+    assert context["nombre_completo"] in text_of(pdf)
+
+
+def test_start_render_draws_the_form_in_a_worker_thread(app, renderer):
+    context = foreign()
+    with app.test_request_context():
+        job = responsiva.start_render(context, renderer)
+    pdf = job.result(timeout=60)
+    assert context["nombre_completo"] in text_of(pdf) and len(renderer._forms) == 1
