@@ -34,8 +34,9 @@ SLOT_ATTR = "data-campo"
 MIN_FONT = 8.0  # px (6 pt): a value shrinks down to this size before the form gives up
 # Characters a fill can draw: Basic Latin, Latin-1, Latin Extended-A and common punctuation. Names of
 # other scripts (Greek, Cyrillic, Chinese…) take the full render, which has every fallback font.
+# The soft hyphen is left out: a full render hides it (a hyphenation hint), a fill would print it.
 CHARSET = frozenset(
-    [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0xA0, 0x180)]
+    [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0xA0, 0x180) if c != 0xAD]
     + list("‐‑‒–—―‘’‚‛“”„‟†‡•…‰‹›€™"))
 _PAGE_WORD = re.compile(r"\S+")
 
