@@ -127,7 +127,7 @@ class Form:
                 return None
         parts = []
         for slot, restore in zip(self.slots, self.restores):
-            part = pydyf.Stream()
+            part = pydyf.Stream(compress=slot.name == square_slot)  # the code's rectangles: ≈ 9 KB raw
             if slot.name == square_slot:
                 if squares:
                     _draw_squares(part, slot, squares)
