@@ -9,14 +9,20 @@ Two things the plain `HTML(string=…).write_pdf()` gets wrong for a long-lived 
   `data:` URIs and files inside the bundled asset folder only, and refuses everything else.
 A document's stylesheets are bundled files named by the caller, parsed once per renderer and reused:
 parsing the responsiva's stylesheet on every render was ≈ 10 % of the render.
+
+A document whose layout is the same every time (the responsiva) is better laid out once as a form
+with empty slots and filled per document (`form`, adapters/pdf_form.py): ≈ 1 ms instead of a layout.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 from urllib.parse import unquote, urlsplit
+
+from . import pdf_form
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,14 @@ class PdfUnavailable(Exception):
 class PdfRenderer(Protocol):
     def render(self, html: str, base_url: str | None = None, stylesheets: Sequence[str] = ()) -> bytes:
         """`stylesheets`: names of CSS files in the bundled asset folder, applied as author styles."""
+
+
+@runtime_checkable
+class FormRenderer(Protocol):
+    def form(self, html: str, *, slot_markup: Mapping[str, str], footer_markers: Mapping[str, str],
+             stylesheets: Sequence[str] = ()) -> "pdf_form.Form | None":
+        """The one-page form this HTML lays out (see adapters/pdf_form.build), made once per distinct
+        HTML and stylesheets and kept; None when the HTML does not make a usable form."""
 
 
 class FetchRefused(ValueError):
@@ -59,12 +73,16 @@ def bundled_only_fetcher(assets: Path = ASSETS):
     return BundledOnly(timeout=1, allow_redirects=False)
 
 
+_NOT_MADE = object()
+
+
 class WeasyPrintRenderer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._fonts = None
         self._fetcher = None
         self._sheets: dict[str, object] = {}  # bundled CSS file name → parsed weasyprint.CSS
+        self._forms: dict[bytes, pdf_form.Form | None] = {}  # digest of the form's HTML and stylesheets → form
 
     def _sheet(self, name: str):
         # Called with the lock held. The set of names is the templates' own, so the cache is bounded.
@@ -79,16 +97,52 @@ class WeasyPrintRenderer:
                                              url_fetcher=self._fetcher, font_config=self._fonts)
         return sheet
 
+    def _setup(self) -> None:
+        # Called with the lock held.
+        from weasyprint.text.fonts import FontConfiguration
+
+        if self._fonts is None:
+            self._fonts = FontConfiguration()
+            self._fetcher = bundled_only_fetcher()
+
+    def form(self, html: str, *, slot_markup: Mapping[str, str], footer_markers: Mapping[str, str],
+             stylesheets: Sequence[str] = ()) -> pdf_form.Form | None:
+        # The key is the whole HTML: a changed template or declaration, or another variant of the
+        # document (rows shown or not), makes another form. Few exist, so the cache is small.
+        key = hashlib.sha256("\x00".join((html, *stylesheets, *sorted(slot_markup), *footer_markers)).encode()).digest()
+        form = self._forms.get(key, _NOT_MADE)  # one lookup: another thread may clear the cache meanwhile
+        if form is not _NOT_MADE:
+            return form
+        from weasyprint import HTML
+
+        with self._lock:
+            form = self._forms.get(key, _NOT_MADE)
+            if form is not _NOT_MADE:
+                return form
+            self._setup()
+
+            def layout(source: str):
+                sheets = [self._sheet(name) for name in stylesheets]
+                return HTML(string=source, base_url=ASSETS.as_uri() + "/", url_fetcher=self._fetcher).render(
+                    stylesheets=sheets, font_config=self._fonts)
+
+            try:
+                form = pdf_form.build(html, render=layout, slot_markup=slot_markup, footer_markers=footer_markers)
+            except Exception as exc:  # unusable as a form: its documents are rendered the full way
+                log.warning("PDF: la plantilla no sirve como formulario (%s: %s)", type(exc).__name__, exc)
+                form = None
+            if len(self._forms) >= 16:
+                self._forms.clear()
+            self._forms[key] = form
+            return form
+
     def render(self, html: str, base_url: str | None = None, stylesheets: Sequence[str] = ()) -> bytes:
         # Imported lazily: WeasyPrint loads Pango at import time, which only the PDF path needs.
         from weasyprint import HTML
-        from weasyprint.text.fonts import FontConfiguration
 
         try:
             with self._lock:
-                if self._fonts is None:
-                    self._fonts = FontConfiguration()
-                    self._fetcher = bundled_only_fetcher()
+                self._setup()
                 document = HTML(string=html, base_url=base_url or ASSETS.as_uri() + "/", url_fetcher=self._fetcher)
                 sheets = [self._sheet(name) for name in stylesheets]
                 return document.write_pdf(stylesheets=sheets, font_config=self._fonts)

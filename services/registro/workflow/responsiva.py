@@ -1,24 +1,37 @@
 """The responsiva: the PDF an applicant prints, signs and uploads. Rendered from
 `templates/pdf/responsiva.html` (its declaration from `templates/pdf/declaracion.html`)
 and kept in S3 at `domain.storage_keys.responsiva_key(account_id, folio)`.
+
+Two ways, the same content. The fast one: the template is filled with an empty slot for every value
+(`SLOTS`), the renderer lays that out once as a form (kept while the template, declaration,
+stylesheet and variant — rows shown, English note — stay the same) and each responsiva is its
+values and QR code drawn into the slots (adapters/pdf_form.py). The full one: WeasyPrint lays out
+the filled template; taken when a value has a character the form's fonts were not prepared for
+(names in other scripts), does not fit its slot, or the renderer makes no forms (test doubles).
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import render_template
+from flask import current_app, render_template
+from markupsafe import Markup
 
 from keycloak_ext import Account
 from keycloak_ext.catalog import USER_TYPE_LABELS
 
-from ..adapters.pdf import PdfRenderer, WeasyPrintRenderer
+from ..adapters import pdf_form
+from ..adapters.pdf import FormRenderer, PdfRenderer, WeasyPrintRenderer
 from ..adapters.storage import ObjectMissing, ObjectStore
 from ..domain.geography import country_name
 from ..domain.storage_keys import responsiva_key
+from . import responsiva_qr
 from .process_pool import ProcessPool
+
+log = logging.getLogger(__name__)
 
 PDF = "application/pdf"
 # Its layout (templates/pdf/responsiva.css): a bundled file the renderer parses once and reuses.
@@ -71,20 +84,75 @@ def responsiva_context(*, first_name: str, last_name: str, email: str, attribute
     }
 
 
+# The QR code's slot, and where the footer names the folio (responsiva.css: "Folio " string(folio) …).
+CODE_SLOT = "codigo"
+FOOTER_MARKERS = {"folio": "Folio "}
+
+
+def _form_html(context: dict) -> tuple[str, dict[str, str]]:
+    """The template with an empty slot for every text value (an empty one keeps its falsy value, so
+    the template shows or hides its row as for the real document) and for the QR code."""
+    names = sorted(name for name, value in context.items() if isinstance(value, str) and value)
+    slots = pdf_form.slot_markup([*names, CODE_SLOT])
+    html = render_template("pdf/responsiva.html", **{**context, **{n: Markup(slots[n]) for n in names}},
+                           codigo_responsiva=lambda: Markup(slots[CODE_SLOT]))
+    return html, slots
+
+
+def _mac_key() -> str:
+    from ..container import settings  # the key the template's own code uses (web/viewer.py)
+
+    return responsiva_qr.mac_key(settings())
+
+
+def _drawn_into_form(context: dict, renderer: FormRenderer) -> bytes | None:
+    html, slots = _form_html(context)
+    form = renderer.form(html, slot_markup=slots, footer_markers=FOOTER_MARKERS, stylesheets=STYLESHEETS)
+    if form is None:
+        return None
+    if form.names - set(slots):  # a slot the template changed on its way (a filter on a value)
+        log.info("responsiva: la plantilla altera un campo; se compone completa")
+        return None
+    values = {name: context[name] for name in slots if name != CODE_SLOT}
+    return form.fill(values, responsiva_qr.code_matrix(context, _mac_key()), square_slot=CODE_SLOT)
+
+
+# For callers that name no renderer: one per process, so its forms are laid out once, not per call.
+_DEFAULT_RENDERER = WeasyPrintRenderer()
+
+
 def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> bytes:
     """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
+    renderer = renderer or _DEFAULT_RENDERER
+    if isinstance(renderer, FormRenderer):
+        try:
+            pdf = _drawn_into_form(context, renderer)
+        except Exception as exc:  # a fault of the fast path must not cost the applicant the document
+            log.error("responsiva: falló el formulario precompuesto (%s); se compone completa", type(exc).__name__)
+            pdf = None
+        if pdf is not None:
+            log.info("responsiva: valores dibujados en el formulario precompuesto")
+            return pdf
+        log.info("responsiva: composición completa (un valor no cabe o usa otros caracteres)")
     html = render_template("pdf/responsiva.html", **context)
-    return (renderer or WeasyPrintRenderer()).render(html, stylesheets=STYLESHEETS)
+    return renderer.render(html, stylesheets=STYLESHEETS)
 
 
 _POOL = ProcessPool(max_workers=4, name="responsiva")
 
 
 def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[bytes]":
-    """Renders in a worker thread, so the caller can wait on I/O meanwhile. The template is filled in
-    the caller's thread (it needs the app context); `.result()` raises PdfUnavailable on failure."""
-    html = render_template("pdf/responsiva.html", **context)
-    return _POOL.get().submit((renderer or WeasyPrintRenderer()).render, html, stylesheets=STYLESHEETS)
+    """Renders in a worker thread, so the caller can wait on I/O meanwhile (the worker works in the
+    caller's application, whose templates and settings it needs); `.result()` raises PdfUnavailable
+    on failure."""
+    renderer = renderer or _DEFAULT_RENDERER
+    app = current_app._get_current_object()
+
+    def render() -> bytes:
+        with app.app_context():
+            return render_responsiva(context, renderer)
+
+    return _POOL.get().submit(render)
 
 
 def context_of(account: Account) -> dict:

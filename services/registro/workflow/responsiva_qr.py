@@ -5,7 +5,7 @@ from typing import Mapping
 
 from keycloak_ext import Account
 
-from ..adapters.qr import qr_svg
+from ..adapters.qr import qr_matrix, qr_svg
 from ..config import Settings
 from ..domain import responsiva_code
 
@@ -21,6 +21,11 @@ def _identity(context: Mapping[str, object]) -> dict[str, str]:
 def code_svg(context: Mapping[str, object], key: str) -> str:
     """Inline SVG for the responsiva template, from the same context the template prints."""
     return qr_svg(responsiva_code.payload(_identity(context), key))
+
+
+def code_matrix(context: Mapping[str, object], key: str) -> list[list[bool]]:
+    """The same code as `code_svg`, as modules (for the responsiva drawn into its prepared form)."""
+    return qr_matrix(responsiva_code.payload(_identity(context), key))
 
 
 def expected_identity(account: Account) -> dict[str, str]:
