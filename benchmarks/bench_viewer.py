@@ -25,14 +25,12 @@ from registro.adapters.page_render_worker import render_image, render_pdf
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.workflow.page_views import PageViews, Source
-from registro.workflow import responsiva_qr
 from registro.workflow.responsiva import render_responsiva, responsiva_context
 from tests.support import scans
 from tests.integration.conftest import stack  # noqa: F401  (the real S3 of the test stack)
 
 RAW_RUNS = 20
 BOUNDED_RUNS = 10
-PDF_RUNS = 30
 
 
 def _ms(samples: list[float]) -> tuple[float, float]:
@@ -170,27 +168,3 @@ def test_bench_viewer_page_one(stack):  # noqa: F811
     for key in made:
         for k in store.list_keys(key.split("/documentos/")[0] + "/"):
             store.delete(k)
-
-
-def test_bench_responsiva_with_and_without_qr():
-    app = create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
-    context = _context()
-    real = app.jinja_env.globals["codigo_responsiva"]
-    without, with_qr = [], []
-    with app.test_request_context():
-        render_responsiva(context)  # warm-up: fonts and Pango load once per process
-        # Interleaved, so both sides see the same machine load (2 cores shared with other work).
-        for _ in range(PDF_RUNS):
-            for globals_value, samples in ((lambda: "", without), (real, with_qr)):
-                app.jinja_env.globals["codigo_responsiva"] = globals_value  # the same template, QR left out or not
-                t0 = time.perf_counter()
-                render_responsiva(context)
-                samples.append(time.perf_counter() - t0)
-        app.jinja_env.globals["codigo_responsiva"] = real
-    t0 = time.perf_counter()
-    for _ in range(100):
-        real_svg = responsiva_qr.code_svg(context, "clave")
-    qr_alone = (time.perf_counter() - t0) / 100
-    report("Responsiva (WeasyPrint) con y sin el código QR", [("ancla: sin código QR", without),
-                                                               ("con código QR (SVG en línea)", with_qr)])
-    print(f"  el SVG del código solo (HMAC + segno): {qr_alone * 1000:.2f} ms, {len(real_svg)} caracteres")
