@@ -236,11 +236,18 @@ class FakeMailer:
     def __init__(self) -> None:
         self.sent: list[OutgoingEmail] = []
         self.down = False
+        self.connections = 0  # connections a real relay would have seen from batches
+        self.open_batches: list[FakeMailBatch] = []
 
     def send(self, email: OutgoingEmail) -> None:
         if self.down:
             raise MailUnavailable("SMTP no responde")
         self.sent.append(email)
+
+    def batch(self) -> "FakeMailBatch":
+        batch = FakeMailBatch(self)
+        self.open_batches.append(batch)
+        return batch
 
     def ping(self) -> None:
         if self.down:
@@ -248,3 +255,30 @@ class FakeMailer:
 
     def to(self, address: str) -> list[OutgoingEmail]:
         return [m for m in self.sent if m.to == address]
+
+
+class FakeMailBatch:
+    """Messages through one (pretend) connection, opened at the first send like SmtpBatch's; each send
+    behaves as FakeMailer.send, and a failed one drops the connection."""
+
+    def __init__(self, mailer: FakeMailer) -> None:
+        self.mailer = mailer
+        self.connected = False
+
+    def __enter__(self) -> "FakeMailBatch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connected = False
+
+    def send(self, email: OutgoingEmail) -> None:
+        if self.mailer.down:
+            self.connected = False
+            raise MailUnavailable("SMTP no responde")
+        if not self.connected:
+            self.connected = True
+            self.mailer.connections += 1
+        self.mailer.send(email)

@@ -5,11 +5,11 @@ import pytest
 
 from keycloak_ext import KeycloakGateway
 from registro.adapters.identity import IdentityDirectory
-from registro.adapters.mail import Mailer, SmtpMailer
+from registro.adapters.mail import MailBatch, Mailer, SmtpBatch, SmtpMailer
 from registro.adapters.storage import ObjectStore, S3Store
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
 from registro.workflow.queue_index import IndexBackend, MemoryBackend, RedisBackend
-from tests.fakes import FakeIdentity, FakeMailer, FakeStore
+from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeStore
 
 
 def protocol_methods(protocol) -> list[str]:
@@ -20,6 +20,7 @@ def protocol_methods(protocol) -> list[str]:
     (IdentityDirectory, KeycloakGateway, FakeIdentity),
     (ObjectStore, S3Store, FakeStore),
     (Mailer, SmtpMailer, FakeMailer),
+    (MailBatch, SmtpBatch, FakeMailBatch),
     (IndexBackend, RedisBackend, MemoryBackend),
     (ConsoleSessions, RedisSessions, MemorySessions),
 ])

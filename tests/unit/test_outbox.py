@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from registro.adapters.mail import Attachment, OutgoingEmail
 from registro.workflow.outbox import Outbox, from_json, to_json
@@ -60,3 +61,35 @@ def test_background_delivery_sends_off_the_callers_thread():
     outbox.enqueue(_email())
     assert outbox.wait_idle(10)
     assert [m.to for m in mailer.sent] == ["p0@example.com"] and outbox.pending() == []
+
+
+def test_background_delivery_reuses_one_relay_connection_and_closes_it_at_rest():
+    store, mailer = FakeStore(), FakeMailer()
+    outbox = Outbox(store, mailer, background=True, idle_close_s=0.2)
+    for i in range(5):
+        outbox.enqueue(_email(i))
+    assert outbox.wait_idle(10)
+    assert sorted(m.to for m in mailer.sent) == [f"p{i}@example.com" for i in range(5)]
+    assert mailer.connections == 1 and outbox.pending() == []
+    (batch,) = mailer.open_batches
+    deadline = time.monotonic() + 10
+    while batch.connected and time.monotonic() < deadline:  # closed after idle_close_s without messages
+        time.sleep(0.01)
+    assert not batch.connected
+    outbox.enqueue(_email(9))  # the next message opens a new one
+    assert outbox.wait_idle(10)
+    assert mailer.connections == 2 and mailer.sent[-1].to == "p9@example.com"
+
+
+def test_a_relay_failure_in_a_batch_keeps_the_message_queued_and_the_next_one_reconnects():
+    store, mailer = FakeStore(), FakeMailer()
+    outbox = Outbox(store, mailer, background=True, idle_close_s=30)
+    mailer.down = True
+    outbox.enqueue(_email(1))
+    assert outbox.wait_idle(10)
+    assert mailer.sent == [] and len(outbox.pending()) == 1
+    mailer.down = False
+    outbox.enqueue(_email(2))
+    assert outbox.wait_idle(10)
+    assert [m.to for m in mailer.sent] == ["p2@example.com"] and len(outbox.pending()) == 1
+    assert outbox.drain(min_age_s=0) == 1 and outbox.pending() == []

@@ -178,3 +178,40 @@ def test_csrf_token_is_required(client, fakes):
     r = client.post("/registro", data=mexican_form())
     assert r.status_code == 400 and "El formulario expiró" in page_text(r)
     assert not fakes.identity.accounts
+
+
+def _selects(page: str) -> list[str]:
+    return re.findall(r"<select.*?</select>", page, flags=re.S)
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_remembered_option_tags_are_exactly_what_wtforms_renders(app, client, monkeypatch, lang):
+    """The selects' <option> tags are built once per process (CPU of every GET of the form): the page must
+    be the one wtforms' own Select gives — selection, escaping and the English labels included."""
+    from wtforms.widgets import Select
+
+    from registro.forms import registration as form_module
+
+    def pages() -> list[list[str]]:
+        client.get(f"/registro?lang={lang}")
+        return [_selects(page_text(client.get("/registro"))),
+                _selects(page_text(post_registration(client, mexican_form(estado="Nuevo León", curp="X"))))]
+
+    remembered = pages()
+    remembered_again = pages()  # now from the cache
+    monkeypatch.setattr(form_module.RememberedOptions, "render_option", Select.render_option)
+    plain = pages()
+    assert remembered == remembered_again == plain
+    assert len(plain[0]) == 3 and any('<option selected value="Nuevo León">' in s for s in plain[1])
+
+
+def test_remembered_option_tags_keep_markup_labels_apart_from_plain_ones():
+    from markupsafe import Markup
+    from wtforms.fields.choices import Choice
+    from wtforms.widgets import Select
+
+    from registro.forms.registration import RememberedOptions
+
+    for choice in (Choice("a", "A &amp; B", False, None), Choice("a", Markup("A &amp; B"), False, None),
+                   Choice("b", "Bé", True, None), Choice("c", "C", False, {"data-x": "1"})):
+        assert RememberedOptions.render_option(choice) == Select.render_option(choice), choice

@@ -63,6 +63,9 @@ class ObjectStore(Protocol):
     def ping(self) -> None: ...
 
 
+_POOL_CONNECTIONS = 32
+
+
 class S3Store:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
@@ -86,6 +89,16 @@ class S3Store:
                 read_timeout=settings.timeout_s,
                 retries={"max_attempts": 2, "mode": "standard"},
                 signature_version="s3v4",
+                # Enough pooled connections for every thread of a worker at once (request threads,
+                # the claims' and the outbox's): with botocore's default of 10 a busy worker discarded
+                # connections and opened new ones.
+                max_pool_connections=_POOL_CONNECTIONS,
+                # botocore ≥ 1.36 adds a CRC32 of every body it sends and checks one on every body it
+                # reads. A signed payload (s3v4, payload signing on) already makes S3 verify the body's
+                # SHA-256, and the uploads' checksummed puts pass theirs explicitly (sent either way):
+                # the extra pass costs CPU on every call and adds no check.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
             ),
         )
 

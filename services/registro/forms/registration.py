@@ -6,10 +6,14 @@ business rule and are checked by workflow/registration.py.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, SubmitField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import Choice, SelectChoice
+from wtforms.widgets import Select
 
 from keycloak_ext.catalog import USER_TYPES
 
@@ -51,11 +55,33 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class RememberedOptions(Select):
+    """wtforms' Select with each `<option>` tag built once per process: the form's selects carry
+    ≈ 300 options (the country list alone ≈ 250), and building their tags anew (attribute escaping,
+    Markup formatting) was the largest part of the CPU of a GET of the form. The same (value, label,
+    selected) always gives the same tag, so the tag is remembered; anything unusual (render_kw,
+    extra attributes, a label that is not a plain string) is built as before."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        label = choice.label
+        if (kwargs or choice.render_kw or type(choice.value) is not str
+                or type(label) not in (str, Markup)):
+            return super().render_option(choice, **kwargs)
+        return _option_tag(choice.value, label, type(label) is Markup, bool(choice.selected))
+
+
+@lru_cache(maxsize=4096)  # ≈ 300 options × 2 languages, plus the selected variants
+def _option_tag(value: str, label: str, is_markup: bool, selected: bool) -> Markup:
+    # is_markup is part of the key: Markup("a&amp;b") and "a&amp;b" are equal strings that escape differently.
+    return Select.render_option(Choice(value, Markup(label) if is_markup else label, selected, None))
+
+
 class RegistrationForm(FlaskForm):
     # Field order = the manual's order; TAX ID and Pasaporte follow "¿Es extranjero?", which reveals them.
     tipo_usuario = SelectField("Tipo de usuario", choices=_choices([("", "Seleccione una opción")] +
                                                             [(t.slug, t.label) for t in USER_TYPES]),
-                               validate_choice=False)
+                               validate_choice=False, widget=RememberedOptions())
     es_extranjero = BooleanField("¿Es extranjero?")
     tax_id = StringField("TAX ID", filters=[_strip])
     pasaporte = StringField("Pasaporte", filters=[_strip])
@@ -66,10 +92,10 @@ class RegistrationForm(FlaskForm):
     apellidos = StringField("Apellidos", filters=[_strip])
     email = EmailField("Correo electrónico", filters=[_strip])
     pais = SelectField("País", choices=_choices(geography.COUNTRIES), default=geography.MEXICO,
-                       validate_choice=False)
+                       validate_choice=False, widget=RememberedOptions())
     estado = SelectField("Estado", choices=_choices([("", "Seleccione una entidad federativa")] +
                                                     [(name, name) for name in geography.ENTIDAD_NAMES]),
-                         validate_choice=False)
+                         validate_choice=False, widget=RememberedOptions())
     estado_extranjero = StringField("Estado, provincia o región", filters=[_strip])
     localidad = StringField("Localidad", filters=[_strip])
     colonia = StringField("Colonia", filters=[_strip])

@@ -67,13 +67,14 @@ class _Lock:
 
 class Outbox:
     def __init__(self, storage: ObjectStore, mailer: Mailer, *, background: bool = True, sweep_s: float = 30.0,
-                 grace_s: float = 60.0, lock_s: float = 120.0, clock=time.time) -> None:
+                 grace_s: float = 60.0, lock_s: float = 120.0, idle_close_s: float = 2.0, clock=time.time) -> None:
         self.storage = storage
         self.mailer = mailer
         self.background = background
         self.sweep_s = sweep_s
         self.grace_s = grace_s
         self.lock_s = lock_s
+        self.idle_close_s = idle_close_s
         self.clock = clock
         self._queue: queue.Queue[tuple[str, OutgoingEmail]] = queue.Queue()
         self._lock = threading.Lock()
@@ -92,9 +93,9 @@ class Outbox:
         return key
 
     # --- delivery -----------------------------------------------------------------------------
-    def _deliver(self, key: str, email: OutgoingEmail) -> bool:
+    def _deliver(self, key: str, email: OutgoingEmail, send=None) -> bool:
         try:
-            self.mailer.send(email)
+            (send or self.mailer.send)(email)
         except MailUnavailable as exc:
             metrics.count("confirmation_emails", "fallido")  # an attempt; the message stays queued
             log.warning("correo en cola, SMTP no disponible (%s); se reintentará", type(exc).__name__)
@@ -114,19 +115,20 @@ class Outbox:
         min_age = self.grace_s if min_age_s is None else min_age_s
         sent = 0
         now = self.clock()
-        for key in self.pending():
-            if now - _queued_at(key) < min_age or not self._take(key):
-                continue
-            try:
-                email = from_json(self.storage.get(key))
-                if self._deliver(key, email):
-                    sent += 1
-            except ObjectMissing:
-                pass  # someone else delivered it
-            except (ValueError, KeyError):
-                log.error("mensaje ilegible en la cola de correo: %s", key)
-            finally:
-                self._drop_lock(key)  # delivered, or free for the next sweep's retry
+        with self.mailer.batch() as batch:  # one relay connection for the sweep (opened at the first send)
+            for key in self.pending():
+                if now - _queued_at(key) < min_age or not self._take(key):
+                    continue
+                try:
+                    email = from_json(self.storage.get(key))
+                    if self._deliver(key, email, batch.send):
+                        sent += 1
+                except ObjectMissing:
+                    pass  # someone else delivered it
+                except (ValueError, KeyError):
+                    log.error("mensaje ilegible en la cola de correo: %s", key)
+                finally:
+                    self._drop_lock(key)  # delivered, or free for the next sweep's retry
         return sent
 
     def _lock_key(self, key: str) -> str:
@@ -183,14 +185,25 @@ class Outbox:
     def _work(self) -> None:
         q = self._queue
         next_sweep = self.clock() + self.sweep_s
+        # One relay connection while messages keep coming, closed once none came for `idle_close_s`:
+        # under load every message reuses it, at rest no connection is held open.
+        batch = self.mailer.batch()
+        in_use = False  # at rest the thread sleeps until the next sweep: no wake-ups, no connection
         while True:
+            timeout = next_sweep - self.clock()
+            if in_use:
+                timeout = min(timeout, self.idle_close_s)
             try:
-                key, email = q.get(timeout=max(0.1, next_sweep - self.clock()))
+                key, email = q.get(timeout=max(0.1, timeout))
             except queue.Empty:
                 key = None
+                if in_use:
+                    batch.close()
+                    in_use = False
             if key is not None:
+                in_use = True
                 try:
-                    self._deliver(key, email)
+                    self._deliver(key, email, batch.send)
                 except Exception as exc:  # noqa: BLE001 — the thread must survive any single failure
                     log.error("cola de correo: error al enviar (%s)", type(exc).__name__)
                 finally:
