@@ -94,9 +94,9 @@ class S3Store:
                 # connections and opened new ones.
                 max_pool_connections=_POOL_CONNECTIONS,
                 # botocore ≥ 1.36 adds a CRC32 of every body it sends and checks one on every body it
-                # reads. A signed payload (s3v4, payload signing on) already makes S3 verify the body's
-                # SHA-256, and the uploads' checksummed puts pass theirs explicitly (sent either way):
-                # the extra pass costs CPU on every call and adds no check.
+                # reads. Over plain HTTP the s3v4 signature already covers the body's SHA-256 (S3 checks
+                # it); over HTTPS, TLS protects the bytes in transit; and the uploads' puts pass their
+                # own checksum explicitly (sent either way). The extra pass costs CPU on every call.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             ),
