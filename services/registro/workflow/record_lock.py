@@ -104,10 +104,10 @@ def _release(storage: ObjectStore, key: str, holder: str, hold: Hold) -> None:
 
 
 @contextmanager
-def editing(storage: ObjectStore, account_id: str, *, wait_s: float = WAIT_S) -> Iterator[Hold]:
+def editing(storage: ObjectStore, account_id: str, *, wait_s: float | None = None) -> Iterator[Hold]:
     key = edit_lock_key(account_id)
     holder = secrets.token_hex(8)
-    hold = _acquire(storage, key, holder, wait_s)
+    hold = _acquire(storage, key, holder, WAIT_S if wait_s is None else wait_s)
     try:
         yield hold
     finally:
