@@ -302,3 +302,62 @@ def test_id_kinds_shown_per_nationality(client, fakes, app):
         assert (kind.label in mx_page) == (not kind.foreigners_only)
         assert kind.label in fx_page
     assert 'id="documento-curp"' in mx_page and 'id="documento-curp"' not in fx_page
+
+
+# --- the link is read while the body arrives ----------------------------------------------------
+def test_a_forged_link_is_refused_before_the_body_is_read(client, fakes, opened):
+    class Unreadable(io.BytesIO):
+        def read(self, *args):
+            raise AssertionError("the body must not be read")
+
+        readline = readinto = read1 = read
+
+    account_id, link = opened
+    r = client.post(f"{path_of(link)[:-3]}xyz/documentos/{docs.CURP}", input_stream=Unreadable(),
+                    content_type="multipart/form-data; boundary=x", environ_overrides={"CONTENT_LENGTH": "1000"})
+    assert r.status_code == 400 and "/registro/reenviar" not in r.get_data(as_text=True)
+
+
+def test_a_superseded_link_wins_over_an_oversized_body(app, client, fakes, opened):
+    from registro.workflow.confirmation_links import issue_link
+
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    issue_link(fakes.identity, app.extensions["registro.settings"], account_id)  # "Reenviar correo" meanwhile
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=11 * MiB)),
+                                                                      "grande.pdf")})
+    assert r.status_code == 410 and "/registro/reenviar" in r.get_data(as_text=True)
+    assert _doc_keys(fakes.storage) == []
+
+
+def test_a_submitted_application_answers_409_before_413(client, fakes, opened):
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    fakes.identity.update_attributes(account_id, {"estatus": "en_revision"})
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=11 * MiB)),
+                                                                      "grande.pdf")})
+    assert r.status_code == 409 and "ya fueron enviados a validación" in r.get_data(as_text=True)
+
+
+def test_keycloak_down_while_the_body_arrives_stores_nothing_and_closes_the_spool(client, fakes, opened, monkeypatch):
+    from registro.web import uploads
+
+    spools = []
+    real = uploads.CountingSpool
+
+    class Tracked(real):
+        def __init__(self, limit):
+            super().__init__(limit)
+            spools.append(self)
+
+    monkeypatch.setattr(uploads, "CountingSpool", Tracked)
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    fakes.identity.down = True
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=200_000)),
+                                                                      "a.pdf")})
+    assert r.status_code == 503 and "No se realizó ningún cambio" in r.get_data(as_text=True)
+    assert _doc_keys(fakes.storage) == [] and spools and all(s.closed for s in spools)

@@ -161,8 +161,8 @@ class Upload:
 T = TypeVar("T")
 
 
-def _in_background(func: Callable[[], T]) -> Future[T]:
-    """Runs `func` in a helper thread of its own (one per call: an upload needs two, briefly)."""
+def in_background(func: Callable[[], T]) -> Future[T]:
+    """Runs `func` in a helper thread of its own (one per call: an upload needs three, briefly)."""
     future: Future[T] = Future()
 
     def run() -> None:
@@ -204,9 +204,9 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     check_reader = upload.second_reader()
     if check_reader is None:  # one reader only: check first, then put, one after the other
         filetypes.verify(upload.stream, content_type)
-    checked = _in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
+    checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
     upload.stream.seek(0)
-    stored = _in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
+    stored = in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
     try:
         replaced: list[DocumentRecord] = []
 
