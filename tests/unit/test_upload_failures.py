@@ -203,3 +203,18 @@ def test_a_fresh_hold_is_released_with_one_delete_and_a_stale_one_only_if_still_
         # Taken over meanwhile (the hold had expired): the lock is someone else's now.
         store.objects[edit_lock_key("solicitud-1")] = (b'{"holder": "otro", "expires_at": 1e12}', "", {})
     assert edit_lock_key("solicitud-1") in store.objects
+
+
+def test_a_stream_without_a_second_reader_is_checked_before_its_put(tmp_path):
+    """A caller whose stream cannot be read twice at once still gets the check, first: nothing is put."""
+    identity, store = FakeIdentity(), SlowStore(put_s=0.0)
+    application = _application(identity)
+    data = hostile.build("launch_action")
+    with open(tmp_path / "archivo", "w+b") as stream:
+        stream.write(data)
+        stream.seek(0)
+        upload = Upload(stream=stream, size=len(data), sha256="0" * 64, original_name="a.pdf")
+        assert upload.second_reader() is None
+        with pytest.raises(filetypes.UnreadableFile):
+            store_document(identity, store, application, KIND, upload)
+    assert store.events == [] and Application(identity.get_account(application.id)).documents == {}
