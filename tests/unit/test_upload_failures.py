@@ -218,3 +218,30 @@ def test_a_stream_without_a_second_reader_is_checked_before_its_put(tmp_path):
         with pytest.raises(filetypes.UnreadableFile):
             store_document(identity, store, application, KIND, upload)
     assert store.events == [] and Application(identity.get_account(application.id)).documents == {}
+
+
+def test_a_failure_after_the_record_was_written_never_deletes_the_object_it_points_to():
+    """The release of the lock fails in an unforeseen way after Keycloak took the record: the new
+    object must stay (deleting it would leave a record pointing to nothing)."""
+
+    class ReleaseBreaks(SlowStore):
+        def delete(self, key):
+            if key.endswith("bloqueo-edicion.json"):
+                raise RuntimeError("fallo inesperado")
+            super().delete(key)
+
+    identity, store = FakeIdentity(), ReleaseBreaks(put_s=0.0)
+    application = _application(identity)
+    with pytest.raises(RuntimeError):
+        store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
+    record = Application(identity.get_account(application.id)).documents[KIND]
+    assert record.key in store.objects and store.documents() == [record.key]
+
+
+def test_the_replaced_object_is_gone_when_the_upload_answers():
+    identity, store = FakeIdentity(), SlowStore(put_s=0.0)
+    application = _application(identity)
+    first = store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
+    second = store_document(identity, store, Application(identity.get_account(application.id)), KIND,
+                            _upload(files.pdf_bytes(pages=2)))
+    assert store.documents() == [second.key] and ("delete", first.key) in store.events

@@ -12,6 +12,8 @@ What overlaps (an upload's time is mostly waiting): once the type is known from 
 bytes, the S3 put and the sandboxed content check run at the same time in two helper
 threads, each with its own reader of the spool, while this thread takes the edit lock and
 reads the account; the record is written under that lock only when both have succeeded.
+The replaced object's deletion starts right after the write and overlaps the lock's release.
+Once the record is written, no failure deletes the new object any more.
 """
 from __future__ import annotations
 
@@ -222,16 +224,26 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             documents[kind] = record
             return {"attributes": {"documentos": documents_attribute(documents)}}
 
+        recorded: list[bool] = []
+        cleanup: list[Future] = []
+
+        def delete_replaced() -> None:  # the record points to the new object: its deletion overlaps the release
+            recorded.append(True)
+            if replaced and replaced[0].key != key:
+                old_key = replaced[0].key
+                cleanup.append(in_background(lambda: _delete_quietly(storage, old_key, "documento reemplazado")))
+
         # `add` may wait for the put and the check; a hold grown stale meanwhile reads again.
-        update_record(identity, storage, application.id, add, attempts=2)
-        previous = replaced[0] if replaced else None
+        update_record(identity, storage, application.id, add, attempts=2, written=delete_replaced)
     except BaseException:
+        if recorded:
+            raise  # whatever failed after the write, the record points to the new object: it stays
         _settle(stored)  # the put must be over before its object is deleted (and the spool closed)
         _settle(checked)
         _delete_quietly(storage, key, "documento nuevo sin registro")
         raise
-    if previous is not None and previous.key != key:
-        _delete_quietly(storage, previous.key, "documento reemplazado")
+    for job in cleanup:
+        _settle(job)  # done before answering: the page then lists exactly what is stored
     log.info("documento cargado: solicitud=%s tipo=%s bytes=%d formato=%s", application.id, kind, upload.size,
              content_type)
     return record

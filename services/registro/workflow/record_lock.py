@@ -115,7 +115,8 @@ def editing(storage: ObjectStore, account_id: str, *, wait_s: float | None = Non
 
 
 def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id: str,
-                  change: Callable[[Account], dict], *, attempts: int = 1) -> Account:
+                  change: Callable[[Account], dict], *, attempts: int = 1,
+                  written: Callable[[], None] | None = None) -> Account:
     """Reads the account under the lock, asks `change` for the update (keyword arguments of
     `update_account`: attributes, enabled, email_verified…; it may raise to refuse) and writes it.
 
@@ -123,7 +124,10 @@ def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id:
     there for its object and its content check, so that taking the lock and reading the account
     overlap them). Then, with `attempts` > 1, the account is read and `change` asked again under
     a new hold (so `change` must decide from the account it is given only); otherwise, or when
-    the attempts run out, ApplicationBusy: a retry of the whole request completes it."""
+    the attempts run out, ApplicationBusy: a retry of the whole request completes it.
+
+    `written`, if given, is called right after a successful write, before the lock is released
+    (an upload starts deleting the object it replaced there, so both round trips overlap)."""
     for _ in range(attempts):
         with editing(storage, account_id) as hold:
             account = identity.get_account(account_id)
@@ -131,5 +135,8 @@ def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id:
             if not changes:
                 return account
             if hold.fresh:
-                return identity.update_account(account_id, base=account, **changes)
+                updated = identity.update_account(account_id, base=account, **changes)
+                if written is not None:
+                    written()
+                return updated
     raise ApplicationBusy()
