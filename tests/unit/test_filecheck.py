@@ -161,3 +161,32 @@ def test_a_file_on_disk_is_read_from_its_current_position(tmp_path):
         spool.seek(8)
         assert sandbox.run(parsers.echo, spool) == len(files.pdf_bytes())
         assert spool.tell() == 8
+
+
+def test_children_that_answered_are_collected_off_the_callers_path(monkeypatch):
+    """The caller gets its verdict as soon as the child answers; the child's exit is collected and its
+    process object closed by the reaper thread, so nothing is left behind."""
+    import time
+
+    handed, real_reap = [], sandbox._reap
+
+    def reap(process):
+        handed.append(process)
+        real_reap(process)
+
+    monkeypatch.setattr(sandbox, "_reap", reap)
+    for _ in range(4):
+        assert sandbox.run(parsers.echo, b"abc") == 3
+    deadline = time.monotonic() + 10
+    while len(handed) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the reaper's progress, with a deadline
+    assert len(handed) == 4
+    for process in handed:
+        while time.monotonic() < deadline:
+            try:
+                process.pid  # raises once close() ran
+            except ValueError:
+                break
+            time.sleep(0.01)
+        with pytest.raises(ValueError):
+            process.pid
