@@ -4,11 +4,19 @@ of the same bytes to the same S3 server, and the workers' memory growth (`make b
 The service path includes everything an applicant's upload costs: link verification (Keycloak),
 streaming the multipart body to a spool with SHA-256, the PDF parse, the S3 put, and the
 Keycloak record update (plus deleting the replaced object from the second run on).
+
+A second, in-process run (`test_bench_upload_steps`: the same app and adapters, no HTTP) prints
+where the time goes: each step's duration and when it ended after the request began. Steps
+overlap (the read of the application with the body's reception; the S3 put, the content check
+and the locked read of the record with each other), so durations do not add up to the total.
 """
 from __future__ import annotations
 
+import functools
+import io
 import re
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +111,86 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
     report("subida", {"service": stats_ms(service), "direct": stats_ms(anchor), "ratio_p50": round(svc / dr, 3),
                       "rss_first_mib": round(first, 2), "rss_first_to_last_mib": round(flat, 2),
                       "hwm_mib": round(hwm, 2)}, lines)
+
+
+STEP_UPLOADS = 8
+# (label, module or object path, attribute): the steps of one upload, in the order they begin.
+STEPS = (
+    ("leer la solicitud (Keycloak, en paralelo)", "registro.web.activation", "open_application"),
+    ("recibir el cuerpo + SHA-256 al disco", "registro.web.activation", "read_upload_form"),
+    ("tipo por los primeros bytes", "registro.domain.filetypes", "detect"),
+    ("revisión de contenido (proceso aislado)", "registro.domain.filetypes", "verify"),
+    ("put a S3", "storage", "put"),
+    ("tomar el bloqueo de edición", "registro.workflow.record_lock", "_acquire"),
+    ("leer la cuenta bajo el bloqueo", "identity", "get_account"),
+    ("escribir el registro (Keycloak)", "identity", "update_account"),
+    ("soltar el bloqueo", "registro.workflow.record_lock", "_release"),
+    ("borrar el objeto reemplazado", "registro.workflow.documents", "_delete_quietly"),
+)
+
+
+def test_bench_upload_steps(setup, monkeypatch):
+    """Per-step breakdown of the same upload in-process: duration and end (ms after the request began)."""
+    import importlib
+
+    from registro import create_app
+    from tests.support.applications import csrf_token
+
+    stack, settings, storage, link, stack_dir = setup
+    app = create_app({"SETTINGS": settings})
+    adapters = app.extensions["registro.adapters"]
+    current: dict = {}
+    lock = threading.Lock()
+
+    def timed(label, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                ended = time.perf_counter()
+                with lock:  # the last call counts (the account is read twice: on opening, then under the lock)
+                    if "t0" in current:
+                        current["steps"][label] = ((ended - started) * 1000, (ended - current["t0"]) * 1000)
+        return wrapper
+
+    for label, where, name in STEPS:
+        target = getattr(adapters, where) if where in ("storage", "identity") else importlib.import_module(where)
+        monkeypatch.setattr(target, name, timed(label, getattr(target, name)))
+    inner = app.wsgi_app
+
+    def measured(environ, start_response):
+        if environ["REQUEST_METHOD"] != "POST":
+            return inner(environ, start_response)
+        with lock:
+            current.update(t0=time.perf_counter(), steps={})
+        try:
+            return list(inner(environ, start_response))
+        finally:
+            current["total"] = (time.perf_counter() - current["t0"]) * 1000
+
+    app.wsgi_app = measured
+    data = files.pdf_of_size(10 * MiB)
+    client = app.test_client()
+    rows: list[dict] = []
+    for i in range(STEP_UPLOADS + 1):
+        page = client.get(path_of(link)).get_data(as_text=True)
+        r = client.post(f"{path_of(link)}/documentos/{docs.RESPONSIVA}", content_type="multipart/form-data",
+                        data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(data), "grande.pdf")})
+        assert r.status_code == 303, r.get_data(as_text=True)[:500]
+        if i:  # the first one warms the fork server and the connections up
+            rows.append({"total": current["total"], **current["steps"]})
+    lines = [f"subida de 10 MiB dentro del proceso, por paso (n={STEP_UPLOADS}, mediana; duración · termina a los):"]
+    figures = {}
+    for label, _, _ in STEPS:
+        found = [row[label] for row in rows if label in row]
+        if not found:
+            continue
+        duration = statistics.median(d for d, _ in found)
+        end = statistics.median(e for _, e in found)
+        lines.append(f"  {label:44s} {duration:6.1f} ms · {end:6.1f} ms")
+        figures[label] = {"ms": round(duration, 2), "ends_ms": round(end, 2)}
+    total = statistics.median(row["total"] for row in rows)
+    lines.append(f"  {'total de la petición (sin HTTP)':44s} {total:6.1f} ms")
+    report("subida-pasos", {"steps": figures, "total_ms": round(total, 2)}, lines)

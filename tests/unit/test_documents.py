@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import date
 
 import pytest
@@ -87,8 +88,10 @@ def test_an_encrypted_pdf_is_refused():
 # --- the spool --------------------------------------------------------------------------------
 def test_counting_spool_hashes_rolls_to_disk_and_stops_at_the_limit():
     spool = CountingSpool(limit=300_000)
-    spool.write(b"a" * 200_000)
-    assert spool._file._rolled  # past SPOOL_IN_MEMORY the bytes live in a temporary file
+    spool.write(b"a" * 1000)
+    assert not spool.rolled
+    spool.write(b"a" * 199_000)
+    assert spool.rolled and os.fstat(spool.fileno()).st_size > 0  # past SPOOL_IN_MEMORY: a temporary file
     assert 200_000 > SPOOL_IN_MEMORY
     with pytest.raises(FileTooLarge):
         spool.write(b"b" * 100_001)
@@ -96,6 +99,46 @@ def test_counting_spool_hashes_rolls_to_disk_and_stops_at_the_limit():
 
     assert spool.sha256 == hashlib.sha256(b"a" * 200_000).hexdigest()
     spool.close()
+
+
+@pytest.mark.parametrize("size", [10, SPOOL_IN_MEMORY + 10, 300_000])
+def test_spool_readers_have_positions_of_their_own(size):
+    """The S3 put reads the spool while the content check reads another reader of it."""
+    data = os.urandom(size)
+    spool = CountingSpool(limit=size)
+    for start in range(0, size, 7000):
+        spool.write(data[start:start + 7000])
+    spool.seek(0)
+    first = spool.read(5)
+    with spool.reader() as a, spool.reader() as b:
+        assert a.read(3) == data[:3]
+        assert b.read() == data
+        assert a.read() == data[3:]
+        with pytest.raises(OSError):
+            a.write(b"x")  # read-only
+    assert spool.read() == data[5:] and first == data[:5]  # the spool's own position did not move
+    spool.close()
+
+
+def test_a_spool_reader_without_proc_reads_by_position(monkeypatch):
+    import builtins
+
+    data = os.urandom(200_000)
+    spool = CountingSpool(limit=len(data))
+    spool.write(data)
+    real_open = builtins.open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_proc)
+    with spool.reader() as a:
+        a.seek(100)
+        assert a.read(10) == data[100:110] and a.read() == data[110:]
+    spool.seek(0)
+    assert spool.read() == data
 
 
 def test_a_body_without_content_length_is_cut_off_while_reading(app, client, fakes, opened):
@@ -259,3 +302,62 @@ def test_id_kinds_shown_per_nationality(client, fakes, app):
         assert (kind.label in mx_page) == (not kind.foreigners_only)
         assert kind.label in fx_page
     assert 'id="documento-curp"' in mx_page and 'id="documento-curp"' not in fx_page
+
+
+# --- the link is read while the body arrives ----------------------------------------------------
+def test_a_forged_link_is_refused_before_the_body_is_read(client, fakes, opened):
+    class Unreadable(io.BytesIO):
+        def read(self, *args):
+            raise AssertionError("the body must not be read")
+
+        readline = readinto = read1 = read
+
+    account_id, link = opened
+    r = client.post(f"{path_of(link)[:-3]}xyz/documentos/{docs.CURP}", input_stream=Unreadable(),
+                    content_type="multipart/form-data; boundary=x", environ_overrides={"CONTENT_LENGTH": "1000"})
+    assert r.status_code == 400 and "/registro/reenviar" not in r.get_data(as_text=True)
+
+
+def test_a_superseded_link_wins_over_an_oversized_body(app, client, fakes, opened):
+    from registro.workflow.confirmation_links import issue_link
+
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    issue_link(fakes.identity, app.extensions["registro.settings"], account_id)  # "Reenviar correo" meanwhile
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=11 * MiB)),
+                                                                      "grande.pdf")})
+    assert r.status_code == 410 and "/registro/reenviar" in r.get_data(as_text=True)
+    assert _doc_keys(fakes.storage) == []
+
+
+def test_a_submitted_application_answers_409_before_413(client, fakes, opened):
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    fakes.identity.update_attributes(account_id, {"estatus": "en_revision"})
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=11 * MiB)),
+                                                                      "grande.pdf")})
+    assert r.status_code == 409 and "ya fueron enviados a validación" in r.get_data(as_text=True)
+
+
+def test_keycloak_down_while_the_body_arrives_stores_nothing_and_closes_the_spool(client, fakes, opened, monkeypatch):
+    from registro.web import uploads
+
+    spools = []
+    real = uploads.CountingSpool
+
+    class Tracked(real):
+        def __init__(self, limit):
+            super().__init__(limit)
+            spools.append(self)
+
+    monkeypatch.setattr(uploads, "CountingSpool", Tracked)
+    account_id, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    fakes.identity.down = True
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(files.pdf_bytes(padding=200_000)),
+                                                                      "a.pdf")})
+    assert r.status_code == 503 and "No se realizó ningún cambio" in r.get_data(as_text=True)
+    assert _doc_keys(fakes.storage) == [] and spools and all(s.closed for s in spools)

@@ -133,3 +133,60 @@ def test_an_unused_leftover_object_that_does_not_parse_is_tolerated_but_a_used_o
     assert filetypes.inspect(io.BytesIO(leftover)) == filetypes.PDF
     used = hostile.hand_pdf([catalog, pages, page % b"/Extra 4 0 R", b"<< /Roto [1 2 >> ) garbage"])
     assert hostile.DAMAGED in _refusal(used)
+
+
+@pytest.mark.parametrize("name", ["openaction_javascript", "flate_bomb", "png_bomb", "pdf_with_zip"])
+def test_a_file_on_disk_is_read_by_the_child_itself_with_the_same_verdict(name, monkeypatch, tmp_path):
+    """An upload's spool is handed to the child as a read-only descriptor: no byte of it passes
+    through the worker, the verdict is the one the piped bytes get, and the worker's position stays."""
+    data = hostile.build(name)
+    expected = _refusal(data)
+
+    def no_piping(source):
+        raise AssertionError("a file on disk must not be piped through the worker")
+
+    monkeypatch.setattr(sandbox, "_chunks", no_piping)
+    with open(tmp_path / "spool", "w+b") as spool:
+        spool.write(data)
+        spool.seek(0)
+        with pytest.raises(filetypes.UnreadableFile) as caught:
+            filetypes.inspect(spool)
+        assert caught.value.message == expected and spool.tell() == 0
+        spool.write(b"x")  # still the worker's own, writable file
+
+
+def test_a_file_on_disk_is_read_from_its_current_position(tmp_path):
+    with open(tmp_path / "spool", "w+b") as spool:
+        spool.write(b"cabecera" + files.pdf_bytes())
+        spool.seek(8)
+        assert sandbox.run(parsers.echo, spool) == len(files.pdf_bytes())
+        assert spool.tell() == 8
+
+
+def test_children_that_answered_are_collected_off_the_callers_path(monkeypatch):
+    """The caller gets its verdict as soon as the child answers; the child's exit is collected and its
+    process object closed by the reaper thread, so nothing is left behind."""
+    import time
+
+    handed, real_reap = [], sandbox._reap
+
+    def reap(process):
+        handed.append(process)
+        real_reap(process)
+
+    monkeypatch.setattr(sandbox, "_reap", reap)
+    for _ in range(4):
+        assert sandbox.run(parsers.echo, b"abc") == 3
+    deadline = time.monotonic() + 10
+    while len(handed) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the reaper's progress, with a deadline
+    assert len(handed) == 4
+    for process in handed:
+        while time.monotonic() < deadline:
+            try:
+                process.pid  # raises once close() ran
+            except ValueError:
+                break
+            time.sleep(0.01)
+        with pytest.raises(ValueError):
+            process.pid

@@ -40,11 +40,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def inspect(stream: BinaryIO) -> str:
-    """Detects the type from the content and checks the file really parses. Returns the type.
-
-    Raises UnreadableFile with a Spanish message for the applicant. Leaves the stream at 0.
-    """
+def detect(stream: BinaryIO) -> str:
+    """The accepted type the first bytes announce (reads only those). Raises UnreadableFile with a
+    Spanish message for the applicant. Leaves the stream at 0."""
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
     stream.seek(0)
@@ -54,10 +52,25 @@ def inspect(stream: BinaryIO) -> str:
     if content_type is None:
         raise UnreadableFile("El archivo debe ser PDF, JPEG o PNG. El tipo se revisa por su contenido, "
                              "no por el nombre del archivo.")
+    return content_type
+
+
+def verify(stream: BinaryIO, content_type: str) -> None:
+    """Checks that the file of the detected `content_type` really parses (in the bounded child of
+    `registro.filecheck`). Raises UnreadableFile with a Spanish message. Leaves the stream at 0."""
     from ..filecheck import check_upload  # the parsers run there, bounded; imported late (it imports us)
 
     try:
         check_upload(stream, content_type)
     finally:
         stream.seek(0)
+
+
+def inspect(stream: BinaryIO) -> str:
+    """Detects the type from the content and checks the file really parses. Returns the type.
+
+    Raises UnreadableFile with a Spanish message for the applicant. Leaves the stream at 0.
+    """
+    content_type = detect(stream)
+    verify(stream, content_type)
     return content_type

@@ -18,16 +18,22 @@ concurrent decodes": a burst of uploads queues instead of multiplying memory.
 """
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
+import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO, Callable
 
-# The file goes to the child in pieces of this size, read from the upload's spool: the worker
-# never holds a whole 10 MiB upload (nor a pickled copy of it) in memory.
+# A file on disk (an upload's spool) is handed to the child as a read-only descriptor, which the
+# child reads itself: no copy of its bytes passes through the worker. Anything else (bytes, a
+# file held in memory) goes to the child in pieces of this size: the worker never holds a whole
+# 10 MiB upload (nor a pickled copy of it) in memory.
 CHUNK_BYTES = 256 * 1024
 
 # The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
@@ -117,17 +123,53 @@ def _chunks(source: bytes | BinaryIO):
         yield chunk
 
 
+class _Descriptor:
+    """A file descriptor that travels to the child as the child's own copy (the way multiprocessing
+    sends a Connection); it arrives as a plain int."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self):
+        return _inherited, (reduction.DupFd(self.fd),)
+
+
+def _inherited(dup) -> int:
+    return dup.detach()
+
+
+def _readonly_descriptor(source: bytes | BinaryIO) -> tuple[int, int] | None:
+    """(a new read-only descriptor of the regular file under `source`, its current position), or
+    None when `source` is not a file on disk (or this system cannot reopen one by descriptor)."""
+    try:
+        fd = source.fileno()  # type: ignore[union-attr]
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        source.flush()  # type: ignore[union-attr]  # what the spool still buffers must be in the file
+        position = source.tell()  # type: ignore[union-attr]
+        # Its own open file description: the child can neither write through it nor move the
+        # worker's position in the file.
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC), position
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits) -> Any:
     ctx = _get_context()
     receiver, sender = ctx.Pipe(duplex=False)
     data_in, data_out = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child_main, args=(sender, data_in, name, args, limits), daemon=True)
+    on_disk = _readonly_descriptor(source)
+    given = (_Descriptor(on_disk[0]), on_disk[1]) if on_disk else None
+    process = ctx.Process(target=_child_main, args=(sender, data_in, name, args, limits, given), daemon=True)
     try:
         process.start()
     except OSError as exc:  # fork refused (no memory, process limit)
         for end in (receiver, sender, data_in, data_out):
             end.close()
         raise SandboxFailed("unavailable") from exc
+    finally:
+        if on_disk:
+            os.close(on_disk[0])  # the child has its own copy
     sender.close()
     data_in.close()
     # One deadline for the whole job, feeding the bytes included: a child that stops reading
@@ -142,11 +184,13 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
     watchdog = threading.Timer(limits.timeout_seconds, overrun)
     watchdog.daemon = True
     watchdog.start()
+    answered = False
     try:
         try:
-            for chunk in _chunks(source):
-                data_out.send_bytes(chunk)
-            data_out.send_bytes(b"")  # end of file
+            if not on_disk:
+                for chunk in _chunks(source):
+                    data_out.send_bytes(chunk)
+                data_out.send_bytes(b"")  # end of file
         except (BrokenPipeError, ConnectionResetError, OSError) as exc:
             # The child died while reading: a limit, or the watchdog.
             raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
@@ -160,17 +204,52 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
             raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
         if status != "ok":
             raise SandboxFailed("crashed", value)
+        answered = True
         return value
     finally:
         watchdog.cancel()
         receiver.close()
-        if process.is_alive():
-            process.kill()
-        process.join(5)
-        process.close() if not process.is_alive() else None
+        if answered:
+            # The child exits right after answering; its exit status comes back through the fork
+            # server, a round trip that costs milliseconds on a busy host: collected off this path.
+            _reap_later(process)
+        else:
+            _reap(process)
 
 
-def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple, limits: Limits) -> None:
+def _reap(process) -> None:
+    if process.is_alive():
+        process.kill()
+    process.join(5)
+    process.close() if not process.is_alive() else None
+
+
+_reaper_lock = threading.Lock()
+_reaper_queue: queue.SimpleQueue | None = None
+_reaper_pid = 0
+
+
+def _reap_later(process) -> None:
+    """Hands a child that has answered to this process's reaper thread (started on first use)."""
+    global _reaper_queue, _reaper_pid
+    with _reaper_lock:
+        if _reaper_queue is None or _reaper_pid != os.getpid():
+            _reaper_queue, _reaper_pid = queue.SimpleQueue(), os.getpid()
+            threading.Thread(target=_reaper, args=(_reaper_queue,), name="filecheck-reaper", daemon=True).start()
+        _reaper_queue.put(process)
+
+
+def _reaper(children: queue.SimpleQueue) -> None:
+    while True:
+        process = children.get()
+        try:
+            _reap(process)
+        except Exception:  # noqa: BLE001 - the reaper outlives any one child
+            pass
+
+
+def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple, limits: Limits,
+                given: tuple[int, int] | None = None) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -180,11 +259,19 @@ def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple,
     from . import parsers
 
     try:
-        received = bytearray()
-        while chunk := data_in.recv_bytes():
-            received += chunk
-        data_in.close()
-        result = ("ok", getattr(parsers, name)(bytes(received), *args))
+        if given is not None:  # (descriptor, position) of the file on disk: read it here
+            data_in.close()
+            fd, position = given
+            with open(fd, "rb", closefd=True) as file:
+                file.seek(position)
+                data = file.read()
+        else:
+            received = bytearray()
+            while chunk := data_in.recv_bytes():
+                received += chunk
+            data_in.close()
+            data = bytes(received)
+        result = ("ok", getattr(parsers, name)(data, *args))
     except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
         result = ("error", type(exc).__name__)
     try:

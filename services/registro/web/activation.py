@@ -3,7 +3,9 @@
 Every route re-verifies the token and takes the application id from it alone, so a
 link opens its own application and nothing else. Uploads are exempt from the global
 CSRF hook (which would parse the body before the size limit applies) and check the
-CSRF token themselves after streaming the body (web/uploads.py).
+CSRF token themselves after streaming the body (web/uploads.py). An upload checks the
+link's signature and age first; then the application is read from Keycloak in a helper
+thread while the body is received (a link refused there still wins over the body's errors).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow import documents as documents_flow
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
+from ..workflow.confirmation_links import signer
 from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
 from ..workflow.page_views import prepare_application, prepare_document
 from ..workflow.record_lock import ApplicationBusy
@@ -80,17 +83,29 @@ def responsiva(token: str):
 @csrf.exempt
 def upload(token: str, kind: str):
     s, a = settings(), adapters()
-    application = _open(token)
-    _kind_or_404(application, kind)
-    try:
-        documents_flow.check_may_change(application, kind)
-    except DocumentNotAllowed as exc:
-        return _render(application, token, notice=exc.message, status_code=409)
+    signer(s).read(token)  # a forged or expired link: refused before a byte of the body is read
+    opening = documents_flow.in_background(lambda: open_application(a.identity, s, token))
     try:
         received = read_upload_form(s.upload_max_bytes)
     except FileTooLarge:
+        application = opening.result()  # the link's own refusal comes first, then the document's
+        refused = _refusal(application, token, kind)
+        if refused is not None:
+            return refused
         message = f"El archivo excede el tamaño máximo permitido de {_limit_label()}."
         return _render(application, token, errors={kind: {FILE_FIELD: [message]}}, status_code=413)
+    except BaseException:
+        opening.result()
+        raise
+    try:
+        application = opening.result()
+        refused = _refusal(application, token, kind)
+    except BaseException:
+        received.close()
+        raise
+    if refused is not None:
+        received.close()
+        return refused
     try:
         today = documents_flow.today()
         form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=today, formdata=received.form)
@@ -119,6 +134,16 @@ def upload(token: str, kind: str):
     prepare_document(a.page_views, kind, record)  # the reviewer's page images, off this request
     flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
+
+
+def _refusal(application: Application, token: str, kind: str):
+    """The answer when this document cannot be changed now (404 / 409), else None."""
+    _kind_or_404(application, kind)
+    try:
+        documents_flow.check_may_change(application, kind)
+    except DocumentNotAllowed as exc:
+        return _render(application, token, notice=exc.message, status_code=409)
+    return None
 
 
 @bp.post("/activacion/<token>/documentos/<kind>/eliminar")

@@ -2,20 +2,31 @@
 
 Ordering (ARCHITECTURE: no two-phase writes between Keycloak and S3): the object is
 written first, under a fresh service-built key; only then does the account's
-`documentos` attribute point to it. If Keycloak fails, the new object is deleted, so
-nothing counts as a document. A replaced object is deleted only after the record points
-to its successor; if that delete fails, the leftover object has no record pointing to it
-and is removed with the application's prefix when the application is purged.
+`documentos` attribute point to it. If the content check refuses the file, or S3 or
+Keycloak fails, the new object is deleted (after its put has finished, whatever its
+outcome), so nothing counts as a document. A replaced object is deleted only after the
+record points to its successor; if that delete fails, the leftover object has no record
+pointing to it and is removed with the application's prefix when the application is purged.
+
+What overlaps (an upload's time is mostly waiting): once the type is known from the first
+bytes, the S3 put and the sandboxed content check run at the same time in two helper
+threads, each with its own reader of the spool, while this thread takes the edit lock and
+reads the account; the record is written under that lock only when both have succeeded.
+The replaced object's deletion starts right after the write and overlaps the lock's release.
+Once the record is written, no failure deletes the new object any more.
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
+import threading
 import unicodedata
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
-from typing import BinaryIO
+from typing import BinaryIO, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from ..adapters.identity import IdentityDirectory
@@ -138,17 +149,45 @@ class Upload:
     sha256: str
     original_name: str
 
+    def second_reader(self) -> BinaryIO | None:
+        """Another reader of the same bytes with a position of its own (the spool's `reader()`; a
+        copy of an in-memory stream), or None when the stream cannot give one."""
+        reopen = getattr(self.stream, "reader", None)
+        if callable(reopen):
+            return reopen()
+        if isinstance(self.stream, io.BytesIO):
+            return io.BytesIO(self.stream.getvalue())
+        return None
+
+
+T = TypeVar("T")
+
+
+def in_background(func: Callable[[], T]) -> Future[T]:
+    """Runs `func` in a helper thread of its own (one per call: an upload needs three, briefly)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(func())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="subida", daemon=True).start()
+    return future
+
 
 def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
                    upload: Upload, details: dict[str, str] | None = None) -> DocumentRecord:
     """Checks the content, stores the object, then points the application's record to it.
 
-    Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable or keycloak_ext.IdentityError.
+    Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable, ApplicationBusy or
+    keycloak_ext.IdentityError.
     """
     check_may_change(application, kind)
     if upload.size == 0:
         raise filetypes.UnreadableFile("El archivo está vacío.")
-    content_type = filetypes.inspect(upload.stream)
+    content_type = filetypes.detect(upload.stream)  # the first bytes: refused here costs no S3 call
     details = dict(details or {})
     if application.status == status.REQUIERE_CORRECCION:
         details[CORRECTION_ROUND] = correction_round(application)
@@ -156,14 +195,20 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     key = document_key(application.id, kind)
     record = DocumentRecord(key=key, sha256=upload.sha256, size=upload.size, content_type=content_type,
                             original_name=name, uploaded_at=now_iso(), details=details)
-    storage.put(key, upload.stream, content_type=content_type, metadata={
+    metadata = {
         "sha256": upload.sha256,
         "size": str(upload.size),
         "detected-type": content_type,
         "original-name": metadata_text(name),
         "document-kind": kind,
         "application-id": application.id,
-    })
+    }
+    check_reader = upload.second_reader()
+    if check_reader is None:  # one reader only: check first, then put, one after the other
+        filetypes.verify(upload.stream, content_type)
+    checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
+    upload.stream.seek(0)
+    stored = in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
     try:
         replaced: list[DocumentRecord] = []
 
@@ -171,22 +216,51 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             # Checked on the record as read under the lock: another tab may have changed or submitted it.
             current = Application(account)
             check_may_change(current, kind)
+            if checked is not None:
+                checked.result()  # UnreadableFile: refused, nothing recorded
+            stored.result()  # the object is in S3 before the record points to it
             documents = current.documents
-            if kind in documents:
-                replaced.append(documents[kind])
+            replaced[:] = [documents[kind]] if kind in documents else []
             documents[kind] = record
             return {"attributes": {"documentos": documents_attribute(documents)}}
 
-        update_record(identity, storage, application.id, add)
-        previous = replaced[0] if replaced else None
+        recorded: list[bool] = []
+        cleanup: list[Future] = []
+
+        def delete_replaced() -> None:  # the record points to the new object: its deletion overlaps the release
+            recorded.append(True)
+            if replaced and replaced[0].key != key:
+                old_key = replaced[0].key
+                cleanup.append(in_background(lambda: _delete_quietly(storage, old_key, "documento reemplazado")))
+
+        # `add` may wait for the put and the check; a hold grown stale meanwhile reads again.
+        update_record(identity, storage, application.id, add, attempts=2, written=delete_replaced)
     except BaseException:
+        if recorded:
+            raise  # whatever failed after the write, the record points to the new object: it stays
+        _settle(stored)  # the put must be over before its object is deleted (and the spool closed)
+        _settle(checked)
         _delete_quietly(storage, key, "documento nuevo sin registro")
         raise
-    if previous is not None and previous.key != key:
-        _delete_quietly(storage, previous.key, "documento reemplazado")
+    for job in cleanup:
+        _settle(job)  # done before answering: the page then lists exactly what is stored
     log.info("documento cargado: solicitud=%s tipo=%s bytes=%d formato=%s", application.id, kind, upload.size,
              content_type)
     return record
+
+
+def _verify(reader: BinaryIO, content_type: str) -> None:
+    with reader:
+        filetypes.verify(reader, content_type)
+
+
+def _settle(job: Future | None) -> None:
+    """Waits for a helper's job to end; its outcome no longer matters (the upload failed)."""
+    if job is not None:
+        try:
+            job.result()
+        except BaseException:  # noqa: BLE001 - the failure that counts is already being raised
+            pass
 
 
 def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:

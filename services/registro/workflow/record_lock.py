@@ -7,10 +7,15 @@ of an application by the applicant side therefore runs through `update_record` (
 `editing`), holding a short lock object in S3, so replicas serialise too.
 
 The lock is one small JSON object created with a conditional create (If-None-Match: *) and deleted
-by its holder: an uncontended change costs three S3 round trips (create, read-back, delete). A
-holder that crashed blocks no longer than HOLD_S: an expired lock is taken over by compare-and-swap
-on its ETag. versitygw may answer a read of an object being overwritten with a torn body or an
-error; such reads are retried instead of failing the applicant's request.
+by its holder: an uncontended change costs two S3 round trips (create, delete). A holder that
+crashed blocks no longer than HOLD_S: an expired lock is taken over by compare-and-swap on its
+ETag. So a holder may release with a plain delete while its hold is younger than FRESH_S (nobody
+can have taken it over yet: that takes a clock HOLD_S - FRESH_S ahead of ours); an older hold is
+read back first and deleted only if it is still ours. For the same reason `update_record` writes
+only under a fresh hold: a change that waited longer (a slow upload check, a slow Keycloak) is
+read and decided again under a new one. versitygw may answer a read of an object being
+overwritten with a torn body or an error; such reads are retried instead of failing the
+applicant's request.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from ..adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from ..domain.storage_keys import edit_lock_key
 
 HOLD_S = 30  # longer than any single change takes; a crashed holder blocks no longer than this
+FRESH_S = HOLD_S / 2  # a hold younger than this cannot have been taken over
 WAIT_S = 10.0
 _JSON = "application/json"
 _POLL_S = 0.02
@@ -35,6 +41,17 @@ _READ_RETRIES = 5
 
 class ApplicationBusy(Exception):
     message = "Hay otro cambio en curso en su solicitud. Espere unos segundos e intente de nuevo."
+
+
+class Hold:
+    """One holding of the lock; `fresh` while nobody can have taken it over."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+
+    @property
+    def fresh(self) -> bool:
+        return time.monotonic() - self.since < FRESH_S
 
 
 def _read(storage: ObjectStore, key: str) -> tuple[dict, str] | None:
@@ -54,26 +71,31 @@ def _read(storage: ObjectStore, key: str) -> tuple[dict, str] | None:
     raise StorageUnavailable("el bloqueo de edición no se pudo leer")
 
 
-def _acquire(storage: ObjectStore, key: str, holder: str, wait_s: float) -> None:
+def _acquire(storage: ObjectStore, key: str, holder: str, wait_s: float) -> Hold:
     deadline = time.monotonic() + wait_s
     while True:
+        hold = Hold()  # counted from before the write that may take the lock: never younger than it is
         body = json.dumps({"holder": holder, "expires_at": time.time() + HOLD_S}).encode()
         if storage.put_if_absent(key, body, content_type=_JSON):
-            return
+            return hold
         current = _read(storage, key)
         if current is not None:
             lock, etag = current
             if float(lock.get("expires_at", 0)) < time.time():
+                hold = Hold()
                 if storage.replace_if_match(key, body, etag, content_type=_JSON):
-                    return
+                    return hold
                 continue
         if time.monotonic() > deadline:
             raise ApplicationBusy()
         time.sleep(_POLL_S)  # polling another holder's short lock, not a fixed wait for a state
 
 
-def _release(storage: ObjectStore, key: str, holder: str) -> None:
+def _release(storage: ObjectStore, key: str, holder: str, hold: Hold) -> None:
     try:
+        if hold.fresh:
+            storage.delete(key)
+            return
         current = _read(storage, key)
         if current is not None and current[0].get("holder") == holder:
             storage.delete(key)
@@ -82,23 +104,39 @@ def _release(storage: ObjectStore, key: str, holder: str) -> None:
 
 
 @contextmanager
-def editing(storage: ObjectStore, account_id: str, *, wait_s: float = WAIT_S) -> Iterator[None]:
+def editing(storage: ObjectStore, account_id: str, *, wait_s: float | None = None) -> Iterator[Hold]:
     key = edit_lock_key(account_id)
     holder = secrets.token_hex(8)
-    _acquire(storage, key, holder, wait_s)
+    hold = _acquire(storage, key, holder, WAIT_S if wait_s is None else wait_s)
     try:
-        yield
+        yield hold
     finally:
-        _release(storage, key, holder)
+        _release(storage, key, holder, hold)
 
 
 def update_record(identity: IdentityDirectory, storage: ObjectStore, account_id: str,
-                  change: Callable[[Account], dict]) -> Account:
+                  change: Callable[[Account], dict], *, attempts: int = 1,
+                  written: Callable[[], None] | None = None) -> Account:
     """Reads the account under the lock, asks `change` for the update (keyword arguments of
-    `update_account`: attributes, enabled, email_verified…; it may raise to refuse) and writes it."""
-    with editing(storage, account_id):
-        account = identity.get_account(account_id)
-        changes = change(account)
-        if not changes:
-            return account
-        return identity.update_account(account_id, base=account, **changes)
+    `update_account`: attributes, enabled, email_verified…; it may raise to refuse) and writes it.
+
+    Nothing is written under a hold that is no longer fresh (`change` may block: an upload waits
+    there for its object and its content check, so that taking the lock and reading the account
+    overlap them). Then, with `attempts` > 1, the account is read and `change` asked again under
+    a new hold (so `change` must decide from the account it is given only); otherwise, or when
+    the attempts run out, ApplicationBusy: a retry of the whole request completes it.
+
+    `written`, if given, is called right after a successful write, before the lock is released
+    (an upload starts deleting the object it replaced there, so both round trips overlap)."""
+    for _ in range(attempts):
+        with editing(storage, account_id) as hold:
+            account = identity.get_account(account_id)
+            changes = change(account)
+            if not changes:
+                return account
+            if hold.fresh:
+                updated = identity.update_account(account_id, base=account, **changes)
+                if written is not None:
+                    written()
+                return updated
+    raise ApplicationBusy()
