@@ -200,3 +200,18 @@ def test_a_burst_of_uploads_does_not_queue_without_bound():
     assert all(f is not None for f in queued) and views.schedule(Source(f"{key}{1:032d}", "application/pdf")) is None
     release.set()
     assert first.result(10) is None  # a renderer failure is logged, not raised, in the background
+
+
+def test_the_worker_runs_below_the_services_priority():
+    # Background page images must not take the CPU from applicants' requests (uploads, registrations).
+    import os
+    import subprocess
+    import sys
+
+    from registro.adapters import page_render_worker
+
+    probe = ("import os, sys; sys.path.insert(0, sys.argv[1]); import page_render_worker as w; "
+             "w.limit_self(1 << 30, 5); print(os.nice(0))")
+    done = subprocess.run([sys.executable, "-I", "-c", probe, os.path.dirname(page_render_worker.__file__)],
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) == min(19, os.nice(0) + page_render_worker.NICENESS)
