@@ -6,6 +6,7 @@ python-keycloak's raw dicts and exception types stay inside this module.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -14,6 +15,25 @@ from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 
 from .errors import AccountConflict, AccountNotFound, IdentityRejected, IdentityUnavailable
 from .settings import KeycloakSettings
+
+def environment_configures_http(environ=None) -> bool:
+    """Whether any variable requests would act on is set: a proxy (`*_proxy`, any case, as urllib
+    reads them) or a CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE)."""
+    names = {name.lower() for name in (os.environ if environ is None else environ)}
+    return any(n.endswith("_proxy") for n in names) or bool(names & {"requests_ca_bundle", "curl_ca_bundle"})
+
+
+def _settle_environment(conn: KeycloakOpenIDConnection) -> KeycloakOpenIDConnection:
+    """requests scans the whole environment for proxy settings twice on every call (≈ 1 ms of CPU
+    per Keycloak call with a typical environment). Decided once at start: with no such variable set
+    the scan can only find nothing and is switched off; with any set, requests keeps honouring it.
+    (Its netrc lookup is already off: python-keycloak sets its own `auth`.) python-keycloak exposes
+    no setting for this: its sessions are reached through the private `_s`."""
+    if not environment_configures_http():
+        for manager in (conn, conn.keycloak_openid.connection):
+            manager._s.trust_env = False  # noqa: SLF001
+    return conn
+
 
 # Attributes handled as the built-in columns of a Keycloak user rather than `attributes`.
 _BUILT_IN = ("username", "email", "firstName", "lastName")
@@ -121,7 +141,7 @@ class KeycloakGateway:
             timeout=settings.timeout,
             max_retries=1,
         )
-        return cls(settings, KeycloakAdmin(connection=conn))
+        return cls(settings, KeycloakAdmin(connection=_settle_environment(conn)))
 
     @classmethod
     def for_bootstrap_admin(cls, settings: KeycloakSettings) -> "KeycloakGateway":
@@ -135,7 +155,7 @@ class KeycloakGateway:
             password=settings.admin_password,
             timeout=settings.timeout,
         )
-        return cls(settings, KeycloakAdmin(connection=conn))
+        return cls(settings, KeycloakAdmin(connection=_settle_environment(conn)))
 
     @property
     def admin(self) -> KeycloakAdmin:

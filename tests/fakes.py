@@ -49,6 +49,8 @@ class FakeIdentity:
         self.actions_emails: list[tuple[str, list[str]]] = []
         self.required_actions: dict[str, list[str]] = {}
         self.down = False
+        # Keycloak's unique constraints (realm + username, realm + email): check and insert are one step.
+        self._unique = threading.Lock()
 
     def _check(self) -> None:
         if self.down:
@@ -67,14 +69,16 @@ class FakeIdentity:
         refused = profile_refusals({"email": email, "firstName": first_name, "lastName": last_name, **attributes})
         if refused:  # like Keycloak: 400 naming the fields, nothing created
             raise IdentityRejected("error-invalid-value", refused)
-        if any(a.username == username.lower() or (email and a.email == email.lower()) for a in self.accounts.values()):
-            raise AccountConflict("ya existe")
-        account_id = str(uuid.uuid4())
-        self.accounts[account_id] = Account(id=account_id, username=username.lower(), email=email.lower(),
-                                            first_name=first_name, last_name=last_name, enabled=enabled,
-                                            email_verified=email_verified, created_ms=0,
-                                            attributes={k: v for k, v in attributes.items() if v != ""})
-        self.roles[account_id] = set()
+        with self._unique:
+            if any(a.username == username.lower() or (email and a.email == email.lower())
+                   for a in list(self.accounts.values())):
+                raise AccountConflict("ya existe")
+            account_id = str(uuid.uuid4())
+            self.roles[account_id] = set()
+            self.accounts[account_id] = Account(id=account_id, username=username.lower(), email=email.lower(),
+                                                first_name=first_name, last_name=last_name, enabled=enabled,
+                                                email_verified=email_verified, created_ms=0,
+                                                attributes={k: v for k, v in attributes.items() if v != ""})
         return account_id
 
     def get_account(self, account_id: str) -> Account:

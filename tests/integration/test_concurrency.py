@@ -1,7 +1,8 @@
 """Uniqueness and lost updates under concurrency, against the real Keycloak and S3 (versitygw).
 
 20 simultaneous registrations with one CURP (different RFC homoclaves and emails), one email
-(different people) or one country + passport make exactly one account each; uploads running
+(different people), one RFC (different CURPs: Keycloak's unique username, no claim of ours) or one
+country + passport make exactly one account each; uploads running
 together with "Reenviar correo" lose no record. The registrations run in this process (20 threads
 through one app with the real adapters) so the per-address limit can be raised for the test only.
 """
@@ -25,8 +26,8 @@ from registro.workflow import claims
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, delete_application, path_of, \
     valid_until
-from tests.support.registration import csrf_token as form_csrf_token, foreign_form, mexican_form, \
-    random_person, rfc_with_check
+from tests.support.registration import csrf_token as form_csrf_token, curps_sharing_rfc, foreign_form, \
+    mexican_form, random_person, rfc_with_check
 
 N = 20
 
@@ -98,6 +99,20 @@ def test_twenty_registrations_of_one_email_make_one_account(app, gateway, storag
         assert gateway.find_by_email(email) is not None
     finally:
         _cleanup(gateway, storage, [email])
+
+
+def test_twenty_registrations_of_one_rfc_make_one_account(app, gateway, storage):
+    rfc = random_person()[1]
+    run = uuid.uuid4().hex[:8]
+    emails = [f"rfc-{run}-{i}@example.com" for i in range(N)]
+    forms = [mexican_form(curp=curp, rfc=rfc, email=emails[i]) for i, curp in enumerate(curps_sharing_rfc(rfc, N))]
+    try:
+        codes = _race(app, forms)
+        assert codes.count(302) == 1, codes
+        assert set(codes) <= {200, 302}, codes  # the others see the duplicate message, no 5xx
+        assert len([e for e in emails if gateway.find_by_email(e) is not None]) == 1
+    finally:
+        _cleanup(gateway, storage, emails)
 
 
 def test_twenty_registrations_of_one_passport_make_one_account(app, gateway, storage):

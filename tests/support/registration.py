@@ -23,6 +23,20 @@ def rfc_with_check(first12: str) -> str:
     return first12 + stdnum_rfc.calc_check_digit(first12)
 
 
+def curps_sharing_rfc(rfc: str, count: int, rng: random.Random | None = None) -> list[str]:
+    """`count` different valid CURPs whose first ten characters are those of `rfc` (same name
+    letters and birth date, other sex/state/consonants): different people claiming one RFC."""
+    rng = rng or random.Random()
+    century = rng.choice(string.digits) if rfc[4:6] > "30" else rng.choice("ABCDEF")
+    curps: set[str] = set()
+    while len(curps) < count:
+        curp = curp_with_check(rfc[:10] + rng.choice("HM") + rng.choice(["DF", "JC", "NL", "MC", "PL"])
+                               + "".join(rng.choice(CONSONANTS) for _ in range(3)) + century)
+        if stdnum_curp.is_valid(curp):
+            curps.add(curp)
+    return sorted(curps)
+
+
 def wrong_check(valid: str, alphabet: str = string.digits) -> str:
     """The same identifier with a different last character."""
     return valid[:-1] + next(c for c in alphabet if c != valid[-1])

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 from registro import create_app
@@ -13,7 +15,8 @@ from registro.workflow.documents import Upload, store_document
 from registro.workflow.registration import resend
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 from tests.support.files import pdf_bytes
-from tests.support.registration import CURP, post_registration, mexican_form, random_person, rfc_with_check
+from tests.support.registration import CURP, curps_sharing_rfc, post_registration, mexican_form, random_person, \
+    rfc_with_check
 from tests.unit.conftest import unit_settings
 
 
@@ -23,7 +26,7 @@ def test_concurrent_claims_of_one_curp_have_exactly_one_winner():
 
     def attempt(i):
         try:
-            return c.claim_all({claims.CURP: CURP, claims.EMAIL: f"p{i}@example.com"}, f"user{i}")
+            return c.claim_all({claims.CURP: CURP, claims.PASAPORTE: f"US:P{i}"}, f"user{i}")
         except Taken as exc:
             return exc.fields
 
@@ -32,7 +35,7 @@ def test_concurrent_claims_of_one_curp_have_exactly_one_winner():
     winners = [r for r in results if isinstance(r, claims.Held)]
     assert len(winners) == 1
     assert all(r == ["curp"] for r in results if not isinstance(r, claims.Held))
-    # The losers left nothing behind: only the winner's CURP and email claims exist.
+    # The losers left nothing behind: only the winner's CURP and passport claims exist.
     assert len([k for k in storage.objects if k.startswith(claims.PREFIX)]) == 2
 
 
@@ -85,7 +88,7 @@ def test_a_live_account_keeps_its_claim_however_old():
 def test_rejection_and_purge_release_the_claims(client, fakes):
     assert post_registration(client, mexican_form()).status_code == 302
     account = next(iter(fakes.identity.accounts.values()))
-    assert len([k for k in fakes.storage.objects if k.startswith(claims.PREFIX)]) == 4  # curp, rfc, email, folio
+    assert len([k for k in fakes.storage.objects if k.startswith(claims.PREFIX)]) == 2  # curp, folio
     Claims(fakes.storage, fakes.identity).release_account(account, include_folio=True)
     assert not [k for k in fakes.storage.objects if k.startswith(claims.PREFIX)]
 
@@ -164,10 +167,56 @@ def test_backfill_claims_existing_accounts_so_a_new_registration_is_refused(clie
     fakes.identity.create_account(username="pela800101ab8", email="ana.vieja@example.com", first_name="Ana",
                                   last_name="Peña", attributes={"curp": CURP, "rfc": "PELA800101AB8",
                                                                 "estatus": "aprobado", "folio": "AU-2025-OLD"})
-    assert Claims(fakes.storage, fakes.identity).backfill(fakes.identity.accounts.values()) == 4
+    assert Claims(fakes.storage, fakes.identity).backfill(fakes.identity.accounts.values()) == 2  # curp, folio
     assert Claims(fakes.storage, fakes.identity).backfill(fakes.identity.accounts.values()) == 0  # idempotent
     other_rfc = random_person()[1]
     page = post_registration(client, mexican_form(rfc=rfc_with_check(other_rfc[:4] + CURP[4:10] + "AB"),
                                                   email="nueva@example.com")).get_data(as_text=True)
     assert "Ya existe una cuenta o una solicitud en trámite con esta CURP" in page
+    assert len(fakes.identity.accounts) == 1
+
+
+REALM_FILE = Path(__file__).resolve().parents[2] / "realm-config" / "anam-realm.json"
+
+
+def test_keycloak_guards_the_username_and_the_email_so_they_are_not_claimed():
+    # Keycloak's unique constraints (realm + username; realm + email while duplicates are not allowed)
+    # refuse a second account atomically: the claims leave the Mexican's RFC and the email to it.
+    realm = json.loads(REALM_FILE.read_text())
+    assert realm["duplicateEmailsAllowed"] is False and realm["editUsernameAllowed"] is False
+    assert realm.get("registrationEmailAsUsername", False) is False  # Keycloak's default
+    mexican = {"curp": CURP, "rfc": "GODE561231GR8", "es_extranjero": "false", "folio": "AU-2026-X"}
+    assert claims.identifiers_of(mexican, folio=True) == {claims.CURP: CURP, claims.FOLIO: "AU-2026-X"}
+    foreigner = {"rfc": "EXT0101019Z9", "es_extranjero": "true", "pais": "US", "pasaporte": "p123"}
+    assert claims.identifiers_of(foreigner) == {claims.RFC: "EXT0101019Z9", claims.PASAPORTE: "US:P123"}
+
+
+def _race_registrations(fakes, forms):
+    app = create_app({"SETTINGS": unit_settings(registration_limits="1000 per hour"), "ADAPTERS": fakes,
+                      "TESTING": True})
+    barrier = threading.Barrier(len(forms))
+
+    def register(form):
+        client = app.test_client()
+        barrier.wait()
+        return post_registration(client, form).status_code
+
+    with ThreadPoolExecutor(len(forms)) as pool:
+        return list(pool.map(register, forms))
+
+
+def test_registrations_racing_on_one_rfc_make_one_account(fakes):
+    rfc = random_person()[1]
+    forms = [mexican_form(curp=curp, rfc=rfc, email=f"p{i}@example.com")
+             for i, curp in enumerate(curps_sharing_rfc(rfc, 8))]
+    codes = _race_registrations(fakes, forms)
+    assert codes.count(302) == 1 and set(codes) <= {200, 302}, codes
+    assert len(fakes.identity.accounts) == 1
+    assert len([k for k in fakes.storage.objects if k.startswith(claims.PREFIX)]) == 2  # the winner's CURP, folio
+
+
+def test_registrations_racing_on_one_email_make_one_account(fakes):
+    forms = [mexican_form(curp=c, rfc=r, email="misma@example.com") for c, r in (random_person() for _ in range(8))]
+    codes = _race_registrations(fakes, forms)
+    assert codes.count(302) == 1 and set(codes) <= {200, 302}, codes
     assert len(fakes.identity.accounts) == 1

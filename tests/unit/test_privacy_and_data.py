@@ -169,9 +169,13 @@ def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_
     from registro.workflow.claims import Claims, Taken, identifiers_of
     from registro.workflow.queue_index import entry_for
 
+    from tests.support.registration import CURP
+
     account_id = _holder(fakes)
+    fakes.identity.update_attributes(account_id, {"curp": CURP})
     account = fakes.identity.get_account(account_id)
-    identifiers = identifiers_of(account.attributes, account.email)
+    identifiers = identifiers_of(account.attributes, folio=True)
+    assert set(identifiers) == {"curp", "folio"}
     claims = Claims(fakes.storage, fakes.identity)
     claims.claim_all(identifiers, account.username)
     fakes.queue_index.add(entry_for(Application(account), "2026-11-01T10:00:00+00:00"))

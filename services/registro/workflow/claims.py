@@ -1,11 +1,19 @@
-"""One person, one account (SPEC §4), enforced by something atomic: a claim object per identifier.
+"""One person, one account (SPEC §4), enforced by something atomic at create.
 
-Before an account is created, registration claims every identifier that must be unique — CURP,
-RFC (Mexicans' and the foreigners' who give one), country + passport, email — and the folio, by a
-conditional create in S3 (`PUT` with `If-None-Match: *`): of any number of concurrent registrations
-with the same CURP exactly one create succeeds, on every replica (versitygw honours it; checked by
-tests/integration/test_concurrency.py). Keycloak attribute searches, which grow with the realm, are
-no longer on the registration path: a claim is found by its key, in constant time.
+Keycloak itself refuses, atomically, a second account with the same username (unique constraint on
+realm + username) or the same email (unique constraint on realm + email, because the realm has
+`duplicateEmailsAllowed: false`; checked by tests/unit/test_claims.py). A Mexican's
+username is the RFC, so the Mexican's RFC and the email need no claim of their own: registration maps
+Keycloak's 409 to DuplicateApplicant. What Keycloak does not guard — the CURP, a foreigner's RFC
+(their username is random), country + passport — and the folio are claimed here, before an account
+is created, by a conditional create in S3 (`PUT` with `If-None-Match: *`): of any number of
+concurrent registrations with the same CURP exactly one create succeeds, on every replica (versitygw
+honours it; checked by tests/integration/test_concurrency.py). Keycloak attribute searches, which
+grow with the realm, are not on the registration path: a claim is found by its key, in constant time.
+
+`identifiers_of` is the one definition of what is claimed and therefore released. Email and Mexican
+RFC claims written by earlier versions may still be in the bucket: nothing reads them any more, so
+they block no one (the purge of their account, or nobody, deletes them; they are harmless).
 
 A claim names the username of the account it is for. It stops counting, and may be taken over
 (compare-and-swap on its ETag), when it is older than `GRACE_S` and no account with that username
@@ -41,11 +49,11 @@ _JSON = "application/json"
 _ATTEMPTS = 4
 
 # Form field → how the account stores it (to tell a live owner from a stale claim).
-CURP, RFC, PASAPORTE, EMAIL, FOLIO = "curp", "rfc", "pasaporte", "email", "folio"
+CURP, RFC, PASAPORTE, FOLIO = "curp", "rfc", "pasaporte", "folio"
 
 
 def normalise(kind: str, value: str) -> str:
-    return value.strip().lower() if kind == EMAIL else value.strip().upper()
+    return value.strip().upper()
 
 
 def claim_key(kind: str, value: str) -> str:
@@ -57,20 +65,21 @@ def passport_value(pais: str, pasaporte: str) -> str:
     return f"{pais.strip().upper()}:{pasaporte.strip().upper()}"
 
 
-def identifiers_of(attributes: Mapping[str, str], email: str, *, folio: bool = False) -> dict[str, str]:
-    """The unique identifiers of an application (empty ones left out), with `folio` its folio too:
-    the one definition of what registration claims and what purge, rejection and backfill release."""
-    ids = {CURP: attributes.get("curp", ""), RFC: attributes.get("rfc", ""), EMAIL: email}
-    if attributes.get("es_extranjero") == "true" and attributes.get("pasaporte"):
-        ids[PASAPORTE] = passport_value(attributes.get("pais", ""), attributes["pasaporte"])
+def identifiers_of(attributes: Mapping[str, str], *, folio: bool = False) -> dict[str, str]:
+    """The identifiers an application claims (empty ones left out), with `folio` its folio too: the
+    one definition of what registration claims and what purge, rejection, cancellation and backfill
+    release. Not the email nor a Mexican's RFC (their username): Keycloak refuses their duplicates."""
+    ids = {CURP: attributes.get("curp", "")}
+    if attributes.get("es_extranjero") == "true":
+        ids[RFC] = attributes.get("rfc", "")
+        if attributes.get("pasaporte"):
+            ids[PASAPORTE] = passport_value(attributes.get("pais", ""), attributes["pasaporte"])
     if folio:
         ids[FOLIO] = attributes.get("folio", "")
     return {k: v for k, v in ids.items() if v}
 
 
 def _owned_value(kind: str, account: Account) -> str:
-    if kind == EMAIL:
-        return account.email
     if kind == PASAPORTE:
         return passport_value(account.attr("pais"), account.attr("pasaporte")) if account.attr("pasaporte") else ""
     return account.attr(kind)
@@ -186,7 +195,7 @@ class Claims:
 
     def release_account(self, account: Account, *, include_folio: bool = False) -> None:
         """On purge and rejection: frees the account's identifiers (those whose claim names it)."""
-        ids = identifiers_of(account.attributes, account.email, folio=include_folio)
+        ids = identifiers_of(account.attributes, folio=include_folio)
         username = account.username.lower()
         for kind, value in ids.items():
             self._release_key(claim_key(kind, value), lambda body: body.username == username)
@@ -211,7 +220,7 @@ class Claims:
         for account in accounts:
             if not account.attr("estatus") or account.attr("estatus") == status.RECHAZADO:
                 continue
-            ids = identifiers_of(account.attributes, account.email, folio=True)
+            ids = identifiers_of(account.attributes, folio=True)
             body = _Body(account.username.lower(), "backfill", account.created_ms / 1000)
             for kind, value in ids.items():
                 if self.storage.put_if_absent(claim_key(kind, value), body.to_json(), content_type=_JSON):

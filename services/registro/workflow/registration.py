@@ -1,8 +1,10 @@
 """Registration (SPEC §4-§5): a disabled account, its responsiva and the confirmation email.
 
 The steps are ordered so that a failure never leaves half an application:
-  1. every unique identifier (CURP, RFC, country + passport, email) and the folio is claimed by a
-     conditional create in S3 (workflow/claims.py): taken → DuplicateApplicant, nothing created;
+  1. every unique identifier Keycloak does not guard itself (CURP, a foreigner's RFC, country +
+     passport) and the folio is claimed by a conditional create in S3 (workflow/claims.py): taken →
+     DuplicateApplicant, nothing created (a Mexican's RFC is the username and the email is unique in
+     the realm: Keycloak refuses their duplicates atomically in step 3, mapped to DuplicateApplicant);
      S3 down → StorageUnavailable, nothing created. No Keycloak search: the cost does not grow with
      the number of accounts, and concurrent registrations of one CURP cannot both pass;
   2. the responsiva is rendered — in a worker thread while the claims of step 1 travel (fails → the
@@ -166,12 +168,12 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
                                                   email=applicant.email, attributes=attributes), renderer)
         try:
-            held = claimed.claim_all(claims.identifiers_of(attributes, applicant.email, folio=True), username)
+            held = claimed.claim_all(claims.identifiers_of(attributes, folio=True), username)
         except claims.Taken as exc:
             _settle(pdf_job)
             taken = [f for f in exc.fields if f != claims.FOLIO]
             if taken:
-                raise DuplicateApplicant(taken) from None
+                raise DuplicateApplicant(taken + _held_in_keycloak(identity, applicant, username)) from None
             continue  # only the folio was taken: draw another
         except BaseException:
             _settle(pdf_job)
@@ -227,12 +229,9 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
         account_id = identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
                                              last_name=applicant.apellidos, attributes=attributes, enabled=False)
     except AccountConflict:
-        # An account made before claims existed (or by hand) holds the RFC username or the email.
-        taken = []
-        if not applicant.es_extranjero and identity.find_by_username(username.lower()) is not None:
-            taken.append("rfc")
-        if identity.find_by_email(applicant.email) is not None:
-            taken.append("email")
+        # Keycloak's unique username (a Mexican's RFC) or email: another account holds it, or a
+        # registration racing this one got there first.
+        taken = _held_in_keycloak(identity, applicant, username)
         if taken or not applicant.es_extranjero:
             raise DuplicateApplicant(taken or ["rfc"]) from None
         raise _UsernameTaken() from None
@@ -247,6 +246,18 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
             raise _HalfCreated(exc) from exc
         raise
     return account_id, version
+
+
+def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, username: str) -> list[str]:
+    """Which of the values Keycloak keeps unique (a Mexican's RFC as username, the email) another
+    account holds: two exact, indexed lookups, made only on the way to a refusal so that the page
+    names every field concerned."""
+    taken = []
+    if not applicant.es_extranjero and identity.find_by_username(username.lower()) is not None:
+        taken.append("rfc")
+    if identity.find_by_email(applicant.email) is not None:
+        taken.append("email")
+    return taken
 
 
 def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
