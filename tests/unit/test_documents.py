@@ -361,3 +361,37 @@ def test_keycloak_down_while_the_body_arrives_stores_nothing_and_closes_the_spoo
                                                                       "a.pdf")})
     assert r.status_code == 503 and "No se realizó ningún cambio" in r.get_data(as_text=True)
     assert _doc_keys(fakes.storage) == [] and spools and all(s.closed for s in spools)
+
+
+def test_page_images_are_made_at_submission_not_at_each_upload(fakes):
+    # A replaced document's images would be work thrown away, and each render (≈ 250 ms of CPU)
+    # competes with applicants' requests: the viewer's images are scheduled once, for what is submitted.
+    from registro.domain.storage_keys import responsiva_key
+    from registro.workflow.page_views import PageViews
+
+    class Recording(PageViews):
+        def __init__(self, storage):
+            super().__init__(storage, renderer=None)
+            self.scheduled: list[str] = []
+
+        def schedule(self, source):
+            self.scheduled.append(source.key)
+            return None
+
+    views = Recording(fakes.storage)
+    app = create_app({"SETTINGS": unit_settings(), "TESTING": True,
+                      "ADAPTERS": Adapters(identity=fakes.identity, storage=fakes.storage, mailer=fakes.mailer,
+                                           queue_index=fakes.queue_index, console_sessions=fakes.console_sessions,
+                                           page_views=views)})
+    client = app.test_client()
+    account_id, link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"])
+    assert client.get(path_of(link)).status_code == 200
+    upload_valid_documents(client, link)
+    first = Application(fakes.identity.get_account(account_id)).documents[docs.RESPONSIVA].key
+    upload(client, link, docs.RESPONSIVA, files.pdf_bytes())  # replaced once before submitting
+    assert views.scheduled == []
+    assert submit(client, link).status_code == 303
+    submitted = Application(fakes.identity.get_account(account_id))
+    assert sorted(views.scheduled) == sorted([r.key for r in submitted.documents.values()]
+                                             + [responsiva_key(account_id, submitted.folio)])
+    assert first not in views.scheduled

@@ -44,7 +44,7 @@ class Result:
     codes: list[str] = field(default_factory=list)
 
 
-# Page images are background work (rendered after an upload or a submission, read later by a reviewer):
+# Page images are background work (rendered at submission, read later by a reviewer):
 # the worker yields the CPU to the service's requests, whose applicants are waiting. A render costs
 # ≈ 250 ms of CPU for a one-page responsiva with its QR search; on 2 cores it slowed uploads ≈ 2×.
 NICENESS = 10

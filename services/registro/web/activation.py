@@ -33,7 +33,7 @@ from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_e
                                    submit_for_review)
 from ..workflow.confirmation_links import signer
 from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
-from ..workflow.page_views import prepare_application, prepare_document
+from ..workflow.page_views import prepare_application
 from ..workflow.record_lock import ApplicationBusy
 from .errors import error_page
 from .uploads import FileTooLarge, read_upload_form
@@ -120,7 +120,7 @@ def upload(token: str, kind: str):
         if errors:
             return _render(application, token, errors={kind: errors}, forms={kind: form}, status_code=400)
         try:
-            record = documents_flow.store_document(
+            documents_flow.store_document(
                 a.identity, a.storage, application, kind,
                 Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
                 form.details())
@@ -131,7 +131,6 @@ def upload(token: str, kind: str):
             return _render(application, token, notice=exc.message, status_code=409)
     finally:
         received.close()
-    prepare_document(a.page_views, kind, record)  # the reviewer's page images, off this request
     flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
 

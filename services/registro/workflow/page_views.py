@@ -1,5 +1,5 @@
 """Page images of applicants' documents, for the reviewer's viewer: rendered off the request path
-(right after an upload is accepted and again at submission, in a background thread) and cached in
+(at submission, in a background thread; on demand when a reviewer opens one not made yet) and cached in
 S3 beside the application, so a reviewer's page only reads small images. When a reviewer opens
 an application whose images are missing (the process that should have made them stopped), they
 are rendered then, on demand, within the renderer's own limits.
@@ -173,15 +173,11 @@ def document_source(kind: str, record: "DocumentRecord") -> Source:
     return Source(record.key, record.content_type, codes=kind == RESPONSIVA)
 
 
-def prepare_document(page_views: PageViews | None, kind: str, record: "DocumentRecord") -> None:
-    """Right after an upload is accepted: its page images are made in the background."""
-    if page_views is not None:
-        page_views.schedule(document_source(kind, record))
-
-
 def prepare_application(page_views: PageViews | None, app: "Application") -> None:
-    """At submission: whatever is still missing (an upload's job lost to a restart) is made now,
-    in the background, before a reviewer opens the application."""
+    """At submission, in the background, before a reviewer opens the application: the page images of
+    the documents as submitted (those already made are kept). Not at each upload: an applicant may
+    replace a document several times before submitting, and a render costs ≈ 250 ms of CPU that
+    would compete with applicants' requests for nothing."""
     if page_views is None:
         return
     for kind, record in app.documents.items():
