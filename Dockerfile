@@ -13,7 +13,7 @@ COPY services ./services
 # prometheus_client's multiprocess files: one folder per container, empty at start (tmpfs in compose).
 RUN mkdir -p /run/metrics && chown nobody /run/metrics
 ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/run/metrics \
-    GUNICORN_CMD_ARGS="--workers 3"
+    GUNICORN_CMD_ARGS="--workers 3" MALLOC_ARENA_MAX=2
 USER nobody
 EXPOSE 5000
 CMD ["gunicorn", "--bind", "0.0.0.0:5000", "-c", "python:registro.gunicorn_conf", "--threads", "4", "registro.wsgi:app"]

@@ -50,6 +50,7 @@ from registro.config import Settings
 from registro.workflow import claims
 from registro.workflow.outbox import PREFIX as OUTBOX_PREFIX
 from tests.support.ports import unused_port
+from tools.stack.services import REGISTRO_PROCESS_ENV
 from tests.support.registration import csrf_token, mexican_form, random_person
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +122,7 @@ class CpuMeter:
 def registro_server():
     """A gunicorn `registro` with the stack's environment, the registration limit raised for the run."""
     port = _free_port()
-    env = {**os.environ, "REGISTRATION_LIMITS": "1000000 per hour", "REGISTRO_PORT": str(port),
+    env = {**os.environ, **REGISTRO_PROCESS_ENV, "REGISTRATION_LIMITS": "1000000 per hour", "REGISTRO_PORT": str(port),
            "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # its own folder: the stack's registro keeps its own
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:registro.gunicorn_conf",

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from tools.stack import prod
+from tools.stack.services import REGISTRO_PROCESS_ENV
+from tools.stack.services import services_for as stack_services
 from tools.stack.profiles import KEYCLOAK_VERSION, Profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +89,11 @@ def test_registro_replicas_get_the_same_environment_names_and_gunicorn_options(p
     replica = prod.registro_replica(profile, "a")
     assert tuple(replica.argv[3:]) == prod.GUNICORN_OPTIONS
     assert "PROMETHEUS_MULTIPROC_DIR" in (ROOT / "Dockerfile").read_text() and "PROMETHEUS_MULTIPROC_DIR" in replica.env
+    # Memory kept flat under uploads by two malloc arenas, in every way registro is run.
+    local = next(s for s in stack_services(Profile.named("test", env={})) if s.name == "registro")
+    for name, value in REGISTRO_PROCESS_ENV.items():
+        assert replica.env[name] == local.env[name] == value
+        assert f"{name}={value}" in (ROOT / "Dockerfile").read_text()
 
 
 def test_compose_balancer_config_is_the_profiles_template():

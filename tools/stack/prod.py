@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
-from .services import Service, java_home, redis_service
+from .services import REGISTRO_PROCESS_ENV, Service, java_home, redis_service
 
 if TYPE_CHECKING:
     from .runner import Stack
@@ -314,6 +314,7 @@ def registro_replica(profile: Profile, replica: str) -> Service:
         name=f"registro-{replica}",
         argv=[str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
         env={"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+             **REGISTRO_PROCESS_ENV,
              # gunicorn's own trust of X-Forwarded-Proto: the balancer only.
              "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
              # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).

@@ -136,6 +136,13 @@ def modulo_service(profile: Profile) -> Service:
     )
 
 
+
+# Environment of every `registro` process (local, test, prod replicas; the Dockerfile sets the same).
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core): a worker's request,
+# upload and outbox threads each kept megabytes of 10 MiB uploads' buffers, and RSS grew ≈ 20 MiB over
+# the first 20 uploads. Two arenas keep it flat (benchmarks/bench_upload.py prints it).
+REGISTRO_PROCESS_ENV = {"MALLOC_ARENA_MAX": "2"}
+
 def services_for(profile: Profile) -> list[Service]:
     if profile.production:
         from .prod import prod_services
@@ -149,7 +156,7 @@ def services_for(profile: Profile) -> list[Service]:
         "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
         "KC_BOOTSTRAP_ADMIN_PASSWORD": "admin",
     }
-    registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", **REGISTRO_PROCESS_ENV}
     return [
         s3_service(profile),
         redis_service(profile, p["REDIS_PORT"]),
