@@ -12,8 +12,8 @@ Printed (and written to benchmarks/results/):
 - sequential POST p50/p95 of both, interleaved one by one;
 - throughput of 4 concurrent clients, as BENCH_BLOCKS pairs (default 6) of short blocks (BENCH_BLOCK
   registrations each, default 32), ours and Keycloak's alternating (AB BA AB …), each block started
-  once the measured processes are idle, after a warm-up block of each (run before the sequential part,
-  so every worker has loaded its fonts): the median of the pairs' ratios and the total. Our block ends only when the confirmation emails it
+  once the measured processes are idle, after BENCH_WARMUP registrations of each side (default 96, run
+  before the sequential part: every worker reached, both flows compiled by the JVM): the median of the pairs' ratios and the total. Our block ends only when the confirmation emails it
   queued have left the outbox (its time includes that drain, so a figure cannot be bought by a
   backlog); the backlog when the last POST answered and the drain time are printed beside it;
 - CPU milliseconds per registration of each process (utime + stime from /proc) during the blocks:
