@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import threading
 import unicodedata
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from ..domain import documents as docs
 from ..domain import filetypes, status
 from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from ..domain.storage_keys import document_key
+from .process_pool import ProcessPool
 from .record_lock import update_record
 
 log = logging.getLogger(__name__)
@@ -162,19 +162,14 @@ class Upload:
 
 T = TypeVar("T")
 
+# An upload's helpers (opening the application while the body arrives, the put, the content check, the
+# replaced object's deletion): at most three at once per request thread, none waiting on another.
+_HELPERS = ProcessPool(max_workers=32, name="subida")
+
 
 def in_background(func: Callable[[], T]) -> Future[T]:
-    """Runs `func` in a helper thread of its own (one per call: an upload needs three, briefly)."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(func())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="subida", daemon=True).start()
-    return future
+    """Runs `func` on this process's pool of upload helpers; its result or exception in the Future."""
+    return _HELPERS.get().submit(func)
 
 
 def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
