@@ -67,7 +67,7 @@ def real_adapters(s: Settings) -> Adapters:
 def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from .adapters.captcha import Captcha
-    from .adapters.pdf import WeasyPrintRenderer
+    from .adapters.pdf import PROCESS_RENDERER
     from .workflow.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
@@ -80,7 +80,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     a = given or real_adapters(s)
     return replace(
         a,
-        pdf=a.pdf or WeasyPrintRenderer(),
+        pdf=a.pdf or PROCESS_RENDERER,
         captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
         recovery=a.recovery or RecoveryDispatcher(
             a.identity, ResetTarget(client_id=s.portal_client_id, redirect_uri=s.portal_login_url)),

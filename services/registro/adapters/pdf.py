@@ -149,3 +149,8 @@ class WeasyPrintRenderer:
         except Exception as exc:  # WeasyPrint raises assorted types (OSError, ValueError, its own)
             log.error("no se pudo generar el PDF: %s", type(exc).__name__)
             raise PdfUnavailable(type(exc).__name__) from exc
+
+
+# The process's renderer (container.build's default, and workflow/responsiva.py's for callers that name
+# none): one font configuration, one parsed stylesheet and one laid-out form per process.
+PROCESS_RENDERER = WeasyPrintRenderer()

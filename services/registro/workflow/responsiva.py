@@ -24,7 +24,7 @@ from keycloak_ext import Account
 from keycloak_ext.catalog import USER_TYPE_LABELS
 
 from ..adapters import pdf_form
-from ..adapters.pdf import FormRenderer, PdfRenderer, WeasyPrintRenderer
+from ..adapters.pdf import PROCESS_RENDERER, FormRenderer, PdfRenderer
 from ..adapters.storage import ObjectMissing, ObjectStore
 from ..domain.geography import country_name
 from ..domain.storage_keys import responsiva_key
@@ -117,13 +117,9 @@ def _drawn_into_form(context: dict, renderer: FormRenderer) -> bytes | None:
     return form.fill(values, responsiva_qr.code_matrix(context, _mac_key()), square_slot=CODE_SLOT)
 
 
-# For callers that name no renderer: one per process, so its forms are laid out once, not per call.
-_DEFAULT_RENDERER = WeasyPrintRenderer()
-
-
 def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> bytes:
     """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
-    renderer = renderer or _DEFAULT_RENDERER
+    renderer = renderer or PROCESS_RENDERER
     if isinstance(renderer, FormRenderer):
         try:
             pdf = _drawn_into_form(context, renderer)
@@ -145,7 +141,7 @@ def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[
     """Renders in a worker thread, so the caller can wait on I/O meanwhile (the worker works in the
     caller's application, whose templates and settings it needs); `.result()` raises PdfUnavailable
     on failure."""
-    renderer = renderer or _DEFAULT_RENDERER
+    renderer = renderer or PROCESS_RENDERER
     app = current_app._get_current_object()
 
     def render() -> bytes:
