@@ -25,6 +25,15 @@ from tests.unit.conftest import unit_settings
 MiB = 1024 * 1024
 
 
+class Unreadable(io.BytesIO):
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body must not be read")
+
+    readline = readinto = read1 = read
+
+
 def _doc_keys(store: FakeStore) -> list[str]:
     return [k for k in store.objects if "/documentos/" in k]
 
@@ -160,12 +169,6 @@ def test_a_body_without_content_length_is_cut_off_while_reading(app, client, fak
 
 
 def test_a_declared_oversized_body_is_refused_before_reading(client, fakes, opened):
-    class Unreadable(io.BytesIO):
-        def read(self, *args):
-            raise AssertionError("the body must not be read")
-
-        readline = readinto = read1 = read
-
     account_id, link = opened
     r = client.post(f"{path_of(link)}/documentos/{docs.CURP}", input_stream=Unreadable(),
                     content_type="multipart/form-data; boundary=x",
@@ -306,12 +309,6 @@ def test_id_kinds_shown_per_nationality(client, fakes, app):
 
 # --- the link is read while the body arrives ----------------------------------------------------
 def test_a_forged_link_is_refused_before_the_body_is_read(client, fakes, opened):
-    class Unreadable(io.BytesIO):
-        def read(self, *args):
-            raise AssertionError("the body must not be read")
-
-        readline = readinto = read1 = read
-
     account_id, link = opened
     r = client.post(f"{path_of(link)[:-3]}xyz/documentos/{docs.CURP}", input_stream=Unreadable(),
                     content_type="multipart/form-data; boundary=x", environ_overrides={"CONTENT_LENGTH": "1000"})
