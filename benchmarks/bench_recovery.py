@@ -17,6 +17,7 @@ import uuid
 import pytest
 import requests
 
+from benchmarks.anchors import throwaway_realm
 from benchmarks.results_io import pair_line, report, stats_ms
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro import create_app
@@ -28,16 +29,11 @@ RUNS = 20
 
 @pytest.fixture(scope="module")
 def anchor(admin):
-    anam = admin.connection.raw_get(f"admin/realms/{KeycloakSettings.from_env().realm}").json()
-    name = f"bench-rec-{uuid.uuid4().hex[:8]}"
-    admin.connection.raw_post("admin/realms", data=json.dumps({
-        "realm": name, "enabled": True, "resetPasswordAllowed": True, "loginWithEmailAllowed": False,
-        "smtpServer": {k: v for k, v in anam.get("smtpServer", {}).items() if k != "password"}})).raise_for_status()
-    admin.connection.raw_post(f"admin/realms/{name}/users", data=json.dumps({
-        "username": "existente", "email": "existente@example.com", "enabled": True, "emailVerified": True,
-        "firstName": "Ana", "lastName": "Peña"})).raise_for_status()
-    yield name
-    admin.connection.raw_delete(f"admin/realms/{name}")
+    with throwaway_realm(admin, "bench-rec", resetPasswordAllowed=True, loginWithEmailAllowed=False) as name:
+        admin.connection.raw_post(f"admin/realms/{name}/users", data=json.dumps({
+            "username": "existente", "email": "existente@example.com", "enabled": True, "emailVerified": True,
+            "firstName": "Ana", "lastName": "Peña"})).raise_for_status()
+        yield name
 
 
 @pytest.fixture(scope="module")

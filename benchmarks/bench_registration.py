@@ -43,6 +43,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.anchors import anam_realm, throwaway_realm
 from benchmarks.results_io import pair_line, report, stats_ms
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro.adapters.storage import S3Store
@@ -148,16 +149,10 @@ def registro_server():
 @pytest.fixture(scope="module")
 def anchor_realm(admin):
     """Keycloak's own self-registration: same password policy, verify-email, the stack's SMTP."""
-    anam = admin.connection.raw_get(f"admin/realms/{KeycloakSettings.from_env().realm}").json()
-    name = f"bench-kc-{uuid.uuid4().hex[:8]}"
-    admin.connection.raw_post("admin/realms", data=json.dumps({
-        "realm": name, "enabled": True, "registrationAllowed": True, "verifyEmail": True,
-        "passwordPolicy": anam["passwordPolicy"],
-        "smtpServer": {k: v for k, v in anam.get("smtpServer", {}).items() if k != "password"},  # masked on read
-        "bruteForceProtected": True, "internationalizationEnabled": True, "supportedLocales": ["es"],
-        "defaultLocale": "es"})).raise_for_status()
-    yield name
-    admin.connection.raw_delete(f"admin/realms/{name}")
+    with throwaway_realm(admin, "bench-kc", registrationAllowed=True, verifyEmail=True,
+                         passwordPolicy=anam_realm(admin)["passwordPolicy"], bruteForceProtected=True,
+                         internationalizationEnabled=True, supportedLocales=["es"], defaultLocale="es") as name:
+        yield name
 
 
 def _keycloak_register(realm: str, i: int, run: str) -> float:

@@ -56,20 +56,19 @@ def test_bench_responsiva_vs_weasyprint_floor():
         full_pdf = render_responsiva(fallback, renderer)
         HTML(string=FLOOR_HTML).write_pdf()  # warm-up: Pango and fonts load once per process
         ours, floor, full, floor_full = [], [], [], []
-        for _ in range(RUNS):  # interleaved, so a busy neighbour slows both alike
-            t0 = time.perf_counter()
-            render_responsiva(context, renderer)
-            ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            HTML(string=FLOOR_HTML).write_pdf()
-            floor.append(time.perf_counter() - t0)
-            if len(full) < RUNS // 3:
+        def pair(subject: dict, samples: list[float], anchors: list[float]) -> None:
+            """One render of `subject` and one of the floor, each timed: interleaved, so a busy
+            neighbour slows both alike."""
+            for render, into in ((lambda: render_responsiva(subject, renderer), samples),
+                                 (lambda: HTML(string=FLOOR_HTML).write_pdf(), anchors)):
                 t0 = time.perf_counter()
-                render_responsiva(fallback, renderer)
-                full.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                HTML(string=FLOOR_HTML).write_pdf()
-                floor_full.append(time.perf_counter() - t0)
+                render()
+                into.append(time.perf_counter() - t0)
+
+        for i in range(RUNS):
+            pair(context, ours, floor)
+            if i < RUNS // 3:
+                pair(fallback, full, floor_full)
         o, f = stats_ms(ours), stats_ms(floor)
         b, fb = stats_ms(full), stats_ms(floor_full)
         lines = ["responsiva (valores en el formulario precompuesto) frente al piso de WeasyPrint "

@@ -12,3 +12,4 @@ def admin():
     admin = KeycloakGateway.for_bootstrap_admin(KeycloakSettings.from_env()).admin
     admin.connection.timeout = 300  # creating a realm takes tens of seconds on a busy host
     return admin
+
