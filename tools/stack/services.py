@@ -97,7 +97,9 @@ def s3_service(profile: Profile) -> Service:
     s3_root = profile.data / "s3"
     return Service(
         name="s3",
-        argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet",
+        # --keep-alive: without it versitygw answers every request with "Connection: close", so each S3
+        # call of every client paid a new TCP connection (6 per registration).
+        argv=[str(CACHE / "bin" / "versitygw"), "--port", f"127.0.0.1:{p['S3_PORT']}", "--quiet", "--keep-alive",
               "posix", "--sidecar", str(profile.data / "meta-s3"), str(s3_root)],
         ready_url=f"http://127.0.0.1:{p['S3_PORT']}/",
         ports=(p['S3_PORT'],),
