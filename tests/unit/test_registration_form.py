@@ -215,3 +215,38 @@ def test_remembered_option_tags_keep_markup_labels_apart_from_plain_ones():
     for choice in (Choice("a", "A &amp; B", False, None), Choice("a", Markup("A &amp; B"), False, None),
                    Choice("b", "Bé", True, None), Choice("c", "C", False, {"data-x": "1"})):
         assert RememberedOptions.render_option(choice) == Select.render_option(choice), choice
+
+
+def test_wtforms_messages_follow_the_page_language_from_one_catalogue_per_language(app, monkeypatch):
+    """Flask-WTF read WTForms' catalogue from disk on every request that built a form; it is read
+    once per process and language now, and a language switched during the request is honoured."""
+    from babel import support
+    from werkzeug.datastructures import MultiDict
+    from wtforms import StringField
+    from wtforms.validators import DataRequired
+
+    from registro import i18n
+    from registro.forms import base
+
+    class Probe(base.Form):
+        campo = StringField("Campo", validators=[DataRequired()])
+
+    loads = []
+    real_load = support.Translations.load
+    monkeypatch.setattr(support.Translations, "load",
+                        classmethod(lambda cls, *a, **kw: loads.append(a[1]) or real_load(*a, **kw)))
+    base.wtforms_catalogue.cache_clear()
+
+    def errors(path: str, switch_to: str | None = None) -> list[str]:
+        with app.test_request_context(path, method="POST"):
+            form = Probe(formdata=MultiDict(), meta={"csrf": False})
+            if switch_to:
+                i18n.use_locale(switch_to)
+            form.validate()
+            return form.campo.errors
+
+    for _ in range(3):
+        assert errors("/registro") == ["Este campo es obligatorio."]
+    assert errors("/registro?lang=en") == ["This field is required."]
+    assert errors("/activar", switch_to="en") == ["This field is required."]
+    assert loads == [["es"], ["en"]]

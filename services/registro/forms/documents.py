@@ -8,24 +8,24 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 
 from ..domain import documents as docs
 from ..workflow.documents import ELECTRONIC_CEDULA_REFUSED, ID_EXPIRY, ID_KIND
+from .base import Form
 
 FILE_FIELD = "archivo"
 CEDULA_CONFIRM_LABEL = "Confirmo que mi cédula profesional es física, con fotografía, y no electrónica"
 
 
-class DocumentUploadForm(FlaskForm):
+class DocumentUploadForm(Form):
     """CURP and Responsiva firmada: only the file (and the CSRF token)."""
 
     def details(self) -> dict[str, str]:
         return {}
 
 
-class IdentificationUploadForm(FlaskForm):
+class IdentificationUploadForm(Form):
     tipo_identificacion = SelectField("Tipo de identificación", validate_choice=False)
     vigencia = StringField("Vigencia", filters=[lambda v: v.strip() if isinstance(v, str) else v])
     cedula_fisica = BooleanField(CEDULA_CONFIRM_LABEL)
@@ -84,7 +84,7 @@ def parse_expiry(raw: str) -> date | None:
     return None
 
 
-def upload_form_for(kind: str, *, es_extranjero: bool, today: date, formdata=None) -> FlaskForm:
+def upload_form_for(kind: str, *, es_extranjero: bool, today: date, formdata=None) -> Form:
     """The form of one document; `formdata=None` renders it empty (no request data is read)."""
     kwargs = {"formdata": formdata}
     if kind == docs.IDENTIFICACION:

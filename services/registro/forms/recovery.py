@@ -2,9 +2,10 @@
 solution is checked by the captcha adapter once the form itself is valid."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
+
+from .base import Form
 
 CAPTCHA_MESSAGES = {
     "faltante": "Resuelva el captcha «No soy un robot» antes de enviar.",
@@ -14,7 +15,7 @@ CAPTCHA_MESSAGES = {
 }
 
 
-class RecoveryForm(FlaskForm):
+class RecoveryForm(Form):
     usuario = StringField("Usuario", filters=[lambda v: v.strip() if isinstance(v, str) else v],
                           validators=[DataRequired("Ingrese su usuario."),
                                       Length(max=255, message="El usuario no puede tener más de 255 caracteres.")])

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import Choice, SelectChoice
@@ -23,6 +22,7 @@ from ..domain import geography, identifiers
 from . import postal_check, privacy
 from ..domain.identifiers import IdentifierInvalid
 from ..workflow.registration import Applicant
+from .base import Form
 
 LEGEND = "Los campos marcados con (*) son de carácter obligatorio."
 RFC_CONFIRM_LABEL = "Confirmo que mi RFC es correcto"
@@ -77,7 +77,7 @@ def _option_tag(value: str, label: str, is_markup: bool, selected: bool) -> Mark
     return Select.render_option(Choice(value, Markup(label) if is_markup else label, selected, None))
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     # Field order = the manual's order; TAX ID and Pasaporte follow "¿Es extranjero?", which reveals them.
     tipo_usuario = SelectField("Tipo de usuario", choices=_choices([("", "Seleccione una opción")] +
                                                             [(t.slug, t.label) for t in USER_TYPES]),

@@ -1,11 +1,11 @@
 """Forms of the review console (Flask-WTF, CSRF on): validation only."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice, SelectMultipleField, TextAreaField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..domain.documents import CORRECTION_REASONS, CURP, IDENTIFICACION, RESPONSIVA
+from .base import Form
 
 COMMENT_MAX = 1000
 REASON_FIELDS = {CURP: "motivos_curp", RESPONSIVA: "motivos_responsiva_firmada", IDENTIFICACION: "motivos_identificacion"}
@@ -15,11 +15,11 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """Claim, release and resend: no fields besides the CSRF token."""
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     # What the reviewer looked at: the submission round and the digest of its documents.
     ronda = HiddenField(validators=[DataRequired()])
     documentos = HiddenField(validators=[DataRequired()])

@@ -1,15 +1,16 @@
 """The "send me a new link" form of "Consultar mi solicitud": folio and registered email."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField, SubmitField
+
+from .base import Form
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class StatusLinkRequestForm(FlaskForm):
+class StatusLinkRequestForm(Form):
     folio = StringField("Folio", filters=[_strip])
     correo = EmailField("Correo electrónico", filters=[_strip])
     submit = SubmitField("Enviarme el enlace")

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from ..forms.base import Form
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 
@@ -219,7 +219,7 @@ def private(response: Response) -> Response:
 
 # --- rendering -----------------------------------------------------------------------------------
 def _render(application: Application, token: str, *, errors: dict[str, dict[str, list[str]]] | None = None,
-            forms: dict[str, FlaskForm] | None = None, notice: str | None = None,
+            forms: dict[str, Form] | None = None, notice: str | None = None,
             submit_problems: list[str] | None = None, status_code: int = 200):
     i18n.use_locale(application.account.attr("locale"))  # the applicant's language, unless switched here
     errors = errors or {}
