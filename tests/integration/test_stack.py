@@ -112,6 +112,27 @@ def test_s3_put_get_presign_and_survives_a_restart(s3, stack, unique):
     assert s3.get_object(Bucket=stack.s3_bucket, Key=key)["Body"].read() == b"hola S3"
 
 
+def test_s3_server_keeps_connections_alive(stack):
+    """The service's S3 calls reuse pooled connections: versitygw without --keep-alive answered each
+    request with "Connection: close", so every call paid a new TCP connection on both sides."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(stack.s3_endpoint)
+    conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=5)
+    try:
+        conn.request("GET", "/")  # refused (unsigned), which is enough to see the connection's fate
+        first = conn.getresponse()
+        first.read()
+        sock = conn.sock
+        assert first.getheader("Connection", "").lower() != "close" and sock is not None
+        conn.request("GET", "/")
+        conn.getresponse().read()
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
 def test_smtp_message_reaches_the_catcher_api(stack, mailbox, unique):
     to = f"buzon-{unique}@example.com"
     msg = EmailMessage()
