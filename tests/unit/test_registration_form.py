@@ -250,3 +250,46 @@ def test_wtforms_messages_follow_the_page_language_from_one_catalogue_per_langua
     assert errors("/registro?lang=en") == ["This field is required."]
     assert errors("/activar", switch_to="en") == ["This field is required."]
     assert loads == [["es"], ["en"]]
+
+
+def test_blank_form_is_rendered_once_per_language_and_carries_each_visitor_s_own_token(app, fakes):
+    """The blank page is the template's output joined around each view's CSRF token: the template
+    runs once per language, every visitor gets a token of their own session that the POST accepts."""
+    from flask import template_rendered
+
+    from tests.support.registration import csrf_token
+
+    rendered = []
+    record = lambda sender, template, context, **extra: rendered.append(template.name)  # noqa: E731
+    with template_rendered.connected_to(record, app):
+        visitors = [app.test_client() for _ in range(3)]
+        pages = [v.get("/registro").get_data(as_text=True) for v in visitors]
+        tokens = [csrf_token(p) for p in pages]
+        assert rendered.count("registro/formulario.html") == 1
+        assert len(set(tokens)) == 3 and len({p.replace(t, "") for p, t in zip(pages, tokens)}) == 1
+        assert "Registro de usuarios" in pages[0] and 'lang="es-MX"' in pages[0]
+
+        english = app.test_client()
+        english.get("/registro?lang=en")  # with a query string: the template, and the cookie is set
+        english_page = english.get("/registro").get_data(as_text=True)
+        assert 'lang="en"' in english_page and "Registro de usuarios" not in english_page
+        english.get("/registro")
+        assert rendered.count("registro/formulario.html") == 3  # ?lang=en, then once for English
+
+    r = visitors[1].post("/registro", data={**mexican_form(), "csrf_token": tokens[1]})
+    assert r.status_code == 302 and len(fakes.identity.accounts) == 1
+    r = visitors[2].post("/registro", data={**mexican_form(email="otra@example.com"), "csrf_token": tokens[0]})
+    assert r.status_code == 400 and "El formulario expiró" in page_text(r)  # another visitor's token
+    assert len(fakes.identity.accounts) == 1
+
+
+def test_blank_form_is_not_served_over_a_pending_message(app):
+    from registro.web import blank_form
+
+    with app.test_request_context("/registro"):
+        from flask import flash
+        assert blank_form.can_serve()
+        flash("Aviso pendiente", "exito")
+        assert not blank_form.can_serve()
+    with app.test_request_context("/registro", method="POST"):
+        assert not blank_form.can_serve()

@@ -16,6 +16,7 @@ from ..forms.registration import LEGEND, RegistrationForm
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow import registration
 from ..workflow.confirmation_links import signer
+from . import blank_form
 from .errors import error_page
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ def _outbox_running() -> None:
 @bp.route("/registro", methods=["GET", "POST"], endpoint="form")
 @limiter.limit(lambda: settings().registration_limits, methods=["POST"])
 def form():
+    if blank_form.can_serve():
+        return blank_form.blank_form(lambda: _page(RegistrationForm()))
     # Every POST counts against the per-address limit, valid or not: it also bounds how fast
     # anyone can probe which CURPs or emails already have an account.
     form = RegistrationForm()
@@ -64,6 +67,10 @@ def form():
             session[SESSION_APPLICATION] = result.account_id
             session[SESSION_MAIL_FAILED] = not result.email_sent
             return redirect(url_for(".sent"))
+    return _page(form)
+
+
+def _page(form: RegistrationForm) -> str:
     return render_template("registro/formulario.html", form=form, leyenda=LEGEND)
 
 
