@@ -1,6 +1,10 @@
 """The single source of the user types of SPEC §2 and of the application statuses.
 
-The realm file (roles, user-profile options) is checked against this module by
+Each user type is a realm role (its slug) and a group that carries exactly that role
+(`group_of`): an account is created straight into its type's group, so the role comes with the
+create call and its token carries it like a direct one (realm_access.roles holds group roles).
+
+The realm file (roles, groups, user-profile options) is checked against this module by
 `python -m keycloak_ext check` and by the tests, so the two cannot drift apart.
 """
 from __future__ import annotations
@@ -47,3 +51,18 @@ STATUSES: tuple[str, ...] = (
 
 def label_of(slug: str) -> str:
     return USER_TYPE_LABELS[slug]
+
+
+USER_TYPE_GROUP_PREFIX = "tipo-"
+
+
+def group_of(slug: str) -> str:
+    """The name of the top-level group whose members hold the user type `slug` (the one naming rule)."""
+    if slug not in USER_TYPE_SLUGS:
+        raise ValueError(f"tipo de usuario desconocido: {slug}")
+    return USER_TYPE_GROUP_PREFIX + slug
+
+
+def group_path_of(slug: str) -> str:
+    """The group's path, as Keycloak's user create (`"groups": [...]`) names groups."""
+    return "/" + group_of(slug)

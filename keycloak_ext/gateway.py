@@ -174,7 +174,13 @@ class KeycloakGateway:
         attributes: dict[str, str],
         enabled: bool = False,
         email_verified: bool = False,
+        groups: tuple[str, ...] = (),
     ) -> str:
+        """`groups`: paths of groups the account joins in the same call (catalog.group_path_of).
+        Keycloak honours `groups` on a create but ignores `realmRoles`, so a user type's role is
+        given through its group: one call instead of create + role mapping. A group the service
+        account may not manage the membership of → IdentityRejected (403), nothing created; an
+        unknown group path → IdentityUnavailable (Keycloak answers 500), nothing created."""
         payload = {
             "username": username,
             "email": email,
@@ -184,6 +190,8 @@ class KeycloakGateway:
             "emailVerified": email_verified,
             "attributes": {k: [v] for k, v in attributes.items() if v != ""},
         }
+        if groups:
+            payload["groups"] = list(groups)
         with _calls:
             try:
                 return self.admin.create_user(payload, exist_ok=False)
@@ -282,8 +290,10 @@ class KeycloakGateway:
                 raise
 
     def realm_roles_of(self, account_id: str) -> set[str]:
+        """The account's effective realm roles: mapped directly, through its groups, or as parts of
+        composites (the default roles) — what its tokens carry in realm_access.roles."""
         with _calls:
-            return {r["name"] for r in self.admin.get_realm_roles_of_user(account_id)}
+            return {r["name"] for r in self.admin.get_composite_realm_roles_of_user(account_id)}
 
     def set_temporary_password(self, account_id: str, password: str) -> None:
         with _calls:

@@ -15,11 +15,11 @@ from typing import Any, Callable
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
-from .catalog import REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES
+from .catalog import REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES, group_of
 from .errors import IdentityUnavailable
 from .realm_files import load_realm, load_user_profile
 
-_NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServer",
+_NESTED = ("roles", "groups", "clients", "clientScopes", "users", "components", "smtpServer",
            "authenticationFlows", "authenticatorConfig", "browserFlow")
 
 # --- least privilege of the service account --------------------------------------------------------
@@ -27,8 +27,13 @@ _NESTED = ("roles", "clients", "clientScopes", "users", "components", "smtpServe
 # change comes from fine-grained admin permissions v2 (realm `adminPermissionsEnabled`): manage,
 # map roles and set passwords on users — except the protected accounts (reviewers, holders of
 # any realm-management role, itself), where a resource-specific NEGATIVE permission overrides
-# the all-users one — and map only the user-type roles of catalog.py. So a leaked client secret
-# cannot make a reviewer, take over one, or grant any administration role.
+# the all-users one — map only the user-type roles of catalog.py, and manage the membership of
+# only the user-type groups (a user create with `"groups": [...]` checks manage-membership on
+# each group; it holds no Users `manage-group-membership`, so it cannot move an existing account
+# into or out of any group at all). So a leaked client secret cannot make a reviewer, take over
+# one, or grant any administration role. The user-type groups are kept carrying exactly their
+# role (_group_changes removes anything else mapped to them): membership of one must never
+# grant more than the user type.
 # Provisioning (and add-reviewer) run with the bootstrap admin, at deploy time only.
 SERVICE_CLIENT = "registro-service"
 ADMIN_PERMISSIONS_CLIENT = "admin-permissions"
@@ -37,13 +42,14 @@ DENY_POLICY = "registro-service: excepto la cuenta de servicio"
 ALL = "todos"
 PROTECTED_USERS = "cuentas protegidas"
 USER_TYPE_ROLES = "roles de tipo de usuario"
+USER_TYPE_GROUPS = "grupos de tipo de usuario"
 
 
 @dataclass(frozen=True)
 class AdminPermission:
     name: str
     resource_type: str
-    resources: str  # ALL, PROTECTED_USERS or USER_TYPE_ROLES
+    resources: str  # ALL, PROTECTED_USERS, USER_TYPE_ROLES or USER_TYPE_GROUPS
     scopes: tuple[str, ...]
     policy: str
 
@@ -54,6 +60,8 @@ ADMIN_PERMISSIONS: tuple[AdminPermission, ...] = (
     AdminPermission("registro-service: no toca cuentas protegidas", "Users", PROTECTED_USERS,
                     ("manage", "map-roles", "reset-password", "impersonate", "manage-group-membership"), DENY_POLICY),
     AdminPermission("registro-service: asigna tipos de usuario", "Roles", USER_TYPE_ROLES, ("map-role",), ALLOW_POLICY),
+    AdminPermission("registro-service: crea cuentas en los grupos de tipo de usuario", "Groups", USER_TYPE_GROUPS,
+                    ("manage-membership",), ALLOW_POLICY),
 )
 
 
@@ -92,6 +100,7 @@ class RealmProvisioner:
                 *self._settings_changes(),
                 *self._profile_changes(),
                 *self._role_changes(),
+                *self._group_changes(),
                 *self._scope_changes(),
                 *self._client_changes(),
                 *self._service_account_changes(),
@@ -183,6 +192,63 @@ class RealmProvisioner:
                 changes.append(Change(f"actualizar rol {name}",
                                       lambda r=role, l=live[name]: self.admin.update_realm_role(r["name"], {**l, **r})))
         return changes
+
+    def _group_changes(self) -> list[Change]:
+        """Top-level groups of the file (the user-type groups): created when missing, with their
+        realm roles; a missing role is mapped; a role or client role mapped to such a group but not
+        declared is removed (the service account may put new accounts in these groups, so they must
+        never carry more than the file says)."""
+        live = {g["name"]: g for g in self.admin.get_groups()}
+        changes: list[Change] = []
+        for group in self.realm.get("groups", []):
+            name, roles = group["name"], list(group.get("realmRoles", []))
+            if name not in live:
+                changes.append(Change(f"crear grupo {name} con {', '.join(roles) or 'ningún rol'}",
+                                      lambda n=name, r=roles: self._create_group(n, r)))
+                continue
+            group_id = live[name]["id"]
+            mappings = self._group_role_mappings(group_id)
+            have = {r["name"]: r for r in mappings.get("realmMappings") or []}
+            missing = [r for r in roles if r not in have]
+            if missing:
+                changes.append(Change(f"roles {', '.join(missing)} en el grupo {name}",
+                                      lambda i=group_id, m=missing: self.admin.assign_group_realm_roles(
+                                          i, [self._role_ref(r) for r in m])))
+            extra = [r for n, r in have.items() if n not in roles]
+            if extra:
+                changes.append(Change(f"quitar roles {', '.join(sorted(r['name'] for r in extra))} del grupo {name}",
+                                      lambda i=group_id, e=extra: self.admin.delete_group_realm_roles(
+                                          i, [{"id": r["id"], "name": r["name"]} for r in e])))
+            declared_clients = group.get("clientRoles") or {}
+            for client in (mappings.get("clientMappings") or {}).values():
+                extra_client = [r for r in client.get("mappings", [])
+                                if r["name"] not in declared_clients.get(client["client"], [])]
+                if extra_client:
+                    changes.append(Change(
+                        f"quitar roles de {client['client']} del grupo {name}",
+                        lambda i=group_id, c=client["id"], e=extra_client: self.admin.delete_group_client_roles(
+                            i, c, [{"id": r["id"], "name": r["name"]} for r in e])))
+        return changes
+
+    def _group_role_mappings(self, group_id: str) -> dict:
+        # python-keycloak reads realm and client mappings of a group one client at a time; Keycloak
+        # answers all of them in one call.
+        response = self.admin.connection.raw_get(f"admin/realms/{self.name}/groups/{group_id}/role-mappings")
+        if response.status_code >= 400:
+            raise KeycloakError(error_message=response.text, response_code=response.status_code)
+        return response.json()
+
+    def _role_ref(self, name: str) -> dict:
+        role = self.admin.get_realm_role(name)
+        return {"id": role["id"], "name": role["name"]}
+
+    def _create_group(self, name: str, roles: list[str]) -> None:
+        # POST /groups ignores `realmRoles`: the roles are mapped right after, in the same change.
+        group_id = self.admin.create_group({"name": name}, skip_exists=True)
+        if group_id is None:
+            group_id = next(g["id"] for g in self.admin.get_groups() if g["name"] == name)
+        if roles:
+            self.admin.assign_group_realm_roles(group_id, [self._role_ref(r) for r in roles])
 
     def _scope_changes(self) -> list[Change]:
         live = {s["name"]: s for s in self.admin.get_client_scopes()}
@@ -397,10 +463,15 @@ class RealmProvisioner:
                                                                                    {**d, "id": i})))
         if changes:
             return changes  # permissions refer to the policies: next pass
+        group_ids = {g["name"]: g["id"] for g in self.admin.get_groups()}
+        type_groups = [group_ids.get(group_of(t.slug)) for t in USER_TYPES]
         wanted = {ALL: [], PROTECTED_USERS: sorted(self.protected_user_ids()),
-                  USER_TYPE_ROLES: sorted(self.admin.get_realm_role(t.slug)["id"] for t in USER_TYPES)}
+                  USER_TYPE_ROLES: sorted(self.admin.get_realm_role(t.slug)["id"] for t in USER_TYPES),
+                  USER_TYPE_GROUPS: sorted(i for i in type_groups if i)}
         live_permissions = {p["name"]: p for p in self._authz("GET", "permission?max=-1")}
         for permission in ADMIN_PERMISSIONS:
+            if permission.resources == USER_TYPE_GROUPS and None in type_groups:
+                continue  # the missing groups are created in this pass (_group_changes): next pass
             desired = {"name": permission.name, "type": "scope", "resourceType": permission.resource_type,
                        "resources": wanted[permission.resources], "scopes": list(permission.scopes),
                        "policies": [policies[permission.policy]["id"]], "decisionStrategy": "UNANIMOUS",
@@ -448,6 +519,16 @@ class RealmProvisioner:
 def catalog_mismatches(realm: dict, profile: dict) -> list[str]:
     """Where the realm files disagree with `catalog.py`: the single source of user types."""
     problems = []
+    groups = {g["name"]: g for g in realm.get("groups", [])}
+    for t in USER_TYPES:
+        group = groups.get(group_of(t.slug))
+        if group is None:
+            problems.append(f"falta el grupo {group_of(t.slug)}")
+        elif (group.get("path", "/" + group["name"]) != "/" + group["name"] or list(group.get("realmRoles", [])) != [t.slug]
+              or group.get("clientRoles") or group.get("subGroups")):
+            problems.append(f"el grupo {group_of(t.slug)} debe llevar solo el rol {t.slug}")
+    extra_groups = set(groups) - {group_of(t.slug) for t in USER_TYPES}
+    problems += [f"grupo sin tipo de usuario: {g}" for g in sorted(extra_groups)]
     roles = {r["name"] for r in realm["roles"]["realm"]}
     for t in USER_TYPES:
         if t.slug not in roles:

@@ -16,7 +16,8 @@ from dataclasses import replace
 from typing import BinaryIO, Iterator
 
 from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityRejected, IdentityUnavailable
-from keycloak_ext.realm_files import load_user_profile
+from keycloak_ext.catalog import USER_TYPES, group_path_of
+from keycloak_ext.realm_files import load_realm, load_user_profile
 from registro.adapters.mail import MailUnavailable, OutgoingEmail
 from registro.adapters.storage import ObjectMissing, StorageUnavailable, StoredObject
 
@@ -41,10 +42,21 @@ def profile_refusals(values: dict[str, str | None]) -> tuple[str, ...]:
     return tuple(refused)
 
 
+# Every account of the realm holds Keycloak's default roles (the composite default-roles-<realm>).
+_DEFAULT_ROLES = frozenset({"default-roles-anam", "offline_access", "uma_authorization"})
+
+
 class FakeIdentity:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
-        self.roles: dict[str, set[str]] = {}
+        self.roles: dict[str, set[str]] = {}  # direct realm-role mappings only
+        # The realm file's groups (path → realm roles) and each account's memberships, as Keycloak
+        # keeps them; the service account may manage the membership of the user-type groups only.
+        self.groups: dict[str, set[str]] = {
+            g.get("path", "/" + g["name"]): set(g.get("realmRoles", [])) for g in load_realm().get("groups", [])}
+        self.membership_allowed: set[str] = {group_path_of(t.slug) for t in USER_TYPES}
+        self.memberships: dict[str, set[str]] = {}
+        self.calls: dict[str, int] = {}  # admin calls that change an account, by method name
         self.passwords: dict[str, tuple[str, bool]] = {}
         self.actions_emails: list[tuple[str, list[str]]] = []
         self.required_actions: dict[str, list[str]] = {}
@@ -62,9 +74,14 @@ class FakeIdentity:
             raise AccountNotFound(account_id)
         return self.accounts[account_id]
 
+    def _count(self, method: str) -> None:
+        self.calls[method] = self.calls.get(method, 0) + 1
+
     def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
-                       attributes: dict[str, str], enabled: bool = False, email_verified: bool = False) -> str:
+                       attributes: dict[str, str], enabled: bool = False, email_verified: bool = False,
+                       groups: tuple[str, ...] = ()) -> str:
         self._check()
+        self._count("create_account")
         # The username is built by the service, not typed: left out (tests use short ones).
         refused = profile_refusals({"email": email, "firstName": first_name, "lastName": last_name, **attributes})
         if refused:  # like Keycloak: 400 naming the fields, nothing created
@@ -73,8 +90,17 @@ class FakeIdentity:
             if any(a.username == username.lower() or (email and a.email == email.lower())
                    for a in list(self.accounts.values())):
                 raise AccountConflict("ya existe")
+            # Like Keycloak 26.7 (tried): after the profile check and the unique constraints, each group
+            # is looked up by path and the whole create rolled back when one fails — a path no group
+            # has → 500 (the gateway's IdentityUnavailable), a group whose membership the service
+            # account may not manage → 403 (IdentityRejected).
+            if any(g not in self.groups for g in groups):
+                raise IdentityUnavailable("Keycloak respondió 500")
+            if any(g not in self.membership_allowed for g in groups):
+                raise IdentityRejected("HTTP 403 Forbidden")
             account_id = str(uuid.uuid4())
             self.roles[account_id] = set()
+            self.memberships[account_id] = set(groups)
             self.accounts[account_id] = Account(id=account_id, username=username.lower(), email=email.lower(),
                                                 first_name=first_name, last_name=last_name, enabled=enabled,
                                                 email_verified=email_verified, created_ms=0,
@@ -139,14 +165,18 @@ class FakeIdentity:
         self._check()
         self.accounts.pop(account_id, None)
         self.roles.pop(account_id, None)
+        self.memberships.pop(account_id, None)
 
     def assign_realm_role(self, account_id: str, role_name: str) -> None:
         self._get(account_id)
+        self._count("assign_realm_role")
         self.roles[account_id].add(role_name)
 
     def realm_roles_of(self, account_id: str) -> set[str]:
+        """Effective, like Keycloak's role-mappings/realm/composite: direct, through groups, default."""
         self._get(account_id)
-        return set(self.roles[account_id])
+        through_groups = {r for g in self.memberships.get(account_id, ()) for r in self.groups.get(g, ())}
+        return set(self.roles[account_id]) | through_groups | _DEFAULT_ROLES
 
     def set_temporary_password(self, account_id: str, password: str) -> None:
         self._get(account_id)

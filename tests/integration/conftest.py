@@ -48,17 +48,19 @@ def mailbox(stack: TestStack) -> Mailbox:
 
 @pytest.fixture
 def make_account(gateway: KeycloakGateway, kc_admin, unique: str):
-    """Creates accounts through the gateway and deletes them after the test. Roles are given by
+    """Creates accounts through the gateway (`groups`: paths joined in the create, as registration
+    joins the user type's group) and deletes them after the test. Roles are given by
     the admin: the service account may only grant user-type roles, never `revisor`, and may not
     touch a reviewer's account (keycloak_ext.provisioning, least privilege)."""
     created: list[str] = []
 
     def make(*, username: str | None = None, email: str | None = None, attributes: dict | None = None,
-             enabled: bool = False, role: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López") -> str:
+             enabled: bool = False, role: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López",
+             groups: tuple[str, ...] = ()) -> str:
         n = len(created)
         account_id = gateway.create_account(
             username=username or f"prueba-{unique}-{n}", email=email or f"prueba-{unique}-{n}@example.com",
-            first_name=first_name, last_name=last_name, attributes=attributes or {}, enabled=enabled)
+            first_name=first_name, last_name=last_name, attributes=attributes or {}, enabled=enabled, groups=groups)
         created.append(account_id)
         if role:
             kc_admin.assign_realm_roles(account_id, [kc_admin.get_realm_role(role)])

@@ -9,6 +9,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
+from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 from registro import create_app
 from registro.config import Settings
 from registro.domain.storage_keys import responsiva_key
@@ -39,7 +40,7 @@ def pdf_text(data: bytes) -> str:
 
 
 def test_registration_creates_one_disabled_account_with_attributes_role_responsiva_and_email(
-        registro, gateway, s3, stack, mailbox, person):
+        registro, gateway, kc_admin, s3, stack, mailbox, person):
     r = post_registration(registro, mexican_form(**person, tipo_usuario="mandatario"))
     assert r.status_code == 302 and r.headers["Location"].endswith("/registro/enviado")
 
@@ -53,7 +54,10 @@ def test_registration_creates_one_disabled_account_with_attributes_role_responsi
     assert (a["estado"], a["localidad"], a["colonia"], a["codigo_postal"], a["numero_exterior"], a["calle"]) == \
         ("Jalisco", "Guadalajara", "Centro", "44100", "12-B", "Av. Juárez")
     assert re.fullmatch(r"AU-\d{4}-[0-9A-Z]{8}", a["folio"]) and a["fecha_registro"] and a["enlace_version"]
-    assert "mandatario" in gateway.realm_roles_of(account.id)
+    # The role comes through the user type's group, in the create call itself: effective, not mapped.
+    assert gateway.realm_roles_of(account.id) & USER_TYPE_SLUGS == {"mandatario"}
+    assert [g["path"] for g in kc_admin.get_user_groups(account.id)] == [group_path_of("mandatario")]
+    assert not {r["name"] for r in kc_admin.get_realm_roles_of_user(account.id)} & USER_TYPE_SLUGS  # no direct one
 
     stored = s3.get_object(Bucket=stack.s3_bucket, Key=responsiva_key(account.id, a["folio"]))
     assert stored["ContentType"] == "application/pdf"

@@ -260,8 +260,16 @@ def _approve(console, app):
     return post_form(console, app.id, "aprobar")
 
 
+def test_approval_gives_the_role_to_an_account_registered_before_the_groups(console, pending, gateway, kc_admin):
+    app = pending(tipo_usuario="transportista", role="none")  # neither the group nor a direct mapping
+    assert "transportista" not in gateway.realm_roles_of(app.id)
+    assert _approve(console, app).status_code == 303
+    assert "transportista" in {r["name"] for r in kc_admin.get_realm_roles_of_user(app.id)}
+    assert "transportista" in gateway.realm_roles_of(app.id)
+
+
 def test_approve_temporal_sends_credentials_that_only_work_through_the_forced_change(
-        console, pending, gateway, store, mailbox, settings, caplog):
+        console, pending, gateway, kc_admin, store, mailbox, settings, caplog):
     app = pending(tipo_usuario="mandatario")
     caplog.set_level(logging.DEBUG)
     r = _approve(console, app)
@@ -278,6 +286,8 @@ def test_approve_temporal_sends_credentials_that_only_work_through_the_forced_ch
     account = gateway.get_account(app.id)
     assert account.enabled and account.attr("estatus") == "aprobado"
     assert "mandatario" in gateway.realm_roles_of(app.id)
+    # Held through its user type's group: approval adds no redundant direct mapping.
+    assert "mandatario" not in {r["name"] for r in kc_admin.get_realm_roles_of_user(app.id)}
 
     events = data.audit_events(store, app.id)
     approve = [e for e in events if e["action"] == "aprobar"]

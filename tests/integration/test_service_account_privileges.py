@@ -2,7 +2,8 @@
 
 With the client secret alone (a `client_credentials` token — what leaks when a default secret
 ships), the account can still do everything registration and review need on applicants, but it
-is refused: granting `revisor`, granting any realm-management role (also to itself), and
+is refused: granting `revisor`, granting any realm-management role (also to itself), putting an
+account in any group but a user-type one (and changing an existing account's groups at all), and
 resetting the password of, updating or deleting a reviewer."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from keycloak import KeycloakAdmin
 
 from keycloak_ext import IdentityRejected
-from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPES
+from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPE_SLUGS, USER_TYPES, group_path_of
 from keycloak_ext.provisioning import RealmProvisioner
 
 pytestmark = pytest.mark.integration
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.integration
 def _status(admin: KeycloakAdmin, method: str, path: str, payload=None) -> int:
     """The raw HTTP status of an admin REST call made with `admin`'s token."""
     url = f"admin/realms/{admin.connection.realm_name}/{path}"
+    if method == "DELETE":
+        return admin.connection.raw_delete(url).status_code
     call = {"POST": admin.connection.raw_post, "PUT": admin.connection.raw_put}[method]
     return call(url, data=json.dumps(payload)).status_code
 
@@ -43,8 +46,9 @@ def reviewer(kc_admin):
 def test_the_service_account_does_what_registration_and_review_need(gateway, kc_admin, unique):
     account_id = gateway.create_account(username=f"privilegios-{unique}", email=f"privilegios-{unique}@example.com",
                                         first_name="Ana", last_name="Pérez", attributes={"estatus": "pendiente_correo"},
-                                        enabled=False)
+                                        enabled=False, groups=(group_path_of(USER_TYPES[3].slug),))
     try:
+        assert USER_TYPES[3].slug in gateway.realm_roles_of(account_id)  # through the group, in the create
         gateway.update_attributes(account_id, {"estatus": "en_revision"})
         for user_type in (USER_TYPES[0].slug, USER_TYPES[-1].slug):
             gateway.assign_realm_role(account_id, user_type)
@@ -100,3 +104,43 @@ def test_provisioning_converges_and_is_idempotent_on_the_live_realm(kc_admin):
     provisioner.apply()
     assert provisioner.plan() == []
     assert provisioner.protect_accounts() == []
+
+
+@pytest.fixture
+def other_group(kc_admin, unique):
+    """A group that is not a user type's, made by the admin — with `revisor` mapped to it, what an
+    attacker would most like to join."""
+    group_id = kc_admin.create_group({"name": f"ajeno-{unique}"})
+    kc_admin.assign_group_realm_roles(group_id, [kc_admin.get_realm_role(REVIEWER_ROLE)])
+    yield f"/ajeno-{unique}"
+    kc_admin.delete_group(group_id)
+
+
+def test_the_service_account_creates_accounts_in_user_type_groups_only(gateway, kc_admin, other_group, reviewer,
+                                                                      unique):
+    def create(n, groups):
+        return gateway.create_account(username=f"grupos-{unique}-{n}", email=f"grupos-{unique}-{n}@example.com",
+                                      first_name="Ana", last_name="Pérez", attributes={}, groups=groups)
+
+    with pytest.raises(IdentityRejected):  # 403
+        create(1, (other_group,))
+    with pytest.raises(IdentityRejected):  # 403 too when a permitted group comes along, and nothing is created
+        create(2, (group_path_of("mandatario"), other_group))
+    assert not kc_admin.get_users({"username": f"grupos-{unique}", "max": 10})
+    assert not kc_admin.get_group_members(kc_admin.get_group_by_path(other_group)["id"])
+
+    applicant = create(3, (group_path_of("mandatario"),))
+    try:
+        assert gateway.realm_roles_of(applicant) & (USER_TYPE_SLUGS | {REVIEWER_ROLE}) == {"mandatario"}
+        assert not {r["name"] for r in kc_admin.get_realm_roles_of_user(applicant)} & USER_TYPE_SLUGS  # no direct one
+        # Memberships of existing accounts: none may be changed — not the applicant's, not a reviewer's.
+        other_id = kc_admin.get_group_by_path(other_group)["id"]
+        type_id = kc_admin.get_group_by_path(group_path_of("transportista"))["id"]
+        mandatario_id = kc_admin.get_group_by_path(group_path_of("mandatario"))["id"]
+        for target, group_id in ((applicant, other_id), (applicant, type_id), (reviewer, type_id)):
+            assert _status(gateway.admin, "PUT", f"users/{target}/groups/{group_id}") == 403, (target, group_id)
+        assert _status(gateway.admin, "DELETE", f"users/{applicant}/groups/{mandatario_id}") == 403
+        assert [g["path"] for g in kc_admin.get_user_groups(applicant)] == [group_path_of("mandatario")]
+        assert not kc_admin.get_user_groups(reviewer)
+    finally:
+        gateway.delete_account(applicant)

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from keycloak_ext import IdentityRejected, USER_TYPES
+from keycloak_ext.catalog import USER_TYPE_SLUGS, group_of, group_path_of
 from keycloak_ext.provisioning import RealmProvisioner
 from tests.support import oidc
 
@@ -50,8 +51,13 @@ def test_service_account_creates_disabled_user_assigns_role_and_enables(gateway,
     assert after.attr("curp") == "PELA800101MDFRPN09", "GET-merge-PUT must keep the other attributes"
 
 
-def test_enabled_user_logs_in_and_token_carries_type_and_claims(stack, kc_admin, make_account, unique):
-    account_id = make_account(enabled=True, role="agente_aduanal", first_name="Lucía", last_name="Núñez",
+@pytest.mark.parametrize("held", ["group", "direct"])
+def test_enabled_user_logs_in_and_token_carries_type_and_claims(stack, kc_admin, make_account, unique, held):
+    """`group`: as registration creates accounts now (the role through the user type's group);
+    `direct`: as accounts registered before the groups hold it (SPEC §10 for both)."""
+    account_id = make_account(enabled=True, role="agente_aduanal" if held == "direct" else None,
+                              groups=(group_path_of("agente_aduanal"),) if held == "group" else (),
+                              first_name="Lucía", last_name="Núñez",
                               attributes={"curp": "NUNL900215MDFXXC04", "rfc": "NUNL900215AB1",
                                           "tipo_usuario": "agente_aduanal", "es_extranjero": "false",
                                           "estatus": "aprobado"})
@@ -67,6 +73,8 @@ def test_enabled_user_logs_in_and_token_carries_type_and_claims(stack, kc_admin,
     assert claims["nombre"] == "Lucía"
     assert claims["family_name"] == "Núñez" and claims["sub"] == account_id
     assert "agente_aduanal" in claims["realm_roles"]
+    assert "agente_aduanal" in claims["realm_access"]["roles"]
+    assert set(claims["realm_roles"]) & USER_TYPE_SLUGS == {"agente_aduanal"}
 
 
 def _keycloak_ext(*args: str) -> subprocess.CompletedProcess:
@@ -160,3 +168,30 @@ def test_add_reviewer_command_gives_the_console_role_with_a_temporary_password(g
             gateway.set_temporary_password(account.id, "Tomada-" + unique + "!A1")
     finally:
         kc_admin.delete_user(account.id)
+
+
+def test_provision_recreates_missing_user_type_groups_and_strips_what_they_must_not_carry(kc_admin, gateway,
+                                                                                      make_account):
+    """An existing realm without (some of) the user-type groups gets them with their roles and the
+    service account's membership permission; a role added by hand to such a group is removed (the
+    service account puts new accounts in these groups: they must not carry more than the type)."""
+    groups = {g["name"]: g["id"] for g in kc_admin.get_groups()}
+    for slug in ("dependiente", "prestadores_servicios"):
+        kc_admin.delete_group(groups[group_of(slug)])
+    kc_admin.assign_group_realm_roles(groups[group_of("mandatario")], [kc_admin.get_realm_role("revisor")])
+
+    drift = _keycloak_ext("check")
+    assert drift.returncode == 1
+    assert "crear grupo tipo-dependiente con dependiente" in drift.stdout
+    assert "crear grupo tipo-prestadores_servicios con prestadores_servicios" in drift.stdout
+    assert "quitar roles revisor del grupo tipo-mandatario" in drift.stdout
+
+    applied = _keycloak_ext("provision")
+    assert applied.returncode == 0, applied.stderr
+    assert RealmProvisioner(kc_admin).plan() == [], "provisioning is idempotent"
+    groups = {g["name"]: g["id"] for g in kc_admin.get_groups()}
+    for slug in ("dependiente", "prestadores_servicios", "mandatario"):
+        assert [r["name"] for r in kc_admin.get_group_realm_roles(groups[group_of(slug)])] == [slug]
+    # The recreated group has a new id: the service account may create accounts in it.
+    account_id = make_account(groups=(group_path_of("dependiente"),))
+    assert gateway.realm_roles_of(account_id) & USER_TYPE_SLUGS == {"dependiente"}

@@ -11,6 +11,7 @@ import secrets
 from datetime import date, timedelta
 from typing import Any
 
+from keycloak_ext.catalog import group_path_of
 from registro.config import Settings
 from registro.domain import documents as docs
 from registro.domain.application import now_iso
@@ -59,7 +60,7 @@ def create_application(gateway: Any, storage_or_s3: Any, settings: Settings, *, 
     account_id = gateway.create_account(
         username=f"solicitud-{tag}", email=f"solicitud-{tag}@example.com", first_name=first_name,
         last_name=last_name, attributes=attributes, enabled=False,
-        email_verified=status != "pendiente_correo")
+        email_verified=status != "pendiente_correo", groups=(group_path_of(tipo_usuario),))
     _put(storage_or_s3, settings, responsiva_key(account_id, folio), files.pdf_bytes(), "application/pdf")
     return account_id, issue_link(gateway, settings, account_id)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from PIL import Image
 
+from keycloak_ext.catalog import group_path_of
+
 from registro.domain import documents as docs
 from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from registro.workflow.queue_index import entry_for
@@ -78,8 +80,10 @@ def _store_document(store: Any, account_id: str, kind: str, data: bytes, content
 def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usuario: str = "agente_aduanal",
                    fecha_envio: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López",
                    curp: str = CURP, rfc: str = RFC, vigencia: str | None = None, with_documents: bool = True,
-                   email: str | None = None, index: Any = None) -> Pending:
-    """`index`: the queue index to enqueue it in (as "Enviar a validación" does); None leaves it out."""
+                   email: str | None = None, index: Any = None, role: str = "group") -> Pending:
+    """`index`: the queue index to enqueue it in (as "Enviar a validación" does); None leaves it out.
+    `role`: how the account holds its user type — "group" (created in its group, as registration
+    does), "direct" (a direct mapping, as registration did before the groups) or "none"."""
     tag = secrets.token_hex(5)
     folio = f"AU-2026-{tag.upper()}"
     attributes = {"estatus": "en_revision", "folio": folio, "fecha_registro": now_iso(),
@@ -96,8 +100,10 @@ def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usua
     username = f"solicitud-{tag}"
     email = email or f"{username}@example.com"
     account_id = gateway.create_account(username=username, email=email, first_name=first_name, last_name=last_name,
-                                        attributes=attributes, enabled=False, email_verified=True)
-    gateway.assign_realm_role(account_id, tipo_usuario)
+                                        attributes=attributes, enabled=False, email_verified=True,
+                                        groups=(group_path_of(tipo_usuario),) if role == "group" else ())
+    if role == "direct":
+        gateway.assign_realm_role(account_id, tipo_usuario)
     documents: dict[str, DocumentRecord] = {}
     if with_documents:
         store.put(responsiva_key(account_id, folio), text_pdf(f"Responsiva folio {folio}"),

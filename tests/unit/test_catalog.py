@@ -1,5 +1,7 @@
 """The user-type catalog is the single source: the realm files must agree with it."""
-from keycloak_ext.catalog import REVIEWER_ROLE, STATUSES, USER_TYPES
+import pytest
+
+from keycloak_ext.catalog import REVIEWER_ROLE, STATUSES, USER_TYPES, group_of, group_path_of
 from keycloak_ext.provisioning import catalog_mismatches
 from keycloak_ext.realm_files import load_realm, load_user_profile, render_import, resolve_placeholders
 
@@ -18,6 +20,30 @@ def test_catalog_check_catches_a_missing_role():
     realm = load_realm()
     realm["roles"]["realm"] = [r for r in realm["roles"]["realm"] if r["name"] != "transportista"]
     assert "falta el rol transportista" in catalog_mismatches(realm, load_user_profile())
+
+
+def test_one_group_per_user_type_named_by_one_rule():
+    assert group_of("mandatario") == "tipo-mandatario" and group_path_of("mandatario") == "/tipo-mandatario"
+    assert len({group_of(t.slug) for t in USER_TYPES}) == 11
+    with pytest.raises(ValueError):
+        group_of(REVIEWER_ROLE)  # no group ever carries a staff role
+
+
+def test_realm_file_groups_carry_exactly_their_user_type_role():
+    groups = {g["name"]: g for g in load_realm()["groups"]}
+    assert set(groups) == {group_of(t.slug) for t in USER_TYPES}
+    assert all(groups[group_of(t.slug)]["realmRoles"] == [t.slug] for t in USER_TYPES)
+
+
+def test_catalog_check_catches_a_missing_a_wrong_and_an_extra_group():
+    realm = load_realm()
+    realm["groups"] = [g for g in realm["groups"] if g["name"] != "tipo-transportista"]
+    next(g for g in realm["groups"] if g["name"] == "tipo-mandatario")["realmRoles"].append(REVIEWER_ROLE)
+    realm["groups"].append({"name": "otros", "path": "/otros", "realmRoles": []})
+    problems = catalog_mismatches(realm, load_user_profile())
+    assert "falta el grupo tipo-transportista" in problems
+    assert "el grupo tipo-mandatario debe llevar solo el rol mandatario" in problems
+    assert "grupo sin tipo de usuario: otros" in problems
 
 
 def test_profile_declares_every_attribute_of_the_spec():

@@ -86,13 +86,46 @@ def test_s3_down_leaves_no_account(client, fakes):
     assert not fakes.identity.accounts and not fakes.mailer.sent
 
 
-def test_role_assignment_failure_leaves_no_account_and_no_responsiva(client, fakes, monkeypatch):
-    def fail(account_id, role):
-        raise IdentityUnavailable("Keycloak no responde")
+def test_the_role_comes_with_the_create_call_through_the_user_type_group(client, fakes, monkeypatch):
+    """One Keycloak call gives account, profile and role: a role-mapping call would now fail."""
+    def no_mapping(account_id, role):
+        raise AssertionError("registration must not map the role directly")
 
-    monkeypatch.setattr(fakes.identity, "assign_realm_role", fail)
+    monkeypatch.setattr(fakes.identity, "assign_realm_role", no_mapping)
+    assert post_registration(client, mexican_form()).status_code == 302
+    (account,) = fakes.identity.accounts.values()
+    assert fakes.identity.memberships[account.id] == {"/tipo-agente_aduanal"}
+    assert fakes.identity.roles[account.id] == set()  # no direct mapping
+    assert "agente_aduanal" in fakes.identity.realm_roles_of(account.id)
+
+
+def test_a_realm_without_the_user_type_group_creates_nothing(client, fakes):
+    """Keycloak answers an unknown group path with a 500 and creates nothing (tried on 26.7): the
+    applicant gets the identity error and a retry after `provision` completes."""
+    del fakes.identity.groups["/tipo-agente_aduanal"]
     assert post_registration(client, mexican_form()).status_code == 503
     assert not fakes.identity.accounts and not fakes.storage.objects and not fakes.mailer.sent
+
+
+def test_failure_after_the_account_exists_leaves_no_account_and_no_responsiva(client, fakes, monkeypatch):
+    """The last step of the create (the privacy acceptance, after the responsiva) fails: the
+    responsiva and the account are deleted again."""
+    from registro.adapters.storage import StorageUnavailable
+    from registro.workflow import claims
+
+    put_if_absent = fakes.storage.put_if_absent
+
+    def fail_audit(key, body, **kwargs):
+        if not key.startswith(claims.PREFIX):
+            raise StorageUnavailable("S3 no responde")
+        return put_if_absent(key, body, **kwargs)
+
+    monkeypatch.setattr(fakes.storage, "put_if_absent", fail_audit)
+    assert post_registration(client, mexican_form()).status_code == 503
+    assert not fakes.identity.accounts and not fakes.mailer.sent
+    assert fakes.identity.calls["create_account"] == 1  # it did exist: the failure came after the create
+    assert not [k for k in fakes.storage.objects if not k.startswith(claims.PREFIX)]  # no responsiva
+    assert not [k for k in fakes.storage.objects if k.startswith(claims.PREFIX)]  # claims released
 
 
 class BrokenRenderer:
@@ -112,7 +145,7 @@ def test_smtp_down_leaves_the_email_queued_and_it_is_sent_when_smtp_is_back(clie
     r = post_registration(client, mexican_form())
     assert r.status_code == 302
     account = next(iter(fakes.identity.accounts.values()))
-    assert fakes.identity.roles[account.id] == {"agente_aduanal"}
+    assert "agente_aduanal" in fakes.identity.realm_roles_of(account.id)
     assert responsiva_key(account.id, account.attr("folio")) in fakes.storage.objects
     outbox = app.extensions["registro.adapters"].outbox
     assert len(outbox.pending()) == 1 and not fakes.mailer.sent

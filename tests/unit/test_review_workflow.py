@@ -117,6 +117,31 @@ def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service,
     assert password not in json.dumps(account.attributes)
 
 
+def approve(service, account_id):
+    service.claim(account_id, ANA)
+    return service.approve(account_id, ANA, **seen(service, account_id))
+
+
+def test_approval_counts_the_role_held_through_the_user_type_group(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, tipo_usuario="mandatario")
+    assert not approve(service, app.id).already_decided
+    assert fakes.identity.get_account(app.id).attr("estatus") == "aprobado"
+    assert "mandatario" in fakes.identity.realm_roles_of(app.id)
+    assert fakes.identity.roles[app.id] == set()  # no redundant direct mapping
+    assert fakes.identity.calls.get("assign_realm_role", 0) == 0
+
+
+@pytest.mark.parametrize("role", ["none", "direct"])
+def test_approval_of_an_account_registered_before_the_groups_gives_it_the_role(service, fakes, role):
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, tipo_usuario="mandatario",
+                              role=role)
+    before = fakes.identity.calls.get("assign_realm_role", 0)
+    assert not approve(service, app.id).already_decided
+    assert fakes.identity.memberships[app.id] == set()
+    assert fakes.identity.roles[app.id] == {"mandatario"}  # direct: the only way it can hold it
+    assert fakes.identity.calls.get("assign_realm_role", 0) - before == (1 if role == "none" else 0)
+
+
 def test_changed_round_is_refused(service, fakes):
     app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)

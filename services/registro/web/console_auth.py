@@ -105,7 +105,8 @@ def console_user() -> dict | None:
 
 
 def _current_roles(user_id: str) -> set[str] | None:
-    """The account's realm roles now; None when it was deleted or disabled. With Keycloak down,
+    """The account's effective realm roles now (as its next token would carry them: direct, through
+    groups, composites); None when it was deleted or disabled. With Keycloak down,
     IdentityUnavailable propagates: the request gets a 503 and nothing is served unchecked."""
     identity = adapters().identity
     try:

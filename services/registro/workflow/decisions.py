@@ -99,6 +99,8 @@ class Decisions:
             revision = self._revision(app, reviewer, "aprobado", {"credenciales": mode})
             self.identity.update_account(app.id, enabled=True, attributes={
                 "estatus": st.APROBADO, "revision": revision, "motivos_correccion": None})
+            # Effective roles: an account registered into its user type's group already holds the
+            # role (no redundant direct mapping); one registered before the groups existed gets it here.
             if app.tipo_usuario and app.tipo_usuario not in self.identity.realm_roles_of(app.id):
                 self.identity.assign_realm_role(app.id, app.tipo_usuario)
 

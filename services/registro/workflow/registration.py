@@ -9,9 +9,11 @@ The steps are ordered so that a failure never leaves half an application:
      the number of accounts, and concurrent registrations of one CURP cannot both pass;
   2. the responsiva is rendered — in a worker thread while the claims of step 1 travel (fails → the
      claims are released, nothing created);
-  3. the disabled account is created with every attribute, the link version included;
-  4. the responsiva is stored in S3 and the user-type role assigned (either fails → the account is
-     deleted again, then the claims released, and the error propagates);
+  3. the disabled account is created with every attribute, the link version included, in its user
+     type's group (catalog.group_of), which carries the user-type role: account, profile and role
+     are one atomic Keycloak call (a refused create leaves nothing; no role-mapping call follows);
+  4. the responsiva is stored in S3 (fails → the account is deleted again, then the claims
+     released, and the error propagates);
   5. the confirmation email is written to the durable outbox (workflow/outbox.py) and delivered off
      the request path, retried until SMTP takes it (fails to queue → the account stays complete and
      the applicant uses "Reenviar correo", which renders the responsiva again if it went missing).
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from keycloak_ext import Account, AccountConflict, IdentityError
-from keycloak_ext.catalog import USER_TYPE_SLUGS
+from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 
 from ..adapters.identity import IdentityDirectory
 from ..adapters.mail import Attachment, Mailer
@@ -227,7 +229,8 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
     attributes = {**attributes, "enlace_version": version}  # the first link's version: no extra round trip
     try:
         account_id = identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
-                                             last_name=applicant.apellidos, attributes=attributes, enabled=False)
+                                             last_name=applicant.apellidos, attributes=attributes, enabled=False,
+                                             groups=(group_path_of(applicant.tipo_usuario),))
     except AccountConflict:
         # Keycloak's unique username (a Mexican's RFC) or email: another account holds it, or a
         # registration racing this one got there first.
@@ -237,7 +240,6 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
         raise _UsernameTaken() from None
     try:
         storage.put(responsiva_key(account_id, folio), pdf, content_type=PDF, metadata={"folio": folio})
-        identity.assign_realm_role(account_id, applicant.tipo_usuario)
         if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
             record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
                               lang=applicant.idioma or "es", folio=folio)
