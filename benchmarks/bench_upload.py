@@ -116,6 +116,54 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
                       "hwm_mib": round(hwm, 2)}, lines)
 
 
+def test_bench_upload_browser_to_s3_options(setup):
+    """The other designs the issue names, measured on the same S3 server against the same boto3 put: the
+    browser sending the file straight to S3 with a presigned POST (an HTML form) or a presigned PUT (fetch,
+    with the exact size signed so S3 refuses any other). Either would leave the service a confirmation call
+    (lock, record) and the content check, which would then read the object back: only with the check
+    answered after the response could such a design approach the put's own time."""
+    _, settings, _, _, _ = setup
+    data = files.pdf_of_size(10 * MiB)
+    s3 = boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
+                      aws_access_key_id=settings.s3.access_key, aws_secret_access_key=settings.s3.secret_key,
+                      config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    bucket, key = settings.s3.bucket, "bench/navegador"
+    post = s3.generate_presigned_post(bucket, key, Conditions=[["content-length-range", 1, 10 * MiB]], ExpiresIn=600)
+    put_url = s3.generate_presigned_url("put_object", ExpiresIn=600, Params={
+        "Bucket": bucket, "Key": key, "ContentLength": len(data), "ContentType": "application/pdf"})
+    http = requests.Session()
+
+    def timed(call) -> float:
+        started = time.perf_counter()
+        call()
+        return time.perf_counter() - started
+
+    def form_post() -> None:
+        http.post(post["url"], data=post["fields"], files={"file": ("grande.pdf", data, "application/pdf")},
+                  timeout=120).raise_for_status()
+
+    def presigned_put() -> None:
+        http.put(put_url, data=data, headers={"Content-Type": "application/pdf"}, timeout=120).raise_for_status()
+
+    def direct() -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/pdf")
+
+    for call in (form_post, presigned_put, direct):  # connections opened, S3's first writes done
+        call()
+    posts, puts, anchor = [], [], []
+    for _ in range(UPLOADS):
+        posts.append(timed(form_post))
+        puts.append(timed(presigned_put))
+        anchor.append(timed(direct))
+    s3.delete_object(Bucket=bucket, Key=key)
+    a = statistics.median(anchor)
+    lines = [f"el navegador directo a S3 (sin el servicio), n={UPLOADS} (mediana), intercalado:",
+             pair_line("POST prefirmado (formulario)", statistics.median(posts) * 1000, a * 1000),
+             pair_line("PUT prefirmado (tamaño firmado)", statistics.median(puts) * 1000, a * 1000)]
+    report("subida-directa", {"presigned_post": stats_ms(posts), "presigned_put": stats_ms(puts),
+                              "direct": stats_ms(anchor)}, lines)
+
+
 STEP_UPLOADS = 8
 # (label, module or object path, attribute): the steps of one upload, in the order they begin.
 STEPS = (
