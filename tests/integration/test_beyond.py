@@ -46,6 +46,25 @@ def test_a_foreign_applicant_in_english_gets_english_emails_and_keycloak_keeps_t
     assert event.action == "aceptar_aviso_privacidad" and event.details["aviso_version"] and event.details["idioma"] == "en"
 
 
+def test_a_new_status_link_is_sent_to_whoever_knows_folio_and_email(registro, gateway, mailbox, unique,
+                                                                     registered_emails):
+    """The folio is found through its uniqueness claim (S3) and the account by its username (Keycloak):
+    no attribute search on this public page."""
+    email = f"consulta-{unique}@example.com"
+    registered_emails.append(email)
+    curp, rfc = random_person()
+    assert _register(registro, mexican_form(curp=curp, rfc=rfc, email=email)).status_code == 302
+    folio = gateway.find_by_email(email).attr("folio")
+    mailbox.wait_for(email, 1)  # the confirmation email
+
+    page = registro.get("/consulta").get_data(as_text=True)
+    r = registro.post("/consulta", data={"csrf_token": csrf_token(page), "folio": folio.lower(), "correo": email})
+    assert r.status_code == 200 and 'id="consulta-enviado"' in r.get_data(as_text=True)
+    second = mailbox.wait_for(email, 2)[-1]
+    status_link = re.search(r"http\S+/consulta/\S+", second.text).group(0)
+    assert registro.get(urlsplit(status_link).path).status_code == 200
+
+
 def test_switching_language_on_the_activation_page_is_remembered_in_keycloak(
         registro, gateway, applications):
     account_id, link = applications(status="pendiente_documentos")

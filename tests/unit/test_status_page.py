@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from registro.workflow import claims
 from registro.workflow.audit import AuditTrail
 from registro.workflow.status_links import signer, status_url
 from tests.support.registration import csrf_token
@@ -19,8 +20,12 @@ REVIEWER = "revisora.gomez"
 def _application(fakes, estatus: str, **attributes) -> str:
     attrs = {"estatus": estatus, "folio": "AU-2026-7K3M9QX2", "fecha_registro": "2026-11-01T15:00:00+00:00",
              "es_extranjero": "false", "tipo_usuario": "agente_aduanal", **attributes}
-    return fakes.identity.create_account(username="pela800101ab8", email="ana.pena@example.com", first_name="Ana",
-                                         last_name="Peña", attributes=attrs, enabled=estatus == "aprobado")
+    account_id = fakes.identity.create_account(username="pela800101ab8", email="ana.pena@example.com",
+                                               first_name="Ana", last_name="Peña", attributes=attrs,
+                                               enabled=estatus == "aprobado")
+    # As registration leaves it: the folio claimed for the account's username.
+    claims.Claims(fakes.storage, fakes.identity).claim_all(claims.identifiers_of(attrs, folio=True), "pela800101ab8")
+    return account_id
 
 
 def _decide(fakes, account_id: str, action: str, **kwargs) -> None:
@@ -163,6 +168,39 @@ def test_the_answer_is_the_same_whether_or_not_folio_and_email_match(client, fak
     if matches:
         (mail,) = fakes.mailer.sent
         assert "/consulta/" in mail.text and mail.to == "ana.pena@example.com"
+
+
+def test_the_folio_is_found_by_its_claim_without_a_keycloak_attribute_search(client, fakes, monkeypatch):
+    """A Keycloak attribute search grows with the realm (≈ 400 ms at 20,000 accounts) and this page is
+    public: the folio is read from its uniqueness claim and the account by its exact username."""
+    _application(fakes, "en_revision")
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("búsqueda por atributo en Keycloak")
+
+    monkeypatch.setattr(fakes.identity, "find_by_attribute", no_search)
+    monkeypatch.setattr(fakes.identity, "iter_by_attribute", no_search)
+    _ask(client, "AU-2026-7K3M9QX2", "ana.pena@example.com")
+    _wait_for_mail(fakes, 1)
+
+
+def test_a_claim_whose_account_holds_another_folio_sends_nothing(client, fakes):
+    """A stale claim (its username now belongs to an account with another folio) finds nobody."""
+    _application(fakes, "en_revision")
+    claims.Claims(fakes.storage, fakes.identity).claim_all({claims.FOLIO: "AU-2026-0000AAAA"}, "pela800101ab8")
+    _ask(client, "AU-2026-0000AAAA", "ana.pena@example.com")
+    _wait_for_mail(fakes, 0)
+
+
+@pytest.mark.parametrize("down", ["storage", "identity"])
+def test_storage_or_keycloak_down_gets_the_same_answer_and_sends_nothing(client, fakes, down):
+    _application(fakes, "en_revision")
+    page = client.get("/consulta").get_data(as_text=True)
+    getattr(fakes, down).down = True
+    r = client.post("/consulta", data={"csrf_token": csrf_token(page), "folio": "AU-2026-7K3M9QX2",
+                                       "correo": "ana.pena@example.com"})
+    assert r.status_code == 200 and 'id="consulta-enviado"' in r.get_data(as_text=True)
+    _wait_for_mail(fakes, 0)
 
 
 def test_the_email_match_ignores_case_and_spaces(client, fakes):

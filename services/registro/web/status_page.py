@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
 from keycloak_ext import AccountNotFound
 
@@ -106,10 +106,16 @@ def request_link():
     if not form.validate_on_submit():
         return _link_request_page(form=form, status_code=400)
     a = adapters()
-    # Whatever the lookup finds, the answer is the same page (no enumeration of folios or emails).
-    message = status_link_email(a.identity, form.folio.data, form.correo.data, emails.compose)
-    if message is not None:
-        deliver_in_background(a.mailer, message)
+    app = current_app._get_current_object()
+    folio, correo = form.folio.data, form.correo.data
+
+    def message():
+        with app.app_context():  # the email's templates and settings
+            return status_link_email(a.identity, a.storage, folio, correo, emails.compose)
+
+    # Whatever the lookup finds, the answer is the same page, at the same speed: the lookup runs with
+    # the sending, off the request path (no enumeration of folios or emails).
+    deliver_in_background(a.mailer, message)
     return _link_request_page(sent=True)
 
 

@@ -85,6 +85,20 @@ def _owned_value(kind: str, account: Account) -> str:
     return account.attr(kind)
 
 
+def holder_of(storage: ObjectStore, kind: str, value: str) -> str | None:
+    """The username (lower case) a claim on `value` names, None when nobody claims it: a read by key,
+    in constant time whatever the size of the realm (a folio → its application without a Keycloak
+    attribute search). The claim may be a registration's in flight or a stale one: the caller reads
+    the account and checks it holds the value. Raises StorageUnavailable."""
+    try:
+        return _Body.from_json(storage.get(claim_key(kind, value))).username
+    except ObjectMissing:
+        return None
+    except (ValueError, KeyError):
+        log.warning("reclamo ilegible: %s", kind)
+        return None
+
+
 _POOL = ProcessPool(max_workers=16, name="reclamos")
 
 
