@@ -164,6 +164,26 @@ def test_an_unknown_holder_is_reported(fakes, capsys):
         personal_data.find_holder(fakes.identity, "nadie")
 
 
+def test_a_claimed_folio_is_found_without_a_keycloak_attribute_search(fakes, monkeypatch):
+    """The folio's claim names the username: the operator's command does not wait on a search that grows
+    with the realm; an account made before claims (no claim) is still found by the search."""
+    from registro.workflow.claims import FOLIO, Claims
+
+    claimed = _holder(fakes)
+    folio = fakes.identity.get_account(claimed).attr("folio")
+    Claims(fakes.storage, fakes.identity).claim_all({FOLIO: folio}, fakes.identity.get_account(claimed).username)
+    unclaimed = _decided(fakes, "rechazado", 2)
+    searches = []
+    real_search = fakes.identity.find_by_attribute
+    monkeypatch.setattr(fakes.identity, "find_by_attribute",
+                        lambda *a, **kw: searches.append(a) or real_search(*a, **kw))
+
+    assert personal_data.find_holder(fakes.identity, folio.lower(), fakes.storage).id == claimed
+    assert searches == []
+    assert personal_data.find_holder(fakes.identity, "AU-2026-00000002", fakes.storage).id == unclaimed
+    assert searches == [("folio", "AU-2026-00000002")]
+
+
 def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_queue(fakes, capsys):
     from registro.domain.application import Application
     from registro.workflow.claims import Claims, Taken, identifiers_of

@@ -24,7 +24,7 @@ from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
 from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
-from .claims import Claims
+from .claims import FOLIO, Claims, holder_of
 from .queue_index import QueueIndex
 from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
 
@@ -44,11 +44,17 @@ class Operator:
     name: str  # who ran the command (the audit event names them)
 
 
-def find_holder(identity: IdentityDirectory, folio_or_username: str) -> Account:
+def find_holder(identity: IdentityDirectory, folio_or_username: str, storage: ObjectStore | None = None) -> Account:
     wanted = folio_or_username.strip()
     if wanted.upper().startswith(FOLIO_PREFIX):
-        matches = [a for a in identity.find_by_attribute("folio", wanted.upper(), max_results=2)
-                   if a.attr("folio") == wanted.upper()]
+        folio = wanted.upper()
+        # The folio's uniqueness claim names the username: two reads by key. Only an account made before
+        # claims existed (and never backfilled) needs Keycloak's attribute search, slow on a large realm.
+        username = holder_of(storage, FOLIO, folio) if storage is not None else None
+        account = identity.find_by_username(username) if username else None
+        if account is not None and account.attr("folio") == folio:
+            return account
+        matches = [a for a in identity.find_by_attribute("folio", folio, max_results=2) if a.attr("folio") == folio]
         if matches:
             return matches[0]
     account = identity.find_by_username(wanted.lower())
@@ -66,7 +72,7 @@ def _account_record(account: Account) -> dict:
 def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, target: Path,
            operator: Operator) -> Path:
     """Writes the ZIP to `target` (a file) and records the export. Returns the path written."""
-    account = find_holder(identity, folio_or_username)
+    account = find_holder(identity, folio_or_username, storage)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("cuenta.json", json.dumps(_account_record(account), ensure_ascii=False, indent=2))
@@ -97,7 +103,7 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue, after the account as every exit from the queue (workflow/queue_index.py)."""
-    account = find_holder(identity, folio_or_username)
+    account = find_holder(identity, folio_or_username, storage)
     application = Application(account)
     if application.status == status.APROBADO:
         raise CancellationRefused(account.id)
