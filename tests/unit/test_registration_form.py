@@ -303,3 +303,15 @@ def test_blank_form_is_not_served_over_a_pending_message(app):
         assert not blank_form.can_serve()
     with app.test_request_context("/registro", method="POST"):
         assert not blank_form.can_serve()
+
+
+def test_blank_form_keeps_a_bounded_number_of_pages_whatever_mount_point_a_request_claims(app):
+    """gunicorn takes SCRIPT_NAME from a request header: a client naming ever new mount points must not
+    grow the process's memory (nor get another visitor's page)."""
+    from registro.web import blank_form
+
+    client = app.test_client()
+    for i in range(3 * blank_form.MAX_PAGES):
+        r = client.get(f"/p{i}/registro", environ_overrides={"SCRIPT_NAME": f"/p{i}", "PATH_INFO": "/registro"})
+        assert r.status_code == 200 and f'action="/p{i}/registro"' in r.get_data(as_text=True)
+    assert len(app.extensions["registro.blank_form"]) == blank_form.MAX_PAGES

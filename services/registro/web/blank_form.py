@@ -19,6 +19,8 @@ from flask_wtf.csrf import generate_csrf
 from .. import i18n
 
 _EXTENSION = "registro.blank_form"
+# One page per language and mount point: a deployment has one mount point, so a few entries.
+MAX_PAGES = 2 * len(i18n.LOCALES)
 
 
 def can_serve() -> bool:
@@ -34,8 +36,10 @@ def blank_form(render: Callable[[], str]) -> str:
     halves = pages.get(key)
     if halves is None:
         html = render()
-        if html.count(token) != 1:
-            return html  # not a page that can be split around its token: always rendered
+        if html.count(token) != 1 or len(pages) >= MAX_PAGES:
+            # Not a page that can be split around its token; or more mount points than a deployment
+            # has (gunicorn takes SCRIPT_NAME from a request header): rendered, never kept.
+            return html
         with _lock:
             halves = pages.setdefault(key, tuple(html.split(token)))
     return halves[0] + token + halves[1]
