@@ -144,3 +144,12 @@ def test_balancer_refuses_a_body_over_the_limit_before_reading_it(env):
                      f"Content-Type: application/octet-stream\r\nContent-Length: {BODY_LIMIT_BYTES + 1}\r\n\r\n".encode())
         status_line = sock.recv(4096).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 413"), status_line
+
+
+def test_balancer_drops_a_client_s_script_name_header(env):
+    """gunicorn believes SCRIPT_NAME from a trusted proxy (the balancer): a client's must not reach it,
+    or the client picks the mount point the service renders its links under."""
+    port = int(env["REGISTRO_PORT"])
+    r = requests.get(f"http://127.0.0.1:{port}/otro/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10)
+    assert r.status_code == 404 and 'action="/otro/registro"' not in r.text
+    assert requests.get(f"http://127.0.0.1:{port}/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10).status_code == 200

@@ -376,6 +376,8 @@ def haproxy_config(layout: BalancerLayout) -> str:
   http-request set-header X-Forwarded-Proto http
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   http-request set-header X-Forwarded-Port %[dst_port]
+  # gunicorn takes the mount point from a SCRIPT_NAME header when a trusted proxy (this balancer) sends it.
+  http-request del-header SCRIPT_NAME
   http-request set-var(txn.route) path,field(2,/)
   http-response set-header X-Request-ID %[unique-id]
   http-request deny deny_status 413 if { req.hdr_val(content-length) gt BODY_LIMIT }""".replace(
