@@ -21,6 +21,7 @@ from .. import i18n
 _EXTENSION = "registro.blank_form"
 # One page per language and mount point: a deployment has one mount point, so a few entries.
 MAX_PAGES = 2 * len(i18n.LOCALES)
+_lock = threading.Lock()
 
 
 def can_serve() -> bool:
@@ -44,5 +45,3 @@ def blank_form(render: Callable[[], str]) -> str:
             halves = pages.setdefault(key, tuple(html.split(token)))
     return halves[0] + token + halves[1]
 
-
-_lock = threading.Lock()
