@@ -198,6 +198,13 @@ class KeycloakGateway:
             except KeycloakError as exc:
                 if exc.response_code == 409:
                     raise AccountConflict("ya existe una cuenta con ese usuario o correo") from exc
+                if groups and (exc.response_code or 0) >= 500:
+                    # Keycloak's answer to a group path it does not have is a bare 500 ("unknown_error"):
+                    # the operator reading the log needs the likely cause and its fix.
+                    raise IdentityUnavailable(
+                        f"Keycloak respondió {exc.response_code} al crear la cuenta en {', '.join(groups)}; si el "
+                        "reino no tiene ese grupo, aplique realm-config con «python -m keycloak_ext provision»"
+                    ) from exc
                 raise
 
     def get_account(self, account_id: str) -> Account:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from keycloak_ext import IdentityRejected, USER_TYPES
+from keycloak_ext import IdentityRejected, IdentityUnavailable, USER_TYPES
 from keycloak_ext.catalog import USER_TYPE_SLUGS, group_of, group_path_of
 from keycloak_ext.provisioning import RealmProvisioner
 from tests.support import oidc
@@ -118,6 +118,16 @@ def test_s3_put_get_presign_and_survives_a_restart(s3, stack, unique):
     head = s3.head_object(Bucket=stack.s3_bucket, Key=key)
     assert head["Metadata"]["sha256"] == "abc"
     assert s3.get_object(Bucket=stack.s3_bucket, Key=key)["Body"].read() == b"hola S3"
+
+
+def test_a_create_into_a_group_the_realm_lacks_names_the_fix_and_creates_nothing(gateway, unique):
+    """Keycloak answers a bare 500 to an unknown group path (a realm not provisioned for this version):
+    what reaches the log says what to run."""
+    username = f"sin-grupo-{unique}"
+    with pytest.raises(IdentityUnavailable, match="python -m keycloak_ext provision"):
+        gateway.create_account(username=username, email=f"{username}@example.com", first_name="Ana",
+                               last_name="Pérez", attributes={}, groups=("/tipo-que-no-existe",))
+    assert gateway.find_by_username(username) is None
 
 
 def test_s3_server_keeps_connections_alive(stack):
