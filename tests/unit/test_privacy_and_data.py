@@ -161,7 +161,7 @@ def test_an_unknown_holder_is_reported(fakes, capsys):
     assert datos_main(["exportar", "AU-2026-NOEXISTE", "--operador", "op"], adapters=fakes) == 1
     assert "no hay una solicitud" in capsys.readouterr().err
     with pytest.raises(personal_data.HolderNotFound):
-        personal_data.find_holder(fakes.identity, "nadie")
+        personal_data.find_holder(fakes.identity, fakes.storage, "nadie")
 
 
 def test_a_claimed_folio_is_found_without_a_keycloak_attribute_search(fakes, monkeypatch):
@@ -178,9 +178,9 @@ def test_a_claimed_folio_is_found_without_a_keycloak_attribute_search(fakes, mon
     monkeypatch.setattr(fakes.identity, "find_by_attribute",
                         lambda *a, **kw: searches.append(a) or real_search(*a, **kw))
 
-    assert personal_data.find_holder(fakes.identity, folio.lower(), fakes.storage).id == claimed
+    assert personal_data.find_holder(fakes.identity, fakes.storage, folio.lower()).id == claimed
     assert searches == []
-    assert personal_data.find_holder(fakes.identity, "AU-2026-00000002", fakes.storage).id == unclaimed
+    assert personal_data.find_holder(fakes.identity, fakes.storage, "AU-2026-00000002").id == unclaimed
     assert searches == [("folio", "AU-2026-00000002")]
 
 

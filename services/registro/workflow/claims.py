@@ -85,18 +85,22 @@ def _owned_value(kind: str, account: Account) -> str:
     return account.attr(kind)
 
 
-def holder_of(storage: ObjectStore, kind: str, value: str) -> str | None:
-    """The username (lower case) a claim on `value` names, None when nobody claims it: a read by key,
-    in constant time whatever the size of the realm (a folio → its application without a Keycloak
-    attribute search). The claim may be a registration's in flight or a stale one: the caller reads
-    the account and checks it holds the value. Raises StorageUnavailable."""
+def account_holding(storage: ObjectStore, identity: IdentityDirectory, kind: str, value: str) -> Account | None:
+    """The account that holds `value`, found through its claim: the claim names the username, Keycloak
+    finds the account by it — two reads by key, in constant time whatever the size of the realm (no
+    attribute search). None when nobody claims the value, or the claim is a registration's in flight or
+    a stale one (no such account, or it holds another value). Raises StorageUnavailable, IdentityError."""
     try:
-        return _Body.from_json(storage.get(claim_key(kind, value))).username
+        username = _Body.from_json(storage.get(claim_key(kind, value))).username
     except ObjectMissing:
         return None
     except (ValueError, KeyError):
         log.warning("reclamo ilegible: %s", kind)
         return None
+    account = identity.find_by_username(username)
+    if account is None or normalise(kind, _owned_value(kind, account)) != normalise(kind, value):
+        return None
+    return account
 
 
 _POOL = ProcessPool(max_workers=16, name="reclamos")

@@ -24,7 +24,7 @@ from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
 from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
-from .claims import FOLIO, Claims, holder_of
+from .claims import FOLIO, Claims, account_holding
 from .queue_index import QueueIndex
 from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
 
@@ -44,15 +44,14 @@ class Operator:
     name: str  # who ran the command (the audit event names them)
 
 
-def find_holder(identity: IdentityDirectory, folio_or_username: str, storage: ObjectStore | None = None) -> Account:
+def find_holder(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str) -> Account:
     wanted = folio_or_username.strip()
     if wanted.upper().startswith(FOLIO_PREFIX):
         folio = wanted.upper()
-        # The folio's uniqueness claim names the username: two reads by key. Only an account made before
-        # claims existed (and never backfilled) needs Keycloak's attribute search, slow on a large realm.
-        username = holder_of(storage, FOLIO, folio) if storage is not None else None
-        account = identity.find_by_username(username) if username else None
-        if account is not None and account.attr("folio") == folio:
+        # Through the folio's claim; only an account made before claims existed (and never backfilled)
+        # needs Keycloak's attribute search, slow on a large realm.
+        account = account_holding(storage, identity, FOLIO, folio)
+        if account is not None:
             return account
         matches = [a for a in identity.find_by_attribute("folio", folio, max_results=2) if a.attr("folio") == folio]
         if matches:
@@ -72,7 +71,7 @@ def _account_record(account: Account) -> dict:
 def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, target: Path,
            operator: Operator) -> Path:
     """Writes the ZIP to `target` (a file) and records the export. Returns the path written."""
-    account = find_holder(identity, folio_or_username, storage)
+    account = find_holder(identity, storage, folio_or_username)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("cuenta.json", json.dumps(_account_record(account), ensure_ascii=False, indent=2))
@@ -103,7 +102,7 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue, after the account as every exit from the queue (workflow/queue_index.py)."""
-    account = find_holder(identity, folio_or_username, storage)
+    account = find_holder(identity, storage, folio_or_username)
     application = Application(account)
     if application.status == status.APROBADO:
         raise CancellationRefused(account.id)
