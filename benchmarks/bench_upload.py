@@ -61,6 +61,13 @@ def _post(base: str, link: str, data: bytes) -> float:
     return elapsed
 
 
+def _anchor_client(settings: Settings):
+    """The anchor's boto3 client: botocore's defaults, as anyone would put a file."""
+    return boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
+                        aws_access_key_id=settings.s3.access_key, aws_secret_access_key=settings.s3.secret_key,
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+
+
 @pytest.fixture(scope="module")
 def setup():
     import os
@@ -83,9 +90,7 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
     # its JIT warm-up (right after a stack starts, its first calls take 15–25 ms instead of ≈ 5).
     for _ in range(max(2 * len(workers), WARMUP)):
         _post(base, link, files.pdf_bytes(padding=100 * 1024))
-    s3 = boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
-                      aws_access_key_id=settings.s3.access_key, aws_secret_access_key=settings.s3.secret_key,
-                      config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    s3 = _anchor_client(settings)
 
     def direct(i: int) -> float:
         started = time.perf_counter()
@@ -124,9 +129,7 @@ def test_bench_upload_browser_to_s3_options(setup):
     answered after the response could such a design approach the put's own time."""
     _, settings, _, _, _ = setup
     data = files.pdf_of_size(10 * MiB)
-    s3 = boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
-                      aws_access_key_id=settings.s3.access_key, aws_secret_access_key=settings.s3.secret_key,
-                      config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    s3 = _anchor_client(settings)
     bucket, key = settings.s3.bucket, "bench/navegador"
     post = s3.generate_presigned_post(bucket, key, Conditions=[["content-length-range", 1, 10 * MiB]], ExpiresIn=600)
     put_url = s3.generate_presigned_url("put_object", ExpiresIn=600, Params={

@@ -100,6 +100,12 @@ def _completes_afterwards(client, identity, store, gateway, storage, account_id,
     assert docs.CURP in _consistent(gateway, storage, account_id)
 
 
+def _left_nothing_then_completes(client, identity, store, gateway, storage, account_id, link) -> None:
+    """The refused upload left no record and no object; once the fault is gone a retry completes."""
+    assert _consistent(gateway, storage, account_id) == {}
+    _completes_afterwards(client, identity, store, gateway, storage, account_id, link)
+
+
 def test_a_file_refused_while_its_put_still_runs_leaves_nothing_in_s3(faulty, gateway, storage, applications):
     client, identity, store = faulty
     account_id, link = applications(status="pendiente_documentos")
@@ -107,8 +113,7 @@ def test_a_file_refused_while_its_put_still_runs_leaves_nothing_in_s3(faulty, ga
     r = upload(client, link, docs.CURP, hostile.build("openaction_javascript"), "firmado.pdf")
     assert r.status_code == 400 and hostile.ACTIVE in r.get_data(as_text=True)
     assert store.puts_ended.is_set()  # answered only after the put had ended, and its object was deleted
-    assert _consistent(gateway, storage, account_id) == {}
-    _completes_afterwards(client, identity, store, gateway, storage, account_id, link)
+    _left_nothing_then_completes(client, identity, store, gateway, storage, account_id, link)
 
 
 def test_s3_down_for_the_put_while_the_check_passes(faulty, gateway, storage, applications):
@@ -117,8 +122,7 @@ def test_s3_down_for_the_put_while_the_check_passes(faulty, gateway, storage, ap
     store.put_down = True
     r = upload(client, link, docs.CURP, files.pdf_bytes())
     assert r.status_code == 503 and "El almacenamiento de documentos no está disponible" in r.get_data(as_text=True)
-    assert _consistent(gateway, storage, account_id) == {}
-    _completes_afterwards(client, identity, store, gateway, storage, account_id, link)
+    _left_nothing_then_completes(client, identity, store, gateway, storage, account_id, link)
 
 
 def test_keycloak_down_for_the_read_under_the_lock_while_the_put_runs(faulty, gateway, storage, applications):
@@ -129,8 +133,7 @@ def test_keycloak_down_for_the_read_under_the_lock_while_the_put_runs(faulty, ga
     r = upload(client, link, docs.CURP, files.pdf_bytes())
     assert identity.reads == 3 and store.puts_ended.is_set()
     assert r.status_code == 503 and "El servicio de identidad no está disponible" in r.get_data(as_text=True)
-    assert _consistent(gateway, storage, account_id) == {}
-    _completes_afterwards(client, identity, store, gateway, storage, account_id, link)
+    _left_nothing_then_completes(client, identity, store, gateway, storage, account_id, link)
 
 
 def test_keycloak_down_for_the_record_write_when_it_replaces_a_document(faulty, gateway, storage, applications):

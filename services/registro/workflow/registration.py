@@ -243,7 +243,7 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
         if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
             record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
                               lang=applicant.idioma or "es", folio=folio)
-    except (StorageUnavailable, IdentityError) as exc:
+    except StorageUnavailable as exc:  # the account exists: nothing after it talks to Keycloak
         if not _roll_back(identity, storage, account_id, folio):
             raise _HalfCreated(exc) from exc
         raise
