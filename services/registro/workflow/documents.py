@@ -34,7 +34,7 @@ from ..domain import documents as docs
 from ..domain import filetypes, status
 from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from ..domain.storage_keys import document_key
-from .process_pool import ProcessPool
+from .process_pool import ProcessPool, settle
 from .record_lock import update_record
 
 log = logging.getLogger(__name__)
@@ -233,12 +233,12 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     except BaseException:
         if recorded:
             raise  # whatever failed after the write, the record points to the new object: it stays
-        _settle(stored)  # the put must be over before its object is deleted (and the spool closed)
-        _settle(checked)
+        settle(stored)  # the put must be over before its object is deleted (and the spool closed)
+        settle(checked)
         _delete_quietly(storage, key, "documento nuevo sin registro")
         raise
     for job in cleanup:
-        _settle(job)  # done before answering: the page then lists exactly what is stored
+        settle(job)  # done before answering: the page then lists exactly what is stored
     log.info("documento cargado: solicitud=%s tipo=%s bytes=%d formato=%s", application.id, kind, upload.size,
              content_type)
     return record
@@ -247,15 +247,6 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
 def _verify(reader: BinaryIO, content_type: str) -> None:
     with reader:
         filetypes.verify(reader, content_type)
-
-
-def _settle(job: Future | None) -> None:
-    """Waits for a helper's job to end; its outcome no longer matters (the upload failed)."""
-    if job is not None:
-        try:
-            job.result()
-        except BaseException:  # noqa: BLE001 - the failure that counts is already being raised
-            pass
 
 
 def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 
 class ProcessPool:
@@ -21,3 +21,13 @@ class ProcessPool:
                 self._pid = os.getpid()
                 self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=self.name)
             return self._pool
+
+
+def settle(job: Future | None) -> None:
+    """Waits for a job whose outcome no longer matters (a render or a put of a request that failed or
+    was refused) to end: its thread must be done with what it uses before the caller goes on."""
+    if job is not None:
+        try:
+            job.result()
+        except BaseException:  # noqa: BLE001 - the failure that counts is the caller's
+            pass

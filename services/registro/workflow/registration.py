@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -51,6 +50,7 @@ from . import claims
 from .claims import Claims
 from .confirmation_links import issue_link, link_for
 from .outbox import Outbox
+from .process_pool import settle
 from .privacy import record_acceptance
 from .responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
@@ -172,13 +172,13 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         try:
             held = claimed.claim_all(claims.identifiers_of(attributes, folio=True), username)
         except claims.Taken as exc:
-            _settle(pdf_job)
+            settle(pdf_job)
             taken = [f for f in exc.fields if f != claims.FOLIO]
             if taken:
                 raise DuplicateApplicant(taken + _held_in_keycloak(identity, applicant, username)) from None
             continue  # only the folio was taken: draw another
         except BaseException:
-            _settle(pdf_job)
+            settle(pdf_job)
             raise
         try:
             pdf = pdf_job.result()  # PdfUnavailable: nothing created, the claims are released
@@ -213,14 +213,6 @@ class _HalfCreated(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(type(error).__name__)
         self.error = error
-
-
-def _settle(job: Future) -> None:
-    """Waits for a render whose result is not needed (its failure does not matter either)."""
-    try:
-        job.result()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, username: str, folio: str,
