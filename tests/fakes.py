@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -19,7 +20,7 @@ from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityReje
 from keycloak_ext.catalog import USER_TYPES, group_path_of
 from keycloak_ext.realm_files import load_realm, load_user_profile
 from registro.adapters.mail import MailUnavailable, OutgoingEmail
-from registro.adapters.storage import ObjectMissing, StorageUnavailable, StoredObject
+from registro.adapters.storage import ObjectMissing, PresignedPut, StorageUnavailable, StoredObject
 
 
 _PROFILE_RULES = {a["name"]: a.get("validations", {}) for a in load_user_profile()["attributes"]}
@@ -197,6 +198,8 @@ class FakeStore:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str, dict[str, str]]] = {}
         self.down = False
+        self.presigned: dict[str, tuple[str, int, float]] = {}  # url → (key, size, expiry)
+        self.no_public_url = False  # as S3Store without S3_PUBLIC_URL
         self._lock = threading.Lock()  # conditional writes are atomic, as on a real S3
 
     @staticmethod
@@ -261,6 +264,32 @@ class FakeStore:
 
     def presigned_get(self, key: str, expires_s: int = 60) -> str:
         return f"memoria://{key}?expira={expires_s}"
+
+    def presigned_put(self, key: str, size: int, expires_s: int) -> PresignedPut:
+        self.public_url_missing_check()
+        url = f"memoria://{key}?tamano={size}&expira={expires_s}&firma={secrets.token_hex(8)}"
+        self.presigned[url] = (key, size, time.monotonic() + expires_s)
+        return PresignedPut(url=url, headers={"Content-Type": "application/octet-stream", "If-None-Match": "*"})
+
+    def public_url_missing_check(self) -> None:
+        if self.no_public_url:
+            raise StorageUnavailable("S3_PUBLIC_URL no está definida: los navegadores no llegan a S3")
+
+    def browser_put(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
+        """What S3 answers a browser's PUT to a presigned URL: 403 for another size, an unsigned
+        or changed header, or an expired URL; 412 once the key exists; 200 when stored."""
+        self._check()
+        grant = self.presigned.get(url)
+        if grant is None:
+            return 403
+        key, size, expires = grant
+        sent = {k.lower(): v for k, v in (headers or {}).items()}
+        if (len(body) != size or time.monotonic() > expires or sent.get("content-type") != "application/octet-stream"
+                or sent.get("if-none-match") != "*"):
+            return 403
+        if not self.put_if_absent(key, body, content_type="application/octet-stream"):
+            return 412
+        return 200
 
     def ping(self) -> None:
         self._check()

@@ -31,6 +31,9 @@ class S3Settings:
     secret_key: str | None
     sse: str | None  # e.g. "AES256" or "aws:kms"; requested on every put when set
     timeout_s: float = 10.0
+    # How browsers reach the same S3 server, for uploads sent straight to it with a presigned PUT
+    # (workflow/direct_uploads.py). None: browsers never talk to S3 and upload through the service.
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Settings:
                 secret_key=env.get("S3_SECRET_KEY") or None,
                 sse=env.get("S3_SSE") or None,
                 timeout_s=float(env.get("S3_TIMEOUT", "10")),
+                public_url=(env.get("S3_PUBLIC_URL") or "").rstrip("/") or None,
             ),
             smtp=SmtpSettings(
                 host=env.get("SMTP_HOST", "127.0.0.1"),

@@ -126,3 +126,24 @@ def create_submitted_application(gateway: Any, storage: Any, settings: Settings,
     response = submit(client, link)
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     return account_id, link
+
+
+def direct_upload(client: Any, link_url: str, kind: str, data: bytes, send: Any, filename: str = "documento.pdf", *,
+                  id_kind: str = "ine", vigencia: str | None = None, size: int | None = None):
+    """What the page's script does for a document sent straight to S3 (static/js/subida.js): asks for the
+    presigned PUT, sends the bytes with `send(url, data, headers)` (a fake or a real S3), confirms.
+    Returns (issue response, send result, confirm response or None when the send was not 200)."""
+    page = client.get(path_of(link_url))
+    token = csrf_token(page.get_data(as_text=True))
+    form: dict[str, Any] = {"csrf_token": token, "tamano": str(len(data) if size is None else size), "nombre": filename}
+    if kind == docs.IDENTIFICACION:
+        form.update({"tipo_identificacion": id_kind, "vigencia": vigencia or valid_until()})
+    issued = client.post(f"{path_of(link_url)}/documentos/{kind}/directa", data=form)
+    if issued.status_code != 200:
+        return issued, None, None
+    grant = issued.get_json()
+    sent = send(grant["url"], data, grant["encabezados"])
+    if sent != 200:
+        return issued, sent, None
+    confirmed = client.post(grant["confirmar"], data={"csrf_token": token, "recibo": grant["recibo"]})
+    return issued, sent, confirmed

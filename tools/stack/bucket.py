@@ -1,4 +1,5 @@
-"""Creates the stack's bucket if it is missing (run once the S3 server answers)."""
+"""Creates the stack's bucket if it is missing (run once the S3 server answers) and, when browsers
+send documents straight to it (S3_PUBLIC_URL), lets the service's pages do so (CORS)."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,8 @@ import os
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from registro.adapters.storage import browser_upload_cors
 
 
 def main() -> None:
@@ -23,6 +26,9 @@ def main() -> None:
     except ClientError:
         s3.create_bucket(Bucket=bucket)
         print(f"cubeta {bucket} creada")
+    if os.environ.get("S3_PUBLIC_URL"):
+        origin = os.environ["REGISTRO_PUBLIC_URL"].rstrip("/")
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=browser_upload_cors(origin))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multipr
 # What the services read from the environment; docker-compose.yml gives registro the same names.
 REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
                       "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
-                      "S3_ENDPOINT_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
+                      "S3_ENDPOINT_URL", "S3_PUBLIC_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
                       "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES")
 # docker-compose.yml: the balancer's fixed address on the backend network (what the backends trust).
 COMPOSE_BALANCER_ADDRESS = "172.30.0.10"
@@ -130,6 +130,7 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "REGISTRO_PUBLIC_URL": url(p["REGISTRO_PORT"]),
         "MODULO_PUBLIC_URL": url(p["MODULO_PORT"]),
         "S3_ENDPOINT_URL": url(p["S3_PORT"]),
+        "S3_PUBLIC_URL": url(p["S3_PORT"]),  # browsers send documents straight to S3
         "S3_BUCKET": "acceso-unico",
         "S3_REGION": "us-east-1",
         "SMTP_HOST": "127.0.0.1",

@@ -66,6 +66,7 @@ class Profile:
             "MODULO_PUBLIC_URL": self.url("MODULO_PORT"),
             "PORTAL_LOGIN_URL": self.url("MODULO_PORT") + "/entrar",  # where people log in (issue 11, item 16)
             "S3_ENDPOINT_URL": self.url("S3_PORT"),
+            "S3_PUBLIC_URL": self.url("S3_PORT"),  # browsers send documents straight to S3
             "S3_BUCKET": "acceso-unico",
             "S3_REGION": "us-east-1",
             "SMTP_HOST": "127.0.0.1",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Protocol, runtime_checkable
 
@@ -27,6 +28,14 @@ class StoredObject:
     content_type: str
     metadata: dict[str, str]
     etag: str = ""
+
+
+@dataclass(frozen=True)
+class PresignedPut:
+    """A PUT a browser may send once: to `url`, with exactly `headers` and a body of the signed size."""
+
+    url: str
+    headers: dict[str, str]
 
 
 @runtime_checkable
@@ -60,6 +69,12 @@ class ObjectStore(Protocol):
 
     def presigned_get(self, key: str, expires_s: int = 60) -> str: ...
 
+    def presigned_put(self, key: str, size: int, expires_s: int) -> PresignedPut:
+        """A browser's upload of exactly `size` bytes to `key`, refused by S3 once `key` exists (so the
+        URL cannot overwrite what it stored) and after `expires_s`. StorageUnavailable when browsers
+        have no way to S3 (no public URL configured)."""
+        ...
+
     def ping(self) -> None: ...
 
 
@@ -74,6 +89,7 @@ class S3Store:
         # For puts that carry the SHA-256 computed while receiving (ChecksumSHA256, a signed header
         # that S3 verifies the body against): botocore need not hash the body a second time to sign it.
         self.checksummed_client = self._client(settings, sign_payload=False)
+        self._public_client = None  # presigns browsers' uploads against S3_PUBLIC_URL (built when first used)
 
     @staticmethod
     def _client(settings: S3Settings, *, sign_payload: bool):
@@ -174,9 +190,35 @@ class S3Store:
         return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
                                                   ExpiresIn=expires_s)
 
+    def presigned_put(self, key: str, size: int, expires_s: int) -> PresignedPut:
+        if not self.settings.public_url:
+            raise StorageUnavailable("S3_PUBLIC_URL no está definida: los navegadores no llegan a S3")
+        if self._public_client is None:
+            # Signed for the host browsers use: the signature covers it.
+            public = dataclasses.replace(self.settings, endpoint_url=self.settings.public_url)
+            self._public_client = self._client(public, sign_payload=False)
+        # Every header named here is signed: S3 refuses a body of another size, another type, and
+        # (If-None-Match) a second PUT once the object exists.
+        headers = {"Content-Type": "application/octet-stream", "If-None-Match": "*"}
+        params = {"Bucket": self.bucket, "Key": key, "ContentLength": size,
+                  "ContentType": headers["Content-Type"], "IfNoneMatch": "*"}
+        if self.settings.sse:
+            params["ServerSideEncryption"] = headers["x-amz-server-side-encryption"] = self.settings.sse
+        url = self._public_client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
+        return PresignedPut(url=url, headers=headers)
+
     def ping(self) -> None:
         with _s3_errors(self.bucket):
             self.client.head_bucket(Bucket=self.bucket)
+
+
+def browser_upload_cors(origin: str) -> dict:
+    """The bucket's CORS rule for direct uploads: the service's pages (`origin`, REGISTRO_PUBLIC_URL)
+    may send a presigned PUT with the headers `presigned_put` signs, and nothing else. Applied by
+    the stack when it creates the bucket (tools/stack/bucket.py); a deployment applies the same."""
+    return {"CORSRules": [{"AllowedOrigins": [origin], "AllowedMethods": ["PUT"],
+                           "AllowedHeaders": ["content-type", "if-none-match", "x-amz-server-side-encryption"],
+                           "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3600}]}
 
 
 # S3 answers that mean "a conditional write lost" (412, or 409 from a concurrent conditional

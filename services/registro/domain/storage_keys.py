@@ -12,6 +12,15 @@ def document_key(account_id: str, kind: str) -> str:
     return f"solicitudes/{account_id}/documentos/{kind}/{secrets.token_hex(16)}"
 
 
+def upload_markers_prefix(account_id: str) -> str:
+    return f"solicitudes/{account_id}/subidas/"
+
+
+def upload_marker_key(account_id: str, kind: str) -> str:
+    """The state of the document's latest direct upload (workflow/direct_uploads.py)."""
+    return f"{upload_markers_prefix(account_id)}{kind}.json"
+
+
 def application_prefix(account_id: str) -> str:
     return f"solicitudes/{account_id}/"
 

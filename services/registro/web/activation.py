@@ -9,15 +9,17 @@ thread while the body is received (a link refused there still wins over the body
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from ..forms.base import Form
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 
-from ..adapters.storage import ObjectMissing
+from ..adapters.storage import ObjectMissing, StorageUnavailable
 from .. import i18n
 from ..container import adapters, settings
 from ..domain import documents as docs
@@ -28,6 +30,7 @@ from ..domain.storage_keys import responsiva_key
 from ..extensions import csrf
 from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
+from ..workflow import direct_uploads
 from ..workflow import documents as documents_flow
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
@@ -36,9 +39,11 @@ from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Uploa
 from ..workflow.page_views import prepare_application
 from ..workflow.record_lock import ApplicationBusy
 from .errors import error_page
+from .security_headers import content_security_policy
 from .uploads import FileTooLarge, read_upload_form
 
 bp = Blueprint("activation", __name__)
+log = logging.getLogger(__name__)
 
 RESEND_PATH = "/registro/reenviar"  # served by the registration feature (endpoint registration.resend)
 SUBMITTED_MESSAGE = "Sus documentos serán validados y el resultado le será enviado por correo electrónico."
@@ -135,6 +140,71 @@ def upload(token: str, kind: str):
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
 
 
+# --- a document sent straight to S3 (workflow/direct_uploads.py; static/js/subida.js) --------------------
+# The page's script asks for a presigned PUT, sends the file to S3 itself and confirms; the answers are
+# JSON for that script. Anything it cannot handle (an error page, a network failure) makes it fall back
+# to the form upload above, so the service's own answer is always the last word.
+@bp.post("/activacion/<token>/documentos/<kind>/directa")
+def direct_upload(token: str, kind: str):
+    s, a = settings(), adapters()
+    if not s.s3.public_url:
+        raise NotFound()
+    application = _open(token)
+    _kind_or_404(application, kind)
+    i18n.use_locale(application.account.attr("locale"))
+    form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=documents_flow.today(),
+                           formdata=request.form)
+    errors: dict[str, list[str]] = {} if form.validate() else {k: list(v) for k, v in form.errors.items()}
+    errors.pop("csrf_token", None)  # the global CSRF check already refused a bad token
+    size = request.form.get("tamano", type=int)
+    if size is None:
+        errors[FILE_FIELD] = ["Seleccione un archivo."]
+    try:
+        if errors:
+            return _json_refusal(errors=errors)
+        put, receipt = direct_uploads.issue(a.storage, s, application, kind, size, request.form.get("nombre", ""),
+                                            form.details())
+    except DocumentNotAllowed as exc:
+        return _json_refusal(notice=exc.message, status_code=409)
+    except UnreadableFile as exc:
+        return _json_refusal(errors={FILE_FIELD: [exc.message]})
+    except FileTooLarge:
+        return _json_refusal(errors={FILE_FIELD: [f"El archivo excede el tamaño máximo permitido de {_limit_label()}."]},
+                             status_code=413)
+    return jsonify(url=put.url, encabezados=put.headers, recibo=receipt,
+                   confirmar=url_for(".confirm_direct_upload", token=token, kind=kind))
+
+
+@bp.post("/activacion/<token>/documentos/<kind>/confirmar")
+def confirm_direct_upload(token: str, kind: str):
+    """Needs no Keycloak read: the receipt was issued, under a fully checked link, to this application
+    within the hour; the check re-reads the application under the edit lock before recording."""
+    s, a = settings(), adapters()
+    claims = signer(s).read(token)
+    if kind not in docs.DOCUMENT_LABELS:
+        raise NotFound()
+    try:
+        receipt = direct_uploads.read_receipt(s, request.form.get("recibo", ""), claims.account_id, kind)
+    except direct_uploads.ReceiptInvalid:
+        return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
+    direct_uploads.confirm(a.identity, a.storage, s, receipt)
+    flash(f"Se recibió el archivo de «{docs.DOCUMENT_LABELS[kind]}»; se está revisando su contenido.", "exito")
+    return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}")), 202
+
+
+@bp.get("/activacion/<token>/documentos/estado")
+def direct_upload_states(token: str):
+    """What the page polls while a document is being checked (the documents still "revisando")."""
+    application = _open(token)
+    return jsonify(revisando=direct_uploads.checking(adapters().storage, application))
+
+
+def _json_refusal(*, errors: dict[str, list[str]] | None = None, notice: str = "", status_code: int = 400):
+    translate = i18n.translate
+    return jsonify(errores={field: [translate(m) for m in messages] for field, messages in (errors or {}).items()},
+                   aviso=translate(notice) if notice else ""), status_code
+
+
 def _refusal(application: Application, token: str, kind: str):
     """The answer when this document cannot be changed now (404 / 409), else None."""
     _kind_or_404(application, kind)
@@ -214,7 +284,15 @@ def private(response: Response) -> Response:
     # The token travels in the path: keep it out of caches and out of Referer headers.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
+    public_s3 = settings().s3.public_url
+    if public_s3 and response.mimetype == "text/html":  # the page's script sends documents to S3 itself
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(connect_src=_origin(public_s3)))
     return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -222,8 +300,12 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
             forms: dict[str, Form] | None = None, notice: str | None = None,
             submit_problems: list[str] | None = None, status_code: int = 200):
     i18n.use_locale(application.account.attr("locale"))  # the applicant's language, unless switched here
-    errors = errors or {}
+    errors = {kind: dict(fields) for kind, fields in (errors or {}).items()}
     forms = forms or {}
+    direct = _direct_upload_markers(application)
+    for kind, marker in direct.items():
+        if marker.state == direct_uploads.REFUSED and not errors.get(kind):
+            errors[kind] = {FILE_FIELD: [marker.message]}
     today = documents_flow.today()
     flagged = documents_flow.flagged_documents(application)
     present = application.documents
@@ -239,6 +321,8 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
             "reasons": [docs.CORRECTION_REASONS.get(code, code) for code in flagged.get(kind, [])],
             "errors": errors.get(kind, {}),
             "form": form,
+            "checking": direct[kind].receipt.name if kind in direct and direct[kind].state == direct_uploads.CHECKING
+            else None,
         })
     can_submit = application.status in status.UPLOADABLE
     first_error = next((f"{s['kind']}-{field}" for s in slots for field in s["errors"]), None)
@@ -246,12 +330,24 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
         "activacion/pagina.html", solicitud=application, token=token, slots=slots, status=status,
         estatus_label=status.LABELS.get(application.status, application.status), aviso=notice,
         puede_enviar=can_submit, problemas_envio=submit_problems or [],
-        pendientes=documents_flow.submission_problems(application, today) if can_submit else [],
+        pendientes=documents_flow.submission_problems(
+            application, today, [k for k, m in direct.items() if m.state == direct_uploads.CHECKING]) if can_submit else [],
         comentario=(application.correction.get("comentario") or "") if flagged else "",
         limite=_limit_label(), cedula_label=CEDULA_CONFIRM_LABEL, file_field=FILE_FIELD,
         enviado_mensaje=SUBMITTED_MESSAGE, primer_error=first_error, id_kinds=docs.ID_KIND_LABELS,
+        subida_directa=bool(settings().s3.public_url), limite_bytes=settings().upload_max_bytes,
     )
     return body, status_code
+
+
+def _direct_upload_markers(application: Application) -> dict[str, direct_uploads.Marker]:
+    s, a = settings(), adapters()
+    try:
+        return direct_uploads.markers(a.storage, application,
+                                      restart=direct_uploads.restarter(a.identity, a.storage, s))
+    except StorageUnavailable:
+        log.warning("no se pudo leer el estado de las subidas directas: solicitud=%s", application.id)
+        return {}
 
 
 def _record_view(record) -> dict[str, Any]:

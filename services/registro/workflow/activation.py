@@ -17,6 +17,7 @@ from ..domain import status
 from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
+from .direct_uploads import checking
 from .documents import SubmissionIncomplete, submission_problems
 from .queue_index import QueueIndex, QueueIndexUnavailable, entry_for
 from .record_lock import update_record
@@ -78,12 +79,14 @@ def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, applica
     The queue index gets the application before Keycloak says `en_revision` (queue_index.py: it may
     hold one too many for a moment, never miss one) and loses it again if Keycloak refused."""
     indexed = False
+    # A document sent straight to S3 whose check is still running: its outcome decides what is submitted.
+    pending = checking(storage, application)
 
     def submit(account) -> dict:
         nonlocal indexed
         # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
         current = Application(account)
-        problems = submission_problems(current, on)
+        problems = submission_problems(current, on, pending)
         if problems:
             raise SubmissionIncomplete(problems)
         status.check_transition(current.status, status.EN_REVISION)

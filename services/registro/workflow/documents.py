@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
-from typing import BinaryIO, Callable, TypeVar
+from typing import BinaryIO, Callable, Iterable, TypeVar
 from zoneinfo import ZoneInfo
 
 from ..adapters.identity import IdentityDirectory
@@ -117,14 +117,18 @@ def id_details_problem(details: dict[str, str], es_extranjero: bool, on: date) -
     return None
 
 
-def submission_problems(application: Application, on: date) -> list[str]:
-    """What still keeps "Enviar a validación" from being allowed (empty when it is allowed)."""
+def submission_problems(application: Application, on: date, checking: Iterable[str] = ()) -> list[str]:
+    """What still keeps "Enviar a validación" from being allowed (empty when it is allowed).
+    `checking`: documents whose direct upload is still being checked (workflow/direct_uploads.py)."""
     if application.status not in status.UPLOADABLE:
         return ["Su solicitud no está en espera de documentos."]
     problems: list[str] = []
     present = application.documents
+    checking = set(checking)
     for kind in docs.required_documents(application.es_extranjero):
-        if kind not in present:
+        if kind in checking:
+            problems.append(f"Espere a que termine la revisión del archivo de «{docs.DOCUMENT_LABELS[kind]}».")
+        elif kind not in present:
             problems.append(f"Falta cargar: {docs.DOCUMENT_LABELS[kind]}.")
     identification = present.get(docs.IDENTIFICACION)
     if identification is not None:
@@ -173,8 +177,14 @@ def in_background(func: Callable[[], T]) -> Future[T]:
 
 
 def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
-                   upload: Upload, details: dict[str, str] | None = None) -> DocumentRecord:
+                   upload: Upload, details: dict[str, str] | None = None, *, stored_at: str | None = None,
+                   still_wanted: Callable[[], bool] | None = None) -> DocumentRecord:
     """Checks the content, stores the object, then points the application's record to it.
+
+    `stored_at`: the object is already in S3 under that key (a browser's direct upload, whose bytes
+    `upload` read back): nothing is put, and a refusal deletes that object. `still_wanted` is asked
+    under the edit lock, before the record is written; False refuses (a newer upload of the same
+    document was started meanwhile).
 
     Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable, ApplicationBusy or
     keycloak_ext.IdentityError.
@@ -187,7 +197,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     if application.status == status.REQUIERE_CORRECCION:
         details[CORRECTION_ROUND] = correction_round(application)
     name = sanitize_filename(upload.original_name, filetypes.EXTENSIONS[content_type])
-    key = document_key(application.id, kind)
+    key = stored_at or document_key(application.id, kind)
     record = DocumentRecord(key=key, sha256=upload.sha256, size=upload.size, content_type=content_type,
                             original_name=name, uploaded_at=now_iso(), details=details)
     metadata = {
@@ -203,7 +213,11 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         filetypes.verify(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
     upload.stream.seek(0)
-    stored = in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
+    if stored_at is None:
+        stored = in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
+    else:
+        stored = Future()
+        stored.set_result(None)
     try:
         replaced: list[DocumentRecord] = []
 
@@ -214,6 +228,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             if checked is not None:
                 checked.result()  # UnreadableFile: refused, nothing recorded
             stored.result()  # the object is in S3 before the record points to it
+            if still_wanted is not None and not still_wanted():
+                raise DocumentNotAllowed("Se inició una carga más reciente de este documento.")
             documents = current.documents
             replaced[:] = [documents[kind]] if kind in documents else []
             documents[kind] = record

@@ -1,0 +1,280 @@
+"""Documents a browser sends straight to S3 (a presigned PUT), checked by the service afterwards.
+
+The bytes of a 10 MiB document then cross the network once, not twice (browser → service → S3),
+and no request thread waits for them. Three calls:
+1. `issue`: the link's application may change this document, the size is within the limit and
+   the details are valid → a fresh document key, a PUT presigned for exactly that size that S3
+   refuses once the key exists (so the URL cannot overwrite what the check will have read), and a
+   receipt signed by the service naming key, document, size, name and details.
+2. The browser PUTs the file to S3.
+3. `confirm`: the receipt (ours, for this application, not expired) → a marker "revisando" under the
+   application's prefix, and the check runs in the background: the object read back (size and
+   SHA-256 counted on the way), its type and content checked as for any upload, and the record
+   pointed to it under the edit lock (documents.store_document with `stored_at`). Refused, the
+   object is deleted and the marker says why, in the applicant's words; the page shows it.
+
+The markers are what the page and "Enviar a validación" read: a document still being checked keeps
+the application from being submitted. A marker left "revisando" by a process that died is taken up
+again by the next view of the page after STALE_S (the check is idempotent: same key, same record).
+The form upload through the service (web/activation.py) stays the path without JavaScript.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Callable
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from keycloak_ext import IdentityError
+
+from ..adapters.identity import IdentityDirectory
+from ..adapters.storage import ObjectMissing, ObjectStore, PresignedPut, StorageUnavailable
+from ..config import Settings
+from ..domain import documents as docs
+from ..domain.application import Application, now_iso
+from ..domain.filetypes import UnreadableFile
+from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
+from ..spool import CountingSpool, FileTooLarge
+from .documents import DocumentNotAllowed, Upload, check_may_change, human_size, in_background, store_document
+from .record_lock import ApplicationBusy
+
+log = logging.getLogger(__name__)
+
+_SALT = "acceso-unico/subida-directa"
+PUT_TTL_S = 15 * 60  # a slow phone's 10 MiB
+RECEIPT_TTL_S = 60 * 60
+STALE_S = 120  # a check still "revisando" after this was lost with its process: the page restarts it
+
+CHECKING, REFUSED, DONE = "revisando", "rechazado", "cargado"
+NOT_RECEIVED = "No se recibió el archivo. Cárguelo de nuevo."
+TEMPORARY_FAILURE = "No fue posible guardar el archivo por una falla temporal del sistema. Cárguelo de nuevo."
+
+
+class ReceiptInvalid(Exception):
+    """Not a receipt this service issued for this application and document, or too old."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    account_id: str
+    kind: str
+    key: str
+    size: int
+    name: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The state of a document's latest direct upload, kept at `upload_marker_key`."""
+
+    state: str
+    receipt: Receipt
+    since: str  # when the check began (or was taken up again)
+    message: str = ""  # why it was refused, for the applicant
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"estado": self.state, "recibo": asdict(self.receipt), "desde": self.since,
+                           "mensaje": self.message}, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Marker:
+        raw = json.loads(data)
+        return cls(state=raw["estado"], receipt=Receipt(**raw["recibo"]), since=raw["desde"],
+                   message=raw.get("mensaje", ""))
+
+    def age_s(self, now: datetime | None = None) -> float:
+        try:
+            began = datetime.fromisoformat(self.since)
+        except ValueError:
+            return float("inf")
+        return ((now or datetime.now(timezone.utc)) - began).total_seconds()
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+
+
+# --- 1. the URL ---------------------------------------------------------------------------------
+def issue(storage: ObjectStore, settings: Settings, application: Application, kind: str, size: int, name: str,
+          details: dict[str, str]) -> tuple[PresignedPut, str]:
+    """The presigned PUT and the receipt to confirm it with. Raises DocumentNotAllowed, UnreadableFile
+    (empty), FileTooLarge or StorageUnavailable (browsers have no way to S3)."""
+    check_may_change(application, kind)
+    if size <= 0:
+        raise UnreadableFile("El archivo está vacío.")
+    if size > settings.upload_max_bytes:
+        raise FileTooLarge(settings.upload_max_bytes)
+    receipt = Receipt(account_id=application.id, kind=kind, key=document_key(application.id, kind), size=size,
+                      name=name[:1000], details=dict(details))
+    put = storage.presigned_put(receipt.key, size, PUT_TTL_S)
+    return put, _serializer(settings).dumps(asdict(receipt))
+
+
+def read_receipt(settings: Settings, token: str, account_id: str, kind: str) -> Receipt:
+    try:
+        receipt = Receipt(**_serializer(settings).loads(token, max_age=RECEIPT_TTL_S))
+    except (BadData, TypeError) as exc:
+        raise ReceiptInvalid() from exc
+    if receipt.account_id != account_id or receipt.kind != kind:
+        raise ReceiptInvalid()
+    return receipt
+
+
+# --- 3. the check --------------------------------------------------------------------------------
+def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt) -> Future[str]:
+    """Marks the document "revisando" and starts its check (the Future ends with the marker's final
+    state). StorageUnavailable: nothing started, the browser may confirm again (its object stays
+    until then, or until the application is purged)."""
+    marker = Marker(CHECKING, receipt, since=now_iso())
+    storage.put(upload_marker_key(receipt.account_id, receipt.kind), marker.to_bytes(),
+                content_type="application/json")
+    return in_background(lambda: check(identity, storage, settings, receipt))
+
+
+def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt) -> str:
+    """Reads the object back, checks it and records it; returns the marker's final state."""
+    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
+    try:
+        _record(identity, storage, settings, receipt, marker_key)
+    except (UnreadableFile, DocumentNotAllowed) as exc:
+        return _finish(storage, receipt, REFUSED, exc.message)
+    except FileTooLarge:
+        limit = human_size(settings.upload_max_bytes).replace(".0 ", " ")
+        return _finish(storage, receipt, REFUSED, f"El archivo excede el tamaño máximo permitido de {limit}.")
+    except ObjectMissing:
+        return _finish(storage, receipt, REFUSED, NOT_RECEIVED)
+    except (StorageUnavailable, IdentityError, ApplicationBusy) as exc:
+        log.warning("subida directa sin registrar por una falla temporal: solicitud=%s tipo=%s (%s)",
+                    receipt.account_id, receipt.kind, type(exc).__name__)
+        return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
+    except Exception:  # noqa: BLE001 - a background job: logged, and the applicant is told to retry
+        log.exception("subida directa: falla inesperada en la revisión: solicitud=%s tipo=%s",
+                      receipt.account_id, receipt.kind)
+        _delete_quietly(storage, receipt.key)
+        return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
+    return _finish(storage, receipt, DONE, "")
+
+
+def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt,
+            marker_key: str) -> None:
+    # Every refusal or failure before the record points to the object deletes it: the applicant is told to
+    # upload again (a temporary failure, too: a check cannot wait for Keycloak or S3 to come back).
+    try:
+        application = Application(identity.get_account(receipt.account_id))
+    except BaseException:
+        _delete_quietly(storage, receipt.key)
+        raise
+    if application.documents.get(receipt.kind) is not None and application.documents[receipt.kind].key == receipt.key:
+        return  # already recorded: a check taken up again after its process died past the write
+    spool = CountingSpool(limit=settings.upload_max_bytes)
+    try:
+        try:
+            for chunk in storage.open(receipt.key):
+                spool.write(chunk)
+        except BaseException:  # too large, missing, S3 failing: nothing recorded, nothing kept
+            _delete_quietly(storage, receipt.key)
+            raise
+        if spool.size != receipt.size:  # S3 refuses another size than the signed one; checked all the same
+            _delete_quietly(storage, receipt.key)
+            raise UnreadableFile("El archivo recibido no coincide con el enviado. Cárguelo de nuevo.")
+        spool.seek(0)
+        try:
+            # store_document deletes the object itself when S3 or Keycloak fail before the write.
+            store_document(identity, storage, application, receipt.kind,
+                           Upload(stream=spool, size=spool.size, sha256=spool.sha256, original_name=receipt.name),
+                           receipt.details, stored_at=receipt.key,
+                           still_wanted=lambda: _names(storage, marker_key, receipt.key))
+        except (UnreadableFile, DocumentNotAllowed):  # refused (never after the write): some before S3 is touched
+            _delete_quietly(storage, receipt.key)
+            raise
+    finally:
+        spool.close()
+
+
+def _names(storage: ObjectStore, marker_key: str, key: str) -> bool:
+    """Whether the document's marker still names this upload (no newer one was confirmed since)."""
+    try:
+        return Marker.from_bytes(storage.get(marker_key)).receipt.key == key
+    except ObjectMissing:
+        return True
+
+
+def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) -> str:
+    """Writes the outcome into the marker unless a newer upload of the document took it over."""
+    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
+    try:
+        data, etag = storage.get_with_etag(marker_key)
+        current = Marker.from_bytes(data)
+        if current.receipt.key == receipt.key:
+            storage.replace_if_match(marker_key, replace(current, state=state, message=message).to_bytes(), etag,
+                                     content_type="application/json")
+    except (ObjectMissing, StorageUnavailable, ValueError, KeyError, TypeError):
+        # Left "revisando": the page takes the check up again after STALE_S, and it ends the same way.
+        log.warning("subida directa: no se pudo anotar el resultado (%s): solicitud=%s tipo=%s", state,
+                    receipt.account_id, receipt.kind)
+    if state == REFUSED:
+        log.info("subida directa rechazada: solicitud=%s tipo=%s", receipt.account_id, receipt.kind)
+    return state
+
+
+def _delete_quietly(storage: ObjectStore, key: str) -> None:
+    try:
+        storage.delete(key)
+    except StorageUnavailable:  # no record points to it: purged with the application's prefix
+        log.warning("subida directa: no se pudo borrar un objeto sin registro: %s", key)
+
+
+# --- what the page and the submission read ------------------------------------------------------------
+def restarter(identity: IdentityDirectory, storage: ObjectStore, settings: Settings) -> Callable[[Receipt], None]:
+    """What `markers` calls to start a lost check again (in the background)."""
+    def restart(receipt: Receipt) -> None:
+        in_background(lambda: check(identity, storage, settings, receipt))
+    return restart
+
+
+def markers(storage: ObjectStore, application: Application, *,
+            restart: Callable[[Receipt], None] | None = None) -> dict[str, Marker]:
+    """The documents whose latest direct upload is being checked or was refused (not yet answered by
+    a document recorded after it). With `restart`, a check left behind by a dead process (still
+    "revisando" after STALE_S) is started again, by one view only."""
+    found: dict[str, Marker] = {}
+    for key in storage.list_keys(upload_markers_prefix(application.id)):
+        try:
+            data, etag = storage.get_with_etag(key)
+            marker = Marker.from_bytes(data)
+        except (ObjectMissing, ValueError, KeyError, TypeError):
+            continue
+        kind = marker.receipt.kind
+        if marker.receipt.account_id != application.id or kind not in docs.DOCUMENT_LABELS:
+            continue
+        record = application.documents.get(kind)
+        if marker.state == DONE or (record is not None and record.key == marker.receipt.key):
+            continue
+        if marker.state == REFUSED and record is not None and _not_before(record.uploaded_at, marker.since):
+            continue  # a document uploaded since (through the form) answers the refusal
+        if marker.state == CHECKING and restart is not None and marker.age_s() > STALE_S:
+            renewed = replace(marker, since=now_iso())
+            if storage.replace_if_match(key, renewed.to_bytes(), etag, content_type="application/json"):
+                log.warning("subida directa: se retoma una revisión interrumpida: solicitud=%s tipo=%s",
+                            application.id, kind)
+                restart(marker.receipt)
+            marker = renewed
+        found[kind] = marker
+    return found
+
+
+def _not_before(recorded_at: str, since: str) -> bool:
+    """Whether a record's time (whole seconds) is not before the marker's: the same second counts as after."""
+    try:
+        return datetime.fromisoformat(recorded_at) >= datetime.fromisoformat(since).replace(microsecond=0)
+    except ValueError:
+        return False
+
+
+def checking(storage: ObjectStore, application: Application) -> list[str]:
+    """The documents still being checked: "Enviar a validación" waits for them."""
+    return [kind for kind, marker in markers(storage, application).items() if marker.state == CHECKING]

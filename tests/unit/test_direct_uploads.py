@@ -1,0 +1,251 @@
+"""Documents sent by the browser straight to S3 (workflow/direct_uploads.py) with fakes: the presigned PUT,
+the receipt, the check after the answer, what the page and "Enviar a validación" show meanwhile."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from registro import create_app
+from registro.domain import documents as docs
+from registro.domain.application import Application
+from registro.domain.storage_keys import upload_marker_key
+from registro.workflow import direct_uploads
+from registro.workflow.documents import in_background
+from tests.support import files
+from tests.support.applications import (create_application, csrf_token, direct_upload, path_of, upload,
+                                        upload_valid_documents)
+from tests.unit.conftest import unit_settings
+
+MiB = 1024 * 1024
+
+
+def _settings(**changes):
+    base = unit_settings(**changes)
+    return base.with_changes(s3=dataclasses.replace(base.s3, public_url="http://s3.prueba:9000"))
+
+
+@pytest.fixture
+def app(fakes):
+    return create_app({"SETTINGS": _settings(), "ADAPTERS": fakes, "TESTING": True})
+
+
+@pytest.fixture
+def jobs(monkeypatch):
+    """The checks started by confirmations and page views, to wait for (they run on the real pool)."""
+    started = []
+    real = direct_uploads.in_background
+
+    def tracked(func):
+        future = real(func)
+        started.append(future)
+        return future
+
+    monkeypatch.setattr(direct_uploads, "in_background", tracked)
+    return started
+
+
+@pytest.fixture
+def opened(app, fakes):
+    settings = app.extensions["registro.settings"]
+    return create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+
+
+def _application(fakes, account_id) -> Application:
+    return Application(fakes.identity.get_account(account_id))
+
+
+def _doc_keys(store) -> list[str]:
+    return sorted(k for k in store.objects if "/documentos/" in k)
+
+
+def test_a_direct_upload_is_answered_then_checked_and_recorded(client, fakes, opened, jobs):
+    account_id, link = opened
+    data = files.pdf_bytes(padding=300 * 1024)
+    issued, sent, confirmed = direct_upload(client, link, docs.RESPONSIVA, data, fakes.storage.browser_put,
+                                            "responsiva firmada.pdf")
+    assert issued.status_code == 200 and sent == 200
+    grant = issued.get_json()
+    assert grant["url"] in fakes.storage.presigned and grant["encabezados"]["If-None-Match"] == "*"
+    assert confirmed.status_code == 202
+    assert confirmed.get_json()["pagina"].endswith(f"{path_of(link)}#documento-{docs.RESPONSIVA}")
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
+    record = _application(fakes, account_id).documents[docs.RESPONSIVA]
+    assert [record.key] == _doc_keys(fakes.storage)
+    assert (record.size, record.content_type, record.original_name) == (len(data), "application/pdf",
+                                                                       "responsiva firmada.pdf")
+    assert record.sha256 == __import__("hashlib").sha256(data).hexdigest()
+    page = client.get(path_of(link)).get_data(as_text=True)
+    assert "responsiva firmada.pdf" in page and "data-revisando" not in page
+    assert "se está revisando su contenido" in page  # the flashed notice of the confirmation
+
+
+def test_the_presigned_put_takes_only_the_signed_size_and_only_once(client, fakes, opened, jobs):
+    _, link = opened
+    data = files.pdf_bytes()
+    issued = direct_upload(client, link, docs.CURP, data, lambda url, body, headers: 0)[0]
+    grant = issued.get_json()
+    assert fakes.storage.browser_put(grant["url"], data + b" ", grant["encabezados"]) == 403
+    assert fakes.storage.browser_put(grant["url"], data, {}) == 403  # the signed headers are required
+    assert fakes.storage.browser_put(grant["url"], data, grant["encabezados"]) == 200
+    assert fakes.storage.browser_put(grant["url"], files.elf_bytes()[:len(data)].ljust(len(data), b"\0"),
+                                     grant["encabezados"]) == 412  # cannot overwrite what will be checked
+
+
+def test_an_unreadable_file_is_refused_on_the_page_and_its_object_deleted(client, fakes, opened, jobs):
+    account_id, link = opened
+    issued, sent, confirmed = direct_upload(client, link, docs.CURP, files.elf_bytes(), fakes.storage.browser_put,
+                                            "curp.pdf")
+    assert confirmed.status_code == 202
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.REFUSED]
+    assert _doc_keys(fakes.storage) == [] and docs.CURP not in _application(fakes, account_id).documents
+    page = client.get(path_of(link))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "debe ser PDF, JPEG o PNG" in html and 'id="curp-archivo-error"' in html
+    assert "Revise el documento señalado; no se cargó." in html
+    # Answered by a later upload through the form: the refusal is no longer shown.
+    assert upload(client, link, docs.CURP, files.pdf_bytes()).status_code == 303
+    assert "debe ser PDF, JPEG o PNG" not in client.get(path_of(link)).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind,form,status,field,fragment", [
+    (docs.CURP, {"tamano": str(10 * MiB + 1)}, 413, "archivo", "excede el tamaño máximo"),
+    (docs.CURP, {"tamano": "0"}, 400, "archivo", "vacío"),
+    (docs.CURP, {}, 400, "archivo", "Seleccione un archivo."),
+    (docs.IDENTIFICACION, {"tamano": "100", "tipo_identificacion": "ine"}, 400, "vigencia", "vigencia"),
+])
+def test_the_url_is_refused_with_the_form_s_own_messages(client, fakes, opened, kind, form, status, field, fragment):
+    _, link = opened
+    token = csrf_token(client.get(path_of(link)).get_data(as_text=True))
+    r = client.post(f"{path_of(link)}/documentos/{kind}/directa", data={"csrf_token": token, **form})
+    assert r.status_code == status
+    assert any(fragment in m for m in r.get_json()["errores"][field])
+    assert fakes.storage.presigned == {}
+
+
+def test_the_url_is_refused_once_the_documents_were_submitted_and_without_the_page_s_token(client, fakes, app, jobs):
+    settings = app.extensions["registro.settings"]
+    account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    upload_valid_documents(client, link)
+    page = client.get(path_of(link)).get_data(as_text=True)
+    assert client.post(f"{path_of(link)}/enviar", data={"csrf_token": csrf_token(page)}).status_code == 303
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}/directa", data={"csrf_token": csrf_token(page), "tamano": "5"})
+    assert r.status_code == 409 and "enviados a validación" in r.get_json()["aviso"]
+    other = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")[1]
+    r = client.post(f"{path_of(other)}/documentos/{docs.CURP}/directa", data={"tamano": "5"})
+    assert r.status_code == 400 and not r.is_json  # the CSRF refusal page: the script falls back to the form
+    assert fakes.storage.presigned == {}
+
+
+def test_without_a_public_s3_url_the_page_uploads_through_the_service_only(fakes):
+    app = create_app({"SETTINGS": unit_settings(), "ADAPTERS": fakes, "TESTING": True})
+    client = app.test_client()
+    _, link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"],
+                                 status="pendiente_documentos")
+    page = client.get(path_of(link))
+    assert "data-directa" not in page.get_data(as_text=True)
+    assert "connect-src 'self';" in page.headers["Content-Security-Policy"]
+    r = client.post(f"{path_of(link)}/documentos/{docs.CURP}/directa",
+                    data={"csrf_token": csrf_token(page.get_data(as_text=True)), "tamano": "5"})
+    assert r.status_code == 404
+
+
+def test_the_page_may_connect_to_s3_and_nothing_else_does(client, opened):
+    _, link = opened
+    page = client.get(path_of(link))
+    assert "connect-src 'self' http://s3.prueba:9000;" in page.headers["Content-Security-Policy"]
+    assert 'data-directa="' in page.get_data(as_text=True)
+    assert "s3.prueba" not in client.get("/registro").headers["Content-Security-Policy"]
+
+
+def test_a_receipt_confirms_only_its_own_application_and_document(client, fakes, app, opened, jobs):
+    _, link = opened
+    other_id, other_link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"],
+                                              status="pendiente_documentos")
+    data = files.pdf_bytes()
+    issued = direct_upload(client, link, docs.CURP, data, lambda url, body, headers: 0)[0]
+    grant = issued.get_json()
+    assert fakes.storage.browser_put(grant["url"], data, grant["encabezados"]) == 200
+    token = csrf_token(client.get(path_of(other_link)).get_data(as_text=True))
+    for path, receipt in ((f"{path_of(other_link)}/documentos/{docs.CURP}/confirmar", grant["recibo"]),
+                          (f"{path_of(link)}/documentos/{docs.RESPONSIVA}/confirmar", grant["recibo"]),
+                          (f"{path_of(link)}/documentos/{docs.CURP}/confirmar", grant["recibo"][:-2] + "xx")):
+        r = client.post(path, data={"csrf_token": token, "recibo": receipt})
+        assert r.status_code == 400 and "no es válida" in r.get_json()["aviso"]
+    assert jobs == [] and not any("/subidas/" in k for k in fakes.storage.objects)
+    assert docs.CURP not in _application(fakes, other_id).documents
+
+
+def test_enviar_a_validacion_waits_for_a_document_being_checked(client, fakes, opened, monkeypatch):
+    account_id, link = opened
+    upload_valid_documents(client, link)
+    held = threading.Event()
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: held)  # the check has not run yet
+    issued, sent, confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)
+    assert confirmed.status_code == 202
+    page = client.get(path_of(link)).get_data(as_text=True)
+    assert 'data-revisando="curp"' in page and "Espere a que termine la revisión del archivo de «CURP»." in page
+    r = client.post(f"{path_of(link)}/enviar", data={"csrf_token": csrf_token(page)})
+    assert r.status_code == 400 and "Espere a que termine la revisión" in r.get_data(as_text=True)
+    assert _application(fakes, account_id).status == "pendiente_documentos"
+    assert client.get(f"{path_of(link)}/documentos/estado").get_json() == {"revisando": ["curp"]}
+
+
+def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fakes, opened, monkeypatch):
+    account_id, link = opened
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: None)  # the process dies: nothing runs
+    data = files.pdf_bytes()
+    assert direct_upload(client, link, docs.CURP, data, fakes.storage.browser_put)[2].status_code == 202
+    jobs = []
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: jobs.append(in_background(func)))
+    key = upload_marker_key(account_id, docs.CURP)
+    marker = direct_uploads.Marker.from_bytes(fakes.storage.get(key))
+    # Before STALE_S nothing is restarted; after it, one view restarts it and the next does not.
+    assert 'data-revisando="curp"' in client.get(path_of(link)).get_data(as_text=True) and jobs == []
+    old = (datetime.now(timezone.utc) - timedelta(seconds=direct_uploads.STALE_S + 1)).isoformat()
+    fakes.storage.put(key, dataclasses.replace(marker, since=old).to_bytes(), content_type="application/json")
+    client.get(path_of(link))
+    client.get(path_of(link))
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
+    assert _application(fakes, account_id).documents[docs.CURP].key == marker.receipt.key
+    assert "data-revisando" not in client.get(path_of(link)).get_data(as_text=True)
+
+
+def test_the_newest_of_two_uploads_of_a_document_wins_whatever_order_the_checks_end(client, fakes, opened, monkeypatch):
+    account_id, link = opened
+    pending = []
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: pending.append(func))
+    first, second = files.pdf_bytes(padding=1000), files.pdf_bytes(padding=2000)
+    direct_upload(client, link, docs.CURP, first, fakes.storage.browser_put)
+    direct_upload(client, link, docs.CURP, second, fakes.storage.browser_put)
+    newer, older = pending[1](), pending[0]()  # the newer check ends first; the older one then refuses
+    assert (newer, older) == (direct_uploads.DONE, direct_uploads.REFUSED)
+    record = _application(fakes, account_id).documents[docs.CURP]
+    assert record.size == len(second) and _doc_keys(fakes.storage) == [record.key]
+    assert "Se inició una carga más reciente" not in client.get(path_of(link)).get_data(as_text=True)
+
+
+def test_a_temporary_failure_is_told_and_a_new_upload_completes(client, fakes, opened, monkeypatch):
+    account_id, link = opened
+    pending = []
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: pending.append(func))
+    assert direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2].status_code == 202
+    fakes.identity.down = True  # Keycloak fails while the file is checked
+    assert pending.pop()() == direct_uploads.REFUSED
+    fakes.identity.down = False
+    assert _doc_keys(fakes.storage) == []
+    assert direct_uploads.TEMPORARY_FAILURE in client.get(path_of(link)).get_data(as_text=True)
+    direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)
+    assert pending.pop()() == direct_uploads.DONE
+    assert _doc_keys(fakes.storage) == [_application(fakes, account_id).documents[docs.CURP].key]
+
+
+def test_a_confirmation_without_the_file_is_refused_on_the_page(client, fakes, opened, jobs):
+    _, link = opened
+    issued, sent, confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), lambda url, body, headers: 200)
+    assert confirmed.status_code == 202
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.REFUSED]
+    assert direct_uploads.NOT_RECEIVED in client.get(path_of(link)).get_data(as_text=True)
