@@ -121,6 +121,66 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
                       "hwm_mib": round(hwm, 2)}, lines)
 
 
+def _direct(base: str, link: str, data: bytes, http: requests.Session, token: str) -> tuple[float, float]:
+    """The page's script (static/js/subida.js) sending a document straight to S3: the presigned PUT asked
+    for, the bytes sent to S3, the confirmation answered (the first figure); then the check polled
+    until the record points to the file (the second: what the applicant waits for before the page)."""
+    page = f"{base}{path_of(link)}"
+    started = time.perf_counter()
+    issued = http.post(f"{page}/documentos/{docs.RESPONSIVA}/directa", timeout=30,
+                       data={"csrf_token": token, "tamano": str(len(data)), "nombre": "grande.pdf"})
+    assert issued.status_code == 200, issued.text[:300]
+    grant = issued.json()
+    http.put(grant["url"], data=data, headers=grant["encabezados"], timeout=120).raise_for_status()
+    confirmed = http.post(base + grant["confirmar"], data={"csrf_token": token, "recibo": grant["recibo"]},
+                          timeout=30)
+    answered = time.perf_counter() - started
+    assert confirmed.status_code == 202, confirmed.text[:300]
+    state = base + confirmed.json()["estado"]
+    while (outcome := http.get(state, timeout=30).json()["estado"]) == "revisando":  # as the script polls it
+        time.sleep(0.005)
+    assert outcome == "cargado", outcome
+    return answered, time.perf_counter() - started
+
+
+def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
+    """The upload as the page's script does it (browser → S3, checked after the answer) against a direct
+    boto3 put of the same bytes to the same S3 server, interleaved; plus the time until the check has
+    recorded the document, and the same bytes through the service's form upload (the path without
+    JavaScript) for comparison."""
+    stack, settings, storage, link, stack_dir = setup
+    base = stack.registro_url
+    data = files.pdf_of_size(10 * MiB)
+    s3 = _anchor_client(settings)
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(base + path_of(link), timeout=30).text).group(1)
+    small = files.pdf_bytes(padding=100 * 1024)
+    for _ in range(WARMUP):  # connections opened, Keycloak's read past its JIT warm-up, S3's first writes
+        _direct(base, link, small, http, token)
+
+    def direct_put(i: int) -> float:
+        started = time.perf_counter()
+        s3.put_object(Bucket=settings.s3.bucket, Key=f"bench/directa-{i}", Body=data, ContentType="application/pdf")
+        elapsed = time.perf_counter() - started
+        s3.delete_object(Bucket=settings.s3.bucket, Key=f"bench/directa-{i}")
+        return elapsed
+
+    answered, recorded, anchor = [], [], []
+    for i in range(UPLOADS):
+        a, r = _direct(base, link, data, http, token)
+        answered.append(a)
+        recorded.append(r)
+        anchor.append(direct_put(i))
+    ans, rec, dr = statistics.median(answered), statistics.median(recorded), statistics.median(anchor)
+    lines = [f"subida de 10 MiB del navegador directo a S3 (como subida.js), n={UPLOADS} (mediana), intercalada:",
+             pair_line("respuesta (URL prefirmada + PUT a S3 + confirmación) frente a boto3 directo", ans * 1000,
+                       dr * 1000),
+             pair_line("hasta que el registro apunta al documento (revisión incluida)", rec * 1000, dr * 1000)]
+    report("subida-directa-servicio", {"answered": stats_ms(answered), "recorded": stats_ms(recorded),
+                                       "direct": stats_ms(anchor), "ratio_p50": round(ans / dr, 3),
+                                       "recorded_ratio_p50": round(rec / dr, 3)}, lines)
+
+
 def test_bench_upload_browser_to_s3_options(setup):
     """The other designs the issue names, measured on the same S3 server against the same boto3 put: the
     browser sending the file straight to S3 with a presigned POST (an HTML form) or a presigned PUT (fetch,

@@ -179,26 +179,91 @@ def test_a_receipt_confirms_only_its_own_application_and_document(client, fakes,
     assert docs.CURP not in _application(fakes, other_id).documents
 
 
-def test_enviar_a_validacion_waits_for_a_document_being_checked(client, fakes, opened, monkeypatch):
+def test_enviar_a_validacion_waits_for_a_document_being_checked(client, fakes, opened, jobs, monkeypatch):
     account_id, link = opened
     upload_valid_documents(client, link)
-    held = threading.Event()
-    monkeypatch.setattr(direct_uploads, "in_background", lambda func: held)  # the check has not run yet
+    release = threading.Event()
+    real = direct_uploads._record
+    monkeypatch.setattr(direct_uploads, "_record", lambda *args: release.wait(30) and real(*args))
     issued, sent, confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)
     assert confirmed.status_code == 202
+    state_url = confirmed.get_json()["estado"]
+    _wait_for_marker(fakes, account_id, docs.CURP)
     page = client.get(path_of(link)).get_data(as_text=True)
     assert 'data-revisando="curp"' in page and "Espere a que termine la revisión del archivo de «CURP»." in page
     r = client.post(f"{path_of(link)}/enviar", data={"csrf_token": csrf_token(page)})
     assert r.status_code == 400 and "Espere a que termine la revisión" in r.get_data(as_text=True)
     assert _application(fakes, account_id).status == "pendiente_documentos"
     assert client.get(f"{path_of(link)}/documentos/estado").get_json() == {"revisando": ["curp"]}
+    assert client.get(state_url).get_json() == {"estado": "revisando"}
+    release.set()
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
+    assert client.get(state_url).get_json() == {"estado": "cargado"}
+    assert client.get(f"{path_of(link)}/documentos/estado").get_json() == {"revisando": []}
+    assert client.post(f"{path_of(link)}/enviar", data={"csrf_token": csrf_token(page)}).status_code == 303
+
+
+def _wait_for_marker(fakes, account_id, kind):
+    key = upload_marker_key(account_id, kind)
+    for _ in range(3000):
+        if key in fakes.storage.objects:
+            return
+        threading.Event().wait(0.01)  # another thread's write, not a state of this one
+    raise AssertionError("the check never marked the document")
+
+
+def test_a_confirmation_waits_while_the_marker_still_names_an_earlier_upload(client, fakes, opened, monkeypatch):
+    _, link = opened
+    first = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2]
+    _wait_until(lambda: client.get(first.get_json()["estado"]).get_json()["estado"] == "cargado")
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: None)  # confirmed, check not begun
+    second = direct_upload(client, link, docs.CURP, files.pdf_bytes(padding=10), fakes.storage.browser_put)[2]
+    assert client.get(second.get_json()["estado"]).get_json() == {"estado": "revisando"}
+
+
+def _wait_until(condition):
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)  # another thread's work, not a state of this one
+    raise AssertionError("never happened")
+
+
+def test_the_script_s_state_url_answers_for_its_own_upload_only(client, fakes, opened, app, monkeypatch):
+    account_id, link = opened
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: None)  # confirmed, check not begun
+    confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2]
+    state_url = confirmed.get_json()["estado"]
+    assert client.get(state_url).get_json() == {"estado": "revisando"}  # before its marker exists
+    monkeypatch.setattr(direct_uploads, "in_background", in_background)
+    later = direct_upload(client, link, docs.CURP, files.pdf_bytes(padding=10), fakes.storage.browser_put)[2]
+    _wait_until(lambda: client.get(later.get_json()["estado"]).get_json()["estado"] == "cargado")
+    assert client.get(state_url).get_json() == {"estado": "reemplazado"}  # a later upload took over
+    other_link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"],
+                                    status="pendiente_documentos")[1]
+    token = path_of(link).rsplit("/", 1)[1]
+    assert client.get(state_url.replace(token, path_of(other_link).rsplit("/", 1)[1])).status_code == 404
+    assert client.get(state_url.replace("/curp/", f"/{docs.RESPONSIVA}/")).status_code == 404
+
+
+class ProcessDied(BaseException):
+    """The worker's process ending in the middle of a check (nothing in it catches this)."""
 
 
 def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fakes, opened, monkeypatch):
     account_id, link = opened
-    monkeypatch.setattr(direct_uploads, "in_background", lambda func: None)  # the process dies: nothing runs
+    lost = []
+    def dies_once_marked(identity, storage, settings, receipt, marker_key, marking):
+        marking.result()
+        raise ProcessDied()
+
+    monkeypatch.setattr(direct_uploads, "_record", dies_once_marked)
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: lost.append(func))
     data = files.pdf_bytes()
     assert direct_upload(client, link, docs.CURP, data, fakes.storage.browser_put)[2].status_code == 202
+    with pytest.raises(ProcessDied):
+        lost.pop()()  # marked "revisando", then nothing
+    monkeypatch.undo()
     jobs = []
     monkeypatch.setattr(direct_uploads, "in_background", lambda func: jobs.append(in_background(func)))
     key = upload_marker_key(account_id, docs.CURP)
@@ -214,15 +279,19 @@ def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fake
     assert "data-revisando" not in client.get(path_of(link)).get_data(as_text=True)
 
 
-def test_the_newest_of_two_uploads_of_a_document_wins_whatever_order_the_checks_end(client, fakes, opened, monkeypatch):
+@pytest.mark.parametrize("order,outcomes", [
+    ((1, 0), (direct_uploads.DONE, direct_uploads.SUPERSEDED)),  # the newer check runs first; the older gives way
+    ((0, 1), (direct_uploads.DONE, direct_uploads.DONE)),  # in order: the newer replaces the older
+])
+def test_the_newest_of_two_uploads_of_a_document_wins_whatever_order_the_checks_run(client, fakes, opened,
+                                                                                      monkeypatch, order, outcomes):
     account_id, link = opened
     pending = []
     monkeypatch.setattr(direct_uploads, "in_background", lambda func: pending.append(func))
     first, second = files.pdf_bytes(padding=1000), files.pdf_bytes(padding=2000)
     direct_upload(client, link, docs.CURP, first, fakes.storage.browser_put)
     direct_upload(client, link, docs.CURP, second, fakes.storage.browser_put)
-    newer, older = pending[1](), pending[0]()  # the newer check ends first; the older one then refuses
-    assert (newer, older) == (direct_uploads.DONE, direct_uploads.REFUSED)
+    assert tuple(pending[i]() for i in order) == outcomes
     record = _application(fakes, account_id).documents[docs.CURP]
     assert record.size == len(second) and _doc_keys(fakes.storage) == [record.key]
     assert "Se inició una carga más reciente" not in client.get(path_of(link)).get_data(as_text=True)

@@ -189,7 +189,20 @@ def confirm_direct_upload(token: str, kind: str):
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
     direct_uploads.confirm(a.identity, a.storage, s, receipt)
     flash(f"Se recibió el archivo de «{docs.DOCUMENT_LABELS[kind]}»; se está revisando su contenido.", "exito")
-    return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}")), 202
+    return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
+                   estado=url_for(".direct_upload_state", token=token, kind=kind, recibo=request.form["recibo"])), 202
+
+
+@bp.get("/activacion/<token>/documentos/<kind>/estado")
+def direct_upload_state(token: str, kind: str):
+    """What the script polls after confirming, until the check of its upload has ended (no Keycloak read:
+    the receipt names the upload, the token the application)."""
+    claims = signer(settings()).read(token)
+    try:
+        receipt = direct_uploads.read_receipt(settings(), request.args.get("recibo", ""), claims.account_id, kind)
+    except direct_uploads.ReceiptInvalid:
+        raise NotFound()
+    return jsonify(estado=direct_uploads.state_of(adapters().storage, receipt))
 
 
 @bp.get("/activacion/<token>/documentos/estado")

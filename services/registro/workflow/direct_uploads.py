@@ -39,6 +39,8 @@ from ..domain.filetypes import UnreadableFile
 from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
 from ..spool import CountingSpool, FileTooLarge
 from .documents import DocumentNotAllowed, Upload, check_may_change, human_size, in_background, store_document
+from .documents import in_background as _helper  # the check's own helpers (the check itself: in_background)
+from .process_pool import settle
 from .record_lock import ApplicationBusy
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ RECEIPT_TTL_S = 60 * 60
 STALE_S = 120  # a check still "revisando" after this was lost with its process: the page restarts it
 
 CHECKING, REFUSED, DONE = "revisando", "rechazado", "cargado"
+SUPERSEDED = "reemplazado"  # a later upload of the same document took over before this one was checked
 NOT_RECEIVED = "No se recibió el archivo. Cárguelo de nuevo."
 TEMPORARY_FAILURE = "No fue posible guardar el archivo por una falla temporal del sistema. Cárguelo de nuevo."
 
@@ -65,6 +68,7 @@ class Receipt:
     size: int
     name: str
     details: dict[str, str] = field(default_factory=dict)
+    issued: str = ""  # when the URL was issued (microseconds): of two uploads of a document, the later wins
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def issue(storage: ObjectStore, settings: Settings, application: Application, ki
     if size > settings.upload_max_bytes:
         raise FileTooLarge(settings.upload_max_bytes)
     receipt = Receipt(account_id=application.id, kind=kind, key=document_key(application.id, kind), size=size,
-                      name=name[:1000], details=dict(details))
+                      name=name[:1000], details=dict(details), issued=datetime.now(timezone.utc).isoformat())
     put = storage.presigned_put(receipt.key, size, PUT_TTL_S)
     return put, _serializer(settings).dumps(asdict(receipt))
 
@@ -126,20 +130,34 @@ def read_receipt(settings: Settings, token: str, account_id: str, kind: str) -> 
 
 # --- 3. the check --------------------------------------------------------------------------------
 def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt) -> Future[str]:
-    """Marks the document "revisando" and starts its check (the Future ends with the marker's final
-    state). StorageUnavailable: nothing started, the browser may confirm again (its object stays
-    until then, or until the application is purged)."""
-    marker = Marker(CHECKING, receipt, since=now_iso())
-    storage.put(upload_marker_key(receipt.account_id, receipt.kind), marker.to_bytes(),
-                content_type="application/json")
-    return in_background(lambda: check(identity, storage, settings, receipt))
+    """Starts the check; the Future ends with the marker's final state. The answer does not wait for
+    S3: the check's first step marks the document "revisando" (what the page and the submission read),
+    and until then `state_of` already answers "revisando" for this upload."""
+    return in_background(lambda: check(identity, storage, settings, receipt, mark=True))
 
 
-def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt) -> str:
-    """Reads the object back, checks it and records it; returns the marker's final state."""
-    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
+def state_of(storage: ObjectStore, receipt: Receipt) -> str:
+    """This upload's state for the page's script: CHECKING until its check has ended (including before
+    its marker is written, while the marker still names an earlier upload), else the outcome;
+    SUPERSEDED once a later-issued upload of the document holds the marker."""
     try:
-        _record(identity, storage, settings, receipt, marker_key)
+        marker = Marker.from_bytes(storage.get(upload_marker_key(receipt.account_id, receipt.kind)))
+    except (ObjectMissing, ValueError, KeyError, TypeError):
+        return CHECKING
+    if marker.receipt.key == receipt.key:
+        return marker.state
+    return SUPERSEDED if marker.receipt.issued > receipt.issued else CHECKING
+
+
+def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
+          mark: bool = False) -> str:
+    """Reads the object back, checks it and records it; returns the marker's final state. `mark`: first
+    marks the document "revisando" (a confirmation; a check taken up again is marked already)."""
+    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
+    marking = _helper(lambda: _mark(storage, marker_key, receipt)) if mark else None
+    try:
+        if not _record(identity, storage, settings, receipt, marker_key, marking):
+            return SUPERSEDED
     except (UnreadableFile, DocumentNotAllowed) as exc:
         return _finish(storage, receipt, REFUSED, exc.message)
     except FileTooLarge:
@@ -159,25 +177,54 @@ def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
     return _finish(storage, receipt, DONE, "")
 
 
+def _mark(storage: ObjectStore, marker_key: str, receipt: Receipt) -> bool:
+    """Marks the document "revisando" for this upload, unless a later-issued upload already holds the
+    marker (False). Conditional writes: two checks of one document starting at once cannot both win."""
+    marker = Marker(CHECKING, receipt, since=now_iso()).to_bytes()
+    for _ in range(5):
+        try:
+            data, etag = storage.get_with_etag(marker_key)
+        except ObjectMissing:
+            if storage.put_if_absent(marker_key, marker, content_type="application/json"):
+                return True
+            continue
+        try:
+            current = Marker.from_bytes(data).receipt
+        except (ValueError, KeyError, TypeError):
+            current = None
+        if current is not None and current.key != receipt.key and current.issued > receipt.issued:
+            return False
+        if storage.replace_if_match(marker_key, marker, etag, content_type="application/json"):
+            return True
+    raise StorageUnavailable("la marca de revisión no se pudo escribir")
+
+
 def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt,
-            marker_key: str) -> None:
-    # Every refusal or failure before the record points to the object deletes it: the applicant is told to
-    # upload again (a temporary failure, too: a check cannot wait for Keycloak or S3 to come back).
-    try:
-        application = Application(identity.get_account(receipt.account_id))
-    except BaseException:
-        _delete_quietly(storage, receipt.key)
-        raise
-    if application.documents.get(receipt.kind) is not None and application.documents[receipt.kind].key == receipt.key:
-        return  # already recorded: a check taken up again after its process died past the write
+            marker_key: str, marking: Future[bool] | None) -> bool:
+    """False when a later upload of the document holds the marker (this one is then deleted).
+
+    The marker's write and the account's read overlap the object's download. Every refusal or failure
+    before the record points to the object deletes it: the applicant is told to upload again (a
+    temporary failure, too: a check cannot wait for Keycloak or S3 to come back)."""
+    reading = _helper(lambda: identity.get_account(receipt.account_id))
     spool = CountingSpool(limit=settings.upload_max_bytes)
     try:
         try:
             for chunk in storage.open(receipt.key):
                 spool.write(chunk)
-        except BaseException:  # too large, missing, S3 failing: nothing recorded, nothing kept
+            if marking is not None and not marking.result():
+                settle(reading)
+                _delete_quietly(storage, receipt.key)
+                return False
+            application = Application(reading.result())
+        except BaseException:  # too large, missing, S3 or Keycloak failing: nothing recorded, nothing kept
+            settle(marking)
+            settle(reading)
             _delete_quietly(storage, receipt.key)
             raise
+        current = application.documents.get(receipt.kind)
+        if current is not None and current.key == receipt.key:
+            return True  # already recorded: a check taken up again after its process died past the write
         if spool.size != receipt.size:  # S3 refuses another size than the signed one; checked all the same
             _delete_quietly(storage, receipt.key)
             raise UnreadableFile("El archivo recibido no coincide con el enviado. Cárguelo de nuevo.")
@@ -193,6 +240,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
             raise
     finally:
         spool.close()
+    return True
 
 
 def _names(storage: ObjectStore, marker_key: str, key: str) -> bool:
@@ -217,7 +265,7 @@ def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) ->
         log.warning("subida directa: no se pudo anotar el resultado (%s): solicitud=%s tipo=%s", state,
                     receipt.account_id, receipt.kind)
     if state == REFUSED:
-        log.info("subida directa rechazada: solicitud=%s tipo=%s", receipt.account_id, receipt.kind)
+        log.info("subida directa rechazada: solicitud=%s tipo=%s motivo=%s", receipt.account_id, receipt.kind, message)
     return state
 
 

@@ -84,14 +84,14 @@
     });
   }
 
-  // Resolves once the service no longer lists `kind` as being checked (or after a few seconds).
-  function checked(kind, tries) {
-    return fetch(page.dataset.estado, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : {revisando: []}; })
+  // Resolves once the check of this upload has ended (or after a few seconds: the page then says it goes on).
+  function checked(url, tries) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : {estado: "fin"}; })
       .then(function (state) {
-        if (state.revisando.indexOf(kind) < 0 || tries <= 1) { return null; }
+        if (state.estado !== "revisando" || tries <= 1) { return null; }
         return new Promise(function (resolve) { setTimeout(resolve, WAIT_MS); })
-          .then(function () { return checked(kind, tries - 1); });
+          .then(function () { return checked(url, tries - 1); });
       });
   }
 
@@ -135,7 +135,7 @@
           if (r.status !== 202) { throw new Error("confirmación " + r.status); }
           confirmed = true;
           say(form, texts.tRevisando);
-          return checked(kind, WAIT_TRIES);
+          return r.json().then(function (answer) { return checked(answer.estado, WAIT_TRIES); });
         })
         .then(function () { showPage(kind); })
         .catch(function () {
