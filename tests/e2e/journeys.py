@@ -124,7 +124,10 @@ def upload_document(page: Page, kind: str, path, *, id_kind: str | None = None, 
         form.locator("#identificacion-tipo_identificacion").select_option(id_kind)
         form.locator("#identificacion-vigencia").fill(vigencia or "")
     form.locator(f"#{kind}-archivo").set_input_files(str(path))
-    form.get_by_role("button", name=button).click()
+    # With JavaScript the page sends the file to S3 itself and shows the page again once it was checked
+    # (static/js/subida.js); the previous page's message stays until then, so wait for the new page.
+    with page.expect_navigation(timeout=30_000):
+        form.get_by_role("button", name=button).click()
     expect(page.locator("main")).to_contain_text(uploaded)
 
 

@@ -77,9 +77,10 @@ def test_a_direct_upload_is_answered_then_checked_and_recorded(client, fakes, op
     assert (record.size, record.content_type, record.original_name) == (len(data), "application/pdf",
                                                                        "responsiva firmada.pdf")
     assert record.sha256 == __import__("hashlib").sha256(data).hexdigest()
+    assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "cargado"}
     page = client.get(path_of(link)).get_data(as_text=True)
     assert "responsiva firmada.pdf" in page and "data-revisando" not in page
-    assert "se está revisando su contenido" in page  # the flashed notice of the confirmation
+    assert "Se cargó el documento «Responsiva firmada»." in page  # as after a form upload
 
 
 def test_the_presigned_put_takes_only_the_signed_size_and_only_once(client, fakes, opened, jobs):

@@ -188,7 +188,6 @@ def confirm_direct_upload(token: str, kind: str):
     except direct_uploads.ReceiptInvalid:
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
     direct_uploads.confirm(a.identity, a.storage, s, receipt)
-    flash(f"Se recibió el archivo de «{docs.DOCUMENT_LABELS[kind]}»; se está revisando su contenido.", "exito")
     return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
                    estado=url_for(".direct_upload_state", token=token, kind=kind, recibo=request.form["recibo"])), 202
 
@@ -202,7 +201,10 @@ def direct_upload_state(token: str, kind: str):
         receipt = direct_uploads.read_receipt(settings(), request.args.get("recibo", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         raise NotFound()
-    return jsonify(estado=direct_uploads.state_of(adapters().storage, receipt))
+    state = direct_uploads.state_of(adapters().storage, receipt)
+    if state == direct_uploads.DONE:  # the script shows the page next: it says so, as after a form upload
+        flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
+    return jsonify(estado=state)
 
 
 @bp.get("/activacion/<token>/documentos/estado")
