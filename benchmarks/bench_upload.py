@@ -1,5 +1,11 @@
-"""Upload of a 10 MiB file through the served `registro` (gunicorn over HTTP) versus a direct boto3 put
-of the same bytes to the same S3 server, and the workers' memory growth (`make bench`; prints with -s).
+"""Upload of a 10 MiB file versus a direct boto3 put of the same bytes to the same S3 server, and the
+workers' memory growth (`make bench`; prints with -s). Two paths of the service:
+
+- as the activation page's script sends it (`test_bench_upload_10_mib_direct_to_s3_vs_boto3`): a
+  presigned PUT from the service, the bytes straight to S3, the confirmation; the service checks and
+  records the file after answering (workflow/direct_uploads.py). Printed: the answer, and the time
+  until the record points to the document;
+- through the served `registro` as a form upload (the path without JavaScript), below.
 
 The service path includes everything an applicant's upload costs: link verification (Keycloak),
 streaming the multipart body to a spool with SHA-256, the PDF parse, the S3 put, and the
@@ -165,20 +171,30 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
         s3.delete_object(Bucket=settings.s3.bucket, Key=f"bench/directa-{i}")
         return elapsed
 
+    workers = _workers(stack_dir)
+    before = {p: _rss(p) for p in workers}
     answered, recorded, anchor = [], [], []
     for i in range(UPLOADS):
         a, r = _direct(base, link, data, http, token)
         answered.append(a)
         recorded.append(r)
         anchor.append(direct_put(i))
+        if i == 0:
+            after_first = {p: _rss(p) for p in workers}
+    after_all = {p: _rss(p) for p in workers}
     ans, rec, dr = statistics.median(answered), statistics.median(recorded), statistics.median(anchor)
+    flat = max(after_all[p]["VmRSS"] - after_first[p]["VmRSS"] for p in workers) / MiB
+    hwm = max(after_all[p]["VmHWM"] - before[p]["VmHWM"] for p in workers) / MiB
     lines = [f"subida de 10 MiB del navegador directo a S3 (como subida.js), n={UPLOADS} (mediana), intercalada:",
              pair_line("respuesta (URL prefirmada + PUT a S3 + confirmación) frente a boto3 directo", ans * 1000,
                        dr * 1000),
-             pair_line("hasta que el registro apunta al documento (revisión incluida)", rec * 1000, dr * 1000)]
+             pair_line("hasta que el registro apunta al documento (revisión incluida)", rec * 1000, dr * 1000),
+             f"  memoria de los workers (la revisión lee el objeto de S3): VmRSS {flat:+.2f} MiB de la primera a la "
+             f"{UPLOADS}.ª; pico VmHWM +{hwm:.2f} MiB"]
     report("subida-directa-servicio", {"answered": stats_ms(answered), "recorded": stats_ms(recorded),
                                        "direct": stats_ms(anchor), "ratio_p50": round(ans / dr, 3),
-                                       "recorded_ratio_p50": round(rec / dr, 3)}, lines)
+                                       "recorded_ratio_p50": round(rec / dr, 3), "rss_first_to_last_mib": round(flat, 2),
+                                       "hwm_mib": round(hwm, 2)}, lines)
 
 
 def test_bench_upload_browser_to_s3_options(setup):

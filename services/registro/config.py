@@ -60,6 +60,9 @@ class Settings:
     link_ttl_s: int = 7 * 24 * 3600
     resend_limits: str = "1 per 60 seconds;5 per day"
     registration_limits: str = "10 per hour"
+    # Presigned uploads straight to S3 per application: each may leave up to UPLOAD_MAX_MIB in the bucket
+    # until the application is purged if its browser never confirms it (the form upload is not limited).
+    direct_upload_limits: str = "30 per hour;60 per day"
     recovery_user_limits: str = "5 per hour"
     recovery_client_limits: str = "20 per hour"
     ratelimit_storage_uri: str = "memory://"
@@ -140,6 +143,7 @@ class Settings:
             link_ttl_s=int(float(env.get("LINK_TTL_DAYS", "7")) * 86400),
             resend_limits=env.get("RESEND_LIMITS", cls.resend_limits),
             registration_limits=env.get("REGISTRATION_LIMITS", cls.registration_limits),
+            direct_upload_limits=env.get("DIRECT_UPLOAD_LIMITS", cls.direct_upload_limits),
             recovery_user_limits=env.get("RECOVERY_USER_LIMITS", cls.recovery_user_limits),
             recovery_client_limits=env.get("RECOVERY_CLIENT_LIMITS", cls.recovery_client_limits),
             ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),

@@ -36,6 +36,9 @@ class Answer:
     def text(self) -> str:
         return self.raw.text
 
+    def get_json(self):
+        return self.raw.json()
+
 
 class BalancerClient:
     """Relative paths against the public front (`base`); redirects are not followed, as in Flask."""

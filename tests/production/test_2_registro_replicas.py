@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from registro.domain import documents as docs
-from tests.production.conftest import all_logs, from_address, kill, metric_value, stored_documents
+from tests.production.conftest import all_logs, eventually, from_address, kill, metric_value, stored_documents
 from tests.support.reviewer import post_form
 from tests.production.http import BalancerClient
 from tests.support import files
@@ -153,3 +153,42 @@ def test_balancer_drops_a_client_s_script_name_header(env):
     r = requests.get(f"http://127.0.0.1:{port}/otro/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10)
     assert r.status_code == 404 and 'action="/otro/registro"' not in r.text
     assert requests.get(f"http://127.0.0.1:{port}/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10).status_code == 200
+
+
+def test_a_document_sent_straight_to_s3_is_checked_by_one_replica_and_seen_by_the_other(env, registro, gateway,
+                                                                                       service_settings, s3):
+    """The browser's direct upload in the deployed topology: the page's origin (the balancer) may PUT to S3
+    (the bucket's CORS rule as the stack applies it), replica a confirms and checks, and replica b, which
+    never saw the upload, reports its outcome and shows the document (the state lives in S3)."""
+    from registro.adapters.storage import S3Store
+    from registro.domain.application import Application
+    from tests.support.applications import create_application, delete_application, direct_upload
+
+    storage = S3Store(service_settings.s3)
+    account_id, link = create_application(gateway, storage, service_settings, status="pendiente_documentos")
+    try:
+        origin = env["REGISTRO_PUBLIC_URL"]
+
+        def send(url, data, headers):
+            preflight = requests.options(url, timeout=10, headers={
+                "Origin": origin, "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": ",".join(h.lower() for h in headers)})
+            assert preflight.headers.get("Access-Control-Allow-Origin") == origin, preflight.headers
+            return requests.put(url, data=data, headers={**headers, "Origin": origin}, timeout=60).status_code
+
+        data = files.pdf_bytes(padding=1024 * 1024)
+        registro.pin("registro-a")
+        issued, sent, confirmed = direct_upload(registro, link, docs.CURP, data, send)
+        assert (issued.status_code, sent, confirmed.status_code) == (200, 200, 202), issued.text[:300]
+        assert registro.replica() == "registro-a"
+        registro.pin("registro-b")
+        eventually(lambda: registro.get(confirmed.get_json()["estado"]).get_json()["estado"] != "revisando",
+                   timeout_s=30, what="el fin de la revisión")
+        assert registro.get(confirmed.get_json()["estado"]).get_json()["estado"] == "cargado"
+        assert registro.replica() == "registro-b"
+        assert "Se cargó el documento «CURP»." in registro.get(path_of(link)).text
+        record = Application(gateway.get_account(account_id)).documents[docs.CURP]
+        assert stored_documents(s3, env["S3_BUCKET"], account_id) == {docs.CURP: [sha256(data)]} and \
+            record.sha256 == sha256(data)
+    finally:
+        delete_application(gateway, storage, account_id)

@@ -319,3 +319,18 @@ def test_a_confirmation_without_the_file_is_refused_on_the_page(client, fakes, o
     assert confirmed.status_code == 202
     assert [job.result(timeout=30) for job in jobs] == [direct_uploads.REFUSED]
     assert direct_uploads.NOT_RECEIVED in client.get(path_of(link)).get_data(as_text=True)
+
+
+def test_presigned_uploads_are_limited_per_application(fakes):
+    app = create_app({"SETTINGS": _settings(direct_upload_limits="2 per hour"), "ADAPTERS": fakes, "TESTING": True})
+    client = app.test_client()
+    settings = app.extensions["registro.settings"]
+    _, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    _, other = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    send = lambda url, body, headers: 0  # noqa: E731 - the URL is what is counted, not the PUT
+    statuses = [direct_upload(client, link, docs.CURP, files.pdf_bytes(), send)[0].status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert direct_upload(client, other, docs.CURP, files.pdf_bytes(), send)[0].status_code == 200
+    assert len(fakes.storage.presigned) == 3
+    # The form upload through the service stays open to the limited application.
+    assert upload(client, link, docs.CURP, files.pdf_bytes()).status_code == 303

@@ -27,7 +27,7 @@ from ..domain import status
 from ..domain.application import Application
 from ..domain.filetypes import UnreadableFile
 from ..domain.storage_keys import responsiva_key
-from ..extensions import csrf
+from ..extensions import csrf, limiter
 from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow import direct_uploads
@@ -144,7 +144,16 @@ def upload(token: str, kind: str):
 # The page's script asks for a presigned PUT, sends the file to S3 itself and confirms; the answers are
 # JSON for that script. Anything it cannot handle (an error page, a network failure) makes it fall back
 # to the form upload above, so the service's own answer is always the last word.
+def _direct_upload_key() -> str:
+    """Counted per application (the link's account), whichever address or tab asks."""
+    try:
+        return "subida-directa:" + signer(settings()).read((request.view_args or {}).get("token", "")).account_id
+    except Exception:  # noqa: BLE001 - a bad link is refused by the view itself
+        return "subida-directa:enlace-no-valido"
+
+
 @bp.post("/activacion/<token>/documentos/<kind>/directa")
+@limiter.limit(lambda: settings().direct_upload_limits, key_func=_direct_upload_key)
 def direct_upload(token: str, kind: str):
     s, a = settings(), adapters()
     if not s.s3.public_url:
