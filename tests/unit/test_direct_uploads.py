@@ -71,6 +71,8 @@ def test_a_direct_upload_is_answered_then_checked_and_recorded(client, fakes, op
     assert grant["url"] in fakes.storage.presigned and grant["encabezados"]["If-None-Match"] == "*"
     assert confirmed.status_code == 202
     assert confirmed.get_json()["pagina"].endswith(f"{path_of(link)}#documento-{docs.RESPONSIVA}")
+    # The state URL names the upload without the receipt (the file's name, the ID's details): URLs get logged.
+    assert grant["recibo"] not in confirmed.get_json()["estado"]
     assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
     record = _application(fakes, account_id).documents[docs.RESPONSIVA]
     assert [record.key] == _doc_keys(fakes.storage)

@@ -198,16 +198,17 @@ def confirm_direct_upload(token: str, kind: str):
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
     direct_uploads.confirm(a.identity, a.storage, s, receipt)
     return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
-                   estado=url_for(".direct_upload_state", token=token, kind=kind, recibo=request.form["recibo"])), 202
+                   estado=url_for(".direct_upload_state", token=token, kind=kind,
+                                  subida=direct_uploads.state_token(s, receipt))), 202
 
 
 @bp.get("/activacion/<token>/documentos/<kind>/estado")
 def direct_upload_state(token: str, kind: str):
     """What the script polls after confirming, until the check of its upload has ended (no Keycloak read:
-    the receipt names the upload, the token the application)."""
+    `subida` names the upload, the link the application)."""
     claims = signer(settings()).read(token)
     try:
-        receipt = direct_uploads.read_receipt(settings(), request.args.get("recibo", ""), claims.account_id, kind)
+        receipt = direct_uploads.read_state_token(settings(), request.args.get("subida", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         raise NotFound()
     state = direct_uploads.state_of(adapters().storage, receipt)

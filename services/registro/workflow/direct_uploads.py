@@ -7,11 +7,14 @@ and no request thread waits for them. Three calls:
    refuses once the key exists (so the URL cannot overwrite what the check will have read), and a
    receipt signed by the service naming key, document, size, name and details.
 2. The browser PUTs the file to S3.
-3. `confirm`: the receipt (ours, for this application, not expired) → a marker "revisando" under the
-   application's prefix, and the check runs in the background: the object read back (size and
-   SHA-256 counted on the way), its type and content checked as for any upload, and the record
-   pointed to it under the edit lock (documents.store_document with `stored_at`). Refused, the
-   object is deleted and the marker says why, in the applicant's words; the page shows it.
+3. `confirm`: the receipt (ours, for this application, not expired) → the check starts in the
+   background and the answer leaves at once. The check marks the document "revisando" under the
+   application's prefix, reads the object back (size and SHA-256 counted on the way), checks its type
+   and content as for any upload, and points the record to it under the edit lock
+   (documents.store_document with `stored_at`). Refused, the object is deleted and the marker says
+   why, in the applicant's words; the page shows it. The script polls `state_of` its own upload
+   (named by a small signed token: the receipt, which holds the file's name and the ID's details,
+   stays out of URLs and logs).
 
 The markers are what the page and "Enviar a validación" read: a document still being checked keeps
 the application from being submitted. A marker left "revisando" by a process that died is taken up
@@ -134,6 +137,24 @@ def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
     S3: the check's first step marks the document "revisando" (what the page and the submission read),
     and until then `state_of` already answers "revisando" for this upload."""
     return in_background(lambda: check(identity, storage, settings, receipt, mark=True))
+
+
+def state_token(settings: Settings, receipt: Receipt) -> str:
+    """Names one upload for `state_of` without anything personal (it travels in a URL)."""
+    return _serializer(settings).dumps({"a": receipt.account_id, "d": receipt.kind, "k": receipt.key,
+                                        "t": receipt.issued})
+
+
+def read_state_token(settings: Settings, token: str, account_id: str, kind: str) -> Receipt:
+    """The upload a state token names, as a Receipt carrying only what `state_of` reads."""
+    try:
+        raw = _serializer(settings).loads(token, max_age=RECEIPT_TTL_S)
+        receipt = Receipt(account_id=raw["a"], kind=raw["d"], key=raw["k"], size=0, name="", issued=raw["t"])
+    except (BadData, TypeError, KeyError) as exc:
+        raise ReceiptInvalid() from exc
+    if receipt.account_id != account_id or receipt.kind != kind:
+        raise ReceiptInvalid()
+    return receipt
 
 
 def state_of(storage: ObjectStore, receipt: Receipt) -> str:
