@@ -127,18 +127,25 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
                       "hwm_mib": round(hwm, 2)}, lines)
 
 
-def _direct(base: str, link: str, data: bytes, http: requests.Session, token: str) -> tuple[float, float]:
+def _page_fields(base: str, link: str, http: requests.Session) -> dict[str, str]:
+    """The CSRF token and the responsiva form's grant, as the page's script sends them."""
+    html = http.get(base + path_of(link), timeout=30).text
+    return {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+            "permiso": re.search(rf'id="permiso-{docs.RESPONSIVA}" value="([^"]+)"', html).group(1)}
+
+
+def _direct(base: str, link: str, data: bytes, http: requests.Session, fields: dict[str, str]) -> tuple[float, float]:
     """The page's script (static/js/subida.js) sending a document straight to S3: the presigned PUT asked
     for, the bytes sent to S3, the confirmation answered (the first figure); then the check polled
     until the record points to the file (the second: what the applicant waits for before the page)."""
     page = f"{base}{path_of(link)}"
     started = time.perf_counter()
     issued = http.post(f"{page}/documentos/{docs.RESPONSIVA}/directa", timeout=30,
-                       data={"csrf_token": token, "tamano": str(len(data)), "nombre": "grande.pdf"})
+                       data={**fields, "tamano": str(len(data)), "nombre": "grande.pdf"})
     assert issued.status_code == 200, issued.text[:300]
     grant = issued.json()
     http.put(grant["url"], data=data, headers=grant["encabezados"], timeout=120).raise_for_status()
-    confirmed = http.post(base + grant["confirmar"], data={"csrf_token": token, "recibo": grant["recibo"]},
+    confirmed = http.post(base + grant["confirmar"], data={"csrf_token": fields["csrf_token"], "recibo": grant["recibo"]},
                           timeout=30)
     answered = time.perf_counter() - started
     assert confirmed.status_code == 202, confirmed.text[:300]
@@ -159,17 +166,16 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
     data = files.pdf_of_size(10 * MiB)
     s3 = _anchor_client(settings)
     http = requests.Session()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(base + path_of(link), timeout=30).text).group(1)
+    fields = _page_fields(base, link, http)
     small = files.pdf_bytes(padding=100 * 1024)
     # Connections opened, Keycloak's read past its JIT warm-up, S3's first writes: on applications of their
     # own, since presigned uploads are limited per application (DIRECT_UPLOAD_LIMITS, 30 per hour).
     gateway = KeycloakGateway.for_service(KeycloakSettings.from_env())
     for _ in range(2):
         account_id, warm_link = create_application(gateway, storage, settings, status="pendiente_documentos")
-        warm_token = re.search(r'name="csrf_token" value="([^"]+)"',
-                               http.get(base + path_of(warm_link), timeout=30).text).group(1)
+        warm_fields = _page_fields(base, warm_link, http)
         for _ in range(WARMUP // 2):
-            _direct(base, warm_link, small, http, warm_token)
+            _direct(base, warm_link, small, http, warm_fields)
         delete_application(gateway, storage, account_id)
 
     def direct_put(i: int) -> float:
@@ -183,7 +189,7 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
     before = {p: _rss(p) for p in workers}
     answered, recorded, anchor = [], [], []
     for i in range(UPLOADS):
-        a, r = _direct(base, link, data, http, token)
+        a, r = _direct(base, link, data, http, fields)
         answered.append(a)
         recorded.append(r)
         anchor.append(direct_put(i))

@@ -134,8 +134,12 @@ def direct_upload(client: Any, link_url: str, kind: str, data: bytes, send: Any,
     presigned PUT, sends the bytes with `send(url, data, headers)` (a fake or a real S3), confirms.
     Returns (issue response, send result, confirm response or None when the send was not 200)."""
     page = client.get(path_of(link_url))
-    token = csrf_token(page.get_data(as_text=True))
+    html = page.get_data(as_text=True)
+    token = csrf_token(html)
     form: dict[str, Any] = {"csrf_token": token, "tamano": str(len(data) if size is None else size), "nombre": filename}
+    grant = re.search(rf'name="permiso" id="permiso-{kind}" value="([^"]+)"', html)
+    if grant:  # the page's grant for this document, sent as the script sends the form's fields
+        form["permiso"] = grant.group(1)
     if kind == docs.IDENTIFICACION:
         form.update({"tipo_identificacion": id_kind, "vigencia": vigencia or valid_until()})
     issued = client.post(f"{path_of(link_url)}/documentos/{kind}/directa", data=form)

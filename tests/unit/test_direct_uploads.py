@@ -3,6 +3,7 @@ the receipt, the check after the answer, what the page and "Enviar a validación
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -336,3 +337,51 @@ def test_presigned_uploads_are_limited_per_application(fakes):
     assert len(fakes.storage.presigned) == 3
     # The form upload through the service stays open to the limited application.
     assert upload(client, link, docs.CURP, files.pdf_bytes()).status_code == 303
+
+
+def test_the_page_s_grant_issues_the_url_without_reading_keycloak(client, fakes, opened):
+    _, link = opened
+    page = client.get(path_of(link)).get_data(as_text=True)
+    grant = re.search(r'id="permiso-curp" value="([^"]+)"', page).group(1)
+    fields = {"csrf_token": csrf_token(page), "tamano": "500"}
+    fakes.identity.down = True  # Keycloak unreachable: only the grant can answer
+    assert client.post(f"{path_of(link)}/documentos/curp/directa", data={**fields, "permiso": grant}).status_code == 200
+    # A grant for another document, or a forged one, is not used: the application must be read.
+    for other in (re.search(r'id="permiso-responsiva_firmada" value="([^"]+)"', page).group(1), grant[:-3] + "abc"):
+        r = client.post(f"{path_of(link)}/documentos/curp/directa", data={**fields, "permiso": other})
+        assert r.status_code == 503 and not r.is_json
+
+
+def test_a_grant_from_before_the_submission_gets_a_url_but_the_check_refuses_the_file(client, fakes, opened, jobs):
+    account_id, link = opened
+    upload_valid_documents(client, link)
+    before = _application(fakes, account_id).documents[docs.CURP]
+    page_before = client.get(path_of(link))  # the page, with its grants, still open in another tab
+    assert client.post(f"{path_of(link)}/enviar",
+                       data={"csrf_token": csrf_token(page_before.get_data(as_text=True))}).status_code == 303
+    grant = re.search(r'id="permiso-curp" value="([^"]+)"', page_before.get_data(as_text=True)).group(1)
+    token = csrf_token(page_before.get_data(as_text=True))
+    data = files.pdf_bytes(padding=99)
+    issued = client.post(f"{path_of(link)}/documentos/curp/directa",
+                         data={"csrf_token": token, "tamano": str(len(data)), "permiso": grant})
+    assert issued.status_code == 200
+    g = issued.get_json()
+    assert fakes.storage.browser_put(g["url"], data, g["encabezados"]) == 200
+    assert client.post(g["confirmar"], data={"csrf_token": token, "recibo": g["recibo"]}).status_code == 202
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.REFUSED]
+    assert _application(fakes, account_id).documents[docs.CURP] == before
+    assert _doc_keys(fakes.storage) == sorted(r.key for r in _application(fakes, account_id).documents.values())
+
+
+def test_a_link_replaced_after_the_url_was_issued_makes_the_check_refuse_the_file(client, fakes, opened, app, jobs,
+                                                                                  monkeypatch):
+    from registro.workflow.confirmation_links import issue_link
+
+    account_id, link = opened
+    pending = []
+    monkeypatch.setattr(direct_uploads, "in_background", lambda func: pending.append(func))
+    assert direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2].status_code == 202
+    new_link = issue_link(fakes.identity, app.extensions["registro.settings"], account_id, storage=fakes.storage)
+    assert pending.pop()() == direct_uploads.REFUSED
+    assert _doc_keys(fakes.storage) == [] and docs.CURP not in _application(fakes, account_id).documents
+    assert "Este enlace fue reemplazado" in client.get(path_of(new_link)).get_data(as_text=True)

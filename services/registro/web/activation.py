@@ -158,10 +158,21 @@ def direct_upload(token: str, kind: str):
     s, a = settings(), adapters()
     if not s.s3.public_url:
         raise NotFound()
-    application = _open(token)
-    _kind_or_404(application, kind)
-    i18n.use_locale(application.account.attr("locale"))
-    form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=documents_flow.today(),
+    claims = signer(s).read(token)
+    # The page's grant saves reading Keycloak; without a valid one the application is read as for any action.
+    grant = direct_uploads.read_grant(s, request.form.get("permiso", ""), claims.account_id, claims.version, kind)
+    if grant is None:
+        application = _open(token)
+        _kind_or_404(application, kind)
+        i18n.use_locale(application.account.attr("locale"))
+        try:
+            documents_flow.check_may_change(application, kind)
+        except DocumentNotAllowed as exc:
+            return _json_refusal(notice=exc.message, status_code=409)
+        grant = direct_uploads.Grant.of(application, kind, claims.version)
+    else:
+        i18n.use_locale(grant.locale or None)
+    form = upload_form_for(kind, es_extranjero=grant.es_extranjero, today=documents_flow.today(),
                            formdata=request.form)
     errors: dict[str, list[str]] = {} if form.validate() else {k: list(v) for k, v in form.errors.items()}
     errors.pop("csrf_token", None)  # the global CSRF check already refused a bad token
@@ -171,10 +182,7 @@ def direct_upload(token: str, kind: str):
     try:
         if errors:
             return _json_refusal(errors=errors)
-        put, receipt = direct_uploads.issue(a.storage, s, application, kind, size, request.form.get("nombre", ""),
-                                            form.details())
-    except DocumentNotAllowed as exc:
-        return _json_refusal(notice=exc.message, status_code=409)
+        put, receipt = direct_uploads.issue(a.storage, s, grant, size, request.form.get("nombre", ""), form.details())
     except UnreadableFile as exc:
         return _json_refusal(errors={FILE_FIELD: [exc.message]})
     except FileTooLarge:
@@ -348,6 +356,9 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
             "form": form,
             "checking": direct[kind].receipt.name if kind in direct and direct[kind].state == direct_uploads.CHECKING
             else None,
+            "grant": direct_uploads.grant_token(settings(), direct_uploads.Grant.of(
+                application, kind, application.account.attr("enlace_version") or "")) if settings().s3.public_url
+            else "",
         })
     can_submit = application.status in status.UPLOADABLE
     first_error = next((f"{s['kind']}-{field}" for s in slots for field in s["errors"]), None)

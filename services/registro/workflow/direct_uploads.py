@@ -41,7 +41,7 @@ from ..domain.application import Application, now_iso
 from ..domain.filetypes import UnreadableFile
 from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
 from ..spool import CountingSpool, FileTooLarge
-from .documents import DocumentNotAllowed, Upload, check_may_change, human_size, in_background, store_document
+from .documents import DocumentNotAllowed, Upload, human_size, in_background, store_document
 from .documents import in_background as _helper  # the check's own helpers (the check itself: in_background)
 from .process_pool import settle
 from .record_lock import ApplicationBusy
@@ -59,8 +59,47 @@ NOT_RECEIVED = "No se recibió el archivo. Cárguelo de nuevo."
 TEMPORARY_FAILURE = "No fue posible guardar el archivo por una falla temporal del sistema. Cárguelo de nuevo."
 
 
+GRANT_TTL_S = 60 * 60
+SUPERSEDED_LINK = ("Este enlace fue reemplazado por uno más reciente. Use el enlace del último correo que recibió y "
+                   "cargue el archivo de nuevo.")
+
+
 class ReceiptInvalid(Exception):
     """Not a receipt this service issued for this application and document, or too old."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the page knew when it drew a document's form, signed into it (`grant_token`): the URL is then
+    issued without reading Keycloak. The check re-reads the application under the edit lock and refuses
+    what is no longer allowed (a submitted application, a replaced link), so a grant only saves a read."""
+
+    account_id: str
+    kind: str
+    es_extranjero: bool
+    locale: str
+    link_version: str
+
+    @classmethod
+    def of(cls, application: Application, kind: str, link_version: str) -> Grant:
+        return cls(application.id, kind, application.es_extranjero, application.account.attr("locale") or "",
+                   link_version)
+
+
+def grant_token(settings: Settings, grant: Grant) -> str:
+    return _serializer(settings).dumps({"g": [grant.account_id, grant.kind, grant.es_extranjero, grant.locale,
+                                              grant.link_version]})
+
+
+def read_grant(settings: Settings, token: str, account_id: str, link_version: str, kind: str) -> Grant | None:
+    """The grant, if it is ours, recent, and for this link and document; else None (read the application)."""
+    try:
+        grant = Grant(*_serializer(settings).loads(token, max_age=GRANT_TTL_S)["g"])
+    except (BadData, TypeError, KeyError, ValueError):
+        return None
+    if (grant.account_id, grant.kind, grant.link_version) != (account_id, kind, link_version):
+        return None
+    return grant
 
 
 @dataclass(frozen=True)
@@ -72,6 +111,7 @@ class Receipt:
     name: str
     details: dict[str, str] = field(default_factory=dict)
     issued: str = ""  # when the URL was issued (microseconds): of two uploads of a document, the later wins
+    link_version: str = ""  # the link it was issued under: a link replaced since makes the check refuse it
 
 
 @dataclass(frozen=True)
@@ -106,17 +146,18 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
 
 
 # --- 1. the URL ---------------------------------------------------------------------------------
-def issue(storage: ObjectStore, settings: Settings, application: Application, kind: str, size: int, name: str,
+def issue(storage: ObjectStore, settings: Settings, grant: Grant, size: int, name: str,
           details: dict[str, str]) -> tuple[PresignedPut, str]:
-    """The presigned PUT and the receipt to confirm it with. Raises DocumentNotAllowed, UnreadableFile
-    (empty), FileTooLarge or StorageUnavailable (browsers have no way to S3)."""
-    check_may_change(application, kind)
+    """The presigned PUT and the receipt to confirm it with. Raises UnreadableFile (empty), FileTooLarge or
+    StorageUnavailable (browsers have no way to S3). Whether the document may change was decided by whoever
+    made the grant (the page, or the view after reading the application), and again by the check."""
     if size <= 0:
         raise UnreadableFile("El archivo está vacío.")
     if size > settings.upload_max_bytes:
         raise FileTooLarge(settings.upload_max_bytes)
-    receipt = Receipt(account_id=application.id, kind=kind, key=document_key(application.id, kind), size=size,
-                      name=name[:1000], details=dict(details), issued=datetime.now(timezone.utc).isoformat())
+    receipt = Receipt(account_id=grant.account_id, kind=grant.kind, key=document_key(grant.account_id, grant.kind),
+                      size=size, name=name[:1000], details=dict(details), issued=datetime.now(timezone.utc).isoformat(),
+                      link_version=grant.link_version)
     put = storage.presigned_put(receipt.key, size, PUT_TTL_S)
     return put, _serializer(settings).dumps(asdict(receipt))
 
@@ -238,6 +279,8 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
                 _delete_quietly(storage, receipt.key)
                 return False
             application = Application(reading.result())
+            if receipt.link_version and application.account.attr("enlace_version") != receipt.link_version:
+                raise DocumentNotAllowed(SUPERSEDED_LINK)
         except BaseException:  # too large, missing, S3 or Keycloak failing: nothing recorded, nothing kept
             settle(marking)
             settle(reading)
