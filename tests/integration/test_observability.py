@@ -183,7 +183,8 @@ def test_a_whole_journey_leaves_no_personal_data_in_the_log(stack, mailbox, gate
         answer = requests.get(stack.registro_url + "/salud", headers={"X-Request-ID": marker}, timeout=10)
         assert answer.headers["X-Request-ID"] == marker
         deadline = time.monotonic() + 10
-        while marker not in log_file.read_text("utf-8")[offset:]:  # the access line is written after the answer
+        # The access line is written after the answer. `offset` counts bytes (the log holds "…" and accents).
+        while marker.encode() not in log_file.read_bytes()[offset:]:
             assert time.monotonic() < deadline, "the access log has the request id"
             time.sleep(0.1)
         written = log_file.read_bytes()[offset:].decode("utf-8")
