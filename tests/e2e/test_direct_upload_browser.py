@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.integration.conftest import applications, service_settings, storage  # noqa: F401 (fixtures)
 from tests.support import files
 from tests.support.applications import path_of
 
