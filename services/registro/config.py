@@ -107,6 +107,7 @@ class Settings:
         # Outside a local stack (APP_ENV=local) a missing or published secret stops the start.
         refuse_shipped_secrets(env, required=REQUIRED_SECRETS, optional=OPTIONAL_SECRETS)
         _refuse_open_proxy_trust(env)
+        _refuse_plain_s3_for_secure_pages(env)
         kc = KeycloakSettings.from_env(dict(env))
         secret = env.get("REGISTRO_SECRET_KEY")
         if not secret:
@@ -183,6 +184,17 @@ class Settings:
 
 def _addresses(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(a.strip() for a in env.get("TRUSTED_PROXY_ADDRESSES", "").split(",") if a.strip())
+
+
+def _refuse_plain_s3_for_secure_pages(env: Mapping[str, str]) -> None:
+    """Pages served over HTTPS that send documents to S3 over plain HTTP: browsers block the request
+    (mixed content) and every applicant's upload would fall back to the form, or worse, a proxy on the
+    way would see the documents. Fine on a local stack only."""
+    pages = env.get("REGISTRO_PUBLIC_URL", "")
+    s3 = env.get("S3_PUBLIC_URL", "")
+    if pages.startswith("https://") and s3 and not s3.startswith("https://") and not is_local(env):
+        raise InsecureSettings(["S3_PUBLIC_URL no usa https (las páginas se sirven por https; los documentos "
+                                "irían sin cifrar)"])
 
 
 def _refuse_open_proxy_trust(env: Mapping[str, str]) -> None:

@@ -92,6 +92,19 @@ def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_sta
     assert Settings.from_env({"APP_ENV": "local", "TRUSTED_PROXIES": "1"}).trusted_proxy_addresses == ()
 
 
+def test_documents_sent_over_plain_http_from_https_pages_are_refused_outside_a_local_stack():
+    production = {"REGISTRO_SECRET_KEY": "k" * 40, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+                  "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40, "REGISTRO_PUBLIC_URL": "https://acceso.example"}
+    with pytest.raises(InsecureSettings) as refused:
+        Settings.from_env({**production, "S3_PUBLIC_URL": "http://archivos.example"})
+    assert refused.value.variables == ["S3_PUBLIC_URL"]
+    assert Settings.from_env({**production, "S3_PUBLIC_URL": "https://archivos.example"}).s3.public_url == \
+        "https://archivos.example"
+    assert Settings.from_env(production).s3.public_url is None  # unset: uploads go through the service
+    assert Settings.from_env({**production, "APP_ENV": "local", "S3_PUBLIC_URL": "http://127.0.0.1:7070"}
+                             ).s3.public_url == "http://127.0.0.1:7070"
+
+
 def test_balancer_config_is_valid_haproxy(tmp_path):
     import shutil
     import subprocess
