@@ -15,7 +15,7 @@ from registro.container import Adapters
 from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import Application
-from registro.web.uploads import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
+from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
 from registro.workflow import documents as flow
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 from tests.support import files

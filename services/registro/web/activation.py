@@ -339,6 +339,8 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
     for kind, marker in direct.items():
         if marker.state == direct_uploads.REFUSED and not errors.get(kind):
             errors[kind] = {FILE_FIELD: [marker.message]}
+    checking = {kind: m.receipt.name for kind, m in direct.items() if m.state == direct_uploads.CHECKING}
+    s = settings()
     today = documents_flow.today()
     flagged = documents_flow.flagged_documents(application)
     present = application.documents
@@ -354,24 +356,21 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
             "reasons": [docs.CORRECTION_REASONS.get(code, code) for code in flagged.get(kind, [])],
             "errors": errors.get(kind, {}),
             "form": form,
-            "checking": direct[kind].receipt.name if kind in direct and direct[kind].state == direct_uploads.CHECKING
-            else None,
-            "grant": direct_uploads.grant_token(settings(), direct_uploads.Grant.of(
-                application, kind, application.account.attr("enlace_version") or "")) if settings().s3.public_url
-            else "",
+            "checking": checking.get(kind),
+            "grant": direct_uploads.grant_token(s, direct_uploads.Grant.of(
+                application, kind, application.account.attr("enlace_version") or "")) if s.s3.public_url else "",
         })
     can_submit = application.status in status.UPLOADABLE
-    first_error = next((f"{s['kind']}-{field}" for s in slots for field in s["errors"]), None)
+    first_error = next((f"{slot['kind']}-{field}" for slot in slots for field in slot["errors"]), None)
     body = render_template(
         "activacion/pagina.html", solicitud=application, token=token, slots=slots, status=status,
         estatus_label=status.LABELS.get(application.status, application.status), aviso=notice,
         puede_enviar=can_submit, problemas_envio=submit_problems or [],
-        pendientes=documents_flow.submission_problems(
-            application, today, [k for k, m in direct.items() if m.state == direct_uploads.CHECKING]) if can_submit else [],
+        pendientes=documents_flow.submission_problems(application, today, checking) if can_submit else [],
         comentario=(application.correction.get("comentario") or "") if flagged else "",
         limite=_limit_label(), cedula_label=CEDULA_CONFIRM_LABEL, file_field=FILE_FIELD,
         enviado_mensaje=SUBMITTED_MESSAGE, primer_error=first_error, id_kinds=docs.ID_KIND_LABELS,
-        subida_directa=bool(settings().s3.public_url), limite_bytes=settings().upload_max_bytes,
+        subida_directa=bool(s.s3.public_url), limite_bytes=s.upload_max_bytes,
     )
     return body, status_code
 

@@ -41,7 +41,7 @@ from ..domain.application import Application, now_iso
 from ..domain.filetypes import UnreadableFile
 from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
 from ..spool import CountingSpool, FileTooLarge
-from .documents import DocumentNotAllowed, Upload, human_size, in_background, store_document
+from .documents import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from .documents import in_background as _helper  # the check's own helpers (the check itself: in_background)
 from .process_pool import settle
 from .record_lock import ApplicationBusy
@@ -198,13 +198,25 @@ def read_state_token(settings: Settings, token: str, account_id: str, kind: str)
     return receipt
 
 
+def _read_marker(storage: ObjectStore, key: str) -> tuple[Marker | None, str] | None:
+    """The marker at `key` and its ETag (the marker None when its body cannot be read); None when absent."""
+    try:
+        data, etag = storage.get_with_etag(key)
+    except ObjectMissing:
+        return None
+    try:
+        return Marker.from_bytes(data), etag
+    except (ValueError, KeyError, TypeError):
+        return None, etag
+
+
 def state_of(storage: ObjectStore, receipt: Receipt) -> str:
     """This upload's state for the page's script: CHECKING until its check has ended (including before
     its marker is written, while the marker still names an earlier upload), else the outcome;
     SUPERSEDED once a later-issued upload of the document holds the marker."""
-    try:
-        marker = Marker.from_bytes(storage.get(upload_marker_key(receipt.account_id, receipt.kind)))
-    except (ObjectMissing, ValueError, KeyError, TypeError):
+    found = _read_marker(storage, upload_marker_key(receipt.account_id, receipt.kind))
+    marker = found[0] if found else None
+    if marker is None:
         return CHECKING
     if marker.receipt.key == receipt.key:
         return marker.state
@@ -232,9 +244,9 @@ def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
                     receipt.account_id, receipt.kind, type(exc).__name__)
         return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
     except Exception:  # noqa: BLE001 - a background job: logged, and the applicant is told to retry
+        # Not deleted here: every step before the write deletes it itself, and after the write it is recorded.
         log.exception("subida directa: falla inesperada en la revisión: solicitud=%s tipo=%s",
                       receipt.account_id, receipt.kind)
-        _delete_quietly(storage, receipt.key)
         return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
     return _finish(storage, receipt, DONE, "")
 
@@ -244,17 +256,13 @@ def _mark(storage: ObjectStore, marker_key: str, receipt: Receipt) -> bool:
     marker (False). Conditional writes: two checks of one document starting at once cannot both win."""
     marker = Marker(CHECKING, receipt, since=now_iso()).to_bytes()
     for _ in range(5):
-        try:
-            data, etag = storage.get_with_etag(marker_key)
-        except ObjectMissing:
+        found = _read_marker(storage, marker_key)
+        if found is None:
             if storage.put_if_absent(marker_key, marker, content_type="application/json"):
                 return True
             continue
-        try:
-            current = Marker.from_bytes(data).receipt
-        except (ValueError, KeyError, TypeError):
-            current = None
-        if current is not None and current.key != receipt.key and current.issued > receipt.issued:
+        current, etag = found
+        if current is not None and current.receipt.key != receipt.key and current.receipt.issued > receipt.issued:
             return False
         if storage.replace_if_match(marker_key, marker, etag, content_type="application/json"):
             return True
@@ -276,7 +284,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
                 spool.write(chunk)
             if marking is not None and not marking.result():
                 settle(reading)
-                _delete_quietly(storage, receipt.key)
+                delete_quietly(storage, receipt.key, "subida directa sin registro")
                 return False
             application = Application(reading.result())
             if receipt.link_version and application.account.attr("enlace_version") != receipt.link_version:
@@ -284,13 +292,13 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
         except BaseException:  # too large, missing, S3 or Keycloak failing: nothing recorded, nothing kept
             settle(marking)
             settle(reading)
-            _delete_quietly(storage, receipt.key)
+            delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise
         current = application.documents.get(receipt.kind)
         if current is not None and current.key == receipt.key:
             return True  # already recorded: a check taken up again after its process died past the write
         if spool.size != receipt.size:  # S3 refuses another size than the signed one; checked all the same
-            _delete_quietly(storage, receipt.key)
+            delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise UnreadableFile("El archivo recibido no coincide con el enviado. Cárguelo de nuevo.")
         spool.seek(0)
         try:
@@ -300,7 +308,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
                            receipt.details, stored_at=receipt.key,
                            still_wanted=lambda: _names(storage, marker_key, receipt.key))
         except (UnreadableFile, DocumentNotAllowed):  # refused (never after the write): some before S3 is touched
-            _delete_quietly(storage, receipt.key)
+            delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise
     finally:
         spool.close()
@@ -309,35 +317,27 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
 
 def _names(storage: ObjectStore, marker_key: str, key: str) -> bool:
     """Whether the document's marker still names this upload (no newer one was confirmed since)."""
-    try:
-        return Marker.from_bytes(storage.get(marker_key)).receipt.key == key
-    except ObjectMissing:
-        return True
+    found = _read_marker(storage, marker_key)
+    return found is None or found[0] is None or found[0].receipt.key == key
 
 
 def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) -> str:
     """Writes the outcome into the marker unless a newer upload of the document took it over."""
     marker_key = upload_marker_key(receipt.account_id, receipt.kind)
     try:
-        data, etag = storage.get_with_etag(marker_key)
-        current = Marker.from_bytes(data)
-        if current.receipt.key == receipt.key:
+        current, etag = _read_marker(storage, marker_key) or (None, "")
+        if current is not None and current.receipt.key == receipt.key:
             storage.replace_if_match(marker_key, replace(current, state=state, message=message).to_bytes(), etag,
                                      content_type="application/json")
-    except (ObjectMissing, StorageUnavailable, ValueError, KeyError, TypeError):
-        # Left "revisando": the page takes the check up again after STALE_S, and it ends the same way.
+        readable = current is not None
+    except StorageUnavailable:
+        readable = False
+    if not readable:  # left "revisando": the page takes the check up again after STALE_S; it ends the same way
         log.warning("subida directa: no se pudo anotar el resultado (%s): solicitud=%s tipo=%s", state,
                     receipt.account_id, receipt.kind)
     if state == REFUSED:
         log.info("subida directa rechazada: solicitud=%s tipo=%s motivo=%s", receipt.account_id, receipt.kind, message)
     return state
-
-
-def _delete_quietly(storage: ObjectStore, key: str) -> None:
-    try:
-        storage.delete(key)
-    except StorageUnavailable:  # no record points to it: purged with the application's prefix
-        log.warning("subida directa: no se pudo borrar un objeto sin registro: %s", key)
 
 
 # --- what the page and the submission read ------------------------------------------------------------
@@ -355,10 +355,8 @@ def markers(storage: ObjectStore, application: Application, *,
     "revisando" after STALE_S) is started again, by one view only."""
     found: dict[str, Marker] = {}
     for key in storage.list_keys(upload_markers_prefix(application.id)):
-        try:
-            data, etag = storage.get_with_etag(key)
-            marker = Marker.from_bytes(data)
-        except (ObjectMissing, ValueError, KeyError, TypeError):
+        marker, etag = _read_marker(storage, key) or (None, "")
+        if marker is None:
             continue
         kind = marker.receipt.kind
         if marker.receipt.account_id != application.id or kind not in docs.DOCUMENT_LABELS:

@@ -213,11 +213,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         filetypes.verify(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
     upload.stream.seek(0)
-    if stored_at is None:
-        stored = in_background(lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
-    else:
-        stored = Future()
-        stored.set_result(None)
+    stored = None if stored_at is not None else in_background(
+        lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
     try:
         replaced: list[DocumentRecord] = []
 
@@ -227,7 +224,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             check_may_change(current, kind)
             if checked is not None:
                 checked.result()  # UnreadableFile: refused, nothing recorded
-            stored.result()  # the object is in S3 before the record points to it
+            if stored is not None:
+                stored.result()  # the object is in S3 before the record points to it
             if still_wanted is not None and not still_wanted():
                 raise DocumentNotAllowed("Se inició una carga más reciente de este documento.")
             documents = current.documents
@@ -242,7 +240,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             recorded.append(True)
             if replaced and replaced[0].key != key:
                 old_key = replaced[0].key
-                cleanup.append(in_background(lambda: _delete_quietly(storage, old_key, "documento reemplazado")))
+                cleanup.append(in_background(lambda: delete_quietly(storage, old_key, "documento reemplazado")))
 
         # `add` may wait for the put and the check; a hold grown stale meanwhile reads again.
         update_record(identity, storage, application.id, add, attempts=2, written=delete_replaced)
@@ -251,7 +249,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             raise  # whatever failed after the write, the record points to the new object: it stays
         settle(stored)  # the put must be over before its object is deleted (and the spool closed)
         settle(checked)
-        _delete_quietly(storage, key, "documento nuevo sin registro")
+        delete_quietly(storage, key, "documento nuevo sin registro")
         raise
     for job in cleanup:
         settle(job)  # done before answering: the page then lists exactly what is stored
@@ -282,10 +280,10 @@ def remove_document(identity: IdentityDirectory, storage: ObjectStore, applicati
 
     update_record(identity, storage, application.id, drop)
     if removed:
-        _delete_quietly(storage, removed[0].key, "documento eliminado")
+        delete_quietly(storage, removed[0].key, "documento eliminado")
 
 
-def _delete_quietly(storage: ObjectStore, key: str, what: str) -> None:
+def delete_quietly(storage: ObjectStore, key: str, what: str) -> None:
     try:
         storage.delete(key)
     except StorageUnavailable:
