@@ -40,7 +40,10 @@ class Profile:
             defaults = defaults[name]
         else:
             defaults = DEFAULT_PORTS[name]
-        ports = {k: int(env.get(prefix + k, v)) for k, v in defaults.items()}
+        # <prefix>PORT_OFFSET moves every default port of the stack at once (a second copy of the
+        # test stack beside the first, e.g. TEST_PORT_OFFSET=200 TEST_STACK_DIR=/tmp/other).
+        offset = int(env.get(prefix + "PORT_OFFSET", "0"))
+        ports = {k: int(env.get(prefix + k, v + offset)) for k, v in defaults.items()}
         data = Path(env.get(prefix + "STACK_DIR", ROOT / ".stack" / name))
         return cls(name, ports, data)
 
