@@ -124,3 +124,18 @@ def test_every_secret_the_profile_generates_is_named_in_compose():
     text = (ROOT / "docker-compose.yml").read_text()
     for name in prod.SECRET_NAMES:
         assert "${" + name in text, f"{name} no aparece en docker-compose.yml"
+
+
+def test_compose_makes_the_databases_with_the_profiles_sql():
+    # The profile runs role-database.sql for each database (tools/stack/prod.py, ensure_database);
+    # compose's `databases` service runs databases.sql, which includes it once per database.
+    sql = (ROOT / "deploy" / "postgres" / "databases.sql").read_text()
+    assert prod.ROLE_DATABASE_SQL.parent == ROOT / "deploy" / "postgres"
+    assert re.findall(r"^\\set name (\w+)$", sql, re.M) == ["keycloak", prod.REGISTRO_DB]
+    assert sql.count(f"\\ir {prod.ROLE_DATABASE_SQL.name}") == 2
+    databases = SERVICES["databases"]
+    assert databases["command"][-1] == "/deploy/databases.sql"
+    assert "./deploy/postgres:/deploy:ro" in databases["volumes"]
+    for replica in prod.REGISTRO_REPLICAS:
+        url = SERVICES[f"registro-{replica}"]["environment"]["DATABASE_URL"]
+        assert url == prod.registro_database_url("postgres", 5432, "${REGISTRO_DB_PASSWORD:?set REGISTRO_DB_PASSWORD}")

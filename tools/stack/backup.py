@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 from .profiles import KEYCLOAK_VERSION, ROOT
-from .prod import PG_BIN, ensure_database, forget_cluster_members, load_secrets, psql
+from .prod import PG_BIN, ensure_databases, forget_cluster_members, psql
 from .runner import Stack, StackError
 
 FORMAT = "acceso-unico-backup/1"
@@ -116,7 +116,7 @@ def restore(stack: Stack, archive: Path) -> None:
         stack.start("postgres")
         stack.start("s3")
         stack.wait_ready("postgres")
-        ensure_database(profile, load_secrets(profile)["KC_DB_PASSWORD"])
+        ensure_databases(profile)
         with tempfile.NamedTemporaryFile(suffix=".dump") as dump:
             dump.write(members["keycloak.dump"])
             dump.flush()

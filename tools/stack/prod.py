@@ -60,7 +60,8 @@ GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multipr
 REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
                       "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
                       "S3_ENDPOINT_URL", "S3_PUBLIC_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
-                      "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES")
+                      "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES",
+                      "REGISTRO_DB_PASSWORD", "DATABASE_URL")
 # docker-compose.yml: the balancer's fixed address on the backend network (what the backends trust).
 COMPOSE_BALANCER_ADDRESS = "172.30.0.10"
 REGISTRO_REPLICAS = ("a", "b")
@@ -69,7 +70,9 @@ REGISTRO_REPLICAS = ("a", "b")
 # names by environment (docker-compose.yml reads these names too).
 SECRET_NAMES = ("KC_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD", "REGISTRO_CLIENT_SECRET",
                 "REVISION_CLIENT_SECRET", "MODULO_CLIENT_SECRET", "REGISTRO_SECRET_KEY", "MODULO_SECRET_KEY",
-                "CAPTCHA_HMAC_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD")
+                "CAPTCHA_HMAC_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY", "REDIS_PASSWORD", "REGISTRO_DB_PASSWORD")
+# registro's own database and role, on Keycloak's PostgreSQL server (issue 20).
+REGISTRO_DB = "registro"
 
 # Options fixed into the optimized Keycloak build (stored in plain text: never a secret here).
 KEYCLOAK_BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=true",
@@ -113,6 +116,11 @@ def db_url(profile: Profile) -> str:
     return f"jdbc:postgresql://127.0.0.1:{profile.ports['POSTGRES_PORT']}/keycloak"
 
 
+def registro_database_url(host: str, port: int | str, password: str) -> str:
+    """SQLAlchemy's URL of registro's database (psycopg 3). The generated passwords are URL-safe."""
+    return f"postgresql+psycopg://{REGISTRO_DB}:{password}@{host}:{port}/{REGISTRO_DB}"
+
+
 def prod_env(profile: Profile) -> dict[str, str]:
     p = profile.ports
     s = load_secrets(profile)
@@ -141,6 +149,7 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "TRUSTED_PROXY_ADDRESSES": BALANCER_ADDRESS,
         "KC_DB_URL": db_url(profile),
         "KC_DB_USERNAME": "keycloak",
+        "DATABASE_URL": registro_database_url("127.0.0.1", p["POSTGRES_PORT"], s["REGISTRO_DB_PASSWORD"]),
         "STACK_PROFILE": profile.name,
         "STACK_DIR": str(profile.data),
     })
@@ -184,14 +193,26 @@ def psql(profile: Profile, sql: str, database: str = "postgres") -> str:
     return done.stdout
 
 
-def ensure_database(profile: Profile, password: str) -> None:
-    """Keycloak's role and database; the password is (re)set from the secrets file each start."""
-    quoted = password.replace("'", "''")
-    psql(profile, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'keycloak') THEN "
-                  "CREATE ROLE keycloak LOGIN; END IF; END $$;\n"
-                  f"ALTER ROLE keycloak PASSWORD '{quoted}';\n")
-    if psql(profile, "SELECT 1 FROM pg_database WHERE datname = 'keycloak';").strip() != "1":
-        psql(profile, "CREATE DATABASE keycloak OWNER keycloak;")
+# The SQL that makes a role and its database, shared with docker-compose.yml's `databases` service.
+ROLE_DATABASE_SQL = ROOT / "deploy" / "postgres" / "role-database.sql"
+
+
+def ensure_database(profile: Profile, password: str, name: str = "keycloak") -> None:
+    """A role and the database it owns, both called `name` (Keycloak's, registro's); the password is
+    (re)set from the secrets file each start and reaches psql by environment, not its command line."""
+    done = _as_postgres("psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(pg_dir(profile)),
+                        "-p", str(profile.ports["POSTGRES_PORT"]), "-d", "postgres", "-v", f"name={name}",
+                        "-c", "\\getenv password DB_PASSWORD", "-f", str(ROLE_DATABASE_SQL),
+                        env={**os.environ, "DB_PASSWORD": password})
+    if done.returncode != 0:
+        raise RuntimeError(f"no se pudo preparar la base {name}: {done.stderr.strip()}")
+
+
+def ensure_databases(profile: Profile) -> None:
+    """Keycloak's and registro's databases on the one server, each owned by its own role."""
+    secret = load_secrets(profile)
+    ensure_database(profile, secret["KC_DB_PASSWORD"], "keycloak")
+    ensure_database(profile, secret["REGISTRO_DB_PASSWORD"], REGISTRO_DB)
 
 
 def forget_cluster_members(profile: Profile) -> None:
@@ -516,7 +537,7 @@ def up(stack: "Stack") -> None:
     for name in ("redis", "s3", "mail"):
         stack.start(name)
     stack.wait_ready("postgres")
-    ensure_database(profile, load_secrets(profile)["KC_DB_PASSWORD"])
+    ensure_databases(profile)
     built_keycloak()
     fresh = not keycloak_schema_exists(profile)
     if not fresh and not any(stack.pid_of(f"keycloak-{n}") for n in KC_NODES):
