@@ -21,6 +21,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # A key rotation (REGISTRO_SECRET_KEY_PREVIOUS): sessions and forms signed before it still verify.
+        SECRET_KEY_FALLBACKS=list(settings.previous_secret_keys),
+        WTF_CSRF_SECRET_KEY=settings.signing_keys,
         # A small limit for every body: a huge POST is refused (413) from its Content-Length before
         # CSRF or login are even checked. Upload views raise it for their own request only
         # (web/uploads.py sets request.max_content_length) and count each file while streaming.

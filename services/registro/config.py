@@ -10,12 +10,14 @@ from typing import Mapping
 from keycloak_ext import KeycloakSettings
 from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, InsecureSettings, is_local, refuse_shipped_secrets
 
+from . import secret_keys
+
 MiB = 1024 * 1024
 
 # Secrets `registro` needs outside a local stack, and those it refuses only when given a shipped value.
 REQUIRED_SECRETS = ("REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET",
                     "S3_ACCESS_KEY", "S3_SECRET_KEY")
-OPTIONAL_SECRETS = ("CAPTCHA_HMAC_KEY", "SMTP_PASSWORD")
+OPTIONAL_SECRETS = ("CAPTCHA_HMAC_KEY", "SMTP_PASSWORD", "REGISTRO_SECRET_KEY_PREVIOUS", "RESPONSIVA_MAC_KEY")
 
 
 def _bool(value: str) -> bool:
@@ -100,12 +102,15 @@ class Settings:
     # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
     # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
     outbox_background: bool = False
+    # REGISTRO_SECRET_KEY_PREVIOUS during a key rotation: still verifies what it signed (secret_keys.py).
+    previous_secret_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         # Outside a local stack (APP_ENV=local) a missing or published secret stops the start.
         refuse_shipped_secrets(env, required=REQUIRED_SECRETS, optional=OPTIONAL_SECRETS)
+        _refuse_weak_keys(env)
         _refuse_open_proxy_trust(env)
         _refuse_plain_s3_for_secure_pages(env)
         kc = KeycloakSettings.from_env(dict(env))
@@ -176,14 +181,27 @@ class Settings:
             retention_approved_days=int(env.get("RETENTION_APPROVED_DAYS", "1825")),
             retention_rejected_days=int(env.get("RETENTION_REJECTED_DAYS", "365")),
             outbox_background=_bool(env.get("OUTBOX_BACKGROUND", "true")),
+            previous_secret_keys=secret_keys.previous_keys(env),
         )
 
     def with_changes(self, **changes: object) -> "Settings":
         return replace(self, **changes)
 
+    @property
+    def signing_keys(self) -> list[str]:
+        """For itsdangerous: verifies with the previous key too, signs with the current one."""
+        return secret_keys.verifying(self.secret_key, self.previous_secret_keys)
+
 
 def _addresses(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(a.strip() for a in env.get("TRUSTED_PROXY_ADDRESSES", "").split(",") if a.strip())
+
+
+def _refuse_weak_keys(env: Mapping[str, str]) -> None:
+    """A short or patterned signing key can be guessed offline from any link it signed. Fine on a local stack only."""
+    problems = secret_keys.weak_keys(env)
+    if problems and not is_local(env):
+        raise InsecureSettings(problems)
 
 
 def _refuse_plain_s3_for_secure_pages(env: Mapping[str, str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Sequence
 
 from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -41,7 +42,8 @@ def new_version() -> str:
 
 
 class LinkSigner:
-    def __init__(self, secret_key: str, ttl_s: int) -> None:
+    def __init__(self, secret_key: str | Sequence[str], ttl_s: int) -> None:
+        # A list of keys (oldest first) verifies with each and signs with the last: see secret_keys.py.
         self._serializer = URLSafeTimedSerializer(secret_key, salt=_SALT)
         self.ttl_s = ttl_s
 

@@ -82,7 +82,7 @@ def test_forwarded_for_is_believed_only_from_the_balancer():
 def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_stack(monkeypatch):
     # A deployment with TRUSTED_PROXIES but no balancer address would let anyone reaching a replica
     # directly choose the address its rate limits count: the start stops and names the variable.
-    production = {"TRUSTED_PROXIES": "1", "REGISTRO_SECRET_KEY": "k" * 40, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+    production = {"TRUSTED_PROXIES": "1", "REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
                   "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40}
     with pytest.raises(InsecureSettings) as refused:
         Settings.from_env(production)
@@ -93,7 +93,7 @@ def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_sta
 
 
 def test_documents_sent_over_plain_http_from_https_pages_are_refused_outside_a_local_stack():
-    production = {"REGISTRO_SECRET_KEY": "k" * 40, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+    production = {"REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
                   "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40, "REGISTRO_PUBLIC_URL": "https://acceso.example"}
     with pytest.raises(InsecureSettings) as refused:
         Settings.from_env({**production, "S3_PUBLIC_URL": "http://archivos.example"})

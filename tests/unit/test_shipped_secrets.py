@@ -2,6 +2,7 @@
 environment that does not declare APP_ENV=local, stops the service that reads it at start."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from keycloak_ext.shipped_secrets import (InsecureSettings, LOCAL_DEFAULTS, is_s
                                           realm_secret_placeholders, refuse_shipped_secrets, shipped_values)
 from modulo_ejemplo.config import ModuloSettings
 from registro.config import OPTIONAL_SECRETS, REQUIRED_SECRETS, Settings
+from registro.secret_keys import SIGNING_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_NAMES = sorted(set(shipped_values()) | set(REQUIRED_SECRETS) | set(OPTIONAL_SECRETS)
@@ -23,8 +25,10 @@ ALL_NAMES = sorted(set(shipped_values()) | set(REQUIRED_SECRETS) | set(OPTIONAL_
 
 
 def own_secrets() -> dict[str, str]:
-    """A production-like environment: every secret set to a value of its own."""
-    return {name: f"propio-{name.lower()}-9c1f2e7a" for name in ALL_NAMES}
+    """A production-like environment: every secret set to a value of its own (signing keys long enough to
+    hold 32 random bytes: registro/secret_keys.py)."""
+    return {name: f"propio-{name.lower()}-9c1f2e7a" + (f"-{hashlib.sha256(name.encode()).hexdigest()}"
+                                                         if name in SIGNING_KEYS else "") for name in ALL_NAMES}
 
 
 # Each consumer: (what reads the variable at start, the variables it checks)

@@ -11,7 +11,7 @@ ACTIVATION_PATH = "/activacion/"  # served by web/activation.py
 
 
 def signer(settings: Settings) -> LinkSigner:
-    return LinkSigner(settings.secret_key, settings.link_ttl_s)
+    return LinkSigner(settings.signing_keys, settings.link_ttl_s)
 
 
 def issue_link(identity: IdentityDirectory, settings: Settings, account_id: str, *,

@@ -142,7 +142,7 @@ class Marker:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+    return URLSafeTimedSerializer(settings.signing_keys, salt=_SALT)  # the previous key too, during a rotation
 
 
 # --- 1. the URL ---------------------------------------------------------------------------------

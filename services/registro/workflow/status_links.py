@@ -36,7 +36,7 @@ class StatusLinkInvalid(Exception):
 
 @dataclass(frozen=True)
 class StatusLinkSigner:
-    secret_key: str
+    secret_key: str | tuple[str, ...]  # several during a key rotation: the last signs
     ttl_s: int
 
     def _serializer(self) -> URLSafeTimedSerializer:
@@ -56,7 +56,7 @@ class StatusLinkSigner:
 
 
 def signer(settings: Settings) -> StatusLinkSigner:
-    return StatusLinkSigner(settings.secret_key, settings.status_link_ttl_s)
+    return StatusLinkSigner(tuple(settings.signing_keys), settings.status_link_ttl_s)
 
 
 def status_url(settings: Settings, account_id: str) -> str:
