@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_request_context, request, url_for
 from markupsafe import Markup
+from werkzeug.routing import BuildError
 from flask_babel import Babel, force_locale, get_locale, gettext, refresh
 
 DEFAULT = "es"
@@ -72,10 +73,20 @@ def rendering_in(locale: str | None) -> Iterator[None]:
 
 
 def switch_url(locale: str) -> str:
-    """The current page with `?lang=<locale>`: a plain link, so the switch works without JavaScript."""
+    """The current page with `?lang=<locale>`: a plain link, so the switch works without JavaScript.
+
+    Built from the matched route (url_for), never from the raw path: a path such as `/\\evil.example/x`
+    (sent as `/%5Cevil.example/x`) printed back would be read by browsers as a link to another host.
+    A page no route matched (404, 405) links to itself by its query alone, which stays on this page."""
     args = request.args.to_dict()
     args["lang"] = locale
-    return f"{request.path}?{urlencode(args)}"
+    query = f"?{urlencode(args)}"  # never through url_for: it reads `_external`, `_scheme`… as its own options
+    if request.url_rule is not None and request.endpoint:
+        try:
+            return url_for(request.endpoint, **(request.view_args or {})) + query
+        except BuildError:
+            pass
+    return query
 
 
 def _remember(response):
