@@ -1,6 +1,7 @@
 """The responsiva drawn into its form (workflow/responsiva.py, adapters/pdf_form.py): every value in
-its slot and in the text, the same content as the full render, the full render when a value cannot
-be drawn here, a new form when the declaration changes, and concurrent renders kept apart.
+its slot and in the text, every text run on the page, the same page as the full render (the same
+content, each value and the footer drawn in the same place), the full render when a value cannot be
+drawn here, a new form when the declaration changes, and concurrent renders kept apart.
 Real WeasyPrint, pypdf and pdfium; no timing."""
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import threading
 
 import pypdfium2 as pdfium
 import pytest
-from flask import render_template
 from jinja2 import ChoiceLoader, DictLoader
 from pypdf import PdfReader
 
@@ -58,7 +58,8 @@ def text_of(pdf: bytes) -> str:
 
 
 def full_render(renderer, context: dict) -> bytes:
-    return renderer.render(render_template("pdf/responsiva.html", **context), stylesheets=STYLESHEETS)
+    """The fallback's render of `context` (what render_responsiva does when the form cannot be used)."""
+    return renderer.render(responsiva._full_html(context), stylesheets=STYLESHEETS)
 
 
 def form_of(renderer, context: dict):
@@ -78,8 +79,8 @@ def render(app, context: dict, renderer, caplog) -> tuple[bytes, str]:
 
 def words_inside_their_slots(pdf: bytes, form, context: dict) -> None:
     """Every word of every slot's value is on the page inside that slot's rectangle (pdfium's glyph
-    boxes: a glyph's ink may stick out of its advance by a little, as the hook of a J does, and lies
-    between a little under the baseline and the slot's top)."""
+    boxes: a glyph's ink may stick out of its advance by a little, as the hook of a J does; a slot is
+    as tall as its lines)."""
     page = pdfium.PdfDocument(pdf)[0]
     height = page.get_height()
     text = page.get_textpage()
@@ -87,7 +88,7 @@ def words_inside_their_slots(pdf: bytes, form, context: dict) -> None:
         if slot.name == responsiva.CODE_SLOT:
             continue
         left, right = slot.x * PX_TO_PT - 1.5, (slot.x + slot.width) * PX_TO_PT + 1.5
-        top, bottom = height - slot.top * PX_TO_PT + 1, height - slot.bottom * PX_TO_PT - 3
+        top, bottom = height - slot.top * PX_TO_PT + 1, height - (slot.top + slot.height) * PX_TO_PT - 1
         for word in context[slot.name].split():
             searcher = text.search(word, match_case=True)
             boxes = []
@@ -96,6 +97,25 @@ def words_inside_their_slots(pdf: bytes, form, context: dict) -> None:
                 boxes.append([text.get_charbox(i) for i in range(start, start + count)])
             assert any(all(left <= b[0] and b[2] <= right and bottom <= b[1] and b[3] <= top for b in chars)
                        for chars in boxes), (slot.name, word, boxes, (left, bottom, right, top))
+
+
+def text_runs(pdf: bytes) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """pdfium's text runs of the first page: (text, (left, bottom, right, top)) in pt."""
+    text = pdfium.PdfDocument(pdf)[0].get_textpage()
+    return [(text.get_text_bounded(*text.get_rect(i)), text.get_rect(i)) for i in range(text.count_rects())]
+
+
+def drawn_at(pdf: bytes, needle: str) -> list[tuple[float, float, float, float]]:
+    """Where each occurrence of `needle` (a whole word or phrase) is drawn: its first glyph's left and
+    bottom, its last glyph's right and top, in pt."""
+    text = pdfium.PdfDocument(pdf)[0].get_textpage()
+    searcher = text.search(needle, match_case=True, match_whole_word=True)
+    places = []
+    while (found := searcher.get_next()) is not None:
+        start, count = found
+        first, last = text.get_charbox(start), text.get_charbox(start + count - 1)
+        places.append((first[0], first[1], last[2], last[3]))
+    return places
 
 
 @pytest.fixture
@@ -131,6 +151,52 @@ def test_the_form_has_the_same_content_as_the_full_render(app, renderer, caplog,
     assert path == "form"
     # Reading order included: the values come next to their labels, as laid out by WeasyPrint.
     assert "".join(text_of(pdf).split()) == "".join(text_of(full).split())
+
+
+@pytest.mark.parametrize("make", [mexican, foreign], ids=["mexicano", "extranjero"])
+def test_every_text_run_of_a_filled_page_lies_inside_its_media_box(app, renderer, caplog, make):
+    """Text outside the page is found by extraction but seen by nobody (the footer once was drawn at
+    y ≈ −230 pt, after the page's last Q, outside its scale)."""
+    context = make()
+    pdf, path = render(app, context, renderer, caplog)
+    assert path == "form"
+    left, bottom, right, top = pdfium.PdfDocument(pdf)[0].get_mediabox()
+    runs = text_runs(pdf)
+    assert any(f"Folio {context['folio']}" in text for text, _ in runs)
+    for text, (l, b, r, t) in runs:
+        assert left <= l and r <= right and bottom <= b and t <= top, (text, (l, b, r, t))
+
+
+@pytest.mark.parametrize("make", [mexican, foreign], ids=["mexicano", "extranjero"])
+def test_the_form_and_its_full_render_draw_each_value_and_the_footer_in_the_same_place(app, renderer, caplog, make):
+    """The fallback is the same page: each word of each value, and the footer, where the fill draws
+    them (within half a point: the two paths round differently), and as many times."""
+    context = make()
+    pdf, path = render(app, context, renderer, caplog)
+    with app.app_context():
+        full = full_render(renderer, context)
+    assert path == "form"
+    needles = {word for name, value in context.items() if isinstance(value, str) for word in value.split()}
+    needles.add(f"Folio {context['folio']} · página 1 de 1")
+    for needle in sorted(needles):
+        ours, theirs = drawn_at(pdf, needle), drawn_at(full, needle)
+        assert ours and len(ours) == len(theirs), (needle, ours, theirs)
+        for a, b in zip(sorted(ours, key=lambda p: (-p[1], p[0])), sorted(theirs, key=lambda p: (-p[1], p[0]))):
+            assert max(abs(x - y) for x, y in zip(a, b)) <= 0.5, (needle, a, b)
+
+
+@pytest.mark.parametrize("make", [mexican, foreign], ids=["mexicano", "extranjero"])
+def test_the_declaration_reads_as_written_in_the_text_layer(app, renderer, caplog, make):
+    """No space between a value and the punctuation after it ("Nombre , declaro" once), either way."""
+    context = make()
+    pdf, path = render(app, context, renderer, caplog)
+    with app.app_context():
+        full = full_render(renderer, context)
+    assert path == "form"
+    for document in (pdf, full):
+        text = text_of(document)
+        assert f"Yo, {context['nombre_completo']}, declaro" in text
+        assert f"perfil de {context['tipo_usuario']}. Reconozco" in text
 
 
 def test_the_code_reads_back_the_payload_of_the_printed_identity(app, renderer, caplog):

@@ -8,8 +8,13 @@ values change. The form is rendered once with every value replaced by an empty f
 slot's rectangle, font size, weight, colour and alignment. The form's PDF objects are serialised
 once, its page's drawing cut where each slot is drawn; a fill writes them as they are plus, after
 each cut, a small content stream that draws that slot's value (so text extraction reads every value
-next to its label), one for the footer, the information dictionary (its title) and the
-cross-reference table.
+next to its label), one for the footer (in the page's own drawing space, which the page's last `Q`
+has left), the information dictionary (its title) and the cross-reference table.
+
+A slot is laid out as its value will be: an empty slot holds one invisible line of its own font
+(the stylesheet's `.campo:empty::before`), so it is as tall as a line of its value and its first
+baseline is where WeasyPrint puts the value's; a full render (`value_markup`: the same slot with
+the value in it) then lays the page out exactly as the form, and the value lies where a fill draws it.
 
 The values' glyphs come from the form's own embedded fonts: before the form is written, each font
 of its slots is told about the glyphs of CHARSET (widths and Unicode mapping), so WeasyPrint keeps
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import pydyf
+from markupsafe import escape
 
 SLOT_ATTR = "data-campo"
 MIN_FONT = 8.0  # px (6 pt): a value shrinks down to this size before the form gives up
@@ -65,24 +71,20 @@ class Face:
 @dataclass(frozen=True)
 class Slot:
     """A rectangle of the page in WeasyPrint's CSS px from the top-left corner (the form's own drawing
-    space, where a fill draws). `bottom` is its margin box's bottom: an empty inline-block sits on its
-    line's baseline, so a slot of n lines has its last line's baseline there."""
+    space, where a fill draws). `baseline`: its first line's, as WeasyPrint laid out the slot's
+    placeholder line (the bottom of its margin box when it has none, as for the QR code's)."""
     name: str
     x: float
     top: float
     width: float
     height: float
-    bottom: float
+    baseline: float
     font_size: float
     line_height: float
     lines: int
     bold: bool
     color: tuple[float, float, float]
     align: str  # "left", "center" or "right"
-
-    @property
-    def baseline(self) -> float:  # of its first line
-        return self.bottom - (self.lines - 1) * self.line_height
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Form:
     slots: tuple[Slot, ...]
     restores: tuple[bytes, ...]  # per slot: the form's fill colour where the slot is drawn
     footers: tuple[Footer, ...]
+    page_space: bytes  # the `cm` operators in force where the page draws its text, the page's last `Q` undid
     faces: Mapping[bool, Face]  # bold? → face
     title: str  # the document title, with each slot's markup where its value goes
     slot_markup: Mapping[str, str]
@@ -136,6 +139,8 @@ class Form:
             part.stream.append(restore)
             parts.append(part)
         last = pydyf.Stream(compress=True)
+        last.push_state()
+        last.stream.append(self.page_space)
         for footer in self.footers:
             face = self.faces[False]
             text = f"{footer.prefix}{values.get(footer.name, '')}{footer.suffix}"
@@ -143,6 +148,7 @@ class Form:
                 return None
             _show(last, face, text, footer.font_size, footer.color,
                   footer.right - face.width(text, footer.font_size), footer.baseline)
+        last.pop_state()
         parts.append(last)
         title = self.title
         for name, markup in self.slot_markup.items():
@@ -169,9 +175,9 @@ class Form:
 
 def _show(content: pydyf.Stream, face: Face, text: str, size: float, color, x: float, baseline: float) -> None:
     # In the form's space (y down, as WeasyPrint draws), so the text matrix flips the glyphs upright.
-    # No q/Q around it: pypdf's text extraction then loses the line (it reads "Yo," and the name on
-    # separate lines); the fill colour it changes is set back after the slot (Form.restores), and
-    # WeasyPrint sets the font again at the start of every text object after an ET.
+    # No q/Q around a slot's value: pypdf's text extraction then loses the line (it reads "Yo," and
+    # the name on separate lines); the fill colour it changes is set back after the slot
+    # (Form.restores), and WeasyPrint sets the font again at the start of every text object after an ET.
     content.set_color_rgb(*color)
     content.begin_text()
     content.set_font_size(face.resource, round(size, 4))
@@ -259,6 +265,12 @@ def slot_markup(names: Sequence[str]) -> dict[str, str]:
             for i, name in enumerate(names)}
 
 
+def value_markup(name: str, value: str) -> str:
+    """The slot of `slot_markup` with its value in it, for a full render laid out as the form: the
+    value where a fill would draw it, or — too long for the slot — wrapped onto more lines."""
+    return f'<span class="campo campo-{name}">{escape(value)}</span>'
+
+
 def _rgb(color) -> tuple[float, float, float]:
     return tuple(round(float(c), 4) for c in tuple(color)[:3])
 
@@ -272,11 +284,19 @@ def _walk(box):
 def _slots(page_box) -> dict[str, list[Slot]]:
     """Per value name, its slots in the order of the box tree."""
     slots: dict[str, list[Slot]] = {}
+    seen: set[int] = set()
     for box in _walk(page_box):
         element = getattr(box, "element", None)
         if element is None or getattr(box, "element_tag", None) != "span" or not element.get(SLOT_ATTR):
             continue
-        if type(box).__name__ != "InlineBlockBox" or box.children:
+        if id(element) in seen:  # the slot's own line box (its placeholder's), inside the slot
+            continue
+        seen.add(id(element))
+        # Inline-level only: WeasyPrint paints a block's background before any text of the page, so
+        # a block slot's cut would draw its value first in the text layer.
+        if type(box).__name__ != "InlineBlockBox" or any(
+                type(b).__name__ == "TextBox" and (b.text.strip() or b.style["visibility"] == "visible")
+                for b in _walk(box)):
             raise FormUnusable("un campo no es un inline-block vacío")
         style = box.style
         size = style["font_size"]
@@ -288,19 +308,22 @@ def _slots(page_box) -> dict[str, list[Slot]]:
         else:  # a number: a multiple of the font size
             line_height = line_height * size
         align = style["text_align_all"]
+        placeholder = next((b for b in _walk(box) if type(b).__name__ == "LineBox"), None)
+        baseline = (placeholder.position_y + placeholder.baseline if placeholder is not None
+                    else box.position_y + box.margin_height())
         slots.setdefault(element.get(SLOT_ATTR), []).append(Slot(
             name=element.get(SLOT_ATTR), x=box.content_box_x(), top=box.content_box_y(), width=box.width,
-            height=box.height, bottom=box.position_y + box.margin_height(), font_size=size,
+            height=box.height, baseline=baseline, font_size=size,
             line_height=line_height, lines=max(1, round(box.height / line_height)),
             bold=style["font_weight"] >= 600, color=_rgb(style["color"]),
             align=align if align in ("center", "right") else "left"))
     return slots
 
 
-def _footers(page_box, markers: Mapping[str, str]) -> list[Footer]:
+def _footers(page_box, markers: Mapping[str, str]) -> tuple[list[Footer], list]:
     """Margin boxes whose text names a value (`markers`: value name → the text before it, e.g. the
-    folio after "Folio "). They are taken out of the form, and drawn whole by each fill."""
-    footers = []
+    folio after "Folio "), drawn whole by each fill, and those boxes (to be taken out of the form)."""
+    footers, margins = [], []
     for margin in [c for c in page_box.children if type(c).__name__ == "MarginBox"]:
         texts = [b for b in _walk(margin) if type(b).__name__ == "TextBox"]
         if len(texts) != 1:
@@ -313,9 +336,9 @@ def _footers(page_box, markers: Mapping[str, str]) -> list[Footer]:
                     name=name, prefix=prefix, suffix=" " + text.text[len(prefix):].lstrip(),
                     right=margin.content_box_x() + margin.width, baseline=line.position_y + line.baseline,
                     font_size=text.style["font_size"], color=_rgb(text.style["color"])))
-                page_box.children = [c for c in page_box.children if c is not margin]
+                margins.append(margin)
                 break
-    return footers
+    return footers, margins
 
 
 def _faces(document, bold_needed: set[bool]) -> dict[bool, Face]:
@@ -361,10 +384,12 @@ def build(html_document: str, *, render: Callable, slot_markup: Mapping[str, str
         raise FormUnusable("el formulario ocupa más de una página")
     page_box = document.pages[0]._page_box  # WeasyPrint's layout (weasyprint is pinned in requirements.lock)
     slots = _slots(page_box)
-    footers = _footers(page_box, footer_markers)
+    footers, margins = _footers(page_box, footer_markers)
     # A first drawing makes the document's fonts (WeasyPrint creates them while drawing); their glyph
-    # lists are then completed with CHARSET before the real write subsets them.
+    # lists are then completed with CHARSET before the real write subsets them. The footers are still
+    # drawn in it, so their font is among those _faces checks (a fill draws them in the slots' family).
     document.write_pdf()
+    page_box.children = [c for c in page_box.children if not any(c is m for m in margins)]
     for font in document.fonts.values():
         font.file_content = get_hb_object_data(font.hb_face)
     faces = _faces(document, {s.bold for group in slots.values() for s in group})
@@ -387,6 +412,25 @@ def _marker(op: bytes) -> int | None:
     except ValueError:
         return None
     return green * 256 + blue if red == _MARKER_RED else None
+
+
+def _page_space(ops: list[bytes]) -> bytes:
+    """The transformations the page draws its text in that its drawing has undone by its end (WeasyPrint
+    scales CSS px to pt inside a `q` it closes last): what a drawing appended after it must set again."""
+    stack, current, at_text = [], [], None
+    for op in ops:
+        if op == b"q":
+            stack.append(list(current))
+        elif op == b"Q":
+            current = stack.pop()
+        elif op.endswith(b" cm"):
+            current.append(op)
+        elif op == b"BT" and at_text is None:
+            at_text = list(current)
+    at_text = at_text or current
+    if at_text[:len(current)] != current:
+        raise FormUnusable("el formulario termina en otro espacio de dibujo")
+    return b"".join(op + b"\n" for op in at_text[len(current):])
 
 
 def _split_at_slots(ops: list[bytes], slots: Mapping[str, list[Slot]], markers: Mapping[str, int]):
@@ -440,6 +484,7 @@ def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, 
     kids = pdf.pages["Kids"]
     page = pdf.objects[kids[0]]  # pydyf lists the kids as number, 0, "R"
     drawing = pdf.objects[int(bytes(page["Contents"]).split()[0])]
+    page_space = _page_space(list(drawing.stream))
     segments, ordered, restores = _split_at_slots(list(drawing.stream), slots, markers)
     drawing.stream = segments[0]
     contents = [drawing.reference]
@@ -458,6 +503,7 @@ def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, 
         head += obj.indirect + b"\n"
     info_items = b"".join(b"/" + pydyf._to_bytes(key) + b" " + pydyf._to_bytes(value)
                           for key, value in pdf.info.items() if key != "Title")
-    return Form(slots=ordered, restores=restores, footers=tuple(footers), faces=faces, title=title, slot_markup=dict(slot_markup),
+    return Form(slots=ordered, restores=restores, footers=tuple(footers), page_space=page_space, faces=faces,
+                title=title, slot_markup=dict(slot_markup),
                 head=bytes(head), xref=tuple(xref), trailer_root=pdf.catalog.reference, info_items=info_items,
                 first_number=first_number)

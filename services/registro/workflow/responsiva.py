@@ -2,12 +2,14 @@
 `templates/pdf/responsiva.html` (its declaration from `templates/pdf/declaracion.html`)
 and kept in S3 at `domain.storage_keys.responsiva_key(account_id, folio)`.
 
-Two ways, the same content. The fast one: the template is filled with an empty slot for every value
-(`SLOTS`), the renderer lays that out once as a form (kept while the template, declaration,
+Two ways, the same page. The fast one: the template is filled with an empty slot for every value
+(pdf_form.slot_markup), the renderer lays that out once as a form (kept while the template, declaration,
 stylesheet and variant — rows shown, English note — stay the same) and each responsiva is its
 values and QR code drawn into the slots (adapters/pdf_form.py). The full one: WeasyPrint lays out
-the filled template; taken when a value has a character the form's fonts were not prepared for
-(names in other scripts), does not fit its slot, or the renderer makes no forms (test doubles).
+the template with each value in its slot (pdf_form.value_markup), so the page is laid out as the
+form's and a value lies where a fill would draw it; taken when a value has a character the form's
+fonts were not prepared for (names in other scripts), does not fit its slot, or the renderer makes
+no forms (test doubles).
 """
 from __future__ import annotations
 
@@ -89,14 +91,28 @@ CODE_SLOT = "codigo"
 FOOTER_MARKERS = {"folio": "Folio "}
 
 
+def _text_names(context: dict) -> list[str]:
+    # An empty value keeps its falsy value, so the template shows or hides its row as for the document.
+    return sorted(name for name, value in context.items() if isinstance(value, str) and value)
+
+
+def _slotted_html(context: dict, values: Mapping[str, str], code: str, title_folio: str) -> str:
+    return render_template("pdf/responsiva.html", **{**context, **{n: Markup(v) for n, v in values.items()}},
+                           folio_titulo=title_folio, codigo_responsiva=lambda: Markup(code))
+
+
 def _form_html(context: dict) -> tuple[str, dict[str, str]]:
-    """The template with an empty slot for every text value (an empty one keeps its falsy value, so
-    the template shows or hides its row as for the real document) and for the QR code."""
-    names = sorted(name for name, value in context.items() if isinstance(value, str) and value)
+    """The template with an empty slot for every text value and for the QR code."""
+    names = _text_names(context)
     slots = pdf_form.slot_markup([*names, CODE_SLOT])
-    html = render_template("pdf/responsiva.html", **{**context, **{n: Markup(slots[n]) for n in names}},
-                           codigo_responsiva=lambda: Markup(slots[CODE_SLOT]))
+    html = _slotted_html(context, {n: slots[n] for n in names}, slots[CODE_SLOT], slots.get("folio", ""))
     return html, slots
+
+
+def _full_html(context: dict) -> str:
+    """The template with every text value in its slot (pdf_form.value_markup) and the QR code as SVG."""
+    return _slotted_html(context, {n: pdf_form.value_markup(n, context[n]) for n in _text_names(context)},
+                         responsiva_qr.code_svg(context, _mac_key()), context.get("folio", ""))
 
 
 def _mac_key() -> str:
@@ -130,8 +146,7 @@ def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> byt
             log.info("responsiva: valores dibujados en el formulario precompuesto")
             return pdf
         log.info("responsiva: composición completa (un valor no cabe o usa otros caracteres)")
-    html = render_template("pdf/responsiva.html", **context)
-    return renderer.render(html, stylesheets=STYLESHEETS)
+    return renderer.render(_full_html(context), stylesheets=STYLESHEETS)
 
 
 _POOL = ProcessPool(max_workers=4, name="responsiva")
