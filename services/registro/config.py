@@ -102,6 +102,11 @@ class Settings:
     # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
     # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
     outbox_background: bool = False
+    # e.firma signing of the responsiva (documents/efirma): a folder of SAT's root and issuing-CA certificates
+    # (empty: the page offers no e.firma signing) and the OCSP responder asked about revocation.
+    efirma_roots_dir: str = ""
+    efirma_ocsp_url: str = ""
+    efirma_ocsp_timeout_s: float = 3.0
     # REGISTRO_SECRET_KEY_PREVIOUS during a key rotation: still verifies what it signed (secret_keys.py).
     previous_secret_keys: tuple[str, ...] = ()
 
@@ -181,6 +186,9 @@ class Settings:
             retention_approved_days=int(env.get("RETENTION_APPROVED_DAYS", "1825")),
             retention_rejected_days=int(env.get("RETENTION_REJECTED_DAYS", "365")),
             outbox_background=_bool(env.get("OUTBOX_BACKGROUND", "true")),
+            efirma_roots_dir=env.get("EFIRMA_ROOTS_DIR", ""),
+            efirma_ocsp_url=env.get("EFIRMA_OCSP_URL", ""),
+            efirma_ocsp_timeout_s=float(env.get("EFIRMA_OCSP_TIMEOUT", "3")),
             previous_secret_keys=secret_keys.previous_keys(env),
         )
 

@@ -19,6 +19,7 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+from . import messages
 from .certificate import EFIRMA, SatCertificate
 from .chain import validate_chain
 from .revocation import GOOD, NOT_VERIFIED, REVOKED, check_revocation
@@ -117,19 +118,16 @@ def _kind(certificate: SatCertificate) -> Check:
         return Check(KIND, OK, "Certificado de e.firma (sin unidad organizacional en el sujeto).")
     return Check(KIND, ERROR, f"Es un certificado de sello digital (CSD, sucursal «{certificate.branch_name}»), "
                               "no una e.firma.",
-                 "El certificado es un sello digital (CSD), no una e.firma. Elija el certificado (.cer) y la clave "
-                 "privada (.key) de su e.firma.")
+                 messages.IS_CSD)
 
 
 def _identifier(name: str, label: str, found: str, expected: str) -> Check:
     if not expected:
-        return Check(name, ERROR, f"La solicitud no tiene {label}.",
-                     f"Su solicitud no tiene {label}: no es posible firmar con e.firma. Cargue la responsiva firmada "
-                     "a mano.")
+        return Check(name, ERROR, f"La solicitud no tiene {label}.", messages.NO_IDENTIFIERS)
     if found == expected.strip().upper():
         return Check(name, OK, f"{label} del certificado: {found}, igual al de la solicitud.")
     return Check(name, ERROR, f"{label} del certificado: {found or '(ninguno)'}; de la solicitud: {expected}.",
-                 "La e.firma no corresponde al RFC y la CURP de su solicitud. Use su propia e.firma.")
+                 messages.NOT_YOURS)
 
 
 def _validity(certificate: SatCertificate, moment: datetime) -> Check:
@@ -153,8 +151,7 @@ def certificate_checks(certificate: SatCertificate, expected: Expected, authorit
               _validity(certificate, moment)]
     chain = validate_chain(certificate, authorities.trust, moment, extra)
     checks.append(Check(CHAIN, OK if chain.ok else ERROR, chain.detail,
-                        "" if chain.ok else "El certificado no fue emitido por el SAT. Use el certificado (.cer) de su "
-                                            "e.firma."))
+                        "" if chain.ok else messages.NOT_SAT))
     if not chain.ok:
         checks.append(Check(REVOCATION, AVISO, "No se consultó: el certificado no pertenece a una cadena del SAT."))
         return checks, NOT_VERIFIED
@@ -165,15 +162,14 @@ def certificate_checks(certificate: SatCertificate, expected: Expected, authorit
         checks.append(Check(REVOCATION, OK, revocation.detail))
     elif revocation.status == REVOKED:
         checks.append(Check(REVOCATION, ERROR, revocation.detail,
-                            "Su e.firma fue revocada. Tramite una nueva en el SAT o cargue la responsiva firmada a mano."))
+                            messages.REVOKED))
     else:
         checks.append(Check(REVOCATION, AVISO, revocation.detail))
     return checks, revocation.status
 
 
 # --- the signed PDF ----------------------------------------------------------------------------
-_NOT_OURS = ("La firma no corresponde a la responsiva de su solicitud. Descargue la responsiva de nuevo e intente "
-             "firmar otra vez.")
+_NOT_OURS = messages.NOT_OURS
 
 
 def _signature_check(signed: bytes, expected: Expected):
