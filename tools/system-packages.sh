@@ -4,8 +4,10 @@
 # otherwise the exact command is printed and the step fails.
 set -euo pipefail
 # redis-server, postgresql and haproxy run as the stacks' own processes (never as system services).
+# fonts-ocr-b prints the synthetic IDs' machine-readable zones; tesseract-ocr is the second engine
+# benchmarks/bench_reading.py measures against rapidocr (documents/reading).
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium
-          redis-server postgresql haproxy)
+          redis-server postgresql haproxy fonts-ocr-b tesseract-ocr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

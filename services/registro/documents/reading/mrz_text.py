@@ -115,8 +115,9 @@ def _verified(fmt: str, raw: list[str]) -> MrzRead | None:
             checker = _checker(fmt, code) if code else None
         if checker is not None:
             lines = tuple(code.splitlines())
-            # A digit in the name line was mapped to a letter: a guess no check digit confirms.
-            return _read(fmt, lines, checker, reliable=not re.search(r"[0-9]", raw[name_index]))
+            # A digit in the name line was mapped to a letter: a guess no check digit confirms, except
+            # "0" for "O" (OCR-B's two glyphs differ by a few pixels; "0" is never in a name).
+            return _read(fmt, lines, checker, reliable=not re.search(r"[1-9]", raw[name_index]))
     return None
 
 
