@@ -12,6 +12,7 @@ KC_ZIP := $(CACHE)/keycloak/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
 VERSITYGW := $(CACHE)/bin/versitygw
 MAILDUMP := $(CACHE)/maildump-venv/bin/maildump
 AXE := node_modules/axe-core/axe.min.js
+EFIRMA_JS := services/registro/static/js/efirma.js
 STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
@@ -39,7 +40,7 @@ help:
 	@echo "make restore ARCHIVE=…  reconstruye la pila de producción desde un respaldo"
 	@echo "make bench-prod  mide la pila de producción (arranque, inicios de sesión/s, conmutación, memoria)"
 
-setup: $(CACHE)/system.ok $(CACHE)/java_home $(VENV)/.installed $(KC_ZIP) $(VERSITYGW) $(MAILDUMP) $(AXE)
+setup: $(CACHE)/system.ok $(CACHE)/java_home $(VENV)/.installed $(KC_ZIP) $(VERSITYGW) $(MAILDUMP) $(AXE) $(EFIRMA_JS)
 
 $(CACHE)/system.ok: tools/system-packages.sh
 	@mkdir -p $(CACHE)
@@ -75,6 +76,10 @@ $(AXE): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "Falta Node.js/npm para axe-core" >&2; exit 1; }
 	npm ci --silent --no-audit --no-fund
 	@touch $@
+
+# The activation page's e.firma signing (issue 22): node-forge bundled by esbuild, both pinned in package.json.
+$(EFIRMA_JS): $(AXE) $(wildcard services/registro/documents/efirma/browser/*.js)
+	npm run --silent build:efirma
 
 run: setup
 	@$(STACK) run
