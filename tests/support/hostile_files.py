@@ -24,6 +24,7 @@ DAMAGED = "PDF está dañado"
 POLYGLOT = "otro tipo de contenido"
 TOO_LARGE = "dimensiones demasiado grandes"
 COMPLEX = "estructura demasiado compleja"
+DAMAGED_IMAGE = "está dañada o incompleta"
 
 
 # --- building blocks ------------------------------------------------------------------------------
@@ -178,6 +179,63 @@ def javascript_in_object_stream() -> bytes:
     return bytes(out)
 
 
+def _uri_link_page(uri: bytes) -> bytes:
+    """A page whose link annotation runs the /URI action `uri` (a PDF string, written as given) on a click."""
+    annot = b"<< /Type /Annot /Subtype /Link /Rect [0 0 612 792] /A << /S /URI /URI " + uri + b" >> >>"
+    return hand_pdf([_CATALOG, _PAGES, _page(b"/Annots [4 0 R]"), annot])
+
+
+def javascript_uri_as_hex_string() -> bytes:
+    """`javascript:` in a /URI action written as a hex string: no byte of the file spells it, every reader
+    decodes it (issue 21: this passed the check)."""
+    return _uri_link_page(b"<" + b"javascript:app.alert(1)".hex().encode() + b">")
+
+
+def javascript_uri_escaped_in_a_literal_string() -> bytes:
+    """The same written with octal escapes and a line continuation inside a literal string."""
+    return _uri_link_page(rb"(\152ava" + b"\\\n" + rb"script\072app.alert\(1\))")
+
+
+def javascript_uri_in_an_object_stream() -> bytes:
+    """The link's action compressed inside an object stream (issue 21: this passed the check)."""
+    inner = b"<< /S /URI /URI (javascript:app.alert(1)) >>"
+    header = b"5 0 "
+    objstm = _stream(zlib.compress(header + inner), b"/Type /ObjStm /N 1 /First %d /Filter /FlateDecode " % len(header))
+    annot = b"<< /Type /Annot /Subtype /Link /Rect [0 0 612 792] /A 5 0 R >>"
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for number, body in ((1, _CATALOG), (2, _PAGES), (3, _page(b"/Annots [6 0 R]")), (4, objstm), (6, annot)):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    offsets[7] = len(out)
+    rows = [(0, 0, 65535)] + [(1, offsets[n], 0) for n in (1, 2, 3, 4)] + [(2, 4, 0), (1, offsets[6], 0),
+                                                                          (1, offsets[7], 0)]
+    xref = _stream(b"".join(struct.pack(">BIH", *row) for row in rows), b"/Type /XRef /Size 8 /W [1 4 2] /Root 1 0 R ")
+    out += b"7 0 obj\n" + xref + b"\nendobj\n"
+    out += b"startxref\n%d\n%%%%EOF\n" % offsets[7]
+    return bytes(out)
+
+
+def html_page_in_an_uncompressed_stream() -> bytes:
+    """A whole HTML page with a script as the bytes of an unfiltered stream: a browser sniffing the file
+    reads it as a page (issue 21: stream bodies were not scanned at all)."""
+    page = b"<!DOCTYPE html><html><body><script>fetch('/revision').then(r=>r.text())</script></body></html>"
+    return hand_pdf([_CATALOG, _PAGES, _page(b"/Contents 4 0 R"), _stream(b"BT ET\n%" + page + b"\n")])
+
+
+def jpeg_claiming_more_than_its_data() -> bytes:
+    """A frame header claiming 8000 x 6000 (48 Mpx, under the cap) over the data of a 64 x 64 image:
+    a lenient decoder fills the rest with grey (issue 21: this passed the check)."""
+    return _jpeg_with_dimensions(8_000, 6_000)
+
+
+def jpeg_cut_with_an_end_marker() -> bytes:
+    """A real photo cut at 30 % of its bytes with the end-of-image marker appended, so nothing looks
+    truncated to a reader of markers (issue 21: this passed the check)."""
+    data = files.jpeg_bytes(640, 480)
+    return data[:int(len(data) * 0.3)] + b"\xff\xd9"
+
+
 # --- broken structure and bombs ---------------------------------------------------------------------
 def page_tree_cycle() -> bytes:
     """A page tree whose only kid is the tree itself: a naive reader loops forever."""
@@ -273,6 +331,9 @@ CORPUS_BUILDERS = {
     "hex_escaped_javascript": (hex_escaped_javascript, ACTIVE),
     "orphan_javascript_object": (orphan_javascript_object, ACTIVE),
     "javascript_in_object_stream": (javascript_in_object_stream, ACTIVE),
+    "javascript_uri_as_hex_string": (javascript_uri_as_hex_string, ACTIVE),
+    "javascript_uri_escaped_in_a_literal_string": (javascript_uri_escaped_in_a_literal_string, ACTIVE),
+    "javascript_uri_in_an_object_stream": (javascript_uri_in_an_object_stream, ACTIVE),
     "page_tree_cycle": (page_tree_cycle, DAMAGED),
     "self_referencing_length": (self_referencing_length, COMPLEX),
     "deeply_nested_arrays": (deeply_nested_arrays, DAMAGED),
@@ -289,6 +350,9 @@ CORPUS_BUILDERS = {
     "png_with_pdf_after_iend": (png_with_pdf_after_iend, POLYGLOT),
     "jpeg_with_pdf_inside": (jpeg_with_pdf_inside, POLYGLOT),
     "pdf_with_html_outside_streams": (pdf_with_html_outside_streams, POLYGLOT),
+    "html_page_in_an_uncompressed_stream": (html_page_in_an_uncompressed_stream, POLYGLOT),
+    "jpeg_claiming_more_than_its_data": (jpeg_claiming_more_than_its_data, DAMAGED_IMAGE),
+    "jpeg_cut_with_an_end_marker": (jpeg_cut_with_an_end_marker, DAMAGED_IMAGE),
 }
 
 

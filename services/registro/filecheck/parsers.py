@@ -7,15 +7,22 @@ sandbox turns that into a refusal, so no list of "expected" exceptions has to be
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 import zipfile
 
+# simplejpeg needs numpy, whose OpenBLAS reserves buffers for one thread per core when imported (≈ 40 MB
+# of address space each): on a many-core host the sandbox's child would start over its memory cap. The
+# parses are single-threaded; the forkserver inherits this when it starts after this import.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import simplejpeg  # noqa: E402 - after the variable above
 from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import LimitReachedError
 from pypdf.filters import decode_stream_data
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
+from pypdf.generic import (ArrayObject, ByteStringObject, DictionaryObject, IndirectObject, NameObject, StreamObject,
+                           TextStringObject)
 
 # --- verdict codes (mapped to Spanish messages in the parent) ----------------------------------
 OK = "ok"
@@ -53,16 +60,27 @@ _HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
 # tokens of five or more bytes: shorter ones (e.g. "<svg") turn up by chance in megabytes of
 # compressed pixels and would refuse honest photos.
 _MARKUP = re.compile(rb"<\s*(script|html|iframe|object|embed|body)\b|<\?php|javascript:", re.IGNORECASE)
+# A URI that runs script when followed. Browsers drop tabs, line breaks and leading spaces or control
+# characters from a URL before reading its scheme, so those are removed before looking.
+_SCRIPT_URI = re.compile(rb"(javascript|vbscript):", re.IGNORECASE)
+_URL_IGNORED = re.compile(rb"[\x00-\x20\x7f]")
+# The schemes a link of an honest document uses; any other /URI action (file:, javascript:…) is refused.
+_LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+# PDF strings outside streams, decoded as readers decode them, for the scan of raw bytes (objects no
+# cross-reference table lists included): hex strings and the escapes of literal strings.
+_HEX_STRING = re.compile(rb"(?<!<)<([0-9A-Fa-f\s]+)>")  # not the second "<" of a dictionary's "<<"
+_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|(\r\n|\r|\n)|(.))", re.S)
+_ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
 # --- PDF --------------------------------------------------------------------------------------
 def check_pdf(data: bytes) -> tuple[str, str | None]:
     """(verdict, text of the first pages or None). The text is what the review page shows and
     compares; it is extracted by the very parse that decides the file is acceptable."""
-    outside = _outside_streams(data)
-    if _is_zip(data) or _MARKUP.search(outside):
+    outside, unfiltered = _outside_streams(data)
+    if _is_zip(data) or _MARKUP.search(outside) or any(_MARKUP.search(body) for body in unfiltered):
         return POLYGLOT, None
-    if _raw_active(outside):
+    if _raw_active(outside) or _script_uri(_decoded_strings(outside)):
         return ACTIVE, None
     reader = PdfReader(io.BytesIO(data), strict=True)
     if reader.is_encrypted:
@@ -77,11 +95,16 @@ def check_pdf(data: bytes) -> tuple[str, str | None]:
     return OK, (text if text.strip() else None)
 
 
-def _outside_streams(data: bytes) -> bytes:
-    """The file without its stream bodies: compressed data is random bytes and would match any
-    short token by chance; what a viewer interprets as objects is outside them. (bytes.find,
-    not a regular expression: a lazy `.*?` over 10 MB of random bytes costs half a second.)"""
+def _outside_streams(data: bytes) -> tuple[bytes, list[memoryview]]:
+    """The file without its stream bodies, and the bodies of the streams whose dictionary names no
+    /Filter. Compressed data is random bytes and would match any short token by chance; what a viewer
+    interprets as objects is outside them. An unfiltered body is the file's bytes as written: a browser
+    sniffing the file would read an HTML page there, so it is scanned for markup (the walk below checks
+    the streams it parses again, exactly). (bytes.find, not a regular expression: a lazy `.*?` over
+    10 MB of random bytes costs half a second.)"""
     parts: list[bytes] = []
+    unfiltered: list[memoryview] = []
+    view = memoryview(data)
     pos = 0
     while True:
         start = data.find(b"stream", pos)
@@ -97,9 +120,12 @@ def _outside_streams(data: bytes) -> bytes:
         if end < 0:
             parts.append(data[pos:])  # unterminated: scan the rest too
             break
+        header = data.rfind(b"obj", pos, start)
+        if b"/Filter" not in data[header if header >= 0 else pos:start]:
+            unfiltered.append(view[after:end])
         parts.append(data[pos:start] + b"stream endstream")
         pos = end + 9
-    return b"".join(parts)
+    return b"".join(parts), unfiltered
 
 
 def _raw_active(outside: bytes) -> bool:
@@ -110,6 +136,54 @@ def _raw_active(outside: bytes) -> bool:
         if name.decode("latin-1") in _ACTIVE_NAMES:
             return True
     return False
+
+
+def _decoded_strings(outside: bytes) -> bytes:
+    """The raw text with its hex strings decoded and the escapes of literal strings resolved, as a
+    reader would read them (good enough to look for a script URI; not a parse)."""
+    def hex_string(match: re.Match) -> bytes:
+        digits = re.sub(rb"\s", b"", match.group(1))
+        value = bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode())
+        return _as_text(value)
+
+    def escape(match: re.Match) -> bytes:
+        octal, newline, char = match.groups()
+        if octal:
+            return bytes([int(octal, 8) & 0xFF])
+        if newline:
+            return b""  # a line continuation
+        return _ESCAPED.get(char, char)
+
+    return _ESCAPE.sub(escape, _HEX_STRING.sub(hex_string, outside))
+
+
+def _as_text(value: bytes) -> bytes:
+    if value.startswith(b"\xfe\xff"):  # UTF-16BE with its byte order mark, as PDF text strings may be
+        return value[2:].decode("utf-16-be", "ignore").encode("utf-8", "ignore")
+    return value
+
+
+def _script_uri(text: bytes) -> bool:
+    return bool(_SCRIPT_URI.search(_URL_IGNORED.sub(b"", text)))
+
+
+def _string_bytes(obj) -> bytes | None:
+    if isinstance(obj, TextStringObject):
+        return str(obj).encode("utf-8", "ignore")
+    if isinstance(obj, ByteStringObject):
+        return _as_text(bytes(obj))
+    return None
+
+
+def _link_allowed(value) -> bool:
+    """A /URI action's target: an honest document links to web pages, mail and phone numbers only. (The
+    catalog's /URI entry is a dictionary with a /Base: the walk goes on into it.)"""
+    raw = _string_bytes(value)
+    if raw is None:
+        return True
+    target = _URL_IGNORED.sub(b"", raw).decode("utf-8", "ignore")
+    scheme, colon, _ = target.partition(":")
+    return not colon or "/" in scheme or scheme.lower() in _LINK_SCHEMES  # no colon, or before a path: relative
 
 
 def _walk(reader: PdfReader) -> str:
@@ -151,17 +225,26 @@ def _visit(pending: list, state: dict, *, tolerant: bool) -> str:
                 state["inflated"] += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
                 if state["inflated"] > _MAX_INFLATED_BYTES:
                     return TOO_COMPLEX
+            elif isinstance(obj, StreamObject) and _MARKUP.search(obj.get_data()):
+                return POLYGLOT  # unfiltered: these bytes are in the file as they are
             if isinstance(obj, DictionaryObject):
                 for key, value in obj.items():
                     if str(key)[1:] in _ACTIVE_NAMES:
                         return ACTIVE
                     if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
                         return ACTIVE  # an action run on opening, whatever its kind
+                    if key == "/URI" and not _link_allowed(value.get_object()):
+                        return ACTIVE
                     pending.append(value)
             elif isinstance(obj, ArrayObject):
                 pending.extend(obj)
             elif isinstance(obj, NameObject) and str(obj)[1:] in _ACTIVE_NAMES:
                 return ACTIVE
+            else:
+                # Names and strings as readers decode them (hex, escapes, UTF-16), wherever they are.
+                text = _string_bytes(obj)
+                if text is not None and _script_uri(text):
+                    return ACTIVE
         except _FATAL:
             raise
         except Exception:  # noqa: BLE001 - an unused leftover that does not parse
@@ -198,9 +281,23 @@ def check_image(data: bytes, content_type: str) -> tuple[str, tuple[int, int] | 
         if image.format == "JPEG":
             image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
         image.load()
+    if content_type == "image/jpeg":
+        _decode_jpeg_strictly(data)
     if content_type == "image/png" and not data.endswith(_PNG_END):
         return POLYGLOT, None  # it decoded, so anything after IEND is another file riding along
     return OK, (width, height)
+
+
+def _decode_jpeg_strictly(data: bytes) -> None:
+    """Every scan of the JPEG decoded, a damaged one refused: libjpeg (Pillow's decoder too) only *warns*
+    when the data ends before the pixels do — a header claiming 8000 x 6000 over 64 x 64 of data, a photo
+    cut short with an end marker appended — and fills the rest with grey; Pillow ignores the warning.
+    libjpeg-turbo through simplejpeg with `strict` raises on it (ValueError: the sandbox refuses). Decoded
+    at 1/8 scale (min_width/min_height 1: the smallest the library offers) into grey, or CMYK for CMYK
+    files: every coefficient is still read, and a 48-megapixel photo costs a 0.75-megapixel bitmap."""
+    colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    simplejpeg.decode_jpeg(data, colorspace="CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY",
+                           min_width=1, min_height=1, strict=True)
 
 
 def _is_zip(data: bytes) -> bool:
@@ -214,3 +311,16 @@ def _is_zip(data: bytes) -> bool:
 
 def echo(data: bytes) -> int:  # the sandbox's own cost (benchmark, warm-up)
     return len(data)
+
+
+# --- identity documents (registro.documents.reading; imported on first use: OCR models are heavy) --
+def photo_check(data: bytes, id_kind: str = "") -> dict:
+    from ..documents.reading import child
+
+    return child.photo_check(data, id_kind)
+
+
+def read_identity(data: bytes) -> dict | None:
+    from ..documents.reading import child
+
+    return child.read_identity(data)
