@@ -7,7 +7,7 @@ and app/services/doc_auth/error_generator.rb):
 
 - Pixels: login.gov refuses a capture under 290 dpi (`doc_auth_error_dpi_threshold: 290`). An ID-1
   card (the INE: 85.6 x 54 mm) at 290 dpi is 977 x 616 pixels, a passport page (125 x 88 mm)
-  1428 x 1005: a smaller image cannot hold the document at 290 dpi however it is framed.
+  1427 x 1005: a smaller image cannot hold the document at 290 dpi however it is framed.
 - Blur and glare: login.gov refuses sharpness or glare scores under 40 (server) or 50 (in the
   browser) on its vendor's 0-100 scale, i.e. the worse half. That scale is not published, so ours
   are our own measures, set the same way: at the point that separates the synthetic corpus's
@@ -29,7 +29,7 @@ BLURRY = "borrosa"
 GLARE = "reflejo"
 TOO_SMALL = "pocos_pixeles"
 
-MIN_SIDES = {"ine": (977, 616), "pasaporte": (1428, 1005)}  # 290 dpi over the document
+MIN_SIDES = {"ine": (977, 616), "pasaporte": (1427, 1005)}  # 290 dpi over the document
 DEFAULT_MIN_SIDES = MIN_SIDES["ine"]  # the smallest ID kind: any ID needs at least this
 MIN_SHARPNESS = 50.0  # corpus: heavy blur 5-10, phone-like 150-450, clean 700-1500
 MAX_GLARE_SHARE = 0.01  # a saturated patch of 1 % of the frame covers a line of the MRZ
