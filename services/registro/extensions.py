@@ -12,4 +12,14 @@ def client_address() -> str:
 
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_address, headers_enabled=True, strategy="moving-window")
+# Rate limits are state that may be lost (issue 20): with the shared storage (Redis) unreachable,
+# Flask-Limiter keeps counting the same limits in this process's memory, logs one warning
+# ("Rate limit storage unreachable - falling back to in-memory storage", logger `flask-limiter`:
+# no key, address or username in it) and goes back to the shared storage when it answers again
+# (probed with backoff, at most about a minute apart). `swallow_errors` covers the request that was
+# already talking to Redis when another thread switched to memory: it passes unlimited rather than
+# failing with a 500. The timeouts keep a Redis that no longer answers (rather than refusing) from
+# holding a request for the operating system's TCP timeout; the in-memory storage ignores them.
+limiter = Limiter(key_func=client_address, headers_enabled=True, strategy="moving-window",
+                  in_memory_fallback_enabled=True, swallow_errors=True,
+                  storage_options={"socket_timeout": 1.0, "socket_connect_timeout": 1.0})

@@ -57,10 +57,12 @@ def _log_file() -> Path:
     return Path(os.environ["STACK_DIR"]) / "logs" / "registro.log"
 
 
-def test_ready_checks_keycloak_s3_and_smtp(stack):
+def test_ready_checks_keycloak_s3_and_smtp_and_reports_redis(stack):
     for path in ("/health/ready", "/salud/lista"):
         r = requests.get(stack.registro_url + path, timeout=30)
-        assert r.status_code == 200 and r.json()["servicios"] == {"keycloak": "ok", "s3": "ok", "smtp": "ok"}
+        assert r.status_code == 200 and r.json()["estado"] == "ok" and "advertencias" not in r.json()
+        parts = r.json()["servicios"]
+        assert {"keycloak", "s3", "smtp", "redis"} <= set(parts) and set(parts.values()) == {"ok"}, parts
     assert requests.get(stack.registro_url + "/health/live", timeout=10).json() == {"estado": "ok"}
 
 

@@ -1,6 +1,9 @@
 """Server-side console sessions: the browser's cookie holds only a random id, the session itself
 lives here, so logging out (or an administrator's revocation) ends it for every copy of the cookie
-and on every replica. Redis when REDIS_URL is set, in-process otherwise (unit tests, one process)."""
+and on every replica. Redis when REDIS_URL is set, in-process otherwise (unit tests, one process).
+
+A session is state that may be lost (issue 20): with Redis unreachable every method raises
+SessionsUnavailable, and the console asks the reviewer to log in again (web/console_auth.py)."""
 from __future__ import annotations
 
 import json
@@ -23,6 +26,9 @@ class ConsoleSessions(Protocol):
     def update(self, session_id: str, data: dict[str, Any]) -> None: ...
 
     def delete(self, session_id: str) -> None: ...
+
+    def ping(self) -> None:
+        """Returns when the store answers; raises SessionsUnavailable otherwise (/health/ready)."""
 
 
 class MemorySessions:
@@ -56,6 +62,9 @@ class MemorySessions:
         with self._lock:
             self._data.pop(session_id, None)
 
+    def ping(self) -> None:
+        return None
+
 
 class RedisSessions:
     PREFIX = "au:consola:"
@@ -88,6 +97,9 @@ class RedisSessions:
 
     def delete(self, session_id: str) -> None:
         self._run(lambda: self.client.delete(self.PREFIX + session_id))
+
+    def ping(self) -> None:
+        self._run(self.client.ping)
 
 
 def sessions_for(redis_url: str | None) -> ConsoleSessions:

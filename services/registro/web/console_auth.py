@@ -5,6 +5,11 @@ Login is OpenID Connect against Keycloak (adapters/oidc.py). The session lives s
 so logging out ends it for every copy of the cookie. Every `console_recheck_s` (a few minutes) the
 account and its realm roles are read again from Keycloak: a reviewer disabled there, or whose role
 was removed, is out at the next request after that, not at the end of the working day.
+
+Sessions are state that may be lost (issue 20): with Redis unreachable, any console request (login
+callback included) is sent to «Sesión interrumpida», which asks the reviewer to log in again
+(web/errors.py redirects every SessionsUnavailable of the console there); logging out still ends the
+Keycloak session and clears the cookie.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from keycloak_ext import AccountNotFound
 from keycloak_ext.catalog import REVIEWER_ROLE
 
 from ..adapters import oidc
+from ..adapters.sessions import SessionsUnavailable
 from ..container import SETTINGS_KEY, adapters, settings
 from ..workflow.documents import MEXICO_CITY
 from ..workflow.leases import Reviewer
@@ -194,7 +200,13 @@ def _end_server_session() -> None:
 def logout():
     # CSRFProtect has checked the token (every POST): no page elsewhere can log a reviewer out.
     id_token = session.get("consola_id_token")
-    _end_server_session()  # a copy of the cookie taken before this point no longer opens anything
+    try:
+        _end_server_session()  # a copy of the cookie taken before this point no longer opens anything
+    except SessionsUnavailable:
+        # Leaving must still work: this browser forgets the session and Keycloak's ends below; the
+        # stored copy could not be deleted and lapses at its expiry (a Redis without persistence,
+        # as in the local stacks, has lost it already).
+        log.warning("almacén de sesiones de la consola no disponible al salir: la sesión guardada caduca sola")
     session.clear()
     return oidc.client(current_app).logout_redirect(
         post_logout_redirect_uri=f"{settings().public_url}/revision/sesion-cerrada", id_token_hint=id_token or None,
@@ -204,3 +216,9 @@ def logout():
 @bp.get("/sesion-cerrada")
 def logged_out():
     return render_template("revision/sesion_cerrada.html")
+
+
+@bp.get("/sesion-interrumpida")
+def interrupted():
+    # Reads no session: it must answer while the session store is down.
+    return render_template("revision/sesion_interrumpida.html")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +15,9 @@ from ..adapters.storage import StorageUnavailable
 from ..workflow.queue_index import QueueIndexUnavailable
 
 log = logging.getLogger(__name__)
+
+# The staff consoles' blueprints (/revision, /supervision): their pages need a console session.
+CONSOLE_BLUEPRINTS = frozenset({"console", "review", "viewer", "supervision"})
 
 MESSAGES = {
     400: ("Solicitud no válida", "La solicitud no pudo procesarse. Revise los datos e intente de nuevo."),
@@ -55,6 +58,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(QueueIndexUnavailable)
     @app.errorhandler(SessionsUnavailable)
     def shared_state_down(exc: Exception):
+        if request.blueprint in CONSOLE_BLUEPRINTS:
+            # Console sessions are state that may be lost (issue 20): the reviewer is asked to log
+            # in again, never shown a 5xx. The queue index lives in the same Redis.
+            log.warning("Redis no disponible en la consola; se pide iniciar sesión de nuevo: %s", type(exc).__name__)
+            return redirect(url_for("console.interrupted"), 303)
         log.error("Redis no disponible: %s", type(exc).__name__)
         return error_page(503, "Un servicio interno no está disponible en este momento. "
                                "No se realizó ningún cambio; intente de nuevo en unos minutos.")

@@ -92,8 +92,14 @@ def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, applica
         status.check_transition(current.status, status.EN_REVISION)
         submitted_at = now_iso()
         if index is not None:
-            index.add(entry_for(current, submitted_at))
-            indexed = True
+            try:
+                index.add(entry_for(current, submitted_at))
+                indexed = True
+            except QueueIndexUnavailable:
+                # Redis holds only what may be lost (issue 20): the submission goes on without its
+                # queue entry, and `python -m registro.reindex` adds it from Keycloak.
+                log.warning("índice de la cola no disponible: solicitud enviada sin entrada hasta el reindexado: %s",
+                            application.id)
         return {"attributes": {
             "estatus": status.EN_REVISION,
             "fecha_envio": submitted_at,
