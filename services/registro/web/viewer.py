@@ -45,6 +45,8 @@ MAX_PAGE = 999
 UNRENDERABLE_MESSAGE = ("No fue posible mostrar este documento en el visor: el archivo está dañado o no se puede "
                         "interpretar. Descargue el original para revisarlo o solicite al solicitante que lo cargue "
                         "de nuevo.")
+MISSING_MESSAGE = ("Documento no disponible: el archivo ya no está guardado (por ejemplo, se eliminó al "
+                   "cumplirse su plazo de conservación). Los datos del registro y su huella SHA-256 se conservan.")
 UNAVAILABLE_MESSAGE = ("El visor de documentos no está disponible en este momento. Recargue la página en unos "
                        "minutos o descargue el original.")
 
@@ -100,6 +102,10 @@ def _view_of(outcome: "Manifest | Exception", view: DocumentView, page_url) -> D
     if isinstance(outcome, Exception):
         log.warning("visor no disponible: %s", type(outcome).__name__)
         view.message = UNAVAILABLE_MESSAGE
+        return view
+    if outcome.missing:
+        view.message = MISSING_MESSAGE
+        view.download_url = ""  # nothing to download either
         return view
     if not outcome.ok:
         view.message = UNRENDERABLE_MESSAGE

@@ -226,12 +226,23 @@ def state_of(storage: ObjectStore, receipt: Receipt) -> str:
 def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
           mark: bool = False) -> str:
     """Reads the object back, checks it and records it; returns the marker's final state. `mark`: first
-    marks the document "revisando" (a confirmation; a check taken up again is marked already)."""
+    marks the document "revisando" (a confirmation; a check taken up again is marked already).
+
+    A confirmation is idempotent per receipt: a receipt whose check was started already (the marker
+    names it) starts nothing and deletes nothing — a replayed receipt once deleted the document its first
+    confirmation had recorded. Whatever fails, an object the application's record names is never deleted."""
     marker_key = upload_marker_key(receipt.account_id, receipt.kind)
-    marking = _helper(lambda: _mark(storage, marker_key, receipt)) if mark else None
+    marking = None
+    if mark:
+        found = _read_marker(storage, marker_key)
+        if found is not None and found[0] is not None and found[0].receipt.key == receipt.key:
+            return found[0].state
+        marking = _helper(lambda: _mark(storage, marker_key, receipt, found))
     try:
         if not _record(identity, storage, settings, receipt, marker_key, marking):
             return SUPERSEDED
+    except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
+        return state_of(storage, receipt)
     except (UnreadableFile, DocumentNotAllowed) as exc:
         return _finish(storage, receipt, REFUSED, exc.message)
     except FileTooLarge:
@@ -251,27 +262,70 @@ def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
     return _finish(storage, receipt, DONE, "")
 
 
-def _mark(storage: ObjectStore, marker_key: str, receipt: Receipt) -> bool:
-    """Marks the document "revisando" for this upload, unless a later-issued upload already holds the
-    marker (False). Conditional writes: two checks of one document starting at once cannot both win."""
+# What `_mark` found: this upload now holds the marker; a later-issued upload holds it; this very upload
+# held it already (another confirmation of the same receipt got there first).
+MARKED, LATER, ALREADY = "marcada", "posterior", "ya-marcada"
+
+
+class _CheckedElsewhere(Exception):
+    """Another check of this very receipt holds the marker: this one changes nothing."""
+
+
+def _mark(storage: ObjectStore, marker_key: str, receipt: Receipt,
+          first: tuple[Marker | None, str] | None = None) -> str:
+    """Marks the document "revisando" for this upload unless a later-issued upload, or this upload itself,
+    already holds the marker. Conditional writes: two checks of one document starting at once cannot both
+    win. `first`: the marker as the caller just read it (saves reading it again)."""
     marker = Marker(CHECKING, receipt, since=now_iso()).to_bytes()
-    for _ in range(5):
-        found = _read_marker(storage, marker_key)
+    found = first
+    for attempt in range(5):
+        if attempt:
+            found = _read_marker(storage, marker_key)
         if found is None:
             if storage.put_if_absent(marker_key, marker, content_type="application/json"):
-                return True
+                return MARKED
             continue
         current, etag = found
-        if current is not None and current.receipt.key != receipt.key and current.receipt.issued > receipt.issued:
-            return False
+        if current is not None and current.receipt.key == receipt.key:
+            return ALREADY
+        if current is not None and current.receipt.issued > receipt.issued:
+            return LATER
         if storage.replace_if_match(marker_key, marker, etag, content_type="application/json"):
-            return True
+            return MARKED
     raise StorageUnavailable("la marca de revisión no se pudo escribir")
 
 
+def _outcome(job: Future | None):
+    """A finished job's result, None when it failed (or there is none)."""
+    if job is None:
+        return None
+    try:
+        return job.result()
+    except Exception:  # noqa: BLE001 - its failure is the caller's other path
+        return None
+
+
+def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account) -> None:
+    """Deletes the upload's object unless the record may name it. Read the record (`account`), it decides.
+    Unread (Keycloak failing), only an upload that took the marker from an earlier one is deleted: no
+    check of it ever reached the record; a later one's marker, or a check taken up again, may hide a
+    recorded document, which then stays (a leftover until the application is purged beats a hole)."""
+    if account is not None:
+        record = Application(account).documents.get(receipt.kind)
+        if record is not None and record.key == receipt.key:
+            return
+    elif marked != MARKED:
+        log.warning("subida directa: objeto conservado (no se pudo leer la solicitud): solicitud=%s tipo=%s",
+                    receipt.account_id, receipt.kind)
+        return
+    delete_quietly(storage, receipt.key, "subida directa sin registro")
+
+
 def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt,
-            marker_key: str, marking: Future[bool] | None) -> bool:
-    """False when a later upload of the document holds the marker (this one is then deleted).
+            marker_key: str, marking: Future[str] | None) -> bool:
+    """False when a later upload of the document holds the marker (this one is then deleted, unless the
+    record names it: a replayed receipt of a recorded document). Raises _CheckedElsewhere when another
+    check of this receipt holds the marker.
 
     The marker's write and the account's read overlap the object's download. Every refusal or failure
     before the record points to the object deletes it: the applicant is told to upload again (a
@@ -282,21 +336,29 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
         try:
             for chunk in storage.open(receipt.key):
                 spool.write(chunk)
-            if marking is not None and not marking.result():
+            marked = marking.result() if marking is not None else None
+            if marked == ALREADY:
                 settle(reading)
+                raise _CheckedElsewhere()
+            application = Application(reading.result())
+            current = application.documents.get(receipt.kind)
+            if current is not None and current.key == receipt.key:
+                return True  # already recorded: a replayed receipt, or a check taken up again past the write
+            if marked == LATER:
                 delete_quietly(storage, receipt.key, "subida directa sin registro")
                 return False
-            application = Application(reading.result())
             if receipt.link_version and application.account.attr("enlace_version") != receipt.link_version:
                 raise DocumentNotAllowed(SUPERSEDED_LINK)
+        except _CheckedElsewhere:
+            raise
         except BaseException:  # too large, missing, S3 or Keycloak failing: nothing recorded, nothing kept
             settle(marking)
             settle(reading)
-            delete_quietly(storage, receipt.key, "subida directa sin registro")
+            marked = _outcome(marking)
+            if marked == ALREADY:
+                raise _CheckedElsewhere() from None
+            _discard(storage, receipt, marked, _outcome(reading))
             raise
-        current = application.documents.get(receipt.kind)
-        if current is not None and current.key == receipt.key:
-            return True  # already recorded: a check taken up again after its process died past the write
         if spool.size != receipt.size:  # S3 refuses another size than the signed one; checked all the same
             delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise UnreadableFile("El archivo recibido no coincide con el enviado. Cárguelo de nuevo.")

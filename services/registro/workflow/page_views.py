@@ -7,7 +7,9 @@ are rendered then, on demand, within the renderer's own limits.
 Cache layout (domain/storage_keys.py: `page_view_prefix`): the page images first, then
 `manifest.json` — its presence means the set is complete. A document that cannot be rendered gets
 a manifest saying so, so it is not retried on every look; a renderer failure (deadline, worker
-crash) writes nothing, so the next look tries again.
+crash) writes nothing, so the next look tries again. A document whose object is gone (deleted by the
+retention period, or lost) gets a MISSING manifest, never kept: the reviewer is told the document is not
+available instead of the page failing.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _JSON = "application/json"
-OK, UNRENDERABLE = "ok", "ilegible"
+OK, UNRENDERABLE, MISSING = "ok", "ilegible", "no-disponible"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Manifest:
-    status: str  # OK | UNRENDERABLE
+    status: str  # OK | UNRENDERABLE | MISSING
     total_pages: int = 0
     shown_pages: int = 0
     image_type: str = ""
@@ -54,6 +56,10 @@ class Manifest:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    @property
+    def missing(self) -> bool:
+        return self.status == MISSING
 
     @property
     def truncated(self) -> bool:
@@ -149,7 +155,11 @@ class PageViews:
         return None
 
     def _render_and_store(self, source: Source) -> Manifest:
-        data = self.storage.get(source.key)
+        try:
+            data = self.storage.get(source.key)
+        except ObjectMissing:
+            log.warning("documento sin objeto en el almacenamiento: vista no disponible")
+            return Manifest(status=MISSING, reason="objeto no encontrado")  # not kept: nothing to render
         rendering = self.renderer.render(data, source.content_type, codes=source.codes)
         if rendering.error is not None:
             manifest = Manifest(status=UNRENDERABLE, reason=rendering.error)
