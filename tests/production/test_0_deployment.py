@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import os
+import pwd
+import re
+import stat
 import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools.stack.prod import PG_BIN
+from tools.stack.prod import PG_BIN, confinements, load_secrets, service_users
 
 
 def _psql(env, url: str, sql: str, database: str | None = None) -> subprocess.CompletedProcess:
@@ -33,3 +37,61 @@ def test_registro_owns_its_database_and_creates_its_search_extensions(env):
     refused = _psql(env, keycloak, "SELECT 1;", database="registro")
     assert refused.returncode != 0 and "permission denied" in refused.stderr
     assert _psql(env, url, "SELECT 1;", database="keycloak").returncode != 0
+
+
+def _group(pgid: int) -> list[int]:
+    """Every process of a service (the runner starts each in a process group of its own)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+def _uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+
+def test_each_process_sees_only_its_own_secrets_and_runs_as_its_own_user(prod):
+    secret = load_secrets(prod.profile)
+    rules = confinements(prod.profile)
+    users = service_users(prod.profile)
+    assert set(rules) == set(users) == set(prod.services)
+    if os.geteuid() == 0:
+        # Binaries and scripts of system interpreters always can; Python services when their
+        # interpreter is reachable (the stack warns otherwise).
+        assert all(users[n] for n in ("postgres", "redis", "s3", "keycloak-a", "keycloak-b", "balancer")), users
+    for name in prod.services:
+        processes = _group(prod.pid_of(name))
+        assert processes, name
+        expected_uid = pwd.getpwnam(users[name]).pw_uid if users[name] else os.geteuid()
+        for pid in processes:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            foreign = [s for s, value in secret.items() if s not in rules[name].secrets and value in environ]
+            assert not foreign, f"{name} (pid {pid}) recibe {foreign}"
+            assert _uid(pid) == expected_uid, f"{name} (pid {pid}) no corre como {users[name]}"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_documents_queue_logs_and_inbox_are_private(prod, env, s3):
+    data = prod.profile.data
+    s3.put_object(Bucket=env["S3_BUCKET"], Key="prueba-permisos/documento.pdf", Body=b"%PDF-1.4 prueba")
+    document = next((data / "s3").rglob("documento.pdf"))
+    assert _mode(document) == 0o600
+    assert all(_mode(folder) == 0o700 for folder in document.parents if data / "s3" in (folder, *folder.parents))
+    s3.delete_object(Bucket=env["S3_BUCKET"], Key="prueba-permisos/documento.pdf")
+    aof = [p for p in (data / "redis").rglob("*") if p.is_file() and "appendonly" in p.name]
+    assert aof and all(_mode(p) == 0o600 for p in aof) and _mode(data / "redis") == 0o700
+    logs = list((data / "logs").glob("*.log"))
+    assert len(logs) >= len(prod.services) and all(_mode(p) == 0o600 for p in logs) and _mode(data / "logs") == 0o700
+    inbox = data / "mail" / "mail.sqlite"
+    assert _mode(inbox) == 0o600 and _mode(inbox.parent) == 0o700
+    assert _mode(data / "secrets.env") == 0o600 and _mode(data) == 0o711

@@ -79,10 +79,13 @@ def test_forwarded_for_is_believed_only_from_the_balancer():
     assert _app("").get("/", headers={"X-Forwarded-For": "203.0.113.7"}).text == "203.0.113.7"
 
 
+DATABASE_URL = "postgresql+psycopg://registro:s3cr3t-de-la-base@db.interna:5432/registro"
+
+
 def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_stack(monkeypatch):
     # A deployment with TRUSTED_PROXIES but no balancer address would let anyone reaching a replica
     # directly choose the address its rate limits count: the start stops and names the variable.
-    production = {"TRUSTED_PROXIES": "1", "REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+    production = {"TRUSTED_PROXIES": "1", "REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "DATABASE_URL": DATABASE_URL, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
                   "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40}
     with pytest.raises(InsecureSettings) as refused:
         Settings.from_env(production)
@@ -93,7 +96,7 @@ def test_trusting_forwarded_headers_from_any_peer_is_refused_outside_a_local_sta
 
 
 def test_documents_sent_over_plain_http_from_https_pages_are_refused_outside_a_local_stack():
-    production = {"REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
+    production = {"REGISTRO_SECRET_KEY": "5U9k530zZ54s5yosnCbbfg6CPF0q3iZZwWhSBs9O-V4", "DATABASE_URL": DATABASE_URL, "REGISTRO_CLIENT_SECRET": "c" * 40, "REVISION_CLIENT_SECRET": "r" * 40,
                   "S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "s" * 40, "REGISTRO_PUBLIC_URL": "https://acceso.example"}
     with pytest.raises(InsecureSettings) as refused:
         Settings.from_env({**production, "S3_PUBLIC_URL": "http://archivos.example"})
@@ -139,3 +142,57 @@ def test_a_zombie_started_by_another_process_counts_as_gone():
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_every_process_of_the_profile_gets_only_its_own_secrets(tmp_path):
+    from tools.stack.confine import hidden_names
+
+    profile = Profile.named("prod", env={"PROD_STACK_DIR": str(tmp_path)})
+    secret = prod.load_secrets(profile)
+    env = prod.prod_env(profile)
+    rules = prod.confinements(profile)
+    services = prod.prod_services(profile)
+    assert {s.name for s in services} == set(rules)
+    given = {name: set(rule.secrets) for name, rule in rules.items()}
+    # Every generated secret serves some process; the admin password and the database passwords only theirs.
+    assert set(prod.SECRET_NAMES) <= set().union(*given.values())
+    assert {n for n, s in given.items() if "KC_BOOTSTRAP_ADMIN_PASSWORD" in s} == {"keycloak-a", "keycloak-b"}
+    assert {n for n, s in given.items() if "REGISTRO_DB_PASSWORD" in s} == {"registro-a", "registro-b"}
+    assert {n for n, s in given.items() if "REDIS_PASSWORD" in s} == {"registro-a", "registro-b"}
+    for name in ("postgres", "redis", "mail", "balancer"):
+        assert not given[name], name
+    # The names removed carry every other secret, by name or inside a value (the Redis URL).
+    hidden = hidden_names(env, rules["balancer"].secrets, secret)
+    assert {"KC_BOOTSTRAP_ADMIN_PASSWORD", "REDIS_URL", "RATELIMIT_STORAGE_URI", "DATABASE_URL"} <= set(hidden)
+    assert all(v not in value for k, value in env.items() if k not in hidden for v in secret.values())
+    kept = set(env) - set(hidden_names(env, rules["registro-a"].secrets, secret))
+    assert {"REDIS_URL", "DATABASE_URL", "REGISTRO_SECRET_KEY", "S3_SECRET_KEY"} <= kept
+    assert not {"KC_BOOTSTRAP_ADMIN_PASSWORD", "KC_DB_PASSWORD", "MODULO_SECRET_KEY"} & kept
+    # No secret value on any command line.
+    for service in services:
+        assert not any(v in arg for arg in service.argv for v in secret.values()), service.name
+
+
+def test_a_confined_process_sees_its_secrets_only_and_writes_private_files(tmp_path):
+    import os
+    import subprocess
+
+    from tools.stack.confine import Confinement, confine
+    from tools.stack.services import Service
+
+    script = 'env > "$1/env.txt"; mkdir "$1/folder"'
+    service = Service(name="probe", argv=["sh", "-c", script, "probe", str(tmp_path)], ready_url=None)
+    secret = {"MINE_PASSWORD": "m" * 30, "THEIRS_PASSWORD": "t" * 30}
+    env = {"PATH": os.environ["PATH"], **secret, "THEIR_URL": f"redis://:{'t' * 30}@h/0", "PORT": "1"}
+    confined = confine(service, Confinement(None, ("MINE_PASSWORD",)), env=env, secret_values=secret,
+                       home=tmp_path / "home", log=tmp_path / "logs" / "probe.log")
+    confined.prepare()
+    subprocess.run(confined.argv, env=env, check=True)
+    seen = dict(line.split("=", 1) for line in (tmp_path / "env.txt").read_text().splitlines())
+    assert seen["MINE_PASSWORD"] == "m" * 30 and seen["PORT"] == "1" and seen["HOME"] == str(tmp_path / "home")
+    assert "THEIRS_PASSWORD" not in seen and "THEIR_URL" not in seen
+    assert stat.S_IMODE((tmp_path / "env.txt").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "logs" / "probe.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "logs").stat().st_mode) == 0o700

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
+from .confine import Confinement, confine, effective_user, running_as_root
 from .services import REGISTRO_PROCESS_ENV, Service, java_home, redis_service
 
 if TYPE_CHECKING:
@@ -504,13 +505,67 @@ def balancer(profile: Profile) -> Service:
                    ready_timeout_s=60)
 
 
+# What each process may see and who it runs as (tools/stack/confine.py). Keycloak resolves the
+# clients' secrets in the realm file it imports (it keeps them in its database anyway); the names an
+# operator may add (a previous signing key, the relay's password) are listed where they are read.
+KEYCLOAK_SECRETS = ("KC_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD", "REGISTRO_CLIENT_SECRET",
+                    "REVISION_CLIENT_SECRET", "MODULO_CLIENT_SECRET", "SMTP_PASSWORD")
+REGISTRO_SECRETS = ("REGISTRO_SECRET_KEY", "REGISTRO_SECRET_KEY_PREVIOUS", "RESPONSIVA_MAC_KEY",
+                    "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY", "S3_ACCESS_KEY",
+                    "S3_SECRET_KEY", "REDIS_PASSWORD", "REGISTRO_DB_PASSWORD", "SMTP_PASSWORD")
+
+
+def confinements(profile: Profile) -> dict[str, Confinement]:
+    d = profile.data
+    return {
+        # PostgreSQL and Redis read no secret from the environment (Redis' password is in its 0600 file).
+        "postgres": Confinement("postgres"),
+        "redis": Confinement("redis", owned=(d / "redis",)),
+        "s3": Confinement("acceso-s3", ("S3_ACCESS_KEY", "S3_SECRET_KEY"), owned=(d / "s3", d / "meta-s3")),
+        "mail": Confinement("acceso-correo", owned=(d / "mail",)),
+        **{f"keycloak-{n}": Confinement("acceso-keycloak", KEYCLOAK_SECRETS, owned=(node_home(profile, n) / "data",))
+           for n in KC_NODES},
+        **{f"registro-{r}": Confinement("acceso-registro", REGISTRO_SECRETS, owned=(d / "metrics",))
+           for r in REGISTRO_REPLICAS},
+        "modulo": Confinement("acceso-modulo", ("MODULO_CLIENT_SECRET", "MODULO_SECRET_KEY")),
+        "balancer": Confinement("haproxy", owned=(d / "haproxy",)),
+    }
+
+
 def prod_services(profile: Profile) -> list[Service]:
+    """Every process of the profile, each confined to its own secrets, user and files."""
+    secret = load_secrets(profile)
+    env = {**os.environ, **prod_env(profile)}
+    rules = confinements(profile)
+    return [confine(s, rules[s.name], env=env, secret_values=secret, home=profile.data / "home" / s.name,
+                    log=profile.data / "logs" / f"{s.name}.log") for s in _services(profile)]
+
+
+def service_users(profile: Profile) -> dict[str, str | None]:
+    """Who each process runs as (None: the stack's own user; see confine.effective_user)."""
+    rules = confinements(profile)
+    return {s.name: effective_user(rules[s.name], s.argv[0]) for s in _services(profile)}
+
+
+def _services(profile: Profile) -> list[Service]:
     from .services import mail_service, s3_service, modulo_service
 
     p = profile.ports
     secret = load_secrets(profile)
+    mail = mail_service(profile)
+    # The inbox in a folder of its own (SQLite writes its journal beside the file), 0700.
+    inbox = profile.data / "mail" / "mail.sqlite"
+    mail.argv[mail.argv.index("--db") + 1] = str(inbox)
+    # maildump's daemon library sets umask 0 and SQLite then makes the file 0644; an existing (empty)
+    # file keeps its mode, and SQLite gives its journal the database's.
+    mail.prepare = lambda: (inbox.parent.mkdir(parents=True, exist_ok=True),
+                            os.close(os.open(inbox, os.O_WRONLY | os.O_CREAT, 0o600)), inbox.chmod(0o600))
+    s3 = s3_service(profile)
+    # versitygw sets each object's mode itself (0644 by default, whatever the umask): documents 0600.
+    at = s3.argv.index("posix") + 1
+    s3.argv[at:at] = ["--file-perms", "0600", "--dir-perms", "0700"]
     return [
-        Service(name="postgres", argv=["runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"),
+        Service(name="postgres", argv=[str(PG_BIN / "postgres"),
                                        "-D", str(pg_dir(profile)), "-p", str(p["POSTGRES_PORT"]),
                                        "-c", "listen_addresses=127.0.0.1",
                                        "-c", f"unix_socket_directories={pg_dir(profile)}",
@@ -520,8 +575,8 @@ def prod_services(profile: Profile) -> list[Service]:
                 stop_command=["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D",
                               str(pg_dir(profile)), "-m", "fast", "-w"]),
         redis_service(profile, p["REDIS_PORT"], password=secret["REDIS_PASSWORD"], durable=True),
-        s3_service(profile),
-        mail_service(profile),
+        s3,
+        mail,
         *(keycloak_node(profile, n) for n in KC_NODES),
         *(registro_replica(profile, r) for r in REGISTRO_REPLICAS),
         modulo_service(profile),
@@ -533,6 +588,14 @@ def up(stack: "Stack") -> None:
     """Start order: database first, both Keycloak nodes together (they form the cluster through
     it), then the replicas and, last, the balancer in front of the ready backends."""
     profile = stack.profile
+    # The services' own users reach their folders through it; its listing and secrets.env stay private.
+    profile.data.chmod(0o711)
+    if running_as_root():
+        kept = [name for name, user in service_users(profile).items() if user is None]
+        if kept:
+            print(f"aviso: {', '.join(kept)} corren como root: su intérprete está donde otros usuarios no llegan "
+                  f"(p. ej. bajo /root); cree los entornos con un Python accesible (rm -rf .venv "
+                  f".cache/maildump-venv && make setup PYTHON=/usr/bin/python3)", file=sys.stderr, flush=True)
     stack.start("postgres")
     for name in ("redis", "s3", "mail"):
         stack.start(name)
@@ -571,5 +634,5 @@ def up(stack: "Stack") -> None:
 def data_paths(profile: Profile) -> list[Path]:
     """Everything `reset` empties; secrets.env stays (a restore needs the same secrets)."""
     d = profile.data
-    return [pg_dir(profile), d / "s3", d / "meta-s3", d / "mail.sqlite", d / "redis", d / "metrics",
-            d / "haproxy", d / "logs", *(node_home(profile, n) for n in KC_NODES)]
+    return [pg_dir(profile), d / "s3", d / "meta-s3", d / "mail", d / "mail.sqlite", d / "redis", d / "metrics",
+            d / "haproxy", d / "logs", d / "home", *(node_home(profile, n) for n in KC_NODES)]
