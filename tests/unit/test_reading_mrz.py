@@ -253,3 +253,11 @@ def test_a_curp_with_a_wrong_check_digit_is_not_read():
 def test_a_scan_without_text_is_no_se_pudo_leer():
     result = curp_document.compare_curp_document(None, CURP_JOSE)
     assert field(result, "curp").outcome == NO_LEIDO and "escaneada" in field(result, "curp").detail
+
+
+def test_a_zero_read_for_the_letter_o_in_a_name_is_still_reliable():
+    # OCR-B's "0" and "O" differ by a few pixels and a name never holds a digit.
+    lines = ine(surname="OCHOA RUIZ").splitlines()
+    lines[2] = lines[2].replace("OCHOA", "0CH0A")
+    read = mrz_text.read_zone(lines)
+    assert read is not None and read.names_reliable and read.surname == "OCHOA RUIZ"
