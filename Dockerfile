@@ -10,6 +10,9 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY keycloak_ext ./keycloak_ext
 COPY realm-config ./realm-config
 COPY services ./services
+# The one-shot `bucket` service of docker-compose.yml (the bucket and its CORS rule).
+COPY tools/__init__.py ./tools/
+COPY tools/stack/__init__.py tools/stack/bucket.py ./tools/stack/
 # prometheus_client's multiprocess files: one folder per container, empty at start (tmpfs in compose).
 RUN mkdir -p /run/metrics && chown nobody /run/metrics
 ENV PYTHONPATH=/app:/app/services PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/run/metrics \

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from keycloak_ext.shipped_secrets import is_secret_name
+
 from tools.stack import prod
 from tools.stack.services import REGISTRO_PROCESS_ENV
 from tools.stack.services import services_for as stack_services
@@ -114,8 +116,9 @@ def test_compose_holds_no_secrets():
     for service in SERVICES.values():
         env = service.get("environment") or {}
         for key, value in env.items():
-            if key in prod.SECRET_NAMES or any(word in key for word in ("SECRET", "PASSWORD")):
-                assert str(value).startswith("${") and ":?" in str(value), f"{key} must come from the environment"
+            if key in prod.SECRET_NAMES or is_secret_name(key):
+                # Required (`:?`), or optional and empty when unset (a previous key): never a default.
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+(:\?[^}]*|:-)\}", str(value)), f"{key} must come from the environment"
     text = (ROOT / "docker-compose.yml").read_text()
     assert "local-secret" not in text and "admin/admin" not in text
 
@@ -139,3 +142,162 @@ def test_compose_makes_the_databases_with_the_profiles_sql():
     for replica in prod.REGISTRO_REPLICAS:
         url = SERVICES[f"registro-{replica}"]["environment"]["DATABASE_URL"]
         assert url == prod.registro_database_url("postgres", 5432, "${REGISTRO_DB_PASSWORD:?set REGISTRO_DB_PASSWORD}")
+
+
+
+# --- docker-compose.yml starts: its dependency graph and what each service is given ------------
+def _resolved(value: object) -> str:
+    """A compose value with ${NAME:-default} as its default and other references as nothing."""
+    return re.sub(r"\$\{[A-Z0-9_]+(?::-([^}]*))?[^}]*\}", lambda m: m.group(1) or "", str(value))
+
+
+def hosts_named(service: dict, names) -> set[str]:
+    """The other services a service talks to, by the host names in its environment and command."""
+    texts = [_resolved(v) for v in (service.get("environment") or {}).values()]
+    command = service.get("command") or []
+    texts += command if isinstance(command, list) else [command]
+    return {name for name in names for text in texts
+            if re.search(rf"(^|[/@]){re.escape(name)}(:\d+|/|$)", str(text))}
+
+
+def start_graph(services: dict) -> dict[str, set[str]]:
+    """Who must be up before whom: depends_on, and every service named as a host (a service that
+    talks to another during its start, or at all, cannot be what that other one waits for)."""
+    return {name: set(s.get("depends_on") or ()) | hosts_named(s, set(services) - {name})
+            for name, s in services.items()}
+
+
+def graph_problems(services: dict) -> list[str]:
+    import graphlib
+
+    graph = start_graph(services)
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        return [f"ciclo: {' → '.join(exc.args[1])}"]
+    problems = []
+    for name, service in services.items():
+        waits_for, todo = set(), list(service.get("depends_on") or ())
+        while todo:
+            other = todo.pop()
+            if other not in waits_for:
+                waits_for.add(other)
+                todo.extend(services[other].get("depends_on") or ())
+        for host in hosts_named(service, set(services) - {name}) - waits_for:
+            problems.append(f"{name} habla con {host} sin esperarlo (depends_on)")
+    return problems
+
+
+def test_compose_starts_without_a_cycle_and_each_service_waits_for_what_it_talks_to():
+    assert graph_problems(SERVICES) == []
+
+
+def test_the_dependency_check_finds_the_provisioning_deadlock():
+    # provision talks to Keycloak through the balancer, the balancer waited for the replicas and the
+    # replicas for provision: `docker compose up` never finished.
+    deadlock = {
+        "keycloak": {},
+        "provision": {"environment": {"KEYCLOAK_URL": "http://proxy:8081"}, "depends_on": {"keycloak": {}}},
+        "registro": {"environment": {"KEYCLOAK_URL": "http://proxy:8081"}, "depends_on": {"provision": {}}},
+        "proxy": {"depends_on": ["keycloak", "registro"]},
+    }
+    (problem,) = graph_problems(deadlock)
+    assert problem.startswith("ciclo:") and "proxy" in problem and "provision" in problem
+    talks_first = {"db": {}, "app": {"environment": {"DATABASE_URL": "postgresql://u:${P:?}@db:5432/x"}}}
+    assert graph_problems(talks_first) == ["app habla con db sin esperarlo (depends_on)"]
+
+
+class Reads(dict):
+    """An environment that remembers which names were asked for."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.names: set[str] = set()
+
+    def get(self, key, default=None):
+        self.names.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.names.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.names.add(key)
+        return super().__contains__(key)
+
+
+def _given_by_profile(profile: Profile, read) -> set[str]:
+    """The names `read(env)` asks for that the profile sets (its value, not the code's default,
+    is what production runs on), minus ports that only place processes on one machine."""
+    env = Reads(prod.prod_env(profile))
+    read(env)
+    machine_ports = {k for k in profile.ports if k != "SMTP_PORT"}
+    return (env.names & set(prod.prod_env(profile))) - machine_ports
+
+
+def test_every_variable_the_profile_gives_a_process_is_given_by_compose(profile):
+    from keycloak_ext import KeycloakSettings
+    from keycloak_ext.shipped_secrets import _PLACEHOLDER
+    from modulo_ejemplo.config import ModuloSettings
+    from registro.config import Settings as RegistroSettings
+
+    def env_of(name: str) -> set[str]:
+        return set(SERVICES[name].get("environment") or {})
+
+    # KeycloakSettings carries the bootstrap admin too (for provisioning): registro's service account never uses it.
+    registro = _given_by_profile(profile, RegistroSettings.from_env) | \
+        _given_by_profile(profile, KeycloakSettings.from_env) - {"KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"}
+    missing = registro - set(prod.REGISTRO_ENV_NAMES)
+    assert not missing, f"registro lee {missing} del perfil: añádalas a REGISTRO_ENV_NAMES y a docker-compose.yml"
+    for replica in prod.REGISTRO_REPLICAS:
+        assert set(prod.REGISTRO_ENV_NAMES) <= env_of(f"registro-{replica}")
+    modulo = _given_by_profile(profile, ModuloSettings.from_env)
+    assert modulo <= env_of("modulo"), modulo - env_of("modulo")
+    # The realm file's placeholders: Keycloak resolves them at import, provisioning on the live realm.
+    realm = (ROOT / "realm-config" / "anam-realm.json").read_text()
+    placeholders = {m.group(1) for m in _PLACEHOLDER.finditer(realm)} & set(prod.prod_env(profile))
+    provision = placeholders | _given_by_profile(profile, KeycloakSettings.from_env)
+    assert provision <= env_of("provision"), provision - env_of("provision")
+    for node in prod.KC_NODES:
+        assert placeholders <= env_of(f"keycloak-{node}"), placeholders - env_of(f"keycloak-{node}")
+    # The bucket's one-shot reads these itself.
+    bucket = set(re.findall(r"os\.environ(?:\.get\(|\[)\"([A-Z0-9_]+)\"", (ROOT / "tools/stack/bucket.py").read_text()))
+    assert bucket and bucket <= env_of("bucket"), bucket - env_of("bucket")
+
+
+# Secrets of the services compose runs that the profile runs differently (the images' own ways).
+COMPOSE_SECRETS = {
+    "postgres": {"POSTGRES_PASSWORD"}, "databases": {"POSTGRES_PASSWORD", "KC_DB_PASSWORD", "REGISTRO_DB_PASSWORD"},
+    "redis": {"REDIS_PASSWORD"}, "proxy": set(), "prometheus": set(), "bucket": {"S3_ACCESS_KEY", "S3_SECRET_KEY"},
+    "provision": {"KC_BOOTSTRAP_ADMIN_PASSWORD", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET",
+                  "MODULO_CLIENT_SECRET"},
+}
+
+
+def test_each_compose_service_gets_only_its_own_secrets(profile):
+    rules = prod.confinements(profile)
+    secret_names = set(prod.SECRET_NAMES) | {"POSTGRES_PASSWORD", "REGISTRO_SECRET_KEY_PREVIOUS"}
+    for name, service in SERVICES.items():
+        text = json.dumps(service.get("environment") or {})
+        named = {n for n in secret_names if "${" + n + ":" in text or "${" + n + "}" in text}
+        allowed = COMPOSE_SECRETS[name] if name in COMPOSE_SECRETS else set(rules[name].secrets)
+        assert named <= allowed, f"{name} recibe {named - allowed}"
+    assert "${S3_ACCESS_KEY" in json.dumps(SERVICES["s3"]["environment"])
+
+
+def test_compose_services_restart_and_redis_keeps_its_password_off_the_command_line(profile):
+    one_shots = {other for s in SERVICES.values() for other, how in (s.get("depends_on") or {}).items()
+                 if isinstance(how, dict) and how.get("condition") == "service_completed_successfully"}
+    assert one_shots == {"databases", "provision", "bucket"}
+    for name, service in SERVICES.items():
+        assert service.get("restart") == ("on-failure" if name in one_shots else "unless-stopped"), name
+    for name, service in SERVICES.items():
+        command = " ".join(service.get("command") or [])
+        assert not any("${" + n in command for n in prod.SECRET_NAMES), f"{name}: un secreto en su línea de órdenes"
+    redis = " ".join(SERVICES["redis"]["command"])
+    assert "requirepass" not in redis.split("exec redis-server", 1)[1] and "unset REDIS_PASSWORD" in redis
+    # The same connection budget as the profile's PostgreSQL.
+    (postgres,) = [s for s in prod.prod_services(profile) if s.name == "postgres"]
+    limit = next(a for a in postgres.argv if a.startswith("max_connections="))
+    assert limit in SERVICES["postgres"]["command"]

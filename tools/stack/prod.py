@@ -59,6 +59,7 @@ GUNICORN_OPTIONS = ("-c", "python:registro.gunicorn_conf",  # JSON logs, multipr
                     "--threads", "4", "registro.wsgi:app")
 # What the services read from the environment; docker-compose.yml gives registro the same names.
 REGISTRO_ENV_NAMES = ("APP_ENV", "KEYCLOAK_URL", "KEYCLOAK_PUBLIC_URL", "KEYCLOAK_REALM", "REGISTRO_PUBLIC_URL",
+                      "MODULO_PUBLIC_URL", "PORTAL_LOGIN_URL", "METRICS_ALLOW_FROM",
                       "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET", "CAPTCHA_HMAC_KEY",
                       "S3_ENDPOINT_URL", "S3_PUBLIC_URL", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_HOST",
                       "SMTP_PORT", "REDIS_URL", "RATELIMIT_STORAGE_URI", "TRUSTED_PROXIES", "TRUSTED_PROXY_ADDRESSES",
@@ -138,6 +139,11 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "KC_BOOTSTRAP_ADMIN_USERNAME": "admin-anam",
         "REGISTRO_PUBLIC_URL": url(p["REGISTRO_PORT"]),
         "MODULO_PUBLIC_URL": url(p["MODULO_PORT"]),
+        # The portal where people log in (the example module stands for it): approval emails and
+        # Keycloak's account pages point there.
+        "PORTAL_LOGIN_URL": url(p["MODULO_PORT"]) + "/entrar",
+        # Who may read a replica's /metrics directly (never through the balancer, which denies it).
+        "METRICS_ALLOW_FROM": "127.0.0.1/32",
         "S3_ENDPOINT_URL": url(p["S3_PORT"]),
         "S3_PUBLIC_URL": url(p["S3_PORT"]),  # browsers send documents straight to S3
         "S3_BUCKET": "acceso-unico",
