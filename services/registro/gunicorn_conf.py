@@ -30,6 +30,11 @@ errorlog = "-"
 logger_class = "registro.access_log.TokenMaskingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True  # gunicorn 27 defaults to one socket path per user: replicas and stacks would share it
+# gunicorn maps a `SCRIPT_NAME` request header to the mount point when the peer is in forwarded_allow_ips
+# (127.0.0.1: the balancer, or anyone on the host): a path outside it got gunicorn's bare 500, a path inside
+# it moved every link. The service is mounted at the root, so no header may set it (nor PATH_INFO): with an
+# empty list, names with an underscore are dropped (header_map's default).
+forwarder_headers = ""
 
 
 def _metrics_dir() -> str:
