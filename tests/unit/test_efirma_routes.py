@@ -66,7 +66,7 @@ def test_the_page_offers_efirma_beside_the_scan_with_inputs_that_are_never_submi
     assert "Firmar con e.firma" in section and 'id="efirma-cer"' in section and 'id="efirma-key"' in section
     assert " name=" not in section  # nothing the browser would post by itself: the script reads them
     assert "js/efirma.js" in html
-    assert "Para firmar con e.firma se necesita JavaScript" in html  # the <noscript> explanation of the scan path
+    assert "Para firmar con e.firma se necesita JavaScript" in html  # the scan path, for a page without JavaScript
     assert html.index('id="efirma"') < html.index('id="responsiva_firmada-archivo"')  # beside the scan's upload
 
 

@@ -77,9 +77,18 @@ function setup(section) {
     say(text("Verificando"));
     const completed = await post(section.dataset.completar, { estado: prepared.data.estado, firma, certificado });
     if (!completed.ok) return refuse(completed.data.error || text("Red"), cer);
-    window.location.assign(completed.data.pagina);
+    // The page's own URL with an anchor is no navigation at all: reload to show the stored document.
+    const target = new URL(completed.data.pagina, window.location.href);
+    if (target.pathname === window.location.pathname && !window.location.search) {
+      window.location.hash = target.hash;
+      window.location.reload();
+    } else {
+      window.location.assign(target.href);
+    }
   });
   section.hidden = false;
+  const withoutScript = document.getElementById("efirma-sin-js");
+  if (withoutScript) withoutScript.hidden = true;
 }
 
 const section = document.getElementById("efirma");
