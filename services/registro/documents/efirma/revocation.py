@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,18 @@ REVOKED = "revocado"
 NOT_VERIFIED = "no_verificada"
 
 CLOCK_SKEW = timedelta(minutes=5)
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """One client per process: building one costs ≈ 55 ms (its TLS context), more than the answer."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(follow_redirects=False)
+        return _client
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ def check_revocation(cert: x509.Certificate, issuer: x509.Certificate | None, ur
     from cryptography.hazmat.primitives.serialization import Encoding
 
     try:
-        reply = httpx.post(url, content=request.public_bytes(Encoding.DER), timeout=timeout_s,
+        reply = _http().post(url, content=request.public_bytes(Encoding.DER), timeout=timeout_s,
                            headers={"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"})
     except httpx.HTTPError as exc:
         log.warning("e.firma: el servicio OCSP no respondió (%s)", type(exc).__name__)
