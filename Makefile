@@ -17,7 +17,7 @@ STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 
-.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision check-realm add-reviewer purge screens bench clean \
+.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge screens bench clean \
         prod-up prod-down prod-reset backup restore bench-prod
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
 	@echo "make fuzz        fuzzing con un presupuesto mayor (FUZZ_EXAMPLES, FUZZ_STACK_EXAMPLES)"
 	@echo "make audit       falla si pypdf o Pillow no están en su última versión de parche (consulta el índice de paquetes)"
+	@echo "make migrate     lleva la base de datos de registro a la última migración (ARGS=current: muestra la revisión)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
 	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
@@ -102,6 +103,11 @@ purge: setup
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext add-reviewer "$(USUARIO)" "$(CORREO)"
+
+# registro's database schema to this release's head (registro also does it when it starts);
+# ARGS=current shows the revision, ARGS="downgrade -1" steps back one.
+migrate: setup
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.platform.db.migrate $(ARGS)
 
 check-realm: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext check

@@ -345,3 +345,202 @@ class FakeMailBatch:
             self.connected = True
             self.mailer.connections += 1
         self.mailer.send(email)
+
+
+class FakeOutboxStore:
+    """The outbox table in memory: rows held by a sender are skipped by others (SKIP LOCKED), a
+    refused send counts an attempt and backs off, MAX_ATTEMPTS makes a row `fallido`."""
+
+    def __init__(self, clock=time.time) -> None:
+        from registro.platform import outbox
+
+        self._outbox = outbox
+        self.rows: dict[int, dict] = {}
+        self.held: set[int] = set()
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.down = False
+        self._ids = iter(range(1, 10**9))
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+
+            raise DatabaseUnavailable("OperationalError")
+
+    def insert(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+        """What `outbox.insert` does inside another store's transaction."""
+        with self.lock:
+            row_id = next(self._ids)
+            self.rows[row_id] = {"kind": kind, "application_id": application_id, "message": self._outbox.to_json(email),
+                                 "state": "pendiente", "attempts": 0, "due": self.clock(), "last_error": "",
+                                 "created_at": self.clock()}
+            return row_id
+
+    def add(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+        self._check()
+        return self.insert(kind, email, application_id)
+
+    def deliver_due(self, send, limit: int = 20) -> tuple[int, int]:
+        self._check()
+        with self.lock:
+            due = [i for i, r in sorted(self.rows.items(), key=lambda kv: kv[1]["due"])
+                   if r["state"] == "pendiente" and r["due"] <= self.clock() and i not in self.held][:limit]
+            self.held.update(due)
+        sent = refused = 0
+        try:
+            for row_id in due:
+                row = self.rows[row_id]
+                try:
+                    send(self._outbox.from_json(row["message"]))
+                except MailUnavailable as exc:
+                    refused += 1
+                    row["attempts"] += 1
+                    row["last_error"] = type(exc).__name__
+                    row["due"] = self.clock() + self._outbox.backoff_s(row["attempts"])
+                    if row["attempts"] >= self._outbox.MAX_ATTEMPTS:
+                        row["state"] = "fallido"
+                    continue
+                sent += 1
+                row.update(state="enviado", attempts=row["attempts"] + 1, message=b"")
+        finally:
+            with self.lock:
+                self.held.difference_update(due)
+        return sent, refused
+
+    def pending_count(self) -> int:
+        self._check()
+        return sum(1 for r in self.rows.values() if r["state"] == "pendiente")
+
+    def failed(self, limit: int = 100):
+        from datetime import datetime, timezone
+
+        self._check()
+        return [self._outbox.FailedEmail(i, r["kind"], r["application_id"], r["attempts"], r["last_error"],
+                                         datetime.fromtimestamp(r["created_at"], timezone.utc))
+                for i, r in sorted(self.rows.items(), reverse=True) if r["state"] == "fallido"][:limit]
+
+    def retry(self, email_id: int) -> bool:
+        self._check()
+        row = self.rows.get(email_id)
+        if not row or row["state"] != "fallido":
+            return False
+        row.update(state="pendiente", attempts=0, due=self.clock())
+        return True
+
+    def expedite(self) -> None:
+        """Moves every back-off to now (what waiting would do)."""
+        for row in self.rows.values():
+            row["due"] = min(row["due"], self.clock())
+
+
+class FakeApplicationStore:
+    """applications + identifiers in memory, with the partial unique index's rule: one holder per
+    (kind, value) among identifiers still `vigente`; every change happens under one lock, as one
+    transaction would."""
+
+    def __init__(self, outbox_store: FakeOutboxStore | None = None, clock=time.time) -> None:
+        self.outbox_store = outbox_store or FakeOutboxStore(clock)
+        self.apps: dict[str, dict] = {}
+        self.ids: list[dict] = []
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+
+            raise DatabaseUnavailable("OperationalError")
+
+    def _holder(self, kind: str, value: str) -> dict | None:
+        return next((r for r in self.ids if r["vigente"] and r["kind"] == kind and r["value"] == value), None)
+
+    def begin(self, intent, ids) -> None:
+        from registro.kernel.applications import FolioTaken, Holder, IdentifiersTaken
+
+        self._check()
+        with self.lock:
+            if any(a["intent"].folio == intent.folio for a in self.apps.values()):
+                raise FolioTaken()
+            taken = [(k, self._holder(k, v)) for k, v in ids.items() if self._holder(k, v)]
+            if taken:
+                raise IdentifiersTaken([Holder(r["application_id"], k, self.apps[r["application_id"]]["state"],
+                                               self.apps[r["application_id"]]["intent"].username,
+                                               self.apps[r["application_id"]]["account_id"],
+                                               self.clock() - self.apps[r["application_id"]]["created_at"])
+                                        for k, r in taken])
+            self.apps[intent.id] = {"intent": intent, "state": "creando", "account_id": None, "reason": "",
+                                    "created_at": self.clock()}
+            self.ids.extend({"application_id": intent.id, "kind": k, "value": v, "vigente": True} for k, v in ids.items())
+
+    def complete(self, application_id, account_id, email, kind: str = "confirmacion") -> bool:
+        self._check()
+        with self.lock:
+            app = self.apps.get(application_id)
+            if not app or app["state"] != "creando":
+                return False
+            app.update(state="activa", account_id=account_id)
+            if email is not None:
+                self.outbox_store.insert(kind, email, application_id)
+            return True
+
+    def _close(self, match, state: str, reason: str) -> None:
+        self._check()
+        with self.lock:
+            for app_id, app in self.apps.items():
+                if match(app_id, app) and app["state"] in ("creando", "activa"):
+                    app.update(state=state, reason=reason)
+                    for row in self.ids:
+                        if row["application_id"] == app_id:
+                            row["vigente"] = False
+
+    def cancel(self, application_id, reason) -> None:
+        self._close(lambda i, a: i == application_id, "cancelada", reason)
+
+    def reject(self, account_id, reason) -> None:
+        self._close(lambda i, a: a["account_id"] == account_id, "rechazada", reason)
+
+    def cancel_account(self, account_id, reason) -> None:
+        self._close(lambda i, a: a["account_id"] == account_id, "cancelada", reason)
+
+    def release(self, application_id, kind) -> None:
+        self._check()
+        with self.lock:
+            for row in self.ids:
+                if row["application_id"] == application_id and row["kind"] == kind:
+                    row["vigente"] = False
+
+    def stale_intents(self, older_than_s: float, limit: int = 100):
+        from registro.kernel.applications import StaleIntent
+
+        self._check()
+        now = self.clock()
+        return [StaleIntent(a["intent"], now - a["created_at"]) for a in
+                sorted(self.apps.values(), key=lambda a: a["created_at"])
+                if a["state"] == "creando" and now - a["created_at"] > older_than_s][:limit]
+
+    def account_of_folio(self, folio: str) -> str | None:
+        self._check()
+        return next((a["account_id"] for a in self.apps.values()
+                     if a["intent"].folio == folio.strip().upper() and a["state"] == "activa"), None)
+
+    def rejections_of(self, ids) -> int:
+        self._check()
+        wanted = set(ids.items())
+        return len({r["application_id"] for r in self.ids
+                    if (r["kind"], r["value"]) in wanted and self.apps[r["application_id"]]["state"] == "rechazada"})
+
+    def state_of(self, account_id: str) -> str | None:
+        return next((a["state"] for a in self.apps.values() if a["account_id"] == account_id), None)
+
+    def record(self, account_id: str, username: str, attributes: dict) -> str:
+        """An application as registration leaves it (intent + identifiers, then `activa`)."""
+        from registro.kernel.applications import Intent, identifiers_of
+
+        intent = Intent.new(folio=attributes.get("folio", ""), username=username,
+                            link_version=attributes.get("enlace_version", "v"),
+                            es_extranjero=attributes.get("es_extranjero") == "true", locale=attributes.get("locale", ""))
+        self.begin(intent, identifiers_of(attributes))
+        self.complete(intent.id, account_id, None)
+        return intent.id

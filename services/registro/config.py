@@ -15,7 +15,8 @@ from . import secret_keys
 MiB = 1024 * 1024
 
 # Secrets `registro` needs outside a local stack, and those it refuses only when given a shipped value.
-REQUIRED_SECRETS = ("REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET",
+# DATABASE_URL carries registro's database role and its password.
+REQUIRED_SECRETS = ("DATABASE_URL", "REGISTRO_SECRET_KEY", "REGISTRO_CLIENT_SECRET", "REVISION_CLIENT_SECRET",
                     "S3_ACCESS_KEY", "S3_SECRET_KEY")
 OPTIONAL_SECRETS = ("CAPTCHA_HMAC_KEY", "SMTP_PASSWORD", "REGISTRO_SECRET_KEY_PREVIOUS", "RESPONSIVA_MAC_KEY")
 
@@ -107,6 +108,9 @@ class Settings:
     efirma_roots_dir: str = ""
     efirma_ocsp_url: str = ""
     efirma_ocsp_timeout_s: float = 3.0
+    # registro's own PostgreSQL (platform/db). Empty: the app runs without it (unit tests hand in fakes);
+    # outside a local stack DATABASE_URL is required.
+    database_url: str = ""
     # REGISTRO_SECRET_KEY_PREVIOUS during a key rotation: still verifies what it signed (secret_keys.py).
     previous_secret_keys: tuple[str, ...] = ()
 
@@ -190,6 +194,7 @@ class Settings:
             efirma_ocsp_url=env.get("EFIRMA_OCSP_URL", ""),
             efirma_ocsp_timeout_s=float(env.get("EFIRMA_OCSP_TIMEOUT", "3")),
             previous_secret_keys=secret_keys.previous_keys(env),
+            database_url=_database_url(env),
         )
 
     def with_changes(self, **changes: object) -> "Settings":
@@ -199,6 +204,11 @@ class Settings:
     def signing_keys(self) -> list[str]:
         """For itsdangerous: verifies with the previous key too, signs with the current one."""
         return secret_keys.verifying(self.secret_key, self.previous_secret_keys)
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    # Outside a local stack it is required like a secret (it carries the role's password): REQUIRED_SECRETS.
+    return env.get("DATABASE_URL", "").strip()
 
 
 def _addresses(env: Mapping[str, str]) -> tuple[str, ...]:

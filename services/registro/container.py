@@ -6,7 +6,7 @@ here from configuration. Views and workflows ask `adapters()` for a part; nothin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, replace  # noqa: F401 — replace is used by background.py too
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -19,7 +19,10 @@ from .config import Settings
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
     from .adapters.captcha import Captcha
-    from .workflow.outbox import Outbox
+    from .kernel.applications import ApplicationStore
+    from .platform.db import Database
+    from .platform.jobs import Periodic
+    from .platform.outbox import Outbox, OutboxStore
     from .workflow.recovery import RecoveryDispatcher
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
@@ -44,7 +47,11 @@ class Adapters:
     page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
     privacy: "PrivacyNotices | None" = None  # the privacy notices, read once
     postal: "PostalCatalog | None" = None  # postal codes (SEPOMEX), opened once read-only
-    outbox: "Outbox | None" = None  # durable queue of confirmation emails (workflow/outbox.py)
+    database: "Database | None" = None  # registro's PostgreSQL (platform/db), from DATABASE_URL
+    applications: "ApplicationStore | None" = None  # applications and their identifiers (kernel/applications.py)
+    outbox_store: "OutboxStore | None" = None  # the outbox table (platform/outbox.py)
+    outbox: "Outbox | None" = None  # the one email path: queue + delivery worker (platform/outbox.py)
+    reconciler: "Periodic | None" = None  # finishes or undoes interrupted registrations (workflow/reconcile.py)
 
 
 def adapters() -> Adapters:
@@ -61,14 +68,15 @@ def real_adapters(s: Settings) -> Adapters:
     from .adapters.mail import SmtpMailer
     from .adapters.storage import S3Store
 
-    return Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3), mailer=SmtpMailer(s.smtp))
+    return _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3),
+                                      mailer=SmtpMailer(s.smtp)))
 
 
 def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from .adapters.captcha import Captcha
     from .adapters.pdf import PROCESS_RENDERER
-    from .workflow.outbox import Outbox
+    from .platform.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
     from .workflow.queue_index import index_for
@@ -78,6 +86,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .domain.postal import PostalCatalog
 
     a = given or real_adapters(s)
+    a = _with_database(s, a)
     return replace(
         a,
         pdf=a.pdf or PROCESS_RENDERER,
@@ -89,5 +98,23 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
-        outbox=a.outbox or Outbox(a.storage, a.mailer, background=s.outbox_background),
+        outbox=a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background)
+                            if a.outbox_store is not None else None),
     )
+
+
+def _with_database(s: Settings, a: Adapters) -> Adapters:
+    """The database-backed parts, built from DATABASE_URL unless handed in (unit tests hand in the
+    in-memory twins of tests/fakes.py). Without either, the parts stay None and a request that needs
+    them fails loudly: there is no stand-in store."""
+    if a.applications is not None and a.outbox_store is not None:
+        return a
+    if not s.database_url:
+        return a
+    from .kernel.applications import PgApplicationStore
+    from .platform.db import Database
+    from .platform.outbox import PgOutboxStore
+
+    db = a.database or Database(s.database_url)
+    return replace(a, database=db, applications=a.applications or PgApplicationStore(db),
+                   outbox_store=a.outbox_store or PgOutboxStore(db))

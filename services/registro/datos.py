@@ -21,6 +21,7 @@ from keycloak_ext import IdentityError
 from .adapters.storage import StorageUnavailable
 from .config import Settings
 from .container import build
+from .platform.db import DatabaseUnavailable
 from .workflow.personal_data import CancellationRefused, HolderNotFound, Operator, cancel, export
 
 
@@ -56,14 +57,16 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
     try:
         if args.verbo == "exportar":
             target = args.salida or Path(f"datos-{args.titular.strip()}.zip")
-            written = export(adapters.identity, adapters.storage, args.titular, target, Operator(operator))
+            written = export(adapters.identity, adapters.storage, args.titular, target, Operator(operator),
+                             applications=adapters.applications)
             print(f"datos exportados en {written}")
             return 0
         if not args.confirmar:
             print("error: la cancelación elimina documentos y cuenta sin vuelta atrás; repita con --confirmar",
                   file=sys.stderr)
             return 2
-        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator), adapters.queue_index)
+        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator), adapters.queue_index,
+                      applications=adapters.applications)
         print(f"datos cancelados: solicitud {done['solicitud']} folio {done['folio']}, {done['objetos']} objeto(s) "
               "eliminado(s); la auditoría conserva las decisiones y los SHA-256")
         return 0
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
         print("error: la solicitud está aprobada (cuenta en uso); su cancelación requiere deshabilitarla antes",
               file=sys.stderr)
         return 1
-    except (IdentityError, StorageUnavailable) as exc:
+    except (IdentityError, StorageUnavailable, DatabaseUnavailable) as exc:
         print(f"error: no se pudo completar ({type(exc).__name__}); vuelva a ejecutarlo", file=sys.stderr)
         return 1
 

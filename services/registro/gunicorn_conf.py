@@ -84,10 +84,36 @@ def on_starting(server) -> None:
 
     logs.configure_root()  # the application's logs, JSON like gunicorn's; workers inherit it
     try:
-        Settings.from_env()
+        settings = Settings.from_env()
     except InsecureSettings as exc:
         logging.getLogger("registro").critical("registro no arranca: %s", exc)  # a JSON line like every other
         sys.exit(4)
+    if settings.database_url:
+        _migrate(settings.database_url)
+
+
+def _migrate(url: str) -> None:
+    """The database's schema up to this release's head, before any worker serves (replicas starting
+    together take turns under an advisory lock: migrations/env.py)."""
+    from sqlalchemy.exc import OperationalError
+
+    from registro.platform.db import migrate
+
+    try:
+        migrate.upgrade(url)
+    except OperationalError as exc:
+        logging.getLogger("registro").critical("registro no arranca: la base de datos no responde (%s)",
+                                               type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        sys.exit(5)
+
+
+def post_worker_init(worker) -> None:
+    # The outbox's delivery thread and the reconciler run in every worker from its start, not only
+    # after its first request: emails left by a dead worker are sent even on an idle replica.
+    from registro import background
+    from registro.wsgi import app
+
+    background.start(app)
 
 
 def child_exit(server, worker) -> None:

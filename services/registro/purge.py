@@ -17,6 +17,7 @@ from .adapters.storage import StorageUnavailable
 from .config import Settings
 from .container import real_adapters
 from .workflow.purge import purge_expired
+from .platform.db import DatabaseUnavailable
 from .workflow.queue_index import index_for
 from .workflow.retention import apply_retention
 
@@ -31,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     adapters = real_adapters(settings)
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
-                                index=index_for(settings.redis_url))
+                                index=index_for(settings.redis_url), applications=adapters.applications)
         retired = apply_retention(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
         # Markers of used captcha solutions only matter until their challenge expires.
         swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
                                                adapters.storage).forget_expired()
-    except (IdentityError, StorageUnavailable) as exc:
+    except (IdentityError, StorageUnavailable, DatabaseUnavailable) as exc:
         print(f"error: no se pudo completar la depuración ({type(exc).__name__}); vuelva a ejecutarla", file=sys.stderr)
         return 1
     verb = "se eliminaría" if args.dry_run else "eliminada"

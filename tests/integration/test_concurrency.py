@@ -22,7 +22,6 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.workflow import claims
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, delete_application, path_of, \
     valid_until
@@ -61,7 +60,6 @@ def _cleanup(gateway, storage, emails):
     for email in emails:
         account = gateway.find_by_email(email)
         if account is not None:
-            claims.Claims(storage, gateway).release_account(account, include_folio=True)
             delete_application(gateway, storage, account.id)
 
 

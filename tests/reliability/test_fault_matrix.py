@@ -8,7 +8,7 @@ service is stopped once: the five cells are prepared with everything up, the ser
 service is started again, and the five completions are checked.
 
 Documented degraded answers: with SMTP down a registration is kept and its confirmation email waits
-in the durable outbox (workflow/outbox.py) until SMTP is back; an approval is kept and listed for «Reenviar correo» in the console; recovery answers its
+in the durable outbox (platform/outbox.py) until SMTP is back; an approval is kept and listed for «Reenviar correo» in the console; recovery answers its
 usual page whatever happens behind it (SPEC §8) and retries the request in the background until
 Keycloak and its SMTP are back (workflow/recovery.py). Uploads and submissions send no email.
 """
@@ -144,7 +144,7 @@ def registration_cell(w: World, service: str) -> Cell:
             assert w.mailbox.messages_to(email) == []
             assert w.outbox.pending(), "the confirmation email waits in the outbox"
             # What every worker's outbox loop does on its next round, without waiting for it.
-            w.outbox.drain(min_age_s=0)
+            w.outbox.flush()
         else:
             assert account is None, "no quedó una cuenta huérfana"
             retry = {**form, "csrf_token": csrf_token(client.get("/registro").get_data(as_text=True))}

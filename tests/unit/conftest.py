@@ -9,7 +9,7 @@ from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
 from registro.adapters.sessions import MemorySessions
 from registro.workflow.queue_index import MemoryBackend, QueueIndex
-from tests.fakes import FakeIdentity, FakeMailer, FakeStore
+from tests.fakes import FakeApplicationStore, FakeIdentity, FakeMailer, FakeOutboxStore, FakeStore
 
 
 def unit_settings(**changes) -> Settings:
@@ -29,8 +29,10 @@ def unit_settings(**changes) -> Settings:
 
 @pytest.fixture
 def fakes() -> Adapters:
+    outbox_store = FakeOutboxStore()
     return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(),
-                    queue_index=QueueIndex(MemoryBackend()), console_sessions=MemorySessions())
+                    queue_index=QueueIndex(MemoryBackend()), console_sessions=MemorySessions(),
+                    applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store)
 
 
 @pytest.fixture

@@ -161,32 +161,32 @@ def test_an_unknown_holder_is_reported(fakes, capsys):
     assert datos_main(["exportar", "AU-2026-NOEXISTE", "--operador", "op"], adapters=fakes) == 1
     assert "no hay una solicitud" in capsys.readouterr().err
     with pytest.raises(personal_data.HolderNotFound):
-        personal_data.find_holder(fakes.identity, fakes.storage, "nadie")
+        personal_data.find_holder(fakes.identity, fakes.applications, "nadie")
 
 
-def test_a_claimed_folio_is_found_without_a_keycloak_attribute_search(fakes, monkeypatch):
-    """The folio's claim names the username: the operator's command does not wait on a search that grows
-    with the realm; an account made before claims (no claim) is still found by the search."""
-    from registro.workflow.claims import FOLIO, Claims
-
-    claimed = _holder(fakes)
-    folio = fakes.identity.get_account(claimed).attr("folio")
-    Claims(fakes.storage, fakes.identity).claim_all({FOLIO: folio}, fakes.identity.get_account(claimed).username)
-    unclaimed = _decided(fakes, "rechazado", 2)
+def test_a_recorded_folio_is_found_without_a_keycloak_attribute_search(fakes, monkeypatch):
+    """The folio is a unique column of registro's database: the operator's command does not wait on a
+    search that grows with the realm; an account made before the database (no row) is still found by
+    the search."""
+    recorded = _holder(fakes)
+    account = fakes.identity.get_account(recorded)
+    folio = account.attr("folio")
+    fakes.applications.record(recorded, account.username, account.attributes)
+    unrecorded = _decided(fakes, "rechazado", 2)
     searches = []
     real_search = fakes.identity.find_by_attribute
     monkeypatch.setattr(fakes.identity, "find_by_attribute",
                         lambda *a, **kw: searches.append(a) or real_search(*a, **kw))
 
-    assert personal_data.find_holder(fakes.identity, fakes.storage, folio.lower()).id == claimed
+    assert personal_data.find_holder(fakes.identity, fakes.applications, folio.lower()).id == recorded
     assert searches == []
-    assert personal_data.find_holder(fakes.identity, fakes.storage, "AU-2026-00000002").id == unclaimed
+    assert personal_data.find_holder(fakes.identity, fakes.applications, "AU-2026-00000002").id == unrecorded
     assert searches == [("folio", "AU-2026-00000002")]
 
 
 def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_queue(fakes, capsys):
     from registro.domain.application import Application
-    from registro.workflow.claims import Claims, Taken, identifiers_of
+    from registro.kernel.applications import IdentifiersTaken, Intent, identifiers_of
     from registro.workflow.queue_index import entry_for
 
     from tests.support.registration import CURP
@@ -194,13 +194,16 @@ def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_
     account_id = _holder(fakes)
     fakes.identity.update_attributes(account_id, {"curp": CURP})
     account = fakes.identity.get_account(account_id)
-    identifiers = identifiers_of(account.attributes, folio=True)
-    assert set(identifiers) == {"curp", "folio"}
-    claims = Claims(fakes.storage, fakes.identity)
-    claims.claim_all(identifiers, account.username)
+    identifiers = identifiers_of(account.attributes)
+    assert "curp" in identifiers
+    fakes.applications.record(account_id, account.username, account.attributes)
     fakes.queue_index.add(entry_for(Application(account), "2026-11-01T10:00:00+00:00"))
-    with pytest.raises(Taken):
-        claims.claim_all(identifiers, "otra-persona")
+
+    def another(n):
+        return Intent.new(folio=f"AU-2026-OTRA000{n}", username="otra-persona", link_version="v", es_extranjero=False)
+
+    with pytest.raises(IdentifiersTaken):
+        fakes.applications.begin(another(1), identifiers)
     assert datos_main(["cancelar", account.username, "--operador", "op", "--confirmar"], adapters=fakes) == 0
     assert fakes.queue_index.get(account_id) is None
-    claims.claim_all(identifiers, "otra-persona")  # the person may apply again: nothing holds them
+    fakes.applications.begin(another(2), identifiers)  # the person may apply again: nothing holds them

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from registro.workflow import claims
 from registro.workflow.audit import AuditTrail
 from registro.workflow.status_links import signer, status_url
 from tests.support.registration import csrf_token
@@ -23,8 +22,8 @@ def _application(fakes, estatus: str, **attributes) -> str:
     account_id = fakes.identity.create_account(username="pela800101ab8", email="ana.pena@example.com",
                                                first_name="Ana", last_name="Peña", attributes=attrs,
                                                enabled=estatus == "aprobado")
-    # As registration leaves it: the folio claimed for the account's username.
-    claims.Claims(fakes.storage, fakes.identity).claim_all(claims.identifiers_of(attrs, folio=True), "pela800101ab8")
+    # As registration leaves it: the application recorded in registro's database.
+    fakes.applications.record(account_id, "pela800101ab8", attrs)
     return account_id
 
 
@@ -184,16 +183,16 @@ def test_the_folio_is_found_by_its_claim_without_a_keycloak_attribute_search(cli
     _wait_for_mail(fakes, 1)
 
 
-def test_a_claim_whose_account_holds_another_folio_sends_nothing(client, fakes):
-    """A stale claim (its username now belongs to an account with another folio) finds nobody."""
-    _application(fakes, "en_revision")
-    claims.Claims(fakes.storage, fakes.identity).claim_all({claims.FOLIO: "AU-2026-0000AAAA"}, "pela800101ab8")
-    _ask(client, "AU-2026-0000AAAA", "ana.pena@example.com")
+def test_a_folio_whose_account_was_deleted_sends_nothing(client, fakes):
+    """The database still names the account, but Keycloak no longer has it (deleted in its console)."""
+    account_id = _application(fakes, "en_revision")
+    fakes.identity.delete_account(account_id)
+    _ask(client, "AU-2026-7K3M9QX2", "ana.pena@example.com")
     _wait_for_mail(fakes, 0)
 
 
-@pytest.mark.parametrize("down", ["storage", "identity"])
-def test_storage_or_keycloak_down_gets_the_same_answer_and_sends_nothing(client, fakes, down):
+@pytest.mark.parametrize("down", ["applications", "identity"])
+def test_database_or_keycloak_down_gets_the_same_answer_and_sends_nothing(client, fakes, down):
     _application(fakes, "en_revision")
     page = client.get("/consulta").get_data(as_text=True)
     getattr(fakes, down).down = True

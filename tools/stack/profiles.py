@@ -17,9 +17,10 @@ KEYCLOAK_VERSION = "26.7.3"
 
 DEFAULT_PORTS = {
     "run": {"KEYCLOAK_PORT": 8080, "KEYCLOAK_MGMT_PORT": 9000, "REGISTRO_PORT": 5000, "MODULO_PORT": 5001,
-            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025, "REDIS_PORT": 6379},
+            "S3_PORT": 7070, "MAIL_WEB_PORT": 8025, "SMTP_PORT": 1025, "REDIS_PORT": 6379, "POSTGRES_PORT": 5433},
     "test": {"KEYCLOAK_PORT": 18080, "KEYCLOAK_MGMT_PORT": 19000, "REGISTRO_PORT": 15000, "MODULO_PORT": 15001,
-             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025, "REDIS_PORT": 16379},
+             "S3_PORT": 17070, "MAIL_WEB_PORT": 18025, "SMTP_PORT": 11025, "REDIS_PORT": 16379,
+             "POSTGRES_PORT": 15433},
 }
 PREFIXES = {"run": "", "test": "TEST_", "prod": "PROD_", "prodtest": "TEST_PROD_"}
 PRODUCTION_PROFILES = ("prod", "prodtest")
@@ -77,6 +78,9 @@ class Profile:
             # State the replicas share (rate limits, queue index, sessions, locks) lives in Redis.
             "REDIS_URL": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
             "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{p['REDIS_PORT']}/0",
+            # registro's own database (issue 20), on the stack's PostgreSQL as in production.
+            "DATABASE_URL": f"postgresql+psycopg://registro:{self._local_secret('registro_db_password')}"
+                            f"@127.0.0.1:{p['POSTGRES_PORT']}/registro",
             # Declares a local stack: the shipped development secrets below are accepted only here.
             "APP_ENV": "local",
             "STACK_PROFILE": self.name,

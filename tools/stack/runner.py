@@ -114,8 +114,10 @@ class Stack:
         print(f"pila «{self.profile.name}» lista en {time.monotonic() - t0:.1f} s", flush=True)
 
     def _up_local(self) -> None:
-        for name in ("s3", "redis", "mail", "keycloak"):
+        for name in ("postgres", "s3", "redis", "mail", "keycloak"):
             self.start(name)
+        self.wait_ready("postgres")
+        self._ensure_registro_database()
         self.wait_ready("s3")
         self.wait_ready("redis")
         self._run_python("-m", "tools.stack.bucket")
@@ -126,6 +128,13 @@ class Stack:
         self._run_python("-m", "keycloak_ext", "provision")
         self.wait_ready("registro")
         self.wait_ready("modulo")
+
+    def _ensure_registro_database(self) -> None:
+        """registro's role and database (the password kept with the stack's data); registro applies
+        its migrations itself when it starts."""
+        from .prod import ensure_database
+
+        ensure_database(self.profile, self.profile._local_secret("registro_db_password"), "registro")
 
     def down(self) -> None:
         for name in reversed(list(self.services)):
@@ -139,7 +148,9 @@ class Stack:
 
             paths = data_paths(self.profile)
         else:
-            paths = [keycloak_home(self.profile) / "data" / "h2", self.profile.data / "s3",
+            from .prod import pg_dir
+
+            paths = [keycloak_home(self.profile) / "data" / "h2", pg_dir(self.profile), self.profile.data / "s3",
                      self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.profile.data / "redis",
                      self.logs]
         for path in paths:

@@ -92,6 +92,23 @@ def java_home() -> str:
     return out.read_text().strip() if out.exists() else os.environ.get("JAVA_HOME", "")
 
 
+def postgres_service(profile: Profile, *, max_connections: int = 100) -> Service:
+    """Debian's PostgreSQL 15 in the stack's folder, run as the unprivileged `postgres` user (initdb
+    and postgres refuse root), on loopback only: the same server in every profile."""
+    from .prod import PG_BIN, _prepare_postgres, pg_dir, postgres_ready
+
+    port = profile.ports["POSTGRES_PORT"]
+    return Service(name="postgres", argv=["runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"),
+                                          "-D", str(pg_dir(profile)), "-p", str(port),
+                                          "-c", "listen_addresses=127.0.0.1",
+                                          "-c", f"unix_socket_directories={pg_dir(profile)}",
+                                          "-c", f"max_connections={max_connections}"],
+                   ready_url=None, ready_check=lambda: postgres_ready(profile), ports=(port,),
+                   prepare=lambda: _prepare_postgres(profile), ready_timeout_s=60,
+                   stop_command=["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D",
+                                 str(pg_dir(profile)), "-m", "fast", "-w"])
+
+
 def s3_service(profile: Profile) -> Service:
     p = profile.ports
     s3_root = profile.data / "s3"
@@ -160,6 +177,7 @@ def services_for(profile: Profile) -> list[Service]:
     }
     registro_env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", **REGISTRO_PROCESS_ENV}
     return [
+        postgres_service(profile),
         s3_service(profile),
         redis_service(profile, p["REDIS_PORT"]),
         mail_service(profile),

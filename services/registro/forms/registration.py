@@ -27,6 +27,10 @@ from .base import Form
 LEGEND = "Los campos marcados con (*) son de carácter obligatorio."
 RFC_CONFIRM_LABEL = "Confirmo que mi RFC es correcto"
 
+# The value is held by a registration still being made (perhaps this person's own, interrupted): an
+# abandoned one is finished or cancelled within two minutes (workflow/reconcile.py).
+IN_FLIGHT_MESSAGE = ("Hay un registro en curso con este dato. Si usted acaba de enviar el formulario, revise su "
+                     "correo; si no le llega, intente de nuevo en dos minutos. Sus datos no se perdieron.")
 DUPLICATE_MESSAGES = {
     "curp": "Ya existe una cuenta o una solicitud en trámite con esta CURP. Si es suya, use el enlace del correo "
             "de confirmación o «¿Olvidó su contraseña?»; si no la reconoce, comuníquese con la ANAM.",
@@ -205,9 +209,9 @@ class RegistrationForm(Form):
             aviso_version=c.get("aviso_version", ""), aviso_sha256=c.get("aviso_sha256", ""),
         )
 
-    def refuse_duplicates(self, fields: list[str]) -> None:
+    def refuse_duplicates(self, fields: list[str], *, in_flight: bool = False) -> None:
         for name in fields:
-            getattr(self, name).errors.append(DUPLICATE_MESSAGES[name])
+            getattr(self, name).errors.append(IN_FLIGHT_MESSAGE if in_flight else DUPLICATE_MESSAGES[name])
 
     def refuse_rejected(self, attributes: tuple[str, ...], foreign: bool) -> None:
         """Keycloak refused values this form accepted: each refused attribute's error goes next to its

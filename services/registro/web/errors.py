@@ -12,6 +12,7 @@ from keycloak_ext import IdentityUnavailable
 from ..adapters.mail import MailUnavailable
 from ..adapters.sessions import SessionsUnavailable
 from ..adapters.storage import StorageUnavailable
+from ..platform.db import DatabaseUnavailable
 from ..workflow.queue_index import QueueIndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ def register(app: Flask) -> None:
         log.error("almacenamiento S3 no disponible: %s", type(exc).__name__)
         return error_page(503, "El almacenamiento de documentos no está disponible en este momento. "
                                "No se realizó ningún cambio; intente de nuevo en unos minutos.")
+
+    @app.errorhandler(DatabaseUnavailable)
+    def database_down(exc: DatabaseUnavailable):
+        log.error("base de datos no disponible: %s", exc)
+        return error_page(503, "El servicio no está disponible en este momento. No se realizó ningún cambio; "
+                               "intente de nuevo en unos minutos.")
 
     @app.errorhandler(QueueIndexUnavailable)
     @app.errorhandler(SessionsUnavailable)

@@ -18,6 +18,7 @@ from ..adapters.mail import MailUnavailable
 from ..adapters.sessions import SessionsUnavailable
 from ..adapters.storage import StorageUnavailable
 from ..container import adapters, settings
+from ..platform.db import DatabaseUnavailable
 from ..extensions import limiter
 from keycloak_ext import IdentityError
 
@@ -41,9 +42,11 @@ def alive():
 def ready():
     checks = {}
     a = adapters()
-    for name, probe, failure in (("keycloak", a.identity.ping, IdentityError),
-                                 ("s3", a.storage.ping, StorageUnavailable),
-                                 ("smtp", a.mailer.ping, MailUnavailable)):
+    probes = [("keycloak", a.identity.ping, IdentityError), ("s3", a.storage.ping, StorageUnavailable),
+              ("smtp", a.mailer.ping, MailUnavailable)]
+    if a.database is not None:  # registro's own PostgreSQL: the record of every application
+        probes.append(("postgres", a.database.ping, DatabaseUnavailable))
+    for name, probe, failure in probes:
         try:
             probe()
             checks[name] = "ok"

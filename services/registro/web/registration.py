@@ -8,7 +8,6 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 
 from keycloak_ext import AccountNotFound, IdentityRejected
 
-from ..adapters.mail import MailUnavailable
 from ..adapters.pdf import PdfUnavailable
 from ..container import adapters, settings
 from ..extensions import limiter
@@ -36,12 +35,6 @@ TOO_MANY_RESENDS = ("Ya se envió un correo hace poco. Espere unos minutos antes
                     "su carpeta de correo no deseado.")
 
 
-@bp.before_app_request
-def _outbox_running() -> None:
-    # Each worker process sweeps the outbox for messages a crashed or failed attempt left behind.
-    adapters().outbox.start()  # container.build always makes one
-
-
 # --- the form ------------------------------------------------------------------------------------
 @bp.route("/registro", methods=["GET", "POST"], endpoint="form")
 @limiter.limit(lambda: settings().registration_limits, methods=["POST"])
@@ -55,10 +48,13 @@ def form():
         a = adapters()
         try:
             result = registration.register(form.applicant(), identity=a.identity, storage=a.storage,
-                                           mailer=a.mailer, settings=settings(), renderer=a.pdf,
+                                           settings=settings(), renderer=a.pdf, applications=a.applications,
                                            outbox=a.outbox)
         except registration.DuplicateApplicant as exc:
-            form.refuse_duplicates(exc.fields)
+            form.refuse_duplicates(exc.fields, in_flight=exc.in_flight)
+        except registration.RegistrationInterrupted:
+            return error_page(503, "El registro no pudo completarse a tiempo. No se realizó ningún cambio; "
+                                   "intente de nuevo en unos minutos.")
         except IdentityRejected as exc:  # Keycloak refused a value the form accepted: say where, keep the rest
             form.refuse_rejected(exc.fields, foreign=bool(form.es_extranjero.data))
         except PdfUnavailable:
@@ -114,8 +110,7 @@ def resend():
                                "que recibió o, si aún no se registra, llene el formulario de registro.")
     a = adapters()
     try:
-        registration.resend(a.identity, a.storage, a.mailer, settings(), account_id, renderer=a.pdf,
-                            outbox=a.outbox)
+        registration.resend(a.identity, a.storage, settings(), account_id, renderer=a.pdf, outbox=a.outbox)
     except (registration.ResendNotAllowed, AccountNotFound):
         session.pop(SESSION_APPLICATION, None)
         session.pop(SESSION_MAIL_FAILED, None)
@@ -123,10 +118,6 @@ def resend():
             "registro/no_disponible.html", titulo="No es posible reenviar el correo",
             mensaje="Esta solicitud ya no espera la confirmación del correo: ya fue enviada a validación, "
                     "ya se resolvió o expiró. Si su solicitud expiró, regístrese de nuevo."), 409
-    except MailUnavailable:
-        session[SESSION_APPLICATION] = account_id
-        session[SESSION_MAIL_FAILED] = True
-        return redirect(url_for(".sent"))
     except PdfUnavailable:
         return error_page(503, PDF_FAILED)
     session[SESSION_APPLICATION] = account_id

@@ -44,7 +44,8 @@ def _no_account(exc: AccountNotFound):
 
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index, a.page_views)
+    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index, a.page_views,
+                         applications=a.applications)
 
 
 def _hour(timestamp: float) -> str:

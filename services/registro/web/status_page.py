@@ -111,11 +111,11 @@ def request_link():
 
     def message():
         with app.app_context():  # the email's templates and settings
-            return status_link_email(a.identity, a.storage, folio, correo, emails.compose)
+            return status_link_email(a.identity, a.applications, folio, correo, emails.compose)
 
     # Whatever the lookup finds, the answer is the same page, at the same speed: the lookup runs with
     # the sending, off the request path (no enumeration of folios or emails).
-    deliver_in_background(a.mailer, message)
+    deliver_in_background(a.outbox, message)
     return _link_request_page(sent=True)
 
 

@@ -38,7 +38,7 @@ from ..domain.storage_keys import decision_key, failed_email_key
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .decision_emails import DecisionEmails
-from .claims import Claims
+from ..kernel.applications import ApplicationStore
 from .leases import LeaseNotHeld, Leases, Reviewer
 from .queue_index import QueueIndex, QueueIndexUnavailable
 from .review_detail import documents_digest, round_id
@@ -71,8 +71,10 @@ class Outcome:
 
 class Decisions:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
-                 leases: Leases, audit: AuditTrail, index: QueueIndex | None) -> None:
+                 leases: Leases, audit: AuditTrail, index: QueueIndex | None,
+                 applications: ApplicationStore | None = None) -> None:
         self.identity = identity
+        self.applications = applications  # registro's record: a rejection releases the identifiers
         self.store = store
         self.settings = settings
         self.leases = leases
@@ -139,7 +141,8 @@ class Decisions:
         revision = self._revision(app, reviewer, "rechazado", {"motivo": reason})
         self._change(app, record, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
-        Claims(self.store, self.identity).release_account(app.account)  # SPEC §9: a rejected person may apply again
+        if self.applications is not None:  # SPEC §9: a rejected person may apply again
+            self.applications.reject(app.id, reason)
         return self._complete(app, record, etag, reviewer, send=lambda: self.emails.rejection(app, reason))
 
     # --- resend ----------------------------------------------------------------------------------

@@ -17,14 +17,14 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from keycloak_ext import Account
+from keycloak_ext import Account, AccountNotFound
 
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
 from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
-from .claims import FOLIO, Claims, account_holding
+from ..kernel.applications import ApplicationStore
 from .queue_index import QueueIndex
 from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
 
@@ -44,15 +44,18 @@ class Operator:
     name: str  # who ran the command (the audit event names them)
 
 
-def find_holder(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str) -> Account:
+def find_holder(identity: IdentityDirectory, applications: ApplicationStore | None, folio_or_username: str) -> Account:
     wanted = folio_or_username.strip()
     if wanted.upper().startswith(FOLIO_PREFIX):
         folio = wanted.upper()
-        # Through the folio's claim; only an account made before claims existed (and never backfilled)
-        # needs Keycloak's attribute search, slow on a large realm.
-        account = account_holding(storage, identity, FOLIO, folio)
-        if account is not None:
-            return account
+        # Through registro's database; only an account made before it existed needs Keycloak's
+        # attribute search, slow on a large realm.
+        account_id = applications.account_of_folio(folio) if applications is not None else None
+        if account_id is not None:
+            try:
+                return identity.get_account(account_id)
+            except AccountNotFound:
+                pass
         matches = [a for a in identity.find_by_attribute("folio", folio, max_results=2) if a.attr("folio") == folio]
         if matches:
             return matches[0]
@@ -69,9 +72,9 @@ def _account_record(account: Account) -> dict:
 
 
 def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, target: Path,
-           operator: Operator) -> Path:
+           operator: Operator, *, applications: ApplicationStore | None = None) -> Path:
     """Writes the ZIP to `target` (a file) and records the export. Returns the path written."""
-    account = find_holder(identity, storage, folio_or_username)
+    account = find_holder(identity, applications, folio_or_username)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("cuenta.json", json.dumps(_account_record(account), ensure_ascii=False, indent=2))
@@ -98,11 +101,11 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
 
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
-           index: QueueIndex | None = None) -> dict:
+           index: QueueIndex | None = None, *, applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue, after the account as every exit from the queue (workflow/queue_index.py)."""
-    account = find_holder(identity, storage, folio_or_username)
+    account = find_holder(identity, applications, folio_or_username)
     application = Application(account)
     if application.status == status.APROBADO:
         raise CancellationRefused(account.id)
@@ -116,7 +119,8 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     for key in keys:
         storage.delete(key)
     identity.delete_account(account.id)
-    Claims(storage, identity).release_account(account, include_folio=True)
+    if applications is not None:
+        applications.cancel_account(account.id, "datos cancelados a petición del titular")
     if index is not None:
         index.remove(account.id)
     return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}

@@ -20,7 +20,7 @@ from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
 from ..domain.storage_keys import application_prefix, edit_lock_key
-from .claims import Claims
+from ..kernel.applications import ApplicationStore
 from .record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
 
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                  now: datetime | None = None, dry_run: bool = False, index=None) -> list[Expired]:
+                  now: datetime | None = None, dry_run: bool = False, index=None,
+                  applications: ApplicationStore | None = None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
@@ -99,7 +100,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                 for key in keys:
                     storage.delete(key)
                 identity.delete_account(application.id)
-                Claims(storage, identity).release_account(application.account, include_folio=True)
+                if applications is not None:  # the identifiers are released with the application
+                    applications.cancel_account(application.id, "expirada")
                 if index is not None:  # after the account, as every exit from the queue (queue_index.py)
                     index.remove(application.id)
         except ApplicationBusy:

@@ -1,24 +1,19 @@
 """Registration (SPEC §4-§5): a disabled account, its responsiva and the confirmation email.
 
-The steps are ordered so that a failure never leaves half an application:
-  1. every unique identifier Keycloak does not guard itself (CURP, a foreigner's RFC, country +
-     passport) and the folio is claimed by a conditional create in S3 (workflow/claims.py): taken →
-     DuplicateApplicant, nothing created (a Mexican's RFC is the username and the email is unique in
-     the realm: Keycloak refuses their duplicates atomically in step 3, mapped to DuplicateApplicant);
-     S3 down → StorageUnavailable, nothing created. No Keycloak search: the cost does not grow with
-     the number of accounts, and concurrent registrations of one CURP cannot both pass;
-  2. the responsiva is rendered — in a worker thread while the claims of step 1 travel (fails → the
-     claims are released, nothing created);
-  3. the disabled account is created with every attribute, the link version included, in its user
-     type's group (catalog.group_of), which carries the user-type role: account, profile and role
-     are one atomic Keycloak call (a refused create leaves nothing; no role-mapping call follows);
-  4. the responsiva is stored in S3 (fails → the account is deleted again, then the claims
-     released, and the error propagates);
-  5. the confirmation email is written to the durable outbox (workflow/outbox.py) and delivered off
-     the request path, retried until SMTP takes it (fails to queue → the account stays complete and
-     the applicant uses "Reenviar correo", which renders the responsiva again if it went missing).
-If the clean-up in step 4 cannot reach Keycloak either, the account is left in `pendiente_correo`
-with its claims, and the purge command removes both when unconfirmed applications expire.
+A recorded saga over registro's database (kernel/applications.py), so that a failure, or a process
+killed at any point, never leaves a person who cannot go on:
+  1. the intent — the application row (`creando`: folio, username and first link version decided
+     here) and its identifiers (CURP, RFC, country + passport) — is one transaction: a value held by
+     a live application → DuplicateApplicant, nothing created. A holder whose Keycloak account is
+     gone (deleted in the admin console) or now holds another value is released first, then the
+     intent is tried again (`_begin`). Meanwhile the responsiva renders in a worker process;
+  2. the disabled account is created with every attribute, the link version included, in its user
+     type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call;
+  3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
+  4. the application becomes `activa` and the confirmation email is queued in the outbox, in one
+     transaction; the outbox worker sends it.
+A crash between 1 and 4 leaves a `creando` row older than RECONCILE_AFTER_S: the reconciler
+(workflow/reconcile.py) finishes it when its account exists, and cancels it when not.
 
 Usernames (one documented rule): a Mexican's username is the RFC (an "&", which Keycloak
 refuses in usernames, becomes "-", a character no RFC contains); a foreigner's is "EXT"
@@ -32,7 +27,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from keycloak_ext import Account, AccountConflict, IdentityError
+from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityError
 from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 
 from ..adapters.identity import IdentityDirectory
@@ -46,10 +41,11 @@ from ..domain.geography import MEXICO
 from ..domain.storage_keys import responsiva_key
 from ..emails import compose
 from ..links import new_version
-from . import claims
-from .claims import Claims
+from ..kernel.applications import (ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of,
+                                   normalise, passport_value)
+from ..platform.db.schema import ACTIVA, CREANDO
+from ..platform.outbox import Outbox
 from .confirmation_links import issue_link, link_for
-from .outbox import Outbox
 from .process_pool import settle
 from .privacy import record_acceptance
 from .responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
@@ -59,6 +55,8 @@ log = logging.getLogger(__name__)
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to misread on a printed folio
 FOREIGN_USERNAME_PREFIX = "EXT"
 _MAX_DRAWS = 5
+# A `creando` intent younger than this is a registration in flight; older, the reconciler takes it.
+RECONCILE_AFTER_S = 45.0
 
 # An applicant may ask for a fresh link while the link still has something to do.
 RESENDABLE = frozenset({status.PENDIENTE_CORREO, status.PENDIENTE_DOCUMENTOS, status.REQUIERE_CORRECCION})
@@ -123,11 +121,17 @@ class Applicant:
 
 class DuplicateApplicant(Exception):
     """Someone already has an account with this value; `fields` names the form fields concerned.
-    The message shown never says whose account it is."""
+    The message shown never says whose account it is. `in_flight`: the holder is a registration
+    still being made (perhaps this person's own, interrupted): trying again in two minutes may pass."""
 
-    def __init__(self, fields: list[str]) -> None:
+    def __init__(self, fields: list[str], *, in_flight: bool = False) -> None:
         super().__init__(", ".join(fields))
         self.fields = fields
+        self.in_flight = in_flight
+
+
+class RegistrationInterrupted(Exception):
+    """The intent was taken over by the reconciler while Keycloak answered slowly; nothing remains."""
 
 
 class ResendNotAllowed(Exception):
@@ -158,53 +162,92 @@ class _UsernameTaken(Exception):
     """A foreigner's random username was taken: draw another one."""
 
 
-def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer,
-             settings: Settings, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> Registered:
-    outbox = outbox or Outbox(storage, mailer, background=False)
-    claimed = Claims(storage, identity)
+def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
+             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None) -> Registered:
+    ids = identifiers_of(applicant.attributes(folio="", fecha_registro=""))
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
         folio = new_folio()
+        intent = Intent.new(folio=folio, username=username, link_version=new_version(),
+                            es_extranjero=applicant.es_extranjero, locale=applicant.idioma)
         attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
-        # The responsiva renders (CPU) while the claims travel (I/O): their latency is hidden.
+        # The responsiva renders (CPU) while the intent is recorded (I/O): its latency is hidden.
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
                                                   email=applicant.email, attributes=attributes), renderer)
         try:
-            held = claimed.claim_all(claims.identifiers_of(attributes, folio=True), username)
-        except claims.Taken as exc:
+            _begin(applications, identity, intent, ids)
+        except FolioTaken:
             settle(pdf_job)
-            taken = [f for f in exc.fields if f != claims.FOLIO]
-            if taken:
-                raise DuplicateApplicant(taken + _held_in_keycloak(identity, applicant, username)) from None
-            continue  # only the folio was taken: draw another
+            continue
         except BaseException:
             settle(pdf_job)
             raise
         try:
-            pdf = pdf_job.result()  # PdfUnavailable: nothing created, the claims are released
-            account_id, version = _create(identity, storage, applicant, username, folio, attributes, pdf)
+            pdf = pdf_job.result()  # PdfUnavailable: the intent is cancelled, nothing created
+            account_id = _create(identity, storage, applicant, intent, attributes, pdf)
         except _UsernameTaken:
-            claimed.release(held)
+            _cancel_quietly(applications, intent, "usuario ocupado")
             continue
         except _HalfCreated as exc:
-            raise exc.error from None  # the leftover account still owns its claims; the purge releases both
+            raise exc.error from None  # the account is left: the reconciler finishes the intent
         except BaseException:
-            claimed.release(held)
+            _cancel_quietly(applications, intent, "registro fallido antes de crear la cuenta")
             raise
         break
     else:
         raise RuntimeError("no se pudo generar un usuario único")
-    email = _confirmation_email(settings, link_for(settings, account_id, version), account_id, applicant.email,
-                                f"{applicant.nombre} {applicant.apellidos}", folio, pdf, locale=applicant.idioma)
-    try:
-        outbox.enqueue(email)
-        sent = True
-    except StorageUnavailable as exc:
-        # The application is complete; "Reenviar correo" issues the link and sends it later.
-        log.warning("registro %s sin correo de confirmación: %s", account_id, type(exc).__name__)
-        sent = False
+    email = _confirmation_email(settings, link_for(settings, account_id, intent.link_version), account_id,
+                                applicant.email, f"{applicant.nombre} {applicant.apellidos}", folio, pdf,
+                                locale=applicant.idioma)
+    if not applications.complete(intent.id, account_id, email):
+        # The reconciler cancelled the intent while Keycloak was slow: undo the account too.
+        _roll_back(identity, storage, account_id, folio)
+        raise RegistrationInterrupted()
+    outbox.notify()
     log.info("registro creado: cuenta %s, folio %s", account_id, folio)
-    return Registered(account_id=account_id, folio=folio, email_sent=sent)
+    return Registered(account_id=account_id, folio=folio, email_sent=True)
+
+
+def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str]) -> None:
+    """Records the intent; a holder that no longer holds (its account deleted in Keycloak's console,
+    or changed to another value) is released once and the intent tried again."""
+    for attempt in (1, 2):
+        try:
+            applications.begin(intent, ids)
+            return
+        except IdentifiersTaken as exc:
+            live = [h for h in exc.holders if not _released_if_stale(applications, identity, h, ids)]
+            if live or attempt == 2:
+                holders = live or exc.holders
+                raise DuplicateApplicant(sorted({h.kind for h in holders}),
+                                         in_flight=all(h.state == CREANDO for h in holders)) from None
+
+
+def _released_if_stale(applications: ApplicationStore, identity: IdentityDirectory, holder: Holder,
+                       ids: dict[str, str]) -> bool:
+    """True when `holder` no longer holds its value and was released. An intent in flight is never
+    stale here (the reconciler decides about old ones); an active application is stale when Keycloak
+    no longer has its account (deleted by an operator: the application is cancelled) or the account
+    now holds another value (changed by an operator: that identifier alone is released)."""
+    if holder.state != ACTIVA or not holder.account_id:
+        return False
+    try:
+        account = identity.get_account(holder.account_id)
+    except AccountNotFound:
+        log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela", holder.account_id)
+        applications.cancel_account(holder.account_id, "cuenta eliminada en Keycloak")
+        return True
+    if identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
+        applications.release(holder.application_id, holder.kind)
+        return True
+    return False
+
+
+def _cancel_quietly(applications: ApplicationStore, intent: Intent, reason: str) -> None:
+    try:
+        applications.cancel(intent.id, reason)
+    except Exception as exc:  # noqa: BLE001 — the reconciler cancels it when this cannot
+        log.warning("no se pudo cancelar la solicitud %s (%s); la conciliación lo hará", intent.id, type(exc).__name__)
 
 
 class _HalfCreated(Exception):
@@ -215,31 +258,30 @@ class _HalfCreated(Exception):
         self.error = error
 
 
-def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, username: str, folio: str,
-            attributes: dict[str, str], pdf: bytes) -> tuple[str, str]:
-    version = new_version()
-    attributes = {**attributes, "enlace_version": version}  # the first link's version: no extra round trip
+def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
+            attributes: dict[str, str], pdf: bytes) -> str:
+    attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
     try:
-        account_id = identity.create_account(username=username, email=applicant.email, first_name=applicant.nombre,
-                                             last_name=applicant.apellidos, attributes=attributes, enabled=False,
+        account_id = identity.create_account(username=intent.username, email=applicant.email,
+                                             first_name=applicant.nombre, last_name=applicant.apellidos,
+                                             attributes=attributes, enabled=False,
                                              groups=(group_path_of(applicant.tipo_usuario),))
     except AccountConflict:
-        # Keycloak's unique username (a Mexican's RFC) or email: another account holds it, or a
-        # registration racing this one got there first.
-        taken = _held_in_keycloak(identity, applicant, username)
+        # Keycloak's unique username (a Mexican's RFC) or email: another account holds it.
+        taken = _held_in_keycloak(identity, applicant, intent.username)
         if taken or not applicant.es_extranjero:
             raise DuplicateApplicant(taken or ["rfc"]) from None
         raise _UsernameTaken() from None
     try:
-        storage.put(responsiva_key(account_id, folio), pdf, content_type=PDF, metadata={"folio": folio})
+        storage.put(responsiva_key(account_id, intent.folio), pdf, content_type=PDF, metadata={"folio": intent.folio})
         if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
             record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
-                              lang=applicant.idioma or "es", folio=folio)
+                              lang=applicant.idioma or "es", folio=intent.folio)
     except StorageUnavailable as exc:  # the account exists: nothing after it talks to Keycloak
-        if not _roll_back(identity, storage, account_id, folio):
+        if not _roll_back(identity, storage, account_id, intent.folio):
             raise _HalfCreated(exc) from exc
         raise
-    return account_id, version
+    return account_id
 
 
 def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, username: str) -> list[str]:
@@ -263,7 +305,7 @@ def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: st
     try:
         identity.delete_account(account_id)
     except IdentityError:
-        log.error("no se pudo borrar la cuenta incompleta %s; la purga la eliminará", account_id)
+        log.error("no se pudo borrar la cuenta incompleta %s; la conciliación la completará", account_id)
         return False
     return True
 
@@ -276,29 +318,33 @@ def _confirmation_email(settings: Settings, link: str, account_id: str, email: s
     }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id)
 
 
-def send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-                  account_id: str, *, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> None:
+def send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account_id: str, *,
+                  outbox: Outbox, renderer: PdfRenderer | None = None) -> None:
     """A fresh confirmation email: the responsiva (rendered again if its object is missing), a new
-    link that supersedes every earlier one (rotated under the application's edit lock). Raises
-    StorageUnavailable, IdentityError (AccountNotFound when the account is gone) or PdfUnavailable.
-    Needs an app context (templates). Used by "Reenviar correo", the activation feature and the
-    review console."""
-    _send_new_link(identity, storage, mailer, settings, identity.get_account(account_id), renderer, outbox)
+    link that supersedes every earlier one (rotated under the application's edit lock), queued in the
+    outbox. Raises StorageUnavailable, IdentityError (AccountNotFound when the account is gone),
+    DatabaseUnavailable or PdfUnavailable. Needs an app context (templates)."""
+    _send_new_link(identity, storage, settings, identity.get_account(account_id), renderer, outbox)
 
 
-def resend(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-           account_id: str, *, renderer: PdfRenderer | None = None, outbox: Outbox | None = None) -> None:
+def resend(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account_id: str, *,
+           outbox: Outbox, renderer: PdfRenderer | None = None) -> None:
     """What "Reenviar correo" does: only while the application still needs its link."""
     account = identity.get_account(account_id)
     if account.attr("estatus") not in RESENDABLE:
         raise ResendNotAllowed(account.attr("estatus"))
-    _send_new_link(identity, storage, mailer, settings, account, renderer, outbox)
+    _send_new_link(identity, storage, settings, account, renderer, outbox)
 
 
-def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, mailer: Mailer, settings: Settings,
-                   account: Account, renderer: PdfRenderer | None, outbox: Outbox | None) -> None:
+def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account: Account,
+                   renderer: PdfRenderer | None, outbox: Outbox) -> None:
     pdf = responsiva_of(account, storage, renderer)
     link = issue_link(identity, settings, account.id, storage=storage)
-    (outbox or Outbox(storage, mailer, background=False)).enqueue(_confirmation_email(
-        settings, link, account.id, account.email, f"{account.first_name} {account.last_name}".strip(),
-        account.attr("folio"), pdf, locale=account.attr("locale")))
+    outbox.enqueue(confirmation_email(settings, link, account, pdf), kind="confirmacion")
+
+
+def confirmation_email(settings: Settings, link: str, account: Account, pdf: bytes):
+    """The confirmation email of an existing account (resend, and the reconciler finishing an intent)."""
+    return _confirmation_email(settings, link, account.id, account.email,
+                               f"{account.first_name} {account.last_name}".strip(), account.attr("folio"), pdf,
+                               locale=account.attr("locale"))

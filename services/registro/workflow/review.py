@@ -7,6 +7,8 @@ its own module —
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..adapters.identity import IdentityDirectory
 from ..adapters.mail import Mailer
 from ..adapters.storage import ObjectStore
@@ -22,10 +24,14 @@ from .responsiva_qr import mac_key
 from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
 from .review_queue import NotInReview, QueuePage, ReviewQueue
 
+if TYPE_CHECKING:
+    from ..kernel.applications import ApplicationStore
+
 
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
-                 index: QueueIndex | None = None, page_views: PageViews | None = None) -> None:
+                 index: QueueIndex | None = None, page_views: PageViews | None = None,
+                 applications: "ApplicationStore | None" = None) -> None:
         self.identity = identity
         self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
@@ -34,7 +40,8 @@ class ReviewService:
         self.leases = Leases(store, settings.claim_lease_s)
         self.audit = AuditTrail(store)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)
-        self.decisions = Decisions(identity, store, mailer, settings, self.leases, self.audit, self.index)
+        self.decisions = Decisions(identity, store, mailer, settings, self.leases, self.audit, self.index,
+                                   applications)
 
     # reading
     def queue(self, filters: QueueFilters) -> QueuePage:

@@ -15,14 +15,16 @@ from typing import Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from keycloak_ext import IdentityError
+from keycloak_ext import AccountNotFound, IdentityError
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.mail import Mailer, MailUnavailable, OutgoingEmail
-from ..adapters.storage import ObjectStore, StorageUnavailable
+from ..adapters.mail import OutgoingEmail
+from ..adapters.storage import StorageUnavailable
 from ..config import Settings
 from ..domain.application import Application
-from . import claims
+from ..kernel.applications import ApplicationStore
+from ..platform.db import DatabaseUnavailable
+from ..platform.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +69,53 @@ def _same_address(a: str, b: str) -> bool:
     return secrets.compare_digest(a.strip().lower().encode(), b.strip().lower().encode())
 
 
-def status_link_email(identity: IdentityDirectory, storage: ObjectStore, folio: str, email: str,
+def status_link_email(identity: IdentityDirectory, applications: ApplicationStore, folio: str, email: str,
                       compose) -> OutgoingEmail | None:
     """The email carrying a new status link when `folio` and `email` belong to one application, else None.
-    The folio is found through its uniqueness claim (claims.account_holding), not a Keycloak attribute
-    search, which grows with the realm (62 ms at 20,000 accounts, 1.6 s at 200,000) on a page anyone can
-    call. `compose` is emails.compose (passed in: the workflow
+    The folio is found in registro's database (an indexed unique column), then the account by its id:
+    no Keycloak attribute search, which grows with the realm (62 ms at 20,000 accounts, 1.6 s at
+    200,000) on a page anyone can call. `compose` is emails.compose (passed in: the workflow
     stays free of Flask)."""
     folio = folio.strip().upper()
     if not folio or not email.strip():
         return None
-    account = claims.account_holding(storage, identity, claims.FOLIO, folio)
-    if account is None or not account.email or not _same_address(account.email, email):
-        return None
-    application = Application(account)
-    return compose("consulta", account.email, {"nombre": application.full_name, "folio": folio},
-                   locale=account.attr("locale"), account_id=account.id)
+    account_id = applications.account_of_folio(folio)
+    try:
+        # An unknown folio reads Keycloak too (an id nobody has): the same work whatever the folio.
+        account = identity.get_account(account_id or _NOBODY)
+    except AccountNotFound:
+        account = None
+    return _composed_either_way(account, folio, email, compose)
 
 
-def deliver_in_background(mailer: Mailer, message: Callable[[], OutgoingEmail | None]) -> threading.Thread:
-    """Looks the application up and sends off the request path, so the answer, and the time it takes,
-    are the same whether or not folio and email match (or the folio exists at all)."""
+# An account id no account has (Keycloak ids are UUIDs): what an unknown folio looks up.
+_NOBODY = "00000000-0000-4000-8000-000000000000"
+
+
+def _composed_either_way(account, folio: str, email: str, compose) -> OutgoingEmail | None:
+    """The email, when the folio's account has this address; else None — after composing one all the same.
+    The lookup runs in a thread beside the request's own: the CPU it takes slows the answer, so work done
+    only for a matching folio (rendering three templates, signing the link) made it answer 1.5–3.5 ms
+    later than an unknown one (issue 21, item 13). Measured in benchmarks/bench_status_link.py."""
+    matched = account is not None and bool(account.email) and _same_address(account.email, email)
+    if matched:
+        name, to, locale, account_id = Application(account).full_name, account.email, account.attr("locale"), account.id
+    else:
+        name, to, locale, account_id = folio.title(), email.strip(), None, _NOBODY
+    message = compose("consulta", to, {"nombre": name, "folio": folio}, locale=locale, account_id=account_id)
+    return message if matched else None
+
+
+def deliver_in_background(outbox: Outbox, message: Callable[[], OutgoingEmail | None]) -> threading.Thread:
+    """Looks the application up and queues the email off the request path, so the answer, and the time
+    it takes, are the same whether or not folio and email match (or the folio exists at all). Queued
+    in the outbox, the email survives an SMTP outage."""
     def send() -> None:
         try:
             email = message()
             if email is not None:
-                mailer.send(email)
-        except (MailUnavailable, IdentityError, StorageUnavailable) as exc:
+                outbox.enqueue(email, kind="enlace_estado")
+        except (IdentityError, StorageUnavailable, DatabaseUnavailable) as exc:
             log.warning("enlace de consulta no enviado (%s)", type(exc).__name__)
     thread = threading.Thread(target=send, name="consulta-correo", daemon=True)
     thread.start()

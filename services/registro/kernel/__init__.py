@@ -1,0 +1,1 @@
+"""The kernel: what features share (applications and their identifiers)."""

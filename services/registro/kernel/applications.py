@@ -1,0 +1,235 @@
+"""Applications and the identifiers they hold: registro's record in PostgreSQL.
+
+Registration is a recorded saga (issue 20):
+  1. `begin`: the application row (`creando`, with the username and first link version decided
+     beforehand) and its identifiers, in one transaction. The identifiers' partial unique index is the
+     uniqueness rule: of any number of concurrent registrations of one CURP exactly one commits.
+  2. the Keycloak account is created (outside the database);
+  3. `complete`: the row becomes `activa`, with its account id, and the confirmation email's outbox
+     row is written — one transaction.
+A crash between the steps leaves a `creando` row: the reconciler (workflow/reconcile.py) finishes
+it when its account exists, and cancels it (releasing the identifiers) when not.
+
+Identifiers are released by state, never by hand: `reject` and `cancel` change the application's
+state and set its identifiers `vigente = false` in the same transaction; the rows stay as history.
+
+`ApplicationStore` is the seam: `PgApplicationStore` here, an in-memory twin in tests/fakes.py,
+both checked by the same contract tests.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Mapping, Protocol, runtime_checkable
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.mail import OutgoingEmail
+from ..platform import outbox
+from ..platform.db import Database
+from ..platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
+
+CURP, RFC, PASAPORTE = "curp", "rfc", "pasaporte"
+
+
+def normalise(value: str) -> str:
+    return value.strip().upper()
+
+
+def passport_value(pais: str, pasaporte: str) -> str:
+    return f"{normalise(pais)}:{normalise(pasaporte)}"
+
+
+def identifiers_of(attributes: Mapping[str, str]) -> dict[str, str]:
+    """What one person may hold once (SPEC §4): the CURP, the RFC — every RFC, a Mexican's or a
+    foreigner's, under one rule — and a foreigner's country + passport. Empty values left out. The
+    email is Keycloak's to keep unique (the realm refuses duplicate emails, and a person may change it)."""
+    ids = {CURP: attributes.get("curp", ""), RFC: attributes.get("rfc", "")}
+    if attributes.get("es_extranjero") == "true" and attributes.get("pasaporte"):
+        ids[PASAPORTE] = passport_value(attributes.get("pais", ""), attributes["pasaporte"])
+    return {k: normalise(v) for k, v in ids.items() if v and v.strip()}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What registration decided before touching Keycloak."""
+    id: str
+    folio: str
+    username: str
+    link_version: str
+    es_extranjero: bool
+    locale: str = ""
+
+    @classmethod
+    def new(cls, *, folio: str, username: str, link_version: str, es_extranjero: bool, locale: str = "") -> "Intent":
+        return cls(str(uuid.uuid4()), folio, username.lower(), link_version, es_extranjero, locale)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The application holding an identifier another registration wants."""
+    application_id: str
+    kind: str
+    state: str
+    username: str
+    account_id: str | None
+    age_s: float
+
+
+@dataclass(frozen=True)
+class StaleIntent:
+    intent: Intent
+    age_s: float
+
+
+class IdentifiersTaken(Exception):
+    def __init__(self, holders: list[Holder]) -> None:
+        super().__init__(", ".join(h.kind for h in holders))
+        self.holders = holders
+
+    @property
+    def kinds(self) -> list[str]:
+        return [h.kind for h in self.holders]
+
+
+class FolioTaken(Exception):
+    """The drawn folio exists already: draw another."""
+
+
+@runtime_checkable
+class ApplicationStore(Protocol):
+    def begin(self, intent: Intent, ids: Mapping[str, str]) -> None:
+        """Records the intent and its identifiers; raises IdentifiersTaken (naming every holder),
+        FolioTaken or DatabaseUnavailable — then nothing is recorded."""
+        ...
+
+    def complete(self, application_id: str, account_id: str, email: OutgoingEmail | None,
+                 kind: str = "confirmacion") -> bool:
+        """creando → activa, with its account and (when given) its email queued, in one transaction.
+        False when the application is no longer `creando` (the reconciler cancelled it)."""
+        ...
+
+    def cancel(self, application_id: str, reason: str) -> None:
+        """→ cancelada (from any open state), its identifiers released."""
+        ...
+
+    def release(self, application_id: str, kind: str) -> None:
+        """Releases one identifier (its account now holds another value)."""
+        ...
+
+    def reject(self, account_id: str, reason: str) -> None:
+        """→ rechazada, its identifiers released (the person may register again)."""
+        ...
+
+    def cancel_account(self, account_id: str, reason: str) -> None:
+        """The account is gone (purge, deletion on request, deleted in Keycloak's console)."""
+        ...
+
+    def stale_intents(self, older_than_s: float, limit: int = 100) -> list[StaleIntent]: ...
+
+    def account_of_folio(self, folio: str) -> str | None:
+        """The account id of the live application with this folio."""
+        ...
+
+    def rejections_of(self, ids: Mapping[str, str]) -> int:
+        """How many earlier applications holding any of these identifiers were rejected."""
+        ...
+
+
+class PgApplicationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def begin(self, intent: Intent, ids: Mapping[str, str]) -> None:
+        a, i = applications, identifiers
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(insert(a).values(id=intent.id, folio=intent.folio, username=intent.username,
+                                              link_version=intent.link_version, es_extranjero=intent.es_extranjero,
+                                              locale=intent.locale, state=CREANDO))
+                if ids:
+                    conn.execute(insert(i), [{"application_id": intent.id, "kind": k, "value": v}
+                                             for k, v in ids.items()])
+                return
+        except IntegrityError as exc:
+            constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", "") or ""
+            if constraint == "uq_applications_folio":
+                raise FolioTaken() from None
+            if constraint != "uq_identifiers_vigente":
+                raise
+        raise IdentifiersTaken(self._holders(ids))
+
+    def _holders(self, ids: Mapping[str, str]) -> list[Holder]:
+        a, i = applications, identifiers
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                select(i.c.kind, a.c.id, a.c.state, a.c.username, a.c.account_id,
+                       func.extract("epoch", func.now() - a.c.created_at).label("age"))
+                .join(a, a.c.id == i.c.application_id)
+                .where(i.c.vigente, tuple_(i.c.kind, i.c.value).in_(list(ids.items())))).all()
+        return [Holder(r.id, r.kind, r.state, r.username, r.account_id, float(r.age)) for r in rows]
+
+    def complete(self, application_id: str, account_id: str, email: OutgoingEmail | None,
+                 kind: str = "confirmacion") -> bool:
+        a = applications
+        with self.db.transaction() as conn:
+            done = conn.execute(update(a).where(a.c.id == application_id, a.c.state == CREANDO)
+                                .values(state=ACTIVA, account_id=account_id, updated_at=func.now()))
+            if done.rowcount != 1:
+                return False
+            if email is not None:
+                outbox.insert(conn, kind, email, application_id)
+        return True
+
+    def _close(self, where, state: str, reason: str) -> None:
+        a, i = applications, identifiers
+        with self.db.transaction() as conn:
+            ids = conn.execute(update(a).where(where, a.c.state.in_((CREANDO, ACTIVA)))
+                               .values(state=state, state_reason=reason[:500], updated_at=func.now())
+                               .returning(a.c.id)).scalars().all()
+            if ids:
+                conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
+                             .values(vigente=False, released_at=func.now()))
+
+    def cancel(self, application_id: str, reason: str) -> None:
+        self._close(applications.c.id == application_id, CANCELADA, reason)
+
+    def reject(self, account_id: str, reason: str) -> None:
+        self._close(applications.c.account_id == account_id, RECHAZADA, reason)
+
+    def cancel_account(self, account_id: str, reason: str) -> None:
+        self._close(applications.c.account_id == account_id, CANCELADA, reason)
+
+    def release(self, application_id: str, kind: str) -> None:
+        i = identifiers
+        with self.db.transaction() as conn:
+            conn.execute(update(i).where(i.c.application_id == application_id, i.c.kind == kind, i.c.vigente)
+                         .values(vigente=False, released_at=func.now()))
+
+    def stale_intents(self, older_than_s: float, limit: int = 100) -> list[StaleIntent]:
+        a = applications
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                select(a.c.id, a.c.folio, a.c.username, a.c.link_version, a.c.es_extranjero, a.c.locale,
+                       func.extract("epoch", func.now() - a.c.created_at).label("age"))
+                .where(a.c.state == CREANDO,
+                       a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))
+                .order_by(a.c.created_at).limit(limit)).all()
+        return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale),
+                            float(r.age)) for r in rows]
+
+    def account_of_folio(self, folio: str) -> str | None:
+        a = applications
+        with self.db.transaction() as conn:
+            return conn.execute(select(a.c.account_id).where(a.c.folio == normalise(folio),
+                                                             a.c.state == ACTIVA)).scalar_one_or_none()
+
+    def rejections_of(self, ids: Mapping[str, str]) -> int:
+        a, i = applications, identifiers
+        if not ids:
+            return 0
+        with self.db.transaction() as conn:
+            return conn.execute(
+                select(func.count(func.distinct(a.c.id))).select_from(i.join(a, a.c.id == i.c.application_id))
+                .where(a.c.state == RECHAZADA, tuple_(i.c.kind, i.c.value).in_(list(ids.items())))).scalar_one()

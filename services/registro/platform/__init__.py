@@ -1,0 +1,2 @@
+"""The platform floor: what every feature stands on (database, outbox). Nothing here imports a
+feature, the web layer or the container."""

@@ -1,0 +1,245 @@
+"""registro's own PostgreSQL (issue 20): migrations, the stores' contract on the real tables, and the
+registration saga killed at every step, against the test stack's Keycloak, S3, SMTP and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from registro.kernel.applications import PgApplicationStore
+from registro.platform.db import Database, migrate
+from registro.platform.outbox import PgOutboxStore
+from tests.support import store_contract as contract
+from tests.support.registration import mexican_form, post_registration, random_person, rfc_with_check
+
+ROOT = Path(__file__).resolve().parents[2]
+CRASH = 70
+
+
+@pytest.fixture(scope="module")
+def db(service_settings) -> Database:
+    database = Database(service_settings.database_url)
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def scratch_url(service_settings):
+    """An empty database of its own (made by the cluster's superuser, owned by registro's role)."""
+    from tools.stack.prod import psql
+    from tools.stack.profiles import Profile
+
+    profile = Profile.named("test")
+    psql(profile, "DROP DATABASE IF EXISTS registro_migraciones;")
+    psql(profile, "CREATE DATABASE registro_migraciones OWNER registro;")
+    yield make_url(service_settings.database_url).set(database="registro_migraciones").render_as_string(
+        hide_password=False)
+    psql(profile, "DROP DATABASE IF EXISTS registro_migraciones WITH (FORCE);")
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_migrations_upgrade_an_empty_database_to_head_and_back_one_step(scratch_url):
+    assert _tables(scratch_url) == set()
+    migrate.upgrade(scratch_url)
+    assert migrate.current(scratch_url) == migrate.head()
+    assert {"applications", "identifiers", "outbox"} <= _tables(scratch_url)
+    migrate.downgrade(scratch_url, "-1")
+    assert migrate.current(scratch_url) != migrate.head()
+    migrate.upgrade(scratch_url)  # and up again: the downgrade left nothing in the way
+    assert migrate.current(scratch_url) == migrate.head()
+
+
+def test_the_running_service_migrated_its_database_at_start(service_settings):
+    assert migrate.current(service_settings.database_url) == migrate.head()
+
+
+def test_the_tables_match_what_the_code_queries(db):
+    """schema.py (what the code uses) and the migrations (what the database has) name the same
+    columns and the same partial unique index."""
+    from registro.platform.db.schema import metadata
+
+    found = inspect(db.engine)
+    for table in metadata.sorted_tables:
+        assert {c["name"] for c in found.get_columns(table.name)} == {c.name for c in table.columns}, table.name
+    unique = {i["name"]: i for i in found.get_indexes("identifiers") if i["unique"]}
+    assert unique["uq_identifiers_vigente"]["column_names"] == ["kind", "value"]
+
+
+# --- the contract of tests/support/store_contract.py, on the real tables ------------------------------------
+def test_concurrent_intents_of_one_curp_have_one_winner(db, unique):
+    contract.concurrent_intents_of_one_curp_have_one_winner(_Isolated(db, unique), f"AU-T-{unique[:6].upper()}")
+
+
+def test_a_folio_is_never_drawn_twice(db, unique):
+    contract.a_folio_is_never_drawn_twice(PgApplicationStore(db), f"AU-T-F{unique[:10].upper()}")
+
+
+def test_rejection_and_cancellation_release_the_identifiers(db, unique):
+    contract.rejection_and_cancellation_release_the_identifiers(_Isolated(db, unique), f"AU-T-R{unique[:6].upper()}")
+
+
+def test_complete_changes_only_an_intent_and_queues_its_email(db, unique):
+    contract.complete_changes_only_an_intent_and_queues_its_email(PgApplicationStore(db), PgOutboxStore(db),
+                                                                  f"AU-T-C{unique[:10].upper()}")
+
+
+def test_stale_intents_are_listed_after_their_bound(db, unique):
+    contract.stale_intents_are_listed_after_their_bound(PgApplicationStore(db), f"AU-T-S{unique[:10].upper()}")
+
+
+def test_outbox_refusals_back_off_and_fail_after_max_attempts(db):
+    def make_due():
+        with db.transaction() as conn:
+            conn.execute(text("UPDATE outbox SET next_attempt_at = now() WHERE state = 'pendiente'"))
+
+    contract.outbox_refusals_back_off_and_fail_after_max_attempts(PgOutboxStore(db), make_due)
+
+
+def test_two_senders_at_once_send_each_row_once(db):
+    contract.two_senders_at_once_send_each_row_once(PgOutboxStore(db))
+
+
+class _Isolated(PgApplicationStore):
+    """The contract's fixed CURP made unique per test run, so runs on one database do not collide."""
+
+    def __init__(self, db: Database, unique: str) -> None:
+        super().__init__(db)
+        self.suffix = unique[:4].upper()
+
+    def _ids(self, ids):
+        return {k: (v + self.suffix if k == "curp" else v) for k, v in ids.items()}
+
+    def begin(self, intent, ids):
+        return super().begin(intent, self._ids(ids))
+
+    def rejections_of(self, ids):
+        return super().rejections_of(self._ids(ids))
+
+
+# --- the saga, killed at each boundary -----------------------------------------------------------------------
+_CRASHING_REGISTRATION = r"""
+import json, os, sys
+from registro import create_app
+from registro.config import Settings
+from tests.support.registration import post_registration
+
+step, form = sys.argv[1], json.loads(sys.argv[2])
+app = create_app({"SETTINGS": Settings.from_env().with_changes(outbox_background=False), "TESTING": True})
+a = app.extensions["registro.adapters"]
+
+def die_after(obj, name, when=lambda *a, **k: True):
+    real = getattr(obj, name)
+    def wrapped(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if when(*args, **kwargs):
+            os._exit(70)
+        return result
+    setattr(obj, name, wrapped)
+
+if step == "intent":
+    die_after(a.applications, "begin")
+elif step == "account":
+    die_after(a.identity, "create_account")
+elif step == "responsiva":
+    die_after(a.storage, "put", lambda key, *x, **k: "/responsiva/" in key)
+elif step == "complete":
+    die_after(a.applications, "complete")
+post_registration(app.test_client(), form)
+sys.exit(0)
+"""
+
+
+def _register_and_die(step: str, form: dict) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    done = subprocess.run([sys.executable, "-c", _CRASHING_REGISTRATION, step, json.dumps(form)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == CRASH, done.stderr[-2000:]
+
+
+def _finish_leftovers(registro_app):
+    """What the service's reconciler job (background.reconcile_now) does two minutes later, now:
+    every intent counts as left behind; then the outbox is delivered."""
+    from registro.workflow.reconcile import reconcile
+
+    a = registro_app.extensions["registro.adapters"]
+    with registro_app.app_context():
+        result = reconcile(applications=a.applications, identity=a.identity, storage=a.storage, outbox=a.outbox,
+                           settings=registro_app.extensions["registro.settings"], renderer=a.pdf, older_than_s=0)
+    a.outbox.deliver_due()
+    return result
+
+
+def _person(unique: str) -> dict:
+    curp, rfc = random_person()
+    return mexican_form(curp=curp, rfc=rfc, email=f"saga-{unique}@example.com")
+
+
+@pytest.mark.parametrize("step", ["account", "responsiva", "complete"])
+def test_a_registration_killed_after_its_account_exists_ends_with_one_account_and_one_email(
+        step, registro_app, gateway, mailbox, unique):
+    form = _person(unique)
+    _register_and_die(step, form)
+    done = _finish_leftovers(registro_app)
+    assert done.finished == (0 if step == "complete" else 1)
+    username = form["rfc"].lower()
+    account = gateway.find_by_username(username)
+    assert account is not None and not account.enabled
+    (mail,) = mailbox.wait_for(form["email"], 1)
+    link = next(w for w in mail.text.split() if "/activacion/" in w)
+    client = registro_app.test_client()
+    page = client.get(link.replace(registro_app.extensions["registro.settings"].public_url, ""))
+    assert page.status_code == 200  # the person goes on: the link opens the activation
+    assert _finish_leftovers(registro_app).finished == 0  # nothing left: a second round sends nothing more
+    assert len(mailbox.messages_to(form["email"])) == 1
+    gateway.delete_account(account.id)
+
+
+def test_a_registration_killed_before_its_account_is_cancelled_and_the_person_registers_again(
+        registro_app, gateway, mailbox, unique):
+    form = _person(unique)
+    _register_and_die("intent", form)
+    assert post_registration(registro_app.test_client(), form).status_code == 200  # in flight: refused, kept
+    assert _finish_leftovers(registro_app).cancelled == 1
+    assert gateway.find_by_username(form["rfc"].lower()) is None
+    assert post_registration(registro_app.test_client(), form).status_code == 302  # free again
+    account = gateway.find_by_username(form["rfc"].lower())
+    mailbox.wait_for(form["email"], 1)
+    gateway.delete_account(account.id)
+
+
+def test_an_account_deleted_in_keycloaks_console_frees_the_person_to_register_again(registro_app, gateway,
+                                                                                    kc_admin, unique):
+    form = _person(unique)
+    assert post_registration(registro_app.test_client(), form).status_code == 302
+    first = gateway.find_by_username(form["rfc"].lower())
+    kc_admin.delete_user(first.id)  # what an operator does in the admin console
+    assert post_registration(registro_app.test_client(), form).status_code == 302
+    second = gateway.find_by_username(form["rfc"].lower())
+    assert second is not None and second.id != first.id
+    gateway.delete_account(second.id)
+
+
+def test_a_rejected_applicant_registers_again_and_the_earlier_rejection_is_kept(registro_app, gateway, db, unique):
+    form = _person(unique)
+    assert post_registration(registro_app.test_client(), form).status_code == 302
+    first = gateway.find_by_username(form["rfc"].lower())
+    store = registro_app.extensions["registro.adapters"].applications
+    store.reject(first.id, "identificación ilegible")
+    gateway.delete_account(first.id)  # a Mexican's username is the RFC: the old account must make room
+    assert post_registration(registro_app.test_client(), form).status_code == 302
+    second = gateway.find_by_username(form["rfc"].lower())
+    assert store.rejections_of({"curp": form["curp"].upper()}) == 1
+    gateway.delete_account(second.id)

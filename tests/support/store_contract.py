@@ -1,0 +1,124 @@
+"""What every ApplicationStore and OutboxStore must do, run against the in-memory twins (unit tests)
+and against PostgreSQL (tests/integration/test_database.py): a twin cannot drift from the real thing."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from registro.adapters.mail import MailUnavailable, OutgoingEmail
+from registro.kernel.applications import FolioTaken, IdentifiersTaken, Intent
+from registro.platform import outbox as outbox_module
+
+CURP = "PELA800101MDFXXX09"
+
+
+def intent(folio: str, username: str = "u") -> Intent:
+    return Intent.new(folio=folio, username=username, link_version="v1", es_extranjero=False)
+
+
+def email(to: str = "ana@example.com") -> OutgoingEmail:
+    return OutgoingEmail(to=to, subject="Asunto", text="texto", html="<p>texto</p>")
+
+
+def concurrent_intents_of_one_curp_have_one_winner(store, folio_prefix: str) -> None:
+    def attempt(i):
+        try:
+            store.begin(intent(f"{folio_prefix}{i:04d}", f"user{i}"), {"curp": CURP, "pasaporte": f"US:P{i}"})
+            return "ok"
+        except IdentifiersTaken as exc:
+            return exc.kinds
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(attempt, range(12)))
+    assert results.count("ok") == 1, results
+    assert all(r == ["curp"] for r in results if r != "ok")
+
+
+def a_folio_is_never_drawn_twice(store, folio: str) -> None:
+    store.begin(intent(folio, "a"), {})
+    with pytest.raises(FolioTaken):
+        store.begin(intent(folio, "b"), {})
+
+
+def rejection_and_cancellation_release_the_identifiers(store, folio_prefix: str) -> None:
+    first = intent(f"{folio_prefix}0001", "primera")
+    store.begin(first, {"curp": CURP})
+    assert store.complete(first.id, f"cuenta-{first.id}", None)
+    with pytest.raises(IdentifiersTaken) as taken:
+        store.begin(intent(f"{folio_prefix}0002", "segunda"), {"curp": CURP})
+    (holder,) = taken.value.holders
+    assert holder.state == "activa" and holder.account_id == f"cuenta-{first.id}"
+    store.reject(f"cuenta-{first.id}", "documentos falsos")
+    assert store.rejections_of({"curp": CURP}) == 1
+    second = intent(f"{folio_prefix}0003", "tercera")
+    store.begin(second, {"curp": CURP})  # released by the rejection
+    store.cancel(second.id, "prueba")
+    store.begin(intent(f"{folio_prefix}0004", "cuarta"), {"curp": CURP})  # released by the cancellation
+
+
+def complete_changes_only_an_intent_and_queues_its_email(store, outbox_store, folio: str) -> None:
+    it = intent(folio)
+    store.begin(it, {})
+    before = outbox_store.pending_count()
+    assert store.complete(it.id, f"cuenta-{it.id}", email())
+    assert outbox_store.pending_count() == before + 1
+    assert store.account_of_folio(folio.lower()) == f"cuenta-{it.id}"
+    assert not store.complete(it.id, "otra", email())  # already active: nothing changes, nothing queued
+    assert outbox_store.pending_count() == before + 1
+    cancelled = intent(folio + "C")
+    store.begin(cancelled, {})
+    store.cancel(cancelled.id, "conciliación")
+    assert not store.complete(cancelled.id, "tarde", email())  # the reconciler won: the late create loses
+
+
+def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
+    it = intent(folio)
+    store.begin(it, {})
+    assert it.id in {s.intent.id for s in store.stale_intents(-1)}
+    assert it.id not in {s.intent.id for s in store.stale_intents(3600)}
+    store.complete(it.id, f"cuenta-{it.id}", None)
+    assert it.id not in {s.intent.id for s in store.stale_intents(-1)}
+
+
+def outbox_refusals_back_off_and_fail_after_max_attempts(outbox_store, make_due) -> None:
+    row = outbox_store.add("prueba", email("falla@example.com"))
+
+    def refuse(message):
+        if message.to == "falla@example.com":
+            raise MailUnavailable("no")
+
+    for attempt in range(outbox_module.MAX_ATTEMPTS):
+        make_due()
+        outbox_store.deliver_due(refuse)
+    failed = {f.id: f for f in outbox_store.failed()}
+    assert failed[row].attempts == outbox_module.MAX_ATTEMPTS and failed[row].last_error == "MailUnavailable"
+    assert outbox_store.retry(row) and not outbox_store.retry(row)
+    sent = []
+    outbox_store.deliver_due(sent.append, limit=1000)
+    assert any(m.to == "falla@example.com" for m in sent)
+
+
+def two_senders_at_once_send_each_row_once(outbox_store) -> None:
+    rows = {outbox_store.add("prueba", email(f"p{i}@example.com")) for i in range(30)}
+    sent: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(3)
+
+    def send(message):
+        with lock:
+            sent.append(message.to)
+
+    def sender():
+        barrier.wait()
+        while outbox_store.deliver_due(send, limit=3)[0]:
+            pass
+
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    mine = [t for t in sent if t.startswith("p") and t.endswith("@example.com")]
+    assert len(mine) == len(set(mine)) == len(rows)

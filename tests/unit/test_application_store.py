@@ -1,0 +1,41 @@
+"""The in-memory twins of registro's database keep the same rules as PostgreSQL (the same contract
+runs against the real tables in tests/integration/test_database.py)."""
+from __future__ import annotations
+
+from tests.fakes import FakeApplicationStore, FakeOutboxStore
+from tests.support import store_contract as contract
+
+
+def _stores():
+    outbox = FakeOutboxStore()
+    return FakeApplicationStore(outbox), outbox
+
+
+def test_concurrent_intents_of_one_curp_have_one_winner():
+    contract.concurrent_intents_of_one_curp_have_one_winner(_stores()[0], "AU-2026-A")
+
+
+def test_a_folio_is_never_drawn_twice():
+    contract.a_folio_is_never_drawn_twice(_stores()[0], "AU-2026-FOLIO001")
+
+
+def test_rejection_and_cancellation_release_the_identifiers():
+    contract.rejection_and_cancellation_release_the_identifiers(_stores()[0], "AU-2026-R")
+
+
+def test_complete_changes_only_an_intent_and_queues_its_email():
+    store, outbox = _stores()
+    contract.complete_changes_only_an_intent_and_queues_its_email(store, outbox, "AU-2026-COMPLETE")
+
+
+def test_stale_intents_are_listed_after_their_bound():
+    contract.stale_intents_are_listed_after_their_bound(_stores()[0], "AU-2026-STALE001")
+
+
+def test_outbox_refusals_back_off_and_fail_after_max_attempts():
+    outbox = FakeOutboxStore()
+    contract.outbox_refusals_back_off_and_fail_after_max_attempts(outbox, outbox.expedite)
+
+
+def test_two_senders_at_once_send_each_row_once():
+    contract.two_senders_at_once_send_each_row_once(FakeOutboxStore())
