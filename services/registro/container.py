@@ -76,6 +76,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from .adapters.captcha import Captcha
     from .adapters.pdf import PROCESS_RENDERER
+    from .observability import metrics
     from .platform.outbox import Outbox
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
@@ -98,7 +99,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
-        outbox=a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background)
+        outbox=a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=metrics.count)
                             if a.outbox_store is not None else None),
     )
 

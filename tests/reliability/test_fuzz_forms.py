@@ -18,7 +18,7 @@ from registro import create_app
 from registro.container import Adapters
 from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
-from tests.fakes import FakeIdentity, FakeMailer, FakeStore, profile_refusals
+from tests.fakes import FakeApplicationStore, FakeIdentity, FakeMailer, FakeOutboxStore, FakeStore, profile_refusals
 from tests.reliability import counters
 from tests.reliability.strategies import activation_actions, hostile_text, registration_posts
 from tests.support import files
@@ -37,7 +37,9 @@ class StaticPdf:
 
 
 def fresh_app():
-    fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), pdf=StaticPdf())
+    outbox_store = FakeOutboxStore()
+    fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), pdf=StaticPdf(),
+                     applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store)
     app = create_app({"SETTINGS": unit_settings(**NO_LIMITS), "ADAPTERS": fakes, "TESTING": True,
                       "WTF_CSRF_ENABLED": False})
     return app, fakes

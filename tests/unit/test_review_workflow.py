@@ -200,3 +200,27 @@ def test_correction_and_rejection(service, fakes):
     service.reject(app.id, ANA, reason="Documentos apócrifos.", **seen(service, app.id))
     assert fakes.identity.get_account(app.id).attr("estatus") == "rechazado"
     assert "Documentos apócrifos." in fakes.mailer.to(app.email)[-1].text
+
+
+def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
+    """SPEC §9: a rejected person may apply again (the identifiers are released in registro's database
+    with the rejection); the reviewer of the new application sees the earlier rejection."""
+    from registro.kernel.applications import IdentifiersTaken, Intent, identifiers_of
+
+    with app.app_context():
+        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), fakes.queue_index,
+                                applications=fakes.applications)
+        first = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+        account = fakes.identity.get_account(first.id)
+        fakes.applications.record(first.id, account.username, account.attributes)
+        ids = identifiers_of(account.attributes)
+        again = Intent.new(folio="AU-2026-DENUEVO1", username="otra", link_version="v", es_extranjero=False)
+        with pytest.raises(IdentifiersTaken):
+            fakes.applications.begin(again, ids)
+        assert service.detail(first.id).earlier_rejections == 0
+        service.claim(first.id, ANA)
+        service.reject(first.id, ANA, reason="Documentos apócrifos.", **seen(service, first.id))
+        assert fakes.applications.state_of(first.id) == "rechazada"
+        fakes.applications.begin(again, ids)  # released: the person applies again
+        second = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+        assert service.detail(second.id).earlier_rejections == 1

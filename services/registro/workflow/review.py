@@ -7,6 +7,7 @@ its own module —
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..adapters.identity import IdentityDirectory
@@ -24,6 +25,8 @@ from .responsiva_qr import mac_key
 from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
 from .review_queue import NotInReview, QueuePage, ReviewQueue
 
+from ..kernel.applications import identifiers_of
+
 if TYPE_CHECKING:
     from ..kernel.applications import ApplicationStore
 
@@ -40,6 +43,7 @@ class ReviewService:
         self.leases = Leases(store, settings.claim_lease_s)
         self.audit = AuditTrail(store)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)
+        self.applications = applications
         self.decisions = Decisions(identity, store, mailer, settings, self.leases, self.audit, self.index,
                                    applications)
 
@@ -57,8 +61,12 @@ class ReviewService:
         return Application(self.identity.get_account(account_id))
 
     def detail(self, account_id: str) -> Detail:
-        return load_detail(self.identity, self.store, self.leases, self.audit, account_id, self.page_views,
-                           mac_key(self.settings))
+        detail = load_detail(self.identity, self.store, self.leases, self.audit, account_id, self.page_views,
+                             mac_key(self.settings))
+        if self.applications is None or detail.app.status == "rechazado":
+            return detail
+        return replace(detail, earlier_rejections=self.applications.rejections_of(
+            identifiers_of(detail.app.account.attributes)))
 
     # claims
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:

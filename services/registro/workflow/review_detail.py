@@ -29,6 +29,9 @@ class Detail:
     history: list[AuditEvent]
     decision_record: dict[str, Any] | None
     documents_digest: str
+    # Earlier applications with this CURP, RFC or passport that were rejected (registro's database):
+    # a rejection frees the person to apply again, and the reviewer still sees it.
+    earlier_rejections: int = 0
 
 
 def round_id(app: Application) -> str:
