@@ -531,6 +531,10 @@ class FakeApplicationStore:
         return len({r["application_id"] for r in self.ids
                     if (r["kind"], r["value"]) in wanted and self.apps[r["application_id"]]["state"] == "rechazada"})
 
+    def knows_account(self, account_id: str) -> bool:
+        self._check()
+        return any(a["account_id"] == account_id for a in self.apps.values())
+
     def state_of(self, account_id: str) -> str | None:
         return next((a["state"] for a in self.apps.values() if a["account_id"] == account_id), None)
 

@@ -231,3 +231,23 @@ def test_expired_link_names_its_account():
     with pytest.raises(LinkExpired) as caught:
         signer.read(token)
     assert caught.value.account_id == "cuenta-1"
+
+
+def test_a_link_to_an_application_lost_in_a_restore_says_so_and_a_purged_one_says_expired(client, fakes, app):
+    """After a restore (Keycloak's and registro's databases from one backup), an application made later
+    has no row at all: its link says so instead of "expired"; a purged one keeps its row."""
+    from registro.workflow.confirmation_links import link_for
+
+    assert post_registration(client, mexican_form()).status_code == 302
+    (account_id,) = fakes.identity.accounts
+    version = fakes.identity.accounts[account_id].attr("enlace_version")
+    settings = app.extensions["registro.settings"]
+    with app.test_request_context():
+        link = link_for(settings, account_id, version).replace(settings.public_url, "")
+    fakes.identity.delete_account(account_id)
+    fakes.applications.cancel_account(account_id, "expirada")  # what the purge does
+    page = page_text(client.get(link))
+    assert "ya no existe" in page and "copia de seguridad" not in page
+    fakes.applications.apps.clear()  # the restored database never knew it
+    page = page_text(client.get(link))
+    assert "copia de seguridad" in page and "regístrese de nuevo" in page

@@ -136,6 +136,11 @@ class ApplicationStore(Protocol):
         """How many earlier applications holding any of these identifiers were rejected."""
         ...
 
+    def knows_account(self, account_id: str) -> bool:
+        """Whether any application (in any state) names this account: False for an account made after
+        the backup a restore went back to."""
+        ...
+
 
 class PgApplicationStore:
     def __init__(self, db: Database) -> None:
@@ -224,6 +229,11 @@ class PgApplicationStore:
         with self.db.transaction() as conn:
             return conn.execute(select(a.c.account_id).where(a.c.folio == normalise(folio),
                                                              a.c.state == ACTIVA)).scalar_one_or_none()
+
+    def knows_account(self, account_id: str) -> bool:
+        a = applications
+        with self.db.transaction() as conn:
+            return conn.execute(select(a.c.id).where(a.c.account_id == account_id)).first() is not None
 
     def rejections_of(self, ids: Mapping[str, str]) -> int:
         a, i = applications, identifiers

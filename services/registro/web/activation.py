@@ -38,6 +38,7 @@ from ..workflow.confirmation_links import signer
 from ..workflow.documents import DocumentNotAllowed, SubmissionIncomplete, Upload
 from ..workflow.page_views import prepare_application
 from ..workflow.record_lock import ApplicationBusy
+from ..platform.db import DatabaseUnavailable
 from .errors import error_page
 from .security_headers import content_security_policy
 from .uploads import FileTooLarge, read_upload_form
@@ -303,8 +304,15 @@ def link_invalid(exc):
 
 
 @bp.errorhandler(ApplicationGone)
-def application_gone(exc):
-    return _link_page("inexistente", 410, resend=False)
+def application_gone(exc: ApplicationGone):
+    # Purged or cancelled applications keep their row; none at all means the application was made after
+    # the backup a restore went back to (README, "Backup and restore"): say so, not "expired".
+    store = adapters().applications
+    try:
+        lost = bool(exc.account_id) and store is not None and not store.knows_account(exc.account_id)
+    except DatabaseUnavailable:
+        lost = False
+    return _link_page("restaurada" if lost else "inexistente", 410, resend=False)
 
 
 @bp.errorhandler(ApplicationClosed)

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 class ApplicationGone(Exception):
     """The link was genuine but its application no longer exists (expired and purged, or deleted)."""
 
+    def __init__(self, account_id: str = "") -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
+
 
 class ApplicationClosed(Exception):
     """The application was already decided (aprobado / rechazado): the link has nothing left to do."""
@@ -45,7 +49,7 @@ def open_application(identity: IdentityDirectory, settings: Settings, token: str
     try:
         account = identity.get_account(claims.account_id)
     except AccountNotFound as exc:
-        raise ApplicationGone() from exc
+        raise ApplicationGone(claims.account_id) from exc
     if not account.attr("estatus"):
         raise LinkInvalid()  # not an application (e.g. a staff account): nothing to show
     links.verify_current(token, account.attr("enlace_version"))
