@@ -32,6 +32,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        # Over HTTPS Flask-WTF also demands a same-origin Referer; pages with a token in their path
+        # send none (Referrer-Policy: no-referrer), so every form on them answered 400. The signed
+        # token bound to the session (SameSite=Lax, Secure, HSTS) is the protection.
+        WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_AS_ASCII=False,
