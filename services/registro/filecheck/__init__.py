@@ -79,6 +79,25 @@ def acceptable(data: bytes, content_type: str) -> bool:
     return True
 
 
+# A photo's conversion (HEIC → JPEG) and quality measure decode the whole picture: a 48-megapixel HEIC is
+# 144 MiB of RGB, and libheif's and OpenCV's own buffers come on top of the parsers' 100 MiB.
+PHOTO_LIMITS = sandbox.Limits(memory_bytes=1024 * 1024 * 1024, cpu_seconds=15, timeout_seconds=45)
+
+
+def photo_check(stream: BinaryIO | bytes, id_kind: str = "", *, damaged: str = UNCHECKABLE) -> dict:
+    """A photo's quality (documents/reading/quality.py), converted first to JPEG when it is HEIC/HEIF:
+    {"jpeg": bytes or None, "problems": [...], ...}. Raises UnreadableFile(`damaged`) when the child
+    could not decode it (CheckBusy when no slot frees up). Leaves a stream at 0."""
+    if hasattr(stream, "seek"):
+        stream.seek(0)
+    try:
+        return _run(parsers.photo_check, stream, id_kind, damaged=damaged, exhausted=UNCHECKABLE,
+                    limits=PHOTO_LIMITS)
+    finally:
+        if hasattr(stream, "seek"):
+            stream.seek(0)
+
+
 def pdf_text(data: bytes) -> str | None:
     """Text of the first pages of a stored PDF, or None: a scan, or a file the upload check
     would refuse (then nothing of it is read further). Never raises."""
@@ -95,9 +114,9 @@ def pdf_text(data: bytes) -> str | None:
 _EXHAUSTED = frozenset({"LimitReachedError", "RecursionError", "MemoryError"})
 
 
-def _run(func, *args, damaged: str, exhausted: str):
+def _run(func, *args, damaged: str, exhausted: str, limits: sandbox.Limits | None = None):
     try:
-        return sandbox.run(func, *args)
+        return sandbox.run(func, *args, limits=limits or sandbox.Limits())
     except sandbox.SandboxFailed as exc:
         if exc.reason == "busy":
             raise CheckBusy(BUSY) from exc

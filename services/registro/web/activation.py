@@ -32,6 +32,7 @@ from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow import direct_uploads
 from ..workflow import documents as documents_flow
+from ..workflow import photo_intake
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
 from ..workflow.confirmation_links import signer
@@ -262,6 +263,21 @@ def delete(token: str, kind: str):
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
 
 
+@bp.post("/activacion/<token>/documentos/<kind>/conservar")
+def keep_photo(token: str, kind: str):
+    """"Conservar esta foto de todos modos": the photo the quality check warned about stays as it is."""
+    a = adapters()
+    application = _open(token)
+    _kind_or_404(application, kind)
+    try:
+        kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
+    except DocumentNotAllowed as exc:
+        return _render(application, token, notice=exc.message, status_code=409)
+    if kept:
+        flash("Se conservó la foto tal como está.", "exito")
+    return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
+
+
 @bp.post("/activacion/<token>/enviar")
 def submit(token: str):
     application = _open(token)
@@ -402,4 +418,7 @@ def _record_view(record) -> dict[str, Any]:
         "type": {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}.get(record.content_type, ""),
         "id_kind": docs.ID_KIND_LABELS.get(details.get(documents_flow.ID_KIND, ""), ""),
         "expiry": details.get(documents_flow.ID_EXPIRY, ""),
+        "sha256": record.sha256,
+        "quality_advice": photo_intake.advice(record),  # blur, glare, pixels: until kept or replaced
+        "converted": bool(details.get(photo_intake.CONVERTED_FROM)),
     }

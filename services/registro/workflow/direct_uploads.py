@@ -43,6 +43,7 @@ from ..domain.storage_keys import document_key, upload_marker_key, upload_marker
 from ..spool import CountingSpool, FileTooLarge
 from .documents import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from .documents import in_background as _helper  # the check's own helpers (the check itself: in_background)
+from .photo_intake import names_upload  # a HEIC's record names the JPEG converted from it
 from .process_pool import settle
 from .record_lock import ApplicationBusy
 
@@ -312,7 +313,7 @@ def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account
     recorded document, which then stays (a leftover until the application is purged beats a hole)."""
     if account is not None:
         record = Application(account).documents.get(receipt.kind)
-        if record is not None and record.key == receipt.key:
+        if record is not None and names_upload(record.key, receipt.key):
             return
     elif marked != MARKED:
         log.warning("subida directa: objeto conservado (no se pudo leer la solicitud): solicitud=%s tipo=%s",
@@ -342,7 +343,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
                 raise _CheckedElsewhere()
             application = Application(reading.result())
             current = application.documents.get(receipt.kind)
-            if current is not None and current.key == receipt.key:
+            if current is not None and names_upload(current.key, receipt.key):
                 return True  # already recorded: a replayed receipt, or a check taken up again past the write
             if marked == LATER:
                 delete_quietly(storage, receipt.key, "subida directa sin registro")
@@ -424,7 +425,7 @@ def markers(storage: ObjectStore, application: Application, *,
         if marker.receipt.account_id != application.id or kind not in docs.DOCUMENT_LABELS:
             continue
         record = application.documents.get(kind)
-        if marker.state == DONE or (record is not None and record.key == marker.receipt.key):
+        if marker.state == DONE or (record is not None and names_upload(record.key, marker.receipt.key)):
             continue
         if marker.state == REFUSED and record is not None and _not_before(record.uploaded_at, marker.since):
             continue  # a document uploaded since (through the form) answers the refusal

@@ -34,6 +34,7 @@ from ..domain import documents as docs
 from ..domain import filetypes, status
 from ..domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from ..domain.storage_keys import document_key
+from . import photo_intake
 from .process_pool import ProcessPool, settle
 from .record_lock import update_record
 
@@ -196,10 +197,17 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     details = dict(details or {})
     if application.status == status.REQUIERE_CORRECCION:
         details[CORRECTION_ROUND] = correction_round(application)
+    # A HEIC/HEIF photo becomes a JPEG (in the bounded child) before anything is stored (photo_intake.py).
+    received_at, problems, quality = stored_at, None, None
+    if content_type == filetypes.HEIF:
+        upload, problems = photo_intake.converted(upload, kind, details)
+        content_type, details[photo_intake.CONVERTED_FROM] = filetypes.JPEG, "HEIC"
+        stored_at = photo_intake.converted_key(received_at) if received_at is not None else None
     name = sanitize_filename(upload.original_name, filetypes.EXTENSIONS[content_type])
     key = stored_at or document_key(application.id, kind)
-    record = DocumentRecord(key=key, sha256=upload.sha256, size=upload.size, content_type=content_type,
-                            original_name=name, uploaded_at=now_iso(), details=details)
+    record = photo_intake.noted(DocumentRecord(key=key, sha256=upload.sha256, size=upload.size,
+                                               content_type=content_type, original_name=name, uploaded_at=now_iso(),
+                                               details=details), problems)
     metadata = {
         "sha256": upload.sha256,
         "size": str(upload.size),
@@ -212,13 +220,18 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     if check_reader is None:  # one reader only: check first, then put, one after the other
         filetypes.verify(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
+    if problems is None and kind == docs.IDENTIFICACION:  # an ID photo's blur, glare and pixels: an advice only
+        quality = in_background(lambda: photo_intake.assess(upload.second_reader(), kind, content_type, details))
     upload.stream.seek(0)
-    stored = None if stored_at is not None else in_background(
+    if received_at is not None and stored_at != received_at:  # converted: the JPEG is a new object
+        metadata["converted-from"] = filetypes.HEIF
+    stored = None if stored_at is not None and stored_at == received_at else in_background(
         lambda: storage.put(key, upload.stream, content_type=content_type, metadata=metadata))
     try:
         replaced: list[DocumentRecord] = []
 
         def add(account) -> dict:
+            nonlocal record
             # Checked on the record as read under the lock: another tab may have changed or submitted it.
             current = Application(account)
             check_may_change(current, kind)
@@ -228,6 +241,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
                 stored.result()  # the object is in S3 before the record points to it
             if still_wanted is not None and not still_wanted():
                 raise DocumentNotAllowed("Se inició una carga más reciente de este documento.")
+            if quality is not None:
+                record = photo_intake.noted(record, photo_intake.settled_problems(quality))
             documents = current.documents
             replaced[:] = [documents[kind]] if kind in documents else []
             documents[kind] = record
@@ -241,6 +256,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             if replaced and replaced[0].key != key:
                 old_key = replaced[0].key
                 cleanup.append(in_background(lambda: delete_quietly(storage, old_key, "documento reemplazado")))
+            if received_at is not None and received_at != key:  # the HEIC a direct upload left: now a JPEG
+                cleanup.append(in_background(lambda: delete_quietly(storage, received_at, "foto HEIC convertida")))
 
         # `add` may wait for the put and the check; a hold grown stale meanwhile reads again.
         update_record(identity, storage, application.id, add, attempts=2, written=delete_replaced)
@@ -249,7 +266,10 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             raise  # whatever failed after the write, the record points to the new object: it stays
         settle(stored)  # the put must be over before its object is deleted (and the spool closed)
         settle(checked)
+        settle(quality)
         delete_quietly(storage, key, "documento nuevo sin registro")
+        if received_at is not None and received_at != key:
+            delete_quietly(storage, received_at, "foto HEIC sin registro")
         raise
     for job in cleanup:
         settle(job)  # done before answering: the page then lists exactly what is stored

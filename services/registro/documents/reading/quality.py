@@ -25,9 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-BLURRY = "borrosa"
-GLARE = "reflejo"
-TOO_SMALL = "pocos_pixeles"
+from .problems import BLURRY, GLARE, TOO_SMALL  # noqa: F401 - re-exported: the names callers know
+
 
 MIN_SIDES = {"ine": (977, 616), "pasaporte": (1427, 1005)}  # 290 dpi over the document
 DEFAULT_MIN_SIDES = MIN_SIDES["ine"]  # the smallest ID kind: any ID needs at least this
