@@ -138,6 +138,7 @@ def from_address(session: requests.Session, address: str) -> requests.Session:
             super().init_poolmanager(*args, **kwargs)
 
     session.mount("http://", SourceAdapter())
+    session.mount("https://", SourceAdapter())
     return session
 
 

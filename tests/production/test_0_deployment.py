@@ -1,15 +1,23 @@
 """How the production topology is set up: its databases, what each process may see."""
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
+import socket
+import ssl
 import stat
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools.stack.prod import PG_BIN, confinements, load_secrets, service_users
+import requests
+
+from tests.production.conftest import log_offset, log_since
+from tests.support import oidc
+from tools.stack.prod import (PG_BIN, REGISTRO_REPLICAS, confinements, load_secrets, service_users, stats_command,
+                              wait_balanced)
 
 
 def _psql(env, url: str, sql: str, database: str | None = None) -> subprocess.CompletedProcess:
@@ -95,3 +103,75 @@ def test_documents_queue_logs_and_inbox_are_private(prod, env, s3):
     inbox = data / "mail" / "mail.sqlite"
     assert _mode(inbox) == 0o600 and _mode(inbox.parent) == 0o700
     assert _mode(data / "secrets.env") == 0o600 and _mode(data) == 0o711
+
+
+# --- the balancer: TLS, its own refusals and pages ---------------------------------------------
+def test_public_fronts_speak_tls_verified_by_the_stacks_authority_and_plain_http_is_redirected(env):
+    for front, https_url in (("REGISTRO", env["REGISTRO_PUBLIC_URL"]), ("KEYCLOAK", env["KEYCLOAK_PUBLIC_URL"])):
+        assert https_url == f"https://127.0.0.1:{env[f'{front}_PORT']}"
+        plain = f"http://127.0.0.1:{env[f'{front}_HTTP_PORT']}/registro?lang=en&x=1"
+        moved = requests.get(plain, allow_redirects=False, timeout=10)
+        assert moved.status_code == 301 and moved.headers["Location"] == f"{https_url}/registro?lang=en&x=1"
+    context = ssl.create_default_context(cafile=env["REQUESTS_CA_BUNDLE"])  # hostname checked too
+    for port in (env["REGISTRO_PORT"], env["KEYCLOAK_PORT"], env["S3_PUBLIC_PORT"]):
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=10),
+                                 server_hostname="127.0.0.1") as conn:
+            assert conn.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def _set_cookies(response: requests.Response) -> dict[str, str]:
+    return {c.split("=", 1)[0]: c for c in response.raw.headers.getlist("Set-Cookie")}
+
+
+def _secure(set_cookie: str) -> bool:
+    return bool(re.search(r";\s*secure\b", set_cookie, re.I))
+
+
+def test_services_see_https_so_cookies_are_secure_and_hsts_is_sent(env):
+    # A client's own X-Forwarded-Proto is replaced by the real protocol.
+    page = requests.get(f"{env['REGISTRO_PUBLIC_URL']}/registro", headers={"X-Forwarded-Proto": "http"}, timeout=10)
+    assert page.status_code == 200 and page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    cookies = _set_cookies(page)
+    assert cookies and all(_secure(c) for c in cookies.values()), cookies
+    assert "REGISTRO_NODO" in cookies and any(name != "REGISTRO_NODO" for name in cookies)
+    discovery = requests.get(f"{env['KEYCLOAK_PUBLIC_URL']}/realms/anam/.well-known/openid-configuration", timeout=10)
+    assert discovery.json()["issuer"] == f"{env['KEYCLOAK_PUBLIC_URL']}/realms/anam"
+    _, challenge = oidc.pkce_pair()
+    login = requests.get(discovery.json()["authorization_endpoint"], timeout=10, params={
+        "client_id": "modulo-ejemplo", "redirect_uri": f"{env['MODULO_PUBLIC_URL']}/auth", "response_type": "code",
+        "scope": "openid", "code_challenge": challenge, "code_challenge_method": "S256"})
+    keycloak_cookies = _set_cookies(login)
+    assert login.status_code == 200 and "AUTH_SESSION_ID" in keycloak_cookies
+    assert all(_secure(c) for c in keycloak_cookies.values()), keycloak_cookies
+
+
+def test_the_balancer_refuses_metrics_itself(prod, env):
+    offset = log_offset(prod, "balancer")
+    for path in ("/metrics", "//metrics", "/%6Detrics", "/METRICS", "/metrics/"):
+        assert requests.get(env["REGISTRO_PUBLIC_URL"] + path, timeout=10).status_code == 404, path
+    lines = [json.loads(line) for line in log_since(prod, "balancer", offset).splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line["status"] == 404]
+    assert len(refused) == 5 and all(line["server"] == "<NOSRV>" for line in refused), refused
+
+
+def test_with_no_replica_the_balancer_answers_a_spanish_page_and_logs_state_changes_with_a_time(prod, env):
+    offset = log_offset(prod, "balancer")
+    servers = [f"registro/registro-{r}" for r in REGISTRO_REPLICAS]
+    try:
+        for server in servers:
+            stats_command(prod.profile, f"disable server {server}")
+        answer = requests.get(f"{env['REGISTRO_PUBLIC_URL']}/registro", timeout=10)
+        assert answer.status_code == 503 and answer.headers["Content-Type"].startswith("text/html")
+        assert '<html lang="es-MX">' in answer.text and "Servicio no disponible" in answer.text
+        assert "Intente de nuevo en unos minutos" in answer.text and 'lang="en"' in answer.text
+    finally:
+        for server in servers:
+            stats_command(prod.profile, f"enable server {server}")
+    wait_balanced(prod, *servers)
+    log = log_since(prod, "balancer", offset)
+    changes = [line for line in log.splitlines() if re.search(r"\b(is|going) (UP|DOWN)\b|maintenance", line)]
+    assert any("registro-a" in line for line in changes), log[-2000:]
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line) for line in changes), changes
+    # The whole log: every server state change since the start carries its time too.
+    everything = prod.log_of("balancer").read_text(errors="replace").splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT", line) for line in everything if re.search(r"Server \S+ is ", line))

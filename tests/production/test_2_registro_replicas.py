@@ -135,11 +135,14 @@ def test_metrics_count_a_registration_through_either_replica_and_logs_carry_the_
 
 def test_balancer_refuses_a_body_over_the_limit_before_reading_it(env):
     import socket
+    import ssl
 
     from tools.stack.prod import BODY_LIMIT_BYTES
 
     port = int(env["REGISTRO_PORT"])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    context = ssl.create_default_context(cafile=env["REQUESTS_CA_BUNDLE"])
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                             server_hostname="127.0.0.1") as sock:
         sock.sendall(f"POST /registro HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                      f"Content-Type: application/octet-stream\r\nContent-Length: {BODY_LIMIT_BYTES + 1}\r\n\r\n".encode())
         status_line = sock.recv(4096).split(b"\r\n", 1)[0]
@@ -149,10 +152,10 @@ def test_balancer_refuses_a_body_over_the_limit_before_reading_it(env):
 def test_balancer_drops_a_client_s_script_name_header(env):
     """gunicorn believes SCRIPT_NAME from a trusted proxy (the balancer): a client's must not reach it,
     or the client picks the mount point the service renders its links under."""
-    port = int(env["REGISTRO_PORT"])
-    r = requests.get(f"http://127.0.0.1:{port}/otro/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10)
+    base = env["REGISTRO_PUBLIC_URL"]
+    r = requests.get(f"{base}/otro/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10)
     assert r.status_code == 404 and 'action="/otro/registro"' not in r.text
-    assert requests.get(f"http://127.0.0.1:{port}/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10).status_code == 200
+    assert requests.get(f"{base}/registro", headers={"SCRIPT_NAME": "/otro"}, timeout=10).status_code == 200
 
 
 def test_a_document_sent_straight_to_s3_is_checked_by_one_replica_and_seen_by_the_other(env, registro, gateway,

@@ -99,11 +99,23 @@ def test_registro_replicas_get_the_same_environment_names_and_gunicorn_options(p
 
 
 def test_compose_balancer_config_is_the_profiles_template():
-    rendered = prod.haproxy_config(prod.compose_layout())
+    from tools.stack import balancer
+
+    rendered = prod.haproxy_config(prod.compose_layout(), rendered_by="tools/stack/prod.py (render_deploy)")
     assert (ROOT / "deploy" / "haproxy.cfg").read_text() == rendered, \
         "deploy/haproxy.cfg desactualizado: python -m tools.stack render-deploy"
+    for status in balancer.ERROR_STATUSES:
+        assert (ROOT / "deploy" / "haproxy-errors" / f"{status}.http").read_bytes() == balancer.error_page(status), \
+            "deploy/haproxy-errors desactualizado: python -m tools.stack render-deploy"
     proxy = SERVICES["proxy"]
     assert proxy["networks"]["backend"]["ipv4_address"] == prod.COMPOSE_BALANCER_ADDRESS
+    layout = prod.compose_layout()
+    mounts = {m.rsplit(":", 2)[-2] for m in proxy["volumes"]}
+    assert {"/usr/local/etc/haproxy/haproxy.cfg", layout.errors_dir, layout.certificate} <= mounts
+    assert [a.replace("$$", "$") for a in proxy["command"]] == balancer.argv("/usr/local/etc/haproxy/haproxy.cfg")
+    # Every port published is a front of the template; plain HTTP only as the redirect.
+    binds = {layout.registro_bind, layout.keycloak_bind, layout.s3_bind, layout.registro_http_bind}
+    assert {":" + p.split(":")[1] for p in proxy["ports"]} == binds
 
 
 def test_nothing_sensitive_is_published_on_a_host_port():

@@ -112,14 +112,71 @@ def test_balancer_config_is_valid_haproxy(tmp_path):
     import shutil
     import subprocess
 
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(prod.haproxy_config(prod.profile_layout(Profile.named("prodtest", env={}))))
+    profile = Profile.named("prodtest", env={"TEST_PROD_STACK_DIR": str(tmp_path)})
     assert shutil.which("haproxy"), "make setup instala haproxy (tools/system-packages.sh)"
+    prod.balancer(profile).prepare()  # certificate, error pages, config checked by `haproxy -c`
+    cfg = tmp_path / "haproxy" / "haproxy.cfg"
     check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     text = cfg.read_text()
     assert "X-Request-ID" in text and "X-Forwarded-For %[src]" in text and "deny_status 413" in text
     assert "path_beg /admin" in text and text.count("check") >= 4
+    # TLS on every public front, plain HTTP redirected, the real protocol forwarded, HSTS.
+    assert text.count(f"ssl crt {tmp_path}/haproxy/tls.pem") == 3
+    assert f'redirect prefix "https://127.0.0.1:{profile.ports["REGISTRO_PORT"]}" code 301' in text
+    assert "X-Forwarded-Proto https if { ssl_fc }" in text and "X-Forwarded-Proto http\n" not in text
+    assert "Strict-Transport-Security" in text and text.count("insert indirect nocache httponly secure") == 2
+    env = prod.prod_env(profile)
+    assert all(env[k].startswith("https://") for k in ("REGISTRO_PUBLIC_URL", "KEYCLOAK_PUBLIC_URL", "S3_PUBLIC_URL"))
+    assert env["KEYCLOAK_URL"].startswith("http://")  # the internal back channel
+    assert f"--hostname={env['KEYCLOAK_PUBLIC_URL']}" in prod.keycloak_node(profile, "a").argv
+
+
+def test_the_local_authority_issues_a_certificate_clients_verify(tmp_path):
+    import socket
+    import ssl
+    import threading
+
+    from tools.stack import tls
+
+    profile = Profile.named("prodtest", env={"TEST_PROD_STACK_DIR": str(tmp_path)})
+    made = tls.ensure_certificates(profile, tmp_path / "haproxy" / "tls.pem")
+    assert made.ca == tls.local_ca(profile) and stat.S_IMODE(made.bundle.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "tls" / "ca-key.pem").stat().st_mode) == 0o600
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(made.bundle)
+    client_side = ssl.create_default_context(cafile=str(made.ca))  # hostname checked against the SAN
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve():
+            conn, _ = listener.accept()
+            with server_side.wrap_socket(conn, server_side=True) as tls_conn:
+                tls_conn.recv(1)
+
+        worker = threading.Thread(target=serve)
+        worker.start()
+        with client_side.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1") as c:
+            assert c.version() in ("TLSv1.2", "TLSv1.3")
+            c.send(b"x")
+        worker.join()
+    # Made once: a restart keeps the authority and the certificate browsers were told to trust.
+    ca_before, bundle_before = made.ca.read_bytes(), made.bundle.read_bytes()
+    tls.ensure_certificates(profile, made.bundle)
+    assert made.ca.read_bytes() == ca_before and made.bundle.read_bytes() == bundle_before
+
+
+def test_an_operators_certificate_replaces_the_local_authority(tmp_path, monkeypatch):
+    from tools.stack import tls
+
+    own = tmp_path / "propio.pem"
+    own.write_bytes(b"-----BEGIN CERTIFICATE-----\n(del operador)\n")
+    monkeypatch.setenv("TEST_PROD_TLS_CERTIFICATE", str(own))
+    profile = Profile.named("prodtest", env={"TEST_PROD_STACK_DIR": str(tmp_path / "pila")})
+    made = tls.ensure_certificates(profile, tmp_path / "pila" / "haproxy" / "tls.pem")
+    assert made.ca is None and made.bundle.read_bytes() == own.read_bytes()
+    assert "REQUESTS_CA_BUNDLE" not in prod.prod_env(profile)
+    assert not (tmp_path / "pila" / "tls").exists()
 
 
 def test_a_zombie_started_by_another_process_counts_as_gone():

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .profiles import CACHE, KEYCLOAK_VERSION, ROOT, Profile
+from .balancer import BODY_LIMIT_BYTES, REGISTRO_HEALTH_PATH, BalancerLayout, haproxy_config, write_error_pages
+from .balancer import argv as balancer_argv
+from .balancer import server_states as balancer_server_states
+from .balancer import stats_command as balancer_stats_command
 from .confine import Confinement, confine, effective_user, running_as_root
+from .tls import ensure_certificates, local_ca
 from .services import REGISTRO_PROCESS_ENV, Service, java_home, redis_service
 
 if TYPE_CHECKING:
@@ -33,14 +38,17 @@ if TYPE_CHECKING:
 # Default ports: a block of their own (31000–31999) so a prod stack, its test twin and the
 # development stacks can all run at once. Each one is overridable: PROD_<NAME> / TEST_PROD_<NAME>.
 _BASE = {
-    "REGISTRO_PORT": 31000,  # public: the balancer's front for registro
+    "REGISTRO_PORT": 31000,  # public: the balancer's HTTPS front for registro
     "MODULO_PORT": 31001,
+    "REGISTRO_HTTP_PORT": 31002,  # public: plain HTTP, redirected to the HTTPS front
     "REGISTRO_A_PORT": 31010, "REGISTRO_B_PORT": 31011,
     "MAIL_WEB_PORT": 31025, "SMTP_PORT": 31026,
     "POSTGRES_PORT": 31032,
     "S3_PORT": 31070,
+    "S3_PUBLIC_PORT": 31071,  # public: the balancer's HTTPS front to S3 (browsers' direct uploads)
     "REDIS_PORT": 31079,
-    "KEYCLOAK_PORT": 31080,  # public: the balancer's front for Keycloak (the `hostname`)
+    "KEYCLOAK_PORT": 31080,  # public: the balancer's HTTPS front for Keycloak (the `hostname`)
+    "KEYCLOAK_HTTP_PORT": 31084,  # public: plain HTTP, redirected
     "KEYCLOAK_ADMIN_PORT": 31081,  # internal: admin console and the services' back channel
     "KEYCLOAK_A_PORT": 31082, "KEYCLOAK_B_PORT": 31083,
     "KEYCLOAK_A_MGMT_PORT": 31090, "KEYCLOAK_B_MGMT_PORT": 31091,
@@ -51,7 +59,6 @@ PROD_PORTS = {"prod": dict(_BASE), "prodtest": {k: v + 400 for k, v in _BASE.ite
 FD_PORT_OFFSET = 100  # JGroups' default 50000 would push FD_SOCK2 past port 65535 from these ports
 BALANCER_ADDRESS = os.environ.get("BALANCER_ADDRESS", "127.0.0.10")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around it
 KC_NODES = ("a", "b")
 # How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
 # The config file sets the JSON access log and its token-masking logger class.
@@ -114,6 +121,10 @@ def url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def https(port: int) -> str:
+    return f"https://127.0.0.1:{port}"
+
+
 def db_url(profile: Profile) -> str:
     return f"jdbc:postgresql://127.0.0.1:{profile.ports['POSTGRES_PORT']}/keycloak"
 
@@ -134,10 +145,10 @@ def prod_env(profile: Profile) -> dict[str, str]:
         # Services reach Keycloak through the balancer's internal front (admin API and token
         # endpoint); browsers through the public one, which is also Keycloak's `hostname`.
         "KEYCLOAK_URL": url(p["KEYCLOAK_ADMIN_PORT"]),
-        "KEYCLOAK_PUBLIC_URL": url(p["KEYCLOAK_PORT"]),
+        "KEYCLOAK_PUBLIC_URL": https(p["KEYCLOAK_PORT"]),
         "KEYCLOAK_REALM": "anam",
         "KC_BOOTSTRAP_ADMIN_USERNAME": "admin-anam",
-        "REGISTRO_PUBLIC_URL": url(p["REGISTRO_PORT"]),
+        "REGISTRO_PUBLIC_URL": https(p["REGISTRO_PORT"]),
         "MODULO_PUBLIC_URL": url(p["MODULO_PORT"]),
         # The portal where people log in (the example module stands for it): approval emails and
         # Keycloak's account pages point there.
@@ -145,7 +156,7 @@ def prod_env(profile: Profile) -> dict[str, str]:
         # Who may read a replica's /metrics directly (never through the balancer, which denies it).
         "METRICS_ALLOW_FROM": "127.0.0.1/32",
         "S3_ENDPOINT_URL": url(p["S3_PORT"]),
-        "S3_PUBLIC_URL": url(p["S3_PORT"]),  # browsers send documents straight to S3
+        "S3_PUBLIC_URL": https(p["S3_PUBLIC_PORT"]),  # browsers send documents straight to S3, through the balancer
         "S3_BUCKET": "acceso-unico",
         "S3_REGION": "us-east-1",
         "SMTP_HOST": "127.0.0.1",
@@ -160,6 +171,10 @@ def prod_env(profile: Profile) -> dict[str, str]:
         "STACK_PROFILE": profile.name,
         "STACK_DIR": str(profile.data),
     })
+    ca = local_ca(profile)
+    if ca:
+        # Clients of this stack (tests, tools, the operator's shell: `make env`) trust its local authority.
+        env.update({"REQUESTS_CA_BUNDLE": str(ca), "SSL_CERT_FILE": str(ca)})
     return env
 
 
@@ -300,7 +315,7 @@ def keycloak_node(profile: Profile, node: str) -> Service:
     argv = [str(node_home(profile, node) / "bin" / "kc.sh"), "start", "--optimized",
             "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={p[f'KEYCLOAK_{n}_PORT']}",
             f"--http-management-port={p[f'KEYCLOAK_{n}_MGMT_PORT']}",
-            f"--hostname={url(p['KEYCLOAK_PORT'])}", f"--hostname-admin={url(p['KEYCLOAK_ADMIN_PORT'])}",
+            f"--hostname={https(p['KEYCLOAK_PORT'])}", f"--hostname-admin={url(p['KEYCLOAK_ADMIN_PORT'])}",
             "--proxy-headers=xforwarded", f"--proxy-trusted-addresses={BALANCER_ADDRESS}",
             f"--db-url={db_url(profile)}", "--db-username=keycloak",
             "--cache-embedded-network-bind-address=127.0.0.1",
@@ -329,12 +344,6 @@ def keycloak_node(profile: Profile, node: str) -> Service:
 
 
 # --- registro replicas, example module, balancer ---------------------------------------------
-# The path the balancer probes: `/health/live`. `/health/ready` also needs Keycloak, S3 and SMTP,
-# so one dependency down would take every replica out of rotation at once, while each replica
-# still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts.
-REGISTRO_HEALTH_PATH = "/health/live"
-
-
 def registro_replica(profile: Profile, replica: str) -> Service:
     port = profile.ports[f"REGISTRO_{replica.upper()}_PORT"]
     # prometheus_client's multiprocess files: registro.gunicorn_conf empties the folder at each start.
@@ -351,164 +360,93 @@ def registro_replica(profile: Profile, replica: str) -> Service:
         ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), ready_timeout_s=90)
 
 
-@dataclass(frozen=True)
-class BalancerLayout:
-    """Where the balancer listens and what it sends to: this machine's ports (the profile) or the
-    compose network's names (deploy/haproxy.cfg is rendered from the same template)."""
-    registro_bind: str
-    keycloak_bind: str
-    keycloak_admin_bind: str
-    source: str | None  # the address the backends see and trust X-Forwarded-* from
-    keycloak_servers: tuple[tuple[str, str, int], ...]  # (name, host:port, management port)
-    registro_servers: tuple[tuple[str, str], ...]  # (name, host:port)
-    stats_socket: str | None = None  # the runtime API (server states), for operators and benchmarks
-
-
 def profile_layout(profile: Profile) -> BalancerLayout:
     p = profile.ports
+    folder = profile.data / "haproxy"
     return BalancerLayout(
         registro_bind=f"127.0.0.1:{p['REGISTRO_PORT']}", keycloak_bind=f"127.0.0.1:{p['KEYCLOAK_PORT']}",
-        keycloak_admin_bind=f"127.0.0.1:{p['KEYCLOAK_ADMIN_PORT']}", source=BALANCER_ADDRESS,
+        keycloak_admin_bind=f"127.0.0.1:{p['KEYCLOAK_ADMIN_PORT']}", s3_bind=f"127.0.0.1:{p['S3_PUBLIC_PORT']}",
+        registro_http_bind=f"127.0.0.1:{p['REGISTRO_HTTP_PORT']}", keycloak_http_bind=f"127.0.0.1:{p['KEYCLOAK_HTTP_PORT']}",
+        registro_url=https(p["REGISTRO_PORT"]), keycloak_url=https(p["KEYCLOAK_PORT"]),
+        certificate=str(folder / "tls.pem"), errors_dir=str(folder / "errors"), source=BALANCER_ADDRESS,
         keycloak_servers=tuple((f"kc-{n}", f"127.0.0.1:{p[f'KEYCLOAK_{n.upper()}_PORT']}",
                                 p[f"KEYCLOAK_{n.upper()}_MGMT_PORT"]) for n in KC_NODES),
         registro_servers=tuple((f"registro-{r}", f"127.0.0.1:{p[f'REGISTRO_{r.upper()}_PORT']}")
                                for r in REGISTRO_REPLICAS),
-        stats_socket=str(profile.data / "haproxy" / "admin.sock"))
+        s3_server=f"127.0.0.1:{p['S3_PORT']}", stats_socket=str(folder / "admin.sock"))
 
 
 def stats_command(profile: Profile, command: str) -> str:
     """One command on the balancer's runtime API (e.g. `show stat`)."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(profile.data / "haproxy" / "admin.sock"))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
+    return balancer_stats_command(profile.data / "haproxy" / "admin.sock", command)
 
 
 def server_states(profile: Profile) -> dict[str, str]:
     """{"keycloak/kc-a": "UP", …} as the balancer sees its servers now."""
-    import csv
-
-    rows = csv.DictReader(stats_command(profile, "show stat").lstrip("# ").splitlines())
-    return {f"{r['pxname']}/{r['svname']}": r["status"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
+    return balancer_server_states(profile.data / "haproxy" / "admin.sock")
 
 
-def haproxy_config(layout: BalancerLayout) -> str:
-    headers = """
-  # The balancer is the only source of these headers: whatever a client sent is replaced.
-  http-request set-header X-Request-ID %[unique-id]
-  http-request set-header X-Forwarded-For %[src]
-  http-request set-header X-Forwarded-Proto http
-  http-request set-header X-Forwarded-Host %[req.hdr(host)]
-  http-request set-header X-Forwarded-Port %[dst_port]
-  # gunicorn takes the mount point from a SCRIPT_NAME header when a trusted proxy (this balancer) sends it.
-  http-request del-header SCRIPT_NAME
-  http-request set-var(txn.route) path,field(2,/)
-  http-response set-header X-Request-ID %[unique-id]
-  http-request deny deny_status 413 if { req.hdr_val(content-length) gt BODY_LIMIT }""".replace(
-        "BODY_LIMIT", str(BODY_LIMIT_BYTES))
-    # No path in the log: confirmation and action tokens travel in paths. The first segment says
-    # enough to tell the journeys apart.
-    log_format = ('{"ts":"%tr","request_id":"%ID","client":"%ci","frontend":"%f","backend":"%b",'
-                  '"server":"%s","method":"%HM","route":"%[var(txn.route)]","status":%ST,'
-                  '"bytes":%B,"ms":%Ta,"retries":%rc}')
-    kc = "\n".join(f"  server {name} {address} check port {mgmt} cookie {name}"
-                   for name, address, mgmt in layout.keycloak_servers)
-    reg = "\n".join(f"  server {name} {address} check cookie {name}" for name, address in layout.registro_servers)
-    source = (f"  # The backends see the balancer from its own address, the only one they trust X-Forwarded-* from.\n"
-              f"  source {layout.source}\n") if layout.source else ""
-    stats = f"  stats socket {layout.stats_socket} mode 600 level operator\n" if layout.stats_socket else ""
-    return f"""# Rendered by tools/stack/prod.py (haproxy_config): HAProxy in front of both Keycloak nodes and both
-# registro replicas. deploy/haproxy.cfg is the same template for docker-compose.yml.
-global
-  log stdout format raw local0
-  maxconn 4000
-{stats}
-defaults
-  mode http
-  log global
-  log-format '{log_format}'
-  unique-id-format %[uuid()]
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  timeout http-request 15s
-  timeout queue 15s
-  # A request that found its server dead goes to the other one (never a request already answered).
-  option redispatch 1
-  retries 2
-  retry-on conn-failure empty-response
-{source}  default-server inter 1s fastinter 500ms downinter 2s fall 2 rise 2
-
-frontend registro
-  bind {layout.registro_bind}{headers}
-  default_backend registro
-
-frontend keycloak
-  bind {layout.keycloak_bind}{headers}
-  # The public hostname serves logins only: no admin console, no admin API, no master realm.
-  http-request deny deny_status 404 if {{ path_beg /admin }} || {{ path_beg /realms/master }}
-  default_backend keycloak
-
-frontend keycloak-admin
-  # Internal only: operators and the services' back channel (admin API, token endpoint).
-  bind {layout.keycloak_admin_bind}{headers}
-  default_backend keycloak
-
-backend registro
-  balance roundrobin
-  # Persistence by cookie only makes the serving replica visible (and choosable by the tests); the
-  # replicas share everything (Redis, S3, Keycloak), so a request may land on either.
-  cookie REGISTRO_NODO insert indirect nocache httponly
-  option httpchk GET {REGISTRO_HEALTH_PATH}
-  http-check expect status 200
-{reg}
-
-backend keycloak
-  balance roundrobin
-  cookie KC_NODO insert indirect nocache httponly
-  option httpchk GET /health/ready
-  http-check expect status 200
-{kc}
-"""
+# Inside the haproxy image (docker-compose.yml mounts them there).
+COMPOSE_HAPROXY_DIR = "/usr/local/etc/haproxy"
 
 
 def compose_layout() -> BalancerLayout:
-    """The balancer of docker-compose.yml: same template, the compose network's names."""
+    """The balancer of docker-compose.yml: same template, the compose network's names; the public
+    URLs come from the proxy's environment, the certificate from the operator (TLS_CERTIFICATE)."""
     return BalancerLayout(
-        registro_bind=":5000", keycloak_bind=":8080", keycloak_admin_bind=":8081", source=None,
+        registro_bind=":5443", keycloak_bind=":8443", keycloak_admin_bind=":8081", s3_bind=":9443",
+        registro_http_bind=":5080", registro_url="${REGISTRO_PUBLIC_URL}", keycloak_url="${KEYCLOAK_PUBLIC_URL}",
+        certificate=f"{COMPOSE_HAPROXY_DIR}/tls.pem", errors_dir=f"{COMPOSE_HAPROXY_DIR}/errors", source=None,
         keycloak_servers=tuple((f"kc-{n}", f"keycloak-{n}:8080", 9000) for n in KC_NODES),
-        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS))
+        registro_servers=tuple((f"registro-{r}", f"registro-{r}:5000") for r in REGISTRO_REPLICAS),
+        s3_server="s3:9000", resolver="127.0.0.11:53")  # Docker's embedded DNS
 
 
 def render_deploy() -> Path:
-    """Writes deploy/haproxy.cfg for docker-compose.yml (a unit test keeps it equal to this)."""
+    """Writes deploy/haproxy.cfg and its error pages for docker-compose.yml (a unit test keeps them
+    equal to this)."""
     target = ROOT / "deploy" / "haproxy.cfg"
     target.parent.mkdir(exist_ok=True)
-    target.write_text(haproxy_config(compose_layout()))
+    target.write_text(haproxy_config(compose_layout(), rendered_by="tools/stack/prod.py (render_deploy)"))
+    write_error_pages(ROOT / "deploy" / "haproxy-errors")
     return target
+
+
+def _balancer_answers(profile: Profile) -> bool:
+    """The public Keycloak front answers through TLS (any certificate: only liveness is asked here)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(https(profile.ports["KEYCLOAK_PORT"]) + "/realms/anam/.well-known/openid-configuration",
+                                    timeout=2, context=context) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def balancer(profile: Profile) -> Service:
     folder = profile.data / "haproxy"
     cfg = folder / "haproxy.cfg"
+    layout = profile_layout(profile)
 
     def prepare() -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(haproxy_config(profile_layout(profile)))
+        ensure_certificates(profile, Path(layout.certificate))
+        write_error_pages(Path(layout.errors_dir))
+        cfg.write_text(haproxy_config(layout, rendered_by="tools/stack/prod.py (balancer)"))
         check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"configuración de HAProxy inválida:\n{check.stdout}{check.stderr}")
 
     p = profile.ports
-    return Service(name="balancer", argv=["haproxy", "-db", "-f", str(cfg)], prepare=prepare,
-                   ports=(p["REGISTRO_PORT"], p["KEYCLOAK_PORT"], p["KEYCLOAK_ADMIN_PORT"]),
-                   ready_url=url(p["KEYCLOAK_PORT"]) + "/realms/anam/.well-known/openid-configuration",
-                   ready_timeout_s=60)
+    return Service(name="balancer", argv=balancer_argv(cfg), prepare=prepare,
+                   ports=tuple(p[k] for k in ("REGISTRO_PORT", "REGISTRO_HTTP_PORT", "KEYCLOAK_PORT",
+                                              "KEYCLOAK_HTTP_PORT", "KEYCLOAK_ADMIN_PORT", "S3_PUBLIC_PORT")),
+                   ready_url=None, ready_check=lambda: _balancer_answers(profile), ready_timeout_s=60)
 
 
 # What each process may see and who it runs as (tools/stack/confine.py). Keycloak resolves the
@@ -638,7 +576,8 @@ def up(stack: "Stack") -> None:
 
 
 def data_paths(profile: Profile) -> list[Path]:
-    """Everything `reset` empties; secrets.env stays (a restore needs the same secrets)."""
+    """Everything `reset` empties; secrets.env (a restore needs the same secrets) and the local
+    certificate authority (tls/: browsers that trust it keep trusting) stay."""
     d = profile.data
     return [pg_dir(profile), d / "s3", d / "meta-s3", d / "mail", d / "mail.sqlite", d / "redis", d / "metrics",
             d / "haproxy", d / "logs", d / "home", *(node_home(profile, n) for n in KC_NODES)]
