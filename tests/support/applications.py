@@ -62,7 +62,27 @@ def create_application(gateway: Any, storage_or_s3: Any, settings: Settings, *, 
         last_name=last_name, attributes=attributes, enabled=False,
         email_verified=status != "pendiente_correo", groups=(group_path_of(tipo_usuario),))
     _put(storage_or_s3, settings, responsiva_key(account_id, folio), files.pdf_bytes(), "application/pdf")
+    _record(settings, account_id, f"solicitud-{tag}", folio, foreign)
     return account_id, issue_link(gateway, settings, account_id)
+
+
+_STORES: dict[str, Any] = {}
+
+
+def _record(settings: Settings, account_id: str, username: str, folio: str, foreign: bool) -> None:
+    """The application's row in registro's database, as registration leaves it (integration tests: the
+    stack's database; unit tests have none). Without its identifiers: the fixtures share one CURP."""
+    if not settings.database_url:
+        return
+    from registro.kernel.applications import Intent, PgApplicationStore
+    from registro.platform.db import Database
+
+    store = _STORES.get(settings.database_url)
+    if store is None:
+        store = _STORES[settings.database_url] = PgApplicationStore(Database(settings.database_url, pool_size=1))
+    intent = Intent.new(folio=folio, username=username, link_version="fixture", es_extranjero=foreign)
+    store.begin(intent, {})
+    store.complete(intent.id, account_id, None)
 
 
 def delete_application(gateway: Any, storage: Any, account_id: str) -> None:

@@ -1,0 +1,91 @@
+"""`python -m registro.ops.backfill [--dry-run]`: records in registro's database the applications that
+exist only in Keycloak (made before the database existed), once, when deploying issue 20 onto a live realm.
+
+Idempotent: an account the database knows is left alone. Open and approved applications hold their
+identifiers; rejected ones are recorded as rejected (their identifiers free, their history kept). Two
+accounts holding one CURP (possible before the unique index) are both recorded, the second without the
+contested identifier; the count is printed so an operator can look (no personal data is printed).
+Walks the realm with Keycloak's attribute search: fine for a one-off command, never on a request path.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+
+from keycloak_ext import Account, IdentityError
+
+from ..adapters.identity import IdentityDirectory
+from ..domain import status
+from ..kernel.applications import ApplicationStore, FolioTaken, IdentifiersTaken, Intent, identifiers_of
+from ..platform.db import DatabaseUnavailable
+
+
+@dataclass
+class Backfilled:
+    seen: int = 0
+    recorded: int = 0
+    contested: int = 0  # recorded without an identifier another application already held
+    skipped: int = 0  # a folio already recorded for another account
+
+
+def backfill(identity: IdentityDirectory, applications: ApplicationStore, *, dry_run: bool = False) -> Backfilled:
+    done = Backfilled()
+    for estatus in sorted(status.OPEN | {status.APROBADO, status.RECHAZADO}):
+        for account in identity.iter_by_attribute("estatus", estatus):
+            done.seen += 1
+            if applications.knows_account(account.id):
+                continue
+            if not dry_run:
+                _record(applications, account, estatus, done)
+            else:
+                done.recorded += 1
+    return done
+
+
+def _record(applications: ApplicationStore, account: Account, estatus: str, done: Backfilled) -> None:
+    intent = Intent.new(folio=account.attr("folio") or f"SIN-FOLIO-{account.id[:12]}", username=account.username,
+                        link_version=account.attr("enlace_version") or "-",
+                        es_extranjero=account.attr("es_extranjero") == "true", locale=account.attr("locale"))
+    ids = identifiers_of(account.attributes) if estatus != status.RECHAZADO else {}
+    try:
+        applications.begin(intent, ids)
+    except FolioTaken:
+        done.skipped += 1
+        return
+    except IdentifiersTaken as exc:
+        applications.begin(intent, {k: v for k, v in ids.items() if k not in exc.kinds})
+        done.contested += 1
+    applications.complete(intent.id, account.id, None)
+    if estatus == status.RECHAZADO:
+        applications.reject(account.id, "registrada antes de la base de datos")
+    done.recorded += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m registro.ops.backfill",
+                                     description="Registra en la base de datos las solicitudes que solo existen en Keycloak.")
+    parser.add_argument("--dry-run", action="store_true", help="solo cuenta lo que se registraría")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..config import Settings
+    from ..container import real_adapters
+
+    adapters = real_adapters(Settings.from_env())
+    if adapters.applications is None:
+        print("error: falta DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        done = backfill(adapters.identity, adapters.applications, dry_run=args.dry_run)
+    except (IdentityError, DatabaseUnavailable) as exc:
+        print(f"error: no se pudo completar ({type(exc).__name__}); vuelva a ejecutarlo: es idempotente", file=sys.stderr)
+        return 1
+    verb = "se registrarían" if args.dry_run else "registradas"
+    print(f"{done.seen} cuenta(s) revisadas, {done.recorded} {verb}, {done.contested} sin un identificador ya "
+          f"tomado por otra, {done.skipped} omitidas (folio ya registrado)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
