@@ -109,7 +109,7 @@ def test_a_new_secret_placeholder_in_the_realm_is_refused_without_touching_the_c
 _DEFAULT_PATTERNS = (
     re.compile(r"""get\(\s*["']([A-Z][A-Z0-9_]+)["']\s*,\s*["']([^"']+)["']"""),
     re.compile(r"""["']([A-Z][A-Z0-9_]+)["']\s*:\s*["']([^"'{}]+)["']"""),
-    re.compile(r"""\$\{([A-Z][A-Z0-9_]+):-?([^}?]+)\}"""),
+    re.compile(r"""\$\{([A-Z][A-Z0-9_]+):-?([^}?]*)\}"""),  # `${NAME:-}`: an empty default, not "-"
     re.compile(r"""^\s*(?:export\s+)?([A-Z][A-Z0-9_]+)\s*[:?]?=\s*([^\s$#]+)\s*$""", re.M),
 )
 _SCANNED = ("keycloak_ext", "services", "tools", "realm-config", "deploy", "docker-compose.yml", "Dockerfile",
