@@ -178,3 +178,12 @@ def test_direct_upload_grants_and_receipts_signed_before_the_rotation(fakes, mon
     confirmed = browser_after.post(answer["confirmar"], data={"csrf_token": csrf_token(html), "recibo": answer["recibo"]})
     assert confirmed.status_code == 202 and [check() for check in checks] == [direct_uploads.DONE]
     assert browser_after.get(confirmed.get_json()["estado"]).get_json() == {"estado": direct_uploads.DONE}
+
+
+def test_an_efirma_signing_begun_before_the_rotation_ends_after_it():
+    from registro.documents.efirma import signing
+
+    before = unit_settings(secret_key=OLD)
+    after = before.with_changes(secret_key=NEW, previous_secret_keys=(OLD,))
+    token = signing._serializer(before).dumps({"n": "abc"})
+    assert signing._serializer(after).loads(token, max_age=600) == {"n": "abc"}

@@ -74,7 +74,7 @@ def expected(application: Application, responsiva: bytes = b"") -> Expected:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+    return URLSafeTimedSerializer(settings.signing_keys, salt=_SALT)  # the previous key too, during a rotation
 
 
 def _pending_key(account_id: str, nonce: str) -> str:
