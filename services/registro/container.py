@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .platform.db import Database
     from .platform.jobs import Periodic
     from .platform.outbox import Outbox, OutboxStore
+    from .workflow.readings import DocumentReadings
     from .workflow.recovery import RecoveryDispatcher
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
@@ -52,6 +53,9 @@ class Adapters:
     outbox_store: "OutboxStore | None" = None  # the outbox table (platform/outbox.py)
     outbox: "Outbox | None" = None  # the one email path: queue + delivery worker (platform/outbox.py)
     reconciler: "Periodic | None" = None  # finishes or undoes interrupted registrations (workflow/reconcile.py)
+    # "Lectura automática" of uploaded IDs and CURPs (workflow/readings.py); unit tests that hand in their
+    # adapters leave it off unless they hand one in (OCR is a second of CPU per photo).
+    readings: "DocumentReadings | None" = None
 
 
 def adapters() -> Adapters:
@@ -78,6 +82,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .adapters.pdf import PROCESS_RENDERER
     from .observability import metrics
     from .platform.outbox import Outbox
+    from .workflow.readings import DocumentReadings
     from .workflow.recovery import RecoveryDispatcher, ResetTarget
     from .adapters.sessions import sessions_for
     from .workflow.queue_index import index_for
@@ -101,6 +106,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
         outbox=a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=metrics.count)
                             if a.outbox_store is not None else None),
+        readings=a.readings or (DocumentReadings(a.storage) if given is None else None),
     )
 
 

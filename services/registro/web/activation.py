@@ -33,6 +33,7 @@ from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow import direct_uploads
 from ..workflow import documents as documents_flow
 from ..workflow import photo_intake
+from ..workflow import readings as reading_flow
 from ..workflow.activation import (ApplicationClosed, ApplicationGone, confirm_email, open_application,
                                    submit_for_review)
 from ..workflow.confirmation_links import signer
@@ -57,6 +58,14 @@ def _limit_label() -> str:
 
 def _open(token: str) -> Application:
     return open_application(adapters().identity, settings(), token)
+
+
+def _after_store():
+    """What an accepted upload starts: its "Lectura automática" (workflow/readings.py), when this app reads."""
+    readings = adapters().readings
+    if readings is None:
+        return None
+    return lambda application, kind, record: reading_flow.after_upload(readings, application, kind, record)
 
 
 def _kind_or_404(application: Application, kind: str) -> str:
@@ -130,7 +139,7 @@ def upload(token: str, kind: str):
             documents_flow.store_document(
                 a.identity, a.storage, application, kind,
                 Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
-                form.details())
+                form.details(), after_store=_after_store())
         except UnreadableFile as exc:
             return _render(application, token, errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form},
                            status_code=400)
@@ -206,7 +215,7 @@ def confirm_direct_upload(token: str, kind: str):
         receipt = direct_uploads.read_receipt(s, request.form.get("recibo", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
-    direct_uploads.confirm(a.identity, a.storage, s, receipt)
+    direct_uploads.confirm(a.identity, a.storage, s, receipt, after_store=_after_store())
     return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
                    estado=url_for(".direct_upload_state", token=token, kind=kind,
                                   subida=direct_uploads.state_token(s, receipt))), 202
@@ -403,7 +412,8 @@ def _direct_upload_markers(application: Application) -> dict[str, direct_uploads
     s, a = settings(), adapters()
     try:
         return direct_uploads.markers(a.storage, application,
-                                      restart=direct_uploads.restarter(a.identity, a.storage, s))
+                                      restart=direct_uploads.restarter(a.identity, a.storage, s,
+                                                                       after_store=_after_store()))
     except StorageUnavailable:
         log.warning("no se pudo leer el estado de las subidas directas: solicitud=%s", application.id)
         return {}

@@ -37,7 +37,7 @@ from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectMissing, ObjectStore, PresignedPut, StorageUnavailable
 from ..config import Settings
 from ..domain import documents as docs
-from ..domain.application import Application, now_iso
+from ..domain.application import Application, DocumentRecord, now_iso
 from ..domain.filetypes import UnreadableFile
 from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
 from ..spool import CountingSpool, FileTooLarge
@@ -63,6 +63,10 @@ TEMPORARY_FAILURE = "No fue posible guardar el archivo por una falla temporal de
 GRANT_TTL_S = 60 * 60
 SUPERSEDED_LINK = ("Este enlace fue reemplazado por uno más reciente. Use el enlace del último correo que recibió y "
                    "cargue el archivo de nuevo.")
+
+
+# Called once a checked upload is recorded (documents.store_document's `after_store`: its reading).
+AfterStore = Callable[[Application, str, DocumentRecord], None]
 
 
 class ReceiptInvalid(Exception):
@@ -174,11 +178,12 @@ def read_receipt(settings: Settings, token: str, account_id: str, kind: str) -> 
 
 
 # --- 3. the check --------------------------------------------------------------------------------
-def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt) -> Future[str]:
+def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
+            after_store: AfterStore | None = None) -> Future[str]:
     """Starts the check; the Future ends with the marker's final state. The answer does not wait for
     S3: the check's first step marks the document "revisando" (what the page and the submission read),
     and until then `state_of` already answers "revisando" for this upload."""
-    return in_background(lambda: check(identity, storage, settings, receipt, mark=True))
+    return in_background(lambda: check(identity, storage, settings, receipt, mark=True, after_store=after_store))
 
 
 def state_token(settings: Settings, receipt: Receipt) -> str:
@@ -225,7 +230,7 @@ def state_of(storage: ObjectStore, receipt: Receipt) -> str:
 
 
 def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
-          mark: bool = False) -> str:
+          mark: bool = False, after_store: AfterStore | None = None) -> str:
     """Reads the object back, checks it and records it; returns the marker's final state. `mark`: first
     marks the document "revisando" (a confirmation; a check taken up again is marked already).
 
@@ -240,7 +245,8 @@ def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
             return found[0].state
         marking = _helper(lambda: _mark(storage, marker_key, receipt, found))
     try:
-        if not _record(identity, storage, settings, receipt, marker_key, marking):
+        extra = {"after_store": after_store} if after_store is not None else {}
+        if not _record(identity, storage, settings, receipt, marker_key, marking, **extra):
             return SUPERSEDED
     except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
         return state_of(storage, receipt)
@@ -323,7 +329,7 @@ def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account
 
 
 def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt,
-            marker_key: str, marking: Future[str] | None) -> bool:
+            marker_key: str, marking: Future[str] | None, after_store: AfterStore | None = None) -> bool:
     """False when a later upload of the document holds the marker (this one is then deleted, unless the
     record names it: a replayed receipt of a recorded document). Raises _CheckedElsewhere when another
     check of this receipt holds the marker.
@@ -369,7 +375,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
             store_document(identity, storage, application, receipt.kind,
                            Upload(stream=spool, size=spool.size, sha256=spool.sha256, original_name=receipt.name),
                            receipt.details, stored_at=receipt.key,
-                           still_wanted=lambda: _names(storage, marker_key, receipt.key))
+                           still_wanted=lambda: _names(storage, marker_key, receipt.key), after_store=after_store)
         except (UnreadableFile, DocumentNotAllowed):  # refused (never after the write): some before S3 is touched
             delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise
@@ -404,10 +410,11 @@ def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) ->
 
 
 # --- what the page and the submission read ------------------------------------------------------------
-def restarter(identity: IdentityDirectory, storage: ObjectStore, settings: Settings) -> Callable[[Receipt], None]:
+def restarter(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
+              after_store: AfterStore | None = None) -> Callable[[Receipt], None]:
     """What `markers` calls to start a lost check again (in the background)."""
     def restart(receipt: Receipt) -> None:
-        in_background(lambda: check(identity, storage, settings, receipt))
+        in_background(lambda: check(identity, storage, settings, receipt, after_store=after_store))
     return restart
 
 

@@ -179,13 +179,14 @@ def in_background(func: Callable[[], T]) -> Future[T]:
 
 def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
                    upload: Upload, details: dict[str, str] | None = None, *, stored_at: str | None = None,
-                   still_wanted: Callable[[], bool] | None = None) -> DocumentRecord:
+                   still_wanted: Callable[[], bool] | None = None,
+                   after_store: Callable[[Application, str, DocumentRecord], None] | None = None) -> DocumentRecord:
     """Checks the content, stores the object, then points the application's record to it.
 
     `stored_at`: the object is already in S3 under that key (a browser's direct upload, whose bytes
     `upload` read back): nothing is put, and a refusal deletes that object. `still_wanted` is asked
     under the edit lock, before the record is written; False refuses (a newer upload of the same
-    document was started meanwhile).
+    document was started meanwhile). `after_store` is called once the record points to the document.
 
     Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable, ApplicationBusy or
     keycloak_ext.IdentityError.
@@ -275,6 +276,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         settle(job)  # done before answering: the page then lists exactly what is stored
     log.info("documento cargado: solicitud=%s tipo=%s bytes=%d formato=%s", application.id, kind, upload.size,
              content_type)
+    if after_store is not None:  # e.g. the reading of the document (workflow/readings.py), off this request
+        after_store(application, kind, record)
     return record
 
 
