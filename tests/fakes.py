@@ -348,8 +348,9 @@ class FakeMailBatch:
 
 
 class FakeOutboxStore:
-    """The outbox table in memory: rows held by a sender are skipped by others (SKIP LOCKED), a
-    refused send counts an attempt and backs off, MAX_ATTEMPTS makes a row `fallido`."""
+    """The outbox table in memory: rows held by a deliverer are skipped by others (SKIP LOCKED), a
+    refused delivery counts an attempt and backs off, MAX_ATTEMPTS makes a row `fallido`, a held row
+    waits for its release, an obsolete one is deleted."""
 
     def __init__(self, clock=time.time) -> None:
         from registro.platform import outbox
@@ -360,6 +361,7 @@ class FakeOutboxStore:
         self.lock = threading.Lock()
         self.clock = clock
         self.down = False
+        self.applications = None  # the FakeApplicationStore sharing this "database" (account → application)
         self._ids = iter(range(1, 10**9))
 
     def _check(self) -> None:
@@ -368,45 +370,72 @@ class FakeOutboxStore:
 
             raise DatabaseUnavailable("OperationalError")
 
-    def insert(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+    def _application_of(self, account_id):
+        apps = self.applications.apps if self.applications is not None else {}
+        return next((i for i, a in apps.items() if a["account_id"] == account_id), None)
+
+    def insert(self, kind: str, message, application_id: str | None = None, *, account_id: str | None = None,
+               hold_s: float = 0) -> int:
         """What `outbox.insert` does inside another store's transaction."""
+        if application_id is None and account_id is not None:
+            application_id = self._application_of(account_id)
         with self.lock:
             row_id = next(self._ids)
-            self.rows[row_id] = {"kind": kind, "application_id": application_id, "message": self._outbox.to_json(email),
-                                 "state": "pendiente", "attempts": 0, "due": self.clock(), "last_error": "",
-                                 "created_at": self.clock()}
+            self.rows[row_id] = {"kind": kind, "application_id": application_id,
+                                 "message": self._outbox._message_bytes(message), "state": "pendiente", "attempts": 0,
+                                 "due": self.clock() + max(0, hold_s), "last_error": "", "created_at": self.clock()}
             return row_id
 
-    def add(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+    def add(self, kind: str, message, application_id: str | None = None, *, account_id: str | None = None,
+            hold_s: float = 0) -> int:
         self._check()
-        return self.insert(kind, email, application_id)
+        return self.insert(kind, message, application_id, account_id=account_id, hold_s=hold_s)
 
-    def deliver_due(self, send, limit: int = 20) -> tuple[int, int]:
+    def deliver_due(self, deliver, limit: int = 20) -> tuple[int, int]:
         self._check()
         with self.lock:
-            due = [i for i, r in sorted(self.rows.items(), key=lambda kv: kv[1]["due"])
+            due = [i for i, r in sorted(self.rows.items(), key=lambda kv: (kv[1]["due"], kv[0]))
                    if r["state"] == "pendiente" and r["due"] <= self.clock() and i not in self.held][:limit]
             self.held.update(due)
-        sent = refused = 0
+        delivered = refused = 0
         try:
             for row_id in due:
                 row = self.rows[row_id]
                 try:
-                    send(self._outbox.from_json(row["message"]))
-                except MailUnavailable as exc:
+                    deliver(self._outbox.DueRow(row_id, row["kind"], row["message"], row["attempts"]))
+                except self._outbox.Obsolete:
+                    del self.rows[row_id]
+                    continue
+                except self._outbox.Unreadable:
+                    row.update(state="fallido", last_error="ilegible")
+                    continue
+                except Exception as exc:  # noqa: BLE001 — as the real store: any refusal is counted
                     refused += 1
                     row["attempts"] += 1
-                    row["last_error"] = type(exc).__name__
+                    row["last_error"] = self._outbox.refusal_reason(exc)
                     row["due"] = self.clock() + self._outbox.backoff_s(row["attempts"])
                     if row["attempts"] >= self._outbox.MAX_ATTEMPTS:
                         row["state"] = "fallido"
                     continue
-                sent += 1
+                delivered += 1
                 row.update(state="enviado", attempts=row["attempts"] + 1, message=b"")
         finally:
             with self.lock:
                 self.held.difference_update(due)
-        return sent, refused
+        return delivered, refused
+
+    def release(self, ids) -> None:
+        self._check()
+        for row_id in ids:
+            row = self.rows.get(row_id)
+            if row and row["state"] == "pendiente":
+                row["due"] = min(row["due"], self.clock())
+
+    def discard(self, ids) -> None:
+        self._check()
+        for row_id in ids:
+            if row_id in self.rows and self.rows[row_id]["state"] == "pendiente":
+                del self.rows[row_id]
 
     def pending_count(self) -> int:
         self._check()
@@ -416,9 +445,15 @@ class FakeOutboxStore:
         from datetime import datetime, timezone
 
         self._check()
-        return [self._outbox.FailedEmail(i, r["kind"], r["application_id"], r["attempts"], r["last_error"],
-                                         datetime.fromtimestamp(r["created_at"], timezone.utc))
-                for i, r in sorted(self.rows.items(), reverse=True) if r["state"] == "fallido"][:limit]
+        apps = self.applications.apps if self.applications is not None else {}
+
+        def listed(row_id: int, r: dict):
+            app = apps.get(r["application_id"])  # the real store's outer join
+            return self._outbox.FailedEmail(row_id, r["kind"], r["application_id"], r["attempts"], r["last_error"],
+                                            datetime.fromtimestamp(r["created_at"], timezone.utc),
+                                            app["account_id"] if app else None, app["intent"].folio if app else None)
+
+        return [listed(i, r) for i, r in sorted(self.rows.items(), reverse=True) if r["state"] == "fallido"][:limit]
 
     def retry(self, email_id: int) -> bool:
         self._check()
@@ -429,9 +464,19 @@ class FakeOutboxStore:
         return True
 
     def expedite(self) -> None:
-        """Moves every back-off to now (what waiting would do)."""
+        """Moves every back-off to now (what waiting would do); held rows stay held, as in the real store."""
         for row in self.rows.values():
-            row["due"] = min(row["due"], self.clock())
+            if row["state"] == "pendiente" and row["attempts"] > 0:
+                row["due"] = min(row["due"], self.clock())
+
+    def pass_hold(self) -> None:
+        """Moves every held row's due time to now: what waiting out the hold would do."""
+        for row in self.rows.values():
+            if row["state"] == "pendiente":
+                row["due"] = min(row["due"], self.clock())
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [r for r in self.rows.values() if r["kind"] == kind]
 
 
 class FakeApplicationStore:
@@ -441,6 +486,7 @@ class FakeApplicationStore:
 
     def __init__(self, outbox_store: FakeOutboxStore | None = None, clock=time.time) -> None:
         self.outbox_store = outbox_store or FakeOutboxStore(clock)
+        self.outbox_store.applications = self
         self.apps: dict[str, dict] = {}
         self.ids: list[dict] = []
         self.lock = threading.Lock()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .platform.jobs import Periodic
     from .platform.outbox import Outbox, OutboxStore
     from .workflow.readings import DocumentReadings
-    from .workflow.recovery import RecoveryDispatcher
+    from .workflow.recovery import RecoveryRequests
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
     from .workflow.page_views import PageViews
@@ -42,7 +42,7 @@ class Adapters:
     mailer: Mailer
     pdf: PdfRenderer | None = None
     captcha: "Captcha | None" = None
-    recovery: "RecoveryDispatcher | None" = None
+    recovery: "RecoveryRequests | None" = None  # the recovery front door's queue (outbox rows)
     queue_index: "QueueIndex | None" = None
     console_sessions: "ConsoleSessions | None" = None
     page_views: "PageViews | None" = None  # the reviewer's document viewer (page images in S3)
@@ -83,7 +83,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .observability import metrics
     from .platform.outbox import Outbox
     from .workflow.readings import DocumentReadings
-    from .workflow.recovery import RecoveryDispatcher, ResetTarget
+    from .workflow.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
+    from .workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget
     from .adapters.sessions import sessions_for
     from .workflow.queue_index import index_for
     from .adapters.page_render import SubprocessPageRenderer
@@ -93,19 +94,28 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
 
     a = given or real_adapters(s)
     a = _with_database(s, a)
+    outbox = a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=metrics.count)
+                          if a.outbox_store is not None else None)
+    recovery = a.recovery
+    if outbox is not None:
+        # The outbox's deliverers other than SMTP: what each kind of row does when it is due.
+        recovery = recovery or RecoveryRequests(outbox, a.identity, ResetTarget(client_id=s.portal_client_id,
+                                                                                redirect_uri=s.portal_login_url))
+        outbox.route(RECOVERY, recovery.deliver)
+        decisions = DecisionDelivery(a.identity, s)
+        for kind in DECISION_KINDS:
+            outbox.route(kind, decisions)
     return replace(
         a,
         pdf=a.pdf or PROCESS_RENDERER,
         captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
-        recovery=a.recovery or RecoveryDispatcher(
-            a.identity, ResetTarget(client_id=s.portal_client_id, redirect_uri=s.portal_login_url)),
+        recovery=recovery,
         queue_index=a.queue_index or index_for(s.redis_url),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
-        outbox=a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=metrics.count)
-                            if a.outbox_store is not None else None),
+        outbox=outbox,
         readings=a.readings or (DocumentReadings(a.storage) if given is None else None),
     )
 

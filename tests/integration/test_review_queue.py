@@ -151,7 +151,6 @@ def test_reindex_reports_and_repairs_a_damaged_index(pending, gateway, queue_ind
 def test_index_and_keycloak_agree_after_every_transition(settings, pending, gateway, store, queue_index):
     from datetime import date
 
-    from registro.adapters.mail import SmtpMailer
     from registro.workflow.activation import submit_for_review
     from registro.workflow.review import documents_digest, round_id
     from tests.unit.test_review_transitions import replace_flagged
@@ -163,8 +162,8 @@ def test_index_and_keycloak_agree_after_every_transition(settings, pending, gate
     gateway.update_attributes(created.id, {"estatus": "pendiente_documentos", "fecha_envio": None})
     queue_index.remove(created.id)
     reviewer = Reviewer("id-rita", "rita")
-    service = ReviewService(gateway, store, SmtpMailer(settings.smtp), settings, queue_index)
     app = create_app({"SETTINGS": settings, "TESTING": True})
+    service = ReviewService(gateway, store, app.extensions["registro.adapters"].outbox, settings, queue_index)
 
     def agrees():
         current = Application(gateway.get_account(created.id))

@@ -85,8 +85,8 @@ def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
 def outbox_refusals_back_off_and_fail_after_max_attempts(outbox_store, make_due) -> None:
     row = outbox_store.add("prueba", email("falla@example.com"))
 
-    def refuse(message):
-        if message.to == "falla@example.com":
+    def refuse(row):
+        if outbox_module.from_json(row.message).to == "falla@example.com":
             raise MailUnavailable("no")
 
     for attempt in range(outbox_module.MAX_ATTEMPTS):
@@ -96,8 +96,8 @@ def outbox_refusals_back_off_and_fail_after_max_attempts(outbox_store, make_due)
     assert failed[row].attempts == outbox_module.MAX_ATTEMPTS and failed[row].last_error == "MailUnavailable"
     assert outbox_store.retry(row) and not outbox_store.retry(row)
     sent = []
-    outbox_store.deliver_due(sent.append, limit=1000)
-    assert any(m.to == "falla@example.com" for m in sent)
+    outbox_store.deliver_due(lambda row: sent.append(row.message), limit=1000)
+    assert any(outbox_module.from_json(m).to == "falla@example.com" for m in sent)
 
 
 def two_senders_at_once_send_each_row_once(outbox_store) -> None:
@@ -106,9 +106,9 @@ def two_senders_at_once_send_each_row_once(outbox_store) -> None:
     lock = threading.Lock()
     barrier = threading.Barrier(3)
 
-    def send(message):
+    def send(row):
         with lock:
-            sent.append(message.to)
+            sent.append(outbox_module.from_json(row.message).to)
 
     def sender():
         barrier.wait()
@@ -122,3 +122,52 @@ def two_senders_at_once_send_each_row_once(outbox_store) -> None:
         t.join(30)
     mine = [t for t in sent if t.startswith("p") and t.endswith("@example.com")]
     assert len(mine) == len(set(mine)) == len(rows)
+
+
+def held_rows_wait_for_their_release_and_obsolete_ones_are_deleted(outbox_store) -> None:
+    """A row written before a change made elsewhere: held until released (an operator's "send now"
+    does not release it), deleted unsent when discarded or when its deliverer finds it obsolete."""
+    kept = outbox_store.add("prueba", b"retenida", hold_s=3600)
+    dropped = outbox_store.add("prueba", b"descartada", hold_s=3600)
+    stale = outbox_store.add("prueba", b"obsoleta")
+    seen: list[bytes] = []
+
+    def deliver(row):
+        if row.message == b"obsoleta":
+            raise outbox_module.Obsolete()
+        seen.append(row.message)
+
+    before = outbox_store.pending_count()
+    outbox_store.expedite()
+    outbox_store.deliver_due(deliver, limit=1000)
+    assert b"retenida" not in seen and b"descartada" not in seen
+    assert outbox_store.pending_count() == before - 1  # the obsolete row is gone, not sent, not failed
+    assert stale not in {f.id for f in outbox_store.failed(1000)} and not outbox_store.retry(stale)
+    outbox_store.discard([dropped])
+    outbox_store.release([kept])
+    outbox_store.deliver_due(deliver, limit=1000)
+    assert seen.count(b"retenida") == 1 and b"descartada" not in seen
+    outbox_store.release([kept])  # a late release of a delivered row changes nothing
+    outbox_store.deliver_due(deliver, limit=1000)
+    assert seen.count(b"retenida") == 1
+
+
+def failed_rows_name_their_application_and_reason(store, outbox_store, make_due, folio: str) -> None:
+    """The console's list: kind, the application (found from its account), attempts and the reason
+    the deliverer gave — no address, no content."""
+    it = intent(folio)
+    store.begin(it, {})
+    store.complete(it.id, f"cuenta-{it.id}", None)
+    row = outbox_store.add("recuperacion", b'{"usuario": "x"}', account_id=f"cuenta-{it.id}")
+
+    def refuse(r):
+        if r.id == row:
+            raise outbox_module.Refused("Keycloak no responde")
+
+    for _ in range(outbox_module.MAX_ATTEMPTS):
+        make_due()
+        outbox_store.deliver_due(refuse, limit=1000)
+    (failed,) = [f for f in outbox_store.failed(1000) if f.id == row]
+    assert (failed.kind, failed.application_id, failed.account_id, failed.folio) == (
+        "recuperacion", it.id, f"cuenta-{it.id}", folio)
+    assert failed.attempts == outbox_module.MAX_ATTEMPTS and failed.last_error == "Keycloak no responde"

@@ -39,3 +39,12 @@ def test_outbox_refusals_back_off_and_fail_after_max_attempts():
 
 def test_two_senders_at_once_send_each_row_once():
     contract.two_senders_at_once_send_each_row_once(FakeOutboxStore())
+
+
+def test_held_rows_wait_for_their_release_and_obsolete_ones_are_deleted():
+    contract.held_rows_wait_for_their_release_and_obsolete_ones_are_deleted(FakeOutboxStore())
+
+
+def test_failed_rows_name_their_application_and_reason():
+    store, outbox = _stores()
+    contract.failed_rows_name_their_application_and_reason(store, outbox, outbox.expedite, "AU-2026-FALLIDO1")

@@ -29,7 +29,8 @@ ANA = Reviewer("id-ana", "ana.revisora")
 @pytest.fixture
 def service(app, fakes):
     with app.test_request_context():
-        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings())
+        yield ReviewService(fakes.identity, fakes.storage, app.extensions["registro.adapters"].outbox,
+                            unit_settings())
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ CHECK = "Folio de la responsiva"
 
 @pytest.fixture
 def service(fakes):
-    return ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), None,
+    return ReviewService(fakes.identity, fakes.storage, None, unit_settings(), None,
                          PageViews(fakes.storage, SubprocessPageRenderer()))
 
 

@@ -1,6 +1,6 @@
 """The queue index follows Keycloak through every transition, survives a crash between the two
-writes, is repaired by reindex; "Siguiente solicitud" under concurrency; every decision ends with
-its email sent or listed for resend (issue 11 §12)."""
+writes, is repaired by reindex; "Siguiente solicitud" under concurrency; every applied decision's
+email reaches the applicant through the outbox, whatever fails on the way (issue 11 §12, issue 20 §5)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 
 from keycloak_ext import IdentityUnavailable
 from registro.domain.application import Application
-from registro.domain.storage_keys import decision_key, failed_email_key
+from registro.domain.storage_keys import decision_key
 from registro.workflow import decisions as decisions_mod
 from registro.workflow.activation import submit_for_review
 from registro.workflow.leases import Reviewer
@@ -22,7 +22,7 @@ from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 
 # The reviewers, the service fixture and `seen` of the review workflow's own tests.
-from tests.unit.test_review_workflow import ANA, BETO, seen, service  # noqa: E402,F401
+from tests.unit.test_review_workflow import ANA, BETO, outbox_of, seen, service  # noqa: E402,F401
 
 
 def assert_index_agrees(identity, index):
@@ -118,12 +118,13 @@ class FlakyIndex(QueueIndex):
 def test_crash_between_the_two_writes_leaves_a_ghost_that_siguiente_and_reindex_remove(app, fakes):
     index = FlakyIndex()
     with app.test_request_context():
-        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), index)
+        service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), index)
         older = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-01T00:00:00+00:00")
         newer = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-02T00:00:00+00:00")
         service.claim(older.id, ANA)
         index.fail_remove = True
-        assert service.approve(older.id, ANA, **seen(service, older.id)).email_sent  # the decision stands
+        assert not service.approve(older.id, ANA, **seen(service, older.id)).already_decided  # the decision stands
+        assert len(fakes.mailer.to(older.email)) == 1
         index.fail_remove = False
         assert older.id in index.all_ids()  # one too many, never one missing
         drift = reconcile(fakes.identity, fakes.storage, index, repair=False)
@@ -206,25 +207,33 @@ def test_siguiente_takes_the_oldest_free_matching_the_filters(service, fakes):
     assert service.next(QueueFilters(), BETO) is None
 
 
-# --- issue 11 §12: every decision ends with its email sent or listed for resend ---------------------------
-def test_correction_link_failing_after_the_status_change_is_listed_and_a_retry_completes_it(service, fakes):
+# --- issue 11 §12, issue 20 §5: every applied decision's email goes out, with no reviewer's help -----------
+def test_the_correction_link_rotates_with_the_status_so_a_keycloak_failure_leaves_neither(service, fakes):
     created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
+    version = fakes.identity.get_account(created.id).attr("enlace_version")
     original = fakes.identity.update_account
 
-    def link_fails(account_id, **changes):  # the link's version rotates through update_account (record_lock)
+    def link_fails(account_id, **changes):  # the status and the link's version are one write
         if "enlace_version" in (changes.get("attributes") or {}):
             raise IdentityUnavailable("caído")
         return original(account_id, **changes)
 
     fakes.identity.update_account = link_fails
-    outcome = service.request_correction(created.id, ANA, reasons={"curp": ["ilegible"]}, comment="", **before)
-    assert not outcome.email_sent and service.failed_emails() == [created.id]
-    assert fakes.identity.get_account(created.id).attr("estatus") == "requiere_correccion"
+    with pytest.raises(IdentityUnavailable):
+        service.request_correction(created.id, ANA, reasons={"curp": ["ilegible"]}, comment="", **before)
+    account = fakes.identity.get_account(created.id)
+    assert account.attr("estatus") == "en_revision" and account.attr("enlace_version") == version
+    assert fakes.outbox_store.rows == {} and fakes.mailer.to(created.email) == []  # its held email discarded
     fakes.identity.update_account = original
-    assert service.resend(created.id, BETO).email_sent
-    assert "/activacion/" in fakes.mailer.to(created.email)[-1].text and service.failed_emails() == []
+    assert not service.request_correction(created.id, ANA, reasons={"curp": ["ilegible"]}, comment="",
+                                          **before).already_decided  # the reviewer's retry starts clean
+    (mail,) = fakes.mailer.to(created.email)
+    link_version = fakes.identity.get_account(created.id).attr("enlace_version")
+    assert link_version != version
+    from registro.workflow.confirmation_links import link_for
+    assert link_for(unit_settings(), created.id, link_version) in mail.text  # the link the account holds
 
 
 def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post(service, fakes, monkeypatch):
@@ -234,17 +243,21 @@ def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post
     original = service.audit.record
     monkeypatch.setattr(service.audit, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("S3")))
     first = service.reject(created.id, ANA, reason="Documentos apócrifos.", **before)
-    assert first.email_sent and service.failed_emails() == [created.id]  # listed: its audit event is owed
+    assert not first.already_decided and len(fakes.mailer.to(created.email)) == 1  # the email does not wait
+    ronda = Application(fakes.identity.get_account(created.id)).decision["ronda"]
+    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["auditoria"] == "pendiente"
     monkeypatch.setattr(service.audit, "record", original)
     # the reviewer presses the button again: the decision is completed (audit written, no second
     # email), not answered "already decided"
     again = service.reject(created.id, ANA, reason="Documentos apócrifos.", **before)
-    assert again.email_sent and not again.already_decided
-    assert len(fakes.mailer.to(created.email)) == 1 and service.failed_emails() == []
+    assert not again.already_decided
+    assert len(fakes.mailer.to(created.email)) == 1
+    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["auditoria"] == "escrita"
     assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("rechazar") == 1
+    assert service.reject(created.id, ANA, reason="Documentos apócrifos.", **before).already_decided
 
 
-def test_a_crash_right_after_the_status_change_is_listed_for_resend(service, fakes, monkeypatch):
+def test_a_crash_right_after_the_status_change_still_emails_the_applicant(service, fakes, monkeypatch):
     created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
@@ -257,37 +270,74 @@ def test_a_crash_right_after_the_status_change_is_listed_for_resend(service, fak
         service.approve(created.id, ANA, **before)
     monkeypatch.undo()
     assert fakes.identity.get_account(created.id).attr("estatus") == "aprobado"
-    assert service.failed_emails() == [created.id]  # listed from before the status change
+    assert fakes.mailer.to(created.email) == []  # held: its release never came
+    fakes.outbox_store.pass_hold()  # HOLD_S passes; the worker's next round sends it, no reviewer involved
+    service.outbox.deliver_due()
+    (mail,) = fakes.mailer.to(created.email)
+    assert fakes.identity.passwords[created.id][0] in mail.text
+    # The audit event the crash left owed: written by the repeated decision, which sends nothing again.
     monkeypatch.setattr(decisions_mod, "STALE_DECISION_S", -1)
-    assert service.resend(created.id, BETO).email_sent
-    assert service.failed_emails() == [] and len(fakes.mailer.to(created.email)) == 1
+    assert not service.approve(created.id, ANA, **before).already_decided
+    assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("aprobar") == 1
+    assert len(fakes.mailer.to(created.email)) == 1
 
 
-def test_a_resend_that_dies_half_way_does_not_stay_reenviando(service, fakes, monkeypatch):
+def test_a_crash_before_the_status_change_sends_nothing_and_the_retry_sends_once(service, fakes, monkeypatch):
     created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(created.id, ANA)
-    fakes.mailer.down = True
-    service.approve(created.id, ANA, **seen(service, created.id))
-    fakes.mailer.down = False
+    before = seen(service, created.id)
+    monkeypatch.setattr(service.decisions, "_change", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    assert fakes.identity.get_account(created.id).attr("estatus") == "en_revision"
+    (orphan,) = fakes.outbox_store.rows  # written held before the change that never came
+    fakes.outbox_store.pass_hold()
+    service.outbox.deliver_due()
+    assert fakes.outbox_store.rows == {} and fakes.mailer.to(created.email) == []  # deleted unsent: obsolete
+    monkeypatch.setattr(decisions_mod, "STALE_DECISION_S", -1)  # the dead request's record is taken over
+    assert not service.approve(created.id, ANA, **before).already_decided
+    (mail,) = fakes.mailer.to(created.email)
+    assert fakes.identity.passwords[created.id][0] in mail.text
+
+
+def test_a_late_row_of_an_earlier_attempt_is_not_sent(service, fakes, monkeypatch):
+    """A request dies before its change; the reviewer decides again after STALE_DECISION_S: the dead
+    attempt's row (with a password never set) falls due after the new one was sent — and is dropped."""
+    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    monkeypatch.setattr(service.decisions, "_change", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    monkeypatch.setattr(decisions_mod, "STALE_DECISION_S", -1)
+    service.approve(created.id, ANA, **before)
+    fakes.outbox_store.pass_hold()
+    service.outbox.deliver_due()
+    (mail,) = fakes.mailer.to(created.email)
+    assert fakes.identity.passwords[created.id][0] in mail.text and fakes.outbox_store.pending_count() == 0
+
+
+def test_a_completion_that_dies_half_way_is_taken_over_once_stale(service, fakes, monkeypatch):
+    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    original = service.audit.record
+    monkeypatch.setattr(service.audit, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("S3")))
+    service.approve(created.id, ANA, **before)
+    monkeypatch.setattr(service.audit, "record", original)
+    complete = service.decisions._complete
     monkeypatch.setattr(service.decisions, "_complete", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
     with pytest.raises(SystemExit):
-        service.resend(created.id, BETO)
-    monkeypatch.undo()
+        service.approve(created.id, ANA, **before)  # the repeat takes the record, then dies
+    monkeypatch.setattr(service.decisions, "_complete", complete)
     ronda = Application(fakes.identity.get_account(created.id)).decision["ronda"]
-    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["correo"] == "reenviando"
-    assert service.resend(created.id, BETO).already_decided  # another resend is still in its window
-    monkeypatch.setattr(decisions_mod, "STALE_RESEND_S", -1)  # ... which has now passed
-    assert service.resend(created.id, BETO).email_sent
-    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["correo"] == "enviado"
-    assert not fakes.storage.objects.get(failed_email_key(created.id))
-
-
-def test_a_resend_whose_mail_fails_again_stays_listed(service, fakes):
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
-    service.claim(created.id, ANA)
-    fakes.mailer.down = True
-    service.approve(created.id, ANA, **seen(service, created.id))
-    assert not service.resend(created.id, BETO).email_sent
-    assert service.failed_emails() == [created.id]
-    fakes.mailer.down = False
-    assert service.resend(created.id, BETO).email_sent and service.failed_emails() == []
+    assert json.loads(fakes.storage.get(decision_key(created.id, ronda))).get("completando_desde")
+    assert service.approve(created.id, ANA, **before).already_decided  # another completion is in its window
+    monkeypatch.setattr(decisions_mod, "STALE_COMPLETION_S", -1)  # ... which has now passed
+    assert not service.approve(created.id, ANA, **before).already_decided
+    record = json.loads(fakes.storage.get(decision_key(created.id, ronda)))
+    assert record["auditoria"] == "escrita" and "completando_desde" not in record
+    assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("aprobar") == 1
+    assert len(fakes.mailer.to(created.email)) == 1

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from registro.domain.storage_keys import audit_prefix, failed_email_key
+from registro.domain.storage_keys import audit_prefix
+from registro.platform import outbox as outbox_module
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
 from keycloak_ext.passwords import temporary_password
 from registro.workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
@@ -20,10 +21,16 @@ ANA = Reviewer("id-ana", "ana.revisora")
 BETO = Reviewer("id-beto", "beto.revisor")
 
 
+def outbox_of(app):
+    """The app's outbox (delivering in the caller's thread in unit tests), with its deliverers."""
+    return app.extensions["registro.adapters"].outbox
+
+
 @pytest.fixture
 def service(app, fakes):
     with app.test_request_context():
-        yield ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), fakes.queue_index)
+        yield ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
+                            applications=fakes.applications)
 
 
 def seen(service, account_id):
@@ -107,6 +114,7 @@ def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service,
     second = service.approve(app.id, ANA, **before)
     assert not first.already_decided and second.already_decided
     assert len(fakes.mailer.to(app.email)) == 1
+    assert fakes.outbox_store.pending_count() == 0  # nothing left held or waiting
     account = fakes.identity.get_account(app.id)
     assert account.enabled and account.attr("estatus") == "aprobado"
     password, temporary = fakes.identity.passwords[app.id]
@@ -154,7 +162,7 @@ def test_changed_round_is_refused(service, fakes):
 
 def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
     with app.test_request_context():
-        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(credentials_mode="enlace"),
+        service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(credentials_mode="enlace"),
                                 fakes.queue_index)
         pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         service.claim(pending.id, ANA)
@@ -164,21 +172,49 @@ def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
     assert "Contraseña temporal" not in fakes.mailer.to(pending.email)[0].text
 
 
-def test_mail_down_keeps_the_decision_and_resend_sets_a_new_password(service, fakes):
+def test_mail_down_queues_the_approval_and_the_outbox_sends_it_when_smtp_is_back(service, fakes):
+    """Issue 20, item 5: an SMTP outage no longer needs a reviewer's "Reenviar correo"."""
     app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(app.id, ANA)
     fakes.mailer.down = True
     outcome = service.approve(app.id, ANA, **seen(service, app.id))
-    assert not outcome.email_sent
+    assert not outcome.already_decided
     assert fakes.identity.get_account(app.id).attr("estatus") == "aprobado"
-    assert service.failed_emails() == [app.id] and fakes.storage.objects.get(failed_email_key(app.id))
-    first_password = fakes.identity.passwords[app.id][0]
+    (row,) = fakes.outbox_store.of_kind("aprobacion")
+    assert row["state"] == "pendiente" and row["attempts"] == 1 and fakes.mailer.to(app.email) == []
+    assert service.failed_emails() == []  # waiting for SMTP, not failed
+    password = fakes.identity.passwords[app.id][0]
     fakes.mailer.down = False
-    assert service.resend(app.id, BETO).email_sent
-    assert service.resend(app.id, BETO).already_decided  # a second resend sends nothing
-    new_password = fakes.identity.passwords[app.id][0]
-    assert new_password != first_password and len(fakes.mailer.to(app.email)) == 1
-    assert new_password in fakes.mailer.to(app.email)[0].text and service.failed_emails() == []
+    fakes.outbox_store.expedite()  # the back-off passes; the worker's next round:
+    assert service.outbox.deliver_due() == 1
+    (mail,) = fakes.mailer.to(app.email)
+    assert password in mail.text and fakes.identity.passwords[app.id][0] == password  # the one Keycloak holds
+    assert row["state"] == "enviado" and row["message"] == b""  # the password does not stay in the database
+    assert fakes.outbox_store.pending_count() == 0
+
+
+def test_an_email_that_keeps_failing_is_listed_and_a_reviewer_queues_it_again(service, fakes):
+    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    account = fakes.identity.get_account(app.id)
+    fakes.applications.record(app.id, account.username, {**account.attributes, "folio": "AU-2026-FALLA001"})
+    service.claim(app.id, ANA)
+    fakes.mailer.down = True
+    service.approve(app.id, ANA, **seen(service, app.id))
+    for _ in range(outbox_module.MAX_ATTEMPTS):
+        fakes.outbox_store.expedite()
+        service.outbox.deliver_due()
+    (failed,) = service.failed_emails()
+    assert (failed.kind, failed.account_id, failed.folio, failed.attempts) == (
+        "aprobacion", app.id, "AU-2026-FALLA001", outbox_module.MAX_ATTEMPTS)
+    assert failed.last_error == "MailUnavailable" and service.failed_emails(app.id) == [failed]
+    assert service.failed_emails("otra-cuenta") == []
+    fakes.mailer.down = False
+    assert service.retry_email(failed.id, BETO)
+    assert not service.retry_email(failed.id, BETO)  # already queued again: nothing twice
+    assert service.failed_emails() == [] and len(fakes.mailer.to(app.email)) == 1
+    events = [json.loads(fakes.storage.get(k)) for k in fakes.storage.list_keys(audit_prefix(app.id))]
+    (resend,) = [e for e in events if e["action"] == "reenviar_correo"]
+    assert resend["actor_username"] == BETO.username and resend["details"]["correo"] == "aprobacion"
 
 
 def test_correction_and_rejection(service, fakes):
@@ -208,7 +244,7 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
     from registro.kernel.applications import IdentifiersTaken, Intent, identifiers_of
 
     with app.app_context():
-        service = ReviewService(fakes.identity, fakes.storage, fakes.mailer, unit_settings(), fakes.queue_index,
+        service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
                                 applications=fakes.applications)
         first = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         account = fakes.identity.get_account(first.id)

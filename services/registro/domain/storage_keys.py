@@ -48,12 +48,6 @@ def decision_key(account_id: str, round_id: str) -> str:
     return f"revision/decisiones/{account_id}/{round_id}.json"
 
 
-def failed_email_key(account_id: str) -> str:
-    """Present while a decision email could not be sent; the console lists these for a resend."""
-    return f"revision/correos-pendientes/{account_id}.json"
-
-
-FAILED_EMAILS_PREFIX = "revision/correos-pendientes/"
 LEASES_PREFIX = "revision/reservas/"
 
 

@@ -1,12 +1,23 @@
-"""One email path: a transactional outbox in registro's database (GOV.UK Notify's shape).
+"""One delivery path: a transactional outbox in registro's database (GOV.UK Notify's shape).
 
-Whatever causes an email writes its row in the same transaction as the change itself
+Whatever causes a message writes its row in the same transaction as the change itself
 (`insert(conn, …)`), or on its own (`Outbox.enqueue`). A worker thread in every process takes due
-rows with `FOR UPDATE SKIP LOCKED`, so replicas never send one row twice at the same time, hands
-each to SMTP while holding its row, and marks it `enviado`; a refused send counts an attempt and
-waits (10 s, 20 s, 40 s … capped at 30 min). After MAX_ATTEMPTS the row is `fallido`: listed in the
-console, where a reviewer may queue it again. Delivery is at least once: a crash between SMTP's
-accept and the commit sends the message again, which beats losing it.
+rows with `FOR UPDATE SKIP LOCKED`, so replicas never deliver one row twice at the same time, hands
+each to its deliverer while holding its row, and marks it `enviado`; a refused delivery counts an
+attempt and waits (10 s, 20 s, 40 s … capped at 30 min). After MAX_ATTEMPTS the row is `fallido`:
+listed in the console, where a reviewer may queue it again. Delivery is at least once: a crash
+between the deliverer's success and the commit delivers the row again, which beats losing it.
+
+A row's `kind` names its deliverer (`Outbox.route`): by default the row is a rendered email sent
+through SMTP; a kind may instead hand its row to another deliverer — the password-recovery request
+asks the identity directory to send Keycloak's own email, a decision email checks first that its
+decision was applied. Whatever the kind, a delivered row keeps no content (its message is blanked).
+
+A row may be written *held* (`hold_s`): not due until released (`Outbox.release`) or until the hold
+runs out. That is how a change made outside this database (a decision, recorded in Keycloak) still
+writes its message before the change: released when the change succeeded, discarded when it failed,
+and — when the process died in between — delivered after the hold by a deliverer that checks the
+change happened (else it raises `Obsolete` and the row is deleted unsent, as a rollback would).
 
 `OutboxStore` is the storage seam: `PgOutboxStore` here, an in-memory twin in tests/fakes.py.
 """
@@ -19,15 +30,15 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
-from sqlalchemy import func, insert as sql_insert, select, update
+from sqlalchemy import delete, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..adapters.mail import Attachment, Mailer, MailUnavailable, OutgoingEmail
+from ..adapters.mail import Attachment, Mailer, OutgoingEmail
 from .db import Database, DatabaseUnavailable
-from .db.schema import ENVIADO, FALLIDO, PENDIENTE, outbox as outbox_table
+from .db.schema import ENVIADO, FALLIDO, PENDIENTE, applications, outbox as outbox_table
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +46,62 @@ MAX_ATTEMPTS = 8
 FIRST_BACKOFF_S = 10.0
 MAX_BACKOFF_S = 30 * 60.0
 BATCH = 20
+LAST_ERROR_CHARS = 200
 
 
-def to_json(email: OutgoingEmail) -> bytes:
-    return json.dumps({
-        "to": email.to, "subject": email.subject, "text": email.text, "html": email.html,
-        "attachments": [{"filename": a.filename, "content_type": a.content_type,
-                         "data": base64.b64encode(a.data).decode()} for a in email.attachments],
-    }, ensure_ascii=False).encode()
+def email_to_dict(email: OutgoingEmail) -> dict[str, Any]:
+    return {"to": email.to, "subject": email.subject, "text": email.text, "html": email.html,
+            "attachments": [{"filename": a.filename, "content_type": a.content_type,
+                             "data": base64.b64encode(a.data).decode()} for a in email.attachments]}
 
 
-def from_json(data: bytes) -> OutgoingEmail:
-    raw = json.loads(data)
+def email_from_dict(raw: Mapping[str, Any]) -> OutgoingEmail:
     return OutgoingEmail(to=raw["to"], subject=raw["subject"], text=raw["text"], html=raw["html"],
                          attachments=tuple(Attachment(a["filename"], a["content_type"], base64.b64decode(a["data"]))
                                            for a in raw.get("attachments", [])))
 
 
+def to_json(email: OutgoingEmail) -> bytes:
+    return json.dumps(email_to_dict(email), ensure_ascii=False).encode()
+
+
+def from_json(data: bytes) -> OutgoingEmail:
+    return email_from_dict(json.loads(data))
+
+
 def backoff_s(attempts: int) -> float:
-    """The wait after the `attempts`-th refused send."""
+    """The wait after the `attempts`-th refused delivery."""
     return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1))
 
 
+class Obsolete(Exception):
+    """Raised by a deliverer: the change this row was written for never happened (or was replaced);
+    the row is deleted unsent."""
+
+
+class Unreadable(Exception):
+    """Raised by a deliverer: the row cannot be read; retrying will not help (`fallido` at once)."""
+
+
+class Refused(Exception):
+    """Raised by a deliverer for a refusal worth retrying, with a reason fit for the console (no
+    personal data). Any other exception counts as a refusal too, recorded by its type's name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def refusal_reason(exc: BaseException) -> str:
+    return (getattr(exc, "reason", None) or type(exc).__name__)[:LAST_ERROR_CHARS]
+
+
 @dataclass(frozen=True)
-class QueuedEmail:
+class DueRow:
+    """What a deliverer is handed: the row's kind, its stored message and its refused attempts so far."""
     id: int
     kind: str
-    email: OutgoingEmail
+    message: bytes
     attempts: int
 
 
@@ -74,23 +114,37 @@ class FailedEmail:
     attempts: int
     last_error: str
     created_at: datetime
+    account_id: str | None = None  # the application's account (the console links its detail)
+    folio: str | None = None
 
 
 @runtime_checkable
 class OutboxStore(Protocol):
-    def add(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
-        """Queues a message in its own transaction; raises DatabaseUnavailable."""
+    def add(self, kind: str, message: bytes | OutgoingEmail, application_id: str | None = None, *,
+            account_id: str | None = None, hold_s: float = 0) -> int:
+        """Queues a message in its own transaction; raises DatabaseUnavailable. `account_id` names
+        the application by its account when its row id is not at hand; `hold_s` holds it (release)."""
         ...
 
-    def deliver_due(self, send: Callable[[OutgoingEmail], None], limit: int = BATCH) -> tuple[int, int]:
-        """Sends up to `limit` due rows nobody else holds; returns (sent, refused). `send` raises
-        MailUnavailable for a refusal (counted, retried later)."""
+    def deliver_due(self, deliver: Callable[[DueRow], None], limit: int = BATCH) -> tuple[int, int]:
+        """Delivers up to `limit` due rows nobody else holds; returns (delivered, refused). `deliver`
+        raises Obsolete (the row is deleted), Unreadable (fallido at once) or anything else for a
+        refusal (counted, retried later)."""
+        ...
+
+    def release(self, ids: Iterable[int]) -> None:
+        """Held rows become due now."""
+        ...
+
+    def discard(self, ids: Iterable[int]) -> None:
+        """Pending rows are deleted unsent (the change that wrote them failed)."""
         ...
 
     def pending_count(self) -> int: ...
 
     def expedite(self) -> None:
-        """Every pending row due now, its back-off forgotten (an operator's "send now", tests)."""
+        """Every row waiting out a back-off is due now (an operator's "send now", tests); held rows
+        stay held."""
         ...
 
     def failed(self, limit: int = 100) -> list[FailedEmail]: ...
@@ -100,49 +154,75 @@ class OutboxStore(Protocol):
         ...
 
 
-def insert(conn: Connection, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+def _message_bytes(message: bytes | OutgoingEmail) -> bytes:
+    return message if isinstance(message, bytes) else to_json(message)
+
+
+def insert(conn: Connection, kind: str, message: bytes | OutgoingEmail, application_id: str | None = None, *,
+           account_id: str | None = None, hold_s: float = 0) -> int:
     """Queues a message inside the caller's transaction (the change that causes it)."""
-    return conn.execute(sql_insert(outbox_table).values(kind=kind, application_id=application_id,
-                                                        message=to_json(email)).returning(outbox_table.c.id)).scalar_one()
+    values: dict[str, Any] = {"kind": kind, "message": _message_bytes(message), "application_id": application_id}
+    if application_id is None and account_id is not None:
+        values["application_id"] = (select(applications.c.id).where(applications.c.account_id == account_id)
+                                    .scalar_subquery())
+    if hold_s > 0:
+        values["next_attempt_at"] = func.now() + timedelta(seconds=hold_s)
+    return conn.execute(sql_insert(outbox_table).values(**values).returning(outbox_table.c.id)).scalar_one()
 
 
 class PgOutboxStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, kind: str, email: OutgoingEmail, application_id: str | None = None) -> int:
+    def add(self, kind: str, message: bytes | OutgoingEmail, application_id: str | None = None, *,
+            account_id: str | None = None, hold_s: float = 0) -> int:
         with self.db.transaction() as conn:
-            return insert(conn, kind, email, application_id)
+            return insert(conn, kind, message, application_id, account_id=account_id, hold_s=hold_s)
 
-    def deliver_due(self, send: Callable[[OutgoingEmail], None], limit: int = BATCH) -> tuple[int, int]:
+    def deliver_due(self, deliver: Callable[[DueRow], None], limit: int = BATCH) -> tuple[int, int]:
         t = outbox_table
-        sent = refused = 0
+        delivered = refused = 0
         with self.db.transaction() as conn:
             rows = conn.execute(
                 select(t.c.id, t.c.kind, t.c.message, t.c.attempts)
                 .where(t.c.state == PENDIENTE, t.c.next_attempt_at <= func.now())
-                .order_by(t.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)).all()
+                .order_by(t.c.next_attempt_at, t.c.id).limit(limit).with_for_update(skip_locked=True)).all()
             for row in rows:
                 try:
-                    email = from_json(row.message)
-                except (ValueError, KeyError):
-                    log.error("correo ilegible en la cola (fila %s); se marca fallido", row.id)
+                    deliver(DueRow(row.id, row.kind, bytes(row.message), row.attempts))
+                except Obsolete:
+                    conn.execute(delete(t).where(t.c.id == row.id))
+                    continue
+                except Unreadable:
                     conn.execute(update(t).where(t.c.id == row.id).values(state=FALLIDO, last_error="ilegible"))
                     continue
-                try:
-                    send(email)
-                except MailUnavailable as exc:
+                except Exception as exc:  # noqa: BLE001 — a refusal of any kind is counted, never fatal
                     refused += 1
                     attempts = row.attempts + 1
                     conn.execute(update(t).where(t.c.id == row.id).values(
-                        attempts=attempts, last_error=type(exc).__name__,
+                        attempts=attempts, last_error=refusal_reason(exc),
                         state=FALLIDO if attempts >= MAX_ATTEMPTS else PENDIENTE,
                         next_attempt_at=func.now() + timedelta(seconds=backoff_s(attempts))))
                     continue
-                sent += 1
+                delivered += 1
                 conn.execute(update(t).where(t.c.id == row.id).values(state=ENVIADO, sent_at=func.now(),
                                                                       attempts=row.attempts + 1, message=b""))
-        return sent, refused
+        return delivered, refused
+
+    def release(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            with self.db.transaction() as conn:
+                conn.execute(update(outbox_table).where(outbox_table.c.id.in_(ids),
+                                                        outbox_table.c.state == PENDIENTE)
+                             .values(next_attempt_at=func.now()))
+
+    def discard(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            with self.db.transaction() as conn:
+                conn.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids),
+                                                        outbox_table.c.state == PENDIENTE))
 
     def pending_count(self) -> int:
         with self.db.transaction() as conn:
@@ -150,17 +230,21 @@ class PgOutboxStore:
                                 .where(outbox_table.c.state == PENDIENTE)).scalar_one()
 
     def expedite(self) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(update(outbox_table).where(outbox_table.c.state == PENDIENTE)
-                         .values(next_attempt_at=func.now()))
-
-    def failed(self, limit: int = 100) -> list[FailedEmail]:
         t = outbox_table
         with self.db.transaction() as conn:
+            # attempts > 0: backing off. A held row (not yet tried, due later) waits for its release.
+            conn.execute(update(t).where(t.c.state == PENDIENTE, t.c.attempts > 0).values(next_attempt_at=func.now()))
+
+    def failed(self, limit: int = 100) -> list[FailedEmail]:
+        t, a = outbox_table, applications
+        with self.db.transaction() as conn:
             rows = conn.execute(select(t.c.id, t.c.kind, t.c.application_id, t.c.attempts, t.c.last_error,
-                                       t.c.created_at).where(t.c.state == FALLIDO)
-                                .order_by(t.c.created_at.desc()).limit(limit)).all()
-        return [FailedEmail(r.id, r.kind, r.application_id, r.attempts, r.last_error, r.created_at) for r in rows]
+                                       t.c.created_at, a.c.account_id, a.c.folio)
+                                .select_from(t.outerjoin(a, a.c.id == t.c.application_id))
+                                .where(t.c.state == FALLIDO)
+                                .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)).all()
+        return [FailedEmail(r.id, r.kind, r.application_id, r.attempts, r.last_error, r.created_at, r.account_id,
+                            r.folio) for r in rows]
 
     def retry(self, email_id: int) -> bool:
         t = outbox_table
@@ -170,8 +254,22 @@ class PgOutboxStore:
             return done.rowcount == 1
 
 
+# A deliverer of one kind: handed the due row and the SMTP sender of this round (for kinds that still
+# end in an email); returns when delivered, raises Obsolete, Unreadable, Refused or anything else.
+Deliverer = Callable[[DueRow, Callable[[OutgoingEmail], None]], None]
+
+
+def send_email(row: DueRow, send: Callable[[OutgoingEmail], None]) -> None:
+    """The default deliverer: the row is a rendered email."""
+    try:
+        email = from_json(row.message)
+    except (ValueError, KeyError, TypeError):
+        raise Unreadable() from None
+    send(email)
+
+
 class Outbox:
-    """Queues emails and delivers them: in a background thread of each process (`background=True`,
+    """Queues messages and delivers them: in a background thread of each process (`background=True`,
     woken at once by `notify` after a commit, and every `poll_s` for retries and other replicas'
     leftovers), or in the caller's thread (`background=False`: unit tests, `make` commands)."""
 
@@ -183,16 +281,38 @@ class Outbox:
         self.background = background
         self.poll_s = poll_s
         self.idle_close_s = idle_close_s
+        self._deliverers: dict[str, Deliverer] = {}
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._lock = threading.Lock()
         self._pid: int | None = None
 
-    def enqueue(self, email: OutgoingEmail, *, kind: str = "correo", application_id: str | None = None) -> int:
-        """Stores the message durably (raises DatabaseUnavailable when it cannot) and schedules it."""
-        row = self.store.add(kind, email, application_id)
-        self.notify()
+    def route(self, kind: str, deliverer: Deliverer) -> None:
+        """Rows of `kind` are delivered by `deliverer` instead of being sent as an email."""
+        self._deliverers[kind] = deliverer
+
+    def enqueue(self, email: OutgoingEmail, *, kind: str = "correo", application_id: str | None = None,
+                account_id: str | None = None, hold_s: float = 0) -> int:
+        """Stores the email durably (raises DatabaseUnavailable when it cannot) and schedules it."""
+        return self.enqueue_message(to_json(email), kind=kind, application_id=application_id, account_id=account_id,
+                                    hold_s=hold_s)
+
+    def enqueue_message(self, message: bytes, *, kind: str, application_id: str | None = None,
+                        account_id: str | None = None, hold_s: float = 0) -> int:
+        """Stores a message for the deliverer of `kind` (see `route`), held for `hold_s` when given."""
+        row = self.store.add(kind, message, application_id, account_id=account_id, hold_s=hold_s)
+        if hold_s <= 0:
+            self.notify()
         return row
+
+    def release(self, ids: Iterable[int]) -> None:
+        """Held rows are due now (the change they wait for succeeded)."""
+        self.store.release(ids)
+        self.notify()
+
+    def discard(self, ids: Iterable[int]) -> None:
+        """Held rows are deleted unsent (the change they waited for failed)."""
+        self.store.discard(ids)
 
     def notify(self) -> None:
         """A row was committed: deliver it now."""
@@ -203,21 +323,38 @@ class Outbox:
         self._idle.clear()
         self._wake.set()
 
+    def _deliver(self, send: Callable[[OutgoingEmail], None]) -> Callable[[DueRow], None]:
+        def deliver(row: DueRow) -> None:
+            try:
+                self._deliverers.get(row.kind, send_email)(row, send)
+            except Obsolete:
+                log.info("cola de salida: %s (fila %d) ya no corresponde; se descarta sin entregar", row.kind, row.id)
+                raise
+            except Unreadable:
+                log.error("cola de salida: mensaje ilegible (fila %d, %s); se marca fallido", row.id, row.kind)
+                raise
+            except Exception as exc:
+                if row.attempts + 1 >= MAX_ATTEMPTS:
+                    log.error("cola de salida: %s (fila %d) fallido tras %d intentos (%s); se lista en la consola",
+                              row.kind, row.id, row.attempts + 1, refusal_reason(exc))
+                raise
+        return deliver
+
     def deliver_due(self, batch=None) -> int:
-        """Sends every due row this process can take; returns how many were sent."""
+        """Delivers every due row this process can take; returns how many were delivered."""
         total = 0
         own = batch is None
         batch = batch or self.mailer.batch()
         try:
             while True:
-                sent, refused = self.store.deliver_due(batch.send)
+                sent, refused = self.store.deliver_due(self._deliver(batch.send))
                 for _ in range(sent):
                     self.count("confirmation_emails", "enviado")
                 for _ in range(refused):
                     self.count("confirmation_emails", "fallido")
                 total += sent
                 if refused:
-                    log.warning("correo en cola, SMTP no disponible; %d envío(s) se reintentarán", refused)
+                    log.warning("cola de salida: %d entrega(s) rechazada(s); se reintentarán", refused)
                 if sent + refused < BATCH:
                     return total
         finally:
@@ -228,7 +365,8 @@ class Outbox:
         return self.store.pending_count()
 
     def flush(self) -> int:
-        """Sends every pending row now, back-offs forgotten; returns how many were sent."""
+        """Delivers every pending row now, back-offs forgotten (held rows stay held); returns how
+        many were delivered."""
         self.store.expedite()
         return self.deliver_due()
 
@@ -256,7 +394,10 @@ class Outbox:
                 threading.Thread(target=self._work, name="correo-salida", daemon=True).start()
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
-        """Waits until this process's thread found nothing more to send (tests, shutdown)."""
+        """Waits until this process's thread found nothing more to deliver (tests, shutdown). Without
+        the thread every delivery already happened in the caller's."""
+        if not self.background:
+            return True
         return self._idle.wait(timeout_s)
 
     def _work(self) -> None:
@@ -267,9 +408,9 @@ class Outbox:
             try:
                 self.deliver_due(batch)
             except DatabaseUnavailable as exc:
-                log.error("cola de correo: base de datos no disponible (%s)", exc)
+                log.error("cola de salida: base de datos no disponible (%s)", exc)
             except Exception as exc:  # noqa: BLE001 — the thread must survive any single failure
-                log.error("cola de correo: error al enviar (%s)", type(exc).__name__)
+                log.error("cola de salida: error al entregar (%s)", type(exc).__name__)
             if not self._wake.is_set():
                 self._idle.set()
                 if not woken:

@@ -16,7 +16,7 @@ from ..container import adapters, settings
 from ..extensions import limiter
 from ..forms.recovery import CAPTCHA_MESSAGES, RecoveryForm
 from .security_headers import content_security_policy
-from ..workflow.recovery import RecoveryDispatcher, normalise_username
+from ..workflow.recovery import RecoveryRequests, normalise_username
 
 bp = Blueprint("recovery", __name__)
 
@@ -31,7 +31,7 @@ def captcha() -> Captcha:
     return adapters().captcha
 
 
-def dispatcher() -> RecoveryDispatcher:
+def dispatcher() -> RecoveryRequests:
     return adapters().recovery
 
 

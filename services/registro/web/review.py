@@ -1,5 +1,7 @@
 """The review console ("Validación de usuarios", SPEC §7), under /revision: the queue, search,
-"Siguiente solicitud", one application's detail, claims and decisions.
+"Siguiente solicitud", one application's detail, claims and decisions, and the emails that kept
+failing (the outbox's `fallido` rows: listed on the queue page and on their application's detail,
+each with "Reenviar correo").
 
 Login, logout and the server-side session are in web/console_auth.py. Every state change is a POST with a CSRF token;
 decisions also need the reviewer's lease. Documents are streamed by this service after the role
@@ -44,7 +46,7 @@ def _no_account(exc: AccountNotFound):
 
 def _service() -> ReviewService:
     a = adapters()
-    return ReviewService(a.identity, a.storage, a.mailer, settings(), a.queue_index, a.page_views,
+    return ReviewService(a.identity, a.storage, a.outbox, settings(), a.queue_index, a.page_views,
                          applications=a.applications)
 
 
@@ -86,7 +88,8 @@ def queue(reviewer: Reviewer):
     found = service.search(search) if search else None
     return render_template("revision/cola.html", pagina=page, filtros=filters, tipos=USER_TYPES,
                            revisor=console_user(), etiquetas_tipo=USER_TYPE_LABELS, ahora=time.time(),
-                           form=ActionForm(), busqueda=search, encontradas=found)
+                           form=ActionForm(), busqueda=search, encontradas=found,
+                           correos_fallidos=service.failed_emails(), tipos_correo=EMAIL_KINDS)
 
 
 @bp.post("/siguiente")
@@ -128,7 +131,7 @@ def _render_detail(reviewer: Reviewer, account_id: str, status: int = 200, corre
         tipos_id=ID_KIND_LABELS, resultados=checks_mod.LABELS, motivos=CORRECTION_REASONS,
         campos_motivo=REASON_FIELDS, kinds=kinds, approve=approve, correction=correction, reject=reject,
         action=ActionForm(), credentials_mode=settings().credentials_mode,
-        correo_fallido=bool(detail.decision_record and detail.decision_record.get("correo") == "fallido"))
+        correos_fallidos=service.failed_emails(app.id), tipos_correo=EMAIL_KINDS)
     return body, status
 
 
@@ -173,24 +176,31 @@ def release(reviewer: Reviewer, account_id: str):
 
 
 # --- decisions --------------------------------------------------------------------------------
+# The email leaves through the outbox: sent at once, retried on its own while the mail service is down.
 _DONE = {
-    "aprobar": "Solicitud aprobada. Se envió el correo de aprobación al solicitante.",
-    "corregir": "Se solicitó la corrección. Se envió el correo con los motivos y un enlace nuevo al solicitante.",
-    "rechazar": "Solicitud rechazada. Se envió el correo al solicitante.",
+    "aprobar": "Solicitud aprobada. El correo de aprobación al solicitante quedó en la cola de envío.",
+    "corregir": "Se solicitó la corrección. El correo con los motivos y un enlace nuevo al solicitante quedó en "
+                "la cola de envío.",
+    "rechazar": "Solicitud rechazada. El correo al solicitante quedó en la cola de envío.",
 }
-_MAIL_FAILED = ("La decisión quedó registrada, pero el correo al solicitante no pudo enviarse. "
-                "Use «Reenviar correo» cuando el servicio de correo esté disponible.")
 _ALREADY = "Esta decisión ya estaba registrada; no se repitió ni se envió otro correo."
+# The outbox's kinds, as the console names them (workflow/decision_emails.py, recovery.py, registration).
+EMAIL_KINDS = {
+    "confirmacion": "Confirmación de registro",
+    "enlace_estado": "Enlace para consultar la solicitud",
+    "recuperacion": "Recuperación de contraseña",
+    "aprobacion": "Aprobación",
+    "aprobacion_enlace": "Aprobación: enlace para crear la contraseña",
+    "correccion": "Solicitud de corrección",
+    "rechazo": "Rechazo",
+}
 
 
 def _decided(account_id: str, outcome) -> Response:
-    if not outcome.already_decided:
-        metrics.count("decisions", outcome.decision)
     if outcome.already_decided:
         flash(_ALREADY, "exito")
-    elif not outcome.email_sent:
-        flash(_MAIL_FAILED, "error")
     else:
+        metrics.count("decisions", outcome.decision)
         flash(_DONE[outcome.decision], "exito")
     return redirect(url_for("review.detail", account_id=account_id), 303)
 
@@ -250,18 +260,16 @@ def reject(reviewer: Reviewer, account_id: str):
     return _decided(account_id, outcome)
 
 
-@bp.post("/<account_id>/reenviar")
+# --- emails that kept failing ------------------------------------------------------------------
+@bp.post("/correos/<int:email_id>/reenviar")
 @reviewer_required
-def resend(reviewer: Reviewer, account_id: str):
-    try:
-        outcome = _service().resend(_valid_id(account_id), reviewer)
-    except ReviewRefused as refused:
-        flash(refused.message, "error")
-        return redirect(url_for("review.detail", account_id=account_id), 303)
-    if outcome.already_decided:
-        flash("El correo ya se había enviado; no se envió otro.", "exito")
-    elif outcome.email_sent:
-        flash("Se reenvió el correo al solicitante.", "exito")
+def retry_email(reviewer: Reviewer, email_id: int):
+    """Queues a `fallido` email again. Back to the application's detail when it came from there."""
+    if _service().retry_email(email_id, reviewer):
+        flash("El correo volvió a la cola de envío; se enviará en unos momentos.", "exito")
     else:
-        flash(_MAIL_FAILED, "error")
-    return redirect(url_for("review.detail", account_id=account_id), 303)
+        flash("Ese correo ya no está entre los que fallaron (otro revisor lo reenvió o ya se envió).", "error")
+    back = request.form.get("solicitud", "")
+    if _ACCOUNT_ID.match(back):
+        return redirect(url_for("review.detail", account_id=back), 303)
+    return redirect(url_for("review.queue"), 303)

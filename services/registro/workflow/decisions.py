@@ -1,44 +1,50 @@
-"""Review decisions (SPEC §7): approve, request a correction, reject, and resend a lost email.
+"""Review decisions (SPEC §7): approve, request a correction, reject.
 
-Ordering, so that a failure at any point leaves a state a retry completes and every decision ends
-with its email sent or listed for resend:
+Ordering, so that a failure at any point leaves a state a retry completes, and every applied decision
+reaches the applicant by email without a reviewer's help:
   1. guards: the reviewer holds the lease, the application is `en_revision` in the round the
      reviewer looked at (its `fecha_envio`), with the documents the reviewer saw;
-  2. the decision record of that round is created in S3 with a conditional create: of two
-     identical POSTs (a double click) exactly one gets past this point, the other reports
-     "already decided" and sends nothing. A record left `en_curso` by a crash before the status
+  2. the decision's emails are composed and written to the outbox *held* (platform/outbox.py: not
+     due until released, or until HOLD_S has passed), each with this attempt's nonce (`intento`);
+  3. the decision record of that round is created in S3 with a conditional create: of two
+     identical POSTs (a double click) exactly one gets past this point, the other discards its held
+     rows and reports "already decided". A record left `en_curso` by a crash before the status
      changed is taken over (compare-and-swap) after STALE_DECISION_S;
-  3. the resend marker (`revision/correos-pendientes/`) is written BEFORE the status changes, so
-     from the moment Keycloak says "decided" the console lists the email until it has left;
-  4. Keycloak is changed (credentials, enabled, estatus, revision); if that fails, the record and
-     the marker are removed and the reviewer can simply try again;
+  4. Keycloak is changed (credentials, enabled, estatus, revision carrying the nonce; a correction's
+     new link version in the same write); if that fails, the held rows and the record are removed
+     and the reviewer can simply try again;
   5. the application leaves the queue index (a failure leaves a harmless ghost: queue_index.py);
-  6. completion: the audit event, then the email (issuing a correction link is part of it). Any
-     failure here marks the record `correo: fallido` (and `auditoria: pendiente` when the event
-     was not written) and keeps the marker; a repeated POST or "Reenviar correo" completes it.
-A resend takes the record `fallido` → `reenviando` by compare-and-swap (one of two concurrent
-resends sends) and always ends `enviado` or `fallido`; a `reenviando` left by a crash is taken
-over after STALE_RESEND_S.
+  6. completion: the held rows are released — the outbox worker sends them at once, and retries
+     with backoff while SMTP is down —, the audit event is written, the lease released, the record
+     marked `aplicada`.
+A process that dies between 4 and 6 loses no email: the held rows fall due after HOLD_S and their
+deliverer (decision_emails.DecisionDelivery) sends them because Keycloak holds the decision with
+their nonce; rows whose change never happened are deleted unsent. The audit event such a crash
+leaves owed is written when the reviewer repeats the decision (the same POST), which sends nothing
+again. An email that keeps failing ends `fallido` in the outbox: the console lists it, and its
+"Reenviar correo" queues it again (ReviewService.retry_email).
 """
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.mail import Mailer
 from ..adapters.storage import ObjectMissing, ObjectStore
 from ..config import Settings
 from ..domain import status as st
 from ..domain.application import Application, now_iso
 from ..domain.documents import CORRECTION_REASONS
-from ..domain.storage_keys import decision_key, failed_email_key
+from ..domain.storage_keys import decision_key
+from ..kernel.applications import ApplicationStore
+from ..links import new_version
+from ..platform.outbox import Outbox
 from . import audit as audit_actions
 from .audit import AuditTrail
-from .decision_emails import DecisionEmails
-from ..kernel.applications import ApplicationStore
+from .decision_emails import DecisionEmails, Letter
 from .leases import LeaseNotHeld, Leases, Reviewer
 from .queue_index import QueueIndex, QueueIndexUnavailable
 from .review_detail import documents_digest, round_id
@@ -49,7 +55,10 @@ APROBAR, CORREGIR, RECHAZAR = "aprobar", "corregir", "rechazar"
 STATUS_AFTER = {APROBAR: st.APROBADO, CORREGIR: st.REQUIERE_CORRECCION, RECHAZAR: st.RECHAZADO}
 AUDIT_ACTION = {APROBAR: audit_actions.APPROVE, CORREGIR: audit_actions.CORRECTION, RECHAZAR: audit_actions.REJECT}
 STALE_DECISION_S = 120
-STALE_RESEND_S = 120
+STALE_COMPLETION_S = 120
+# How long a decision's rows wait for their release: longer than any Keycloak change can take (its
+# client times out well before), so a row falling due unreleased means its request died.
+HOLD_S = float(STALE_DECISION_S)
 _JSON = "application/json"
 
 
@@ -66,21 +75,21 @@ class ReviewRefused(Exception):
 class Outcome:
     decision: str
     already_decided: bool = False
-    email_sent: bool = True
 
 
 class Decisions:
-    def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
+    def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox, settings: Settings,
                  leases: Leases, audit: AuditTrail, index: QueueIndex | None,
                  applications: ApplicationStore | None = None) -> None:
         self.identity = identity
         self.applications = applications  # registro's record: a rejection releases the identifiers
         self.store = store
+        self.outbox = outbox
         self.settings = settings
         self.leases = leases
         self.audit = audit
         self.index = index
-        self.emails = DecisionEmails(identity, mailer, settings, store)
+        self.emails = DecisionEmails(settings)
 
     def _application(self, account_id: str) -> Application:
         return Application(self.identity.get_account(account_id))
@@ -88,17 +97,22 @@ class Decisions:
     # --- the three decisions --------------------------------------------------------------------
     def approve(self, account_id: str, reviewer: Reviewer, *, round_seen: str, digest_seen: str) -> Outcome:
         mode = self.settings.credentials_mode
-        started = self._begin(account_id, reviewer, APROBAR, round_seen, digest_seen, {"credenciales": mode})
+        app = self._guard(account_id, reviewer, APROBAR, round_seen, digest_seen)
+        if isinstance(app, Outcome):
+            return app
+        # Chosen now, set by the change below: the held email already carries it (decision_emails.py
+        # says what that means while it waits).
+        password = self.emails.new_temporary_password(app) if mode == "temporal" else None
+        started = self._begin(app, reviewer, APROBAR, self.emails.approval(app, password, mode),
+                              {"credenciales": mode})
         if isinstance(started, Outcome):
             return started
-        app, record, etag = started
-        password: str | None = None
+        record, etag = started
 
         def change() -> None:
-            nonlocal password
-            if mode == "temporal":
-                password = self.emails.new_temporary_password(app)
-            revision = self._revision(app, reviewer, "aprobado", {"credenciales": mode})
+            if password is not None:
+                self.identity.set_temporary_password(app.id, password)
+            revision = self._revision(app, reviewer, "aprobado", record, {"credenciales": mode})
             self.identity.update_account(app.id, enabled=True, attributes={
                 "estatus": st.APROBADO, "revision": revision, "motivos_correccion": None})
             # Effective roles: an account registered into its user type's group already holds the
@@ -107,9 +121,8 @@ class Decisions:
                 self.identity.assign_realm_role(app.id, app.tipo_usuario)
 
         self._change(app, record, change)
-        outcome = self._complete(app, record, etag, reviewer, send=lambda: self.emails.approval(app, password, mode))
         password = None
-        return outcome
+        return self._complete(app, record, etag, reviewer)
 
     def request_correction(self, account_id: str, reviewer: Reviewer, *, round_seen: str, digest_seen: str,
                            reasons: dict[str, list[str]], comment: str) -> Outcome:
@@ -117,76 +130,47 @@ class Decisions:
         reasons = {k: v for k, v in reasons.items() if v}
         if not reasons:
             raise ReviewRefused("Indique al menos un motivo de corrección para algún documento.", 400)
-        started = self._begin(account_id, reviewer, CORREGIR, round_seen, digest_seen,
+        app = self._guard(account_id, reviewer, CORREGIR, round_seen, digest_seen)
+        if isinstance(app, Outcome):
+            return app
+        version = new_version()  # the correction link's: written with the status, so both or neither
+        started = self._begin(app, reviewer, CORREGIR, self.emails.correction(app, reasons, comment, version),
                               {"motivos": reasons, "comentario": comment})
         if isinstance(started, Outcome):
             return started
-        app, record, etag = started
+        record, etag = started
         motivos = json.dumps({"documentos": reasons, "comentario": comment, "fecha": now_iso()},
                              ensure_ascii=False, separators=(",", ":"))
-        revision = self._revision(app, reviewer, "requiere_correccion", {"motivos": reasons, "comentario": comment})
+        revision = self._revision(app, reviewer, "requiere_correccion", record,
+                                  {"motivos": reasons, "comentario": comment})
         self._change(app, record, lambda: self.identity.update_attributes(app.id, {
-            "estatus": st.REQUIERE_CORRECCION, "motivos_correccion": motivos, "revision": revision}))
-        return self._complete(app, record, etag, reviewer, send=lambda: self.emails.correction(app, reasons, comment))
+            "estatus": st.REQUIERE_CORRECCION, "motivos_correccion": motivos, "revision": revision,
+            "enlace_version": version}))
+        return self._complete(app, record, etag, reviewer)
 
     def reject(self, account_id: str, reviewer: Reviewer, *, round_seen: str, digest_seen: str,
                reason: str) -> Outcome:
         reason = reason.strip()
         if not reason:
             raise ReviewRefused("Indique el motivo del rechazo.", 400)
-        started = self._begin(account_id, reviewer, RECHAZAR, round_seen, digest_seen, {"motivo": reason})
+        app = self._guard(account_id, reviewer, RECHAZAR, round_seen, digest_seen)
+        if isinstance(app, Outcome):
+            return app
+        started = self._begin(app, reviewer, RECHAZAR, self.emails.rejection(app, reason), {"motivo": reason})
         if isinstance(started, Outcome):
             return started
-        app, record, etag = started
-        revision = self._revision(app, reviewer, "rechazado", {"motivo": reason})
+        record, etag = started
+        revision = self._revision(app, reviewer, "rechazado", record, {"motivo": reason})
         self._change(app, record, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
         if self.applications is not None:  # SPEC §9: a rejected person may apply again
             self.applications.reject(app.id, reason)
-        return self._complete(app, record, etag, reviewer, send=lambda: self.emails.rejection(app, reason))
-
-    # --- resend ----------------------------------------------------------------------------------
-    def resend(self, account_id: str, reviewer: Reviewer) -> Outcome:
-        """Sends a decision email that failed (or completes a decision a crash interrupted). Of two
-        concurrent resends only one sends. A temporary password is replaced by a new one."""
-        app = self._application(account_id)
-        ronda = app.decision.get("ronda", "")
-        if not ronda:
-            self._unlist(account_id)
-            raise ReviewRefused("La solicitud no tiene una decisión registrada.")
-        key = decision_key(app.id, ronda)
-        try:
-            data, etag = self.store.get_with_etag(key)
-        except ObjectMissing:
-            raise ReviewRefused("La solicitud no tiene una decisión registrada.") from None
-        record = json.loads(data)
-        if not _needs_resend(record):
-            if record.get("correo") == "enviado":
-                self._unlist(account_id)
-            return Outcome(record.get("decision", ""), already_decided=True)
-        taken = self._take(key, record, etag)
-        if taken is None:
-            return Outcome(record.get("decision", ""), already_decided=True)
-        return self._complete(app, *taken, reviewer, send=self._sender(app, record), resend=True)
-
-    def _sender(self, app: Application, record: dict):
-        """What sends this decision's email again (from the record and the account as they are now)."""
-        decision = record["decision"]
-        if record.get("correo") == "enviado":  # only the audit event was missing: no second email
-            return lambda: True
-        if decision == APROBAR:
-            mode = app.decision.get("credenciales") or record.get("credenciales") or self.settings.credentials_mode
-            return lambda: self.emails.approval(app, None, mode)  # a new password replaces the lost one
-        if decision == CORREGIR:
-            correction = app.correction
-            return lambda: self.emails.correction(app, correction.get("documentos") or record.get("motivos", {}),
-                                                  correction.get("comentario", record.get("comentario", "")))
-        return lambda: self.emails.rejection(app, app.decision.get("motivo") or record.get("motivo", ""))
+        return self._complete(app, record, etag, reviewer)
 
     # --- steps -----------------------------------------------------------------------------------
-    def _begin(self, account_id: str, reviewer: Reviewer, decision: str, round_seen: str, digest_seen: str,
-               summary: dict):
-        """Guards, then the decision record of this round. Returns an Outcome instead when this very
+    def _guard(self, account_id: str, reviewer: Reviewer, decision: str, round_seen: str,
+               digest_seen: str) -> Application | Outcome:
+        """The application, when this reviewer may decide it now. An Outcome instead when this very
         decision was already made (a repeated POST) — completing it first if a failure interrupted it."""
         app = self._application(account_id)
         if app.status != st.EN_REVISION:
@@ -200,64 +184,85 @@ class Decisions:
             self.leases.require(account_id, reviewer)
         except LeaseNotHeld:
             raise ReviewRefused("Para decidir, primero reserve la solicitud (o su reserva venció).") from None
+        return app
+
+    def _queue(self, app: Application, nonce: str, letters: list[Letter]) -> list[int]:
+        """The decision's rows, held. Raises DatabaseUnavailable (nothing changed: the reviewer retries)."""
+        rows: list[int] = []
+        try:
+            for letter in letters:
+                rows.append(self.outbox.enqueue_message(letter.payload(app.id, nonce), kind=letter.kind,
+                                                        account_id=app.id, hold_s=HOLD_S))
+        except Exception:
+            self._discard(rows)
+            raise
+        return rows
+
+    def _discard(self, rows: list[int]) -> None:
+        try:
+            self.outbox.discard(rows)
+        except Exception:  # held rows whose nonce Keycloak never holds are deleted when they fall due
+            log.exception("no se pudieron descartar los correos retenidos de una decisión no aplicada")
+
+    def _begin(self, app: Application, reviewer: Reviewer, decision: str, letters: list[Letter], summary: dict):
+        """Queues the held rows, then creates the decision record of this round. Returns the record
+        and its ETag, or an Outcome when another request of this round got there first."""
+        nonce = secrets.token_hex(16)
+        rows = self._queue(app, nonce, letters)
         ronda = round_id(app)
         key = decision_key(app.id, ronda)
         record = {"decision": decision, "ronda": ronda, "solicitud": app.id, "revisor_id": reviewer.id,
-                  "revisor": reviewer.username, "creado": time.time(), "estado": "en_curso", "correo": "pendiente",
-                  "fecha_envio": app.submitted_at, **summary}
-        if self.store.put_if_absent(key, _dump(record), content_type=_JSON):
-            return app, record, self.store.get_with_etag(key)[1]
-        # Another request of this round got there first: a double click, or a crash left it.
+                  "revisor": reviewer.username, "creado": time.time(), "estado": "en_curso", "intento": nonce,
+                  "correos": rows, "fecha_envio": app.submitted_at, **summary}
         try:
-            data, etag = self.store.get_with_etag(key)
-        except ObjectMissing:
-            raise ReviewRefused("Intente de nuevo.") from None
-        existing = json.loads(data)
-        if existing.get("estado") == "en_curso" and time.time() - float(existing.get("creado", 0)) > STALE_DECISION_S:
-            if self.store.replace_if_match(key, _dump(record), etag, content_type=_JSON):
-                return app, record, self.store.get_with_etag(key)[1]
+            if self.store.put_if_absent(key, _dump(record), content_type=_JSON):
+                return record, self.store.get_with_etag(key)[1]
+            # Another request of this round got there first: a double click, or a crash left it.
+            try:
+                data, etag = self.store.get_with_etag(key)
+            except ObjectMissing:
+                raise ReviewRefused("Intente de nuevo.") from None
+            existing = json.loads(data)
+            if (existing.get("estado") == "en_curso"
+                    and time.time() - float(existing.get("creado", 0)) > STALE_DECISION_S
+                    and self.store.replace_if_match(key, _dump(record), etag, content_type=_JSON)):
+                return record, self.store.get_with_etag(key)[1]
+        except BaseException:
+            self._discard(rows)
+            raise
+        self._discard(rows)
         if existing.get("decision") == decision:
             return Outcome(decision, already_decided=True)
         raise ReviewRefused("Otra decisión sobre esta solicitud está en curso.")
 
     def _repeat(self, app: Application, reviewer: Reviewer, decision: str) -> Outcome:
         """The same decision POSTed again after it changed the status. If the first attempt stopped
-        before finishing (audit or email), finish it now instead of answering "already decided"."""
+        before finishing (a crash, an audit write that failed), finish it now — its emails were
+        queued before the change and go out on their own; nothing is sent twice."""
         key = decision_key(app.id, app.decision["ronda"])
         try:
             data, etag = self.store.get_with_etag(key)
         except ObjectMissing:
             return Outcome(decision, already_decided=True)
         record = json.loads(data)
-        if not _needs_resend(record):
+        if not _needs_completion(record):
             return Outcome(decision, already_decided=True)
-        taken = self._take(key, record, etag)
-        if taken is None:
-            return Outcome(decision, already_decided=True)
-        return self._complete(app, *taken, reviewer, send=self._sender(app, record))
-
-    def _take(self, key: str, record: dict, etag: str) -> tuple[dict, str] | None:
-        """Marks the record `reenviando` by compare-and-swap: the taken record and its new ETag, or
-        None when another request changed it first (it is the one finishing the decision)."""
-        taken = {**record, "correo": "reenviando", "reenvio_desde": time.time()}
+        taken = {**record, "completando_desde": time.time()}
         if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
-            return None
-        return taken, self.store.get_with_etag(key)[1]
+            return Outcome(decision, already_decided=True)  # another request is completing it
+        return self._complete(app, taken, self.store.get_with_etag(key)[1], reviewer, repeat=True)
 
     def _change(self, app: Application, record: dict, change) -> None:
-        """Lists the email for resend, then changes Keycloak; undoes the listing and the record if
-        Keycloak refused, so the reviewer's retry starts clean. Then the application leaves the index."""
-        marker = failed_email_key(app.id)
-        self.store.put(marker, _dump({"solicitud": app.id, "decision": record["decision"], "ronda": record["ronda"]}),
-                       content_type=_JSON)
+        """Changes Keycloak; if it refused, removes the held rows and the record so the reviewer's
+        retry starts clean. Then the application leaves the index."""
         try:
             change()
         except Exception:
-            for key in (decision_key(app.id, record["ronda"]), marker):
-                try:
-                    self.store.delete(key)
-                except Exception:  # the stale record is taken over after STALE_DECISION_S
-                    log.exception("no se pudo deshacer el registro de una decisión fallida: %s", app.id)
+            self._discard(record["correos"])
+            try:
+                self.store.delete(decision_key(app.id, record["ronda"]))
+            except Exception:  # the stale record is taken over after STALE_DECISION_S
+                log.exception("no se pudo deshacer el registro de una decisión fallida: %s", app.id)
             raise
         if self.index is not None:
             try:
@@ -266,37 +271,34 @@ class Decisions:
                 log.warning("índice de la cola no disponible; queda una entrada de más hasta el reindexado: %s",
                             app.id)
 
-    def _complete(self, app: Application, record: dict, etag: str, reviewer: Reviewer, *, send,
-                  resend: bool = False) -> Outcome:
-        """Audit event (unless already written), lease released, email; always ends with the record
-        `aplicada` and the email `enviado` or `fallido` (then listed for resend)."""
+    def _complete(self, app: Application, record: dict, etag: str, reviewer: Reviewer, *,
+                  repeat: bool = False) -> Outcome:
+        """Releases the emails, writes the audit event (unless written), releases the lease; the
+        record ends `aplicada`, with `auditoria: pendiente` when the event could not be written."""
         decision = record["decision"]
+        try:
+            self.outbox.release(record.get("correos", []))
+        except Exception:  # held, they fall due after HOLD_S all the same
+            log.exception("correos de la decisión %s no liberados; saldrán al vencer la retención (solicitud %s)",
+                          decision, app.id)
         audited = record.get("auditoria") == "escrita"
-        sent = False
         if not audited:
             try:
                 self._audit_decision(app, record, reviewer)
                 audited = True
-            except Exception:  # the email still goes; the marker stays until the event is written
+            except Exception:  # the repeated POST writes it
                 log.exception("decisión %s sin evento de auditoría (solicitud %s)", decision, app.id)
-        try:
-            if not resend:
-                self.leases.release(app.id, reviewer)
-        except Exception:  # the lease expires on its own
-            log.exception("reserva no liberada tras la decisión (solicitud %s)", app.id)
-        try:
-            sent = bool(send())
-        except Exception:
-            log.exception("correo de la decisión %s no enviado (solicitud %s)", decision, app.id)
-        if resend:
+        if not repeat:
             try:
-                self.audit.record(audit_actions.RESEND, app.id, actor_id=reviewer.id, actor_username=reviewer.username,
-                                  status_before=app.status, status_after=app.status,
-                                  details={"decision": decision, "correo": "enviado" if sent else "fallido"})
-            except Exception:
-                log.exception("evento de reenvío no escrito (solicitud %s)", app.id)
-        self._finish(app, record, etag, sent=sent, audited=audited)
-        return Outcome(decision, email_sent=sent)
+                self.leases.release(app.id, reviewer)
+            except Exception:  # the lease expires on its own
+                log.exception("reserva no liberada tras la decisión (solicitud %s)", app.id)
+        done = {k: v for k, v in record.items() if k != "completando_desde"}
+        done.update(estado="aplicada", auditoria="escrita" if audited else "pendiente")
+        if not self.store.replace_if_match(decision_key(app.id, record["ronda"]), _dump(done), etag,
+                                           content_type=_JSON):
+            log.warning("registro de decisión modificado en paralelo: %s", app.id)
+        return Outcome(decision)
 
     def _audit_decision(self, app: Application, record: dict, reviewer: Reviewer) -> None:
         decision = record["decision"]
@@ -310,34 +312,23 @@ class Decisions:
                           comment=record.get("comentario") or record.get("motivo") or "",
                           documents_sha256={k: v.sha256 for k, v in app.documents.items()}, details=details)
 
-    def _finish(self, app: Application, record: dict, etag: str, *, sent: bool, audited: bool) -> None:
-        done = {k: v for k, v in record.items() if k != "reenvio_desde"}
-        done.update(estado="aplicada", correo="enviado" if sent else "fallido",
-                    auditoria="escrita" if audited else "pendiente")
-        if not self.store.replace_if_match(decision_key(app.id, record["ronda"]), _dump(done), etag,
-                                           content_type=_JSON):
-            log.warning("registro de decisión modificado en paralelo: %s", app.id)
-        if sent and audited:
-            self._unlist(app.id)
-        # Otherwise the marker written before the status change stays: the console lists it.
-
-    def _unlist(self, account_id: str) -> None:
-        self.store.delete(failed_email_key(account_id))
-
-    def _revision(self, app: Application, reviewer: Reviewer, result: str, extra: dict) -> str:
+    def _revision(self, app: Application, reviewer: Reviewer, result: str, record: dict, extra: dict) -> str:
+        """The account's `revision`: what the status page and the console show, and the nonce the
+        decision's outbox rows are delivered against."""
         return _dump_str({"decision": result, "accion": {"aprobado": APROBAR, "requiere_correccion": CORREGIR,
                                                          "rechazado": RECHAZAR}[result],
                           "ronda": round_id(app), "fecha": now_iso(), "revisor": reviewer.username,
-                          "revisor_id": reviewer.id, **extra})
+                          "revisor_id": reviewer.id, "intento": record["intento"], **extra})
 
 
-def _needs_resend(record: dict) -> bool:
-    """Whether this decision still owes its email or its audit event. A decision still `en_curso` is
-    only taken over once stale: until then its own request may be finishing it (a double click)."""
-    if record.get("correo") == "fallido" or (record.get("estado") == "aplicada" and record.get("auditoria") == "pendiente"):
-        return True
-    if record.get("correo") == "reenviando":  # a resend that died half-way
-        return time.time() - float(record.get("reenvio_desde") or 0) > STALE_RESEND_S
+def _needs_completion(record: dict) -> bool:
+    """Whether this decision still owes its audit event (its emails were queued before the change).
+    A decision still `en_curso` is only taken over once stale: until then its own request may be
+    finishing it (a double click)."""
+    if record.get("completando_desde"):  # a completion that died half-way
+        return time.time() - float(record["completando_desde"]) > STALE_COMPLETION_S
+    if record.get("estado") == "aplicada":
+        return record.get("auditoria") == "pendiente"
     if record.get("estado") == "en_curso":  # a decision that died after the status change
         return time.time() - float(record.get("creado", 0)) > STALE_DECISION_S
     return False

@@ -2,19 +2,23 @@
 its own module —
   review_queue.py     the queue page, search, claims and "Siguiente solicitud" (over queue_index.py)
   review_detail.py    one application as the reviewer sees it; round and documents digests
-  decisions.py        approve / correct / reject / resend, in their failure-safe order
-  decision_emails.py  the emails a decision sends
+  decisions.py        approve / correct / reject, in their failure-safe order
+  decision_emails.py  the emails a decision queues in the outbox, and their deliverer
+The emails that keep failing (any kind: the outbox's `fallido` rows) are listed here for the console,
+which may queue one again.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.mail import Mailer
 from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain.application import Application
+from ..platform.outbox import FailedEmail, Outbox
+from . import audit as audit_actions
 from .audit import AuditTrail
 from .decision_emails import login_url  # noqa: F401 - re-exported
 from .decisions import Decisions, Outcome, ReviewRefused
@@ -30,9 +34,11 @@ from ..kernel.applications import identifiers_of
 if TYPE_CHECKING:
     from ..kernel.applications import ApplicationStore
 
+log = logging.getLogger(__name__)
+
 
 class ReviewService:
-    def __init__(self, identity: IdentityDirectory, store: ObjectStore, mailer: Mailer, settings: Settings,
+    def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox | None, settings: Settings,
                  index: QueueIndex | None = None, page_views: PageViews | None = None,
                  applications: "ApplicationStore | None" = None) -> None:
         self.identity = identity
@@ -44,7 +50,8 @@ class ReviewService:
         self.audit = AuditTrail(store)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)
         self.applications = applications
-        self.decisions = Decisions(identity, store, mailer, settings, self.leases, self.audit, self.index,
+        self.outbox = outbox  # the one delivery path (platform/outbox.py); None: a read-only console
+        self.decisions = Decisions(identity, store, outbox, settings, self.leases, self.audit, self.index,
                                    applications)
 
     # reading
@@ -54,8 +61,28 @@ class ReviewService:
     def search(self, text: str):
         return self.queue_view.search(text)
 
-    def failed_emails(self) -> list[str]:
-        return self.queue_view.failed_emails()
+    def failed_emails(self, account_id: str | None = None) -> list[FailedEmail]:
+        """The emails that kept failing (`fallido`), newest first; only one application's when asked."""
+        if self.outbox is None:
+            return []
+        failed = self.outbox.failed()
+        return failed if account_id is None else [f for f in failed if f.account_id == account_id]
+
+    def retry_email(self, email_id: int, reviewer: Reviewer) -> bool:
+        """Queues a failed email again ("Reenviar correo"); False when it is no longer failed (another
+        reviewer was first, or it was sent). The application's history records who asked."""
+        failed = next((f for f in self.failed_emails() if f.id == email_id), None)
+        if failed is None or self.outbox is None or not self.outbox.retry(email_id):
+            return False
+        if failed.account_id:
+            try:
+                status = self.application(failed.account_id).status
+                self.audit.record(audit_actions.RESEND, failed.account_id, actor_id=reviewer.id,
+                                  actor_username=reviewer.username, status_before=status, status_after=status,
+                                  details={"correo": failed.kind, "intentos": failed.attempts})
+            except Exception:  # the email is queued all the same
+                log.exception("evento de reenvío no escrito (solicitud %s)", failed.account_id)
+        return True
 
     def application(self, account_id: str) -> Application:
         return Application(self.identity.get_account(account_id))
@@ -91,5 +118,3 @@ class ReviewService:
     def reject(self, account_id: str, reviewer: Reviewer, **kwargs) -> Outcome:
         return self.decisions.reject(account_id, reviewer, **kwargs)
 
-    def resend(self, account_id: str, reviewer: Reviewer) -> Outcome:
-        return self.decisions.resend(account_id, reviewer)

@@ -9,7 +9,7 @@ reviewers asking at the same instant get two different applications.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from keycloak_ext import AccountNotFound
@@ -18,7 +18,6 @@ from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..domain import status as st
 from ..domain.application import Application
-from ..domain.storage_keys import FAILED_EMAILS_PREFIX
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .leases import Lease, LeaseHeld, Leases, Reviewer
@@ -44,7 +43,6 @@ class QueuePage:
     by_tipo: dict[str, int]
     by_extranjero: dict[str, int]
     claimed: int
-    failed_emails: list[str] = field(default_factory=list)
 
 
 class ReviewQueue:
@@ -60,7 +58,7 @@ class ReviewQueue:
         counts, found = self.index.overview(filters, PAGE_SIZE)
         return QueuePage(rows=self._rows(found.entries, found.reserved), total_pending=counts.total, matching=found.matching, page=found.page,
                          pages=found.pages, by_tipo=counts.by_tipo, by_extranjero=counts.by_extranjero,
-                         claimed=counts.reserved, failed_emails=self.failed_emails())
+                         claimed=counts.reserved)
 
     def search(self, text: str) -> list[tuple[QueueEntry, Lease | None]]:
         return self._rows(self.index.search(text), self.index.reserved())
@@ -68,9 +66,6 @@ class ReviewQueue:
     def _rows(self, entries, reserved) -> list[tuple[QueueEntry, Lease | None]]:
         """Each entry with its lease, read from S3 only for those the index mirrors as reserved."""
         return [(e, self.leases.active(e.account_id) if e.account_id in reserved else None) for e in entries]
-
-    def failed_emails(self) -> list[str]:
-        return [k[len(FAILED_EMAILS_PREFIX):-len(".json")] for k in self.store.list_keys(FAILED_EMAILS_PREFIX)]
 
     # --- claims -------------------------------------------------------------------------------
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:
