@@ -594,3 +594,85 @@ class FakeApplicationStore:
         self.begin(intent, identifiers_of(attributes))
         self.complete(intent.id, account_id, None)
         return intent.id
+
+
+class FakePhoneLinkStore:
+    """phone_links in memory (workflow/phone_links.py), with the table's rules: a token and a session open
+    one row each, an open (neither used nor revoked) code one row; every change under one lock."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.lock = threading.Lock()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+
+            raise DatabaseUnavailable("OperationalError")
+
+    @staticmethod
+    def _link(row: dict):
+        from registro.workflow.phone_links import PhoneLink
+
+        return PhoneLink(row["id"], row["account_id"], row["link_version"], row["expires_at"],
+                         row["used_at"] is not None, row["uploaded_at"])
+
+    def create(self, account_id, link_version, token_hash, code_hash, expires_at):
+        from datetime import datetime, timezone
+
+        from registro.workflow.phone_links import CodeTaken
+
+        self._check()
+        now = datetime.now(timezone.utc)
+        with self.lock:
+            if any(r["code_hash"] == code_hash and r["used_at"] is None and r["revoked_at"] is None
+                   for r in self.rows):
+                raise CodeTaken()
+            for row in self.rows:
+                if row["account_id"] == account_id and row["revoked_at"] is None:
+                    row["revoked_at"] = now
+            row = {"id": len(self.rows) + 1, "account_id": account_id, "link_version": link_version,
+                   "token_hash": token_hash, "code_hash": code_hash, "session_hash": None, "expires_at": expires_at,
+                   "used_at": None, "revoked_at": None, "uploaded_at": None}
+            self.rows.append(row)
+            return self._link(row)
+
+    def redeem(self, token_hash, code_hash, session_hash, now):
+        self._check()
+        with self.lock:
+            for row in self.rows:
+                match = row["token_hash"] == token_hash if token_hash else row["code_hash"] == code_hash
+                if match and row["used_at"] is None and row["revoked_at"] is None and row["expires_at"] > now:
+                    row.update(used_at=now, session_hash=session_hash)
+                    return self._link(row)
+            return None
+
+    def session(self, session_hash, now):
+        self._check()
+        with self.lock:
+            row = next((r for r in self.rows if r["session_hash"] == session_hash), None)
+            if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+                return None
+            return self._link(row)
+
+    def uploaded(self, link_id, now):
+        self._check()
+        with self.lock:
+            for row in self.rows:
+                if row["id"] == link_id:
+                    row["uploaded_at"] = now
+
+    def current(self, account_id, now):
+        self._check()
+        with self.lock:
+            open_rows = [r for r in self.rows if r["account_id"] == account_id and r["revoked_at"] is None
+                         and r["expires_at"] > now]
+            return self._link(open_rows[-1]) if open_rows else None
+
+    def revoke(self, account_id, now):
+        self._check()
+        with self.lock:
+            for row in self.rows:
+                if row["account_id"] == account_id and row["revoked_at"] is None:
+                    row["revoked_at"] = now

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .platform.jobs import Periodic
     from .platform.outbox import Outbox, OutboxStore
     from .workflow.readings import DocumentReadings
+    from .workflow.phone_links import PhoneLinkStore
     from .workflow.recovery import RecoveryRequests
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
@@ -56,6 +57,7 @@ class Adapters:
     # "Lectura automática" of uploaded IDs and CURPs (workflow/readings.py); unit tests that hand in their
     # adapters leave it off unless they hand one in (OCR is a second of CPU per photo).
     readings: "DocumentReadings | None" = None
+    phone_links: "PhoneLinkStore | None" = None  # the phone as a camera (workflow/phone_links.py), in PostgreSQL
 
 
 def adapters() -> Adapters:
@@ -82,6 +84,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .adapters.pdf import PROCESS_RENDERER
     from .observability import metrics
     from .platform.outbox import Outbox
+    from .workflow.phone_links import PgPhoneLinkStore
     from .workflow.readings import DocumentReadings
     from .workflow.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
     from .workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget
@@ -117,6 +120,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
         outbox=outbox,
         readings=a.readings or (DocumentReadings(a.storage) if given is None else None),
+        phone_links=a.phone_links or (PgPhoneLinkStore(a.database) if a.database is not None else None),
     )
 
 

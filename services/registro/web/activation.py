@@ -364,7 +364,10 @@ def _origin(url: str) -> str:
 # --- rendering -----------------------------------------------------------------------------------
 def _render(application: Application, token: str, *, errors: dict[str, dict[str, list[str]]] | None = None,
             forms: dict[str, Form] | None = None, notice: str | None = None,
-            submit_problems: list[str] | None = None, status_code: int = 200):
+            submit_problems: list[str] | None = None, status_code: int = 200, phone=None):
+    """The page. `phone`: a phone link just made (web/phone.py), whose QR and code are shown this once."""
+    from .phone import desktop_view
+
     i18n.use_locale(application.account.attr("locale"))  # the applicant's language, unless switched here
     errors = {kind: dict(fields) for kind, fields in (errors or {}).items()}
     forms = forms or {}
@@ -404,6 +407,7 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
         limite=_limit_label(), cedula_label=CEDULA_CONFIRM_LABEL, file_field=FILE_FIELD,
         enviado_mensaje=SUBMITTED_MESSAGE, primer_error=first_error, id_kinds=docs.ID_KIND_LABELS,
         subida_directa=bool(s.s3.public_url), limite_bytes=s.upload_max_bytes,
+        movil=desktop_view(application, phone) if any(slot["may_change"] for slot in slots) else None,
     )
     return body, status_code
 

@@ -79,3 +79,26 @@ outbox = Table(
 )
 # What the workers poll: due rows only, in order.
 Index("ix_outbox_due", outbox.c.next_attempt_at, postgresql_where=text(f"state = '{PENDIENTE}'"))
+
+# The phone as a camera (issue 23, workflow/phone_links.py): a link (QR) and a short code that open an
+# application's uploads on a phone for 15 minutes, once. Only hashes are kept: the token's SHA-256, the
+# code's HMAC (a short code's plain hash could be reversed by trying them all), the phone's session's SHA-256.
+phone_links = Table(
+    "phone_links", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),  # the application (its Keycloak account), as links name it
+    Column("link_version", String(64), nullable=False),  # the personal link's version: a replaced link ends it
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("session_hash", String(64), unique=True),  # set when a phone opens it (single use)
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),  # a newer link, "Desconectar", or the application submitted
+    Column("uploaded_at", DateTime(timezone=True)),  # the phone's last upload: what the desktop page polls
+)
+# A code opens one link: unique among the links not yet opened nor revoked.
+Index("uq_phone_links_code_open", phone_links.c.code_hash, unique=True,
+      postgresql_where=text("used_at IS NULL AND revoked_at IS NULL"))
+Index("ix_phone_links_account_id", phone_links.c.account_id)
+Index("ix_phone_links_expires_at", phone_links.c.expires_at)

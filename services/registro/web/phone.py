@@ -1,0 +1,261 @@
+"""The phone as a camera (issue 23; rules in workflow/phone_links.py).
+
+Desktop, under the personal link:
+  POST /activacion/<token>/movil            a new link: the page shows its QR and short code
+  POST /activacion/<token>/movil/cancelar   "Desconectar el teléfono"
+  GET  /activacion/<token>/movil/estado     what the page polls: when the phone last uploaded (no Keycloak read)
+Phone:
+  GET  /movil/<token> → POST (opening the link uses it: a GET never does, so no link preview or
+                       prefetch spends it), or GET /movil and the code typed (rate-limited)
+  GET  /movil/documentos, POST /movil/documentos/<kind>   the uploads, with the camera as file input
+The phone's session is a cookie limited to /movil; every request re-reads the application.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import NotFound
+
+from .. import i18n
+from ..adapters.qr import qr_svg
+from ..container import adapters, settings
+from ..domain import documents as docs
+from ..domain import status
+from ..domain.application import Application
+from ..domain.filetypes import UnreadableFile
+from ..extensions import csrf, limiter
+from ..forms.base import Form
+from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
+from ..platform.db import DatabaseUnavailable
+from ..workflow import documents as documents_flow
+from ..workflow import phone_links as links
+from ..workflow.activation import open_application
+from ..workflow.confirmation_links import signer
+from ..workflow.documents import DocumentNotAllowed, Upload
+from . import activation
+from .uploads import FileTooLarge, read_upload_form
+
+bp = Blueprint("phone", __name__)
+log = logging.getLogger(__name__)
+
+COOKIE = "movil"
+CODE_LIMITS = "10 per minute;40 per hour"  # 40 bits of code: guessing one by trying is out of reach
+ENDED = "El enlace para el teléfono ya no es válido: se usó, venció o la solicitud ya fue enviada. " \
+        "Genere otro desde la página de activación en la computadora."
+WRONG_CODE = "El código no es válido o ya se usó. Revise el código que muestra la computadora."
+
+
+def _store() -> links.PhoneLinkStore:
+    store = adapters().phone_links
+    if store is None:
+        raise NotFound()
+    return store
+
+
+def _key() -> str:
+    return settings().secret_key
+
+
+# --- desktop ----------------------------------------------------------------------------------------
+@bp.post("/activacion/<token>/movil")
+def create(token: str):
+    store = _store()
+    application = open_application(adapters().identity, settings(), token)
+    if application.status not in status.UPLOADABLE:
+        return activation._render(application, token, notice=ENDED, status_code=409)
+    new = links.new_link(store, _key(), application.id, application.account.attr("enlace_version") or "")
+    log.info("enlace para teléfono creado: solicitud=%s", application.id)
+    return activation._render(application, token, phone=new)
+
+
+@bp.post("/activacion/<token>/movil/cancelar")
+def cancel(token: str):
+    store = _store()
+    application = open_application(adapters().identity, settings(), token)
+    store.revoke(application.id, links.utcnow())
+    flash("Se desconectó el teléfono.", "exito")
+    return redirect(url_for("activation.page", token=token, _anchor="movil"), 303)
+
+
+@bp.get("/activacion/<token>/movil/estado")
+def state(token: str):
+    """When the phone last uploaded (ISO), "" when it has not; no Keycloak read: the link's signature
+    names the application, the database answers."""
+    claims = signer(settings()).read(token)
+    current = _store().current(claims.account_id, links.utcnow())
+    return jsonify(activo=current is not None,
+                   subida=current.uploaded_at.isoformat() if current and current.uploaded_at else "")
+
+
+def desktop_view(application: Application, new: links.NewLink | None) -> dict | None:
+    """What the activation page shows of the phone link (None: the feature is off here)."""
+    store = adapters().phone_links
+    if store is None:
+        return None
+    current = new.link if new is not None else None
+    if current is None:
+        try:
+            current = store.current(application.id, links.utcnow())
+        except DatabaseUnavailable:
+            log.warning("enlaces para teléfono no disponibles (base de datos): solicitud=%s", application.id)
+            return None
+    view = {"current": current, "new": None, "expires": documents_flow.local_time(current.expires_at.isoformat())[-5:]
+            if current else "", "uploaded": current.uploaded_at.isoformat() if current and current.uploaded_at else ""}
+    if new is not None:
+        url = f"{settings().public_url}{url_for('phone.open_link', token=new.token)}"
+        view["new"] = {"qr": qr_svg(url, size_mm=40, label=i18n.translate("Código QR para abrir la carga en su teléfono")),
+                       "code": new.code_shown, "entry": f"{settings().public_url}{url_for('phone.entry')}"}
+    return view
+
+
+# --- phone: opening the link -----------------------------------------------------------------------------
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+bp.after_request(lambda response: _private(response) if request.path.startswith("/movil") else response)
+
+
+@bp.get("/movil")
+def entry():
+    return render_template("movil/codigo.html", error=None)
+
+
+@bp.post("/movil/codigo")
+@limiter.limit(CODE_LIMITS)
+def enter_code():
+    opened = links.redeem(_store(), _key(), code=request.form.get("codigo", ""))
+    if opened is None:
+        log.info("código de teléfono rechazado")
+        return render_template("movil/codigo.html", error=WRONG_CODE), 400
+    return _start_session(*opened)
+
+
+@bp.get("/movil/<token>")
+def open_link(token: str):
+    """Asks before using the link: opening it is what spends it."""
+    return render_template("movil/abrir.html", token=token)
+
+
+@bp.post("/movil/<token>")
+def use_link(token: str):
+    opened = links.redeem(_store(), _key(), token=token)
+    if opened is None:
+        return render_template("movil/cerrado.html", motivo=ENDED), 410
+    return _start_session(*opened)
+
+
+def _start_session(link: links.PhoneLink, session: str):
+    log.info("enlace para teléfono abierto: solicitud=%s", link.account_id)
+    response = redirect(url_for(".documents"), 303)
+    remaining = max(1, int((link.expires_at - links.utcnow()).total_seconds()))
+    response.set_cookie(COOKIE, session, max_age=remaining, path="/movil", httponly=True, samesite="Lax",
+                        secure=settings().public_url.startswith("https://"))
+    return response
+
+
+# --- phone: the uploads -------------------------------------------------------------------------------------
+class _Ended(Exception):
+    pass
+
+
+def _session() -> tuple[links.PhoneLink, Application]:
+    """The phone's link and its application, re-read now; _Ended when anything about it no longer holds."""
+    store = _store()
+    secret = request.cookies.get(COOKIE, "")
+    link = store.session(links.session_hash(secret), links.utcnow()) if secret else None
+    if link is None:
+        raise _Ended()
+    from keycloak_ext import AccountNotFound
+
+    try:
+        application = Application(adapters().identity.get_account(link.account_id))
+    except AccountNotFound:
+        raise _Ended() from None
+    if application.status not in status.UPLOADABLE or \
+            (application.account.attr("enlace_version") or "") != link.link_version:
+        store.revoke(link.account_id, links.utcnow())  # submitted, decided or its personal link replaced
+        raise _Ended()
+    i18n.use_locale(application.account.attr("locale"))
+    return link, application
+
+
+@bp.errorhandler(_Ended)
+def ended(exc: _Ended):
+    response = Response(render_template("movil/cerrado.html", motivo=ENDED), 410)
+    response.delete_cookie(COOKIE, path="/movil")
+    return response
+
+
+@bp.get("/movil/documentos")
+def documents():
+    link, application = _session()
+    return _render(link, application)
+
+
+@bp.post("/movil/documentos/<kind>")
+@csrf.exempt  # checked after the body is streamed, as for the activation page's uploads (web/uploads.py)
+def upload(kind: str):
+    s, a = settings(), adapters()
+    link, application = _session()
+    if kind not in docs.required_documents(application.es_extranjero):
+        raise NotFound()
+    try:
+        received = read_upload_form(s.upload_max_bytes)
+    except FileTooLarge:
+        limit = documents_flow.human_size(s.upload_max_bytes).replace(".0 ", " ")
+        return _render(link, application, errors={kind: {FILE_FIELD: [
+            f"El archivo excede el tamaño máximo permitido de {limit}."]}}, status_code=413)
+    try:
+        form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=documents_flow.today(),
+                               formdata=received.form)
+        valid = form.validate()
+        csrf_field = getattr(form, "csrf_token", None)
+        if csrf_field is not None and csrf_field.errors:
+            raise CSRFError()
+        errors: dict[str, list[str]] = {} if valid else {k: list(v) for k, v in form.errors.items()}
+        file = received.files.get(FILE_FIELD)
+        if file is None or (not file.filename and file.size == 0):
+            errors[FILE_FIELD] = ["Seleccione un archivo."]
+        if errors:
+            return _render(link, application, errors={kind: errors}, forms={kind: form}, status_code=400)
+        try:
+            documents_flow.store_document(
+                a.identity, a.storage, application, kind,
+                Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
+                form.details(), after_store=activation._after_store())
+        except UnreadableFile as exc:
+            return _render(link, application, errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form},
+                           status_code=400)
+        except DocumentNotAllowed as exc:
+            return _render(link, application, notice=exc.message, status_code=409)
+    finally:
+        received.close()
+    _store().uploaded(link.id, links.utcnow())
+    flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
+    return redirect(url_for(".documents", _anchor=f"documento-{kind}"), 303)
+
+
+def _render(link: links.PhoneLink, application: Application, *, errors: dict | None = None,
+            forms: dict[str, Form] | None = None, notice: str | None = None, status_code: int = 200):
+    today = documents_flow.today()
+    forms, errors = forms or {}, errors or {}
+    slots = []
+    for kind in docs.required_documents(application.es_extranjero):
+        record = application.documents.get(kind)
+        slots.append({
+            "kind": kind, "label": docs.DOCUMENT_LABELS[kind], "errors": errors.get(kind, {}),
+            "may_change": documents_flow.may_change(application, kind),
+            "record": {"name": record.original_name, "time": documents_flow.local_time(record.uploaded_at)}
+            if record else None,
+            "form": forms.get(kind) or upload_form_for(kind, es_extranjero=application.es_extranjero, today=today),
+        })
+    first_error = next((f"{slot['kind']}-{field}" for slot in slots for field in slot["errors"]), None)
+    body = render_template("movil/documentos.html", solicitud=application, slots=slots, aviso=notice,
+                           file_field=FILE_FIELD, cedula_label=CEDULA_CONFIRM_LABEL, primer_error=first_error,
+                           vence=documents_flow.local_time(link.expires_at.isoformat())[-5:])
+    return body, status_code
