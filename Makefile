@@ -16,9 +16,12 @@ EFIRMA_JS := services/registro/static/js/efirma.js
 STACK := PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m tools.stack
 # The `make run` stack's settings (URLs, ports, admin) for one-off commands against it.
 ENV_RUN = eval "$$($(STACK) env --profile run)" &&
+# add-reviewer's stack: PERFIL=prod (or prodtest) for the production topology and its generated admin.
+PERFIL ?= run
+ENV_PERFIL = eval "$$($(STACK) env --profile $(PERFIL))" &&
 
 .PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge screens bench clean \
-        prod-up prod-down prod-reset backup restore bench-prod
+        prod-up prod-down prod-reset prod-restart backup restore bench-prod
 
 help:
 	@echo "make run         prepara todo, levanta la pila local e imprime las URL (Ctrl-C la detiene)"
@@ -31,12 +34,13 @@ help:
 	@echo "make audit       falla si pypdf o Pillow no están en su última versión de parche (consulta el índice de paquetes)"
 	@echo "make migrate     lleva la base de datos de registro a la última migración (ARGS=current: muestra la revisión)"
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
-	@echo "make add-reviewer USUARIO=… CORREO=…  crea un revisor con contraseña temporal (pila de make run)"
+	@echo "make add-reviewer USUARIO=… CORREO=… [PERFIL=prod]  crea un revisor con contraseña temporal (pila de make run o la de producción)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
 	@echo "make prod-up     levanta la topología de producción (PostgreSQL, 2 Keycloak, HAProxy, 2 registro, Redis)"
 	@echo "make prod-down   detiene la pila de producción (sus datos y secretos quedan en .stack/prod)"
+	@echo "make prod-restart SERVICIO=…  reinicia un proceso de la pila de producción (registro-a, keycloak-b, balancer…) sin tocar los demás"
 	@echo "make backup      respaldo fechado de la pila de producción (base de Keycloak + objetos S3 + manifiesto)"
 	@echo "make restore ARCHIVE=…  reconstruye la pila de producción desde un respaldo"
 	@echo "make bench-prod  mide la pila de producción (arranque, inicios de sesión/s, conmutación, memoria)"
@@ -102,7 +106,7 @@ purge: setup
 
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }
-	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext add-reviewer "$(USUARIO)" "$(CORREO)"
+	@$(ENV_PERFIL) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext add-reviewer "$(USUARIO)" "$(CORREO)"
 
 # registro's database schema to this release's head (registro also does it when it starts);
 # ARGS=current shows the revision, ARGS="downgrade -1" steps back one.
@@ -147,6 +151,10 @@ prod-down:
 
 prod-reset: prod-down
 	@$(STACK) reset --profile prod
+
+prod-restart:
+	@test -n "$(SERVICIO)" || { echo 'uso: make prod-restart SERVICIO=<registro-a|keycloak-b|balancer|…>' >&2; exit 2; }
+	@$(STACK) restart --profile prod --servicio "$(SERVICIO)"
 
 backup: setup
 	@$(STACK) backup --profile prod

@@ -5,19 +5,21 @@ import json
 import os
 import pwd
 import re
+import signal
 import socket
 import ssl
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
-from tests.production.conftest import log_offset, log_since
+from tests.production.conftest import eventually, log_offset, log_since
 from tests.support import oidc
-from tools.stack.prod import (PG_BIN, REGISTRO_REPLICAS, confinements, load_secrets, service_users, stats_command,
-                              wait_balanced)
+from tools.stack.prod import (PG_BIN, REGISTRO_REPLICAS, ROOT, confinements, load_secrets, server_states,
+                              service_users, stats_command, wait_balanced)
 
 
 def _psql(env, url: str, sql: str, database: str | None = None) -> subprocess.CompletedProcess:
@@ -175,3 +177,68 @@ def test_with_no_replica_the_balancer_answers_a_spanish_page_and_logs_state_chan
     # The whole log: every server state change since the start carries its time too.
     everything = prod.log_of("balancer").read_text(errors="replace").splitlines()
     assert all(re.match(r"\d{4}-\d\d-\d\dT", line) for line in everything if re.search(r"Server \S+ is ", line))
+
+
+# --- operating the stack -----------------------------------------------------------------------
+def _stack_command(*args: str, **kwargs) -> subprocess.Popen:
+    """`python -m tools.stack …` on this same stack (the TEST_PROD_* variables pick it), in a process
+    group of its own as a terminal's foreground job would be."""
+    return subprocess.Popen([sys.executable, "-m", "tools.stack", *args], cwd=ROOT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _children_running(parent: int, word: str) -> bool:
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat_line = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat_line.rsplit(")", 1)[1].split()[1]) == parent and word in cmdline:
+            return True
+    return False
+
+
+def test_ctrl_c_of_a_second_start_leaves_the_running_stack_alone(prod):
+    pids = {name: prod.pid_of(name) for name in prod.services}
+    assert all(pids.values())
+    starting = _stack_command("up", "--profile", prod.profile.name)
+    try:
+        # Interrupted mid-way, while it provisions the realm, as Ctrl-C in its terminal would.
+        eventually(lambda: _children_running(starting.pid, "keycloak_ext") or starting.poll() is not None, 120,
+                   "que el segundo arranque llegue al aprovisionamiento")
+        os.killpg(starting.pid, signal.SIGINT)
+        starting.wait(timeout=60)
+    finally:
+        if starting.poll() is None:
+            starting.kill()
+    assert {name: prod.pid_of(name) for name in prod.services} == pids, starting.stdout.read()[-2000:]
+
+
+def test_one_service_restarts_without_provisioning_or_touching_the_others(prod):
+    pids = {name: prod.pid_of(name) for name in prod.services}
+    restarting = _stack_command("restart", "--profile", prod.profile.name, "--servicio", "registro-b")
+    output, _ = restarting.communicate(timeout=180)
+    assert restarting.returncode == 0, output
+    assert "registro-b reiniciado" in output and "aplicado" not in output and "reino" not in output, output
+    after = {name: prod.pid_of(name) for name in prod.services}
+    assert after["registro-b"] not in (None, pids["registro-b"])
+    assert {n: p for n, p in after.items() if n != "registro-b"} == {n: p for n, p in pids.items() if n != "registro-b"}
+    assert server_states(prod.profile)["registro/registro-b"] == "UP"
+
+
+def test_make_add_reviewer_creates_the_reviewer_in_the_production_stack(prod, kc_admin, unique):
+    username = f"revisor-{unique}"
+    # `-o setup`: the machine is set up already (make test did it); only the verb is exercised.
+    made = subprocess.run(["make", "--no-print-directory", "-o", "setup", "add-reviewer", f"PERFIL={prod.profile.name}",
+                           f"USUARIO={username}", f"CORREO={username}@example.com"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert f"revisor creado: {username}" in made.stdout
+    (user,) = kc_admin.get_users({"username": username, "exact": True})
+    try:
+        roles = {r["name"] for r in kc_admin.get_realm_roles_of_user(user["id"])}
+        assert "revisor" in roles
+    finally:
+        kc_admin.delete_user(user["id"])

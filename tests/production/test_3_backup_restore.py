@@ -1,18 +1,21 @@
-"""`make backup` → wipe → `make restore`: accounts, passwords, applications and documents come back.
-Runs last among the production tests: it rebuilds the whole stack."""
+"""`make backup` → wipe → `make restore`: accounts, passwords, applications and documents come back,
+both databases and the bucket at the moment of the backup. Runs last among the production tests:
+it rebuilds the whole stack."""
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 
 import pytest
 
-from tests.production.conftest import make_user, psql_value, stored_documents
+from tests.production.conftest import make_user, stored_documents
 from tests.production.http import BalancerClient
 from tests.support import oidc
 from tests.support.reviewer import console_login
 from tests.support.applications import create_application, path_of, submit, upload_valid_documents
-from tools.stack.backup import backup, read_archive, restore
+from tools.stack.backup import POSTGRES_PARTS, backup, read_archive, restore
+from tools.stack.prod import psql
 from tools.stack.runner import StackError
 
 PASSWORD = "Clave-Respaldo-2026!"
@@ -38,17 +41,26 @@ def test_backup_wipe_restore_brings_back_accounts_passwords_applications_and_doc
     assert submit(client, link).status_code == 303
     documents = stored_documents(s3, env["S3_BUCKET"], pending_id)
     assert len(documents) == 3
-    cluster_id = psql_value(prod, "SELECT system_identifier FROM pg_control_system();")
+    before = BalancerClient(env["REGISTRO_PUBLIC_URL"]).get("/registro").headers["X-Request-ID"]
 
     archive = backup(prod, tmp_path)
-    manifest, members = read_archive(archive)
-    assert [p["name"] for p in manifest["parts"]] == ["keycloak.dump"]
+    manifest = read_archive(archive)
+    assert [p["name"] for p in manifest["parts"]] == list(POSTGRES_PARTS)
     keys = {o["key"] for o in manifest["objects"]}
     assert {k for k in keys if k.startswith(f"solicitudes/{pending_id}/documentos/")} and len(keys) >= 4
     assert archive.stat().st_mode & 0o777 == 0o600
+    # Made after the backup: in both databases and the bucket, gone once it is restored.
+    for database in ("keycloak", "registro"):
+        psql(prod.profile, "CREATE TABLE despues_del_respaldo ();", database=database)
+    s3.put_object(Bucket=env["S3_BUCKET"], Key="despues-del-respaldo", Body=b"x")
 
-    restore(prod, archive)  # empties the stack's data (a new database cluster) and rebuilds it
-    assert psql_value(prod, "SELECT system_identifier FROM pg_control_system();") != cluster_id, "no se borró"
+    restore(prod, archive)  # empties the stack's data and rebuilds it from the archive
+    for database in ("keycloak", "registro"):
+        assert psql(prod.profile, "SELECT to_regclass('despues_del_respaldo') IS NULL;", database=database).strip() \
+            == "t", f"{database} no volvió al momento del respaldo"
+    assert "despues-del-respaldo" not in {o["Key"] for o in s3.list_objects_v2(Bucket=env["S3_BUCKET"]).get("Contents", [])}
+    # The logs of what happened before the restore stay.
+    assert before in prod.log_of("balancer").read_text(errors="replace")
 
     assert _login(env, username)["access_token"], "the same password works after the restore"
     assert gateway.get_account(approved_id).enabled is True
@@ -64,13 +76,14 @@ def test_backup_wipe_restore_brings_back_accounts_passwords_applications_and_doc
 def test_a_damaged_archive_is_refused_before_anything_is_touched(prod, tmp_path):
     archive = backup(prod, tmp_path)
     damaged = tmp_path / "danado.tar"
+    pids = {name: prod.pid_of(name) for name in prod.services}
     with tarfile.open(archive) as source, tarfile.open(damaged, "w") as target:
         for member in source.getmembers():
             data = source.extractfile(member).read()
-            if member.name == "keycloak.dump":
+            if member.name == "postgres/base.tar":
                 data = data[:-1] + bytes([data[-1] ^ 1])
-            target.addfile(member, __import__("io").BytesIO(data))
-    with pytest.raises(StackError, match="keycloak.dump no coincide con su SHA-256"):
+            target.addfile(member, io.BytesIO(data))
+    with pytest.raises(StackError, match="postgres/base.tar no coincide con su SHA-256"):
         restore(prod, damaged)
-    assert all(prod.pid_of(name) for name in prod.services), "the running stack was left alone"
+    assert {name: prod.pid_of(name) for name in prod.services} == pids, "the running stack was left alone"
     assert json.loads(tarfile.open(archive).extractfile("manifest.json").read())["format"]

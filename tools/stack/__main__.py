@@ -14,9 +14,10 @@ from .runner import Stack, StackError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack")
     parser.add_argument("verb", choices=["up", "down", "run", "test", "reset", "env", "urls", "backup", "restore",
-                                          "render-deploy"])
+                                          "render-deploy", "restart"])
     parser.add_argument("--profile", choices=["run", "test", "prod", "prodtest"], default="run")
     parser.add_argument("--archive", help="restore: the archive written by `backup`")
+    parser.add_argument("--servicio", help="restart: the one process to restart (prod profiles)")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     profile = Profile.named("test" if args.verb == "test" else args.profile)
@@ -33,14 +34,23 @@ def main(argv: list[str] | None = None) -> int:
             stack.reset_data()
             print(f"datos de la pila «{profile.name}» borrados ({profile.data})")
         elif args.verb == "env":
+            import shlex
+
             for key, value in sorted(profile.service_env().items()):
-                print(f"export {key}={value}")
+                print(f"export {key}={shlex.quote(value)}")
         elif args.verb == "urls":
             print_urls(stack)
         elif args.verb == "run":
             return run_until_interrupted(stack)
         elif args.verb == "test":
             return run_all_tests(args.pytest_args)
+        elif args.verb == "restart":
+            from .prod import restart
+
+            if not profile.production or not args.servicio:
+                parser.error("restart necesita un perfil prod o prodtest y --servicio")
+            restart(stack, args.servicio)
+            print(f"{args.servicio} reiniciado")
         elif args.verb == "render-deploy":
             from .prod import render_deploy
 

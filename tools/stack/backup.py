@@ -1,11 +1,19 @@
 """`make backup` / `make restore ARCHIVE=…` for the prod profile.
 
-One dated tar archive holds `keycloak.dump` (pg_dump, custom format, of Keycloak's database),
-every object of the bucket under `s3/` and `manifest.json` with the SHA-256 and size of each part
-(and each object's content type and metadata). Restore checks every hash before it touches
-anything, empties the stack's data (its secrets file stays: the archive holds no secret), loads the
-database and the objects, and starts the whole stack on them; Keycloak finds its realm and users
-in the database (no import) and provisioning converges.
+One dated tar archive holds:
+- `postgres/base.tar`, `postgres/pg_wal.tar`, `postgres/backup_manifest`: one `pg_basebackup` of
+  the whole PostgreSQL server, so Keycloak's database and registro's are one consistent moment (a
+  pg_dump snapshot cannot span two databases, and pg_dumpall dumps them one after the other: a
+  registration between the two would be an account without its application, or the reverse);
+- every object of the bucket under `s3/`, listed after the databases were copied (an object the
+  databases name is there; one made later is harmless);
+- `manifest.json`, last: the SHA-256 and size of each part, each object's content type and metadata.
+
+Both directions stream: nothing is held whole in memory (an archive holds every document).
+Restore checks every hash first (a damaged archive is refused before anything is touched), stops
+the stack and empties its data — its logs, secrets file and local certificate authority stay —,
+puts the server's files back, re-sets the roles' passwords from the secrets file, loads the objects
+and starts the whole stack on them.
 """
 from __future__ import annotations
 
@@ -13,21 +21,26 @@ import hashlib
 import io
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import tarfile
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import boto3
 from botocore.config import Config
 
 from .profiles import KEYCLOAK_VERSION, ROOT
-from .prod import PG_BIN, ensure_databases, forget_cluster_members, psql
+from .prod import PG_BIN, data_paths, ensure_databases, forget_cluster_members, pg_dir, psql
 from .runner import Stack, StackError
 
-FORMAT = "acceso-unico-backup/1"
+FORMAT = "acceso-unico-backup/2"
+POSTGRES_PARTS = ("postgres/base.tar", "postgres/pg_wal.tar", "postgres/backup_manifest")
+CHUNK = 1024 * 1024
 
 
 def _s3(env: dict[str, str]):
@@ -36,8 +49,53 @@ def _s3(env: dict[str, str]):
                         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+class _Hashing(io.RawIOBase):
+    """Reads through `source`, hashing what passes."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source, self.sha256, self.count = source, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.source.read(len(buffer))
+        self.sha256.update(data)
+        self.count += len(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _sha256_of(stream: BinaryIO) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _add_stream(tar: tarfile.TarFile, name: str, size: int, stream: BinaryIO) -> dict:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, int(time.time()), 0o600
+    hashing = _Hashing(stream)
+    tar.addfile(info, io.BufferedReader(hashing, CHUNK))
+    if hashing.count != size:
+        raise StackError(f"{name}: se leyeron {hashing.count} bytes de {size}")
+    return {"sha256": hashing.sha256.hexdigest(), "bytes": size}
+
+
+def _base_backup(stack: Stack, folder: Path) -> None:
+    """pg_basebackup of the running server into `folder` (tar format, its WAL streamed alongside),
+    as the server's own user over its private socket."""
+    folder.mkdir(mode=0o700)
+    shutil.chown(folder, "postgres", "postgres")
+    profile = stack.profile
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_basebackup"), "-h", str(pg_dir(profile)),
+         "-p", str(profile.ports["POSTGRES_PORT"]), "-D", str(folder), "--format=tar", "--wal-method=stream",
+         "--checkpoint=fast", "--no-password"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StackError(f"pg_basebackup falló: {done.stderr.strip()}")
 
 
 def backup(stack: Stack, target_dir: Path | None = None) -> Path:
@@ -49,95 +107,148 @@ def backup(stack: Stack, target_dir: Path | None = None) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     archive = target_dir / f"acceso-unico-{stack.profile.name}-{stamp}.tar"
-    dump = subprocess.run(
-        # jgroups_ping lists the members of the cluster running now: not data, and harmful restored.
-        [str(PG_BIN / "pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
-         "--exclude-table-data=jgroups_ping",
-         "-h", "127.0.0.1", "-p", env["POSTGRES_PORT"], "-U", "keycloak", "keycloak"],
-        capture_output=True, env={**os.environ, "PGPASSWORD": env["KC_DB_PASSWORD"]})
-    if dump.returncode != 0:
-        raise StackError(f"pg_dump falló: {dump.stderr.decode(errors='replace')}")
-    parts = [{"name": "keycloak.dump", "sha256": _sha256(dump.stdout), "bytes": len(dump.stdout)}]
-    objects = []
-    s3 = _s3(env)
-    bucket = env["S3_BUCKET"]
-    tmp = archive.with_suffix(".tar.partial")
-    with tarfile.open(tmp, "w") as tar:
-        _add(tar, "keycloak.dump", dump.stdout)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                got = s3.get_object(Bucket=bucket, Key=item["Key"])
-                body = got["Body"].read()
-                name = f"s3/{item['Key']}"
-                _add(tar, name, body)
-                objects.append({"key": item["Key"], "part": name, "sha256": _sha256(body), "bytes": len(body),
-                                "content_type": got.get("ContentType") or "application/octet-stream",
-                                "metadata": got.get("Metadata") or {}})
-        manifest = {"format": FORMAT, "created": stamp, "profile": stack.profile.name,
-                    "keycloak_version": KEYCLOAK_VERSION, "bucket": bucket, "parts": parts, "objects": objects}
-        _add(tar, "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
-    tmp.rename(archive)
-    archive.chmod(0o600)  # personal data: documents and the accounts' database
+    partial = archive.with_suffix(".tar.partial")
+    parts, objects = [], []
+    s3, bucket = _s3(env), env["S3_BUCKET"]
+    # The server's user writes the copy: in the stack's folder, which it can reach (the target may not be).
+    with tempfile.TemporaryDirectory(dir=stack.profile.data, prefix="respaldo-") as work:
+        Path(work).chmod(0o711)
+        base = Path(work) / "postgres"
+        _base_backup(stack, base)
+        # Personal data from the first byte: the archive is 0600 while it is written.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out, \
+                tarfile.open(fileobj=out, mode="w") as tar:
+            for part in POSTGRES_PARTS:
+                path = base / Path(part).name
+                with path.open("rb") as stream:
+                    parts.append({"name": part, **_add_stream(tar, part, path.stat().st_size, stream)})
+            shutil.rmtree(base)  # the copy leaves the disk before the objects are read
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    got = s3.get_object(Bucket=bucket, Key=item["Key"])
+                    name = f"s3/{item['Key']}"
+                    added = _add_stream(tar, name, got["ContentLength"], got["Body"])
+                    objects.append({"key": item["Key"], "part": name, **added,
+                                    "content_type": got.get("ContentType") or "application/octet-stream",
+                                    "metadata": got.get("Metadata") or {}})
+            manifest = {"format": FORMAT, "created": stamp, "profile": stack.profile.name,
+                        "keycloak_version": KEYCLOAK_VERSION, "postgres_version": _server_version(stack),
+                        "bucket": bucket, "parts": parts, "objects": objects}
+            data = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+            _add_stream(tar, "manifest.json", len(data), io.BytesIO(data))
+    partial.rename(archive)
     return archive
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(time.time())
-    info.mode = 0o600
-    tar.addfile(info, io.BytesIO(data))
+def _server_version(stack: Stack) -> str:
+    return psql(stack.profile, "SHOW server_version_num;").strip()
 
 
-def read_archive(archive: Path) -> tuple[dict, dict[str, bytes]]:
-    """The manifest and every part, each checked against its SHA-256 (nothing is restored from a
-    damaged archive)."""
-    with tarfile.open(archive) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    if "manifest.json" not in members:
+def read_archive(archive: Path) -> dict:
+    """The manifest, once every part has been read through and matched its SHA-256 and size (nothing
+    is restored from a damaged archive). One pass, a megabyte at a time."""
+    digests: dict[str, tuple[str, int]] = {}
+    manifest = None
+    with tarfile.open(archive, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            stream = tar.extractfile(member)
+            if member.name == "manifest.json":
+                manifest = json.loads(stream.read())
+            else:
+                digests[member.name] = _sha256_of(stream)
+    if manifest is None:
         raise StackError(f"{archive} no es un respaldo: falta manifest.json")
-    manifest = json.loads(members["manifest.json"])
     if manifest.get("format") != FORMAT:
-        raise StackError(f"formato de respaldo desconocido: {manifest.get('format')}")
-    expected = [(p["name"], p["sha256"]) for p in manifest["parts"]] + \
-               [(o["part"], o["sha256"]) for o in manifest["objects"]]
-    for name, digest in expected:
-        if name not in members or _sha256(members[name]) != digest:
+        raise StackError(f"formato de respaldo desconocido: {manifest.get('format')} (se espera {FORMAT}; los "
+                         f"respaldos anteriores no traen la base de registro)")
+    expected = [(p["name"], p["sha256"], p["bytes"]) for p in manifest["parts"]] + \
+               [(o["part"], o["sha256"], o["bytes"]) for o in manifest["objects"]]
+    for name, digest, size in expected:
+        if digests.get(name) != (digest, size):
             raise StackError(f"respaldo dañado: {name} no coincide con su SHA-256")
-    return manifest, members
+    if sorted(p["name"] for p in manifest["parts"]) != sorted(POSTGRES_PARTS):
+        raise StackError("respaldo incompleto: faltan partes de la base de datos")
+    return manifest
+
+
+def _members(archive: Path) -> Iterator[tuple[tarfile.TarInfo, BinaryIO]]:
+    with tarfile.open(archive, mode="r|") as tar:
+        for member in tar:
+            if member.isfile():
+                yield member, tar.extractfile(member)
+
+
+def _empty_data(stack: Stack) -> None:
+    """Stops the stack and removes its data; the logs stay (what happened before the restore is
+    still there to read), and so do secrets.env and the local certificate authority."""
+    stack.down()
+    keep = {stack.logs}
+    for path in data_paths(stack.profile):
+        if path in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _unpack_postgres(stream: BinaryIO, target: Path) -> None:
+    """One of pg_basebackup's tar files into the server's folder, owned by its user."""
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        tar.extractall(target, filter="data")
 
 
 def restore(stack: Stack, archive: Path) -> None:
-    manifest, members = read_archive(archive)
+    manifest = read_archive(archive)
+    major = int(manifest["postgres_version"]) // 10000
+    if PG_BIN.parent.name != str(major):
+        raise StackError(f"el respaldo es de PostgreSQL {major} y esta pila usa {PG_BIN.parent.name}")
     profile = stack.profile
-    stack.reset_data()  # stops everything; the secrets file stays
+    _empty_data(stack)
     env = stack.env
+    folder = pg_dir(profile)
+    objects = {o["part"]: o for o in manifest["objects"]}
     try:
-        stack.start("postgres")
+        folder.mkdir(mode=0o700, parents=True)
         stack.start("s3")
-        stack.wait_ready("postgres")
-        ensure_databases(profile)
-        with tempfile.NamedTemporaryFile(suffix=".dump") as dump:
-            dump.write(members["keycloak.dump"])
-            dump.flush()
-            done = subprocess.run(
-                [str(PG_BIN / "pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-                 "-h", "127.0.0.1", "-p", env["POSTGRES_PORT"], "-U", "keycloak", "-d", "keycloak", dump.name],
-                capture_output=True, text=True, env={**os.environ, "PGPASSWORD": env["KC_DB_PASSWORD"]})
-        if done.returncode != 0:
-            raise StackError(f"pg_restore falló: {done.stderr}")
-        forget_cluster_members(profile)  # archives that carried the table's rows
-        psql(profile, "ANALYZE;", database="keycloak")
         stack.wait_ready("s3")
         stack._run_python("-m", "tools.stack.bucket")
         s3 = _s3(env)
-        for obj in manifest["objects"]:
-            s3.put_object(Bucket=env["S3_BUCKET"], Key=obj["key"], Body=members[obj["part"]],
-                          ContentType=obj["content_type"], Metadata=obj["metadata"])
+        for member, stream in _members(archive):
+            if member.name == "postgres/base.tar":
+                _unpack_postgres(stream, folder)
+            elif member.name == "postgres/pg_wal.tar":
+                _unpack_postgres(stream, folder / "pg_wal")
+            elif member.name in objects:
+                obj = objects[member.name]
+                # A forward-only reader (the archive is read once, in order): S3's transfer manager
+                # sends it in bounded parts instead of seeking in it.
+                s3.upload_fileobj(io.BufferedReader(_Hashing(stream), CHUNK), env["S3_BUCKET"], obj["key"], ExtraArgs={
+                    "ContentType": obj["content_type"], "Metadata": obj["metadata"]})
+        # The server keeps its socket in its folder: the copied socket lock names a process of the
+        # server that was backed up, and would stop this one from starting.
+        for stale in folder.glob(".s.PGSQL.*"):
+            stale.unlink()
+        _own_by_postgres(folder)
+        stack.start("postgres")  # replays the WAL copied with the backup up to its consistent end
+        stack.wait_ready("postgres")
+        ensure_databases(profile)  # passwords from this stack's secrets file
+        forget_cluster_members(profile)  # the members of the cluster running when the backup was made
+        for database in ("keycloak", "registro"):
+            psql(profile, "ANALYZE;", database=database)
     except BaseException:
         stack.down()
         raise
     stack.up()
     if (ROOT / "services" / "registro" / "reindex.py").exists():
-        # State kept in Redis for speed (the review-queue index) is rebuilt from Keycloak and S3.
+        # State kept in Redis for speed (the review-queue index) is rebuilt from what was restored.
         stack._run_python("-m", "registro.reindex")
+
+
+def _own_by_postgres(folder: Path) -> None:
+    owner = pwd.getpwnam("postgres")
+    folder.chmod(0o700)
+    for item in (folder, *folder.rglob("*")):
+        os.lchown(item, owner.pw_uid, owner.pw_gid)

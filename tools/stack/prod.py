@@ -575,6 +575,25 @@ def up(stack: "Stack") -> None:
     wait_balanced(stack, *(f"registro/registro-{r}" for r in REGISTRO_REPLICAS))
 
 
+# The balancer's name for each backend process (restart waits until it takes the process back in).
+BALANCED = {**{f"keycloak-{n}": f"keycloak/kc-{n}" for n in KC_NODES},
+            **{f"registro-{r}": f"registro/registro-{r}" for r in REGISTRO_REPLICAS}}
+
+
+def restart(stack: "Stack", name: str) -> None:
+    """One process of a running stack stopped and started again: nothing else is touched, nothing
+    is provisioned; a backend counts as back once the balancer's own checks take it in."""
+    from .runner import StackError
+
+    if name not in stack.services:
+        raise StackError(f"no hay un servicio «{name}»; los servicios son: {', '.join(stack.services)}")
+    stack.stop(name)
+    stack.start(name)
+    stack.wait_ready(name)
+    if name in BALANCED and stack.pid_of("balancer"):
+        wait_balanced(stack, BALANCED[name])
+
+
 def data_paths(profile: Profile) -> list[Path]:
     """Everything `reset` empties; secrets.env (a restore needs the same secrets) and the local
     certificate authority (tls/: browsers that trust it keep trusting) stay."""

@@ -101,6 +101,9 @@ class Stack:
     # --- the whole stack ----------------------------------------------------------------------
     def up(self) -> None:
         t0 = time.monotonic()
+        # An interrupted or failed start stops what it started, never what was already running
+        # (Ctrl-C of a second `make prod-up` used to stop a whole running stack).
+        running = {name for name in self.services if self.pid_of(name)}
         try:
             if self.profile.production:
                 from .prod import up
@@ -109,7 +112,9 @@ class Stack:
             else:
                 self._up_local()
         except BaseException:
-            self.down()
+            for name in reversed(list(self.services)):
+                if name not in running:
+                    self.stop(name)
             raise
         print(f"pila «{self.profile.name}» lista en {time.monotonic() - t0:.1f} s", flush=True)
 
