@@ -175,14 +175,19 @@ class Stack:
     def urls(self) -> list[tuple[str, str]]:
         p = self.profile
         if p.production:
+            from .tls import local_ca
+
+            kc, reg = self.env["KEYCLOAK_PUBLIC_URL"], self.env["REGISTRO_PUBLIC_URL"]  # https, the balancer's
+            ca = local_ca(p)
             return [
-                ("Inicio de sesión (balanceador → 2 nodos de Keycloak)", f"{p.url('KEYCLOAK_PORT')}/realms/anam/account"),
-                ("Registro (balanceador → 2 réplicas)", f"{p.url('REGISTRO_PORT')}/registro"),
-                ("Consola de validación", f"{p.url('REGISTRO_PORT')}/revision/"),
+                ("Inicio de sesión (balanceador → 2 nodos de Keycloak)", f"{kc}/realms/anam/account"),
+                ("Registro (balanceador → 2 réplicas)", f"{reg}/registro"),
+                ("Consola de validación", f"{reg}/revision/"),
                 ("Módulo de ejemplo", p.url("MODULO_PORT") + "/"),
                 ("Consola de administración (interna)", f"{p.url('KEYCLOAK_ADMIN_PORT')}/admin/master/console/"),
                 ("Bandeja de correo (maildump)", p.url("MAIL_WEB_PORT") + "/"),
                 ("Secretos generados (0600)", str(p.data / "secrets.env")),
+                *([("Autoridad local de los certificados (confíe en ella en el navegador)", str(ca))] if ca else []),
             ]
         kc = p.url("KEYCLOAK_PORT")
         reg = p.url("REGISTRO_PORT")
