@@ -50,16 +50,19 @@ def test_registro_owns_its_database_and_creates_its_search_extensions(env):
 
 
 def _group(pgid: int) -> list[int]:
-    """Every process of a service (the runner starts each in a process group of its own)."""
-    found = []
+    """Every process of a service: its process group (the runner starts each in one of its own) and
+    every descendant (PostgreSQL's backends each leave the group with setsid())."""
+    parents, groups = {}, {}
     for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat_file.read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        if int(fields[2]) == pgid:
-            found.append(int(stat_file.parent.name))
-    return found
+        parents[int(stat_file.parent.name)], groups[int(stat_file.parent.name)] = int(fields[1]), int(fields[2])
+    members = {pid for pid, group in groups.items() if group == pgid}
+    while grown := {pid for pid, parent in parents.items() if parent in members} - members:
+        members |= grown
+    return sorted(members)
 
 
 def _uid(pid: int) -> int:
