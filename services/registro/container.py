@@ -136,6 +136,6 @@ def _with_database(s: Settings, a: Adapters) -> Adapters:
     from .platform.db import Database
     from .platform.outbox import PgOutboxStore
 
-    db = a.database or Database(s.database_url)
+    db = a.database or Database.shared(s.database_url)
     return replace(a, database=db, applications=a.applications or PgApplicationStore(db),
                    outbox_store=a.outbox_store or PgOutboxStore(db))

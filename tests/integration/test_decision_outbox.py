@@ -83,8 +83,7 @@ def stack_control():
 def console_app():
     """The service in-process with its real adapters; its outbox worker runs in a thread, as in gunicorn."""
     settings = Settings.from_env().with_changes(recovery_user_limits="1000 per hour",
-                                                recovery_client_limits="1000 per hour")
-    assert settings.outbox_background
+                                                recovery_client_limits="1000 per hour", outbox_background=True)
     return create_app({"SETTINGS": settings, "TESTING": True})
 
 
@@ -101,7 +100,7 @@ def reviewer(make_account, kc_admin, unique) -> ReviewerAccount:
 def recorded(service_settings, pending_app, folio: str) -> str:
     """The application's row in registro's database (as registration leaves it), so the console can
     name the failed email's application by its folio."""
-    store = PgApplicationStore(Database(service_settings.database_url))
+    store = PgApplicationStore(Database.shared(service_settings.database_url))
     intent = Intent.new(folio=folio, username=pending_app.username, link_version="v", es_extranjero=False)
     store.begin(intent, {})
     assert store.complete(intent.id, pending_app.id, None)
@@ -125,7 +124,7 @@ def decision_row(db: Database, application_id: str) -> tuple[int, str, int]:
 
 def test_smtp_stopped_approvals_wait_in_the_outbox_and_a_failed_one_is_queued_again_from_the_console(
         stack_control, console_app, reviewer, pending, gateway, storage, mailbox, service_settings, unique):
-    db = Database(service_settings.database_url)
+    db = Database.shared(service_settings.database_url)
     waiting, failing = pending(), pending()
     failing_application = recorded(service_settings, failing, f"AU-T-F{unique[:10].upper()}")
     client = console_app.test_client()

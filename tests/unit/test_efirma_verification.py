@@ -301,3 +301,16 @@ def test_without_roots_nothing_chains(responsiva, holder, tmp_path):
     result = v.verify_signed_responsiva(sign(responsiva, holder), expected(responsiva),
                                         v.Authorities(trust=read_folder(tmp_path)), now())
     refused(result, v.CHAIN)
+
+
+def test_signing_and_verification_work_from_a_thread_that_already_runs_an_event_loop(
+        responsiva, holder, roots, responder):
+    """A Playwright session (or an async server) in the same process runs a loop in the caller's
+    thread: pyHanko's coroutines must still run (found by the whole suite, e2e first)."""
+    import asyncio
+
+    async def inside_a_loop():
+        return v.verify_signed_responsiva(sign(responsiva, holder), expected(responsiva),
+                                          authorities(roots, responder.url), now())
+
+    assert asyncio.run(inside_a_loop()).accepted

@@ -140,7 +140,9 @@ def run_tests(stack: Stack, pytest_args: list[str]) -> int:
     stack.reset_data()
     try:
         stack.up()
-        env = {**stack.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+        # Apps built inside pytest deliver their emails in the caller's thread: hundreds of test apps
+        # must not each start an outbox worker and a reconciler (the stack's own registro runs them).
+        env = {**stack.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}", "OUTBOX_BACKGROUND": "false"}
         return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
     finally:
         stack.down()

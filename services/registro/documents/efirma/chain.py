@@ -5,7 +5,7 @@ revocation is not looked up here: revocation.py asks the operator's OCSP respond
 """
 from __future__ import annotations
 
-import asyncio
+from . import _sync
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,4 +58,4 @@ async def _validate(certificate: SatCertificate, trust: Trust, moment: datetime,
 def validate_chain(certificate: SatCertificate, trust: Trust, moment: datetime,
                    extra: tuple[asn1_x509.Certificate, ...] = ()) -> ChainResult:
     """`extra`: certificates the CMS carried besides the signer's (never trusted by themselves)."""
-    return asyncio.run(_validate(certificate, trust, moment, extra))
+    return _sync.run(_validate(certificate, trust, moment, extra))

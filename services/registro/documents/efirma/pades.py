@@ -10,7 +10,7 @@ placeholder of the prepared file. Nothing here judges the signature: verificatio
 """
 from __future__ import annotations
 
-import asyncio
+from . import _sync
 import io
 from dataclasses import dataclass
 
@@ -67,7 +67,7 @@ async def _prepare(responsiva: bytes, certificate: SatCertificate, reason: str, 
 
 def prepare(responsiva: bytes, certificate: SatCertificate, *, reason: str = "Responsiva firmada con e.firma",
             location: str = "") -> Prepared:
-    return asyncio.run(_prepare(responsiva, certificate, reason, location))
+    return _sync.run(_prepare(responsiva, certificate, reason, location))
 
 
 async def _embed(prepared_pdf: bytes, region: tuple[int, int], document_digest: bytes, signed_attributes: bytes,
@@ -86,4 +86,4 @@ def embed(prepared_pdf: bytes, region: tuple[int, int], document_digest: bytes, 
           signature: bytes, certificate: SatCertificate) -> bytes:
     """Raises ValueError when the CMS does not fit the reserved space (a signature far longer than the
     key's modulus: not a signature by this certificate)."""
-    return asyncio.run(_embed(prepared_pdf, region, document_digest, signed_attributes, signature, certificate))
+    return _sync.run(_embed(prepared_pdf, region, document_digest, signed_attributes, signature, certificate))

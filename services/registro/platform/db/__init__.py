@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Iterator
 
 from sqlalchemy import create_engine, text
@@ -21,7 +22,21 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or the transaction failed for a reason outside our data."""
 
 
+_SHARED: dict[str, "Database"] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class Database:
+    @classmethod
+    def shared(cls, url: str) -> "Database":
+        """One engine (one connection pool) per URL per process, however many apps the process builds
+        (tests build hundreds; each pool would hold its own connections until the server refuses more)."""
+        with _SHARED_LOCK:
+            db = _SHARED.get(url)
+            if db is None:
+                db = _SHARED[url] = cls(url)
+            return db
+
     def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5) -> None:
         self.url = url
         # pool_pre_ping: a connection dropped by a PostgreSQL restart is replaced, not handed out.
