@@ -24,7 +24,18 @@ CRASH = 70
 
 @pytest.fixture(scope="module")
 def db(service_settings) -> Database:
+    """The stack's own database, which its running registro uses too."""
     database = Database(service_settings.database_url)
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def scratch_db(scratch_url) -> Database:
+    """A database at head that no running registro reads: the stack's outbox worker would otherwise
+    send (and count) the contract tests' rows."""
+    migrate.upgrade(scratch_url)
+    database = Database(scratch_url)
     yield database
     database.engine.dispose()
 
@@ -79,37 +90,37 @@ def test_the_tables_match_what_the_code_queries(db):
 
 
 # --- the contract of tests/support/store_contract.py, on the real tables ------------------------------------
-def test_concurrent_intents_of_one_curp_have_one_winner(db, unique):
-    contract.concurrent_intents_of_one_curp_have_one_winner(_Isolated(db, unique), f"AU-T-{unique[:6].upper()}")
+def test_concurrent_intents_of_one_curp_have_one_winner(scratch_db, unique):
+    contract.concurrent_intents_of_one_curp_have_one_winner(_Isolated(scratch_db, unique), f"AU-T-{unique[:6].upper()}")
 
 
-def test_a_folio_is_never_drawn_twice(db, unique):
-    contract.a_folio_is_never_drawn_twice(PgApplicationStore(db), f"AU-T-F{unique[:10].upper()}")
+def test_a_folio_is_never_drawn_twice(scratch_db, unique):
+    contract.a_folio_is_never_drawn_twice(PgApplicationStore(scratch_db), f"AU-T-F{unique[:10].upper()}")
 
 
-def test_rejection_and_cancellation_release_the_identifiers(db, unique):
-    contract.rejection_and_cancellation_release_the_identifiers(_Isolated(db, unique), f"AU-T-R{unique[:6].upper()}")
+def test_rejection_and_cancellation_release_the_identifiers(scratch_db, unique):
+    contract.rejection_and_cancellation_release_the_identifiers(_Isolated(scratch_db, unique), f"AU-T-R{unique[:6].upper()}")
 
 
-def test_complete_changes_only_an_intent_and_queues_its_email(db, unique):
-    contract.complete_changes_only_an_intent_and_queues_its_email(PgApplicationStore(db), PgOutboxStore(db),
+def test_complete_changes_only_an_intent_and_queues_its_email(scratch_db, unique):
+    contract.complete_changes_only_an_intent_and_queues_its_email(PgApplicationStore(scratch_db), PgOutboxStore(scratch_db),
                                                                   f"AU-T-C{unique[:10].upper()}")
 
 
-def test_stale_intents_are_listed_after_their_bound(db, unique):
-    contract.stale_intents_are_listed_after_their_bound(PgApplicationStore(db), f"AU-T-S{unique[:10].upper()}")
+def test_stale_intents_are_listed_after_their_bound(scratch_db, unique):
+    contract.stale_intents_are_listed_after_their_bound(PgApplicationStore(scratch_db), f"AU-T-S{unique[:10].upper()}")
 
 
-def test_outbox_refusals_back_off_and_fail_after_max_attempts(db):
+def test_outbox_refusals_back_off_and_fail_after_max_attempts(scratch_db):
     def make_due():
-        with db.transaction() as conn:
+        with scratch_db.transaction() as conn:
             conn.execute(text("UPDATE outbox SET next_attempt_at = now() WHERE state = 'pendiente'"))
 
-    contract.outbox_refusals_back_off_and_fail_after_max_attempts(PgOutboxStore(db), make_due)
+    contract.outbox_refusals_back_off_and_fail_after_max_attempts(PgOutboxStore(scratch_db), make_due)
 
 
-def test_two_senders_at_once_send_each_row_once(db):
-    contract.two_senders_at_once_send_each_row_once(PgOutboxStore(db))
+def test_two_senders_at_once_send_each_row_once(scratch_db):
+    contract.two_senders_at_once_send_each_row_once(PgOutboxStore(scratch_db))
 
 
 class _Isolated(PgApplicationStore):
