@@ -187,3 +187,11 @@ def test_without_the_database_the_page_has_no_phone_section(fakes, opened):
     page = app.test_client().get(path_of(link)).get_data(as_text=True)
     assert "Usar mi teléfono como cámara" not in page
     assert app.test_client().get("/movil").status_code == 200
+
+
+def test_a_bad_personal_link_answers_as_the_activation_page_does(desk, opened):
+    _, link = opened
+    page = desk.get(path_of(link)).get_data(as_text=True)
+    r = desk.post("/activacion/no-es-un-enlace/movil", data={"csrf_token": csrf_token(page)})
+    assert r.status_code == 400 and "enlace" in r.get_data(as_text=True).lower()
+    assert desk.get("/activacion/no-es-un-enlace/movil/estado").status_code == 400

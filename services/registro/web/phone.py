@@ -31,7 +31,9 @@ from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..platform.db import DatabaseUnavailable
 from ..workflow import documents as documents_flow
 from ..workflow import phone_links as links
-from ..workflow.activation import open_application
+from ..links import LinkExpired, LinkInvalid, LinkSuperseded
+from ..workflow.activation import ApplicationClosed, ApplicationGone, open_application
+from ..workflow.record_lock import ApplicationBusy
 from ..workflow.confirmation_links import signer
 from ..workflow.documents import DocumentNotAllowed, Upload
 from . import activation
@@ -45,6 +47,14 @@ CODE_LIMITS = "10 per minute;40 per hour"  # 40 bits of code: guessing one by tr
 ENDED = "El enlace para el teléfono ya no es válido: se usó, venció o la solicitud ya fue enviada. " \
         "Genere otro desde la página de activación en la computadora."
 WRONG_CODE = "El código no es válido o ya se usó. Revise el código que muestra la computadora."
+
+
+# The desktop's routes live under the personal link: its failures answer as the activation page's do.
+for _failure, _handler in ((LinkExpired, activation.link_expired), (LinkSuperseded, activation.link_superseded),
+                           (LinkInvalid, activation.link_invalid), (ApplicationGone, activation.application_gone),
+                           (ApplicationClosed, activation.application_closed),
+                           (ApplicationBusy, activation.application_busy)):
+    bp.register_error_handler(_failure, _handler)
 
 
 def _store() -> links.PhoneLinkStore:
