@@ -49,7 +49,7 @@ def document_reading(app, kind: str) -> dict[str, Any] | None:
     reasons = [(code, docs.CORRECTION_REASONS[code]) for code in kept.get("motivos", []) if code in docs.CORRECTION_REASONS]
     state = LEIDA if kept.get("leido") else NO_LEIDA
     return {**view, "state": state, "fields": fields, "reasons": reasons,
-            "why": "" if kept.get("leido") else "No se pudo leer el documento."}
+            "why": "" if kept.get("leido") or fields else "No se pudo leer el documento."}
 
 
 @bp.app_template_global("lectura_automatica")
