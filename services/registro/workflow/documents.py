@@ -221,7 +221,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
     if check_reader is None:  # one reader only: check first, then put, one after the other
         filetypes.verify(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
-    if problems is None and kind == docs.IDENTIFICACION:  # an ID photo's blur, glare and pixels: an advice only
+    if problems is None and photo_intake.measured(kind, content_type):  # an ID photo's blur, glare, pixels: advice
         quality = in_background(lambda: photo_intake.assess(upload.second_reader(), kind, content_type, details))
     upload.stream.seek(0)
     if received_at is not None and stored_at != received_at:  # converted: the JPEG is a new object

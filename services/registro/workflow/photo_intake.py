@@ -64,19 +64,27 @@ def converted(upload, kind: str, details: dict[str, str]):
                   original_name=f"{stem or 'foto'}.jpg"), problems
 
 
+def measured(kind: str, content_type: str) -> bool:
+    """Whether an upload's quality is measured: photos (JPEG/PNG) of the ID."""
+    return kind == docs.IDENTIFICACION and content_type in (filetypes.JPEG, filetypes.PNG)
+
+
 def assess(reader, kind: str, content_type: str, details: dict[str, str]) -> list[str] | None:
-    """The quality problems of an ID photo (JPEG/PNG), None when it is not one or when it could not
-    be measured: an advice only, so a failure here never refuses what the content check accepts."""
+    """The quality problems of an ID photo read from `reader` (closed here), None when it is not one
+    or when it could not be measured: an advice only, so a failure here never refuses what the content
+    check accepts."""
     from .. import filecheck
 
-    if kind != docs.IDENTIFICACION or content_type not in (filetypes.JPEG, filetypes.PNG) or reader is None:
+    if reader is None:
         return None
-    try:
-        with reader:
+    with reader:
+        if not measured(kind, content_type):
+            return None
+        try:
             return list(filecheck.photo_check(reader, details.get(ID_KIND, "")).get("problems") or [])
-    except filetypes.UnreadableFile as exc:
-        log.info("calidad de la foto no medida: %s", type(exc).__name__)
-        return None
+        except filetypes.UnreadableFile as exc:
+            log.info("calidad de la foto no medida: %s", type(exc).__name__)
+            return None
 
 
 def noted(record: DocumentRecord, problems: list[str] | None) -> DocumentRecord:
