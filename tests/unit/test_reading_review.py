@@ -91,13 +91,17 @@ def test_a_missing_reading_is_started_by_the_page_and_shown_once_kept(client, fa
     assert 'data-lectura="identificacion" data-estado="no_leida"' in page and "no se pudo leer" in page
 
 
-def test_a_reading_of_a_replaced_document_is_not_shown(fakes, readings):
+def test_a_reading_of_a_replaced_document_is_not_shown_and_goes_with_the_next_one(fakes, readings):
     pending = data.create_pending(fakes.identity, fakes.storage)
     application = Application(fakes.identity.get_account(pending.id))
     record = application.documents[docs.CURP]
     flow.read_now(fakes.storage, application, docs.CURP, record, date(2026, 6, 1))
     assert readings.kept(record) is not None
     assert readings.kept(dataclasses.replace(record, sha256="0" * 64)) is None
+    replacement = dataclasses.replace(record, key=record.key.rsplit("/", 1)[0] + "/" + "e" * 32)
+    fakes.storage.put(replacement.key, fakes.storage.get(record.key), content_type="application/pdf")
+    flow.read_now(fakes.storage, application, docs.CURP, replacement, date(2026, 6, 1))
+    assert fakes.storage.list_keys(f"solicitudes/{pending.id}/lecturas/") == [flow.reading_key(replacement.key)]
 
 
 @pytest.mark.parametrize("kind,details,content_type,why", [

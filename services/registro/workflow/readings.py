@@ -88,8 +88,11 @@ def read_now(storage: ObjectStore, application: Application, kind: str, record: 
     kept = {"version": VERSION, "documento": record.key, "sha256": record.sha256, "fecha": now_iso(),
             "leido": comparison.read, "motivos": list(comparison.reasons),
             "campos": [asdict(f) for f in comparison.fields]}
-    storage.put(reading_key(record.key), json.dumps(kept, ensure_ascii=False).encode(),
-                      content_type="application/json")
+    key = reading_key(record.key)
+    storage.put(key, json.dumps(kept, ensure_ascii=False).encode(), content_type="application/json")
+    for earlier in storage.list_keys(key.rsplit("/", 1)[0] + "/"):  # a replaced document's reading: personal data
+        if earlier != key:
+            storage.delete(earlier)
     log.info("lectura automática: solicitud=%s tipo=%s leido=%s no_coinciden=%d", application.id, kind,
              comparison.read, len(comparison.mismatches))  # no value read: they are personal data
     return kept
