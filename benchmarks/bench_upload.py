@@ -1,5 +1,13 @@
-"""Upload of a 10 MiB file versus a direct boto3 put of the same bytes to the same S3 server, and the
-workers' memory growth (`make bench`; prints with -s). Two paths of the service:
+"""Upload of a 10 MiB file versus putting the same bytes straight into the same S3 server, and the
+workers' memory growth (`make bench`; prints with -s).
+
+Two anchors, printed side by side for every figure: a boto3 `put_object` (botocore's defaults: it
+hashes the payload for its signature) and a raw presigned PUT of the same bytes with `requests`
+(nothing hashed, as the page's script sends it: ≈ 0.7 of the put's time on the development host). Each figure is measured in RUNS
+interleaved runs (results_io: the service and both anchors in turn, the order rotating) and printed
+as the median with the range, with the host's load.
+
+Two paths of the service:
 
 - as the activation page's script sends it (`test_bench_upload_10_mib_direct_to_s3_vs_boto3`): a
   presigned PUT from the service, the bytes straight to S3, the confirmation; the service checks and
@@ -38,11 +46,14 @@ from registro.domain import documents as docs
 from tests.support import files
 from tests.support.applications import create_application, delete_application, path_of
 from tests.support import stack as test_stack
-from benchmarks.results_io import pair_line, report, stats_ms
+from benchmarks.results_io import RUNS, LoadWatch, interleaved, ratio_figures, ratio_line, report, spread
 
 MiB = 1024 * 1024
-UPLOADS = 20
+ROUNDS = 7  # uploads of each kind per run
 WARMUP = 40
+PUT = "put de boto3"
+PRESIGNED = "PUT prefirmado crudo"
+ANCHORS = f"anclas: {PUT} y {PRESIGNED} de los mismos bytes al mismo S3"
 
 
 def _workers(stack_dir: Path) -> list[int]:
@@ -67,13 +78,47 @@ def _post(base: str, link: str, data: bytes) -> float:
     return elapsed
 
 
-def _timed_anchor_put(s3, bucket: str, key: str, data: bytes) -> float:
-    """The anchor: one boto3 put of `data` (timed), then its object deleted (not timed)."""
-    started = time.perf_counter()
-    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/pdf")
-    elapsed = time.perf_counter() - started
-    s3.delete_object(Bucket=bucket, Key=key)
-    return elapsed
+class Anchors:
+    """The two ways of putting the same bytes straight into the same S3 server, each timed alone (the
+    presigned URL is made, and the object deleted, outside the clock)."""
+
+    def __init__(self, s3, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.http = requests.Session()  # kept alive, as a browser keeps its connection to S3
+        self._n = 0
+
+    def _key(self) -> str:
+        self._n += 1
+        return f"{self.prefix}-{self._n}"
+
+    def put(self, data: bytes) -> float:
+        key = self._key()
+        started = time.perf_counter()
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/pdf")
+        elapsed = time.perf_counter() - started
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+        return elapsed
+
+    def presigned(self, data: bytes) -> float:
+        key = self._key()
+        url = self.s3.generate_presigned_url("put_object", ExpiresIn=600, Params={
+            "Bucket": self.bucket, "Key": key, "ContentLength": len(data), "ContentType": "application/pdf"})
+        started = time.perf_counter()
+        self.http.put(url, data=data, headers={"Content-Type": "application/pdf"}, timeout=120).raise_for_status()
+        elapsed = time.perf_counter() - started
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+        return elapsed
+
+
+def _against_both(label: str, project: list[float], put: list[float], presigned: list[float]) -> list[str]:
+    return [ratio_line(f"{label} frente al {PUT}", project, put, PUT),
+            ratio_line(f"{label} frente al {PRESIGNED}", project, presigned, PRESIGNED)]
+
+
+def _runs(rounds: int, subjects: dict) -> dict[str, list[float]]:
+    """RUNS interleaved runs: per subject, its median (ms) in each run."""
+    runs = [interleaved(rounds, subjects) for _ in range(RUNS)]
+    return {name: [1000 * statistics.median(run[name]) for run in runs] for name in subjects}
 
 
 def _anchor_client(settings: Settings):
@@ -105,28 +150,32 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
     # its JIT warm-up (right after a stack starts, its first calls take 15–25 ms instead of ≈ 5).
     for _ in range(max(2 * len(workers), WARMUP)):
         _post(base, link, files.pdf_bytes(padding=100 * 1024))
-    s3 = _anchor_client(settings)
+    anchors = Anchors(_anchor_client(settings), settings.s3.bucket, "bench/subida")
+    anchors.put(data), anchors.presigned(data)  # connections opened, S3's first writes done
 
     before = {p: _rss(p) for p in workers}
-    service, anchor = [], []
-    for i in range(UPLOADS):  # interleaved: a busy neighbour slows both alike
-        service.append(_post(base, link, data))
-        anchor.append(_timed_anchor_put(s3, settings.s3.bucket, f"bench/subida-{i}", data))
-        if i == 0:
-            after_first = {p: _rss(p) for p in workers}
+    _post(base, link, data)
+    after_first = {p: _rss(p) for p in workers}
+    with LoadWatch() as load:
+        ms = _runs(ROUNDS, {"service": lambda: _post(base, link, data), "put": lambda: anchors.put(data),
+                            "presigned": lambda: anchors.presigned(data)})
     after_all = {p: _rss(p) for p in workers}
 
-    svc, dr = statistics.median(service), statistics.median(anchor)
+    uploads = 1 + RUNS * ROUNDS
     first = max(after_first[p]["VmRSS"] - before[p]["VmRSS"] for p in workers) / MiB
     flat = max(after_all[p]["VmRSS"] - after_first[p]["VmRSS"] for p in workers) / MiB
     hwm = max(after_all[p]["VmHWM"] - before[p]["VmHWM"] for p in workers) / MiB
-    lines = [f"subida de 10 MiB, n={UPLOADS} (mediana), intercalada:",
-             pair_line("servicio (gunicorn, HTTP) frente a boto3 directo al mismo S3", svc * 1000, dr * 1000),
+    lines = [f"subida de 10 MiB por el formulario del servicio servido (gunicorn, HTTP; la vía sin JavaScript); "
+             f"{ANCHORS}; medianas de {RUNS} corridas intercaladas de {ROUNDS}:",
+             *_against_both("servicio", ms["service"], ms["put"], ms["presigned"]),
+             f"  las anclas entre sí: {PRESIGNED} / {PUT} {spread([a / b for a, b in zip(ms['presigned'], ms['put'])], 2)}×",
              f"  memoria de los workers: VmRSS +{first:.2f} MiB tras la primera subida, {flat:+.2f} MiB de la "
-             f"primera a la {UPLOADS}.ª; pico VmHWM +{hwm:.2f} MiB"]
-    report("subida", {"service": stats_ms(service), "direct": stats_ms(anchor), "ratio_p50": round(svc / dr, 3),
+             f"primera a la {uploads}.ª; pico VmHWM +{hwm:.2f} MiB"]
+    report("subida", {"anchors": [PUT, PRESIGNED], "runs": RUNS, "rounds": ROUNDS,
+                      "vs_put_ms": ratio_figures(ms["service"], ms["put"]),
+                      "vs_presigned_ms": ratio_figures(ms["service"], ms["presigned"]),
                       "rss_first_mib": round(first, 2), "rss_first_to_last_mib": round(flat, 2),
-                      "hwm_mib": round(hwm, 2)}, lines)
+                      "hwm_mib": round(hwm, 2)}, lines, load)
 
 
 def _page_fields(base: str, link: str, http: requests.Session) -> dict[str, str]:
@@ -159,100 +208,106 @@ def _direct(base: str, link: str, data: bytes, http: requests.Session, fields: d
 
 
 def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
-    """The upload as the page's script does it (browser → S3, checked after the answer) against a direct
-    boto3 put of the same bytes to the same S3 server, interleaved; plus the time until the check has
-    recorded the document, and the same bytes through the service's form upload (the path without
-    JavaScript) for comparison."""
+    """The upload as the page's script does it (browser → S3, checked after the answer) against both
+    anchors, interleaved; plus the time until the check has recorded the document."""
     stack, settings, storage, link, stack_dir = setup
     base = stack.registro_url
     data = files.pdf_of_size(10 * MiB)
-    s3 = _anchor_client(settings)
+    anchors = Anchors(_anchor_client(settings), settings.s3.bucket, "bench/directa")
     http = requests.Session()
-    fields = _page_fields(base, link, http)
     small = files.pdf_bytes(padding=100 * 1024)
-    # Connections opened, Keycloak's read past its JIT warm-up, S3's first writes: on applications of their
-    # own, since presigned uploads are limited per application (DIRECT_UPLOAD_LIMITS, 30 per hour).
     gateway = KeycloakGateway.for_service(KeycloakSettings.from_env())
-    for _ in range(2):
-        account_id, warm_link = create_application(gateway, storage, settings, status="pendiente_documentos")
-        warm_fields = _page_fields(base, warm_link, http)
-        for _ in range(WARMUP // 2):
-            _direct(base, warm_link, small, http, warm_fields)
-        delete_application(gateway, storage, account_id)
+    # Presigned uploads are limited per application (DIRECT_UPLOAD_LIMITS, 30 per hour): the warm-up
+    # (connections opened, Keycloak's read past its JIT warm-up, S3's first writes) and each run have
+    # applications of their own.
+    applications = []
 
-    workers = _workers(stack_dir)
-    before = {p: _rss(p) for p in workers}
-    answered, recorded, anchor = [], [], []
-    for i in range(UPLOADS):
-        a, r = _direct(base, link, data, http, fields)
-        answered.append(a)
-        recorded.append(r)
-        anchor.append(_timed_anchor_put(s3, settings.s3.bucket, f"bench/directa-{i}", data))
-        if i == 0:
-            after_first = {p: _rss(p) for p in workers}
-    after_all = {p: _rss(p) for p in workers}
-    ans, rec, dr = statistics.median(answered), statistics.median(recorded), statistics.median(anchor)
+    def application() -> tuple[str, dict[str, str]]:
+        account_id, app_link = create_application(gateway, storage, settings, status="pendiente_documentos")
+        applications.append(account_id)
+        return app_link, _page_fields(base, app_link, http)
+
+    try:
+        for _ in range(2):
+            warm_link, warm_fields = application()
+            for _ in range(WARMUP // 2):
+                _direct(base, warm_link, small, http, warm_fields)
+        anchors.put(data), anchors.presigned(data)
+
+        workers = _workers(stack_dir)
+        before = {p: _rss(p) for p in workers}
+        runs = []
+        with LoadWatch() as load:
+            for _ in range(RUNS):
+                run_link, run_fields = application()
+                recorded: list[float] = []
+
+                def direct() -> float:
+                    answered, until_recorded = _direct(base, run_link, data, http, run_fields)
+                    recorded.append(until_recorded)
+                    return answered
+
+                run = interleaved(ROUNDS, {"direct": direct, "put": lambda: anchors.put(data),
+                                           "presigned": lambda: anchors.presigned(data)})
+                runs.append({k: 1000 * statistics.median(v) for k, v in run.items()}
+                            | {"recorded": 1000 * statistics.median(recorded)})
+                if len(runs) == 1:
+                    after_first = {p: _rss(p) for p in workers}
+        after_all = {p: _rss(p) for p in workers}
+    finally:
+        for account_id in applications:
+            delete_application(gateway, storage, account_id)
+    ms = {k: [r[k] for r in runs] for k in runs[0]}
     flat = max(after_all[p]["VmRSS"] - after_first[p]["VmRSS"] for p in workers) / MiB
     hwm = max(after_all[p]["VmHWM"] - before[p]["VmHWM"] for p in workers) / MiB
-    lines = [f"subida de 10 MiB del navegador directo a S3 (como subida.js), n={UPLOADS} (mediana), intercalada:",
-             pair_line("respuesta (URL prefirmada + PUT a S3 + confirmación) frente a boto3 directo", ans * 1000,
-                       dr * 1000),
-             pair_line("hasta que el registro apunta al documento (revisión incluida)", rec * 1000, dr * 1000),
-             f"  memoria de los workers (la revisión lee el objeto de S3): VmRSS {flat:+.2f} MiB de la primera a la "
-             f"{UPLOADS}.ª; pico VmHWM +{hwm:.2f} MiB"]
-    report("subida-directa-servicio", {"answered": stats_ms(answered), "recorded": stats_ms(recorded),
-                                       "direct": stats_ms(anchor), "ratio_p50": round(ans / dr, 3),
-                                       "recorded_ratio_p50": round(rec / dr, 3), "rss_first_to_last_mib": round(flat, 2),
-                                       "hwm_mib": round(hwm, 2)}, lines)
+    lines = [f"subida de 10 MiB del navegador directo a S3 (como subida.js); {ANCHORS}; medianas de {RUNS} corridas "
+             f"intercaladas de {ROUNDS}:",
+             *_against_both("respuesta (URL prefirmada + PUT a S3 + confirmación)", ms["direct"], ms["put"],
+                            ms["presigned"]),
+             *_against_both("hasta que el registro apunta al documento (revisión incluida)", ms["recorded"], ms["put"],
+                            ms["presigned"]),
+             f"  memoria de los workers (la revisión lee el objeto de S3): VmRSS {flat:+.2f} MiB de la primera corrida "
+             f"a la última; pico VmHWM +{hwm:.2f} MiB"]
+    report("subida-directa-servicio", {"anchors": [PUT, PRESIGNED], "runs": RUNS, "rounds": ROUNDS,
+                                       "answered_vs_put_ms": ratio_figures(ms["direct"], ms["put"]),
+                                       "answered_vs_presigned_ms": ratio_figures(ms["direct"], ms["presigned"]),
+                                       "recorded_vs_put_ms": ratio_figures(ms["recorded"], ms["put"]),
+                                       "recorded_vs_presigned_ms": ratio_figures(ms["recorded"], ms["presigned"]),
+                                       "rss_first_to_last_mib": round(flat, 2), "hwm_mib": round(hwm, 2)}, lines, load)
 
 
 def test_bench_upload_browser_to_s3_options(setup):
-    """The other designs the issue names, measured on the same S3 server against the same boto3 put: the
-    browser sending the file straight to S3 with a presigned POST (an HTML form) or a presigned PUT (fetch,
-    with the exact size signed so S3 refuses any other). Either would leave the service a confirmation call
-    (lock, record) and the content check, which would then read the object back: only with the check
-    answered after the response could such a design approach the put's own time."""
+    """The other design the issue named, measured on the same S3 server against both anchors: the
+    browser sending the file straight to S3 with a presigned POST (an HTML form). (The presigned PUT,
+    with the exact size signed so S3 refuses any other, is the second anchor and the direct path's.)"""
     _, settings, _, _, _ = setup
     data = files.pdf_of_size(10 * MiB)
     s3 = _anchor_client(settings)
-    bucket, key = settings.s3.bucket, "bench/navegador"
+    anchors = Anchors(s3, settings.s3.bucket, "bench/navegador")
+    bucket, key = settings.s3.bucket, "bench/navegador-post"
     post = s3.generate_presigned_post(bucket, key, Conditions=[["content-length-range", 1, 10 * MiB]], ExpiresIn=600)
-    put_url = s3.generate_presigned_url("put_object", ExpiresIn=600, Params={
-        "Bucket": bucket, "Key": key, "ContentLength": len(data), "ContentType": "application/pdf"})
     http = requests.Session()
-
-    def timed(call) -> float:
-        started = time.perf_counter()
-        call()
-        return time.perf_counter() - started
 
     def form_post() -> None:
         http.post(post["url"], data=post["fields"], files={"file": ("grande.pdf", data, "application/pdf")},
                   timeout=120).raise_for_status()
 
-    def presigned_put() -> None:
-        http.put(put_url, data=data, headers={"Content-Type": "application/pdf"}, timeout=120).raise_for_status()
-
-    def direct() -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/pdf")
-
-    for call in (form_post, presigned_put, direct):  # connections opened, S3's first writes done
-        call()
-    posts, puts, anchor = [], [], []
-    for _ in range(UPLOADS):
-        posts.append(timed(form_post))
-        puts.append(timed(presigned_put))
-        anchor.append(timed(direct))
+    subjects = {"post": form_post, "put": lambda: anchors.put(data), "presigned": lambda: anchors.presigned(data)}
+    interleaved(1, subjects)  # connections opened, S3's first writes done
+    with LoadWatch() as load:
+        ms = _runs(ROUNDS, subjects)
     s3.delete_object(Bucket=bucket, Key=key)
-    a = statistics.median(anchor)
-    lines = [f"el navegador directo a S3 (sin el servicio), n={UPLOADS} (mediana), intercalado:",
-             pair_line("POST prefirmado (formulario)", statistics.median(posts) * 1000, a * 1000),
-             pair_line("PUT prefirmado (tamaño firmado)", statistics.median(puts) * 1000, a * 1000)]
-    report("subida-directa", {"presigned_post": stats_ms(posts), "presigned_put": stats_ms(puts),
-                              "direct": stats_ms(anchor)}, lines)
+    lines = [f"el navegador directo a S3 (sin el servicio) con un POST prefirmado (formulario HTML); {ANCHORS}; "
+             f"medianas de {RUNS} corridas intercaladas de {ROUNDS}:",
+             *_against_both("POST prefirmado", ms["post"], ms["put"], ms["presigned"]),
+             f"  las anclas entre sí: {PRESIGNED} / {PUT} {spread([a / b for a, b in zip(ms['presigned'], ms['put'])], 2)}×"]
+    report("subida-directa", {"anchors": [PUT, PRESIGNED], "runs": RUNS, "rounds": ROUNDS,
+                              "presigned_post_vs_put_ms": ratio_figures(ms["post"], ms["put"]),
+                              "presigned_post_vs_presigned_put_ms": ratio_figures(ms["post"], ms["presigned"])},
+           lines, load)
 
 
-STEP_UPLOADS = 8
+STEP_UPLOADS = 4  # per run
 # (label, module or object path, attribute): the steps of one upload, in the order they begin.
 STEPS = (
     ("leer la solicitud (Keycloak, en paralelo)", "registro.web.activation", "open_application"),
@@ -312,24 +367,29 @@ def test_bench_upload_steps(setup, monkeypatch):
     app.wsgi_app = measured
     data = files.pdf_of_size(10 * MiB)
     client = app.test_client()
-    rows: list[dict] = []
-    for i in range(STEP_UPLOADS + 1):
+
+    def upload() -> dict:
         page = client.get(path_of(link)).get_data(as_text=True)
         r = client.post(f"{path_of(link)}/documentos/{docs.RESPONSIVA}", content_type="multipart/form-data",
                         data={"csrf_token": csrf_token(page), "archivo": (io.BytesIO(data), "grande.pdf")})
         assert r.status_code == 303, r.get_data(as_text=True)[:500]
-        if i:  # the first one warms the fork server and the connections up
-            rows.append({"total": current["total"], **current["steps"]})
-    lines = [f"subida de 10 MiB dentro del proceso, por paso (n={STEP_UPLOADS}, mediana; duración · termina a los):"]
+        return {"total": current["total"], **current["steps"]}
+
+    upload()  # warms the fork server and the connections up
+    with LoadWatch() as load:
+        runs = [[upload() for _ in range(STEP_UPLOADS)] for _ in range(RUNS)]
+    lines = [f"subida de 10 MiB dentro del proceso, por paso (sin ancla: dónde va el tiempo; mediana y rango de {RUNS} "
+             f"corridas de {STEP_UPLOADS}; duración · termina a los):"]
     figures = {}
     for label, _, _ in STEPS:
-        found = [row[label] for row in rows if label in row]
-        if not found:
+        per_run = [[row[label] for row in rows if label in row] for rows in runs]
+        if not all(per_run):
             continue
-        duration = statistics.median(d for d, _ in found)
-        end = statistics.median(e for _, e in found)
-        lines.append(f"  {label:44s} {duration:6.1f} ms · {end:6.1f} ms")
-        figures[label] = {"ms": round(duration, 2), "ends_ms": round(end, 2)}
-    total = statistics.median(row["total"] for row in rows)
-    lines.append(f"  {'total de la petición (sin HTTP)':44s} {total:6.1f} ms")
-    report("subida-pasos", {"steps": figures, "total_ms": round(total, 2)}, lines)
+        durations = [statistics.median(d for d, _ in found) for found in per_run]
+        ends = [statistics.median(e for _, e in found) for found in per_run]
+        lines.append(f"  {label:44s} {spread(durations):>18s} ms · {spread(ends):>18s} ms")
+        figures[label] = {"ms": [round(d, 2) for d in durations], "ends_ms": [round(e, 2) for e in ends]}
+    totals = [statistics.median(row["total"] for row in rows) for rows in runs]
+    lines.append(f"  {'total de la petición (sin HTTP)':44s} {spread(totals):>18s} ms")
+    report("subida-pasos", {"runs": RUNS, "uploads_per_run": STEP_UPLOADS, "steps": figures,
+                            "total_ms": [round(t, 2) for t in totals]}, lines, load)
