@@ -25,8 +25,10 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope: Playwright's sync API runs an event loop in the main thread while it is open, and
+    # the suites after e2e (integration, unit) call libraries that start their own (pyHanko).
     with sync_playwright() as pw:
         # launch() gives every run a fresh temporary profile.
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)

@@ -25,6 +25,8 @@ _PER_REQUEST_TOKENS = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+|(challen
 
 
 def app_with(**changes):
+    # As in gunicorn, recovery requests are delivered by the outbox's thread, off the answer's time.
+    changes.setdefault("outbox_background", True)
     return create_app({"SETTINGS": Settings.from_env().with_changes(**changes), "TESTING": True})
 
 
