@@ -251,3 +251,29 @@ def test_a_link_to_an_application_lost_in_a_restore_says_so_and_a_purged_one_say
     fakes.applications.apps.clear()  # the restored database never knew it
     page = page_text(client.get(link))
     assert "copia de seguridad" in page and "regístrese de nuevo" in page
+
+
+def test_a_registration_costs_one_keycloak_call(fakes):
+    """Issue 20: Keycloak calls per registration ≤ 2 — the account create is the only one (uniqueness,
+    the intent and the email live in registro's database)."""
+    made = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            attr = getattr(self.inner, name)
+            if callable(attr):
+                def call(*args, **kwargs):
+                    made.append(name)
+                    return attr(*args, **kwargs)
+                return call
+            return attr
+
+    client = make_client(replace(fakes, identity=Counting(fakes.identity)))
+    page = client.get("/registro")  # the form itself asks Keycloak nothing either
+    made.clear()
+    assert post_registration(client, mexican_form()).status_code == 302
+    assert made == ["create_account"]
+    assert page.status_code == 200
