@@ -58,7 +58,9 @@ def test_mexican_happy_path_stores_objects_metadata_and_sha256(registro, gateway
     _check_stored(s3, stack.s3_bucket, app, docs.CURP, curp, "application/pdf", "constancia.pdf")
     _check_stored(s3, stack.s3_bucket, app, docs.RESPONSIVA, responsiva, "image/jpeg", "firma.jpg")
     _check_stored(s3, stack.s3_bucket, app, docs.IDENTIFICACION, ine, "image/png", "credencial.png")
-    assert app.documents[docs.IDENTIFICACION].details == {"tipo_identificacion": "ine", "vigencia": valid_until(400)}
+    # A 320 x 200 plain PNG: stored, with what the photo check found for the applicant's advice (issue 23).
+    assert app.documents[docs.IDENTIFICACION].details == {"tipo_identificacion": "ine", "vigencia": valid_until(400),
+                                                          "calidad": "pocos_pixeles,borrosa"}
     assert len(_documents_in_s3(s3, stack.s3_bucket, account_id)) == 3
 
     page = registro.get(path_of(link)).get_data(as_text=True)

@@ -122,7 +122,7 @@ def test_what_is_not_read_says_why_without_running_anything(kind, details, conte
 
 def test_the_reading_key_lives_in_the_application_prefix_and_names_the_document():
     key = "solicitudes/abc/documentos/curp/" + "f" * 32
-    assert flow.reading_key(key) == "solicitudes/abc/lecturas/v1/documentos/curp/" + "f" * 32 + ".json"
+    assert flow.reading_key(key) == "solicitudes/abc/lecturas/v1/curp/" + "f" * 32 + ".json"
     with pytest.raises(ValueError):
         flow.reading_key("revision/otra/cosa")
 

@@ -40,12 +40,12 @@ _POOL = ProcessPool(max_workers=1, name="lectura")
 
 
 def reading_key(document_key: str) -> str:
-    """solicitudes/<id>/lecturas/v1/documentos/<kind>/<token>.json for solicitudes/<id>/documentos/<kind>/<token>."""
-    head, _, rest = document_key.partition("/")
-    account_id, _, rest = rest.partition("/")
-    if head != "solicitudes" or not account_id or not rest:
+    """solicitudes/<id>/lecturas/v1/<kind>/<token>.json for solicitudes/<id>/documentos/<kind>/<token> (no
+    "/documentos/" in it: whoever lists an application's documents by that part does not take it for one)."""
+    head, account_id, folder, kind, token = (document_key.split("/") + [""] * 5)[:5]
+    if head != "solicitudes" or folder != "documentos" or not (account_id and kind and token):
         raise ValueError("solo documentos de una solicitud")
-    return f"solicitudes/{account_id}/lecturas/{VERSION}/{rest}.json"
+    return f"solicitudes/{account_id}/lecturas/{VERSION}/{kind}/{token}.json"
 
 
 def not_readable(kind: str, record: DocumentRecord) -> str | None:
