@@ -195,3 +195,27 @@ def test_a_bad_personal_link_answers_as_the_activation_page_does(desk, opened):
     r = desk.post("/activacion/no-es-un-enlace/movil", data={"csrf_token": csrf_token(page)})
     assert r.status_code == 400 and "enlace" in r.get_data(as_text=True).lower()
     assert desk.get("/activacion/no-es-un-enlace/movil/estado").status_code == 400
+
+
+def test_a_blurry_id_photo_taken_with_the_phone_is_answered_on_the_phone(desk, phone, fakes, opened):
+    import io
+
+    from PIL import Image, ImageFilter
+
+    from tests.support import id_corpus
+
+    account_id, link = opened
+    _, path, _ = _new_link(desk, link)
+    assert _open(phone, path).status_code == 303
+    out = io.BytesIO()
+    Image.open(io.BytesIO(id_corpus.generate(1, seed=11, conditions=("phone",))[0].image)) \
+        .filter(ImageFilter.GaussianBlur(12)).save(out, "JPEG", quality=85)
+    r = _upload(phone, docs.IDENTIFICACION, out.getvalue(), "ine.jpg", tipo_identificacion="ine",
+                vigencia="2031-12-31")
+    assert r.status_code == 303
+    page = phone.get("/movil/documentos").get_data(as_text=True)
+    assert 'id="identificacion-calidad"' in page and "La foto está borrosa" in page
+    sha = Application(fakes.identity.get_account(account_id)).documents[docs.IDENTIFICACION].sha256
+    kept = phone.post("/movil/documentos/identificacion/conservar", data={"csrf_token": csrf_token(page), "sha256": sha})
+    assert kept.status_code == 303
+    assert "La foto está borrosa" not in phone.get("/movil/documentos").get_data(as_text=True)

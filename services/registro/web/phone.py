@@ -31,6 +31,7 @@ from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..platform.db import DatabaseUnavailable
 from ..workflow import documents as documents_flow
 from ..workflow import phone_links as links
+from ..workflow import photo_intake
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow.activation import ApplicationClosed, ApplicationGone, open_application
 from ..workflow.record_lock import ApplicationBusy
@@ -250,6 +251,22 @@ def upload(kind: str):
     return redirect(url_for(".documents", _anchor=f"documento-{kind}"), 303)
 
 
+@bp.post("/movil/documentos/<kind>/conservar")
+def keep_photo(kind: str):
+    """"Conservar esta foto de todos modos", from the phone that took it (workflow/photo_intake.py)."""
+    link, application = _session()
+    if kind not in docs.required_documents(application.es_extranjero):
+        raise NotFound()
+    a = adapters()
+    try:
+        kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
+    except DocumentNotAllowed as exc:
+        return _render(link, application, notice=exc.message, status_code=409)
+    if kept:
+        flash("Se conservó la foto tal como está.", "exito")
+    return redirect(url_for(".documents", _anchor=f"documento-{kind}"), 303)
+
+
 def _render(link: links.PhoneLink, application: Application, *, errors: dict | None = None,
             forms: dict[str, Form] | None = None, notice: str | None = None, status_code: int = 200):
     today = documents_flow.today()
@@ -260,8 +277,8 @@ def _render(link: links.PhoneLink, application: Application, *, errors: dict | N
         slots.append({
             "kind": kind, "label": docs.DOCUMENT_LABELS[kind], "errors": errors.get(kind, {}),
             "may_change": documents_flow.may_change(application, kind),
-            "record": {"name": record.original_name, "time": documents_flow.local_time(record.uploaded_at)}
-            if record else None,
+            "record": {"name": record.original_name, "time": documents_flow.local_time(record.uploaded_at),
+                       "sha256": record.sha256, "quality_advice": photo_intake.advice(record)} if record else None,
             "form": forms.get(kind) or upload_form_for(kind, es_extranjero=application.es_extranjero, today=today),
         })
     first_error = next((f"{slot['kind']}-{field}" for slot in slots for field in slot["errors"]), None)
