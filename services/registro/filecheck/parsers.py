@@ -59,7 +59,14 @@ _HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
 # Markup a browser would run if the file were ever sniffed as HTML, in any position. Only
 # tokens of five or more bytes: shorter ones (e.g. "<svg") turn up by chance in megabytes of
 # compressed pixels and would refuse honest photos.
-_MARKUP = re.compile(rb"<\s*(script|html|iframe|object|embed|body)\b|<\?php|javascript:", re.IGNORECASE)
+_MARKUP_TAG = re.compile(rb"<\s*(?:script|html|iframe|object|embed|body)\b|<\?php", re.IGNORECASE)
+
+
+def _markup(data: bytes | memoryview) -> bool:
+    """`<script`, `<html`… or `javascript:`, in any case. Two passes, because one case-insensitive
+    alternation that does not start with "<" cannot skip ahead and costs ~15 ms per MiB (a 10 MiB upload
+    spent 0.4 s here); the tags are found from their "<" (~0.5 ms per MiB), the scheme in a lowered copy."""
+    return bool(_MARKUP_TAG.search(data)) or b"javascript:" in bytes(data).lower()
 # A URI that runs script when followed. Browsers drop tabs, line breaks and leading spaces or control
 # characters from a URL before reading its scheme, so those are removed before looking.
 _SCRIPT_URI = re.compile(rb"(javascript|vbscript):", re.IGNORECASE)
@@ -78,7 +85,7 @@ def check_pdf(data: bytes) -> tuple[str, str | None]:
     """(verdict, text of the first pages or None). The text is what the review page shows and
     compares; it is extracted by the very parse that decides the file is acceptable."""
     outside, unfiltered = _outside_streams(data)
-    if _is_zip(data) or _MARKUP.search(outside) or any(_MARKUP.search(body) for body in unfiltered):
+    if _is_zip(data) or _markup(outside) or any(_markup(body) for body in unfiltered):
         return POLYGLOT, None
     if _raw_active(outside) or _script_uri(_decoded_strings(outside)):
         return ACTIVE, None
@@ -225,7 +232,7 @@ def _visit(pending: list, state: dict, *, tolerant: bool) -> str:
                 state["inflated"] += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
                 if state["inflated"] > _MAX_INFLATED_BYTES:
                     return TOO_COMPLEX
-            elif isinstance(obj, StreamObject) and _MARKUP.search(obj.get_data()):
+            elif isinstance(obj, StreamObject) and _markup(obj.get_data()):
                 return POLYGLOT  # unfiltered: these bytes are in the file as they are
             if isinstance(obj, DictionaryObject):
                 for key, value in obj.items():
@@ -262,7 +269,7 @@ def check_image(data: bytes, content_type: str) -> tuple[str, tuple[int, int] | 
     """(verdict, (width, height)). Dimensions come from the header before anything is decoded;
     the decode that proves the pixel data is sound is bounded: JPEG at 1/8 scale (DCT draft),
     so a 48-megapixel photo costs a 0.75-megapixel bitmap."""
-    if _is_zip(data) or _MARKUP.search(data) or b"%PDF-" in data:
+    if _is_zip(data) or _markup(data) or b"%PDF-" in data:
         return POLYGLOT, None
     # This child is single-threaded: changing the warning filter here is safe (in a gunicorn
     # worker with threads, warnings.catch_warnings() is not). Our own cap below decides.
