@@ -277,3 +277,12 @@ def test_a_registration_costs_one_keycloak_call(fakes):
     assert post_registration(client, mexican_form()).status_code == 302
     assert made == ["create_account"]
     assert page.status_code == 200
+
+
+def test_one_rfc_rule_for_mexicans_and_foreigners(client, fakes):
+    """Issue 21, item 10: a Mexican's RFC (their username) had no claim of its own, so a foreigner
+    declaring the same RFC registered too. Every RFC is now one identifier under one unique rule."""
+    assert post_registration(client, mexican_form()).status_code == 302
+    page = post_registration(client, foreign_form(rfc=RFC, email="otra@example.com"))
+    assert page.status_code == 200 and html.unescape(DUPLICATE_MESSAGES["rfc"]) in html.unescape(page_text(page))
+    assert len(fakes.identity.accounts) == 1
