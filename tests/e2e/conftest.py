@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out, which this network refuses.
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +91,7 @@ def screens(request) -> Screens:
 
 
 def assert_accessible(page: Page, context: str = "") -> None:
-    """Runs axe-core (pinned in package.json) with the WCAG 2.1 A/AA rules; fails on any violation."""
+    """Runs axe-core (pinned in package.json) with the WCAG 2.2 A/AA rules; fails on any violation."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         # Evaluated through the DevTools protocol, not as a <script> tag: the pages' own
         # Content-Security-Policy stays in force and is not weakened for the test.
