@@ -65,6 +65,11 @@ ADMIN_PERMISSIONS: tuple[AdminPermission, ...] = (
 )
 
 
+# Conflicts (409) tolerated while converging: each is a change another provisioning made first, and
+# each re-plan leaves fewer of them (the whole plan of a new realm is well under this).
+MAX_CONFLICTS = 20
+
+
 @dataclass(frozen=True)
 class Change:
     description: str
@@ -128,14 +133,29 @@ class RealmProvisioner:
 
     @staticmethod
     def _converge(plan: Callable[[], list[Change]], failure: str) -> list[str]:
+        """Up to three passes of plan-and-apply. A 409 means another provisioning (a second
+        `provision`, `add-reviewer` while `make run` starts) made the same change first: the plan is
+        stale, so it is made again from the live realm instead of failing; a conflict does not use
+        up a pass, but only so many are taken before giving up."""
         applied: list[str] = []
-        for _ in range(3):
+        passes = conflicts = 0
+        while passes < 3:
             changes = plan()
             if not changes:
                 return applied
-            for change in changes:
-                change.apply()
-                applied.append(change.description)
+            try:
+                for change in changes:
+                    change.apply()
+                    applied.append(change.description)
+            except KeycloakError as exc:
+                if exc.response_code != 409:
+                    raise
+                conflicts += 1
+                if conflicts > MAX_CONFLICTS:
+                    raise IdentityUnavailable(f"{failure}: {MAX_CONFLICTS} conflictos seguidos con otra "
+                                              f"provisión en curso ({change.description})") from exc
+                continue
+            passes += 1
         raise IdentityUnavailable(f"{failure}: " + "; ".join(c.description for c in plan()))
 
     # --- steps --------------------------------------------------------------------------------
