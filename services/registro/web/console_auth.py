@@ -2,9 +2,11 @@
 
 Login is OpenID Connect against Keycloak (adapters/oidc.py). The session lives server-side
 (adapters/sessions.py; Redis when the replicas share it): the cookie carries only its random id,
-so logging out ends it for every copy of the cookie. Every `console_recheck_s` (a few minutes) the
-account and its realm roles are read again from Keycloak: a reviewer disabled there, or whose role
-was removed, is out at the next request after that, not at the end of the working day.
+so logging out ends it for every copy of the cookie. A sign-out in Keycloak (elsewhere, or an
+administrator's "logout") ends it at once through the back-channel logout (web/backchannel_logout.py).
+Every `console_recheck_s` (a few minutes) the account and its realm roles are read again from
+Keycloak: a reviewer disabled there, or whose role was removed, is out at the next request after
+that, not at the end of the working day.
 
 Sessions are state that may be lost (issue 20): with Redis unreachable, any console request (login
 callback included) is sent to «Sesión interrumpida», which asks the reviewer to log in again
@@ -151,11 +153,13 @@ reviewer_required = _required(REVIEWER_ROLE, NOT_REVIEWER)
 supervisor_required = _required(SUPERVISOR_ROLE, NOT_SUPERVISOR)
 
 
-def start_session(user_id: str, username: str, name: str, roles: set[str]) -> None:
+def start_session(user_id: str, username: str, name: str, roles: set[str], sid: str | None = None) -> None:
+    """`sid` is Keycloak's session (the ID token's claim): its back-channel logout ends this one."""
     now = time.time()
-    session_id = adapters().console_sessions.create(
-        {"id": user_id, "usuario": username, "nombre": name, "roles": sorted(roles), "desde": now, "verificado": now},
-        SESSION_MAX_AGE_S)
+    data = {"id": user_id, "usuario": username, "nombre": name, "roles": sorted(roles), "desde": now, "verificado": now}
+    if sid:
+        data["sid"] = sid
+    session_id = adapters().console_sessions.create(data, SESSION_MAX_AGE_S)
     session[SESSION_ID] = session_id
 
 
@@ -182,7 +186,7 @@ def callback():
     roles = set(identity.roles) & STAFF_ROLES
     if not roles:
         return render_template("revision/prohibido.html", mensaje=NOT_STAFF), 403
-    start_session(identity.id, identity.username, identity.name, roles)
+    start_session(identity.id, identity.username, identity.name, roles, sid=token["userinfo"].get("sid"))
     session["consola_id_token"] = token.get("id_token", "")
     home = url_for("review.queue") if REVIEWER_ROLE in roles else url_for("supervision.summary")
     if not next_url or not next_url.startswith(("/revision", "/supervision")) or next_url.startswith("//"):
