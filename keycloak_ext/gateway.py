@@ -302,6 +302,14 @@ class KeycloakGateway:
         with _calls:
             return {r["name"] for r in self.admin.get_composite_realm_roles_of_user(account_id)}
 
+    def password_set_at(self, account_id: str) -> float | None:
+        """When the password was last set (epoch seconds): an administrator's reset replaces the
+        credential, so its `createdDate` moves; Keycloak itself keeps the sessions open then."""
+        with _calls:
+            credentials = self.admin.get_credentials(account_id)
+        dates = [c["createdDate"] for c in credentials if c.get("type") == "password" and c.get("createdDate")]
+        return max(dates) / 1000 if dates else None
+
     def set_temporary_password(self, account_id: str, password: str) -> None:
         with _calls:
             self.admin.set_user_password(account_id, password, temporary=True)

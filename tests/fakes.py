@@ -59,6 +59,7 @@ class FakeIdentity:
         self.memberships: dict[str, set[str]] = {}
         self.calls: dict[str, int] = {}  # admin calls that change an account, by method name
         self.passwords: dict[str, tuple[str, bool]] = {}
+        self.password_dates: dict[str, float] = {}  # when each password was set, as Keycloak's createdDate
         self.actions_emails: list[tuple[str, list[str]]] = []
         self.required_actions: dict[str, list[str]] = {}
         self.down = False
@@ -179,9 +180,14 @@ class FakeIdentity:
         through_groups = {r for g in self.memberships.get(account_id, ()) for r in self.groups.get(g, ())}
         return set(self.roles[account_id]) | through_groups | _DEFAULT_ROLES
 
+    def password_set_at(self, account_id: str) -> float | None:
+        self._get(account_id)
+        return self.password_dates.get(account_id)
+
     def set_temporary_password(self, account_id: str, password: str) -> None:
         self._get(account_id)
         self.passwords[account_id] = (password, True)
+        self.password_dates[account_id] = time.time()
 
     def send_actions_email(self, account_id: str, actions: list[str], *, client_id: str | None = None,
                            redirect_uri: str | None = None, lifespan_s: int | None = None) -> None:

@@ -121,3 +121,19 @@ def test_memory_sessions_match_by_sid_and_sub():
     assert store.end_matching("s1", "u1") == 1 and store.get(a) is None and store.get(b)
     assert store.end_matching(None, "u1") == 1 and store.get(b) is None
     assert store.get(c)
+
+
+# --- the fallback: Keycloak sends no logout when an administrator resets a password --------------
+def test_a_password_reset_after_login_ends_the_session_at_the_next_check(client, fakes):
+    from tests.unit.test_console_access import staff
+
+    account_id = staff(fakes)
+    fakes.identity.set_temporary_password(account_id, "anterior-Segura-2026!")  # before the login: no effect
+    session_id = log_in(client, fakes, user_id=account_id, verificado=0)  # re-checked at the next request
+    assert session_alive(client)
+    fakes.identity.set_temporary_password(account_id, "nueva-Segura-2026!")  # an administrator's reset
+    assert session_alive(client)  # within the re-check interval the session stands
+    fakes.console_sessions.update(session_id, {**fakes.console_sessions.get(session_id), "verificado": 0})
+    after = client.get("/revision/")
+    assert after.status_code == 302 and after.location.endswith("/revision/login")
+    assert fakes.console_sessions.get(session_id) is None

@@ -38,6 +38,10 @@ class IdentityDirectory(Protocol):
         """Effective realm roles (direct, through groups, composites): what the account's tokens carry."""
         ...
 
+    def password_set_at(self, account_id: str) -> float | None:
+        """When the account's password was last set (epoch seconds); None when it has none."""
+        ...
+
     def set_temporary_password(self, account_id: str, password: str) -> None: ...
 
     def send_actions_email(self, account_id: str, actions: list[str], *, client_id: str | None = None,

@@ -5,8 +5,9 @@ Login is OpenID Connect against Keycloak (adapters/oidc.py). The session lives s
 so logging out ends it for every copy of the cookie. A sign-out in Keycloak (elsewhere, or an
 administrator's "logout") ends it at once through the back-channel logout (web/backchannel_logout.py).
 Every `console_recheck_s` (a few minutes) the account and its realm roles are read again from
-Keycloak: a reviewer disabled there, or whose role was removed, is out at the next request after
-that, not at the end of the working day.
+Keycloak: a reviewer disabled there, whose role was removed or whose password was reset by an
+administrator (Keycloak sends no logout for that), is out at the next request after that, not at
+the end of the working day.
 
 Sessions are state that may be lost (issue 20): with Redis unreachable, any console request (login
 callback included) is sent to «Sesión interrumpida», which asks the reviewer to log in again
@@ -101,27 +102,30 @@ def console_user() -> dict | None:
         session.pop(SESSION_ID, None)
         return None
     if time.time() - data.get("verificado", 0) > settings().console_recheck_s:
-        roles = _current_roles(data["id"])
+        roles = _current_roles(data["id"], since=data.get("desde", 0))
         if roles is None or not (roles & STAFF_ROLES):
             store.delete(session_id)
             session.pop(SESSION_ID, None)
-            log.info("sesión de consola revocada: la cuenta ya no está habilitada o perdió su rol")
+            log.info("sesión de consola revocada: la cuenta ya no está habilitada, perdió su rol o cambió su contraseña")
             return None
         data = {**data, "roles": sorted(roles), "verificado": time.time()}
         store.update(session_id, data)
     return data
 
 
-def _current_roles(user_id: str) -> set[str] | None:
+def _current_roles(user_id: str, since: float) -> set[str] | None:
     """The account's effective realm roles now (as its next token would carry them: direct, through
-    groups, composites); None when it was deleted or disabled. With Keycloak down,
-    IdentityUnavailable propagates: the request gets a 503 and nothing is served unchecked."""
+    groups, composites); None when it was deleted or disabled, or its password was set after `since`
+    (the login). Keycloak 26.7 keeps an account's sessions when an administrator resets its password
+    and sends no back-channel logout then: this check is what ends the console session after a reset.
+    With Keycloak down, IdentityUnavailable propagates: the request gets a 503 and nothing is served
+    unchecked."""
     identity = adapters().identity
     try:
         account = identity.get_account(user_id)
+        if not account.enabled or (identity.password_set_at(user_id) or 0) > since:
+            return None
     except AccountNotFound:
-        return None
-    if not account.enabled:
         return None
     return set(identity.realm_roles_of(user_id))
 
