@@ -3,8 +3,9 @@ for the prod profile (this machine's ports, tools/stack/prod.py) and for docker-
 (deploy/haproxy.cfg, the compose network's names); a unit test keeps the rendered file current.
 
 Public fronts speak TLS only (the plain HTTP ports answer with a permanent redirect), send HSTS and
-tell the backends the real protocol; the balancer itself refuses /metrics, answers 502/503/504 with
-a Spanish page of its own, and logs every server state change with a timestamp.
+tell the backends the real protocol; the balancer itself refuses /metrics, buffers each request before
+a replica sees it (slow clients), answers 408/502/503/504 with a Spanish page of its own, and logs
+every server state change with a timestamp.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ BODY_LIMIT_BYTES = 11 * 1024 * 1024  # one 10 MiB document plus the form around 
 # still answers with its clear Spanish errors (and queues what can wait); readiness is for alerts.
 REGISTRO_HEALTH_PATH = "/health/live"
 HSTS = "max-age=31536000"
-ERROR_STATUSES = (502, 503, 504)
+ERROR_STATUSES = (408, 502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,11 @@ defaults
   timeout connect 2s
   timeout client 60s
   timeout server 60s
+  # A request goes to a replica only once the balancer holds it whole, or a full buffer of it (a
+  # larger upload then flows at the client's pace): a client trickling its headers or body ties up
+  # the balancer's buffers, never one of the replicas' few gunicorn threads. `timeout http-request`
+  # bounds that wait, body included (408, with our page).
+  option http-buffer-request
   timeout http-request 15s
   timeout queue 15s
   # A request that found its server dead goes to the other one (never a request already answered).
@@ -175,6 +181,9 @@ def argv(config: Path | str) -> list[str]:
 
 # --- the error pages --------------------------------------------------------------------------
 PAGES = {
+    408: ("La solicitud tardó demasiado", "Su navegador tardó demasiado en enviar la solicitud. Revise su "
+          "conexión e intente de nuevo.", "The request took too long",
+          "Your browser took too long to send the request. Check your connection and try again."),
     502: ("Servicio no disponible", "El servicio no está disponible en este momento. Intente de nuevo en unos "
           "minutos; sus datos no se perdieron.", "Service unavailable",
           "The service is not available right now. Please try again in a few minutes; your data was not lost."),
@@ -185,7 +194,7 @@ PAGES = {
           "minutos.", "The service took too long",
           "The service took too long to answer. Please try again in a few minutes."),
 }
-REASONS = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+REASONS = {408: "Request Timeout", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def error_page(status: int) -> bytes:

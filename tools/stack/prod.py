@@ -344,6 +344,16 @@ def keycloak_node(profile: Profile, node: str) -> Service:
 
 
 # --- registro replicas, example module, balancer ---------------------------------------------
+def registro_workers() -> int:
+    return int(os.environ.get("REGISTRO_WORKERS", "3"))
+
+
+def registro_threads() -> int:
+    """Requests all replicas serve at once: what a crowd of slow clients would have to outnumber."""
+    threads = int(GUNICORN_OPTIONS[GUNICORN_OPTIONS.index("--threads") + 1])
+    return len(REGISTRO_REPLICAS) * registro_workers() * threads
+
+
 def registro_replica(profile: Profile, replica: str) -> Service:
     port = profile.ports[f"REGISTRO_{replica.upper()}_PORT"]
     # prometheus_client's multiprocess files: registro.gunicorn_conf empties the folder at each start.
@@ -356,7 +366,7 @@ def registro_replica(profile: Profile, replica: str) -> Service:
              # gunicorn's own trust of X-Forwarded-Proto: the balancer only.
              "FORWARDED_ALLOW_IPS": BALANCER_ADDRESS,
              # Workers per replica (the Dockerfile reads the same variable through GUNICORN_CMD_ARGS).
-             "GUNICORN_CMD_ARGS": f"--workers {os.environ.get('REGISTRO_WORKERS', '3')}"},
+             "GUNICORN_CMD_ARGS": f"--workers {registro_workers()}"},
         ready_url=url(port) + REGISTRO_HEALTH_PATH, ports=(port,), ready_timeout_s=90)
 
 
