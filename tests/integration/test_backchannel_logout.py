@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from urllib.parse import urljoin
 
 import pytest
@@ -93,3 +94,26 @@ def test_a_password_reset_by_an_administrator_ends_the_console_session_at_the_ne
     client = log_in(settings, reviewer, recheck_s=0)  # checked against Keycloak and still allowed
     kc_admin.set_user_password(reviewer.id, "Otra-Contraseña-Segura-2026!", temporary=False)
     assert sent_to_login(client)
+
+
+def test_redis_sessions_are_found_by_keycloak_session_and_by_account(service_settings):
+    """The store the replicas share: a token with `sid` ends that Keycloak session's console sessions
+    only; one with `sub` alone ends every session of the account, and nobody else's."""
+    from registro.adapters.sessions import RedisSessions
+
+    store = RedisSessions(service_settings.redis_url)
+    suffix = uuid.uuid4().hex
+    a = store.create({"id": f"u1-{suffix}", "sid": f"s1-{suffix}"}, 60)
+    b = store.create({"id": f"u1-{suffix}", "sid": f"s2-{suffix}"}, 60)
+    c = store.create({"id": f"u2-{suffix}", "sid": f"s3-{suffix}"}, 60)
+    try:
+        assert store.end_matching(f"s1-{suffix}", f"u2-{suffix}") == 0  # a sid of another account
+        assert store.end_matching(f"s1-{suffix}", f"u1-{suffix}") == 1
+        assert store.get(a) is None and store.get(b) is not None
+        store.delete(b)  # ended by the console's own «Salir»: the index no longer finds it
+        assert store.end_matching(None, f"u1-{suffix}") == 0
+        assert store.get(c) is not None
+        assert 0 < store.client.ttl(f"{RedisSessions.BY_SUB}u2-{suffix}") <= 60  # indexes expire with their sessions
+    finally:
+        for session_id in (a, b, c):
+            store.delete(session_id)
