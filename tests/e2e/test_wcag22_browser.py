@@ -5,8 +5,12 @@ fields; autocomplete tokens for password managers; a captcha without a puzzle) a
 (the activation page asks nothing the registration already asked). README "Accesibilidad (WCAG 2.2 AA)"."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from playwright.sync_api import Page, expect
+
+from tests.e2e.journeys import activate_and_submit, reviewer_logs_in, wait_in_queue
 
 # Every element a pointer or the keyboard can operate, shadow roots included (the captcha widget).
 TARGETS_JS = """() => {
@@ -119,9 +123,10 @@ def test_focus_is_never_hidden_behind_other_content(new_page, stack, application
         assert not hidden, f"{name} a {width}px, foco oculto:\n  " + "\n  ".join(hidden)
 
 
-def _hidden_focus(page: Page, name: str) -> list[str]:
+def _hidden_focus(page: Page, name: str, must_reach: str = "") -> list[str]:
     stops = _tab_through(page)
     assert len(stops) >= 3, f"{name}: Tab no recorrió la página"
+    assert not must_reach or any(must_reach in s["name"] for s in stops), f"{name}: Tab no llegó a «{must_reach}»"
     return [f"{s['name']}: tapado en {len(s['by'])} de {s['points']} puntos por {s['by']}" for s in stops if s["by"]]
 
 
@@ -219,3 +224,28 @@ def test_the_activation_page_asks_nothing_registration_already_asked(page, appli
     already = {"curp", "rfc", "nombre", "apellidos", "email", "correo", "tax_id", "pasaporte", "usuario"}
     repeated = sorted(name for name in asked if any(word in name for word in already))
     assert asked and not repeated, f"la página de activación vuelve a pedir: {repeated}"
+
+
+def test_review_console_targets_and_focus_beside_the_sticky_data_panel(new_page, applications, document_files,
+                                                                      reviewer, stack, screens):
+    """The console's detail page has the only sticky box (the applicant's data beside each document, wide
+    screens): Tab through the viewers' controls, the decision forms and the panel's neighbours, each
+    focused element fully on top; and every target there is 24 px or spaced."""
+    _, link = applications(status="pendiente_documentos")
+    applicant = new_page()
+    folio = activate_and_submit(applicant, link, {**document_files, "responsiva": None}, screens, foreign=False,
+                                vigencia=(date.today() + timedelta(days=400)).isoformat())
+    console = new_page(width=1280, height=800)
+    reviewer_logs_in(console, stack, reviewer, screens)
+    # Not journeys.reviewer_opens: the responsiva this fixture stored is a blank page, which it refuses.
+    wait_in_queue(console, folio)
+    console.get_by_role("link", name=folio).click()
+    console.get_by_role("button", name="Reservar para revisar").click()
+    expect(console.locator("main")).to_contain_text("Reservó la solicitud")
+    expect(console.locator("article.visor img[data-pagina='1']").first).to_be_visible()
+    assert console.locator(".visor-datos").first.evaluate("e => getComputedStyle(e).position") == "sticky"
+    measured = console.evaluate(TARGETS_JS)
+    assert not measured["failures"], "detalle de la solicitud, objetivos menores de 24 px:\n  " + "\n  ".join(measured["failures"])
+    console.evaluate("() => window.scrollTo(0, 0)")
+    hidden = _hidden_focus(console, "detalle de la solicitud", must_reach="Girar a la derecha")
+    assert not hidden, "detalle de la solicitud, foco oculto:\n  " + "\n  ".join(hidden)
