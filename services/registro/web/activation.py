@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from ..forms.base import Form
-from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 
 from ..adapters.storage import ObjectMissing, StorageUnavailable
@@ -43,7 +42,7 @@ from ..workflow.record_lock import ApplicationBusy
 from ..platform.db import DatabaseUnavailable
 from .errors import error_page
 from .security_headers import content_security_policy
-from .uploads import FileTooLarge, read_upload_form
+from .uploads import FileTooLarge, read_upload_form, validated_upload
 
 bp = Blueprint("activation", __name__)
 log = logging.getLogger(__name__)
@@ -123,16 +122,7 @@ def upload(token: str, kind: str):
         received.close()
         return refused
     try:
-        today = documents_flow.today()
-        form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=today, formdata=received.form)
-        valid = form.validate()
-        csrf_field = getattr(form, "csrf_token", None)
-        if csrf_field is not None and csrf_field.errors:
-            raise CSRFError()
-        errors: dict[str, list[str]] = {} if valid else {k: list(v) for k, v in form.errors.items()}
-        file = received.files.get(FILE_FIELD)
-        if file is None or (not file.filename and file.size == 0):
-            errors[FILE_FIELD] = ["Seleccione un archivo."]
+        form, file, errors = validated_upload(kind, application.es_extranjero, received)
         if errors:
             return _render(application, token, errors={kind: errors}, forms={kind: form}, status_code=400)
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 
 from .. import i18n
@@ -38,7 +37,7 @@ from ..workflow.record_lock import ApplicationBusy
 from ..workflow.confirmation_links import signer
 from ..workflow.documents import DocumentNotAllowed, Upload
 from . import activation
-from .uploads import FileTooLarge, read_upload_form
+from .uploads import FileTooLarge, read_upload_form, validated_upload
 
 bp = Blueprint("phone", __name__)
 log = logging.getLogger(__name__)
@@ -222,16 +221,7 @@ def upload(kind: str):
         return _render(link, application, errors={kind: {FILE_FIELD: [
             f"El archivo excede el tamaño máximo permitido de {limit}."]}}, status_code=413)
     try:
-        form = upload_form_for(kind, es_extranjero=application.es_extranjero, today=documents_flow.today(),
-                               formdata=received.form)
-        valid = form.validate()
-        csrf_field = getattr(form, "csrf_token", None)
-        if csrf_field is not None and csrf_field.errors:
-            raise CSRFError()
-        errors: dict[str, list[str]] = {} if valid else {k: list(v) for k, v in form.errors.items()}
-        file = received.files.get(FILE_FIELD)
-        if file is None or (not file.filename and file.size == 0):
-            errors[FILE_FIELD] = ["Seleccione un archivo."]
+        form, file, errors = validated_upload(kind, application.es_extranjero, received)
         if errors:
             return _render(link, application, errors={kind: errors}, forms={kind: form}, status_code=400)
         try:

@@ -100,3 +100,24 @@ def read_upload_form(max_file_bytes: int) -> UploadForm:
             continue
         received[name] = ReceivedFile(spool=storage.stream, filename=storage.filename or "")
     return UploadForm(form=form, files=received)
+
+
+def validated_upload(kind: str, es_extranjero: bool, received: "UploadForm"):
+    """The document's form validated against a received upload body: (form, file, errors by field).
+    Shared by the activation page and the phone's page, which take the same upload. A bad CSRF token
+    raises CSRFError (the app's 400 page), like Flask-WTF's own check."""
+    from flask_wtf.csrf import CSRFError
+
+    from ..forms.documents import FILE_FIELD, upload_form_for
+    from ..workflow import documents as documents_flow
+
+    form = upload_form_for(kind, es_extranjero=es_extranjero, today=documents_flow.today(), formdata=received.form)
+    valid = form.validate()
+    csrf_field = getattr(form, "csrf_token", None)
+    if csrf_field is not None and csrf_field.errors:
+        raise CSRFError()
+    errors: dict[str, list[str]] = {} if valid else {k: list(v) for k, v in form.errors.items()}
+    file = received.files.get(FILE_FIELD)
+    if file is None or (not file.filename and file.size == 0):
+        errors[FILE_FIELD] = ["Seleccione un archivo."]
+    return form, file, errors
