@@ -1,7 +1,7 @@
 """Slow clients (issue 21, item 7): 16 connections trickling an upload to /registro one byte every 2 s
 made 6 of 10 `GET /registro` time out: the balancer passed each request on as it arrived, so every
 trickler held one of the replicas' gunicorn threads while it lasted. The balancer now forwards a
-request only once it has it whole (`option http-buffer-request`), and `timeout http-request` bounds
+request only once it has it whole (`http-request wait-for-body`), and `timeout http-request` bounds
 the wait, body included: the tricklers tie up the balancer's buffers, never a replica's threads, and
 are answered 408."""
 from __future__ import annotations

@@ -46,6 +46,11 @@ class BalancerLayout:
 
 def haproxy_config(layout: BalancerLayout, rendered_by: str = "tools/stack/balancer.py") -> str:
     crt = f"ssl crt {layout.certificate} alpn h2,http/1.1"
+    # Slow clients (issue 21, item 7): a request reaches a replica only once the balancer holds it whole,
+    # or a full buffer of it (a larger upload then flows at the client's pace), so a client trickling its
+    # body ties up the balancer's buffers, never one of the replicas' few gunicorn threads.
+    # `http-request wait-for-body` after the 413 rule, not `option http-buffer-request`, which waits for
+    # the body before any rule: an oversized upload then got a 408 after 15 s instead of an immediate 413.
     headers = f"""
   # The balancer is the only source of these headers: whatever a client sent is replaced.
   http-request set-header X-Request-ID %[unique-id]
@@ -59,7 +64,9 @@ def haproxy_config(layout: BalancerLayout, rendered_by: str = "tools/stack/balan
   http-request set-var(txn.route) path,field(2,/)
   http-response set-header X-Request-ID %[unique-id]
   http-response set-header Strict-Transport-Security "{HSTS}" if {{ ssl_fc }}
-  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {BODY_LIMIT_BYTES} }}"""
+  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {BODY_LIMIT_BYTES} }}
+  # Held whole (or a full buffer) before a backend sees it; after the 413 rule so that one answers at once.
+  http-request wait-for-body time 15s"""
     # Metrics are scraped from each replica directly, never through the balancer: decoded, with
     # slashes merged and in any case, as the application would route the path.
     no_metrics = "\n  http-request deny deny_status 404 if { path,url_dec,regsub(/+,/,g),lower -m beg /metrics }"
@@ -110,11 +117,8 @@ defaults
   timeout connect 2s
   timeout client 60s
   timeout server 60s
-  # A request goes to a replica only once the balancer holds it whole, or a full buffer of it (a
-  # larger upload then flows at the client's pace): a client trickling its headers or body ties up
-  # the balancer's buffers, never one of the replicas' few gunicorn threads. `timeout http-request`
-  # bounds that wait, body included (408, with our page).
-  option http-buffer-request
+  # `timeout http-request` bounds the wait for a request's headers, and for its body in the frontends'
+  # `http-request wait-for-body` (408, with our page).
   timeout http-request 15s
   timeout queue 15s
   # A request that found its server dead goes to the other one (never a request already answered).
