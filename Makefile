@@ -29,7 +29,7 @@ help:
 	@echo "make stop        detiene la pila de 'make run'"
 	@echo "make up          levanta la pila en segundo plano (sin esperar Ctrl-C)"
 	@echo "make reset-data  borra los datos locales (reino, cubeta, buzón); conserva descargas"
-	@echo "make test-unit   solo pruebas unitarias (sin servicios)"
+	@echo "make test-unit   solo pruebas unitarias (sin servicios); UNIT=tests/unit/test_x.py para un archivo"
 	@echo "make fuzz        fuzzing con un presupuesto mayor (FUZZ_EXAMPLES, FUZZ_STACK_EXAMPLES)"
 	@echo "make audit       falla si pypdf o Pillow no están en su última versión de parche (consulta el índice de paquetes)"
 	@echo "make migrate     lleva la base de datos de registro a la última migración (ARGS=current: muestra la revisión)"
@@ -130,7 +130,7 @@ audit: $(VENV)/.installed
 	@PYTHONPATH=$(CURDIR) $(VENV_PY) -m tools.check_pins
 
 test-unit: $(VENV)/.installed
-	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m pytest $(or $(UNIT),tests/unit) $(PYTEST_ARGS)
 
 screens: setup
 	@$(STACK) test -- tests/e2e --screens=docs/screens
