@@ -33,6 +33,7 @@ def registro_server():
         yield served
 
 
+@pytest.mark.timeout(7200)  # 10,000 registrations take minutes; the suite's 300 s is for tests
 def bench_no_confirmation_email_is_lost(registro_server):
     inbox = Inbox(Mailbox(TestStack.from_env().mail_api))
     run = uuid.uuid4().hex[:8]
