@@ -24,7 +24,7 @@ from registro.platform.outbox import PgOutboxStore
 from tests.support import review_data as data
 from tests.support import store_contract as contract
 from tests.support.captcha import challenge_in, csrf_in, solve
-from tests.support.reviewer import PASSWORD, ReviewerAccount, console_login, form_fields, post_form
+from tests.support.reviewer import ReviewerAccount, console_login, form_fields, new_reviewer, post_form
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +89,7 @@ def console_app():
 
 @pytest.fixture
 def reviewer(make_account, kc_admin, unique) -> ReviewerAccount:
-    username = f"revisor-salida-{unique}"
-    account_id = make_account(username=username, role="revisor", enabled=True, first_name="Rita",
-                              last_name="Revisora")
-    kc_admin.update_user(account_id, {"emailVerified": True})
-    kc_admin.set_user_password(account_id, PASSWORD, temporary=False)
-    return ReviewerAccount(id=account_id, username=username)
+    return new_reviewer(make_account, kc_admin, f"revisor-salida-{unique}")
 
 
 def recorded(service_settings, pending_app, folio: str) -> str:

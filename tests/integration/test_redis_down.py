@@ -30,7 +30,7 @@ from tests.support.applications import (create_application, delete_application, 
                                         upload_valid_documents)
 from tests.support.captcha import ask_recovery
 from tests.support.registration import csrf_token, mexican_form, random_person
-from tests.support.reviewer import PASSWORD, ReviewerAccount, console_login, form_fields
+from tests.support.reviewer import ReviewerAccount, console_login, form_fields, new_reviewer
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +60,7 @@ def redis_control(service_settings):
 
 @pytest.fixture
 def reviewer(make_account, kc_admin, unique) -> ReviewerAccount:
-    username = f"revisor-redis-{unique}"
-    account_id = make_account(username=username, role="revisor", enabled=True, first_name="Rita",
-                              last_name="Revisora")
-    kc_admin.update_user(account_id, {"emailVerified": True})
-    kc_admin.set_user_password(account_id, PASSWORD, temporary=False)
-    return ReviewerAccount(id=account_id, username=username)
+    return new_reviewer(make_account, kc_admin, f"revisor-redis-{unique}")
 
 
 @pytest.fixture

@@ -37,6 +37,16 @@ class ReviewerAccount:
         return totp.at(counter * totp.interval)
 
 
+def new_reviewer(make_account, kc_admin, username: str, role: str | None = "revisor") -> ReviewerAccount:
+    """An enabled staff account with a verified email and PASSWORD, in the test realm (the
+    integration fixtures `make_account` and `kc_admin`); its OTP is enrolled at first login."""
+    account_id = make_account(username=username, role=role, enabled=True, first_name="Rita",
+                              last_name="Revisora")
+    kc_admin.update_user(account_id, {"emailVerified": True})
+    kc_admin.set_user_password(account_id, PASSWORD, temporary=False)
+    return ReviewerAccount(id=account_id, username=username)
+
+
 def _hidden(page_html: str, name: str) -> str | None:
     m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page_html) or \
         re.search(rf'value="([^"]*)"[^>]*name="{name}"', page_html)
