@@ -282,7 +282,9 @@ def test_a_crash_right_after_the_status_change_still_emails_the_applicant(servic
     assert len(fakes.mailer.to(created.email)) == 1
 
 
-def test_a_crash_before_the_status_change_sends_nothing_and_the_retry_sends_once(service, fakes, monkeypatch):
+def approval_dying_before_the_change(service, fakes, monkeypatch):
+    """A claimed application whose approval's process dies before the status change; returns it and
+    the version the reviewer saw, to decide again."""
     created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
@@ -290,6 +292,11 @@ def test_a_crash_before_the_status_change_sends_nothing_and_the_retry_sends_once
     with pytest.raises(SystemExit):
         service.approve(created.id, ANA, **before)
     monkeypatch.undo()
+    return created, before
+
+
+def test_a_crash_before_the_status_change_sends_nothing_and_the_retry_sends_once(service, fakes, monkeypatch):
+    created, before = approval_dying_before_the_change(service, fakes, monkeypatch)
     assert fakes.identity.get_account(created.id).attr("estatus") == "en_revision"
     (orphan,) = fakes.outbox_store.rows  # written held before the change that never came
     fakes.outbox_store.pass_hold()
@@ -304,13 +311,7 @@ def test_a_crash_before_the_status_change_sends_nothing_and_the_retry_sends_once
 def test_a_late_row_of_an_earlier_attempt_is_not_sent(service, fakes, monkeypatch):
     """A request dies before its change; the reviewer decides again after STALE_DECISION_S: the dead
     attempt's row (with a password never set) falls due after the new one was sent — and is dropped."""
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
-    service.claim(created.id, ANA)
-    before = seen(service, created.id)
-    monkeypatch.setattr(service.decisions, "_change", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
-    with pytest.raises(SystemExit):
-        service.approve(created.id, ANA, **before)
-    monkeypatch.undo()
+    created, before = approval_dying_before_the_change(service, fakes, monkeypatch)
     monkeypatch.setattr(decisions_mod, "STALE_DECISION_S", -1)
     service.approve(created.id, ANA, **before)
     fakes.outbox_store.pass_hold()
