@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +56,10 @@ def _limit_label() -> str:
     return documents_flow.human_size(settings().upload_max_bytes).replace(".0 ", " ")
 
 
+def too_large_message() -> str:
+    return f"El archivo excede el tamaño máximo permitido de {_limit_label()}."
+
+
 def _open(token: str) -> Application:
     return open_application(adapters().identity, settings(), token)
 
@@ -65,6 +70,28 @@ def _after_store():
     if readings is None:
         return None
     return lambda application, kind, record: reading_flow.after_upload(readings, application, kind, record)
+
+
+def store_received(application: Application, kind: str, received, render):
+    """Checks and stores the document of a received upload form (closed here): the refusal `render` draws
+    (called as `_render`'s keywords), or None once stored. Shared with the phone's uploads (web/phone.py)."""
+    a = adapters()
+    try:
+        form, file, errors = validated_upload(kind, application.es_extranjero, received)
+        if errors:
+            return render(errors={kind: errors}, forms={kind: form}, status_code=400)
+        try:
+            documents_flow.store_document(
+                a.identity, a.storage, application, kind,
+                Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
+                form.details(), after_store=_after_store())
+        except UnreadableFile as exc:
+            return render(errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form}, status_code=400)
+        except DocumentNotAllowed as exc:
+            return render(notice=exc.message, status_code=409)
+    finally:
+        received.close()
+    return None
 
 
 def _kind_or_404(application: Application, kind: str) -> str:
@@ -107,8 +134,7 @@ def upload(token: str, kind: str):
         refused = _refusal(application, token, kind)
         if refused is not None:
             return refused
-        message = f"El archivo excede el tamaño máximo permitido de {_limit_label()}."
-        return _render(application, token, errors={kind: {FILE_FIELD: [message]}}, status_code=413)
+        return _render(application, token, errors={kind: {FILE_FIELD: [too_large_message()]}}, status_code=413)
     except BaseException:
         opening.result()
         raise
@@ -121,22 +147,9 @@ def upload(token: str, kind: str):
     if refused is not None:
         received.close()
         return refused
-    try:
-        form, file, errors = validated_upload(kind, application.es_extranjero, received)
-        if errors:
-            return _render(application, token, errors={kind: errors}, forms={kind: form}, status_code=400)
-        try:
-            documents_flow.store_document(
-                a.identity, a.storage, application, kind,
-                Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
-                form.details(), after_store=_after_store())
-        except UnreadableFile as exc:
-            return _render(application, token, errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form},
-                           status_code=400)
-        except DocumentNotAllowed as exc:
-            return _render(application, token, notice=exc.message, status_code=409)
-    finally:
-        received.close()
+    refused = store_received(application, kind, received, partial(_render, application, token))
+    if refused is not None:
+        return refused
     flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
 
@@ -187,8 +200,7 @@ def direct_upload(token: str, kind: str):
     except UnreadableFile as exc:
         return _json_refusal(errors={FILE_FIELD: [exc.message]})
     except FileTooLarge:
-        return _json_refusal(errors={FILE_FIELD: [f"El archivo excede el tamaño máximo permitido de {_limit_label()}."]},
-                             status_code=413)
+        return _json_refusal(errors={FILE_FIELD: [too_large_message()]}, status_code=413)
     return jsonify(url=put.url, encabezados=put.headers, recibo=receipt,
                    confirmar=url_for(".confirm_direct_upload", token=token, kind=kind))
 

@@ -13,6 +13,7 @@ The phone's session is a cookie limited to /movil; every request re-reads the ap
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
@@ -23,7 +24,6 @@ from ..container import adapters, settings
 from ..domain import documents as docs
 from ..domain import status
 from ..domain.application import Application
-from ..domain.filetypes import UnreadableFile
 from ..extensions import csrf, limiter
 from ..forms.base import Form
 from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
@@ -35,9 +35,9 @@ from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow.activation import ApplicationClosed, ApplicationGone, open_application
 from ..workflow.record_lock import ApplicationBusy
 from ..workflow.confirmation_links import signer
-from ..workflow.documents import DocumentNotAllowed, Upload
+from ..workflow.documents import DocumentNotAllowed
 from . import activation
-from .uploads import FileTooLarge, read_upload_form, validated_upload
+from .uploads import FileTooLarge, read_upload_form
 
 bp = Blueprint("phone", __name__)
 log = logging.getLogger(__name__)
@@ -210,32 +210,16 @@ def documents():
 @bp.post("/movil/documentos/<kind>")
 @csrf.exempt  # checked after the body is streamed, as for the activation page's uploads (web/uploads.py)
 def upload(kind: str):
-    s, a = settings(), adapters()
     link, application = _session()
-    if kind not in docs.required_documents(application.es_extranjero):
-        raise NotFound()
+    activation._kind_or_404(application, kind)
     try:
-        received = read_upload_form(s.upload_max_bytes)
+        received = read_upload_form(settings().upload_max_bytes)
     except FileTooLarge:
-        limit = documents_flow.human_size(s.upload_max_bytes).replace(".0 ", " ")
-        return _render(link, application, errors={kind: {FILE_FIELD: [
-            f"El archivo excede el tamaño máximo permitido de {limit}."]}}, status_code=413)
-    try:
-        form, file, errors = validated_upload(kind, application.es_extranjero, received)
-        if errors:
-            return _render(link, application, errors={kind: errors}, forms={kind: form}, status_code=400)
-        try:
-            documents_flow.store_document(
-                a.identity, a.storage, application, kind,
-                Upload(stream=file.stream, size=file.size, sha256=file.sha256, original_name=file.filename),
-                form.details(), after_store=activation._after_store())
-        except UnreadableFile as exc:
-            return _render(link, application, errors={kind: {FILE_FIELD: [exc.message]}}, forms={kind: form},
-                           status_code=400)
-        except DocumentNotAllowed as exc:
-            return _render(link, application, notice=exc.message, status_code=409)
-    finally:
-        received.close()
+        return _render(link, application, errors={kind: {FILE_FIELD: [activation.too_large_message()]}},
+                       status_code=413)
+    refused = activation.store_received(application, kind, received, partial(_render, link, application))
+    if refused is not None:
+        return refused
     _store().uploaded(link.id, links.utcnow())
     flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return redirect(url_for(".documents", _anchor=f"documento-{kind}"), 303)
@@ -245,8 +229,7 @@ def upload(kind: str):
 def keep_photo(kind: str):
     """"Conservar esta foto de todos modos", from the phone that took it (workflow/photo_intake.py)."""
     link, application = _session()
-    if kind not in docs.required_documents(application.es_extranjero):
-        raise NotFound()
+    activation._kind_or_404(application, kind)
     a = adapters()
     try:
         kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
