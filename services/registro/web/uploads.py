@@ -102,7 +102,7 @@ def read_upload_form(max_file_bytes: int) -> UploadForm:
     return UploadForm(form=form, files=received)
 
 
-def validated_upload(kind: str, es_extranjero: bool, received: "UploadForm"):
+def validated_upload(kind: str, es_extranjero: bool, received: UploadForm):
     """The document's form validated against a received upload body: (form, file, errors by field).
     Shared by the activation page and the phone's page, which take the same upload. A bad CSRF token
     raises CSRFError (the app's 400 page), like Flask-WTF's own check."""
