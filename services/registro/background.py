@@ -5,6 +5,7 @@ off (unit tests and the `make` commands deliver in the caller's thread)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Flask
 
@@ -21,7 +22,7 @@ def install(app: Flask) -> None:
     s = app.extensions[container.SETTINGS_KEY]
     if a.applications is None or a.outbox is None or not s.outbox_background:
         return
-    app.extensions[container.APP_KEY] = a = container.replace(
+    app.extensions[container.APP_KEY] = a = replace(
         a, reconciler=Periodic("conciliacion", RECONCILE_EVERY_S, lambda: reconcile_now(app)))
 
     @app.before_request

@@ -6,7 +6,7 @@ here from configuration. Views and workflows ask `adapters()` for a part; nothin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace  # noqa: F401 — replace is used by background.py too
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from flask import current_app

@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("registration", __name__)
 
 SESSION_APPLICATION = "solicitud"  # the account id of the application this browser registered
-SESSION_MAIL_FAILED = "correo_fallido"
-
-MAIL_FAILED_NOTICE = ("No fue posible enviar el correo de confirmación en este momento. Su registro quedó guardado: "
-                      "presione el botón «Reenviar correo» en unos minutos para recibirlo.")
 PDF_FAILED = ("No fue posible generar su responsiva en este momento. No se realizó ningún cambio; "
               "intente de nuevo en unos minutos.")
 TOO_MANY_REGISTRATIONS = ("Se han hecho demasiados registros desde esta conexión. Espere un momento e intente de "
@@ -61,7 +57,6 @@ def form():
             return error_page(503, PDF_FAILED)
         else:
             session[SESSION_APPLICATION] = result.account_id
-            session[SESSION_MAIL_FAILED] = not result.email_sent
             return redirect(url_for(".sent"))
     return _page(form)
 
@@ -72,8 +67,7 @@ def _page(form: RegistrationForm) -> str:
 
 @bp.get("/registro/enviado", endpoint="sent")
 def sent():
-    return render_template("registro/enviado.html", correo_fallido=session.get(SESSION_MAIL_FAILED, False),
-                           aviso_correo_fallido=MAIL_FAILED_NOTICE)
+    return render_template("registro/enviado.html")
 
 
 # --- "Reenviar correo" ----------------------------------------------------------------------------
@@ -113,7 +107,6 @@ def resend():
         registration.resend(a.identity, a.storage, settings(), account_id, renderer=a.pdf, outbox=a.outbox)
     except (registration.ResendNotAllowed, AccountNotFound):
         session.pop(SESSION_APPLICATION, None)
-        session.pop(SESSION_MAIL_FAILED, None)
         return render_template(
             "registro/no_disponible.html", titulo="No es posible reenviar el correo",
             mensaje="Esta solicitud ya no espera la confirmación del correo: ya fue enviada a validación, "
@@ -121,7 +114,6 @@ def resend():
     except PdfUnavailable:
         return error_page(503, PDF_FAILED)
     session[SESSION_APPLICATION] = account_id
-    session[SESSION_MAIL_FAILED] = False
     flash("Se envió un nuevo correo de confirmación. El enlace anterior ya no funciona.", "exito")
     return redirect(url_for(".sent"))
 

@@ -31,7 +31,7 @@ from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityErro
 from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.mail import Attachment, Mailer
+from ..adapters.mail import Attachment
 from ..adapters.pdf import PdfRenderer
 from ..adapters.storage import ObjectStore, StorageUnavailable
 from ..config import Settings
@@ -41,8 +41,7 @@ from ..domain.geography import MEXICO
 from ..domain.storage_keys import responsiva_key
 from ..emails import compose
 from ..links import new_version
-from ..kernel.applications import (ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of,
-                                   normalise, passport_value)
+from ..kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
 from ..platform.db.schema import ACTIVA, CREANDO
 from ..platform.outbox import Outbox
 from .confirmation_links import issue_link, link_for
@@ -142,7 +141,6 @@ class ResendNotAllowed(Exception):
 class Registered:
     account_id: str
     folio: str
-    email_sent: bool
 
 
 def username_for_rfc(rfc: str) -> str:
@@ -205,7 +203,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         raise RegistrationInterrupted()
     outbox.notify()
     log.info("registro creado: cuenta %s, folio %s", account_id, folio)
-    return Registered(account_id=account_id, folio=folio, email_sent=True)
+    return Registered(account_id=account_id, folio=folio)
 
 
 def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str]) -> None:

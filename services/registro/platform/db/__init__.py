@@ -60,7 +60,3 @@ class Database:
         """Raises DatabaseUnavailable unless the server answers (the readiness check)."""
         with self.transaction() as conn:
             conn.execute(text("SELECT 1"))
-
-    def dispose(self) -> None:
-        """After fork: a child must not share the parent's sockets."""
-        self.engine.dispose(close=False)
