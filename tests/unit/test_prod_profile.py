@@ -253,3 +253,17 @@ def test_a_confined_process_sees_its_secrets_only_and_writes_private_files(tmp_p
     assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "logs" / "probe.log").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "logs").stat().st_mode) == 0o700
+
+
+def test_prod_runs_the_shared_postgres_server_unswitched_with_more_connections(tmp_path):
+    # Confinement drops to the `postgres` user itself (setpriv); a runuser inside it would fail as non-root.
+    from tools.stack.services import PG_BIN, postgres_service
+
+    profile = Profile.named("prod", env={"PROD_STACK_DIR": str(tmp_path)})
+    server = prod._services(profile)[0]
+    assert server.name == "postgres"
+    assert server.argv[0] == str(PG_BIN / "postgres") and "runuser" not in server.argv
+    assert "max_connections=200" in server.argv
+    local = postgres_service(profile)
+    assert local.argv[:4] == ["runuser", "-u", "postgres", "--"] and local.argv[4:-1] == server.argv[:-1]
+    assert server.stop_command == local.stop_command

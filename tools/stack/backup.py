@@ -35,8 +35,9 @@ import boto3
 from botocore.config import Config
 
 from .profiles import KEYCLOAK_VERSION, ROOT
-from .prod import PG_BIN, data_paths, ensure_databases, forget_cluster_members, pg_dir, psql
+from .prod import data_paths, ensure_databases, forget_cluster_members, psql
 from .runner import Stack, StackError
+from .services import PG_BIN, pg_dir
 
 FORMAT = "acceso-unico-backup/2"
 POSTGRES_PARTS = ("postgres/base.tar", "postgres/pg_wal.tar", "postgres/backup_manifest")

@@ -30,7 +30,8 @@ from .balancer import server_states as balancer_server_states
 from .balancer import stats_command as balancer_stats_command
 from .confine import Confinement, confine, effective_user, running_as_root
 from .tls import ensure_certificates, local_ca
-from .services import REGISTRO_PROCESS_ENV, Service, java_home, redis_service
+from .services import (PG_BIN, REGISTRO_PROCESS_ENV, Service, _as_postgres, java_home, pg_dir, postgres_service,
+                       redis_service)
 
 if TYPE_CHECKING:
     from .runner import Stack
@@ -58,7 +59,6 @@ _BASE = {
 PROD_PORTS = {"prod": dict(_BASE), "prodtest": {k: v + 400 for k, v in _BASE.items()}}
 FD_PORT_OFFSET = 100  # JGroups' default 50000 would push FD_SOCK2 past port 65535 from these ports
 BALANCER_ADDRESS = os.environ.get("BALANCER_ADDRESS", "127.0.0.10")
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 KC_NODES = ("a", "b")
 # How each registro replica runs (besides --bind); the Dockerfile's CMD carries the same options.
 # The config file sets the JSON access log and its token-masking logger class.
@@ -179,33 +179,6 @@ def prod_env(profile: Profile) -> dict[str, str]:
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-def pg_dir(profile: Profile) -> Path:
-    return profile.data / "postgres"
-
-
-def _as_postgres(*argv: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, **kwargs)
-
-
-def _prepare_postgres(profile: Profile) -> None:
-    folder = pg_dir(profile)
-    if (folder / "PG_VERSION").exists():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.chown(folder, "postgres", "postgres")
-    folder.chmod(0o700)
-    # initdb and postgres refuse to run as root: the Debian package's `postgres` user owns the data.
-    done = _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder), "-U", "postgres", "-E", "UTF8",
-                        "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256")
-    if done.returncode != 0:
-        raise RuntimeError(f"initdb falló:\n{done.stdout}{done.stderr}")
-
-
-def postgres_ready(profile: Profile) -> bool:
-    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(profile.ports["POSTGRES_PORT"])],
-                          capture_output=True).returncode == 0
-
-
 def psql(profile: Profile, sql: str, database: str = "postgres") -> str:
     """Runs SQL as the cluster's superuser over its private socket (peer authentication)."""
     done = _as_postgres("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", str(pg_dir(profile)),
@@ -519,15 +492,8 @@ def _services(profile: Profile) -> list[Service]:
     at = s3.argv.index("posix") + 1
     s3.argv[at:at] = ["--file-perms", "0600", "--dir-perms", "0700"]
     return [
-        Service(name="postgres", argv=[str(PG_BIN / "postgres"),
-                                       "-D", str(pg_dir(profile)), "-p", str(p["POSTGRES_PORT"]),
-                                       "-c", "listen_addresses=127.0.0.1",
-                                       "-c", f"unix_socket_directories={pg_dir(profile)}",
-                                       "-c", "max_connections=200"],
-                ready_url=None, ready_check=lambda: postgres_ready(profile), ports=(p["POSTGRES_PORT"],),
-                prepare=lambda: _prepare_postgres(profile), ready_timeout_s=60,
-                stop_command=["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D",
-                              str(pg_dir(profile)), "-m", "fast", "-w"]),
+        # confine() drops to the `postgres` user itself (setpriv), so no runuser inside it.
+        postgres_service(profile, max_connections=200, switch_user=False),
         redis_service(profile, p["REDIS_PORT"], password=secret["REDIS_PASSWORD"], durable=True),
         s3,
         mail,

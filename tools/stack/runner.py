@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from .profiles import ROOT, Profile
-from .services import Service, keycloak_home, services_for
+from .services import Service, keycloak_home, pg_dir, services_for
 
 
 class StackError(RuntimeError):
@@ -153,8 +153,6 @@ class Stack:
 
             paths = data_paths(self.profile)
         else:
-            from .prod import pg_dir
-
             paths = [keycloak_home(self.profile) / "data" / "h2", pg_dir(self.profile), self.profile.data / "s3",
                      self.profile.data / "meta-s3", self.profile.data / "mail.sqlite", self.profile.data / "redis",
                      self.logs]

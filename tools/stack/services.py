@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,20 +94,50 @@ def java_home() -> str:
     return out.read_text().strip() if out.exists() else os.environ.get("JAVA_HOME", "")
 
 
-def postgres_service(profile: Profile, *, max_connections: int = 100) -> Service:
-    """Debian's PostgreSQL 15 in the stack's folder, run as the unprivileged `postgres` user (initdb
-    and postgres refuse root), on loopback only: the same server in every profile."""
-    from .prod import PG_BIN, _prepare_postgres, pg_dir, postgres_ready
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
+
+def pg_dir(profile: Profile) -> Path:
+    return profile.data / "postgres"
+
+
+def _as_postgres(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, **kwargs)
+
+
+def _prepare_postgres(profile: Profile) -> None:
+    folder = pg_dir(profile)
+    if (folder / "PG_VERSION").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.chown(folder, "postgres", "postgres")
+    folder.chmod(0o700)
+    # initdb and postgres refuse to run as root: the Debian package's `postgres` user owns the data.
+    done = _as_postgres(str(PG_BIN / "initdb"), "-D", str(folder), "-U", "postgres", "-E", "UTF8",
+                        "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256")
+    if done.returncode != 0:
+        raise RuntimeError(f"initdb falló:\n{done.stdout}{done.stderr}")
+
+
+def postgres_ready(profile: Profile) -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(profile.ports["POSTGRES_PORT"])],
+                          capture_output=True).returncode == 0
+
+
+def postgres_service(profile: Profile, *, max_connections: int = 100, switch_user: bool = True) -> Service:
+    """Debian's PostgreSQL 15 in the stack's folder, run as the unprivileged `postgres` user (initdb
+    and postgres refuse root), on loopback only: the same server in every profile. `switch_user=False`
+    leaves the switch to a caller that drops privileges itself (prod's confinement)."""
     port = profile.ports["POSTGRES_PORT"]
-    return Service(name="postgres", argv=["runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"),
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    return Service(name="postgres", argv=[*(as_postgres if switch_user else ()), str(PG_BIN / "postgres"),
                                           "-D", str(pg_dir(profile)), "-p", str(port),
                                           "-c", "listen_addresses=127.0.0.1",
                                           "-c", f"unix_socket_directories={pg_dir(profile)}",
                                           "-c", f"max_connections={max_connections}"],
                    ready_url=None, ready_check=lambda: postgres_ready(profile), ports=(port,),
                    prepare=lambda: _prepare_postgres(profile), ready_timeout_s=60,
-                   stop_command=["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D",
+                   stop_command=[*as_postgres, str(PG_BIN / "pg_ctl"), "stop", "-D",
                                  str(pg_dir(profile)), "-m", "fast", "-w"])
 
 
