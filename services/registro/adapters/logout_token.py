@@ -58,8 +58,12 @@ def verify(raw: str, jwks: dict, *, issuer: str, client_id: str, now: float | No
         raise InvalidLogoutToken("events")
     if "nonce" in claims:  # an ID token is not a logout token (§2.4)
         raise InvalidLogoutToken("nonce")
-    sid, sub = claims.get("sid"), claims.get("sub")
-    if not (isinstance(sid, str) and sid) and not (isinstance(sub, str) and sub):
+    sid, sub = _text(claims, "sid"), _text(claims, "sub")
+    if sid is None and sub is None:
         raise InvalidLogoutToken("sid/sub")
-    return LogoutToken(sid=sid if isinstance(sid, str) and sid else None,
-                       sub=sub if isinstance(sub, str) and sub else None)
+    return LogoutToken(sid=sid, sub=sub)
+
+
+def _text(claims: dict, name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and value else None
