@@ -17,16 +17,11 @@ from registro.domain import documents as docs
 from registro.domain.application import Application
 from tests.e2e.conftest import assert_accessible
 from tests.support.applications import MEXICAN_CURP, MEXICAN_RFC, path_of
-from tests.support.efirma_pki import SatTestCA
+from tests.support.efirma_fixtures import sat  # noqa: F401 - a pytest fixture
 from tests.support.ocsp_responder import OcspResponder
 from tests.support.ports import unused_port
 
 PASSWORD = "ClaveDePrueba-2026"
-
-
-@pytest.fixture(scope="module")
-def sat() -> SatTestCA:
-    return SatTestCA.create()
 
 
 @pytest.fixture(scope="module")

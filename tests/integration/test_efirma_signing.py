@@ -16,20 +16,8 @@ from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.domain.storage_keys import responsiva_key
 from tests.support.applications import MEXICAN_CURP, MEXICAN_RFC, path_of
-from tests.support.efirma_pki import SatTestCA
+from tests.support.efirma_fixtures import responder, sat  # noqa: F401 - pytest fixtures
 from tests.support.efirma_signing import sign_through_service
-from tests.support.ocsp_responder import OcspResponder
-
-
-@pytest.fixture(scope="module")
-def sat() -> SatTestCA:
-    return SatTestCA.create()
-
-
-@pytest.fixture(scope="module")
-def responder(sat):
-    with OcspResponder(sat) as r:
-        yield r
 
 
 @pytest.fixture

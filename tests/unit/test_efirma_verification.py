@@ -18,6 +18,7 @@ from registro.documents.efirma.certificate import CSD, EFIRMA, CertificateUnread
 from registro.documents.efirma.revocation import GOOD, NOT_VERIFIED, REVOKED
 from registro.documents.efirma.trust import read_folder, trust_of
 from tests.support import efirma_pki
+from tests.support.efirma_fixtures import responder, sat  # noqa: F401 - pytest fixtures
 from tests.support.efirma_pki import SatTestCA
 from tests.support.files import pdf_bytes
 from tests.support.ocsp_responder import OcspResponder
@@ -29,19 +30,8 @@ FOLIO = "AU-2026-PRUEBA01"
 
 
 @pytest.fixture(scope="module")
-def sat() -> SatTestCA:
-    return SatTestCA.create()
-
-
-@pytest.fixture(scope="module")
 def roots(sat, tmp_path_factory) -> Path:
     return sat.write_roots(tmp_path_factory.mktemp("raices-sat"))
-
-
-@pytest.fixture(scope="module")
-def responder(sat):
-    with OcspResponder(sat) as r:
-        yield r
 
 
 @pytest.fixture(scope="module")
