@@ -27,6 +27,7 @@ from benchmarks.results_io import RUNS, LoadWatch, interleaved, ratio_figures, r
 from benchmarks.served import served_registro
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.support.captcha import challenge_in, csrf_in, solve
+from tests.support.oidc import trust_loopback_cookies
 
 ROUNDS = 10  # per run: one POST of each of the four kinds per round
 ANCHOR = "formulario de restablecimiento propio de Keycloak"
@@ -57,11 +58,6 @@ def registro():
         yield served
 
 
-def _plain_http_cookies(http: requests.Session) -> None:
-    for cookie in http.cookies:  # Keycloak marks them Secure (SameSite=None); the stack is plain HTTP
-        cookie.secure = False
-
-
 def _keycloak_reset(realm: str, username: str) -> float:
     base = KeycloakSettings.from_env().server_url.rstrip("/")
     with requests.Session() as http:
@@ -70,12 +66,12 @@ def _keycloak_reset(realm: str, username: str) -> float:
         action = re.search(r'id="kc-reset-password-form"[^>]*action="([^"]+)"', page.text) or \
             re.search(r'action="([^"]+)"[^>]*id="kc-reset-password-form"', page.text)
         assert action, page.text[:300]
-        _plain_http_cookies(http)
+        trust_loopback_cookies(http)  # Keycloak marks them Secure (SameSite=None); the stack is plain HTTP
         started = time.perf_counter()
         r = http.post(action.group(1).replace("&amp;", "&"), data={"username": username}, timeout=60,
                       allow_redirects=False)
         if r.is_redirect:  # what the browser would then show
-            _plain_http_cookies(http)
+            trust_loopback_cookies(http)
             r = http.get(urljoin(r.url, r.headers["Location"]), timeout=60)
         elapsed = time.perf_counter() - started
     assert r.status_code == 200, r.status_code

@@ -65,6 +65,7 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from tests.support.applications import delete_application
 from tests.support.mailbox import Mailbox
+from tests.support.oidc import trust_loopback_cookies
 from tests.support.registration import csrf_token, mexican_form, random_person
 from tests.support.stack import TestStack
 
@@ -204,8 +205,7 @@ def _keycloak_register(realm: str, username: str) -> float:
         action = re.search(r'id="kc-register-form"[^>]*action="([^"]+)"', page.text) or \
             re.search(r'action="([^"]+)"[^>]*id="kc-register-form"', page.text)
         assert action, page.text[:500]
-        for cookie in http.cookies:  # Keycloak marks them Secure (SameSite=None); the stack is plain HTTP
-            cookie.secure = False
+        trust_loopback_cookies(http)  # Keycloak marks them Secure (SameSite=None); the stack is plain HTTP
         data = {"username": username, "email": f"{username}@example.com", "firstName": "Ana",
                 "lastName": "Peña", "password": PASSWORD, "password-confirm": PASSWORD}
         started = time.perf_counter()
