@@ -277,16 +277,23 @@ def delete(token: str, kind: str):
 @bp.post("/activacion/<token>/documentos/<kind>/conservar")
 def keep_photo(token: str, kind: str):
     """"Conservar esta foto de todos modos": the photo the quality check warned about stays as it is."""
-    a = adapters()
     application = _open(token)
     _kind_or_404(application, kind)
+    return keep_photo_answer(application, kind, partial(_render, application, token),
+                             url_for(".page", token=token, _anchor=f"documento-{kind}"))
+
+
+def keep_photo_answer(application: Application, kind: str, render, back: str):
+    """Keeps the photo the form names (workflow/photo_intake.py) and goes `back`; or the refusal `render`
+    draws. Shared with the phone's page (web/phone.py)."""
+    a = adapters()
     try:
         kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
     except DocumentNotAllowed as exc:
-        return _render(application, token, notice=exc.message, status_code=409)
+        return render(notice=exc.message, status_code=409)
     if kept:
         flash("Se conservó la foto tal como está.", "exito")
-    return redirect(url_for(".page", token=token, _anchor=f"documento-{kind}"), 303)
+    return redirect(back, 303)
 
 
 @bp.post("/activacion/<token>/enviar")

@@ -35,7 +35,6 @@ from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow.activation import ApplicationClosed, ApplicationGone, open_application
 from ..workflow.record_lock import ApplicationBusy
 from ..workflow.confirmation_links import signer
-from ..workflow.documents import DocumentNotAllowed
 from . import activation
 from .uploads import FileTooLarge, read_upload_form
 
@@ -230,14 +229,8 @@ def keep_photo(kind: str):
     """"Conservar esta foto de todos modos", from the phone that took it (workflow/photo_intake.py)."""
     link, application = _session()
     activation._kind_or_404(application, kind)
-    a = adapters()
-    try:
-        kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
-    except DocumentNotAllowed as exc:
-        return _render(link, application, notice=exc.message, status_code=409)
-    if kept:
-        flash("Se conservó la foto tal como está.", "exito")
-    return redirect(url_for(".documents", _anchor=f"documento-{kind}"), 303)
+    return activation.keep_photo_answer(application, kind, partial(_render, link, application),
+                                        url_for(".documents", _anchor=f"documento-{kind}"))
 
 
 def _render(link: links.PhoneLink, application: Application, *, errors: dict | None = None,
