@@ -188,7 +188,7 @@ def test_enviar_a_validacion_waits_for_a_document_being_checked(client, fakes, o
     upload_valid_documents(client, link)
     release = threading.Event()
     real = direct_uploads._record
-    monkeypatch.setattr(direct_uploads, "_record", lambda *args: release.wait(30) and real(*args))
+    monkeypatch.setattr(direct_uploads, "_record", lambda *args, **kwargs: release.wait(30) and real(*args, **kwargs))
     issued, sent, confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)
     assert confirmed.status_code == 202
     state_url = confirmed.get_json()["estado"]
@@ -257,7 +257,7 @@ class ProcessDied(BaseException):
 def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fakes, opened, monkeypatch):
     account_id, link = opened
     lost = []
-    def dies_once_marked(identity, storage, settings, receipt, marker_key, marking):
+    def dies_once_marked(identity, storage, settings, receipt, marker_key, marking, after_store=None):
         marking.result()
         raise ProcessDied()
 

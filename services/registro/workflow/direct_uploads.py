@@ -245,8 +245,7 @@ def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
             return found[0].state
         marking = _helper(lambda: _mark(storage, marker_key, receipt, found))
     try:
-        extra = {"after_store": after_store} if after_store is not None else {}
-        if not _record(identity, storage, settings, receipt, marker_key, marking, **extra):
+        if not _record(identity, storage, settings, receipt, marker_key, marking, after_store=after_store):
             return SUPERSEDED
     except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
         return state_of(storage, receipt)
