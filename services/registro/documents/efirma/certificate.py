@@ -13,6 +13,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 EFIRMA = "efirma"
@@ -42,8 +43,6 @@ class SatCertificate:
 
     @property
     def der(self) -> bytes:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         return self.cert.public_bytes(Encoding.DER)
 
     @property

@@ -5,7 +5,6 @@ revocation is not looked up here: revocation.py asks the operator's OCSP respond
 """
 from __future__ import annotations
 
-from . import _sync
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +13,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (ExpiredError, NotYetValidError, PathBuildingError, PathValidationError,
                                           ValidationError)
 
+from . import _sync
 from .certificate import SatCertificate
 from .trust import Trust
 

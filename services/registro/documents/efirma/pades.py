@@ -10,7 +10,6 @@ placeholder of the prepared file. Nothing here judges the signature: verificatio
 """
 from __future__ import annotations
 
-from . import _sync
 import io
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from . import _sync
 from .certificate import SatCertificate
 
 FIELD_NAME = "FirmaEfirma"

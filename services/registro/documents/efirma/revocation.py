@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -99,8 +100,6 @@ def check_revocation(cert: x509.Certificate, issuer: x509.Certificate | None, ur
     nonce = os.urandom(16)
     request = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
                .add_extension(x509.OCSPNonce(nonce), critical=False).build())
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     try:
         reply = _http().post(url, content=request.public_bytes(Encoding.DER), timeout=timeout_s,
                            headers={"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"})
