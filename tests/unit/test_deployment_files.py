@@ -142,7 +142,7 @@ def test_every_secret_the_profile_generates_is_named_in_compose():
 
 
 def test_compose_makes_the_databases_with_the_profiles_sql():
-    # The profile runs role-database.sql for each database (tools/stack/prod.py, ensure_database);
+    # The profile runs role-database.sql for each database (tools/stack/services.py, ensure_database);
     # compose's `databases` service runs databases.sql, which includes it once per database.
     sql = (ROOT / "deploy" / "postgres" / "databases.sql").read_text()
     assert prod.ROLE_DATABASE_SQL.parent == ROOT / "deploy" / "postgres"

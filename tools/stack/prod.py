@@ -30,8 +30,8 @@ from .balancer import server_states as balancer_server_states
 from .balancer import stats_command as balancer_stats_command
 from .confine import Confinement, confine, effective_user, running_as_root
 from .tls import ensure_certificates, local_ca
-from .services import (PG_BIN, REGISTRO_PROCESS_ENV, Service, _as_postgres, java_home, pg_dir, postgres_service,
-                       redis_service)
+from .services import (PG_BIN, REGISTRO_PROCESS_ENV, ROLE_DATABASE_SQL, Service, _as_postgres, ensure_database,
+                       java_home, pg_dir, postgres_service, redis_service)
 
 if TYPE_CHECKING:
     from .runner import Stack
@@ -186,21 +186,6 @@ def psql(profile: Profile, sql: str, database: str = "postgres") -> str:
     if done.returncode != 0:
         raise RuntimeError(f"psql falló: {done.stderr.strip()}")
     return done.stdout
-
-
-# The SQL that makes a role and its database, shared with docker-compose.yml's `databases` service.
-ROLE_DATABASE_SQL = ROOT / "deploy" / "postgres" / "role-database.sql"
-
-
-def ensure_database(profile: Profile, password: str, name: str = "keycloak") -> None:
-    """A role and the database it owns, both called `name` (Keycloak's, registro's); the password is
-    (re)set from the secrets file each start and reaches psql by environment, not its command line."""
-    done = _as_postgres("psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(pg_dir(profile)),
-                        "-p", str(profile.ports["POSTGRES_PORT"]), "-d", "postgres", "-v", f"name={name}",
-                        "-c", "\\getenv password DB_PASSWORD", "-f", str(ROLE_DATABASE_SQL),
-                        env={**os.environ, "DB_PASSWORD": password})
-    if done.returncode != 0:
-        raise RuntimeError(f"no se pudo preparar la base {name}: {done.stderr.strip()}")
 
 
 def ensure_databases(profile: Profile) -> None:

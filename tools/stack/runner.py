@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from .profiles import ROOT, Profile
-from .services import Service, keycloak_home, pg_dir, services_for
+from .services import Service, ensure_database, keycloak_home, pg_dir, services_for
 
 
 class StackError(RuntimeError):
@@ -137,8 +137,6 @@ class Stack:
     def _ensure_registro_database(self) -> None:
         """registro's role and database (the password kept with the stack's data); registro applies
         its migrations itself when it starts."""
-        from .prod import ensure_database
-
         ensure_database(self.profile, self.profile._local_secret("registro_db_password"), "registro")
 
     def down(self) -> None:

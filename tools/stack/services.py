@@ -124,6 +124,21 @@ def postgres_ready(profile: Profile) -> bool:
                           capture_output=True).returncode == 0
 
 
+# The SQL that makes a role and its database, shared with docker-compose.yml's `databases` service.
+ROLE_DATABASE_SQL = ROOT / "deploy" / "postgres" / "role-database.sql"
+
+
+def ensure_database(profile: Profile, password: str, name: str = "keycloak") -> None:
+    """A role and the database it owns, both called `name` (Keycloak's, registro's); the password is
+    (re)set from the secrets file each start and reaches psql by environment, not its command line."""
+    done = _as_postgres("psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(pg_dir(profile)),
+                        "-p", str(profile.ports["POSTGRES_PORT"]), "-d", "postgres", "-v", f"name={name}",
+                        "-c", "\\getenv password DB_PASSWORD", "-f", str(ROLE_DATABASE_SQL),
+                        env={**os.environ, "DB_PASSWORD": password})
+    if done.returncode != 0:
+        raise RuntimeError(f"no se pudo preparar la base {name}: {done.stderr.strip()}")
+
+
 def postgres_service(profile: Profile, *, max_connections: int = 100, switch_user: bool = True) -> Service:
     """Debian's PostgreSQL 15 in the stack's folder, run as the unprivileged `postgres` user (initdb
     and postgres refuse root), on loopback only: the same server in every profile. `switch_user=False`
