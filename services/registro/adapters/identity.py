@@ -5,6 +5,8 @@ from typing import Iterator, Protocol, runtime_checkable
 
 from keycloak_ext import Account
 
+UPDATE_PASSWORD = "UPDATE_PASSWORD"  # Keycloak's required action for send_actions_email: set a new password
+
 
 @runtime_checkable
 class IdentityDirectory(Protocol):

@@ -23,7 +23,7 @@ from keycloak_ext import AccountNotFound, IdentityError
 from keycloak_ext.passwords import temporary_password
 
 from .. import emails
-from ..adapters.identity import IdentityDirectory
+from ..adapters.identity import UPDATE_PASSWORD, IdentityDirectory
 from ..adapters.mail import OutgoingEmail
 from ..config import Settings
 from ..domain.application import Application
@@ -33,7 +33,6 @@ from .confirmation_links import link_for
 
 APPROVAL, APPROVAL_LINK, CORRECTION, REJECTION = "aprobacion", "aprobacion_enlace", "correccion", "rechazo"
 KINDS = (APPROVAL, APPROVAL_LINK, CORRECTION, REJECTION)
-UPDATE_PASSWORD = "UPDATE_PASSWORD"
 
 
 def login_url(settings: Settings) -> str:

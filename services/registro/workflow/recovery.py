@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 from keycloak_ext import AccountNotFound, IdentityError, IdentityRejected, IdentityUnavailable
 
-from ..adapters.identity import IdentityDirectory
+from ..adapters.identity import UPDATE_PASSWORD, IdentityDirectory
 from ..platform.outbox import MAX_ATTEMPTS, DueRow, Outbox, Refused, Unreadable
 
 log = logging.getLogger(__name__)
 
-UPDATE_PASSWORD = "UPDATE_PASSWORD"
 RECOVERY = "recuperacion"  # the outbox kind
 
 
