@@ -21,9 +21,7 @@ import hashlib
 import io
 import json
 import os
-import pwd
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -34,10 +32,11 @@ from typing import BinaryIO, Iterator
 import boto3
 from botocore.config import Config
 
+from .confine import own
 from .profiles import KEYCLOAK_VERSION, ROOT
 from .prod import data_paths, ensure_databases, forget_cluster_members, psql
 from .runner import Stack, StackError
-from .services import PG_BIN, pg_dir
+from .services import PG_BIN, _as_postgres, pg_dir
 
 FORMAT = "acceso-unico-backup/2"
 POSTGRES_PARTS = ("postgres/base.tar", "postgres/pg_wal.tar", "postgres/backup_manifest")
@@ -91,10 +90,9 @@ def _base_backup(stack: Stack, folder: Path) -> None:
     folder.mkdir(mode=0o700)
     shutil.chown(folder, "postgres", "postgres")
     profile = stack.profile
-    done = subprocess.run(
-        ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_basebackup"), "-h", str(pg_dir(profile)),
-         "-p", str(profile.ports["POSTGRES_PORT"]), "-D", str(folder), "--format=tar", "--wal-method=stream",
-         "--checkpoint=fast", "--no-password"], capture_output=True, text=True)
+    done = _as_postgres(str(PG_BIN / "pg_basebackup"), "-h", str(pg_dir(profile)),
+                        "-p", str(profile.ports["POSTGRES_PORT"]), "-D", str(folder), "--format=tar",
+                        "--wal-method=stream", "--checkpoint=fast", "--no-password")
     if done.returncode != 0:
         raise StackError(f"pg_basebackup falló: {done.stderr.strip()}")
 
@@ -232,7 +230,8 @@ def restore(stack: Stack, archive: Path) -> None:
         # server that was backed up, and would stop this one from starting.
         for stale in folder.glob(".s.PGSQL.*"):
             stale.unlink()
-        _own_by_postgres(folder)
+        own(folder, "postgres")
+        folder.chmod(0o700)
         stack.start("postgres")  # replays the WAL copied with the backup up to its consistent end
         stack.wait_ready("postgres")
         ensure_databases(profile)  # passwords from this stack's secrets file
@@ -246,10 +245,3 @@ def restore(stack: Stack, archive: Path) -> None:
     if (ROOT / "services" / "registro" / "reindex.py").exists():
         # State kept in Redis for speed (the review-queue index) is rebuilt from what was restored.
         stack._run_python("-m", "registro.reindex")
-
-
-def _own_by_postgres(folder: Path) -> None:
-    owner = pwd.getpwnam("postgres")
-    folder.chmod(0o700)
-    for item in (folder, *folder.rglob("*")):
-        os.lchown(item, owner.pw_uid, owner.pw_gid)
