@@ -131,7 +131,11 @@ def test_without_sat_roots_configured_efirma_is_not_offered(fakes):
     client = app.test_client()
     html = client.get(path_of(link)).get_data(as_text=True)
     assert 'id="efirma"' not in html and "js/efirma.js" not in html
-    assert client.post(f"{path_of(link)}/efirma/preparar", data={"certificado": "eA=="}).status_code in (400, 404)
+    from tests.support.applications import csrf_token
+
+    r = client.post(f"{path_of(link)}/efirma/preparar", data={"csrf_token": csrf_token(html), "certificado": "eA=="})
+    assert r.status_code == 404  # the route's own answer, past the CSRF check
+    assert r.get_json()["error"] == "La firma con e.firma no está disponible. Cargue la responsiva firmada a mano."
 
 
 def test_a_foreign_applicant_without_rfc_and_curp_is_not_offered_efirma(client, fakes, settings):
