@@ -112,7 +112,7 @@ class Decisions:
         def change() -> None:
             if password is not None:
                 self.identity.set_temporary_password(app.id, password)
-            revision = self._revision(app, reviewer, "aprobado", record, {"credenciales": mode})
+            revision = self._revision(app, reviewer, record, {"credenciales": mode})
             self.identity.update_account(app.id, enabled=True, attributes={
                 "estatus": st.APROBADO, "revision": revision, "motivos_correccion": None})
             # Effective roles: an account registered into its user type's group already holds the
@@ -141,8 +141,7 @@ class Decisions:
         record, etag = started
         motivos = json.dumps({"documentos": reasons, "comentario": comment, "fecha": now_iso()},
                              ensure_ascii=False, separators=(",", ":"))
-        revision = self._revision(app, reviewer, "requiere_correccion", record,
-                                  {"motivos": reasons, "comentario": comment})
+        revision = self._revision(app, reviewer, record, {"motivos": reasons, "comentario": comment})
         self._change(app, record, lambda: self.identity.update_attributes(app.id, {
             "estatus": st.REQUIERE_CORRECCION, "motivos_correccion": motivos, "revision": revision,
             "enlace_version": version}))
@@ -160,7 +159,7 @@ class Decisions:
         if isinstance(started, Outcome):
             return started
         record, etag = started
-        revision = self._revision(app, reviewer, "rechazado", record, {"motivo": reason})
+        revision = self._revision(app, reviewer, record, {"motivo": reason})
         self._change(app, record, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
         if self.applications is not None:  # SPEC §9: a rejected person may apply again
@@ -312,13 +311,13 @@ class Decisions:
                           comment=record.get("comentario") or record.get("motivo") or "",
                           documents_sha256={k: v.sha256 for k, v in app.documents.items()}, details=details)
 
-    def _revision(self, app: Application, reviewer: Reviewer, result: str, record: dict, extra: dict) -> str:
+    def _revision(self, app: Application, reviewer: Reviewer, record: dict, extra: dict) -> str:
         """The account's `revision`: what the status page and the console show, and the nonce the
         decision's outbox rows are delivered against."""
-        return _dump_str({"decision": result, "accion": {"aprobado": APROBAR, "requiere_correccion": CORREGIR,
-                                                         "rechazado": RECHAZAR}[result],
-                          "ronda": round_id(app), "fecha": now_iso(), "revisor": reviewer.username,
-                          "revisor_id": reviewer.id, "intento": record["intento"], **extra})
+        decision = record["decision"]
+        return _dump_str({"decision": STATUS_AFTER[decision], "accion": decision, "ronda": round_id(app),
+                          "fecha": now_iso(), "revisor": reviewer.username, "revisor_id": reviewer.id,
+                          "intento": record["intento"], **extra})
 
 
 def _needs_completion(record: dict) -> bool:
