@@ -13,7 +13,7 @@ import yaml
 from keycloak_ext.shipped_secrets import is_secret_name
 
 from tools.stack import prod
-from tools.stack.services import REGISTRO_PROCESS_ENV
+from tools.stack.services import REGISTRO_PROCESS_ENV, ROLE_DATABASE_SQL
 from tools.stack.services import services_for as stack_services
 from tools.stack.profiles import KEYCLOAK_VERSION, Profile
 
@@ -145,9 +145,9 @@ def test_compose_makes_the_databases_with_the_profiles_sql():
     # The profile runs role-database.sql for each database (tools/stack/services.py, ensure_database);
     # compose's `databases` service runs databases.sql, which includes it once per database.
     sql = (ROOT / "deploy" / "postgres" / "databases.sql").read_text()
-    assert prod.ROLE_DATABASE_SQL.parent == ROOT / "deploy" / "postgres"
+    assert ROLE_DATABASE_SQL.parent == ROOT / "deploy" / "postgres"
     assert re.findall(r"^\\set name (\w+)$", sql, re.M) == ["keycloak", prod.REGISTRO_DB]
-    assert sql.count(f"\\ir {prod.ROLE_DATABASE_SQL.name}") == 2
+    assert sql.count(f"\\ir {ROLE_DATABASE_SQL.name}") == 2
     databases = SERVICES["databases"]
     assert databases["command"][-1] == "/deploy/databases.sql"
     assert "./deploy/postgres:/deploy:ro" in databases["volumes"]

@@ -30,8 +30,8 @@ from .balancer import server_states as balancer_server_states
 from .balancer import stats_command as balancer_stats_command
 from .confine import Confinement, confine, effective_user, running_as_root
 from .tls import ensure_certificates, local_ca
-from .services import (PG_BIN, REGISTRO_PROCESS_ENV, ROLE_DATABASE_SQL, Service, _as_postgres, ensure_database,
-                       java_home, pg_dir, postgres_service, redis_service)
+from .services import (PG_BIN, REGISTRO_PROCESS_ENV, Service, _as_postgres, ensure_database, java_home, pg_dir,
+                       postgres_service, redis_service)
 
 if TYPE_CHECKING:
     from .runner import Stack
