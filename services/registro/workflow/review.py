@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..config import Settings
+from ..domain import status as st
 from ..domain.application import Application
+from ..kernel.applications import ApplicationStore, identifiers_of
 from ..platform.outbox import FailedEmail, Outbox
 from . import audit as audit_actions
 from .audit import AuditTrail
@@ -29,18 +30,13 @@ from .responsiva_qr import mac_key
 from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
 from .review_queue import NotInReview, QueuePage, ReviewQueue
 
-from ..kernel.applications import identifiers_of
-
-if TYPE_CHECKING:
-    from ..kernel.applications import ApplicationStore
-
 log = logging.getLogger(__name__)
 
 
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox | None, settings: Settings,
                  index: QueueIndex | None = None, page_views: PageViews | None = None,
-                 applications: "ApplicationStore | None" = None) -> None:
+                 applications: ApplicationStore | None = None) -> None:
         self.identity = identity
         self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
@@ -90,7 +86,7 @@ class ReviewService:
     def detail(self, account_id: str) -> Detail:
         detail = load_detail(self.identity, self.store, self.leases, self.audit, account_id, self.page_views,
                              mac_key(self.settings))
-        if self.applications is None or detail.app.status == "rechazado":
+        if self.applications is None or detail.app.status == st.RECHAZADO:
             return detail
         return replace(detail, earlier_rejections=self.applications.rejections_of(
             identifiers_of(detail.app.account.attributes)))
