@@ -22,19 +22,18 @@ from dataclasses import asdict
 from datetime import date
 
 from ..adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
+from ..documents.reading.problems import TOO_SMALL
 from ..domain import documents as docs
 from ..domain import filetypes
 from ..domain.application import Application, DocumentRecord, now_iso
+from .documents import ID_EXPIRY, ID_KIND
+from .photo_intake import QUALITY
 from .process_pool import ProcessPool
 
 log = logging.getLogger(__name__)
 
 VERSION = "v1"  # bump when what is kept changes: older readings are then read again
 MRZ_KINDS = ("ine", "pasaporte")  # the declared ID kinds that carry a machine-readable zone
-ID_KIND = "tipo_identificacion"
-ID_EXPIRY = "vigencia"
-QUALITY = "calidad"  # photo_intake.QUALITY (not imported: that module imports the reading package's words)
-TOO_SMALL = "pocos_pixeles"
 
 _POOL = ProcessPool(max_workers=1, name="lectura")
 
