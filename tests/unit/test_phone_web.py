@@ -197,6 +197,24 @@ def test_a_bad_personal_link_answers_as_the_activation_page_does(desk, opened):
     assert desk.get("/activacion/no-es-un-enlace/movil/estado").status_code == 400
 
 
+def test_the_desktop_s_phone_routes_answer_with_the_activation_page_s_headers(fakes, store):
+    """Their path carries the personal link and the new page shows the phone's code: kept out of caches
+    and Referer headers, and the page's direct-upload script still allowed to reach S3."""
+    settings = unit_settings()
+    settings = settings.with_changes(s3=dataclasses.replace(settings.s3, public_url="http://s3.prueba:9000"))
+    app = create_app({"SETTINGS": settings, "ADAPTERS": dataclasses.replace(fakes, phone_links=store),
+                      "TESTING": True})
+    _, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    desk = app.test_client()
+    page = desk.get(path_of(link))
+    made = desk.post(f"{path_of(link)}/movil", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    state = desk.get(f"{path_of(link)}/movil/estado")
+    for answer in (made, state):
+        assert answer.headers["Cache-Control"] == "no-store" and answer.headers["Referrer-Policy"] == "no-referrer"
+    assert "http://s3.prueba:9000" in page.headers["Content-Security-Policy"]
+    assert made.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
+
+
 def test_a_blurry_id_photo_taken_with_the_phone_is_answered_on_the_phone(desk, phone, fakes, opened):
     import io
 

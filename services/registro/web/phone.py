@@ -126,7 +126,9 @@ def _private(response: Response) -> Response:
     return response
 
 
-bp.after_request(lambda response: _private(response) if request.path.startswith("/movil") else response)
+# The desktop's routes carry the personal link in their path, and one draws the activation page: its headers.
+bp.after_request(lambda response: _private(response) if request.path.startswith("/movil")
+                 else activation.private(response))
 
 
 @bp.get("/movil")
