@@ -16,6 +16,7 @@ import logging
 from functools import partial
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from keycloak_ext import AccountNotFound
 from werkzeug.exceptions import NotFound
 
 from .. import i18n
@@ -30,7 +31,6 @@ from ..forms.documents import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from ..platform.db import DatabaseUnavailable
 from ..workflow import documents as documents_flow
 from ..workflow import phone_links as links
-from ..workflow import photo_intake
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow.activation import ApplicationClosed, ApplicationGone, open_application
 from ..workflow.record_lock import ApplicationBusy
@@ -181,8 +181,6 @@ def _session() -> tuple[links.PhoneLink, Application]:
     link = store.session(links.session_hash(secret), links.utcnow()) if secret else None
     if link is None:
         raise _Ended()
-    from keycloak_ext import AccountNotFound
-
     try:
         application = Application(adapters().identity.get_account(link.account_id))
     except AccountNotFound:
@@ -245,8 +243,7 @@ def _render(link: links.PhoneLink, application: Application, *, errors: dict | N
         slots.append({
             "kind": kind, "label": docs.DOCUMENT_LABELS[kind], "errors": errors.get(kind, {}),
             "may_change": documents_flow.may_change(application, kind),
-            "record": {"name": record.original_name, "time": documents_flow.local_time(record.uploaded_at),
-                       "sha256": record.sha256, "quality_advice": photo_intake.advice(record)} if record else None,
+            "record": activation._record_view(record) if record else None,
             "form": forms.get(kind) or upload_form_for(kind, es_extranjero=application.es_extranjero, today=today),
         })
     first_error = next((f"{slot['kind']}-{field}" for slot in slots for field in slot["errors"]), None)
