@@ -1,9 +1,11 @@
 """The tables of registro's database (SQLAlchemy Core). Migrations under migrations/ create them;
 this module is what the code queries with. A test compares the two (tests/integration/test_database.py).
 
-applications   one row per registration attempt, from the intent (`creando`) on. The account's
-               workflow status (SPEC §9) is still kept in Keycloak; the row keeps the application's
-               lifecycle: creando → activa → rechazada | cancelada.
+applications   one row per registration attempt, from the intent (`creando`) on: the application's
+               record. `state` is its lifecycle here (creando → activa → rechazada | cancelada);
+               `estatus` the workflow status of SPEC §9; `record` the applicant's data, documents and
+               review state (the attribute names of domain/application.py). Keycloak keeps the
+               account only (kernel/records.py says which attributes it keeps for tokens).
 identifiers    the normalized values one person may hold once (CURP, every RFC, country+passport).
                A value is unique among rows still `vigente`: a rejected or cancelled application
                releases its identifiers in the same transaction that changes its state, and keeps
@@ -14,8 +16,8 @@ outbox         every email, written in the same transaction as the change that c
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Table, Text, func, text)
-from sqlalchemy.dialects.postgresql import UUID
+                        MetaData, String, Table, Text, UniqueConstraint, func, text)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(table_name)s_%(column_0_name)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -40,11 +42,22 @@ applications = Table(
     Column("state_reason", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("estatus", String(32)),  # SPEC §9 status; NULL while creando
+    Column("submitted_at", DateTime(timezone=True)),  # the last "Enviar a validación": queue order
+    Column("tipo_usuario", String(64), nullable=False, server_default=""),
+    Column("email", String(254), nullable=False, server_default=""),
+    Column("first_name", String(255), nullable=False, server_default=""),
+    Column("last_name", String(255), nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default=text("false")),  # as last set by registro
+    Column("email_verified", Boolean, nullable=False, server_default=text("false")),
+    Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("search_text", Text, nullable=False, server_default=""),  # kernel.records.search_text_of
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in LIFECYCLE)})", name="state"),
 )
 # The reconciler's query: intents left behind, oldest first.
 Index("ix_applications_creando", applications.c.created_at, postgresql_where=text("state = 'creando'"))
 Index("ix_applications_username", applications.c.username)
+Index("ix_applications_estatus", applications.c.estatus)
 
 identifiers = Table(
     "identifiers", metadata,
@@ -102,3 +115,64 @@ Index("uq_phone_links_code_open", phone_links.c.code_hash, unique=True,
       postgresql_where=text("used_at IS NULL AND revoked_at IS NULL"))
 Index("ix_phone_links_account_id", phone_links.c.account_id)
 Index("ix_phone_links_expires_at", phone_links.c.expires_at)
+
+
+# A reviewer's claim on an application (workflow/leases.py): one row per application, times from the
+# database's clock so replicas' clocks do not matter.
+review_leases = Table(
+    "review_leases", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("holder_id", String(64), nullable=False),
+    Column("holder_username", String(255), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("released", Boolean, nullable=False, server_default=text("false")),
+)
+Index("ix_review_leases_expires_at", review_leases.c.expires_at)
+
+# One decision per review round (workflow/decisions.py): the unique (account, round) lets exactly one of
+# two identical POSTs through; `record` keeps its nonce, held outbox rows and audit state.
+decisions = Table(
+    "decisions", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("ronda", String(64), nullable=False),
+    Column("decision", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # en_curso | aplicada
+    Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("account_id", "ronda", name="uq_decisions_account_id"),
+)
+
+# The append-only audit trail (workflow/audit.py): a trigger refuses UPDATE.
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("account_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("event", JSONB, nullable=False),
+)
+Index("ix_audit_events_account_id", audit_events.c.account_id, audit_events.c.at)
+Index("ix_audit_events_at", audit_events.c.at, audit_events.c.action)
+
+# The state of a document's latest direct upload (workflow/direct_uploads.py).
+upload_markers = Table(
+    "upload_markers", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("issued", String(40), nullable=False),  # the receipt's issue time: of two uploads, the later wins
+    Column("marker", JSONB, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Captcha solutions already used (adapters/captcha.py): the primary key makes a second use fail.
+captcha_uses = Table(
+    "captcha_uses", metadata,
+    Column("signature", String(128), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_captcha_uses_expires_at", captcha_uses.c.expires_at)
