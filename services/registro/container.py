@@ -89,7 +89,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .workflow.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
     from .workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget
     from .adapters.sessions import sessions_for
-    from .workflow.queue_index import index_for
+    from .workflow.queue_index import PgQueueIndex
     from .adapters.page_render import SubprocessPageRenderer
     from .workflow.page_views import PageViews
     from .workflow.privacy import PrivacyNotices
@@ -113,7 +113,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         pdf=a.pdf or PROCESS_RENDERER,
         captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
         recovery=recovery,
-        queue_index=a.queue_index or index_for(s.redis_url),
+        queue_index=a.queue_index or (PgQueueIndex(a.database) if a.database is not None else None),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
         page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),

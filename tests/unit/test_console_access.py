@@ -77,8 +77,8 @@ def test_search_and_siguiente_through_http(client, fakes):
     data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index,
                         fecha_envio="2026-01-02T00:00:00+00:00")
     page = client.get("/revision/?q=NUNEZ").get_data(as_text=True)
-    assert older.folio in page and "1 solicitudes en revisión coinciden" in page
-    assert "Ninguna solicitud en revisión coincide" in client.get("/revision/?q=zzz").get_data(as_text=True)
+    assert older.folio in page and "1 solicitudes coinciden" in page
+    assert "Ninguna solicitud coincide" in client.get("/revision/?q=zzz").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = client.post("/revision/siguiente", data={"csrf_token": token})
     assert r.status_code == 303 and r.location.endswith(f"/revision/{older.id}")
@@ -86,3 +86,14 @@ def test_search_and_siguiente_through_http(client, fakes):
     client.post("/revision/siguiente", data={"csrf_token": token})
     r = client.post("/revision/siguiente", data={"csrf_token": token})
     assert r.status_code == 303 and "/revision/?" in r.location or r.location.endswith("/revision/")
+
+
+def test_search_finds_an_application_in_any_status_and_shows_it(client, fakes):
+    log_in(client, fakes)
+    approved = data.create_pending(fakes.identity, fakes.storage, last_name="Ibáñez Ruiz",
+                                   fecha_envio="2026-01-01T00:00:00+00:00")
+    fakes.identity.update_attributes(approved.id, {"estatus": "aprobado"})
+    page = re.sub(r"\s+", " ", client.get("/revision/?q=ibanez").get_data(as_text=True))
+    row = re.search(rf'<tr data-solicitud="{approved.id}">(.*?)</tr>', page).group(1)
+    assert approved.folio in row and "Aprobado" in row and "Libre" in row
+    assert "1 solicitudes coinciden" in page

@@ -8,7 +8,8 @@ from registro.adapters.identity import IdentityDirectory
 from registro.adapters.mail import MailBatch, Mailer, SmtpBatch, SmtpMailer
 from registro.adapters.storage import ObjectStore, S3Store
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
-from registro.workflow.queue_index import IndexBackend, MemoryBackend, RedisBackend
+from registro.workflow.queue_index import PgQueueIndex, QueueIndex
+from tests.fake_queue import FakeQueueIndex
 from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeStore
 
 
@@ -21,7 +22,7 @@ def protocol_methods(protocol) -> list[str]:
     (ObjectStore, S3Store, FakeStore),
     (Mailer, SmtpMailer, FakeMailer),
     (MailBatch, SmtpBatch, FakeMailBatch),
-    (IndexBackend, RedisBackend, MemoryBackend),
+    (QueueIndex, PgQueueIndex, FakeQueueIndex),
     (ConsoleSessions, RedisSessions, MemorySessions),
 ])
 def test_real_and_fake_share_the_protocol(protocol, real, fake):

@@ -1,7 +1,7 @@
 """The review queue as the metrics see it: the ONE function that asks the review workflow.
 
-It reads the shared queue index (workflow/queue_index.py): an exact count and the oldest entry, two
-cheap index reads whatever the queue's length, and the same answer from every replica.
+It reads the queue's indexed queries (workflow/queue_index.py): an exact count and the oldest pending
+application, two index reads whatever the queue's length, the same answer from every replica.
 """
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from ..adapters.mail import MailUnavailable
 from ..adapters.sessions import SessionsUnavailable
 from ..adapters.storage import StorageUnavailable
 from ..platform.db import DatabaseUnavailable
-from ..workflow.queue_index import QueueIndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +61,11 @@ def register(app: Flask) -> None:
         return error_page(503, "El servicio no está disponible en este momento. No se realizó ningún cambio; "
                                "intente de nuevo en unos minutos.")
 
-    @app.errorhandler(QueueIndexUnavailable)
     @app.errorhandler(SessionsUnavailable)
     def shared_state_down(exc: Exception):
         if request.blueprint in CONSOLE_BLUEPRINTS:
             # Console sessions are state that may be lost (issue 20): the reviewer is asked to log
-            # in again, never shown a 5xx. The queue index lives in the same Redis.
+            # in again, never shown a 5xx.
             log.warning("Redis no disponible en la consola; se pide iniciar sesión de nuevo: %s", type(exc).__name__)
             return redirect(url_for("console.interrupted"), 303)
         log.error("Redis no disponible: %s", type(exc).__name__)

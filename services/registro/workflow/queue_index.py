@@ -1,46 +1,44 @@
-"""The review-queue index: every application `en_revision`, ordered by submission time, shared by
-every replica, with exact counts and search — at a cost that does not grow with the queue.
+"""The review queue, search and the supervisor's pending figures as indexed queries over registro's
+PostgreSQL (issue 20 §8): nothing derived is kept anywhere else, so nothing can drift.
 
-Keycloak stays the record; this is a derived index that `python -m registro.reindex` can rebuild
-from it at any time. Why Redis (sorted sets and sets) rather than S3 keys: Redis answers a page
-(ZRANGE), a count (ZCARD, one per facet) and a search term (one SET per normalised term) in a
-single round trip of O(log n + page) work, and updates one application atomically (MULTI/EXEC);
-with S3 keys a count would be a LIST of the whole prefix and a search term a second family of
-keys kept in step without transactions. Redis already runs in every stack profile (REDIS_URL)
-for the rate limits and console sessions; without REDIS_URL (unit tests, a bare `flask run`) the
-in-process backend of the same Protocol is used.
+The application's row is the record (kernel/records.py writes `estatus`, `submitted_at`, the facets,
+the names and `search_text` with every change); a reservation is a row of `review_leases` whose
+`expires_at` (the database's clock) is still ahead and that was not released.
 
-Failure-safe order (the index may briefly hold an application that is no longer pending, never
-miss one that is): an application is ADDED before Keycloak says `en_revision` (and removed again
-if that write fails), and REMOVED after Keycloak says it left review. A leftover ("ghost") is
-harmless: opening it shows its real status, "Siguiente solicitud" drops it, reindex removes it.
+Indexes (migration 0004, mirrored in platform/db/schema.py):
+  ix_applications_queue             (submitted_at, id) WHERE en_revision and activa  — page, oldest, ages
+  ix_applications_queue_tipo        (tipo_usuario, submitted_at, id)  same predicate   — a user type's page
+  ix_applications_queue_extranjero  (es_extranjero, submitted_at, id) same predicate   — nationality's page
+  ix_applications_queue_facets      (tipo_usuario, es_extranjero)     same predicate   — counts per facet
+  ix_applications_search_text       GIN (search_text gin_trgm_ops)                     — search, any status
+A page is an offset into the first index (page numbers, as the console links them); the counts are
+one index-only GROUP BY over the pending rows; the reservations are few (one or two per reviewer).
 
-Layout (one Redis logical database, keys under `au:cola:`):
-  d                       hash   id -> entry JSON
-  z:all, z:t:<tipo>, z:e:<si|no>, z:te:<tipo>:<si|no>
-                          zsets  id scored by submission time (epoch s); ties ordered by id
-  r                       zset   reserved ids scored by their lease's expiry (mirror of the S3 leases)
-  s:<term>                sets   ids per normalised search term (folio, CURP, RFC, passport, email,
-                                 each name word and its prefixes of 3+ letters)
+Search ignores accents and case: `search_text` is normalised on write (kernel/search_text.py) and the
+query with the same `normalise`; each word of the query (3+ characters: what a trigram index can
+find) must occur in the text, so "núñez jose" finds "José Núñez", "persona12@" an email, any part of
+a CURP, RFC, passport or folio its application, whatever its status.
 """
 from __future__ import annotations
 
-import json
 import re
-import time
-import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
+
+from sqlalchemy import text
 
 from keycloak_ext.catalog import USER_TYPE_LABELS
 
-from ..adapters.index_store import (IndexBackend, MemoryBackend, QueueIndexUnavailable,  # noqa: F401 - re-exported
-                                     RedisBackend)
-from ..domain.application import Application
+from ..domain import status as st
+from ..kernel.search_text import normalise
+from ..platform.db import Database, DatabaseUnavailable
 
-MIN_PREFIX = 3
 SEARCH_LIMIT = 50
+MIN_WORD = 3  # a trigram index finds words of 3+ characters; shorter ones would read every row
+# Kept for the callers' except clauses (decisions.py, activation.py): the queue is read from the
+# database now, whose outage is DatabaseUnavailable (a Spanish 503, web/errors.py).
+QueueIndexUnavailable = DatabaseUnavailable
 
 
 # --- entries ----------------------------------------------------------------------------------
@@ -52,25 +50,19 @@ class QueueEntry:
     tipo_usuario: str
     es_extranjero: bool
     submitted_at: str
-    terms: tuple[str, ...] = field(default=(), compare=False)
+    estatus: str = st.EN_REVISION
 
     @property
     def tipo_label(self) -> str:
         return USER_TYPE_LABELS.get(self.tipo_usuario, self.tipo_usuario or "—")
 
     @property
+    def estatus_label(self) -> str:
+        return st.LABELS.get(self.estatus, self.estatus or "—")
+
+    @property
     def score(self) -> float:
         return submitted_score(self.submitted_at)
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "terms": list(self.terms)}, ensure_ascii=False, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str) -> "QueueEntry":
-        d = json.loads(raw)
-        return cls(account_id=d["account_id"], folio=d.get("folio", ""), full_name=d.get("full_name", ""),
-                   tipo_usuario=d.get("tipo_usuario", ""), es_extranjero=bool(d.get("es_extranjero")),
-                   submitted_at=d.get("submitted_at", ""), terms=tuple(d.get("terms") or ()))
 
 
 def submitted_score(iso: str) -> float:
@@ -83,38 +75,16 @@ def submitted_score(iso: str) -> float:
     return moment.timestamp()
 
 
-def normalise(text: str) -> str:
-    """Lower case, no accents, single spaces: what a reviewer types and what is stored agree."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return re.sub(r"\s+", " ", plain).strip()
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[^0-9a-zñ@._+-]+", normalise(text)) if w]
-
-
-def search_terms(app: Application) -> tuple[str, ...]:
-    account = app.account
-    terms: set[str] = set()
-    for raw in (app.folio, account.attr("curp"), account.attr("rfc"), account.attr("pasaporte"), account.email,
-                account.username):
-        value = normalise(raw)
-        if value:
-            terms.add(value.replace(" ", ""))
-    if account.email and "@" in account.email:
-        terms.add(normalise(account.email).split("@", 1)[0])
-    for word in _words(f"{account.first_name} {account.last_name}"):
-        terms.add(word)
-        for n in range(MIN_PREFIX, len(word)):
-            terms.add(word[:n])
-    return tuple(sorted(terms))
-
-
-def entry_for(app: Application, submitted_at: str | None = None) -> QueueEntry:
+def entry_for(app, submitted_at: str | None = None) -> QueueEntry:
+    """An application as a queue row (what activation.py still hands to the no-op `add`)."""
     return QueueEntry(account_id=app.id, folio=app.folio, full_name=app.full_name, tipo_usuario=app.tipo_usuario,
                       es_extranjero=app.es_extranjero, submitted_at=submitted_at or app.submitted_at,
-                      terms=search_terms(app))
+                      estatus=app.status)
+
+
+def search_words(query: str) -> list[str]:
+    """The words of what a reviewer typed that the search looks for (normalised, 3+ characters)."""
+    return [w for w in dict.fromkeys(normalise(query).split(" ")) if len(w) >= MIN_WORD]
 
 
 # --- filters, pages, counts ---------------------------------------------------------------------
@@ -143,158 +113,193 @@ class IndexPage:
     pages: int
 
 
-def _set_keys(entry: QueueEntry) -> list[str]:
-    ext = "si" if entry.es_extranjero else "no"
-    return ["z:all", f"z:t:{entry.tipo_usuario}", f"z:e:{ext}", f"z:te:{entry.tipo_usuario}:{ext}"]
+class QueueIndex(Protocol):
+    """What the console, supervision and the metrics read; `PgQueueIndex` here, an in-memory twin
+    over the same rows in tests/fakes.py."""
+
+    def overview(self, filters: QueueFilters, size: int) -> tuple[Counts, IndexPage | None]: ...
+    def page(self, filters: QueueFilters, size: int) -> IndexPage: ...
+    def counts(self) -> Counts: ...
+    def reserved(self) -> dict[str, float]: ...
+    def unreserved(self, filters: QueueFilters, chunk: int = 50) -> Iterator[str]: ...
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[QueueEntry]: ...
+    def age_counts(self, now: float, edges_days: Iterable[tuple[float, float]]) -> list[int]: ...
+    def oldest(self) -> QueueEntry | None: ...
+    def get(self, account_id: str) -> QueueEntry | None: ...
+    def all_ids(self) -> list[str]: ...
+    def add(self, entry: QueueEntry) -> None: ...
+    def remove(self, account_id: str) -> None: ...
 
 
-def _filter_key(filters: QueueFilters) -> str:
-    if filters.tipo and filters.extranjero:
-        return f"z:te:{filters.tipo}:{filters.extranjero}"
+def page_bounds(matching: int, size: int, asked: int) -> tuple[int, int, int]:
+    """(page, pages, offset): an asked page past the end shows the last one."""
+    pages = max(1, -(-matching // size))
+    page = min(max(1, asked), pages)
+    return page, pages, (page - 1) * size
+
+
+# --- SQL --------------------------------------------------------------------------------------------
+# The predicate of the partial indexes, word for word (PostgreSQL matches them by implication).
+PENDING = "a.estatus = 'en_revision' AND a.state = 'activa'"
+# Search sees every application whose account exists (a rejected one too: its history), never an
+# intent (`creando`) nor one cancelled (its personal data is gone).
+SEARCHABLE = "a.state IN ('activa', 'rechazada')"
+ACTIVE_LEASE = "l.account_id = a.account_id AND NOT l.released AND l.expires_at > now()"
+COLUMNS = ("a.account_id, a.folio, a.first_name, a.last_name, a.tipo_usuario, a.es_extranjero, a.submitted_at, "
+           "a.estatus")
+
+
+def _facet_sql(filters: QueueFilters) -> tuple[str, dict]:
+    where, params = [PENDING], {}
     if filters.tipo:
-        return f"z:t:{filters.tipo}"
-    if filters.extranjero:
-        return f"z:e:{filters.extranjero}"
-    return "z:all"
+        where.append("a.tipo_usuario = :tipo")
+        params["tipo"] = filters.tipo
+    if filters.extranjero in ("si", "no"):
+        where.append("a.es_extranjero = :ext")
+        params["ext"] = filters.extranjero == "si"
+    return " AND ".join(where), params
 
 
-# --- the index --------------------------------------------------------------------------------------
-class QueueIndex:
-    def __init__(self, backend: IndexBackend, clock=time.time) -> None:
-        self.backend = backend
-        self.clock = clock
+def _entry(row) -> QueueEntry:
+    submitted = row.submitted_at.astimezone(timezone.utc).isoformat() if row.submitted_at else ""
+    return QueueEntry(account_id=row.account_id, folio=row.folio, full_name=f"{row.first_name} {row.last_name}".strip(),
+                      tipo_usuario=row.tipo_usuario, es_extranjero=row.es_extranjero, submitted_at=submitted,
+                      estatus=row.estatus or "")
 
-    # writes
+
+def _like(word: str) -> str:
+    return "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+
+
+class PgQueueIndex:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # Nothing to write: the queue is derived from the application's row and its lease.
     def add(self, entry: QueueEntry) -> None:
-        """Adds or replaces one application's entry (its sets and terms as one atomic write)."""
-        ops = self._removal_ops(entry.account_id, keep_reservation=True)
-        ops += [("hset", entry.account_id, entry.to_json())]
-        ops += [("zadd", key, entry.account_id, entry.score) for key in _set_keys(entry)]
-        ops += [("sadd", f"s:{term}", entry.account_id) for term in entry.terms]
-        self.backend.apply(ops)
+        """Derived from the record: nothing to write (kept while activation.py still calls it)."""
 
     def remove(self, account_id: str) -> None:
-        self.backend.apply(self._removal_ops(account_id))
-
-    def _removal_ops(self, account_id: str, keep_reservation: bool = False) -> list[tuple]:
-        raw = self.backend.hget(account_id)
-        ops: list[tuple] = [("hdel", account_id)]
-        if raw:
-            old = QueueEntry.from_json(raw)
-            ops += [("zrem", key, account_id) for key in _set_keys(old)]
-            ops += [("srem", f"s:{term}", account_id) for term in old.terms]
-        else:
-            ops += [("zrem", "z:all", account_id)]
-        if not keep_reservation:
-            ops.append(("zrem", "r", account_id))
-        return ops
-
-    def mark_reserved(self, account_id: str, expires_at: float) -> None:
-        self.backend.apply([("zadd", "r", account_id, expires_at)])
-
-    def mark_released(self, account_id: str) -> None:
-        self.backend.apply([("zrem", "r", account_id)])
-
-    def clear(self) -> None:
-        self.backend.clear()
+        """Derived from the record: nothing to write (kept while decisions.py, purge.py and
+        personal_data.py still call it)."""
 
     # reads
-    def get(self, account_id: str) -> QueueEntry | None:
-        raw = self.backend.hget(account_id)
-        return QueueEntry.from_json(raw) if raw else None
-
-    def entries(self, ids: list[str]) -> list[QueueEntry]:
-        return [QueueEntry.from_json(raw) for raw in self.backend.hmget(ids) if raw]
-
-    def all_ids(self) -> list[str]:
-        return self.backend.zrange("z:all", 0, -1)
-
-    def reserved(self) -> dict[str, float]:
-        """Active reservations (few: one or two per reviewer at work)."""
-        return dict(self.backend.zrangebyscore("r", self.clock(), float("inf")))
+    def overview(self, filters: QueueFilters, size: int) -> tuple[Counts, IndexPage | None]:
+        """The counts and (size > 0) one page, in one transaction (one snapshot: they agree)."""
+        with self.db.transaction() as conn:
+            counts = self._counts(conn)
+            return counts, (self._page(conn, filters, size) if size else None)
 
     def counts(self) -> Counts:
-        return self.overview(QueueFilters(), 0)[0]
-
-    def overview(self, filters: QueueFilters, size: int) -> tuple[Counts, IndexPage | None]:
-        """The counts and (size > 0) one page, sharing the round trips: the card of every facet in
-        one pipeline, the reservations read once."""
-        tipos = list(USER_TYPE_LABELS)
-        key = _filter_key(filters)
-        keys = ["z:all", "z:e:si", "z:e:no", *[f"z:t:{t}" for t in tipos], key]
-        cards = self.backend.zcards(keys)
-        reserved = self.reserved()
-        pending = self.backend.zscores("z:all", list(reserved))
-        counts = Counts(total=cards[0], by_extranjero={"si": cards[1], "no": cards[2]},
-                        by_tipo={t: n for t, n in zip(tipos, cards[3:-1]) if n},
-                        reserved=sum(1 for s in pending if s is not None))
-        return counts, (self._page(filters, size, key, cards[-1], reserved) if size else None)
+        with self.db.transaction() as conn:
+            return self._counts(conn)
 
     def page(self, filters: QueueFilters, size: int) -> IndexPage:
-        key = _filter_key(filters)
-        return self._page(filters, size, key, self.backend.zcard(key), self.reserved())
+        with self.db.transaction() as conn:
+            return self._page(conn, filters, size)
 
-    def _page(self, filters: QueueFilters, size: int, key: str, card: int, reserved: dict[str, float]) -> IndexPage:
-        ranks = sorted(r for r in self.backend.zranks(key, list(reserved)) if r is not None)
+    def _counts(self, conn) -> Counts:
+        by_tipo: dict[str, int] = {}
+        by_ext = {"si": 0, "no": 0}
+        for tipo, ext, n in conn.execute(text(
+                f"SELECT a.tipo_usuario, a.es_extranjero, count(*) FROM applications a WHERE {PENDING} "
+                "GROUP BY 1, 2")):
+            by_tipo[tipo] = by_tipo.get(tipo, 0) + n
+            by_ext["si" if ext else "no"] += n
+        reserved = conn.execute(text(
+            f"SELECT count(*) FROM review_leases l JOIN applications a ON {ACTIVE_LEASE} WHERE {PENDING}")).scalar_one()
+        return Counts(total=sum(by_ext.values()), by_tipo={t: n for t, n in by_tipo.items() if n},
+                      by_extranjero=by_ext, reserved=reserved)
+
+    def _page(self, conn, filters: QueueFilters, size: int) -> IndexPage:
+        where, params = _facet_sql(filters)
         if filters.reserva == "reservadas":
-            matching = len(ranks)
+            where += f" AND EXISTS (SELECT 1 FROM review_leases l WHERE {ACTIVE_LEASE})"
         elif filters.reserva == "libres":
-            matching = card - len(ranks)
-        else:
-            matching = card
-        pages = max(1, -(-matching // size))
-        page = min(max(1, filters.page), pages)
-        offset = (page - 1) * size
-        if filters.reserva == "reservadas":
-            ids = [self.backend.zrange(key, r, r)[0] for r in ranks[offset:offset + size]]
-        elif filters.reserva == "libres":
-            start = offset
-            for r in ranks:  # the n-th free entry sits after every reserved rank before it
-                if r <= start:
-                    start += 1
-                else:
-                    break
-            window = self.backend.zrange(key, start, start + size + len(ranks) - 1)
-            ids = [i for i in window if i not in reserved][:size]
-        else:
-            ids = self.backend.zrange(key, offset, offset + size - 1)
-        entries = self.entries(ids)
-        return IndexPage(entries=entries, reserved={e.account_id: reserved[e.account_id] for e in entries
-                                                    if e.account_id in reserved},
-                         matching=matching, page=page, pages=pages)
+            where += f" AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE {ACTIVE_LEASE})"
+        matching = conn.execute(text(f"SELECT count(*) FROM applications a WHERE {where}"), params).scalar_one()
+        page, pages, offset = page_bounds(matching, size, filters.page)
+        rows = conn.execute(text(
+            f"SELECT {COLUMNS}, extract(epoch FROM l.expires_at) AS lease_expiry FROM applications a "
+            f"LEFT JOIN review_leases l ON {ACTIVE_LEASE} WHERE {where} "
+            "ORDER BY a.submitted_at, a.id LIMIT :size OFFSET :offset"), {**params, "size": size, "offset": offset})
+        entries, reserved = [], {}
+        for row in rows:
+            entries.append(_entry(row))
+            if row.lease_expiry is not None:
+                reserved[row.account_id] = float(row.lease_expiry)
+        return IndexPage(entries=entries, reserved=reserved, matching=matching, page=page, pages=pages)
+
+    def reserved(self) -> dict[str, float]:
+        """Active reservations of applications in review (few: one or two per reviewer at work)."""
+        with self.db.transaction() as conn:
+            return {account_id: float(expiry) for account_id, expiry in conn.execute(text(
+                f"SELECT a.account_id, extract(epoch FROM l.expires_at) FROM review_leases l "
+                f"JOIN applications a ON {ACTIVE_LEASE} WHERE {PENDING}"))}
 
     def unreserved(self, filters: QueueFilters, chunk: int = 50) -> Iterator[str]:
-        """Ids matching the filters, oldest first, that no active lease holds (as the index knows)."""
-        key = _filter_key(filters)
-        start = 0
+        """Ids matching the filters, oldest first, that no active lease holds ("Siguiente solicitud"'s
+        candidates), read a chunk at a time after the last one seen (keyset, so a claim made meanwhile
+        moves nothing)."""
+        where, params = _facet_sql(filters)
+        after = ""
+        last: dict = {}
         while True:
-            ids = self.backend.zrange(key, start, start + chunk - 1)
-            if not ids:
+            with self.db.transaction() as conn:
+                rows = conn.execute(text(
+                    f"SELECT a.account_id, a.submitted_at, a.id FROM applications a WHERE {where}{after} "
+                    f"AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE {ACTIVE_LEASE}) "
+                    "ORDER BY a.submitted_at, a.id LIMIT :chunk"), {**params, **last, "chunk": chunk}).all()
+            if not rows:
                 return
-            reserved = self.reserved()
-            yield from (i for i in ids if i not in reserved)
-            start += chunk
+            yield from (r.account_id for r in rows)
+            after = " AND (a.submitted_at, a.id) > (:last_at, CAST(:last_id AS uuid))"
+            last = {"last_at": rows[-1].submitted_at, "last_id": rows[-1].id}
 
-    def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[QueueEntry]:
-        """Folio, CURP, RFC, passport, email (whole or before the @), username, or words of the name
-        (whole or their first 3+ letters), accent- and case-insensitive; oldest first."""
-        query = normalise(text)
-        if not query:
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[QueueEntry]:
+        """Applications of any status whose folio, CURP, RFC, passport, email or name contain every
+        word of the query (accents and case ignored); pending ones first, then oldest submission."""
+        words = search_words(query)
+        if not words:
             return []
-        compact = query.replace(" ", "")
-        ids = self.backend.oldest_of([f"s:{compact}"], limit)
-        if not ids and " " in query:
-            ids = self.backend.oldest_of([f"s:{w}" for w in _words(query)], limit)
-        return self.entries(ids)
+        params = {f"w{i}": _like(w) for i, w in enumerate(words)}
+        where = " AND ".join(f"a.search_text LIKE :w{i}" for i in range(len(words)))
+        with self.db.transaction() as conn:
+            rows = conn.execute(text(
+                f"SELECT {COLUMNS} FROM applications a WHERE {where} AND {SEARCHABLE} "
+                "ORDER BY a.estatus <> 'en_revision', a.submitted_at NULLS LAST, a.id LIMIT :limit"),
+                {**params, "limit": limit})
+            return [_entry(r) for r in rows]
 
     def age_counts(self, now: float, edges_days: Iterable[tuple[float, float]]) -> list[int]:
         """Pending applications whose age in days lies in [lo, hi) for each (lo, hi)."""
-        return [self.backend.zcount("z:all", now - hi * 86400 + 1e-3, now - lo * 86400) for lo, hi in edges_days]
+        edges = list(edges_days)
+        if not edges:
+            return []
+        params: dict = {"now": now}
+        columns = []
+        for i, (lo, hi) in enumerate(edges):
+            params[f"lo{i}"], params[f"hi{i}"] = lo * 86400, min(hi, 1e6) * 86400
+            columns.append(f"count(*) FILTER (WHERE a.submitted_at <= to_timestamp(:now - :lo{i}) "
+                           f"AND a.submitted_at > to_timestamp(:now - :hi{i}))")
+        with self.db.transaction() as conn:
+            return list(conn.execute(text(f"SELECT {', '.join(columns)} FROM applications a WHERE {PENDING}"),
+                                     params).one())
 
     def oldest(self) -> QueueEntry | None:
-        ids = self.backend.zrange("z:all", 0, 0)
-        return self.get(ids[0]) if ids else None
+        with self.db.transaction() as conn:
+            row = conn.execute(text(f"SELECT {COLUMNS} FROM applications a WHERE {PENDING} "
+                                    "ORDER BY a.submitted_at, a.id LIMIT 1")).first()
+        return _entry(row) if row else None
 
+    def get(self, account_id: str) -> QueueEntry | None:
+        """The pending application with this account id, None when it is not in review."""
+        with self.db.transaction() as conn:
+            row = conn.execute(text(f"SELECT {COLUMNS} FROM applications a WHERE {PENDING} "
+                                    "AND a.account_id = :id"), {"id": account_id}).first()
+        return _entry(row) if row else None
 
-def index_for(redis_url: str | None) -> QueueIndex:
-    return QueueIndex(RedisBackend(redis_url) if redis_url else MemoryBackend())
+    def all_ids(self) -> list[str]:
+        with self.db.transaction() as conn:
+            return list(conn.execute(text(f"SELECT a.account_id FROM applications a WHERE {PENDING} "
+                                          "ORDER BY a.submitted_at, a.id")).scalars())

@@ -1,6 +1,6 @@
 """The review console's workflow (SPEC §7), one object for the views: it wires the parts, each in
 its own module —
-  review_queue.py     the queue page, search, claims and "Siguiente solicitud" (over queue_index.py)
+  review_queue.py     the queue page, search, claims and "Siguiente solicitud" (SQL: queue_index.py)
   review_detail.py    one application as the reviewer sees it; round and documents digests
   decisions.py        approve / correct / reject, in their failure-safe order
   decision_emails.py  the emails a decision queues in the outbox, and their deliverer
@@ -24,7 +24,7 @@ from .audit import AuditTrail
 from .decision_emails import login_url  # noqa: F401 - re-exported
 from .decisions import Decisions, Outcome, ReviewRefused
 from .leases import Lease, Leases, Reviewer
-from .queue_index import MemoryBackend, QueueFilters, QueueIndex
+from .queue_index import QueueFilters, QueueIndex
 from .page_views import PageViews
 from .responsiva_qr import mac_key
 from .review_detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
@@ -41,7 +41,7 @@ class ReviewService:
         self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
         self.settings = settings
-        self.index = index if index is not None else QueueIndex(MemoryBackend())
+        self.index = index  # None: a console without a queue (tests of one application's page)
         self.leases = Leases(store, settings.claim_lease_s)
         self.audit = AuditTrail(store)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)

@@ -1,14 +1,13 @@
 """The review queue as reviewers see it: a page of the index, search, claims and "Siguiente solicitud".
 
-Everything here reads the queue index (workflow/queue_index.py), never the whole `en_revision` set
-from Keycloak, so a page costs the same with 200 or 200,000 pending. The S3 leases stay the
-authority on who holds an application: the index only mirrors them for counts and filters, and
-"Siguiente solicitud" claims with the same conditional write a click on "Reservar" uses, so two
-reviewers asking at the same instant get two different applications.
+Everything here reads the queue's indexed queries (workflow/queue_index.py): a page costs the same
+with 200 or 200,000 pending. The leases (workflow/leases.py) are the authority on who holds an
+application; the queue reads the same rows for its counts and filters, and "Siguiente solicitud"
+claims with the same statement a click on "Reservar" uses, so two reviewers asking at the same
+instant get two different applications.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,9 +20,7 @@ from ..domain.application import Application
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .leases import Lease, LeaseHeld, Leases, Reviewer
-from .queue_index import QueueEntry, QueueFilters, QueueIndex, QueueIndexUnavailable
-
-log = logging.getLogger(__name__)
+from .queue_index import QueueEntry, QueueFilters, QueueIndex
 
 PAGE_SIZE = 25
 NEXT_ATTEMPTS = 200  # candidates tried by one "Siguiente solicitud" before answering "none free"
@@ -64,17 +61,15 @@ class ReviewQueue:
         return self._rows(self.index.search(text), self.index.reserved())
 
     def _rows(self, entries, reserved) -> list[tuple[QueueEntry, Lease | None]]:
-        """Each entry with its lease, read from S3 only for those the index mirrors as reserved."""
+        """Each entry with its lease, read only for those the queue found reserved."""
         return [(e, self.leases.active(e.account_id) if e.account_id in reserved else None) for e in entries]
 
     # --- claims -------------------------------------------------------------------------------
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:
         app = Application(self.identity.get_account(account_id))
         if app.status != st.EN_REVISION:
-            self._drop_ghost(account_id)
             raise NotInReview()
         lease = self.leases.claim(account_id, reviewer)  # raises LeaseHeld
-        self._mirror_reservation(account_id, lease.expires_at)
         self.audit.record(audit_actions.CLAIM, account_id, actor_id=reviewer.id, actor_username=reviewer.username,
                           status_before=app.status, status_after=app.status,
                           details={"vence": datetime.fromtimestamp(lease.expires_at, timezone.utc).isoformat()})
@@ -83,7 +78,6 @@ class ReviewQueue:
     def release(self, account_id: str, reviewer: Reviewer) -> bool:
         released = self.leases.release(account_id, reviewer)
         if released:
-            self._mirror_reservation(account_id, None)
             app = Application(self.identity.get_account(account_id))
             self.audit.record(audit_actions.RELEASE, account_id, actor_id=reviewer.id,
                               actor_username=reviewer.username, status_before=app.status, status_after=app.status)
@@ -91,35 +85,12 @@ class ReviewQueue:
 
     def next(self, filters: QueueFilters, reviewer: Reviewer) -> Lease | None:
         """Claims the oldest application matching the filters that nobody holds; None when there is none.
-        The index proposes candidates oldest first; the S3 lease decides (one winner per application)."""
+        The queue proposes candidates oldest first; the lease decides (one winner per application)."""
         for attempt, account_id in enumerate(self.index.unreserved(filters)):
             if attempt >= NEXT_ATTEMPTS:
                 break
-            current = self.leases.active(account_id)
-            if current is not None:  # the index's mirror lagged: someone holds it
-                self._mirror_reservation(account_id, current.expires_at)
-                continue
             try:
                 return self.claim(account_id, reviewer)
-            except (LeaseHeld, NotInReview):
-                continue
-            except AccountNotFound:
-                self._drop_ghost(account_id)
+            except (LeaseHeld, NotInReview, AccountNotFound):  # claimed meanwhile, or left review
                 continue
         return None
-
-    def _drop_ghost(self, account_id: str) -> None:
-        """An index entry whose application left review (a crash between the two writes): remove it."""
-        try:
-            self.index.remove(account_id)
-        except QueueIndexUnavailable:
-            log.warning("no se pudo quitar del índice una solicitud que ya no está en revisión: %s", account_id)
-
-    def _mirror_reservation(self, account_id: str, expires_at: float | None) -> None:
-        try:
-            if expires_at is None:
-                self.index.mark_released(account_id)
-            else:
-                self.index.mark_reserved(account_id, expires_at)
-        except QueueIndexUnavailable:  # the lease itself is in S3; the mirror heals at the next claim or reindex
-            log.warning("índice de la cola no disponible al reflejar una reserva: %s", account_id)

@@ -1,0 +1,39 @@
+"""the review queue, search and supervision as indexed queries over applications (the Redis index goes)
+
+Revision ID: 0004
+Revises: 0003
+"""
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # pg_trgm is a trusted extension (PostgreSQL ≥ 13): the database's owner creates it, no superuser.
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    # Search: any fragment of folio, CURP, RFC, passport, email or name, over every status.
+    op.execute("CREATE INDEX ix_applications_search_text ON applications USING gin (search_text gin_trgm_ops)")
+    # The queue's order (and its count), pending ones only: a tenth of the table, read oldest first.
+    # `state = 'activa'`: an application whose account was deleted keeps its last estatus, not its place.
+    op.execute("CREATE INDEX ix_applications_queue ON applications (submitted_at, id) "
+               "WHERE estatus = 'en_revision' AND state = 'activa'")
+    # A facet's page: the same order within one user type, or one nationality.
+    op.execute("CREATE INDEX ix_applications_queue_tipo ON applications (tipo_usuario, submitted_at, id) "
+               "WHERE estatus = 'en_revision' AND state = 'activa'")
+    op.execute("CREATE INDEX ix_applications_queue_extranjero ON applications (es_extranjero, submitted_at, id) "
+               "WHERE estatus = 'en_revision' AND state = 'activa'")
+    # The counts per facet: one index-only GROUP BY over the pending rows.
+    op.execute("CREATE INDEX ix_applications_queue_facets ON applications (tipo_usuario, es_extranjero) "
+               "WHERE estatus = 'en_revision' AND state = 'activa'")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_applications_queue_facets")
+    op.execute("DROP INDEX IF EXISTS ix_applications_queue_extranjero")
+    op.execute("DROP INDEX IF EXISTS ix_applications_queue_tipo")
+    op.execute("DROP INDEX IF EXISTS ix_applications_queue")
+    op.execute("DROP INDEX IF EXISTS ix_applications_search_text")
+    op.execute("DROP EXTENSION IF EXISTS pg_trgm")
