@@ -3,9 +3,8 @@
 Measured before: with the stack's Redis stopped for 30 s, registration and recovery answered 500
 (1,419 of 1,471) while /health/ready said 200. Redis holds only what may be lost, so with it down
 every path keeps answering: rate limits count in the process's memory, the console asks the reviewer
-to log in again (a Spanish page), a submission goes on without its queue entry, and readiness stays
-200 saying "degradado". Once Redis is back, the console logs in again, the limits return to Redis and
-reindexing puts the submission back in the queue.
+to log in again (a Spanish page), a submission goes on and is in the queue (SQL), and readiness stays
+200 saying "degradado". Once Redis is back, the console logs in again and the limits return to Redis.
 
 Each step is prepared with everything up; Redis (the test stack's own redis-server, through
 tools.stack's pid files) is stopped, the steps run, Redis is started again, and the aftermath is
@@ -24,7 +23,6 @@ import requests
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.workflow.queue_reconcile import reconcile
 from tests.support import files
 from tests.support.applications import (create_application, delete_application, direct_upload, path_of,
                                         upload_valid_documents)
@@ -174,8 +172,7 @@ def test_with_redis_stopped_nothing_answers_5xx_and_everything_resumes(
     ready = requests.get(stack.registro_url + "/health/ready", timeout=30)
     assert ready.status_code == 200 and ready.json()["estado"] == "ok" and ready.json()["servicios"]["redis"] == "ok"
 
-    # The submission made without its queue entry is put back by the existing reconcile (reindex).
-    reconcile(gateway, storage, queue_index, repair=True)
+    # The submission is in the queue: the queue is SQL over the record, Redis never held it.
     assert queue_index.get(submit_id) is not None
 
     # The limits go back to Redis by themselves (Flask-Limiter probes it with backoff, < 1 min apart).

@@ -1,5 +1,5 @@
-"""The queue index follows Keycloak through every transition, survives a crash between the two
-writes, is repaired by reindex; "Siguiente solicitud" under concurrency; every applied decision's
+"""The queue follows the record through every transition (it is read from it: nothing to repair);
+"Siguiente solicitud" under concurrency; every applied decision's
 email reaches the applicant through the outbox, whatever fails on the way (issue 11 §12, issue 20 §5)."""
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from registro.domain.storage_keys import decision_key
 from registro.workflow import decisions as decisions_mod
 from registro.workflow.activation import submit_for_review
 from registro.workflow.leases import Reviewer
-from registro.workflow.queue_index import MemoryBackend, QueueFilters, QueueIndex, QueueIndexUnavailable, entry_for
-from registro.workflow.queue_reconcile import reconcile
+from registro.workflow.queue_index import QueueFilters, entry_for
 from registro.workflow.review import ReviewService
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
@@ -26,14 +25,18 @@ from tests.unit.test_review_workflow import ANA, BETO, outbox_of, seen, service 
 
 
 def assert_index_agrees(identity, index):
-    """Same ids, same entries (order, facets, search terms) as Keycloak's `en_revision` set."""
+    """Same ids, same entries (order, facets, status) as the records' `en_revision` set."""
     pending = [Application(a) for a in identity.iter_by_attribute("estatus", "en_revision")
                if a.attr("estatus") == "en_revision"]
     want = [a.id for a in sorted(pending, key=lambda a: (entry_for(a).score, a.id))]
     assert index.all_ids() == want
     for app in pending:
         stored = index.get(app.id)
-        assert stored == entry_for(app) and stored.terms == entry_for(app).terms
+        want_entry = entry_for(app)
+        assert (stored.account_id, stored.folio, stored.full_name, stored.tipo_usuario, stored.es_extranjero,
+                stored.estatus, stored.score) == (want_entry.account_id, want_entry.folio, want_entry.full_name,
+                                                  want_entry.tipo_usuario, want_entry.es_extranjero,
+                                                  want_entry.estatus, want_entry.score)
     assert index.counts().total == len(want)
 
 
@@ -102,39 +105,6 @@ def test_keycloak_failing_at_submission_leaves_no_entry(fakes):
     assert_index_agrees(fakes.identity, fakes.queue_index)
 
 
-class FlakyIndex(QueueIndex):
-    """Fails the write after Keycloak's: the crash between the two writes."""
-
-    def __init__(self):
-        super().__init__(MemoryBackend())
-        self.fail_remove = False
-
-    def remove(self, account_id):
-        if self.fail_remove:
-            raise QueueIndexUnavailable("caído")
-        super().remove(account_id)
-
-
-def test_crash_between_the_two_writes_leaves_a_ghost_that_siguiente_and_reindex_remove(app, fakes):
-    index = FlakyIndex()
-    with app.test_request_context():
-        service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), index)
-        older = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-01T00:00:00+00:00")
-        newer = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-02T00:00:00+00:00")
-        service.claim(older.id, ANA)
-        index.fail_remove = True
-        assert not service.approve(older.id, ANA, **seen(service, older.id)).already_decided  # the decision stands
-        assert len(fakes.mailer.to(older.email)) == 1
-        index.fail_remove = False
-        assert older.id in index.all_ids()  # one too many, never one missing
-        drift = reconcile(fakes.identity, fakes.storage, index, repair=False)
-        assert drift.extra == [older.id] and not drift.missing
-        # "Siguiente" never hands out the ghost; reindex removes it
-        assert service.next(QueueFilters(), BETO).account_id == newer.id
-        reconcile(fakes.identity, fakes.storage, index, repair=True)
-        assert_index_agrees(fakes.identity, index)
-
-
 def test_siguiente_drops_a_ghost_it_meets(service, fakes):
     index = fakes.queue_index
     ghost = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-01T00:00:00+00:00")
@@ -143,35 +113,6 @@ def test_siguiente_drops_a_ghost_it_meets(service, fakes):
     assert service.next(QueueFilters(), BETO).account_id == real.id
     assert ghost.id not in index.all_ids()
     assert_index_agrees(fakes.identity, index)
-
-
-def test_reindex_repairs_a_damaged_index(service, fakes):
-    index = fakes.queue_index
-    apps = [data.create_pending(fakes.identity, fakes.storage, index=index, foreign=n % 2 == 0) for n in range(6)]
-    service.claim(apps[0].id, ANA)
-    index.remove(apps[1].id)  # lost
-    fakes.identity.update_attributes(apps[2].id, {"folio": "AU-2026-CAMBIADO"})  # stale entry
-    gone = data.create_pending(fakes.identity, fakes.storage, index=index)
-    fakes.identity.delete_account(gone.id)  # a ghost
-    index.mark_released(apps[0].id)  # reservation mirror lost
-    drift = reconcile(fakes.identity, fakes.storage, index, repair=True)
-    assert drift.missing == [apps[1].id] and drift.extra == [gone.id] and drift.stale == [apps[2].id]
-    assert drift.reservations_fixed == 1
-    assert_index_agrees(fakes.identity, index)
-    assert index.counts().reserved == 1
-    assert reconcile(fakes.identity, fakes.storage, index, repair=False).total == 0
-
-
-def test_reindex_does_not_undo_a_submission_made_during_the_run(fakes):
-    index = fakes.queue_index
-    created = data.create_pending(fakes.identity, fakes.storage, index=index)
-    original = fakes.identity.iter_by_attribute
-    fakes.identity.iter_by_attribute = lambda name, value, page_size=200: iter([])  # snapshot taken before it
-    try:
-        drift = reconcile(fakes.identity, fakes.storage, index, repair=True)
-    finally:
-        fakes.identity.iter_by_attribute = original
-    assert drift.extra == [created.id] and index.all_ids() == [created.id]
 
 
 def test_siguiente_by_many_reviewers_at_the_same_instant_gives_different_applications(service, fakes):

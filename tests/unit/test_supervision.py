@@ -9,9 +9,10 @@ import pytest
 
 from registro.workflow import audit as audit_mod
 from registro.workflow.audit import APPROVE, CORRECTION, REJECT, AuditTrail
-from registro.workflow.queue_index import MemoryBackend, QueueEntry, QueueIndex
 from registro.workflow.supervision import decisions_between, decisions_csv, summarize
+from tests.fake_queue import FakeQueueIndex
 from tests.fakes import FakeStore
+from tests.support.queue_contract import application_row
 from tests.unit.test_review_web import log_in
 
 NOW = datetime(2026, 3, 4, 18, 0, tzinfo=timezone.utc)  # 12:00 in Mexico City
@@ -23,11 +24,10 @@ def iso(moment: datetime) -> str:
 
 @pytest.fixture
 def index():
-    index = QueueIndex(MemoryBackend(), clock=NOW.timestamp)
-    for n, days in enumerate((0.5, 1.9, 2.0, 3.5, 5, 7.9, 8.0, 30)):
-        index.add(QueueEntry(account_id=f"p{n}", folio=f"AU-{n}", full_name="X", tipo_usuario="transportista",
-                             es_extranjero=False, submitted_at=iso(NOW - timedelta(days=days))))
-    return index
+    rows = [application_row(f"p{n}", folio=f"AU-{n}", first_name="X", last_name="", tipo_usuario="transportista",
+                            submitted_at=NOW - timedelta(days=days))
+            for n, days in enumerate((0.5, 1.9, 2.0, 3.5, 5, 7.9, 8.0, 30))]
+    return FakeQueueIndex(lambda: rows, clock=NOW.timestamp)
 
 
 @pytest.fixture
