@@ -20,7 +20,7 @@ from .errors import IdentityUnavailable
 from .realm_files import load_realm, load_user_profile
 
 _NESTED = ("roles", "groups", "clients", "clientScopes", "users", "components", "smtpServer",
-           "authenticationFlows", "authenticatorConfig", "browserFlow")
+           "authenticationFlows", "authenticatorConfig", "browserFlow", "requiredActions")
 
 # --- least privilege of the service account --------------------------------------------------------
 # `registro-service` holds only view-users, query-users and view-realm as roles. What it may
@@ -110,6 +110,7 @@ class RealmProvisioner:
                 *self._client_changes(),
                 *self._service_account_changes(),
                 *self._flow_changes(),
+                *self._required_action_changes(),
                 *self._least_privilege_changes(),
             ]
         except KeycloakError as exc:
@@ -353,6 +354,33 @@ class RealmProvisioner:
             changes.append(Change(f"flujo del navegador: {browser}",
                                   lambda: self.admin.update_realm(self.name, {"browserFlow": browser})))
         return changes
+
+    def _required_action_changes(self) -> list[Change]:
+        """The required actions the flows rely on stay enabled: CONFIGURE_TOTP (a reviewer's first
+        login) and webauthn-register (the console's "Registrar llave de acceso" asks Keycloak for it
+        as an application-initiated action, `kc_action`). Only what the file declares is compared."""
+        live = {a["alias"]: a for a in self.admin.get_required_actions()}
+        changes = []
+        for action in self.realm.get("requiredActions") or []:
+            alias = action["alias"]
+            if alias not in live:
+                changes.append(Change(f"registrar la acción requerida {alias}",
+                                      lambda a=action: self._register_required_action(a)))
+            elif differs(action, live[alias]):
+                changes.append(Change(f"acción requerida {alias}: {', '.join(k for k in action if k != 'alias')}",
+                                      lambda a=action, l=live[alias]: self.admin.update_required_action(
+                                          a["alias"], {**l, **a})))
+        return changes
+
+    def _register_required_action(self, action: dict) -> None:
+        # A provider Keycloak ships but the realm has not registered (a realm made before it existed).
+        url = f"admin/realms/{self.name}/authentication/register-required-action"
+        response = self.admin.connection.raw_post(url, data=json.dumps({"providerId": action["alias"],
+                                                                        "name": action["alias"]}))
+        if response.status_code >= 400:
+            raise KeycloakError(error_message=response.text, response_code=response.status_code)
+        live = self.admin.get_required_action_by_alias(action["alias"]) or {}
+        self.admin.update_required_action(action["alias"], {**live, **action})
 
     @staticmethod
     def _flattened(flow: dict, by_alias: dict, level: int = 0) -> list[dict]:

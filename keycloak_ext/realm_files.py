@@ -71,6 +71,9 @@ def render_import(config_dir: Path = REALM_CONFIG_DIR) -> dict:
     # A realm file that lists client scopes replaces Keycloak's built-in ones (basic, profile,
     # email, roles…) instead of adding to them; ours are created by provisioning right after.
     realm.pop("clientScopes", None)
+    # Likewise a listed `requiredActions` would replace Keycloak's defaults (update password, verify
+    # email…) with the few the file declares; provisioning keeps those few enabled instead.
+    realm.pop("requiredActions", None)
     # Keycloak's built-in clients (account, account-console) are listed only for the settings we
     # change on them (their base URL: the ANAM portal); importing such a partial entry would replace
     # the built-in client, so provisioning applies them to the live realm instead.

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from functools import wraps
 
 from authlib.integrations.base_client import OAuthError
-from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
 
 from keycloak_ext import AccountNotFound
 from keycloak_ext.catalog import REVIEWER_ROLE
@@ -42,6 +42,7 @@ SUPERVISOR_ROLE = "supervisor"
 STAFF_ROLES = frozenset({REVIEWER_ROLE, SUPERVISOR_ROLE})
 SESSION_ID = "consola"  # the only console value in the (signed) cookie
 SESSION_NEXT = "consola_siguiente"
+SESSION_ACTION = "consola_accion"  # the Keycloak action the console asked for (passkey registration)
 SESSION_MAX_AGE_S = 8 * 3600  # a reviewer logs in again after a working day
 
 NOT_REVIEWER = ("Su cuenta no tiene el rol de revisor. Solo el personal de la ANAM autorizado para validar "
@@ -175,6 +176,34 @@ def login():
     return oidc.client(current_app).authorize_redirect(f"{settings().public_url}/revision/callback")
 
 
+# Keycloak's application-initiated action (AIA) that registers a WebAuthn credential as the second
+# factor; the realm keeps it enabled (realm-config `requiredActions`) and its browser flow accepts the
+# credential beside the OTP code.
+PASSKEY_ACTION = "webauthn-register"
+PASSKEY_RESULTS = {
+    "success": ("exito", "Se registró su llave de acceso. En su próximo inicio de sesión puede usarla en lugar "
+                         "del código de la aplicación de autenticación (elija «Usar otro método»)."),
+    "cancelled": ("aviso", "No se registró ninguna llave de acceso."),
+    "error": ("error", "No fue posible registrar la llave de acceso. Vuelva a intentarlo."),
+}
+
+
+@bp.get("/llave-de-acceso")
+def register_passkey():
+    """"Registrar llave de acceso": the reviewer goes through Keycloak, which asks for the password
+    and second factor again when the login is older than its limit, shows its passkey registration
+    page and comes back through the callback with `kc_action_status`."""
+    data = console_user()
+    if data is None:
+        session[SESSION_NEXT] = request.path
+        return redirect(url_for("console.login"))
+    if REVIEWER_ROLE not in data.get("roles", ()):
+        return render_template("revision/prohibido.html", mensaje=NOT_REVIEWER), 403
+    session[SESSION_ACTION] = PASSKEY_ACTION
+    return oidc.client(current_app).authorize_redirect(f"{settings().public_url}/revision/callback",
+                                                       kc_action=PASSKEY_ACTION)
+
+
 @bp.get("/callback")
 def callback():
     try:
@@ -185,6 +214,7 @@ def callback():
                                "la consola de validación.")
     identity = oidc.identity_from(token["userinfo"])
     next_url = session.pop(SESSION_NEXT, None)
+    action = session.pop(SESSION_ACTION, None)
     _end_server_session()
     session.clear()  # a fresh session for a fresh login (no fixation)
     roles = set(identity.roles) & STAFF_ROLES
@@ -192,6 +222,9 @@ def callback():
         return render_template("revision/prohibido.html", mensaje=NOT_STAFF), 403
     start_session(identity.id, identity.username, identity.name, roles, sid=token["userinfo"].get("sid"))
     session["consola_id_token"] = token.get("id_token", "")
+    result = PASSKEY_RESULTS.get(request.args.get("kc_action_status", "")) if action == PASSKEY_ACTION else None
+    if result:
+        flash(result[1], result[0])
     home = url_for("review.queue") if REVIEWER_ROLE in roles else url_for("supervision.summary")
     if not next_url or not next_url.startswith(("/revision", "/supervision")) or next_url.startswith("//"):
         next_url = home
