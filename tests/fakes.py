@@ -682,3 +682,144 @@ class FakePhoneLinkStore:
             for row in self.rows:
                 if row["account_id"] == account_id and row["revoked_at"] is None:
                     row["revoked_at"] = now
+
+
+class FakeAuditLog:
+    """workflow.audit.PgAuditLog's twin: append-only (an event is never changed), a taken event_id refused,
+    reads ordered by time as the indexes give them."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []  # the rows, in insertion order (the id)
+        self.lock = threading.Lock()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+            raise DatabaseUnavailable("fake")
+
+    def append(self, event) -> bool:
+        from dataclasses import asdict
+
+        from registro.workflow.audit import moment
+
+        self._check()
+        row = {"at": moment(event.at), "event": json.loads(json.dumps(asdict(event)))}
+        with self.lock:
+            if any(r["event"]["event_id"] == event.event_id for r in self.events):
+                return False
+            row["id"] = len(self.events)
+            self.events.append(row)
+        return True
+
+    def _read(self, keep) -> list:
+        from registro.workflow.audit import AuditEvent
+
+        self._check()
+        with self.lock:
+            rows = [r for r in self.events if keep(r)]
+        return [AuditEvent.from_dict(r["event"]) for r in sorted(rows, key=lambda r: (r["at"], r["id"]))]
+
+    def of_account(self, account_id: str) -> list:
+        return self._read(lambda r: r["event"]["account_id"] == account_id)
+
+    def between(self, start, end, actions) -> list:
+        return self._read(lambda r: start <= r["at"] < end and r["event"]["action"] in actions)
+
+
+class FakeUsedSolutions:
+    """platform.captcha_uses.PgUsedSolutions' twin: one use per signature, swept by expiry."""
+
+    def __init__(self) -> None:
+        self.uses: dict[str, object] = {}  # signature hash → expires_at (aware datetime)
+        self.lock = threading.Lock()
+        self.down = False
+
+    def use(self, signature_sha256: str, expires_at) -> bool:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+            raise DatabaseUnavailable("fake")
+        with self.lock:  # the primary key: check and insert are one step
+            if signature_sha256 in self.uses:
+                return False
+            self.uses[signature_sha256] = expires_at
+            return True
+
+    def forget_expired(self, now) -> int:
+        with self.lock:
+            old = [k for k, expires_at in self.uses.items() if expires_at < now]
+            for k in old:
+                del self.uses[k]
+            return len(old)
+
+
+class FakeUploadMarkers:
+    """workflow.direct_uploads.PgUploadMarkers' twin: one marker per (application, document); the row's
+    lock is a threading.Lock, each call one transaction; reads give copies (a row is a value, not an object
+    callers could change in place)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict] = {}  # (account_id, kind) → the marker's JSON
+        self.lock = threading.Lock()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+            raise DatabaseUnavailable("fake")
+
+    def _marker(self, raw: dict | None):
+        from registro.workflow.direct_uploads import Marker
+
+        return Marker.from_dict(json.loads(json.dumps(raw))) if raw is not None else None
+
+    def get(self, account_id: str, kind: str):
+        self._check()
+        with self.lock:
+            return self._marker(self.rows.get((account_id, kind)))
+
+    def of_account(self, account_id: str) -> list:
+        self._check()
+        with self.lock:
+            return [self._marker(raw) for (a, _), raw in sorted(self.rows.items()) if a == account_id]
+
+    def mark(self, marker) -> str:
+        from registro.workflow.direct_uploads import ALREADY, LATER, MARKED
+
+        self._check()
+        receipt = marker.receipt
+        with self.lock:
+            current = self.rows.get((receipt.account_id, receipt.kind))
+            if current is not None:
+                if current["recibo"]["key"] == receipt.key:
+                    return ALREADY
+                if current["recibo"]["issued"] > receipt.issued:
+                    return LATER
+            self.rows[(receipt.account_id, receipt.kind)] = json.loads(json.dumps(marker.to_dict()))
+            return MARKED
+
+    def finish(self, receipt, state: str, message: str) -> bool:
+        self._check()
+        with self.lock:
+            current = self.rows.get((receipt.account_id, receipt.kind))
+            if current is None or current["recibo"]["key"] != receipt.key:
+                return False
+            current.update(estado=state, mensaje=message)
+            return True
+
+    def renew(self, marker, since: str) -> bool:
+        self._check()
+        with self.lock:
+            current = self.rows.get((marker.receipt.account_id, marker.receipt.kind))
+            if current is None or current["recibo"]["key"] != marker.receipt.key or current["desde"] != marker.since:
+                return False
+            current["desde"] = since
+            return True
+
+    def forget(self, account_id: str) -> int:
+        self._check()
+        with self.lock:
+            gone = [k for k in self.rows if k[0] == account_id]
+            for k in gone:
+                del self.rows[k]
+            return len(gone)

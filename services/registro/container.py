@@ -18,8 +18,10 @@ from .adapters.storage import ObjectStore
 from .config import Settings
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
-    from .adapters.captcha import Captcha
+    from .adapters.captcha import Captcha, UsedSolutions
     from .kernel.applications import ApplicationStore
+    from .workflow.audit import AuditLog
+    from .workflow.direct_uploads import UploadMarkers
     from .platform.db import Database
     from .platform.jobs import Periodic
     from .platform.outbox import Outbox, OutboxStore
@@ -58,6 +60,9 @@ class Adapters:
     # adapters leave it off unless they hand one in (OCR is a second of CPU per photo).
     readings: "DocumentReadings | None" = None
     phone_links: "PhoneLinkStore | None" = None  # the phone as a camera (workflow/phone_links.py), in PostgreSQL
+    audit: "AuditLog | None" = None  # the append-only audit trail (workflow/audit.py), in PostgreSQL
+    used_captchas: "UsedSolutions | None" = None  # captcha solutions used once (platform/captcha_uses.py)
+    upload_markers: "UploadMarkers | None" = None  # direct uploads' states (workflow/direct_uploads.py)
 
 
 def adapters() -> Adapters:
@@ -111,7 +116,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     return replace(
         a,
         pdf=a.pdf or PROCESS_RENDERER,
-        captcha=a.captcha or Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.storage),
+        captcha=a.captcha or (Captcha(s.captcha_hmac_key or s.secret_key, s.captcha_ttl_s, a.used_captchas)
+                              if a.used_captchas is not None else None),
         recovery=recovery,
         queue_index=a.queue_index or (PgQueueIndex(a.database) if a.database is not None else None),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
@@ -133,9 +139,14 @@ def _with_database(s: Settings, a: Adapters) -> Adapters:
     if not s.database_url:
         return a
     from .kernel.applications import PgApplicationStore
+    from .platform.captcha_uses import PgUsedSolutions
     from .platform.db import Database
     from .platform.outbox import PgOutboxStore
+    from .workflow.audit import PgAuditLog
+    from .workflow.direct_uploads import PgUploadMarkers
 
     db = a.database or Database.shared(s.database_url)
     return replace(a, database=db, applications=a.applications or PgApplicationStore(db),
-                   outbox_store=a.outbox_store or PgOutboxStore(db))
+                   outbox_store=a.outbox_store or PgOutboxStore(db), audit=a.audit or PgAuditLog(db),
+                   used_captchas=a.used_captchas or PgUsedSolutions(db),
+                   upload_markers=a.upload_markers or PgUploadMarkers(db))

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
         if args.verbo == "exportar":
             target = args.salida or Path(f"datos-{args.titular.strip()}.zip")
             written = export(adapters.identity, adapters.storage, args.titular, target, Operator(operator),
-                             applications=adapters.applications)
+                             audit=adapters.audit, applications=adapters.applications)
             print(f"datos exportados en {written}")
             return 0
         if not args.confirmar:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
                   file=sys.stderr)
             return 2
         done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator), adapters.queue_index,
-                      applications=adapters.applications)
+                      audit=adapters.audit, marks=adapters.upload_markers, applications=adapters.applications)
         print(f"datos cancelados: solicitud {done['solicitud']} folio {done['folio']}, {done['objetos']} objeto(s) "
               "eliminado(s); la auditoría conserva las decisiones y los SHA-256")
         return 0

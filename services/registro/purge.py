@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     adapters = real_adapters(settings)
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
-                                index=index_for(settings.redis_url), applications=adapters.applications)
-        retired = apply_retention(adapters.identity, adapters.storage, settings, dry_run=args.dry_run)
-        # Markers of used captcha solutions only matter until their challenge expires.
+                                index=index_for(settings.redis_url), applications=adapters.applications,
+                                marks=adapters.upload_markers)
+        retired = apply_retention(adapters.identity, adapters.storage, settings, audit=adapters.audit,
+                                  marks=adapters.upload_markers, dry_run=args.dry_run)
+        # Used captcha solutions only matter until their challenge expires.
         swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
-                                               adapters.storage).forget_expired()
+                                               adapters.used_captchas).forget_expired()
     except (IdentityError, StorageUnavailable, DatabaseUnavailable) as exc:
         print(f"error: no se pudo completar la depuración ({type(exc).__name__}); vuelva a ejecutarla", file=sys.stderr)
         return 1

@@ -57,17 +57,23 @@ def test_purge_deletes_expired_applications_with_their_documents(gateway, storag
     assert storage.list_keys(application_prefix(fresh))  # its responsiva is still there
 
 
-def test_purge_sweeps_expired_captcha_markers_and_keeps_live_ones(storage):
-    import json
-    import time
+def test_purge_sweeps_expired_captcha_uses_and_keeps_live_ones(service_settings, unique):
+    from sqlalchemy import delete, select
 
-    from registro.adapters.captcha import USED_PREFIX
+    from registro.platform.captcha_uses import PgUsedSolutions
+    from registro.platform.db import Database
+    from registro.platform.db.schema import captcha_uses
 
-    old, live = f"{USED_PREFIX}prueba-vencida", f"{USED_PREFIX}prueba-vigente"
-    storage.put(old, json.dumps({"expira": int(time.time()) - 10}).encode(), content_type="application/json")
-    storage.put(live, json.dumps({"expira": int(time.time()) + 600}).encode(), content_type="application/json")
+    db = Database.shared(service_settings.database_url)
+    used = PgUsedSolutions(db)
+    old, live = f"prueba-vencida-{unique}", f"prueba-vigente-{unique}"
+    now = datetime.now(timezone.utc)
+    assert used.use(old, now - timedelta(seconds=10)) and used.use(live, now + timedelta(seconds=600))
     done = _purge()
     assert done.returncode == 0, done.stderr
     assert "marca(s) de captcha vencidas eliminadas" in done.stdout
-    assert old not in storage.list_keys(USED_PREFIX) and live in storage.list_keys(USED_PREFIX)
-    storage.delete(live)
+    with db.transaction() as conn:
+        left = set(conn.execute(select(captcha_uses.c.signature)
+                                .where(captcha_uses.c.signature.in_([old, live]))).scalars())
+        conn.execute(delete(captcha_uses).where(captcha_uses.c.signature == live))
+    assert left == {live}

@@ -10,12 +10,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from registro.domain.storage_keys import application_prefix, audit_prefix
-from registro.workflow.audit import AuditTrail
+from registro.domain.storage_keys import application_prefix
+from registro.platform.db import Database
+from registro.workflow.audit import AuditTrail, PgAuditLog
 from registro.workflow.personal_data import Operator, cancel, export
 from tests.support.registration import csrf_token, foreign_form, mexican_form, random_person
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def audit(service_settings) -> PgAuditLog:
+    """The audit trail's table in the stack's registro database."""
+    return PgAuditLog(Database.shared(service_settings.database_url))
 
 
 def _register(client, data, lang: str | None = None):
@@ -24,7 +31,7 @@ def _register(client, data, lang: str | None = None):
 
 
 def test_a_foreign_applicant_in_english_gets_english_emails_and_keycloak_keeps_the_locale(
-        registro, gateway, mailbox, unique, registered_emails, storage):
+        registro, gateway, mailbox, unique, registered_emails, audit):
     email = f"english-{unique}@example.com"
     registered_emails.append(email)
     r = _register(registro, foreign_form(email=email, pasaporte=f"E{unique[:8].upper()}"), lang="en")
@@ -41,8 +48,8 @@ def test_a_foreign_applicant_in_english_gets_english_emails_and_keycloak_keeps_t
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and "Application registered" in body and '<html lang="en">' in body
 
-    # The privacy notice accepted is in the audit trail in S3.
-    (event,) = AuditTrail(storage).history(account.id)
+    # The privacy notice accepted is in the audit trail (PostgreSQL).
+    (event,) = AuditTrail(audit).history(account.id)
     assert event.action == "aceptar_aviso_privacidad" and event.details["aviso_version"] and event.details["idioma"] == "en"
 
 
@@ -76,7 +83,7 @@ def test_switching_language_on_the_activation_page_is_remembered_in_keycloak(
     assert gateway.get_account(account_id).attr("estatus") == "pendiente_documentos"  # nothing else changed
 
 
-def test_export_and_cancel_one_applicant(registro, gateway, storage, unique, registered_emails, tmp_path):
+def test_export_and_cancel_one_applicant(registro, gateway, storage, audit, unique, registered_emails, tmp_path):
     curp, rfc = random_person()
     email = f"arco-{unique}@example.com"
     registered_emails.append(email)
@@ -84,23 +91,21 @@ def test_export_and_cancel_one_applicant(registro, gateway, storage, unique, reg
     account = gateway.find_by_email(email)
     folio = account.attr("folio")
 
-    target = export(gateway, storage, folio, tmp_path / "datos.zip", Operator("operador.integracion"))
+    target = export(gateway, storage, folio, tmp_path / "datos.zip", Operator("operador.integracion"), audit=audit)
     with zipfile.ZipFile(target) as archive:
         cuenta = json.loads(archive.read("cuenta.json"))
         assert cuenta["correo"] == email and cuenta["atributos"]["curp"] == curp
         assert any(name.startswith("objetos/responsiva/") for name in archive.namelist())
 
-    done = cancel(gateway, storage, rfc, Operator("operador.integracion"))
+    done = cancel(gateway, storage, rfc, Operator("operador.integracion"), audit=audit)
     assert done["folio"] == folio
     assert gateway.find_by_email(email) is None
     assert storage.list_keys(application_prefix(account.id)) == []
-    history = AuditTrail(storage).history(account.id)
+    history = AuditTrail(audit).history(account.id)
     assert [e.action for e in history] == ["aceptar_aviso_privacidad", "exportar_datos", "cancelar_datos"]
     assert all(e.actor_username == "operador.integracion" for e in history[1:])
-    everything = " ".join(storage.get(k).decode() for k in storage.list_keys(audit_prefix(account.id)))
+    everything = json.dumps([e.__dict__ for e in history], ensure_ascii=False)
     assert email not in everything and curp not in everything
-    for key in storage.list_keys(audit_prefix(account.id)):  # leave the bucket as we found it
-        storage.delete(key)
 
 
 def test_the_postal_code_endpoint_on_the_running_service(stack):

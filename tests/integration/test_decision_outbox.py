@@ -21,6 +21,7 @@ from registro.kernel.applications import Intent, PgApplicationStore
 from registro.platform import outbox as outbox_module
 from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
+from registro.workflow.audit import PgAuditLog
 from tests.support import review_data as data
 from tests.support import store_contract as contract
 from tests.support.captcha import challenge_in, csrf_in, solve
@@ -180,7 +181,7 @@ def test_smtp_stopped_approvals_wait_in_the_outbox_and_a_failed_one_is_queued_ag
     again = client.post(f"/revision/correos/{row_id}/reenviar", data={"csrf_token": token})
     assert "ya no está entre los que fallaron" in text_of(client.get(again.location))
     assert len(mailbox.messages_to(failing.email)) == 1 and len(mailbox.messages_to(waiting.email)) == 1
-    events = [e for e in data.audit_events(storage, failing.id) if e["action"] == "reenviar_correo"]
+    events = [e for e in data.audit_events(PgAuditLog(db), failing.id) if e["action"] == "reenviar_correo"]
     assert [e["actor_username"] for e in events] == [reviewer.username]
     with db.transaction() as conn:  # a sent approval keeps no password in the database
         assert conn.execute(text("SELECT length(message) FROM outbox WHERE id = :id"), {"id": row_id}).scalar() == 0

@@ -28,8 +28,8 @@ def _heic(jpeg: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(stack, applications, gateway, storage,
-                                                                                console):  # noqa: F811
+def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(
+        stack, applications, gateway, storage, console, service_settings):  # noqa: F811
     photo = id_corpus.generate(1, seed=11, conditions=("phone",))[0]
     account_id, link = applications(status="pendiente_documentos", first_name="Pedro", last_name="Martínez Ruiz")
     b = Browser(stack.registro_url, link)
@@ -47,7 +47,7 @@ def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(s
     assert storage.get(record.key)[:3] == b"\xff\xd8\xff"
     prefix = record.key.rsplit("/", 1)[0] + "/"
     assert storage.list_keys(prefix) == [record.key]  # the HEIC was deleted once the JPEG was recorded
-    assert record.key == photo_intake.converted_key(_receipt_key(storage, account_id))
+    assert record.key == photo_intake.converted_key(_receipt_key(service_settings, account_id))
 
     # The reading runs in the served process after the upload: the reviewer's page shows it once kept.
     # Generous: in the whole suite this pytest process's own reading pool (one at a time, as in a
@@ -67,9 +67,10 @@ def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(s
     assert gateway.get_account(account_id).attr("estatus") == "pendiente_documentos"  # nothing decided
 
 
-def _receipt_key(storage, account_id: str) -> str:
+def _receipt_key(service_settings, account_id: str) -> str:
     """The key the receipt named (the HEIC's), as the upload's marker keeps it."""
-    from registro.domain.storage_keys import upload_marker_key
-    from registro.workflow.direct_uploads import Marker
+    from registro.platform.db import Database
+    from registro.workflow.direct_uploads import PgUploadMarkers
 
-    return Marker.from_bytes(storage.get(upload_marker_key(account_id, docs.IDENTIFICACION))).receipt.key
+    marks = PgUploadMarkers(Database.shared(service_settings.database_url))
+    return marks.get(account_id, docs.IDENTIFICACION).receipt.key

@@ -18,6 +18,7 @@ from registro import create_app
 from registro.container import Adapters
 from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
+from tests.fakes import FakeAuditLog, FakeUploadMarkers, FakeUsedSolutions
 from tests.fakes import FakeApplicationStore, FakeIdentity, FakeMailer, FakeOutboxStore, FakeStore, profile_refusals
 from tests.reliability import counters
 from tests.reliability.strategies import activation_actions, hostile_text, registration_posts
@@ -39,7 +40,8 @@ class StaticPdf:
 def fresh_app():
     outbox_store = FakeOutboxStore()
     fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), pdf=StaticPdf(),
-                     applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store)
+                     applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store,
+                     audit=FakeAuditLog(), used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
     app = create_app({"SETTINGS": unit_settings(**NO_LIMITS), "ADAPTERS": fakes, "TESTING": True,
                       "WTF_CSRF_ENABLED": False})
     return app, fakes

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,8 +17,9 @@ from keycloak_ext.catalog import group_path_of
 
 from registro.domain import documents as docs
 from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
+from registro.workflow.audit import AuditTrail
 from registro.workflow.queue_index import entry_for
-from registro.domain.storage_keys import application_prefix, audit_prefix, document_key, lease_key, responsiva_key
+from registro.domain.storage_keys import application_prefix, document_key, lease_key, responsiva_key
 
 # Ana Pérez López, born 1980-01-01, Ciudad de México: CURP and RFC with valid check digits.
 CURP = "PELA800101MDFRPN06"
@@ -131,7 +131,7 @@ def resubmit(gateway: Any, account_id: str, index: Any = None) -> None:
 
 
 def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> None:
-    keys = store.list_keys(application_prefix(account_id)) + store.list_keys(audit_prefix(account_id)) \
+    keys = store.list_keys(application_prefix(account_id)) \
         + store.list_keys(f"revision/decisiones/{account_id}/") + [lease_key(account_id)]
     for key in keys:
         store.delete(key)
@@ -140,5 +140,6 @@ def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> Non
         index.remove(account_id)
 
 
-def audit_events(store: Any, account_id: str) -> list[dict]:
-    return [json.loads(store.get(k)) for k in store.list_keys(audit_prefix(account_id))]
+def audit_events(log: Any, account_id: str) -> list[dict]:
+    """The application's audit events as written (`log`: an AuditLog, workflow/audit.py), oldest first."""
+    return [asdict(e) for e in AuditTrail(log).history(account_id)]

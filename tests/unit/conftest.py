@@ -9,6 +9,7 @@ from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
 from registro.adapters.sessions import MemorySessions
 from registro.workflow.queue_index import MemoryBackend, QueueIndex
+from tests.fakes import FakeAuditLog, FakeUploadMarkers, FakeUsedSolutions
 from tests.fakes import FakeApplicationStore, FakeIdentity, FakeMailer, FakeOutboxStore, FakeStore
 
 
@@ -32,7 +33,8 @@ def fakes() -> Adapters:
     outbox_store = FakeOutboxStore()
     return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(),
                     queue_index=QueueIndex(MemoryBackend()), console_sessions=MemorySessions(),
-                    applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store)
+                    applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store,
+                    audit=FakeAuditLog(), used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
 
 
 @pytest.fixture

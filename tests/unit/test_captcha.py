@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from registro.adapters.captcha import USED_PREFIX, Captcha, CaptchaOutcome, encode_solution
-from tests.fakes import FakeStore
+from registro.adapters.captcha import Captcha, CaptchaOutcome, encode_solution
+from tests.fakes import FakeUsedSolutions
 from tests.support.captcha import solve, wrong
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def captcha(clock) -> Captcha:
-    return Captcha("clave-captcha", 300, FakeStore(), clock=clock)
+    return Captcha("clave-captcha", 300, FakeUsedSolutions(), clock=clock)
 
 
 def test_a_solved_challenge_is_accepted_once(captcha):
@@ -39,8 +40,8 @@ def test_a_solved_challenge_is_accepted_once(captcha):
 
 
 def test_replay_is_refused_by_another_instance_sharing_the_store(captcha, clock):
-    # Two gunicorn workers / replicas: separate objects, one object store.
-    other = Captcha("clave-captcha", 300, captcha.store, clock=clock)
+    # Two gunicorn workers / replicas: separate objects, one database.
+    other = Captcha("clave-captcha", 300, captcha.used, clock=clock)
     answer = solve(captcha.challenge())
     assert other.verify(answer) is CaptchaOutcome.ACCEPTED
     assert captcha.verify(answer) is CaptchaOutcome.REPLAYED
@@ -69,7 +70,7 @@ def test_expired_solution_is_refused(captcha, clock):
 
 
 def test_challenge_signed_with_another_key_is_invalid(captcha, clock):
-    foreign = Captcha("otra-clave", 300, FakeStore(), clock=clock)
+    foreign = Captcha("otra-clave", 300, FakeUsedSolutions(), clock=clock)
     assert captcha.verify(solve(foreign.challenge())) is CaptchaOutcome.INVALID
 
 
@@ -81,20 +82,22 @@ def test_tampered_expiry_is_invalid(captcha, clock):
     assert captcha.verify(forged) is CaptchaOutcome.INVALID
 
 
-def test_marker_key_is_a_hash_of_the_signature_and_expired_markers_are_swept(captcha, clock):
+def test_a_use_is_recorded_by_a_hash_of_the_signature_until_its_challenge_expires(captcha, clock):
     challenge = captcha.challenge()
     assert captcha.verify(solve(challenge)) is CaptchaOutcome.ACCEPTED
-    key = USED_PREFIX + hashlib.sha256(challenge["signature"].encode()).hexdigest()
-    assert captcha.store.list_keys(USED_PREFIX) == [key]
+    signature = hashlib.sha256(challenge["signature"].encode()).hexdigest()
+    expires_at = datetime.fromtimestamp(challenge["parameters"]["expiresAt"], timezone.utc)
+    assert expires_at == datetime.fromtimestamp(int(clock.now) + 300, timezone.utc)
+    assert captcha.used.uses == {signature: expires_at}
     assert captcha.forget_expired() == 0
     clock.now += 301
     assert captcha.forget_expired() == 1
-    assert captcha.store.list_keys(USED_PREFIX) == []
+    assert captcha.used.uses == {}
 
 
 def test_empty_key_is_refused():
     with pytest.raises(ValueError):
-        Captcha("", 300, FakeStore())
+        Captcha("", 300, FakeUsedSolutions())
 
 
 @pytest.mark.parametrize("name,source", [

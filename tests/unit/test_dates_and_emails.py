@@ -30,7 +30,7 @@ ANA = Reviewer("id-ana", "ana.revisora")
 def service(app, fakes):
     with app.test_request_context():
         yield ReviewService(fakes.identity, fakes.storage, app.extensions["registro.adapters"].outbox,
-                            unit_settings())
+                            unit_settings(), audit=fakes.audit)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from registro.domain import documents as docs
-from registro.domain.storage_keys import upload_marker_key
 from registro.workflow import direct_uploads
 from tests.support import files
 from tests.support.applications import csrf_token, direct_upload, path_of
@@ -65,11 +64,11 @@ def test_a_receipt_confirmed_twice_is_checked_once(client, fakes, opened, jobs, 
     reads = []
     real_open = fakes.storage.open
     monkeypatch.setattr(fakes.storage, "open", lambda key: reads.append(key) or real_open(key))
-    marker = fakes.storage.get(upload_marker_key(account_id, docs.CURP))
+    marker = fakes.upload_markers.get(account_id, docs.CURP)
     for _ in range(3):
         assert client.post(*replay[:1], data=replay[1]).status_code == 202
     assert _results(jobs) == [direct_uploads.DONE] * 3
-    assert reads == [] and fakes.storage.get(upload_marker_key(account_id, docs.CURP)) == marker  # nothing redone
+    assert reads == [] and fakes.upload_markers.get(account_id, docs.CURP) == marker  # nothing redone
 
 
 def test_a_second_check_of_a_receipt_whose_first_is_running_changes_nothing(fakes, opened, app):
@@ -81,13 +80,14 @@ def test_a_second_check_of_a_receipt_whose_first_is_running_changes_nothing(fake
     put, token = direct_uploads.issue(fakes.storage, settings, grant, len(files.pdf_bytes()), "curp.pdf", {})
     receipt = direct_uploads.read_receipt(settings, token, account_id, docs.CURP)
     assert fakes.storage.browser_put(put.url, files.pdf_bytes(), put.headers) == 200
-    key = upload_marker_key(account_id, docs.CURP)
-    assert direct_uploads._mark(fakes.storage, key, receipt) == direct_uploads.MARKED
-    assert direct_uploads._mark(fakes.storage, key, receipt) == direct_uploads.ALREADY
+    marks = fakes.upload_markers
+    checking = direct_uploads.Marker(direct_uploads.CHECKING, receipt, since="2026-03-03T10:00:00+00:00")
+    assert marks.mark(checking) == direct_uploads.MARKED
+    assert marks.mark(checking) == direct_uploads.ALREADY
     # The second one's marking said ALREADY; then Keycloak fails: it neither deletes nor marks it refused.
     fakes.identity.down = True
     marking = direct_uploads._helper(lambda: direct_uploads.ALREADY)
     with pytest.raises(direct_uploads._CheckedElsewhere):
-        direct_uploads._record(fakes.identity, fakes.storage, settings, receipt, key, marking)
+        direct_uploads._record(fakes.identity, fakes.storage, marks, settings, receipt, marking)
     assert receipt.key in fakes.storage.objects
-    assert direct_uploads.Marker.from_bytes(fakes.storage.get(key)).state == direct_uploads.CHECKING
+    assert marks.get(account_id, docs.CURP) == checking

@@ -12,7 +12,6 @@ import pytest
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.domain.storage_keys import upload_marker_key
 from registro.workflow import direct_uploads
 from registro.workflow.documents import in_background
 from tests.support import files
@@ -179,7 +178,7 @@ def test_a_receipt_confirms_only_its_own_application_and_document(client, fakes,
                           (f"{path_of(link)}/documentos/{docs.CURP}/confirmar", grant["recibo"][:-2] + "xx")):
         r = client.post(path, data={"csrf_token": token, "recibo": receipt})
         assert r.status_code == 400 and "no es válida" in r.get_json()["aviso"]
-    assert jobs == [] and not any("/subidas/" in k for k in fakes.storage.objects)
+    assert jobs == [] and fakes.upload_markers.rows == {}
     assert docs.CURP not in _application(fakes, other_id).documents
 
 
@@ -208,9 +207,8 @@ def test_enviar_a_validacion_waits_for_a_document_being_checked(client, fakes, o
 
 
 def _wait_for_marker(fakes, account_id, kind):
-    key = upload_marker_key(account_id, kind)
     for _ in range(3000):
-        if key in fakes.storage.objects:
+        if fakes.upload_markers.get(account_id, kind) is not None:
             return
         threading.Event().wait(0.01)  # another thread's write, not a state of this one
     raise AssertionError("the check never marked the document")
@@ -257,7 +255,7 @@ class ProcessDied(BaseException):
 def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fakes, opened, monkeypatch):
     account_id, link = opened
     lost = []
-    def dies_once_marked(identity, storage, settings, receipt, marker_key, marking, after_store=None):
+    def dies_once_marked(identity, storage, marks, settings, receipt, marking, after_store=None):
         marking.result()
         raise ProcessDied()
 
@@ -270,12 +268,11 @@ def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fake
     monkeypatch.undo()
     jobs = []
     monkeypatch.setattr(direct_uploads, "in_background", lambda func: jobs.append(in_background(func)))
-    key = upload_marker_key(account_id, docs.CURP)
-    marker = direct_uploads.Marker.from_bytes(fakes.storage.get(key))
+    marker = fakes.upload_markers.get(account_id, docs.CURP)
     # Before STALE_S nothing is restarted; after it, one view restarts it and the next does not.
     assert 'data-revisando="curp"' in client.get(path_of(link)).get_data(as_text=True) and jobs == []
     old = (datetime.now(timezone.utc) - timedelta(seconds=direct_uploads.STALE_S + 1)).isoformat()
-    fakes.storage.put(key, dataclasses.replace(marker, since=old).to_bytes(), content_type="application/json")
+    fakes.upload_markers.rows[(account_id, docs.CURP)]["desde"] = old  # as if written STALE_S ago
     client.get(path_of(link))
     client.get(path_of(link))
     assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]

@@ -17,7 +17,7 @@ from registro.domain import filetypes
 from registro.domain.application import Application
 from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
 from registro.workflow import documents as flow
-from tests.fakes import FakeIdentity, FakeMailer, FakeStore
+from tests.fakes import FakeIdentity, FakeMailer, FakeStore, FakeUploadMarkers
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, path_of, submit, upload, upload_valid_documents
 from tests.unit.conftest import unit_settings
@@ -205,7 +205,8 @@ class IdentityFailingOnWrite(FakeIdentity):
 def test_keycloak_failing_after_the_s3_write_leaves_no_document():
     identity, store = IdentityFailingOnWrite(), FakeStore()
     settings = unit_settings()
-    app = create_app({"SETTINGS": settings, "ADAPTERS": Adapters(identity, store, FakeMailer()), "TESTING": True})
+    app = create_app({"SETTINGS": settings, "TESTING": True,
+                      "ADAPTERS": Adapters(identity, store, FakeMailer(), upload_markers=FakeUploadMarkers())})
     client = app.test_client()
     account_id, link = create_application(identity, store, settings, status="pendiente_documentos")
     identity.fail_writes = True
@@ -379,7 +380,7 @@ def test_page_images_are_made_at_submission_not_at_each_upload(fakes):
     app = create_app({"SETTINGS": unit_settings(), "TESTING": True,
                       "ADAPTERS": Adapters(identity=fakes.identity, storage=fakes.storage, mailer=fakes.mailer,
                                            queue_index=fakes.queue_index, console_sessions=fakes.console_sessions,
-                                           page_views=views)})
+                                           page_views=views, upload_markers=fakes.upload_markers)})
     client = app.test_client()
     account_id, link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"])
     assert client.get(path_of(link)).status_code == 200

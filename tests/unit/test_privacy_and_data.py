@@ -1,6 +1,7 @@
 """Personal data (issue 14 §4): the privacy notice and its acceptance, retention, export and cancellation."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -9,8 +10,9 @@ import pytest
 
 from registro.datos import main as datos_main
 from registro.domain.application import DocumentRecord, documents_attribute
-from registro.domain.storage_keys import application_prefix, audit_prefix
+from registro.domain.storage_keys import application_prefix
 from registro.workflow import personal_data
+from registro.workflow import direct_uploads as du
 from registro.workflow.audit import AuditTrail
 from registro.workflow.privacy import NoticeMissing, PrivacyNotices
 from registro.workflow.retention import apply_retention
@@ -63,7 +65,7 @@ def test_the_accepted_version_and_time_are_in_the_audit_trail(client, fakes, app
     before = datetime.now(timezone.utc)
     assert client.post("/registro", data=mexican_form(csrf_token=csrf_token(page))).status_code == 302
     (account,) = fakes.identity.accounts.values()
-    (event,) = AuditTrail(fakes.storage).history(account.id)
+    (event,) = AuditTrail(fakes.audit).history(account.id)
     notice = app.extensions["registro.adapters"].privacy.current
     assert event.action == "aceptar_aviso_privacidad" and event.actor_username == "solicitante"
     assert event.details["aviso_version"] == notice.version and event.details["aviso_sha256"] == notice.sha256
@@ -85,34 +87,46 @@ def _decided(fakes, estatus: str, days_ago: int) -> str:
     return account_id
 
 
+def _direct_upload_marked(fakes, account_id: str) -> None:
+    """A direct upload refused after the decision's documents: its marker names a file and the ID's details."""
+    receipt = du.Receipt(account_id=account_id, kind="identificacion", key=application_prefix(account_id) + "x",
+                         size=3, name="ine.pdf", details={"numero": "123"},
+                         issued=datetime.now(timezone.utc).isoformat())
+    assert fakes.upload_markers.mark(du.Marker(du.REFUSED, receipt, since=receipt.issued)) == du.MARKED
+
+
 def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fakes):
     settings = unit_settings(retention_approved_days=30, retention_rejected_days=10)
     old_approved, new_approved = _decided(fakes, "aprobado", 31), _decided(fakes, "aprobado", 29)
     old_rejected, new_rejected = _decided(fakes, "rechazado", 11), _decided(fakes, "rechazado", 9)
-    done = apply_retention(fakes.identity, fakes.storage, settings)
+    for account_id in (old_approved, new_approved):
+        _direct_upload_marked(fakes, account_id)
+    done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, marks=fakes.upload_markers)
     assert {r.account_id for r in done} == {old_approved, old_rejected}
+    assert fakes.upload_markers.of_account(old_approved) == [] and fakes.upload_markers.of_account(new_approved)
     for gone in (old_approved, old_rejected):
         assert fakes.storage.list_keys(application_prefix(gone)) == []
-        (event,) = AuditTrail(fakes.storage).history(gone)
+        (event,) = AuditTrail(fakes.audit).history(gone)
         assert event.action == "retencion_documentos" and event.documents_sha256 == {"identificacion": "a" * 64}
         assert json.loads(fakes.identity.get_account(gone).attr("documentos"))["identificacion"]["sha256"] == "a" * 64
     for kept in (new_approved, new_rejected):
         assert len(fakes.storage.list_keys(application_prefix(kept))) == 2
-    assert apply_retention(fakes.identity, fakes.storage, settings) == []  # nothing left: idempotent
+    assert apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit) == []  # nothing left: idempotent
 
 
 def test_retention_zero_keeps_documents(fakes):
     account_id = _decided(fakes, "aprobado", 4000)
-    assert apply_retention(fakes.identity, fakes.storage, unit_settings(retention_approved_days=0)) == []
+    assert apply_retention(fakes.identity, fakes.storage, unit_settings(retention_approved_days=0),
+                           audit=fakes.audit) == []
     assert len(fakes.storage.list_keys(application_prefix(account_id))) == 2
 
 
 # --- export and cancellation (python -m registro.datos) ------------------------------------------------
 def _holder(fakes, estatus: str = "rechazado") -> str:
     account_id = _decided(fakes, estatus, 1)
-    AuditTrail(fakes.storage).record("rechazar", account_id, actor_id="r-1", actor_username="revisora",
-                                     status_before="en_revision", status_after=estatus,
-                                     documents_sha256={"identificacion": "a" * 64})
+    AuditTrail(fakes.audit).record("rechazar", account_id, actor_id="r-1", actor_username="revisora",
+                                   status_before="en_revision", status_after=estatus,
+                                   documents_sha256={"identificacion": "a" * 64})
     return account_id
 
 
@@ -129,24 +143,25 @@ def test_export_writes_everything_held_and_names_the_operator(fakes, tmp_path, c
             "objetos/responsiva/r.pdf"} <= names
     assert cuenta["correo"] == "rechazado1@example.com" and cuenta["atributos"]["folio"] == folio
     assert [e["action"] for e in audit] == ["rechazar"]
-    last = AuditTrail(fakes.storage).history(account_id)[-1]
+    last = AuditTrail(fakes.audit).history(account_id)[-1]
     assert last.action == "exportar_datos" and last.actor_username == "operador.uno"
 
 
 def test_cancel_leaves_nothing_but_the_audit_hashes(fakes, capsys):
     account_id = _holder(fakes)
+    _direct_upload_marked(fakes, account_id)
     username = fakes.identity.get_account(account_id).username
     assert datos_main(["cancelar", username, "--operador", "operador.dos"], adapters=fakes) == 2  # needs --confirmar
     assert datos_main(["cancelar", username, "--operador", "operador.dos", "--confirmar"], adapters=fakes) == 0
     assert account_id not in fakes.identity.accounts
     assert all(not k.startswith(application_prefix(account_id)) for k in fakes.storage.objects)
-    remaining = [k for k in fakes.storage.objects if account_id in k]
-    assert remaining and all(k.startswith(audit_prefix(account_id)) for k in remaining)
-    history = AuditTrail(fakes.storage).history(account_id)
+    assert [k for k in fakes.storage.objects if account_id in k] == []
+    assert fakes.upload_markers.of_account(account_id) == []  # they named the file and the ID's details
+    history = AuditTrail(fakes.audit).history(account_id)
     assert [e.action for e in history] == ["rechazar", "cancelar_datos"]
     cancelled = history[-1]
     assert cancelled.actor_username == "operador.dos" and cancelled.documents_sha256 == {"identificacion": "a" * 64}
-    everything = " ".join(fakes.storage.objects[k][0].decode() for k in remaining)
+    everything = json.dumps([dataclasses.asdict(e) for e in history], ensure_ascii=False)
     assert "rechazado1@example.com" not in everything and "Peña" not in everything
 
 

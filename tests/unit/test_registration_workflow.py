@@ -110,12 +110,7 @@ def test_a_realm_without_the_user_type_group_creates_nothing(client, fakes):
 def test_failure_after_the_account_exists_leaves_no_account_and_no_responsiva(client, fakes, monkeypatch):
     """The last step of the create (the privacy acceptance, after the responsiva) fails: the
     responsiva and the account are deleted again, the intent cancelled and its identifiers freed."""
-    from registro.adapters.storage import StorageUnavailable
-
-    def fail_audit(key, body, **kwargs):
-        raise StorageUnavailable("S3 no responde")
-
-    monkeypatch.setattr(fakes.storage, "put_if_absent", fail_audit)
+    monkeypatch.setattr(fakes.audit, "down", True)  # the audit trail's database stops answering
     assert post_registration(client, mexican_form()).status_code == 503
     assert not fakes.identity.accounts and not fakes.mailer.sent
     assert fakes.identity.calls["create_account"] == 1  # it did exist: the failure came after the create

@@ -194,7 +194,7 @@ def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post
     assert not again.already_decided
     assert len(fakes.mailer.to(created.email)) == 1
     assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["auditoria"] == "escrita"
-    assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("rechazar") == 1
+    assert [e["action"] for e in data.audit_events(fakes.audit, created.id)].count("rechazar") == 1
     assert service.reject(created.id, ANA, reason="Documentos apócrifos.", **before).already_decided
 
 
@@ -219,7 +219,7 @@ def test_a_crash_right_after_the_status_change_still_emails_the_applicant(servic
     # The audit event the crash left owed: written by the repeated decision, which sends nothing again.
     monkeypatch.setattr(decisions_mod, "STALE_DECISION_S", -1)
     assert not service.approve(created.id, ANA, **before).already_decided
-    assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("aprobar") == 1
+    assert [e["action"] for e in data.audit_events(fakes.audit, created.id)].count("aprobar") == 1
     assert len(fakes.mailer.to(created.email)) == 1
 
 
@@ -281,5 +281,5 @@ def test_a_completion_that_dies_half_way_is_taken_over_once_stale(service, fakes
     assert not service.approve(created.id, ANA, **before).already_decided
     record = json.loads(fakes.storage.get(decision_key(created.id, ronda)))
     assert record["auditoria"] == "escrita" and "completando_desde" not in record
-    assert [e["action"] for e in data.audit_events(fakes.storage, created.id)].count("aprobar") == 1
+    assert [e["action"] for e in data.audit_events(fakes.audit, created.id)].count("aprobar") == 1
     assert len(fakes.mailer.to(created.email)) == 1

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from registro.domain.storage_keys import audit_prefix
 from registro.platform import outbox as outbox_module
 from registro.workflow.leases import LeaseHeld, Leases, Reviewer
 from keycloak_ext.passwords import temporary_password
@@ -30,7 +29,7 @@ def outbox_of(app):
 def service(app, fakes):
     with app.test_request_context():
         yield ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
-                            applications=fakes.applications)
+                            applications=fakes.applications, audit=fakes.audit)
 
 
 def seen(service, account_id):
@@ -119,7 +118,7 @@ def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service,
     assert account.enabled and account.attr("estatus") == "aprobado"
     password, temporary = fakes.identity.passwords[app.id]
     assert temporary and password in fakes.mailer.to(app.email)[0].text
-    events = [json.loads(fakes.storage.get(k)) for k in fakes.storage.list_keys(audit_prefix(app.id))]
+    events = data.audit_events(fakes.audit, app.id)
     assert [e["action"] for e in events].count("aprobar") == 1
     assert all(password not in json.dumps(e) for e in events)
     assert password not in json.dumps(account.attributes)
@@ -163,7 +162,7 @@ def test_changed_round_is_refused(service, fakes):
 def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
     with app.test_request_context():
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(credentials_mode="enlace"),
-                                fakes.queue_index)
+                                fakes.queue_index, audit=fakes.audit)
         pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         service.claim(pending.id, ANA)
         service.approve(pending.id, ANA, **seen(service, pending.id))
@@ -212,7 +211,7 @@ def test_an_email_that_keeps_failing_is_listed_and_a_reviewer_queues_it_again(se
     assert service.retry_email(failed.id, BETO)
     assert not service.retry_email(failed.id, BETO)  # already queued again: nothing twice
     assert service.failed_emails() == [] and len(fakes.mailer.to(app.email)) == 1
-    events = [json.loads(fakes.storage.get(k)) for k in fakes.storage.list_keys(audit_prefix(app.id))]
+    events = data.audit_events(fakes.audit, app.id)
     (resend,) = [e for e in events if e["action"] == "reenviar_correo"]
     assert resend["actor_username"] == BETO.username and resend["details"]["correo"] == "aprobacion"
 
@@ -245,7 +244,7 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
 
     with app.app_context():
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
-                                applications=fakes.applications)
+                                applications=fakes.applications, audit=fakes.audit)
         first = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         account = fakes.identity.get_account(first.id)
         fakes.applications.record(first.id, account.username, account.attributes)

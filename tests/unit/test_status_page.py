@@ -28,7 +28,7 @@ def _application(fakes, estatus: str, **attributes) -> str:
 
 
 def _decide(fakes, account_id: str, action: str, **kwargs) -> None:
-    AuditTrail(fakes.storage).record(action, account_id, actor_id="r-1", actor_username=REVIEWER, **kwargs)
+    AuditTrail(fakes.audit).record(action, account_id, actor_id="r-1", actor_username=REVIEWER, **kwargs)
 
 
 def _page(client, account_id: str) -> str:

@@ -11,7 +11,7 @@ from registro.workflow import audit as audit_mod
 from registro.workflow.audit import APPROVE, CORRECTION, REJECT, AuditTrail
 from registro.workflow.supervision import decisions_between, decisions_csv, summarize
 from tests.fake_queue import FakeQueueIndex
-from tests.fakes import FakeStore
+from tests.fakes import FakeAuditLog
 from tests.support.queue_contract import application_row
 from tests.unit.test_review_web import log_in
 
@@ -32,7 +32,7 @@ def index():
 
 @pytest.fixture
 def store(monkeypatch):
-    store = FakeStore()
+    store = FakeAuditLog()
     trail = AuditTrail(store)
     # (when decided, UTC; reviewer; action; hours since submission; reasons)
     decided = [
@@ -74,6 +74,20 @@ def test_csv_export_of_a_date_range(store):
     rows = list(csv.DictReader(io.StringIO(decisions_csv(events))))
     assert [(r["revisor"], r["decision"], r["folio"], r["horas_hasta_decision"]) for r in rows] == \
         [("beto", "Aprobada", "AU-D4", "2.00")]
+
+
+def test_a_range_is_read_in_one_query_from_local_midnight_to_local_midnight(store):
+    asked = []
+
+    class Counting:
+        def between(self, start, end, actions):
+            asked.append((start, end, actions))
+            return store.between(start, end, actions)
+
+    events = decisions_between(AuditTrail(Counting()), date(2025, 3, 5), date(2026, 3, 4))  # 365 days
+    assert len(events) == 6
+    assert asked == [(datetime(2025, 3, 5, 6, 0, tzinfo=timezone.utc), datetime(2026, 3, 5, 6, 0, tzinfo=timezone.utc),
+                      audit_mod.DECISIONS)]
 
 
 def test_supervisor_page_and_csv_over_http(client, fakes):

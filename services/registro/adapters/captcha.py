@@ -5,9 +5,10 @@ that solves them in the browser is the official `altcha` npm package, served by 
 (static/vendor/altcha). No request leaves for a third party.
 
 What the library does not do is remember which solutions were already used: a solved challenge
-would otherwise be accepted again until it expires. Every accepted challenge leaves a marker in
-the object store, written with a conditional put (`put_if_absent`), so a second use fails on
-every worker and replica alike; markers carry their expiry so old ones can be swept.
+would otherwise be accepted again until it expires. Every accepted challenge is recorded in
+`UsedSolutions` (PostgreSQL's `captcha_uses`, platform/captcha_uses.py: a primary key on the
+signature's hash), so a second use fails on every worker and replica alike; each use carries its
+challenge's expiry so old ones can be swept.
 """
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from datetime import datetime, timezone
+from typing import Callable, Protocol, runtime_checkable
 
 import altcha
 
-from .storage import ObjectStore
 
-USED_PREFIX = "captcha/usados/"
+@runtime_checkable
+class UsedSolutions(Protocol):
+    def use(self, signature_sha256: str, expires_at: datetime) -> bool:
+        """Records a solution's use; False when it was used already (nothing changed)."""
+
+    def forget_expired(self, now: datetime) -> int:
+        """Deletes the uses of challenges expired before `now` (they can no longer be replayed); how many."""
 
 
 class CaptchaOutcome(enum.Enum):
@@ -44,14 +51,14 @@ class CaptchaDifficulty:
 
 
 class Captcha:
-    def __init__(self, hmac_key: str, ttl_s: int, store: ObjectStore,
+    def __init__(self, hmac_key: str, ttl_s: int, used: UsedSolutions,
                  difficulty: CaptchaDifficulty = CaptchaDifficulty(),
                  clock: Callable[[], float] = time.time) -> None:
         if not hmac_key:
             raise ValueError("captcha sin clave HMAC")
         self.hmac_key = hmac_key
         self.ttl_s = ttl_s
-        self.store = store
+        self.used = used
         self.difficulty = difficulty
         self.clock = clock
 
@@ -82,29 +89,19 @@ class Captcha:
             return CaptchaOutcome.EXPIRED
         if not result.verified:
             return CaptchaOutcome.INVALID
-        marker = json.dumps({"expira": expires_at}).encode()
-        if not self.store.put_if_absent(used_key(parsed.challenge.signature or ""), marker,
-                                        content_type="application/json"):
+        if not self.used.use(signature_sha256(parsed.challenge.signature or ""),
+                             datetime.fromtimestamp(expires_at, timezone.utc)):
             return CaptchaOutcome.REPLAYED
         return CaptchaOutcome.ACCEPTED
 
     def forget_expired(self) -> int:
-        """Deletes markers of challenges that have expired (they can no longer be replayed)."""
-        removed = 0
-        now = self.clock()
-        for key in self.store.list_keys(USED_PREFIX):
-            try:
-                expires_at = json.loads(self.store.get(key)).get("expira", 0)
-            except ValueError:
-                expires_at = 0
-            if expires_at < now:
-                self.store.delete(key)
-                removed += 1
-        return removed
+        """Forgets the uses of challenges that have expired (they can no longer be replayed)."""
+        return self.used.forget_expired(datetime.fromtimestamp(self.clock(), timezone.utc))
 
 
-def used_key(signature: str) -> str:
-    return USED_PREFIX + hashlib.sha256(signature.encode()).hexdigest()
+def signature_sha256(signature: str) -> str:
+    """What a use is recorded by: the challenge's HMAC signature, hashed to a fixed length."""
+    return hashlib.sha256(signature.encode()).hexdigest()
 
 
 def encode_solution(challenge: dict, counter: int, derived_key: str) -> str:

@@ -12,15 +12,6 @@ def document_key(account_id: str, kind: str) -> str:
     return f"solicitudes/{account_id}/documentos/{kind}/{secrets.token_hex(16)}"
 
 
-def upload_markers_prefix(account_id: str) -> str:
-    return f"solicitudes/{account_id}/subidas/"
-
-
-def upload_marker_key(account_id: str, kind: str) -> str:
-    """The state of the document's latest direct upload (workflow/direct_uploads.py)."""
-    return f"{upload_markers_prefix(account_id)}{kind}.json"
-
-
 def application_prefix(account_id: str) -> str:
     return f"solicitudes/{account_id}/"
 
@@ -28,15 +19,6 @@ def application_prefix(account_id: str) -> str:
 def edit_lock_key(account_id: str) -> str:
     """Short lock serialising changes to the application's record (inside its prefix: purged with it)."""
     return f"solicitudes/{account_id}/bloqueo-edicion.json"
-
-
-def audit_prefix(account_id: str) -> str:
-    return f"auditoria/{account_id}/"
-
-
-def decisions_day_prefix(day: str) -> str:
-    """Every review decision of one UTC day (YYYY-MM-DD): what the supervisor's figures read."""
-    return f"auditoria-decisiones/{day}/"
 
 
 def lease_key(account_id: str) -> str:

@@ -217,7 +217,7 @@ def confirm_direct_upload(token: str, kind: str):
         receipt = direct_uploads.read_receipt(s, request.form.get("recibo", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
-    direct_uploads.confirm(a.identity, a.storage, s, receipt, after_store=_after_store())
+    direct_uploads.confirm(a.identity, a.storage, a.upload_markers, s, receipt, after_store=_after_store())
     return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
                    estado=url_for(".direct_upload_state", token=token, kind=kind,
                                   subida=direct_uploads.state_token(s, receipt))), 202
@@ -232,7 +232,7 @@ def direct_upload_state(token: str, kind: str):
         receipt = direct_uploads.read_state_token(settings(), request.args.get("subida", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         raise NotFound()
-    state = direct_uploads.state_of(adapters().storage, receipt)
+    state = direct_uploads.state_of(adapters().upload_markers, receipt)
     if state == direct_uploads.DONE:  # the script shows the page next: it says so, as after a form upload
         flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return jsonify(estado=state)
@@ -242,7 +242,7 @@ def direct_upload_state(token: str, kind: str):
 def direct_upload_states(token: str):
     """What the page polls while a document is being checked (the documents still "revisando")."""
     application = _open(token)
-    return jsonify(revisando=direct_uploads.checking(adapters().storage, application))
+    return jsonify(revisando=direct_uploads.checking(adapters().upload_markers, application))
 
 
 def _json_refusal(*, errors: dict[str, list[str]] | None = None, notice: str = "", status_code: int = 400):
@@ -301,7 +301,8 @@ def submit(token: str):
     application = _open(token)
     try:
         a = adapters()
-        submitted = submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index)
+        submitted = submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index,
+                                      marks=a.upload_markers)
     except SubmissionIncomplete as exc:
         return _render(application, token, submit_problems=exc.problems, status_code=400)
     prepare_application(a.page_views, submitted)  # page images still missing, off this request
@@ -424,10 +425,10 @@ def _render(application: Application, token: str, *, errors: dict[str, dict[str,
 def _direct_upload_markers(application: Application) -> dict[str, direct_uploads.Marker]:
     s, a = settings(), adapters()
     try:
-        return direct_uploads.markers(a.storage, application,
-                                      restart=direct_uploads.restarter(a.identity, a.storage, s,
+        return direct_uploads.markers(a.upload_markers, application,
+                                      restart=direct_uploads.restarter(a.identity, a.storage, a.upload_markers, s,
                                                                        after_store=_after_store()))
-    except StorageUnavailable:
+    except DatabaseUnavailable:
         log.warning("no se pudo leer el estado de las subidas directas: solicitud=%s", application.id)
         return {}
 

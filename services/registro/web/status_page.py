@@ -70,7 +70,7 @@ def page(token: str):
     from ..domain.application import Application
     application = Application(account)
     i18n.use_locale(account.attr("locale"))
-    events = AuditTrail(a.storage).history(account_id)
+    events = AuditTrail(a.audit).history(account_id)
     view = timeline.build(application, events)
     body = render_template("consulta/pagina.html", linea=view, estatus_label=status.LABELS.get(view.status, ""),
                            status=status)

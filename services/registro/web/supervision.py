@@ -48,7 +48,7 @@ def _range() -> tuple[date, date, str]:
 def summary(supervisor: Reviewer):
     start, end, error = _range()
     a = adapters()
-    audit = AuditTrail(a.storage)
+    audit = AuditTrail(a.audit)
     figures = summarize(decisions_between(audit, start, end), a.queue_index, start, end, time.time())
     return render_template("supervision/resumen.html", f=figures, error=error, revisor=console_user(),
                            etiquetas=DECISION_LABELS), 400 if error else 200
@@ -60,6 +60,6 @@ def export(supervisor: Reviewer):
     start, end, error = _range()
     if error:
         return Response(error, status=400, mimetype="text/plain")
-    body = decisions_csv(decisions_between(AuditTrail(adapters().storage), start, end))
+    body = decisions_csv(decisions_between(AuditTrail(adapters().audit), start, end))
     return Response("\ufeff" + body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="decisiones-{start.isoformat()}-a-{end.isoformat()}.csv"'})

@@ -17,7 +17,7 @@ from ..domain import status
 from ..domain.application import Application, now_iso
 from ..links import LinkInvalid
 from .confirmation_links import signer
-from .direct_uploads import checking
+from .direct_uploads import UploadMarkers, checking
 from .documents import SubmissionIncomplete, submission_problems
 from .queue_index import QueueIndex, QueueIndexUnavailable, entry_for
 from .record_lock import update_record
@@ -78,13 +78,15 @@ def confirm_email(identity: IdentityDirectory, application: Application, storage
 
 
 def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, application: Application,
-                      on: date, index: QueueIndex | None = None) -> Application:
+                      on: date, index: QueueIndex | None = None, *,
+                      marks: UploadMarkers | None = None) -> Application:
     """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio.
     The queue index gets the application before Keycloak says `en_revision` (queue_index.py: it may
-    hold one too many for a moment, never miss one) and loses it again if Keycloak refused."""
+    hold one too many for a moment, never miss one) and loses it again if Keycloak refused.
+    `marks`: the direct uploads' markers (None: a caller with no browser uploads to wait for)."""
     indexed = False
     # A document sent straight to S3 whose check is still running: its outcome decides what is submitted.
-    pending = checking(storage, application)
+    pending = checking(marks, application) if marks is not None else []
 
     def submit(account) -> dict:
         nonlocal indexed

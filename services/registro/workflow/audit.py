@@ -1,23 +1,27 @@
 """The append-only audit trail of the review console (SPEC §7).
 
-One JSON object per event under `storage_keys.audit_prefix(account_id)`, written with a
-conditional create (If-None-Match: *), so an event is never overwritten; with S3 versioning or
-object lock on the bucket (production) it cannot be altered either. Keys start with the UTC
-time, so listing a prefix returns the history in order. Events carry who, when, what, the
-status before and after, reasons and the SHA-256 of the documents seen — never passwords,
-tokens or links.
+One row per event in PostgreSQL (`audit_events`, platform/db/schema.py): the event itself as JSONB,
+its time, action and application as columns for the indexed reads (an application's history; the
+decisions between two moments, what the supervisor's figures read, in one query). A trigger refuses
+UPDATE, so an event once written is never changed; nothing deletes events either (cancelling an
+applicant's data or purging an application leaves its trail). Events carry who, when, what, the status
+before and after, reasons and the SHA-256 of the documents seen — never passwords, tokens or links.
+
+`AuditLog` is the seam: `PgAuditLog` here, an in-memory twin in tests/fakes.py, both checked by
+tests/support/state_contract.py.
 """
 from __future__ import annotations
 
-import json
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol, runtime_checkable
 
-from ..adapters.storage import ObjectStore
-from ..domain.storage_keys import audit_prefix, decisions_day_prefix
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..platform.db import Database
+from ..platform.db.schema import audit_events
 
 CLAIM = "reservar"
 RELEASE = "liberar"
@@ -74,43 +78,77 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def moment(iso: str) -> datetime:
+    """An event's `at` as an aware datetime (one without an offset is UTC)."""
+    at = datetime.fromisoformat(iso)
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    def append(self, event: AuditEvent) -> bool:
+        """Writes the event; False when its event_id is taken (nothing written)."""
+
+    def of_account(self, account_id: str) -> list[AuditEvent]:
+        """The application's events, oldest first."""
+
+    def between(self, start: datetime, end: datetime, actions: tuple[str, ...]) -> list[AuditEvent]:
+        """The events of these actions with start <= at < end, oldest first."""
+
+
+class PgAuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, event: AuditEvent) -> bool:
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(insert(audit_events).values(
+                    event_id=event.event_id, account_id=event.account_id, action=event.action,
+                    at=moment(event.at), event=asdict(event)))
+        except IntegrityError:
+            return False
+        return True
+
+    def of_account(self, account_id: str) -> list[AuditEvent]:
+        query = (select(audit_events.c.event).where(audit_events.c.account_id == account_id)
+                 .order_by(audit_events.c.at, audit_events.c.id))
+        with self.db.transaction() as conn:
+            return [AuditEvent.from_dict(row.event) for row in conn.execute(query)]
+
+    def between(self, start: datetime, end: datetime, actions: tuple[str, ...]) -> list[AuditEvent]:
+        query = (select(audit_events.c.event)
+                 .where(audit_events.c.at >= start, audit_events.c.at < end, audit_events.c.action.in_(actions))
+                 .order_by(audit_events.c.at, audit_events.c.id))
+        with self.db.transaction() as conn:
+            return [AuditEvent.from_dict(row.event) for row in conn.execute(query)]
+
+
 class AuditTrail:
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
 
     def record(self, action: str, account_id: str, *, actor_id: str, actor_username: str,
                status_before: str = "", status_after: str = "", reasons: dict | None = None, comment: str = "",
                documents_sha256: dict[str, str] | None = None, details: dict | None = None) -> AuditEvent:
         while True:
-            at = _now()
-            event_id = secrets.token_hex(6)
             event = AuditEvent(action=action, account_id=account_id, actor_id=actor_id, actor_username=actor_username,
-                               at=at, status_before=status_before, status_after=status_after,
+                               at=_now(), status_before=status_before, status_after=status_after,
                                reasons=dict(reasons or {}), comment=comment,
                                documents_sha256=dict(documents_sha256 or {}), details=dict(details or {}),
-                               event_id=event_id)
-            stamp = at.replace(":", "").replace("-", "").replace("+0000", "Z")
-            key = f"{audit_prefix(account_id)}{stamp}-{action}-{event_id}.json"
-            body = json.dumps(asdict(event), ensure_ascii=False, sort_keys=True).encode("utf-8")
-            if self.store.put_if_absent(key, body, content_type="application/json"):
-                if action in DECISIONS:
-                    # A copy by day, so the supervisor's figures read one prefix per day instead of
-                    # every application's history.
-                    self.store.put_if_absent(f"{decisions_day_prefix(at[:10])}{stamp}-{action}-{event_id}.json",
-                                             body, content_type="application/json")
+                               event_id=secrets.token_hex(6))
+            if self.log.append(event):
                 return event
-            # A key collision (same microsecond and random id) is practically impossible; retry anyway.
+            # An event_id drawn twice (48 random bits) is practically impossible; draw again anyway.
+
+    def decisions_between(self, start: datetime, end: datetime) -> list[AuditEvent]:
+        """The review decisions with start <= at < end, oldest first (one indexed query)."""
+        return self.log.between(start, end, DECISIONS)
 
     def decisions_on(self, day: str) -> list[AuditEvent]:
-        keys = self.store.list_keys(decisions_day_prefix(day))
-        if not keys:
-            return []
-        with ThreadPoolExecutor(max_workers=min(16, len(keys))) as pool:
-            bodies = list(pool.map(self.store.get, keys))
-        return sorted((AuditEvent.from_dict(json.loads(b)) for b in bodies), key=lambda e: e.at)
+        """The review decisions of one UTC day (YYYY-MM-DD)."""
+        start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+        return self.decisions_between(start, start + timedelta(days=1))
 
     def history(self, account_id: str) -> list[AuditEvent]:
-        events = []
-        for key in self.store.list_keys(audit_prefix(account_id)):
-            events.append(AuditEvent.from_dict(json.loads(self.store.get(key))))
-        return sorted(events, key=lambda e: e.at)
+        return self.log.of_account(account_id)

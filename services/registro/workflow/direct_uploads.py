@@ -16,22 +16,25 @@ and no request thread waits for them. Three calls:
    (named by a small signed token: the receipt, which holds the file's name and the ID's details,
    stays out of URLs and logs).
 
-The markers are what the page and "Enviar a validación" read: a document still being checked keeps
+The markers (one row per application and document in PostgreSQL's `upload_markers`, behind `UploadMarkers`:
+`PgUploadMarkers` here, an in-memory twin in tests/fakes.py, both checked by tests/support/state_contract.py)
+are what the page and "Enviar a validación" read: a document still being checked keeps
 the application from being submitted. A marker left "revisando" by a process that died is taken up
 again by the next view of the page after STALE_S (the check is idempotent: same key, same record).
 The form upload through the service (web/activation.py) stays the path without JavaScript.
 """
 from __future__ import annotations
 
-import json
 import logging
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from keycloak_ext import IdentityError
+from sqlalchemy import and_, delete, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectMissing, ObjectStore, PresignedPut, StorageUnavailable
@@ -39,7 +42,9 @@ from ..config import Settings
 from ..domain import documents as docs
 from ..domain.application import Application, DocumentRecord, now_iso
 from ..domain.filetypes import UnreadableFile
-from ..domain.storage_keys import document_key, upload_marker_key, upload_markers_prefix
+from ..domain.storage_keys import document_key
+from ..platform.db import Database, DatabaseUnavailable
+from ..platform.db.schema import upload_markers
 from ..spool import CountingSpool, FileTooLarge
 from .documents import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from .documents import in_background as _helper  # the check's own helpers (the check itself: in_background)
@@ -121,20 +126,18 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Marker:
-    """The state of a document's latest direct upload, kept at `upload_marker_key`."""
+    """The state of a document's latest direct upload (a row of `upload_markers`)."""
 
     state: str
     receipt: Receipt
     since: str  # when the check began (or was taken up again)
     message: str = ""  # why it was refused, for the applicant
 
-    def to_bytes(self) -> bytes:
-        return json.dumps({"estado": self.state, "recibo": asdict(self.receipt), "desde": self.since,
-                           "mensaje": self.message}, ensure_ascii=False).encode()
+    def to_dict(self) -> dict[str, Any]:
+        return {"estado": self.state, "recibo": asdict(self.receipt), "desde": self.since, "mensaje": self.message}
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Marker:
-        raw = json.loads(data)
+    def from_dict(cls, raw: dict[str, Any]) -> Marker:
         return cls(state=raw["estado"], receipt=Receipt(**raw["recibo"]), since=raw["desde"],
                    message=raw.get("mensaje", ""))
 
@@ -144,6 +147,106 @@ class Marker:
         except ValueError:
             return float("inf")
         return ((now or datetime.now(timezone.utc)) - began).total_seconds()
+
+
+# What `UploadMarkers.mark` found: this upload now holds the marker; a later-issued upload holds it; this very
+# upload held it already (another confirmation of the same receipt got there first).
+MARKED, LATER, ALREADY = "marcada", "posterior", "ya-marcada"
+
+
+@runtime_checkable
+class UploadMarkers(Protocol):
+    def get(self, account_id: str, kind: str) -> Marker | None:
+        ...
+
+    def of_account(self, account_id: str) -> list[Marker]:
+        ...
+
+    def mark(self, marker: Marker) -> str:
+        """Writes `marker` (state "revisando") unless the document's marker names a later-issued upload (LATER)
+        or this very upload (ALREADY); else MARKED. Of two uploads marking at once, the later-issued wins,
+        whatever order they run in."""
+
+    def finish(self, receipt: Receipt, state: str, message: str) -> bool:
+        """Sets the outcome if the marker still names this upload; False when it does not."""
+
+    def renew(self, marker: Marker, since: str) -> bool:
+        """Moves `since` on if the marker is still exactly `marker` (same upload, same `since`): of two views
+        taking a lost check up again, one does."""
+
+    def forget(self, account_id: str) -> int:
+        """Deletes the application's markers (its documents are being deleted); how many."""
+
+
+class PgUploadMarkers:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def _of(account_id: str, kind: str):
+        return and_(upload_markers.c.account_id == account_id, upload_markers.c.kind == kind)
+
+    @staticmethod
+    def _names(key: str):
+        return upload_markers.c.marker["recibo"]["key"].astext == key
+
+    def get(self, account_id: str, kind: str) -> Marker | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(select(upload_markers.c.marker).where(self._of(account_id, kind))).first()
+        return Marker.from_dict(row.marker) if row else None
+
+    def of_account(self, account_id: str) -> list[Marker]:
+        query = (select(upload_markers.c.marker).where(upload_markers.c.account_id == account_id)
+                 .order_by(upload_markers.c.kind))
+        with self.db.transaction() as conn:
+            return [Marker.from_dict(row.marker) for row in conn.execute(query)]
+
+    def mark(self, marker: Marker) -> str:
+        receipt = marker.receipt
+        new = insert(upload_markers).values(account_id=receipt.account_id, kind=receipt.kind, state=marker.state,
+                                            issued=receipt.issued, marker=marker.to_dict(), since=_moment(marker.since))
+        # Issue times compare as the strings they are (ISO-8601, UTC), byte by byte whatever the collation.
+        takes_over = and_(upload_markers.c.issued.collate("C") <= new.excluded.issued.collate("C"),
+                          ~self._names(receipt.key))
+        upsert = new.on_conflict_do_update(
+            index_elements=[upload_markers.c.account_id, upload_markers.c.kind],
+            set_={"state": new.excluded.state, "issued": new.excluded.issued, "marker": new.excluded.marker,
+                  "since": new.excluded.since},
+            where=takes_over).returning(literal(1))
+        with self.db.transaction() as conn:
+            if conn.execute(upsert).first() is not None:
+                return MARKED
+            # Not taken over: the conflicting row is locked by the upsert, so this reads what refused it.
+            current = conn.execute(select(upload_markers.c.marker)
+                                   .where(self._of(receipt.account_id, receipt.kind))).first()
+        return ALREADY if current and Marker.from_dict(current.marker).receipt.key == receipt.key else LATER
+
+    def finish(self, receipt: Receipt, state: str, message: str) -> bool:
+        changes = upload_markers.c.marker.op("||")({"estado": state, "mensaje": message})
+        with self.db.transaction() as conn:
+            return conn.execute(update(upload_markers)
+                                .where(self._of(receipt.account_id, receipt.kind), self._names(receipt.key))
+                                .values(state=state, marker=changes)).rowcount == 1
+
+    def renew(self, marker: Marker, since: str) -> bool:
+        receipt = marker.receipt
+        with self.db.transaction() as conn:
+            return conn.execute(update(upload_markers)
+                                .where(self._of(receipt.account_id, receipt.kind), self._names(receipt.key),
+                                       upload_markers.c.marker["desde"].astext == marker.since)
+                                .values(since=_moment(since),
+                                        marker=upload_markers.c.marker.op("||")({"desde": since}))).rowcount == 1
+
+    def forget(self, account_id: str) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(delete(upload_markers).where(upload_markers.c.account_id == account_id)).rowcount
+
+
+def _moment(iso: str) -> datetime:
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        return datetime.now(timezone.utc)
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -178,12 +281,13 @@ def read_receipt(settings: Settings, token: str, account_id: str, kind: str) -> 
 
 
 # --- 3. the check --------------------------------------------------------------------------------
-def confirm(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
-            after_store: AfterStore | None = None) -> Future[str]:
+def confirm(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings,
+            receipt: Receipt, *, after_store: AfterStore | None = None) -> Future[str]:
     """Starts the check; the Future ends with the marker's final state. The answer does not wait for
     S3: the check's first step marks the document "revisando" (what the page and the submission read),
     and until then `state_of` already answers "revisando" for this upload."""
-    return in_background(lambda: check(identity, storage, settings, receipt, mark=True, after_store=after_store))
+    return in_background(lambda: check(identity, storage, marks, settings, receipt, mark=True,
+                                       after_store=after_store))
 
 
 def state_token(settings: Settings, receipt: Receipt) -> str:
@@ -204,24 +308,11 @@ def read_state_token(settings: Settings, token: str, account_id: str, kind: str)
     return receipt
 
 
-def _read_marker(storage: ObjectStore, key: str) -> tuple[Marker | None, str] | None:
-    """The marker at `key` and its ETag (the marker None when its body cannot be read); None when absent."""
-    try:
-        data, etag = storage.get_with_etag(key)
-    except ObjectMissing:
-        return None
-    try:
-        return Marker.from_bytes(data), etag
-    except (ValueError, KeyError, TypeError):
-        return None, etag
-
-
-def state_of(storage: ObjectStore, receipt: Receipt) -> str:
+def state_of(marks: UploadMarkers, receipt: Receipt) -> str:
     """This upload's state for the page's script: CHECKING until its check has ended (including before
     its marker is written, while the marker still names an earlier upload), else the outcome;
     SUPERSEDED once a later-issued upload of the document holds the marker."""
-    found = _read_marker(storage, upload_marker_key(receipt.account_id, receipt.kind))
-    marker = found[0] if found else None
+    marker = marks.get(receipt.account_id, receipt.kind)
     if marker is None:
         return CHECKING
     if marker.receipt.key == receipt.key:
@@ -229,76 +320,46 @@ def state_of(storage: ObjectStore, receipt: Receipt) -> str:
     return SUPERSEDED if marker.receipt.issued > receipt.issued else CHECKING
 
 
-def check(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt, *,
-          mark: bool = False, after_store: AfterStore | None = None) -> str:
+def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings,
+          receipt: Receipt, *, mark: bool = False, after_store: AfterStore | None = None) -> str:
     """Reads the object back, checks it and records it; returns the marker's final state. `mark`: first
     marks the document "revisando" (a confirmation; a check taken up again is marked already).
 
     A confirmation is idempotent per receipt: a receipt whose check was started already (the marker
     names it) starts nothing and deletes nothing — a replayed receipt once deleted the document its first
     confirmation had recorded. Whatever fails, an object the application's record names is never deleted."""
-    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
     marking = None
     if mark:
-        found = _read_marker(storage, marker_key)
-        if found is not None and found[0] is not None and found[0].receipt.key == receipt.key:
-            return found[0].state
-        marking = _helper(lambda: _mark(storage, marker_key, receipt, found))
+        found = marks.get(receipt.account_id, receipt.kind)
+        if found is not None and found.receipt.key == receipt.key:
+            return found.state
+        marking = _helper(lambda: marks.mark(Marker(CHECKING, receipt, since=now_iso())))
     try:
-        if not _record(identity, storage, settings, receipt, marker_key, marking, after_store=after_store):
+        if not _record(identity, storage, marks, settings, receipt, marking, after_store=after_store):
             return SUPERSEDED
     except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
-        return state_of(storage, receipt)
+        return state_of(marks, receipt)
     except (UnreadableFile, DocumentNotAllowed) as exc:
-        return _finish(storage, receipt, REFUSED, exc.message)
+        return _finish(marks, receipt, REFUSED, exc.message)
     except FileTooLarge:
         limit = human_size(settings.upload_max_bytes).replace(".0 ", " ")
-        return _finish(storage, receipt, REFUSED, f"El archivo excede el tamaño máximo permitido de {limit}.")
+        return _finish(marks, receipt, REFUSED, f"El archivo excede el tamaño máximo permitido de {limit}.")
     except ObjectMissing:
-        return _finish(storage, receipt, REFUSED, NOT_RECEIVED)
-    except (StorageUnavailable, IdentityError, ApplicationBusy) as exc:
+        return _finish(marks, receipt, REFUSED, NOT_RECEIVED)
+    except (StorageUnavailable, DatabaseUnavailable, IdentityError, ApplicationBusy) as exc:
         log.warning("subida directa sin registrar por una falla temporal: solicitud=%s tipo=%s (%s)",
                     receipt.account_id, receipt.kind, type(exc).__name__)
-        return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
+        return _finish(marks, receipt, REFUSED, TEMPORARY_FAILURE)
     except Exception:  # noqa: BLE001 - a background job: logged, and the applicant is told to retry
         # Not deleted here: every step before the write deletes it itself, and after the write it is recorded.
         log.exception("subida directa: falla inesperada en la revisión: solicitud=%s tipo=%s",
                       receipt.account_id, receipt.kind)
-        return _finish(storage, receipt, REFUSED, TEMPORARY_FAILURE)
-    return _finish(storage, receipt, DONE, "")
-
-
-# What `_mark` found: this upload now holds the marker; a later-issued upload holds it; this very upload
-# held it already (another confirmation of the same receipt got there first).
-MARKED, LATER, ALREADY = "marcada", "posterior", "ya-marcada"
+        return _finish(marks, receipt, REFUSED, TEMPORARY_FAILURE)
+    return _finish(marks, receipt, DONE, "")
 
 
 class _CheckedElsewhere(Exception):
     """Another check of this very receipt holds the marker: this one changes nothing."""
-
-
-def _mark(storage: ObjectStore, marker_key: str, receipt: Receipt,
-          first: tuple[Marker | None, str] | None = None) -> str:
-    """Marks the document "revisando" for this upload unless a later-issued upload, or this upload itself,
-    already holds the marker. Conditional writes: two checks of one document starting at once cannot both
-    win. `first`: the marker as the caller just read it (saves reading it again)."""
-    marker = Marker(CHECKING, receipt, since=now_iso()).to_bytes()
-    found = first
-    for attempt in range(5):
-        if attempt:
-            found = _read_marker(storage, marker_key)
-        if found is None:
-            if storage.put_if_absent(marker_key, marker, content_type="application/json"):
-                return MARKED
-            continue
-        current, etag = found
-        if current is not None and current.receipt.key == receipt.key:
-            return ALREADY
-        if current is not None and current.receipt.issued > receipt.issued:
-            return LATER
-        if storage.replace_if_match(marker_key, marker, etag, content_type="application/json"):
-            return MARKED
-    raise StorageUnavailable("la marca de revisión no se pudo escribir")
 
 
 def _outcome(job: Future | None):
@@ -327,8 +388,8 @@ def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account
     delete_quietly(storage, receipt.key, "subida directa sin registro")
 
 
-def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, receipt: Receipt,
-            marker_key: str, marking: Future[str] | None, after_store: AfterStore | None = None) -> bool:
+def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings,
+            receipt: Receipt, marking: Future[str] | None, after_store: AfterStore | None = None) -> bool:
     """False when a later upload of the document holds the marker (this one is then deleted, unless the
     record names it: a replayed receipt of a recorded document). Raises _CheckedElsewhere when another
     check of this receipt holds the marker.
@@ -374,7 +435,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
             store_document(identity, storage, application, receipt.kind,
                            Upload(stream=spool, size=spool.size, sha256=spool.sha256, original_name=receipt.name),
                            receipt.details, stored_at=receipt.key,
-                           still_wanted=lambda: _names(storage, marker_key, receipt.key), after_store=after_store)
+                           still_wanted=lambda: _names(marks, receipt), after_store=after_store)
         except (UnreadableFile, DocumentNotAllowed):  # refused (never after the write): some before S3 is touched
             delete_quietly(storage, receipt.key, "subida directa sin registro")
             raise
@@ -383,24 +444,20 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, settings: Setting
     return True
 
 
-def _names(storage: ObjectStore, marker_key: str, key: str) -> bool:
+def _names(marks: UploadMarkers, receipt: Receipt) -> bool:
     """Whether the document's marker still names this upload (no newer one was confirmed since)."""
-    found = _read_marker(storage, marker_key)
-    return found is None or found[0] is None or found[0].receipt.key == key
+    found = marks.get(receipt.account_id, receipt.kind)
+    return found is None or found.receipt.key == receipt.key
 
 
-def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) -> str:
+def _finish(marks: UploadMarkers, receipt: Receipt, state: str, message: str) -> str:
     """Writes the outcome into the marker unless a newer upload of the document took it over."""
-    marker_key = upload_marker_key(receipt.account_id, receipt.kind)
     try:
-        current, etag = _read_marker(storage, marker_key) or (None, "")
-        if current is not None and current.receipt.key == receipt.key:
-            storage.replace_if_match(marker_key, replace(current, state=state, message=message).to_bytes(), etag,
-                                     content_type="application/json")
-        readable = current is not None
-    except StorageUnavailable:
-        readable = False
-    if not readable:  # left "revisando": the page takes the check up again after STALE_S; it ends the same way
+        marks.finish(receipt, state, message)
+        written = True
+    except DatabaseUnavailable:
+        written = False
+    if not written:  # left "revisando": the page takes the check up again after STALE_S; it ends the same way
         log.warning("subida directa: no se pudo anotar el resultado (%s): solicitud=%s tipo=%s", state,
                     receipt.account_id, receipt.kind)
     if state == REFUSED:
@@ -409,24 +466,21 @@ def _finish(storage: ObjectStore, receipt: Receipt, state: str, message: str) ->
 
 
 # --- what the page and the submission read ------------------------------------------------------------
-def restarter(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
+def restarter(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings, *,
               after_store: AfterStore | None = None) -> Callable[[Receipt], None]:
     """What `markers` calls to start a lost check again (in the background)."""
     def restart(receipt: Receipt) -> None:
-        in_background(lambda: check(identity, storage, settings, receipt, after_store=after_store))
+        in_background(lambda: check(identity, storage, marks, settings, receipt, after_store=after_store))
     return restart
 
 
-def markers(storage: ObjectStore, application: Application, *,
+def markers(marks: UploadMarkers, application: Application, *,
             restart: Callable[[Receipt], None] | None = None) -> dict[str, Marker]:
     """The documents whose latest direct upload is being checked or was refused (not yet answered by
     a document recorded after it). With `restart`, a check left behind by a dead process (still
     "revisando" after STALE_S) is started again, by one view only."""
     found: dict[str, Marker] = {}
-    for key in storage.list_keys(upload_markers_prefix(application.id)):
-        marker, etag = _read_marker(storage, key) or (None, "")
-        if marker is None:
-            continue
+    for marker in marks.of_account(application.id):
         kind = marker.receipt.kind
         if marker.receipt.account_id != application.id or kind not in docs.DOCUMENT_LABELS:
             continue
@@ -437,7 +491,7 @@ def markers(storage: ObjectStore, application: Application, *,
             continue  # a document uploaded since (through the form) answers the refusal
         if marker.state == CHECKING and restart is not None and marker.age_s() > STALE_S:
             renewed = replace(marker, since=now_iso())
-            if storage.replace_if_match(key, renewed.to_bytes(), etag, content_type="application/json"):
+            if marks.renew(marker, renewed.since):
                 log.warning("subida directa: se retoma una revisión interrumpida: solicitud=%s tipo=%s",
                             application.id, kind)
                 restart(marker.receipt)
@@ -454,6 +508,6 @@ def _not_before(recorded_at: str, since: str) -> bool:
         return False
 
 
-def checking(storage: ObjectStore, application: Application) -> list[str]:
+def checking(marks: UploadMarkers, application: Application) -> list[str]:
     """The documents still being checked: "Enviar a validación" waits for them."""
-    return [kind for kind, marker in markers(storage, application).items() if marker.state == CHECKING]
+    return [kind for kind, marker in markers(marks, application).items() if marker.state == CHECKING]

@@ -2,7 +2,7 @@
 of an application that was not approved. Used by `python -m registro.datos` (operators only).
 
 Export: one ZIP with the Keycloak account (attributes included), every object under the application's
-S3 prefix (documents, responsiva) and the audit trail. Cancellation: the audit trail keeps the
+S3 prefix (documents, responsiva) and the audit trail (PostgreSQL). Cancellation: the audit trail keeps the
 decisions and the documents' SHA-256 (an event records them before anything is deleted); every
 document and the Keycloak account (its personal attributes) are deleted. Both leave an audit event
 naming the operator. Order of cancellation — audit event, S3 objects, account — so a failure halfway
@@ -23,10 +23,11 @@ from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
-from ..domain.storage_keys import application_prefix, audit_prefix, edit_lock_key
+from ..domain.storage_keys import application_prefix, edit_lock_key
 from ..kernel.applications import ApplicationStore
 from .queue_index import QueueIndex
-from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditTrail
+from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
+from .direct_uploads import UploadMarkers
 
 FOLIO_PREFIX = "AU-"
 
@@ -72,7 +73,7 @@ def _account_record(account: Account) -> dict:
 
 
 def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, target: Path,
-           operator: Operator, *, applications: ApplicationStore | None = None) -> Path:
+           operator: Operator, *, audit: AuditLog, applications: ApplicationStore | None = None) -> Path:
     """Writes the ZIP to `target` (a file) and records the export. Returns the path written."""
     account = find_holder(identity, applications, folio_or_username)
     buffer = io.BytesIO()
@@ -83,7 +84,7 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
             if key == edit_lock_key(account.id):
                 continue
             archive.writestr("objetos/" + key[len(prefix):], storage.get(key))
-        trail = AuditTrail(storage)
+        trail = AuditTrail(audit)
         archive.writestr("auditoria.json", json.dumps([asdict(e) for e in trail.history(account.id)],
                                                       ensure_ascii=False, indent=2))
         archive.writestr("LEAME.txt", "Datos personales de una solicitud de Acceso Único (ANAM), exportados el "
@@ -93,15 +94,15 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     data = buffer.getvalue()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    AuditTrail(storage).record(DATA_EXPORTED, account.id, actor_id=f"operador:{operator.name}",
-                               actor_username=operator.name, status_before=account.attr("estatus"),
-                               status_after=account.attr("estatus"),
-                               details={"folio": account.attr("folio"), "archivo_sha256": hashlib.sha256(data).hexdigest()})
+    trail.record(DATA_EXPORTED, account.id, actor_id=f"operador:{operator.name}", actor_username=operator.name,
+                 status_before=account.attr("estatus"), status_after=account.attr("estatus"),
+                 details={"folio": account.attr("folio"), "archivo_sha256": hashlib.sha256(data).hexdigest()})
     return target
 
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
-           index: QueueIndex | None = None, *, applications: ApplicationStore | None = None) -> dict:
+           index: QueueIndex | None = None, *, audit: AuditLog, marks: UploadMarkers | None = None,
+           applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue, after the account as every exit from the queue (workflow/queue_index.py)."""
@@ -111,13 +112,15 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
         raise CancellationRefused(account.id)
     keys = [k for k in storage.list_keys(application_prefix(account.id))]
     hashes = {kind: record.sha256 for kind, record in application.documents.items()}
-    AuditTrail(storage).record(DATA_CANCELLED, account.id, actor_id=f"operador:{operator.name}",
+    AuditTrail(audit).record(DATA_CANCELLED, account.id, actor_id=f"operador:{operator.name}",
                                actor_username=operator.name, status_before=application.status,
                                status_after="cancelado", documents_sha256=hashes,
                                details={"folio": application.folio, "objetos_eliminados": len(keys),
                                         "decision": application.decision.get("decision", "")})
     for key in keys:
         storage.delete(key)
+    if marks is not None:  # the direct uploads' states name the files and the ID's details
+        marks.forget(account.id)
     identity.delete_account(account.id)
     if applications is not None:
         applications.cancel_account(account.id, "datos cancelados a petición del titular")
@@ -125,6 +128,3 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
         index.remove(account.id)
     return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}
 
-
-def audit_keys(storage: ObjectStore, account_id: str) -> list[str]:
-    return storage.list_keys(audit_prefix(account_id))

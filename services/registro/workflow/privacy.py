@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapters.storage import ObjectStore
-from .audit import PRIVACY_ACCEPTED as ACCEPT, AuditTrail
+from .audit import PRIVACY_ACCEPTED as ACCEPT, AuditLog, AuditTrail
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "privacy"
 APPLICANT_ACTOR = "solicitante"
@@ -54,9 +53,9 @@ class PrivacyNotices:
         self.current = self.versions[max(self.versions)]
 
 
-def record_acceptance(storage: ObjectStore, account_id: str, version: str, sha256: str, *, lang: str,
+def record_acceptance(audit: AuditLog, account_id: str, version: str, sha256: str, *, lang: str,
                       folio: str) -> None:
     """The acceptance in the application's audit trail (the time is the event's)."""
-    AuditTrail(storage).record(ACCEPT, account_id, actor_id=APPLICANT_ACTOR, actor_username=APPLICANT_ACTOR,
+    AuditTrail(audit).record(ACCEPT, account_id, actor_id=APPLICANT_ACTOR, actor_username=APPLICANT_ACTOR,
                                details={"aviso_version": version, "aviso_sha256": sha256, "idioma": lang,
                                         "folio": folio})

@@ -21,6 +21,7 @@ from ..domain import status
 from ..domain.application import Application
 from ..domain.storage_keys import application_prefix, edit_lock_key
 from ..kernel.applications import ApplicationStore
+from .direct_uploads import UploadMarkers
 from .record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
                   now: datetime | None = None, dry_run: bool = False, index=None,
-                  applications: ApplicationStore | None = None) -> list[Expired]:
+                  applications: ApplicationStore | None = None,
+                  marks: UploadMarkers | None = None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
@@ -99,6 +101,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                 keys = _application_keys(storage, application.id)
                 for key in keys:
                     storage.delete(key)
+                if marks is not None:  # the direct uploads' states name the files and the ID's details
+                    marks.forget(application.id)
                 identity.delete_account(application.id)
                 if applications is not None:  # the identifiers are released with the application
                     applications.cancel_account(application.id, "expirada")

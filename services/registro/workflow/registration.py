@@ -42,10 +42,12 @@ from ..domain.storage_keys import responsiva_key
 from ..emails import compose
 from ..links import new_version
 from ..kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
+from ..platform.db import DatabaseUnavailable
 from ..platform.db.schema import ACTIVA, CREANDO
 from ..platform.outbox import Outbox
 from .confirmation_links import issue_link, link_for
 from .process_pool import settle
+from .audit import AuditLog
 from .privacy import record_acceptance
 from .responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
@@ -161,7 +163,8 @@ class _UsernameTaken(Exception):
 
 
 def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
-             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None) -> Registered:
+             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None,
+             audit: AuditLog) -> Registered:
     ids = identifiers_of(applicant.attributes(folio="", fecha_registro=""))
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
@@ -182,7 +185,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
             raise
         try:
             pdf = pdf_job.result()  # PdfUnavailable: the intent is cancelled, nothing created
-            account_id = _create(identity, storage, applicant, intent, attributes, pdf)
+            account_id = _create(identity, storage, applicant, intent, attributes, pdf, audit)
         except _UsernameTaken:
             _cancel_quietly(applications, intent, "usuario ocupado")
             continue
@@ -257,7 +260,7 @@ class _HalfCreated(Exception):
 
 
 def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
-            attributes: dict[str, str], pdf: bytes) -> str:
+            attributes: dict[str, str], pdf: bytes, audit: AuditLog) -> str:
     attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
     try:
         account_id = identity.create_account(username=intent.username, email=applicant.email,
@@ -273,9 +276,9 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
     try:
         storage.put(responsiva_key(account_id, intent.folio), pdf, content_type=PDF, metadata={"folio": intent.folio})
         if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
-            record_acceptance(storage, account_id, applicant.aviso_version, applicant.aviso_sha256,
+            record_acceptance(audit, account_id, applicant.aviso_version, applicant.aviso_sha256,
                               lang=applicant.idioma or "es", folio=intent.folio)
-    except StorageUnavailable as exc:  # the account exists: nothing after it talks to Keycloak
+    except (StorageUnavailable, DatabaseUnavailable) as exc:  # the account exists: nothing after it talks to Keycloak
         if not _roll_back(identity, storage, account_id, intent.folio):
             raise _HalfCreated(exc) from exc
         raise

@@ -21,7 +21,8 @@ from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
 from ..domain.storage_keys import application_prefix, edit_lock_key
-from .audit import DOCUMENTS_RETIRED, AuditTrail
+from .audit import DOCUMENTS_RETIRED, AuditLog, AuditTrail
+from .direct_uploads import UploadMarkers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def decided_at(application: Application) -> datetime | None:
 
 
 def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                    now: datetime | None = None, dry_run: bool = False) -> list[Retired]:
+                    audit: AuditLog, marks: UploadMarkers | None = None, now: datetime | None = None,
+                    dry_run: bool = False) -> list[Retired]:
     now = now or datetime.now(timezone.utc)
     periods = {status.APROBADO: settings.retention_approved_days, status.RECHAZADO: settings.retention_rejected_days}
     done: list[Retired] = []
@@ -62,13 +64,15 @@ def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings:
             if not keys:
                 continue
             if not dry_run:
-                AuditTrail(storage).record(
+                AuditTrail(audit).record(
                     DOCUMENTS_RETIRED, account.id, actor_id=SYSTEM_ACTOR, actor_username=SYSTEM_ACTOR,
                     status_before=current, status_after=current,
                     documents_sha256={k: r.sha256 for k, r in application.documents.items()},
                     details={"folio": application.folio, "objetos_eliminados": len(keys), "plazo_dias": days})
                 for key in keys:
                     storage.delete(key)
+                if marks is not None:  # the direct uploads' states name the files and the ID's details
+                    marks.forget(account.id)
                 log.info("documentos eliminados por conservación: solicitud=%s estatus=%s objetos=%d",
                          account.id, current, len(keys))
             done.append(Retired(account.id, current, when, len(keys)))

@@ -20,7 +20,7 @@ from ..domain.application import Application
 from ..kernel.applications import ApplicationStore, identifiers_of
 from ..platform.outbox import FailedEmail, Outbox
 from . import audit as audit_actions
-from .audit import AuditTrail
+from .audit import AuditLog, AuditTrail
 from .decision_emails import login_url  # noqa: F401 - re-exported
 from .decisions import Decisions, Outcome, ReviewRefused
 from .leases import Lease, Leases, Reviewer
@@ -36,14 +36,14 @@ log = logging.getLogger(__name__)
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox | None, settings: Settings,
                  index: QueueIndex | None = None, page_views: PageViews | None = None,
-                 applications: ApplicationStore | None = None) -> None:
+                 applications: ApplicationStore | None = None, *, audit: AuditLog) -> None:
         self.identity = identity
         self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
         self.settings = settings
         self.index = index  # None: a console without a queue (tests of one application's page)
         self.leases = Leases(store, settings.claim_lease_s)
-        self.audit = AuditTrail(store)
+        self.audit = AuditTrail(audit)  # audit_events (PostgreSQL)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)
         self.applications = applications
         self.outbox = outbox  # the one delivery path (platform/outbox.py); None: a read-only console

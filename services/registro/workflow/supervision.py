@@ -2,9 +2,9 @@
 from logs or personal data: pending by age, oldest pending, decisions per reviewer per day, median
 time from submission to decision, corrections by reason, and the decisions as CSV.
 
-Days are Mexico City calendar days (what a supervisor in Mexico means by "el 3 de marzo"); the
-audit trail's by-day copies are keyed by UTC day, so a range reads one extra UTC day each side
-and keeps the events whose local date falls inside it.
+Days are Mexico City calendar days (what a supervisor in Mexico means by "el 3 de marzo"): a range
+is read as one query on the audit trail's time index, from the first day's local midnight to the
+local midnight after the last.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import io
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from ..domain.documents import CORRECTION_REASONS, DOCUMENT_LABELS
 from .audit import APPROVE, CORRECTION, DECISIONS, REJECT, AuditEvent, AuditTrail
@@ -50,12 +50,12 @@ def local_day(at_iso: str) -> date:
     return _moment(at_iso).astimezone(MEXICO).date()
 
 
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=MEXICO)
+
+
 def decisions_between(audit: AuditTrail, start: date, end: date) -> list[AuditEvent]:
-    events: list[AuditEvent] = []
-    day = start - timedelta(days=1)
-    while day <= end + timedelta(days=1):
-        events.extend(audit.decisions_on(day.isoformat()))
-        day += timedelta(days=1)
+    events = audit.decisions_between(_local_midnight(start), _local_midnight(end + timedelta(days=1)))
     seen: set[str] = set()
     kept = []
     for e in sorted(events, key=lambda e: e.at):
