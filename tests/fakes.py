@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import secrets
 import threading
@@ -823,3 +824,125 @@ class FakeUploadMarkers:
             for k in gone:
                 del self.rows[k]
             return len(gone)
+
+
+class FakeLeaseStore:
+    """review_leases in memory (workflow/leases.py), as strict as the table: one row per application,
+    a claim decided under one lock with the statement's rule (released, expired or ours), every time
+    from one clock (the "database's")."""
+
+    def __init__(self, clock=time.time) -> None:
+        self.clock = clock
+        self.rows: dict = {}
+        self.lock = threading.Lock()
+
+    def claim(self, account_id, holder_id, holder_username, lease_s):
+        from registro.workflow.leases import Lease
+
+        with self.lock:
+            now = self.clock()
+            row = self.rows.get(account_id)
+            if row is not None and not (row.released or row.expires_at < now or row.holder_id == holder_id):
+                return None
+            self.rows[account_id] = Lease(account_id, holder_id, holder_username, now, now + lease_s)
+            return self.rows[account_id]
+
+    def current(self, account_id):
+        with self.lock:
+            return self.rows.get(account_id)
+
+    def active(self, account_id):
+        with self.lock:
+            row = self.rows.get(account_id)
+            return row if row is not None and not row.released and row.expires_at > self.clock() else None
+
+    def held(self, account_id, holder_id):
+        row = self.active(account_id)
+        return row if row is not None and row.holder_id == holder_id else None
+
+    def release(self, account_id, holder_id):
+        with self.lock:
+            row = self.rows.get(account_id)
+            now = self.clock()
+            if row is None or row.holder_id != holder_id or row.released or row.expires_at <= now:
+                return False
+            self.rows[account_id] = replace(row, released=True, expires_at=now)
+            return True
+
+    def active_all(self):
+        with self.lock:
+            now = self.clock()
+            return [r for r in self.rows.values() if not r.released and r.expires_at > now]
+
+
+class FakeDecisionStore:
+    """decisions in memory (workflow/decision_records.py): the unique (account, round), the conditional
+    updates' rules, and a version that changes with every write — all under one lock, times from one clock."""
+
+    def __init__(self, clock=time.time) -> None:
+        self.clock = clock
+        self.rows: dict = {}  # (account_id, ronda) -> DecisionRow; its version is (updated_at, write number)
+        self.lock = threading.Lock()
+        self.writes = 0
+
+    def _write(self, key, **changes):
+        from registro.workflow.decision_records import DecisionRow
+
+        self.writes += 1
+        version = (self.clock(), self.writes)
+        row = self.rows.get(key)
+        row = DecisionRow(*key, "", "", {}, version) if row is None else row
+        changes = {k: (json.loads(json.dumps(v)) if k == "record" else v) for k, v in changes.items()}
+        self.rows[key] = replace(row, version=version, **changes)
+        return self.rows[key]
+
+    def _age(self, row) -> float:
+        return self.clock() - row.version[0]
+
+    def create(self, account_id, ronda, decision, record):
+        from registro.workflow.decision_records import EN_CURSO
+
+        with self.lock:
+            if (account_id, ronda) in self.rows:
+                return None
+            return self._write((account_id, ronda), decision=decision, state=EN_CURSO, record=record)
+
+    def take_over_stale(self, account_id, ronda, decision, record, stale_s):
+        from registro.workflow.decision_records import EN_CURSO
+
+        with self.lock:
+            row = self.rows.get((account_id, ronda))
+            if row is None or row.state != EN_CURSO or not self._age(row) > stale_s:
+                return None
+            return self._write((account_id, ronda), decision=decision, state=EN_CURSO, record=record)
+
+    def get(self, account_id, ronda):
+        with self.lock:
+            return self.rows.get((account_id, ronda))
+
+    def take_for_completion(self, account_id, ronda, stale_decision_s, stale_completion_s):
+        from registro.workflow.decision_records import APLICADA, COMPLETANDO, EN_CURSO
+
+        with self.lock:
+            row = self.rows.get((account_id, ronda))
+            owed = row is not None and (
+                (row.state == APLICADA and row.record.get("auditoria") == "pendiente")
+                or (row.state == EN_CURSO and self._age(row) > stale_decision_s)
+                or (row.state == COMPLETANDO and self._age(row) > stale_completion_s))
+            return self._write((account_id, ronda), state=COMPLETANDO) if owed else None
+
+    def finish(self, row, record):
+        from registro.workflow.decision_records import APLICADA
+
+        with self.lock:
+            current = self.rows.get((row.account_id, row.ronda))
+            if current is None or current.version != row.version:
+                return False
+            self._write((row.account_id, row.ronda), state=APLICADA, record=record)
+            return True
+
+    def delete(self, row):
+        with self.lock:
+            current = self.rows.get((row.account_id, row.ronda))
+            if current is not None and current.version == row.version:
+                del self.rows[(row.account_id, row.ronda)]

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from .platform.outbox import Outbox, OutboxStore
     from .workflow.readings import DocumentReadings
     from .workflow.phone_links import PhoneLinkStore
+    from .workflow.decision_records import DecisionStore
+    from .workflow.leases import LeaseStore
     from .workflow.recovery import RecoveryRequests
     from .adapters.sessions import ConsoleSessions
     from .workflow.queue_index import QueueIndex
@@ -60,6 +62,8 @@ class Adapters:
     # adapters leave it off unless they hand one in (OCR is a second of CPU per photo).
     readings: "DocumentReadings | None" = None
     phone_links: "PhoneLinkStore | None" = None  # the phone as a camera (workflow/phone_links.py), in PostgreSQL
+    review_leases: "LeaseStore | None" = None  # reviewers' claims (workflow/leases.py), in PostgreSQL
+    decisions: "DecisionStore | None" = None  # one decision row per review round (workflow/decision_records.py)
     audit: "AuditLog | None" = None  # the append-only audit trail (workflow/audit.py), in PostgreSQL
     used_captchas: "UsedSolutions | None" = None  # captcha solutions used once (platform/captcha_uses.py)
     upload_markers: "UploadMarkers | None" = None  # direct uploads' states (workflow/direct_uploads.py)
@@ -90,6 +94,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     from .observability import metrics
     from .platform.outbox import Outbox
     from .workflow.phone_links import PgPhoneLinkStore
+    from .workflow.decision_records import PgDecisionStore
+    from .workflow.leases import PgLeaseStore
     from .workflow.readings import DocumentReadings
     from .workflow.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
     from .workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget
@@ -127,6 +133,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         outbox=outbox,
         readings=a.readings or (DocumentReadings(a.storage) if given is None else None),
         phone_links=a.phone_links or (PgPhoneLinkStore(a.database) if a.database is not None else None),
+        review_leases=a.review_leases or (PgLeaseStore(a.database) if a.database is not None else None),
+        decisions=a.decisions or (PgDecisionStore(a.database) if a.database is not None else None),
     )
 
 

@@ -16,7 +16,7 @@ from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.platform.db import Database
 from registro.workflow.audit import PgAuditLog
-from registro.workflow.leases import LeaseHeld, Leases, Reviewer
+from registro.workflow.leases import LeaseHeld, Leases, PgLeaseStore, Reviewer
 from tests.support import oidc
 from tests.support import review_data as data
 from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, form_fields, keycloak_steps, post_form,
@@ -196,10 +196,10 @@ def test_queue_lists_oldest_first_with_counts_and_filters(console, pending):
 
 
 # --- claims -----------------------------------------------------------------------------------
-def test_two_reviewers_claiming_at_the_same_instant_exactly_one_wins(pending, store, settings):
+def test_two_reviewers_claiming_at_the_same_instant_exactly_one_wins(pending, settings):
     apps = [pending(with_documents=False) for _ in range(5)]
     for app in apps:
-        leases = Leases(store, settings.claim_lease_s)
+        leases = Leases(PgLeaseStore(Database.shared(settings.database_url)), settings.claim_lease_s)
         barrier = threading.Barrier(2)
         results: dict[str, object] = {}
 
@@ -222,15 +222,17 @@ def test_two_reviewers_claiming_at_the_same_instant_exactly_one_wins(pending, st
         assert leases.current(app.id).holder_id == winners[0]
 
 
-def test_expired_lease_can_be_taken_over_and_the_old_holder_cannot_release_it(pending, store):
+def test_expired_lease_can_be_taken_over_and_the_old_holder_cannot_release_it(pending, settings):
+    from tests.support.review_contract import expire_pg_lease
+
+    db = Database.shared(settings.database_url)
     app = pending(with_documents=False)
-    now = [1_000_000.0]
-    leases = Leases(store, 1800, clock=lambda: now[0])
+    leases = Leases(PgLeaseStore(db), 1800)
     a, b = Reviewer("a", "revisor-a"), Reviewer("b", "revisor-b")
     leases.claim(app.id, a)
     with pytest.raises(LeaseHeld):
         leases.claim(app.id, b)
-    now[0] += 1801
+    expire_pg_lease(db, app.id)  # its 1800 s have passed (by the database's clock)
     assert leases.claim(app.id, b).holder_id == "b"
     assert leases.release(app.id, a) is False
     assert leases.current(app.id).holder_id == "b"

@@ -19,7 +19,7 @@ from registro.domain import documents as docs
 from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
 from registro.workflow.audit import AuditTrail
 from registro.workflow.queue_index import entry_for
-from registro.domain.storage_keys import application_prefix, document_key, lease_key, responsiva_key
+from registro.domain.storage_keys import application_prefix, document_key, responsiva_key
 
 # Ana Pérez López, born 1980-01-01, Ciudad de México: CURP and RFC with valid check digits.
 CURP = "PELA800101MDFRPN06"
@@ -131,8 +131,7 @@ def resubmit(gateway: Any, account_id: str, index: Any = None) -> None:
 
 
 def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> None:
-    keys = store.list_keys(application_prefix(account_id)) \
-        + store.list_keys(f"revision/decisiones/{account_id}/") + [lease_key(account_id)]
+    keys = store.list_keys(application_prefix(account_id))  # its audit events stay: the trail is append-only
     for key in keys:
         store.delete(key)
     gateway.delete_account(account_id)

@@ -8,9 +8,10 @@ from registro import create_app
 from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
 from registro.adapters.sessions import MemorySessions
-from registro.workflow.queue_index import MemoryBackend, QueueIndex
+from tests.fake_queue import FakeQueueIndex, rows_of_identity
 from tests.fakes import FakeAuditLog, FakeUploadMarkers, FakeUsedSolutions
-from tests.fakes import FakeApplicationStore, FakeIdentity, FakeMailer, FakeOutboxStore, FakeStore
+from tests.fakes import (FakeApplicationStore, FakeDecisionStore, FakeIdentity, FakeLeaseStore, FakeMailer,
+                         FakeOutboxStore, FakeStore)
 
 
 def unit_settings(**changes) -> Settings:
@@ -31,10 +32,16 @@ def unit_settings(**changes) -> Settings:
 @pytest.fixture
 def fakes() -> Adapters:
     outbox_store = FakeOutboxStore()
-    return Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(),
-                    queue_index=QueueIndex(MemoryBackend()), console_sessions=MemorySessions(),
+    identity, leases = FakeIdentity(), FakeLeaseStore()
+    # The queue reads the applications' rows and the leases, as its SQL reads the tables.
+    queue = FakeQueueIndex(lambda: rows_of_identity(identity),
+                           lambda: [(r.account_id, r.expires_at, r.released) for r in list(leases.rows.values())],
+                           clock=leases.clock)
+    return Adapters(identity=identity, storage=FakeStore(), mailer=FakeMailer(),
+                    queue_index=queue, console_sessions=MemorySessions(),
                     applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store,
-                    audit=FakeAuditLog(), used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
+                    review_leases=leases, decisions=FakeDecisionStore(), audit=FakeAuditLog(),
+                    used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
 
 
 @pytest.fixture

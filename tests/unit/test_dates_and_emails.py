@@ -30,7 +30,7 @@ ANA = Reviewer("id-ana", "ana.revisora")
 def service(app, fakes):
     with app.test_request_context():
         yield ReviewService(fakes.identity, fakes.storage, app.extensions["registro.adapters"].outbox,
-                            unit_settings(), audit=fakes.audit)
+                            unit_settings(), leases=fakes.review_leases, decisions=fakes.decisions, audit=fakes.audit)
 
 
 @pytest.fixture

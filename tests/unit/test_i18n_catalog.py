@@ -187,7 +187,8 @@ def test_decision_emails_follow_the_applicants_language_even_from_the_spanish_co
     reviewer = Reviewer("id-ana", "ana.revisora")
     with app.test_request_context("/revision/solicitudes"):
         service = ReviewService(fakes.identity, fakes.storage, app.extensions["registro.adapters"].outbox,
-                                unit_settings(), audit=fakes.audit)
+                                unit_settings(), leases=fakes.review_leases, decisions=fakes.decisions,
+                                audit=fakes.audit)
         english = data.create_pending(fakes.identity, fakes.storage)
         fakes.identity.update_attributes(english.id, {"locale": "en"})
         spanish = data.create_pending(fakes.identity, fakes.storage)

@@ -66,7 +66,8 @@ def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, mo
                         lambda account_id, actions, **kw: (asked.append(kw), original(account_id, actions, **kw)))
     with app.test_request_context():
         service = ReviewService(fakes.identity, fakes.storage, app.extensions["registro.adapters"].outbox,
-                                unit_settings(credentials_mode="enlace"), audit=fakes.audit)
+                                unit_settings(credentials_mode="enlace"), leases=fakes.review_leases,
+                                decisions=fakes.decisions, audit=fakes.audit)
         pending = data.create_pending(fakes.identity, fakes.storage)
         reviewer = Reviewer("id-ana", "ana.revisora")
         service.claim(pending.id, reviewer)

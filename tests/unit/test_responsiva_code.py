@@ -24,7 +24,8 @@ CHECK = "Folio de la responsiva"
 @pytest.fixture
 def service(fakes):
     return ReviewService(fakes.identity, fakes.storage, None, unit_settings(), None,
-                         PageViews(fakes.storage, SubprocessPageRenderer()), audit=fakes.audit)
+                         PageViews(fakes.storage, SubprocessPageRenderer()), leases=fakes.review_leases,
+                         decisions=fakes.decisions, audit=fakes.audit)
 
 
 def generated_responsiva(app, fakes, account_id: str) -> bytes:

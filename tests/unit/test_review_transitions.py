@@ -3,7 +3,6 @@
 email reaches the applicant through the outbox, whatever fails on the way (issue 11 §12, issue 20 §5)."""
 from __future__ import annotations
 
-import json
 import threading
 from datetime import date
 
@@ -11,7 +10,6 @@ import pytest
 
 from keycloak_ext import IdentityUnavailable
 from registro.domain.application import Application
-from registro.domain.storage_keys import decision_key
 from registro.workflow import decisions as decisions_mod
 from registro.workflow.activation import submit_for_review
 from registro.workflow.leases import Reviewer
@@ -186,14 +184,14 @@ def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post
     first = service.reject(created.id, ANA, reason="Documentos apócrifos.", **before)
     assert not first.already_decided and len(fakes.mailer.to(created.email)) == 1  # the email does not wait
     ronda = Application(fakes.identity.get_account(created.id)).decision["ronda"]
-    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["auditoria"] == "pendiente"
+    assert fakes.decisions.get(created.id, ronda).record["auditoria"] == "pendiente"
     monkeypatch.setattr(service.audit, "record", original)
     # the reviewer presses the button again: the decision is completed (audit written, no second
     # email), not answered "already decided"
     again = service.reject(created.id, ANA, reason="Documentos apócrifos.", **before)
     assert not again.already_decided
     assert len(fakes.mailer.to(created.email)) == 1
-    assert json.loads(fakes.storage.get(decision_key(created.id, ronda)))["auditoria"] == "escrita"
+    assert fakes.decisions.get(created.id, ronda).record["auditoria"] == "escrita"
     assert [e["action"] for e in data.audit_events(fakes.audit, created.id)].count("rechazar") == 1
     assert service.reject(created.id, ANA, reason="Documentos apócrifos.", **before).already_decided
 
@@ -275,11 +273,11 @@ def test_a_completion_that_dies_half_way_is_taken_over_once_stale(service, fakes
         service.approve(created.id, ANA, **before)  # the repeat takes the record, then dies
     monkeypatch.setattr(service.decisions, "_complete", complete)
     ronda = Application(fakes.identity.get_account(created.id)).decision["ronda"]
-    assert json.loads(fakes.storage.get(decision_key(created.id, ronda))).get("completando_desde")
+    assert fakes.decisions.get(created.id, ronda).state == "completando"
     assert service.approve(created.id, ANA, **before).already_decided  # another completion is in its window
     monkeypatch.setattr(decisions_mod, "STALE_COMPLETION_S", -1)  # ... which has now passed
     assert not service.approve(created.id, ANA, **before).already_decided
-    record = json.loads(fakes.storage.get(decision_key(created.id, ronda)))
-    assert record["auditoria"] == "escrita" and "completando_desde" not in record
+    row = fakes.decisions.get(created.id, ronda)
+    assert row.record["auditoria"] == "escrita" and row.state == "aplicada"
     assert [e["action"] for e in data.audit_events(fakes.audit, created.id)].count("aprobar") == 1
     assert len(fakes.mailer.to(created.email)) == 1

@@ -29,7 +29,8 @@ def outbox_of(app):
 def service(app, fakes):
     with app.test_request_context():
         yield ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
-                            applications=fakes.applications, audit=fakes.audit)
+                            applications=fakes.applications, leases=fakes.review_leases, decisions=fakes.decisions,
+                            audit=fakes.audit)
 
 
 def seen(service, account_id):
@@ -38,10 +39,10 @@ def seen(service, account_id):
 
 
 def test_claim_conflict_expiry_and_release():
-    from tests.fakes import FakeStore
+    from tests.fakes import FakeLeaseStore
 
     now = [100.0]
-    leases = Leases(FakeStore(), 60, clock=lambda: now[0])
+    leases = Leases(FakeLeaseStore(clock=lambda: now[0]), 60)
     assert leases.claim("x", ANA).holder_id == ANA.id
     assert leases.claim("x", ANA).expires_at == 160.0  # renewing one's own claim
     with pytest.raises(LeaseHeld) as held:
@@ -54,9 +55,9 @@ def test_claim_conflict_expiry_and_release():
 
 
 def test_concurrent_claims_one_winner():
-    from tests.fakes import FakeStore
+    from tests.fakes import FakeLeaseStore
 
-    leases = Leases(FakeStore(), 60)
+    leases = Leases(FakeLeaseStore(), 60)
     barrier = threading.Barrier(8)
     results = []
 
@@ -162,7 +163,8 @@ def test_changed_round_is_refused(service, fakes):
 def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
     with app.test_request_context():
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(credentials_mode="enlace"),
-                                fakes.queue_index, audit=fakes.audit)
+                                fakes.queue_index, leases=fakes.review_leases, decisions=fakes.decisions,
+                                audit=fakes.audit)
         pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         service.claim(pending.id, ANA)
         service.approve(pending.id, ANA, **seen(service, pending.id))
@@ -244,7 +246,8 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
 
     with app.app_context():
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
-                                applications=fakes.applications, audit=fakes.audit)
+                                applications=fakes.applications, leases=fakes.review_leases, decisions=fakes.decisions,
+                                audit=fakes.audit)
         first = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
         account = fakes.identity.get_account(first.id)
         fakes.applications.record(first.id, account.username, account.attributes)

@@ -21,18 +21,6 @@ def edit_lock_key(account_id: str) -> str:
     return f"solicitudes/{account_id}/bloqueo-edicion.json"
 
 
-def lease_key(account_id: str) -> str:
-    return f"revision/reservas/{account_id}.json"
-
-
-def decision_key(account_id: str, round_id: str) -> str:
-    """The review decision of one submission round (idempotency record of the review console)."""
-    return f"revision/decisiones/{account_id}/{round_id}.json"
-
-
-LEASES_PREFIX = "revision/reservas/"
-
-
 PAGE_VIEWS_VERSION = "v1"  # bump when the page images change (size, format): old ones are not reused
 
 

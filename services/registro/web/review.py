@@ -47,7 +47,7 @@ def _no_account(exc: AccountNotFound):
 def _service() -> ReviewService:
     a = adapters()
     return ReviewService(a.identity, a.storage, a.outbox, settings(), a.queue_index, a.page_views,
-                         applications=a.applications, audit=a.audit)
+                         applications=a.applications, leases=a.review_leases, decisions=a.decisions, audit=a.audit)
 
 
 def _hour(timestamp: float) -> str:

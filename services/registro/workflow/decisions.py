@@ -6,22 +6,25 @@ reaches the applicant by email without a reviewer's help:
      reviewer looked at (its `fecha_envio`), with the documents the reviewer saw;
   2. the decision's emails are composed and written to the outbox *held* (platform/outbox.py: not
      due until released, or until HOLD_S has passed), each with this attempt's nonce (`intento`);
-  3. the decision record of that round is created in S3 with a conditional create: of two
-     identical POSTs (a double click) exactly one gets past this point, the other discards its held
-     rows and reports "already decided". A record left `en_curso` by a crash before the status
-     changed is taken over (compare-and-swap) after STALE_DECISION_S;
+  3. the decision row of that round is inserted (PostgreSQL `decisions`, decision_records.py): the
+     unique (account, round) lets exactly one of two identical POSTs (a double click) past this
+     point, the other discards its held rows and reports "already decided". A row left `en_curso`
+     by a crash before the status changed is taken over after STALE_DECISION_S (a conditional
+     UPDATE … WHERE state = 'en_curso' AND updated_at < now() - STALE_DECISION_S: the database's
+     clock, so two replicas agree on "stale");
   4. Keycloak is changed (credentials, enabled, estatus, revision carrying the nonce; a correction's
-     new link version in the same write); if that fails, the held rows and the record are removed
-     and the reviewer can simply try again;
+     new link version in the same write); if that fails, the held rows and the decision row are
+     removed and the reviewer can simply try again;
   5. the application leaves the queue index (a failure leaves a harmless ghost: queue_index.py);
   6. completion: the held rows are released — the outbox worker sends them at once, and retries
-     with backoff while SMTP is down —, the audit event is written, the lease released, the record
+     with backoff while SMTP is down —, the audit event is written, the lease released, the row
      marked `aplicada`.
 A process that dies between 4 and 6 loses no email: the held rows fall due after HOLD_S and their
 deliverer (decision_emails.DecisionDelivery) sends them because Keycloak holds the decision with
 their nonce; rows whose change never happened are deleted unsent. The audit event such a crash
-leaves owed is written when the reviewer repeats the decision (the same POST), which sends nothing
-again. An email that keeps failing ends `fallido` in the outbox: the console lists it, and its
+leaves owed is written when the reviewer repeats the decision (the same POST: its row is
+`completando` meanwhile, taken over by another request only after STALE_COMPLETION_S), which sends
+nothing again. An email that keeps failing ends `fallido` in the outbox: the console lists it, and its
 "Reenviar correo" queues it again (ReviewService.retry_email).
 """
 from __future__ import annotations
@@ -29,22 +32,20 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.storage import ObjectMissing, ObjectStore
 from ..config import Settings
 from ..domain import status as st
 from ..domain.application import Application, now_iso
 from ..domain.documents import CORRECTION_REASONS
-from ..domain.storage_keys import decision_key
 from ..kernel.applications import ApplicationStore
 from ..links import new_version
 from ..platform.outbox import Outbox
 from . import audit as audit_actions
 from .audit import AuditTrail
 from .decision_emails import DecisionEmails, Letter
+from .decision_records import DecisionRow, DecisionStore
 from .leases import LeaseNotHeld, Leases, Reviewer
 from .queue_index import QueueIndex, QueueIndexUnavailable
 from .review_detail import documents_digest, round_id
@@ -59,7 +60,6 @@ STALE_COMPLETION_S = 120
 # How long a decision's rows wait for their release: longer than any Keycloak change can take (its
 # client times out well before), so a row falling due unreleased means its request died.
 HOLD_S = float(STALE_DECISION_S)
-_JSON = "application/json"
 
 
 class ReviewRefused(Exception):
@@ -78,12 +78,12 @@ class Outcome:
 
 
 class Decisions:
-    def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox, settings: Settings,
+    def __init__(self, identity: IdentityDirectory, records: DecisionStore, outbox: Outbox, settings: Settings,
                  leases: Leases, audit: AuditTrail, index: QueueIndex | None,
                  applications: ApplicationStore | None = None) -> None:
         self.identity = identity
         self.applications = applications  # registro's record: a rejection releases the identifiers
-        self.store = store
+        self.records = records  # one row per round (decision_records.py)
         self.outbox = outbox
         self.settings = settings
         self.leases = leases
@@ -107,12 +107,12 @@ class Decisions:
                               {"credenciales": mode})
         if isinstance(started, Outcome):
             return started
-        record, etag = started
+        row = started
 
         def change() -> None:
             if password is not None:
                 self.identity.set_temporary_password(app.id, password)
-            revision = self._revision(app, reviewer, record, {"credenciales": mode})
+            revision = self._revision(app, reviewer, row.record, {"credenciales": mode})
             self.identity.update_account(app.id, enabled=True, attributes={
                 "estatus": st.APROBADO, "revision": revision, "motivos_correccion": None})
             # Effective roles: an account registered into its user type's group already holds the
@@ -120,9 +120,9 @@ class Decisions:
             if app.tipo_usuario and app.tipo_usuario not in self.identity.realm_roles_of(app.id):
                 self.identity.assign_realm_role(app.id, app.tipo_usuario)
 
-        self._change(app, record, change)
+        self._change(app, row, change)
         password = None
-        return self._complete(app, record, etag, reviewer)
+        return self._complete(app, row, reviewer)
 
     def request_correction(self, account_id: str, reviewer: Reviewer, *, round_seen: str, digest_seen: str,
                            reasons: dict[str, list[str]], comment: str) -> Outcome:
@@ -138,14 +138,14 @@ class Decisions:
                               {"motivos": reasons, "comentario": comment})
         if isinstance(started, Outcome):
             return started
-        record, etag = started
+        row = started
         motivos = json.dumps({"documentos": reasons, "comentario": comment, "fecha": now_iso()},
                              ensure_ascii=False, separators=(",", ":"))
-        revision = self._revision(app, reviewer, record, {"motivos": reasons, "comentario": comment})
-        self._change(app, record, lambda: self.identity.update_attributes(app.id, {
+        revision = self._revision(app, reviewer, row.record, {"motivos": reasons, "comentario": comment})
+        self._change(app, row, lambda: self.identity.update_attributes(app.id, {
             "estatus": st.REQUIERE_CORRECCION, "motivos_correccion": motivos, "revision": revision,
             "enlace_version": version}))
-        return self._complete(app, record, etag, reviewer)
+        return self._complete(app, row, reviewer)
 
     def reject(self, account_id: str, reviewer: Reviewer, *, round_seen: str, digest_seen: str,
                reason: str) -> Outcome:
@@ -158,13 +158,13 @@ class Decisions:
         started = self._begin(app, reviewer, RECHAZAR, self.emails.rejection(app, reason), {"motivo": reason})
         if isinstance(started, Outcome):
             return started
-        record, etag = started
-        revision = self._revision(app, reviewer, record, {"motivo": reason})
-        self._change(app, record, lambda: self.identity.update_account(
+        row = started
+        revision = self._revision(app, reviewer, row.record, {"motivo": reason})
+        self._change(app, row, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
         if self.applications is not None:  # SPEC §9: a rejected person may apply again
             self.applications.reject(app.id, reason)
-        return self._complete(app, record, etag, reviewer)
+        return self._complete(app, row, reviewer)
 
     # --- steps -----------------------------------------------------------------------------------
     def _guard(self, account_id: str, reviewer: Reviewer, decision: str, round_seen: str,
@@ -204,33 +204,30 @@ class Decisions:
             log.exception("no se pudieron descartar los correos retenidos de una decisión no aplicada")
 
     def _begin(self, app: Application, reviewer: Reviewer, decision: str, letters: list[Letter], summary: dict):
-        """Queues the held rows, then creates the decision record of this round. Returns the record
-        and its ETag, or an Outcome when another request of this round got there first."""
+        """Queues the held rows, then creates the decision row of this round. Returns the row, or an
+        Outcome when another request of this round got there first."""
         nonce = secrets.token_hex(16)
         rows = self._queue(app, nonce, letters)
         ronda = round_id(app)
-        key = decision_key(app.id, ronda)
         record = {"decision": decision, "ronda": ronda, "solicitud": app.id, "revisor_id": reviewer.id,
-                  "revisor": reviewer.username, "creado": time.time(), "estado": "en_curso", "intento": nonce,
-                  "correos": rows, "fecha_envio": app.submitted_at, **summary}
+                  "revisor": reviewer.username, "intento": nonce, "correos": rows, "fecha_envio": app.submitted_at,
+                  **summary}
         try:
-            if self.store.put_if_absent(key, _dump(record), content_type=_JSON):
-                return record, self.store.get_with_etag(key)[1]
+            row = self.records.create(app.id, ronda, decision, record)
+            if row is not None:
+                return row
             # Another request of this round got there first: a double click, or a crash left it.
-            try:
-                data, etag = self.store.get_with_etag(key)
-            except ObjectMissing:
-                raise ReviewRefused("Intente de nuevo.") from None
-            existing = json.loads(data)
-            if (existing.get("estado") == "en_curso"
-                    and time.time() - float(existing.get("creado", 0)) > STALE_DECISION_S
-                    and self.store.replace_if_match(key, _dump(record), etag, content_type=_JSON)):
-                return record, self.store.get_with_etag(key)[1]
+            row = self.records.take_over_stale(app.id, ronda, decision, record, STALE_DECISION_S)
+            if row is not None:
+                return row
+            existing = self.records.get(app.id, ronda)
+            if existing is None:  # its request failed and removed it between our two statements
+                raise ReviewRefused("Intente de nuevo.")
         except BaseException:
             self._discard(rows)
             raise
         self._discard(rows)
-        if existing.get("decision") == decision:
+        if existing.decision == decision:
             return Outcome(decision, already_decided=True)
         raise ReviewRefused("Otra decisión sobre esta solicitud está en curso.")
 
@@ -238,29 +235,22 @@ class Decisions:
         """The same decision POSTed again after it changed the status. If the first attempt stopped
         before finishing (a crash, an audit write that failed), finish it now — its emails were
         queued before the change and go out on their own; nothing is sent twice."""
-        key = decision_key(app.id, app.decision["ronda"])
-        try:
-            data, etag = self.store.get_with_etag(key)
-        except ObjectMissing:
+        taken = self.records.take_for_completion(app.id, app.decision["ronda"], STALE_DECISION_S,
+                                                 STALE_COMPLETION_S)
+        if taken is None:  # nothing owed, or another request is completing it
             return Outcome(decision, already_decided=True)
-        record = json.loads(data)
-        if not _needs_completion(record):
-            return Outcome(decision, already_decided=True)
-        taken = {**record, "completando_desde": time.time()}
-        if not self.store.replace_if_match(key, _dump(taken), etag, content_type=_JSON):
-            return Outcome(decision, already_decided=True)  # another request is completing it
-        return self._complete(app, taken, self.store.get_with_etag(key)[1], reviewer, repeat=True)
+        return self._complete(app, taken, reviewer, repeat=True)
 
-    def _change(self, app: Application, record: dict, change) -> None:
-        """Changes Keycloak; if it refused, removes the held rows and the record so the reviewer's
+    def _change(self, app: Application, row: DecisionRow, change) -> None:
+        """Changes Keycloak; if it refused, removes the held rows and the decision row so the reviewer's
         retry starts clean. Then the application leaves the index."""
         try:
             change()
         except Exception:
-            self._discard(record["correos"])
+            self._discard(row.record["correos"])
             try:
-                self.store.delete(decision_key(app.id, record["ronda"]))
-            except Exception:  # the stale record is taken over after STALE_DECISION_S
+                self.records.delete(row)
+            except Exception:  # the stale row is taken over after STALE_DECISION_S
                 log.exception("no se pudo deshacer el registro de una decisión fallida: %s", app.id)
             raise
         if self.index is not None:
@@ -270,11 +260,11 @@ class Decisions:
                 log.warning("índice de la cola no disponible; queda una entrada de más hasta el reindexado: %s",
                             app.id)
 
-    def _complete(self, app: Application, record: dict, etag: str, reviewer: Reviewer, *,
-                  repeat: bool = False) -> Outcome:
+    def _complete(self, app: Application, row: DecisionRow, reviewer: Reviewer, *, repeat: bool = False) -> Outcome:
         """Releases the emails, writes the audit event (unless written), releases the lease; the
-        record ends `aplicada`, with `auditoria: pendiente` when the event could not be written."""
-        decision = record["decision"]
+        row ends `aplicada`, with `auditoria: pendiente` when the event could not be written."""
+        record = row.record
+        decision = row.decision
         try:
             self.outbox.release(record.get("correos", []))
         except Exception:  # held, they fall due after HOLD_S all the same
@@ -292,10 +282,7 @@ class Decisions:
                 self.leases.release(app.id, reviewer)
             except Exception:  # the lease expires on its own
                 log.exception("reserva no liberada tras la decisión (solicitud %s)", app.id)
-        done = {k: v for k, v in record.items() if k != "completando_desde"}
-        done.update(estado="aplicada", auditoria="escrita" if audited else "pendiente")
-        if not self.store.replace_if_match(decision_key(app.id, record["ronda"]), _dump(done), etag,
-                                           content_type=_JSON):
+        if not self.records.finish(row, {**record, "auditoria": "escrita" if audited else "pendiente"}):
             log.warning("registro de decisión modificado en paralelo: %s", app.id)
         return Outcome(decision)
 
@@ -318,23 +305,6 @@ class Decisions:
         return _dump_str({"decision": STATUS_AFTER[decision], "accion": decision, "ronda": round_id(app),
                           "fecha": now_iso(), "revisor": reviewer.username, "revisor_id": reviewer.id,
                           "intento": record["intento"], **extra})
-
-
-def _needs_completion(record: dict) -> bool:
-    """Whether this decision still owes its audit event (its emails were queued before the change).
-    A decision still `en_curso` is only taken over once stale: until then its own request may be
-    finishing it (a double click)."""
-    if record.get("completando_desde"):  # a completion that died half-way
-        return time.time() - float(record["completando_desde"]) > STALE_COMPLETION_S
-    if record.get("estado") == "aplicada":
-        return record.get("auditoria") == "pendiente"
-    if record.get("estado") == "en_curso":  # a decision that died after the status change
-        return time.time() - float(record.get("creado", 0)) > STALE_DECISION_S
-    return False
-
-
-def _dump(data: dict) -> bytes:
-    return _dump_str(data).encode("utf-8")
 
 
 def _dump_str(data: dict) -> str:

@@ -23,7 +23,8 @@ from . import audit as audit_actions
 from .audit import AuditLog, AuditTrail
 from .decision_emails import login_url  # noqa: F401 - re-exported
 from .decisions import Decisions, Outcome, ReviewRefused
-from .leases import Lease, Leases, Reviewer
+from .decision_records import DecisionStore
+from .leases import Lease, Leases, LeaseStore, Reviewer
 from .queue_index import QueueFilters, QueueIndex
 from .page_views import PageViews
 from .responsiva_qr import mac_key
@@ -36,18 +37,20 @@ log = logging.getLogger(__name__)
 class ReviewService:
     def __init__(self, identity: IdentityDirectory, store: ObjectStore, outbox: Outbox | None, settings: Settings,
                  index: QueueIndex | None = None, page_views: PageViews | None = None,
-                 applications: ApplicationStore | None = None, *, audit: AuditLog) -> None:
+                 applications: ApplicationStore | None = None, *, leases: LeaseStore,
+                 decisions: DecisionStore, audit: AuditLog) -> None:
         self.identity = identity
         self.page_views = page_views  # reads the code on the signed responsiva (workflow/responsiva_check.py)
         self.store = store
         self.settings = settings
         self.index = index  # None: a console without a queue (tests of one application's page)
-        self.leases = Leases(store, settings.claim_lease_s)
+        self.leases = Leases(leases, settings.claim_lease_s)  # review_leases (PostgreSQL)
         self.audit = AuditTrail(audit)  # audit_events (PostgreSQL)
         self.queue_view = ReviewQueue(self.index, identity, store, self.leases, self.audit)
         self.applications = applications
         self.outbox = outbox  # the one delivery path (platform/outbox.py); None: a read-only console
-        self.decisions = Decisions(identity, store, outbox, settings, self.leases, self.audit, self.index,
+        self.decision_records = decisions  # one row per round (PostgreSQL)
+        self.decisions = Decisions(identity, decisions, outbox, settings, self.leases, self.audit, self.index,
                                    applications)
 
     # reading
@@ -85,7 +88,7 @@ class ReviewService:
 
     def detail(self, account_id: str) -> Detail:
         detail = load_detail(self.identity, self.store, self.leases, self.audit, account_id, self.page_views,
-                             mac_key(self.settings))
+                             mac_key(self.settings), self.decision_records)
         if self.applications is None or detail.app.status == st.RECHAZADO:
             return detail
         return replace(detail, earlier_rejections=self.applications.rejections_of(

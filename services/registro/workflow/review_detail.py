@@ -3,19 +3,17 @@ history and the decision record of its round (SPEC §7)."""
 from __future__ import annotations
 
 import hashlib
-
-import json
 from dataclasses import dataclass
 
 from typing import Any
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.storage import ObjectMissing, ObjectStore
+from ..adapters.storage import ObjectStore
 from ..domain.application import Application
 from ..domain.checks import Check, run_checks
-from ..domain.storage_keys import decision_key
 from .audit import AuditEvent, AuditTrail
 from .documents import today as mexico_city_today
+from .decision_records import DecisionStore
 from .leases import Lease, Leases
 from .page_views import PageViews
 from .responsiva_check import responsiva_facts
@@ -47,20 +45,17 @@ def documents_digest(app: Application) -> str:
     return hashlib.sha256(seen.encode()).hexdigest()
 
 
-def decision_record(store: ObjectStore, app: Application) -> dict[str, Any] | None:
+def decision_record(records: DecisionStore | None, app: Application) -> dict[str, Any] | None:
     ronda = app.decision.get("ronda")
-    if not ronda:
-        return None
-    try:
-        return json.loads(store.get(decision_key(app.id, ronda)))
-    except ObjectMissing:
-        return None
+    row = records.get(app.id, ronda) if ronda and records is not None else None
+    return None if row is None else {**row.record, "estado": row.state}
 
 
 def load_detail(identity: IdentityDirectory, store: ObjectStore, leases: Leases, audit: AuditTrail,
-                account_id: str, page_views: PageViews | None = None, mac_key: str = "") -> Detail:
+                account_id: str, page_views: PageViews | None = None, mac_key: str = "",
+                decisions: DecisionStore | None = None) -> Detail:
     app = Application(identity.get_account(account_id))
     # The applicant's "not expired" is measured in Mexico City (workflow/documents.today): the same day here.
     checks = run_checks(app, responsiva_facts(store, page_views, app, mac_key), mexico_city_today())
     return Detail(app=app, checks=checks, lease=leases.active(account_id), history=audit.history(account_id),
-                  decision_record=decision_record(store, app), documents_digest=documents_digest(app))
+                  decision_record=decision_record(decisions, app), documents_digest=documents_digest(app))

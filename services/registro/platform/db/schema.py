@@ -149,7 +149,7 @@ decisions = Table(
     Column("account_id", String(64), nullable=False),
     Column("ronda", String(64), nullable=False),
     Column("decision", String(32), nullable=False),
-    Column("state", String(16), nullable=False),  # en_curso | aplicada
+    Column("state", String(16), nullable=False),  # en_curso | completando | aplicada (workflow/decision_records.py)
     Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
