@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from keycloak_ext.provisioning import RealmProvisioner
+from tests.e2e.conftest import assert_accessible
 from tests.e2e.journeys import log_in, reviewer_logs_in
 from tests.support.ports import unused_port
 # `gateway` (which the reviewer fixture's make_account uses) now needs this one; tests/e2e/conftest.py
@@ -128,6 +129,7 @@ def enrol_passkey(page: Page, console, reviewer, screens, device: Device) -> Non
     page.get_by_role("link", name="Registrar llave de acceso").click()
     expect(page.get_by_role("heading", name="Registrar llave de acceso")).to_be_visible()
     assert page.url.startswith(console.keycloak), page.url
+    assert_accessible(page, "registrar llave de acceso")
     screens.shot(page, "llave-alta")
     page.get_by_role("button", name="Registrar llave de acceso").click()
     expect(page.get_by_role("heading", name=CONSOLE)).to_be_visible()
@@ -152,9 +154,11 @@ def to_second_factor(page: Page, console, reviewer) -> None:
 def choose_passkey(page: Page, screens) -> None:
     page.get_by_role("link", name="Usar otro método").click()
     expect(page.get_by_role("heading", name="Elija cómo confirmar su identidad")).to_be_visible()
+    assert_accessible(page, "elegir el segundo factor")
     screens.shot(page, "elegir-metodo")
     page.get_by_role("button", name=re.compile(PASSKEY)).click()
     expect(page.get_by_role("heading", name="Inicio de sesión con llave de acceso")).to_be_visible()
+    assert_accessible(page, "inicio de sesión con llave de acceso")
     page.get_by_role("button", name="Ingresar con llave de acceso").click()
 
 
@@ -194,6 +198,7 @@ def test_without_the_passkey_the_login_fails_and_the_code_still_works(passkey_pa
     expect(page.locator("body")).to_contain_text("No fue posible confirmar su identidad con la llave de acceso.")
     expect(page.get_by_role("heading", name=CONSOLE)).not_to_be_visible()
     assert other.credentials() == []
+    assert_accessible(page, "error de la llave de acceso")
     screens.shot(page, "llave-ausente")
 
     page.get_by_role("link", name="Usar otro método").click()
