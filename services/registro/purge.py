@@ -18,7 +18,6 @@ from .config import Settings
 from .container import real_adapters
 from .workflow.purge import purge_expired
 from .platform.db import DatabaseUnavailable
-from .workflow.queue_index import index_for
 from .workflow.retention import apply_retention
 
 
@@ -32,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     adapters = real_adapters(settings)
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
-                                index=index_for(settings.redis_url), applications=adapters.applications,
                                 marks=adapters.upload_markers)
         retired = apply_retention(adapters.identity, adapters.storage, settings, audit=adapters.audit,
                                   marks=adapters.upload_markers, dry_run=args.dry_run)

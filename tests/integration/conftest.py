@@ -23,9 +23,20 @@ def kc_settings(stack: TestStack) -> KeycloakSettings:
 
 
 @pytest.fixture(scope="session")
-def gateway(kc_settings: KeycloakSettings) -> KeycloakGateway:
-    """Authenticated as the `registro` service account: exactly what the service can do."""
+def keycloak_gateway(kc_settings: KeycloakSettings) -> KeycloakGateway:
+    """Keycloak itself, authenticated as the `registro` service account: exactly what the service can do."""
     return KeycloakGateway.for_service(kc_settings)
+
+
+@pytest.fixture(scope="session")
+def gateway(keycloak_gateway: KeycloakGateway):
+    """The identity directory the service uses: applications from registro's database (where their
+    record lives), accounts from Keycloak (kernel/records.py)."""
+    from registro.config import Settings
+    from registro.kernel.records import RecordedIdentity
+    from registro.platform.db import Database
+
+    return RecordedIdentity(keycloak_gateway, Database.shared(Settings.from_env().database_url))
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +58,7 @@ def mailbox(stack: TestStack) -> Mailbox:
 
 
 @pytest.fixture
-def make_account(gateway: KeycloakGateway, kc_admin, unique: str):
+def make_account(gateway, keycloak_gateway: KeycloakGateway, kc_admin, unique: str):
     """Creates accounts through the gateway (`groups`: paths joined in the create, as registration
     joins the user type's group) and deletes them after the test. Roles are given by
     the admin: the service account may only grant user-type roles, never `revisor`, and may not
@@ -67,7 +78,7 @@ def make_account(gateway: KeycloakGateway, kc_admin, unique: str):
         return account_id
 
     yield make
-    admin_gateway = KeycloakGateway(gateway.settings, admin=kc_admin)  # 404-tolerant delete, as the admin
+    admin_gateway = KeycloakGateway(keycloak_gateway.settings, admin=kc_admin)  # 404-tolerant delete, as the admin
     for account_id in created:
         admin_gateway.delete_account(account_id)
 

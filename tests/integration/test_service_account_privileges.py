@@ -30,6 +30,13 @@ def _status(admin: KeycloakAdmin, method: str, path: str, payload=None) -> int:
 
 
 @pytest.fixture
+def gateway(keycloak_gateway):
+    """These tests are about what Keycloak lets the service account do: Keycloak itself, not the
+    service's RecordedIdentity (which writes application attributes to registro's database)."""
+    return keycloak_gateway
+
+
+@pytest.fixture
 def reviewer(kc_admin):
     """A reviewer made the way `add-reviewer` makes one: by the admin, then protected."""
     tag = secrets.token_hex(4)

@@ -95,8 +95,15 @@ def kc_settings(env) -> KeycloakSettings:
 
 
 @pytest.fixture(scope="session")
-def gateway(kc_settings) -> KeycloakGateway:
-    return KeycloakGateway.for_service(kc_settings)
+def gateway(kc_settings, env):
+    """The identity directory the service uses: applications from registro's database, accounts from
+    Keycloak (kernel/records.py)."""
+    from registro.config import Settings
+    from registro.kernel.records import RecordedIdentity
+    from registro.platform.db import Database
+
+    return RecordedIdentity(KeycloakGateway.for_service(kc_settings),
+                            Database.shared(Settings.from_env(dict(env)).database_url))
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,8 @@ def _record(settings: Settings, account_id: str, username: str, folio: str, fore
     store = _STORES.get(settings.database_url)
     if store is None:
         store = _STORES[settings.database_url] = PgApplicationStore(Database.shared(settings.database_url))
+    if store.knows_account(account_id):
+        return  # created through the service's identity directory (kernel/records.py), which recorded it
     intent = Intent.new(folio=folio, username=username, link_version="fixture", es_extranjero=foreign)
     store.begin(intent, {})
     store.complete(intent.id, account_id, None)

@@ -7,6 +7,7 @@ from keycloak_ext import KeycloakGateway
 from registro.adapters.identity import IdentityDirectory
 from registro.adapters.mail import MailBatch, Mailer, SmtpBatch, SmtpMailer
 from registro.adapters.storage import ObjectStore, S3Store
+from registro.kernel.records import RecordDirectory, RecordedIdentity
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
 from registro.workflow.queue_index import PgQueueIndex, QueueIndex
 from tests.fake_queue import FakeQueueIndex
@@ -19,6 +20,7 @@ def protocol_methods(protocol) -> list[str]:
 
 @pytest.mark.parametrize("protocol, real, fake", [
     (IdentityDirectory, KeycloakGateway, FakeIdentity),
+    (RecordDirectory, RecordedIdentity, FakeIdentity),
     (ObjectStore, S3Store, FakeStore),
     (Mailer, SmtpMailer, FakeMailer),
     (MailBatch, SmtpBatch, FakeMailBatch),

@@ -39,8 +39,8 @@ def test_application_submitted_during_a_purge_run_is_kept():
 def test_application_being_changed_is_left_for_the_next_run(monkeypatch):
     identity, store, settings = FakeIdentity(), FakeStore(), unit_settings()
     account_id, _ = create_application(identity, store, settings, status="pendiente_correo", fecha_registro=_ago(8))
-    monkeypatch.setattr(purge, "LOCK_WAIT_S", 0.0)
-    with editing(store, account_id):  # an upload or a confirmation holding the record right now
+    identity.lock_wait_s = 0.0
+    with editing(identity, account_id):  # an upload or a confirmation holding the record right now
         assert purge_expired(identity, store, settings) == []
     assert account_id in identity.accounts
     assert [f.account_id for f in purge_expired(identity, store, settings)] == [account_id]

@@ -1,4 +1,4 @@
-"""Concurrent changes to one application's record lose nothing (Keycloak has no compare-and-set)."""
+"""Concurrent changes to one application's record lose nothing: they serialise on its row lock."""
 from __future__ import annotations
 
 import io
@@ -45,45 +45,42 @@ def test_two_uploads_of_different_documents_at_once_keep_both_records():
         t.join()
     assert errors == []
     assert set(Application(identity.get_account(account_id)).documents) == {"curp", "responsiva_firmada"}
-    assert not [k for k in storage.objects if k.endswith("bloqueo-edicion.json")], "the lock is released afterwards"
+    assert not [k for k in storage.objects if k.endswith(".json")], "no state object in S3: bytes only"
+
+
+def _account(identity):
+    return identity.create_account(username="pela800101ab8", email="a@example.com", first_name="Ana",
+                                   last_name="Peña", attributes={"estatus": "pendiente_documentos"})
 
 
 def test_a_held_lock_makes_the_next_change_wait_then_refuse():
-    storage = FakeStore()
-    with editing(storage, "solicitud-1"):
+    identity = FakeIdentity()
+    account_id = _account(identity)
+    identity.lock_wait_s = 0.2
+    with editing(identity, account_id):
         with pytest.raises(ApplicationBusy):
-            with editing(storage, "solicitud-1", wait_s=0.2):
-                pass
-    with editing(storage, "solicitud-1", wait_s=0.2):
-        pass  # released: free again
+            identity.update_attributes(account_id, {"enlace_version": "2"})  # another request's change
+    with editing(identity, account_id) as held:
+        held.update(attributes={"enlace_version": "3"})  # released: free again
+    assert identity.get_account(account_id).attr("enlace_version") == "3"
 
 
-class TornReadStore(FakeStore):
-    """Answers reads of the lock object the way versitygw does while it is being overwritten: an empty or
-    cut body, or a 503, a few times."""
+def test_a_change_waits_for_the_holder_and_both_survive():
+    identity = FakeIdentity()
+    account_id = _account(identity)
+    inside, done = threading.Event(), threading.Event()
 
-    def __init__(self, failures):
-        super().__init__()
-        self.failures = list(failures)
+    def other_request():
+        assert inside.wait(5)
+        identity.update_attributes(account_id, {"enlace_version": "7"})
+        done.set()
 
-    def get_with_etag(self, key):
-        if key.endswith("bloqueo-edicion.json") and self.failures:
-            failure = self.failures.pop(0)
-            if failure == "503":
-                from registro.adapters.storage import StorageUnavailable
-                raise StorageUnavailable("503 SlowDown")
-            data, etag = super().get_with_etag(key)
-            return data[: len(data) // 2] if failure == "cut" else b"", etag
-        return super().get_with_etag(key)
-
-
-def test_torn_reads_of_the_lock_are_read_again_instead_of_failing():
-    storage = TornReadStore(["", "503", "cut"])
-    with editing(storage, "solicitud-1"):
-        # Another request finds the lock held and reads it: its torn reads are retried, then it waits.
-        with pytest.raises(ApplicationBusy):
-            with editing(storage, "solicitud-1", wait_s=0.1):
-                pass
-    assert storage.failures == []
-    with editing(storage, "solicitud-1", wait_s=0.2):
-        pass
+    other = threading.Thread(target=other_request)
+    other.start()
+    with editing(identity, account_id) as held:
+        inside.set()
+        assert not done.wait(0.2), "the other change must wait for the lock"
+        held.update(attributes={"fecha_envio": "2026-12-07T00:00:00+00:00"})
+    other.join(5)
+    account = identity.get_account(account_id)
+    assert account.attr("enlace_version") == "7" and account.attr("fecha_envio")

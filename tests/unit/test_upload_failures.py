@@ -84,7 +84,6 @@ def test_a_refused_file_is_deleted_after_the_put_that_ran_during_its_check():
     assert hostile.ACTIVE in caught.value.message
     assert store.documents() == [] and store.deleted_after_its_put(_new_key(store))
     assert Application(identity.get_account(application.id)).documents == {}
-    assert not store.list_keys(edit_lock_key(application.id))
 
 
 def test_s3_failing_during_the_check_leaves_no_record():
@@ -132,8 +131,8 @@ def test_keycloak_failing_on_the_write_deletes_the_object_it_would_have_pointed_
 def test_a_busy_lock_deletes_the_new_object_once_its_put_ended(monkeypatch):
     identity, store = FakeIdentity(), SlowStore(put_s=0.3)
     application = _application(identity)
-    monkeypatch.setattr(record_lock, "WAIT_S", 0.05)
-    with editing(store, application.id, wait_s=0):  # another tab's change, under way
+    identity.lock_wait_s = 0.05
+    with editing(identity, application.id):  # another tab's change, under way
         with pytest.raises(ApplicationBusy):
             store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
     assert store.documents() == [] and store.deleted_after_its_put(_new_key(store))
@@ -149,60 +148,33 @@ def test_the_document_submitted_meanwhile_is_refused_and_its_object_deleted():
     assert store.documents() == [] and store.deleted_after_its_put(_new_key(store))
 
 
-def test_a_hold_grown_stale_while_the_check_ran_is_not_written_under(monkeypatch):
-    """The check outlasts the hold: meanwhile another request takes the expired lock over and changes
-    the record. The upload must read the record again under a new hold, not write its stale copy."""
+def test_a_change_made_while_the_check_ran_waits_for_the_upload_and_survives(monkeypatch):
+    """The upload holds the application's lock from its read to its write (the check runs inside): another
+    request's change waits for it instead of being overwritten by the upload's copy of the record."""
     identity, store = FakeIdentity(), SlowStore(put_s=0.0)
     application = _application(identity)
-    monkeypatch.setattr(record_lock, "HOLD_S", 0.3)
-    monkeypatch.setattr(record_lock, "FRESH_S", 0.15)
-    checking, taken_over = threading.Event(), threading.Event()
+    checking, other_done = threading.Event(), threading.Event()
     real_verify = filetypes.verify
 
     def slow_verify(stream, content_type):
         checking.set()
-        assert taken_over.wait(5)
+        assert not other_done.wait(0.3), "the other change went through while the upload held the lock"
         return real_verify(stream, content_type)
 
     monkeypatch.setattr(filetypes, "verify", slow_verify)
 
     def other_request():
         assert checking.wait(5)
-        with editing(store, application.id, wait_s=5):  # waits until the upload's lock expires
-            identity.update_attributes(application.id, {"enlace_version": "7"})
-        taken_over.set()
+        identity.update_attributes(application.id, {"enlace_version": "7"})
+        other_done.set()
 
     other = threading.Thread(target=other_request)
     other.start()
     record = store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
-    other.join()
+    other.join(5)
     account = identity.get_account(application.id)
     assert account.attr("enlace_version") == "7"  # the other request's change survived
     assert Application(account).documents[KIND].key == record.key and record.key in store.objects
-
-
-def test_a_fresh_hold_is_released_with_one_delete_and_a_stale_one_only_if_still_ours(monkeypatch):
-    class Counting(FakeStore):
-        def __init__(self):
-            super().__init__()
-            self.reads = 0
-
-        def get_with_etag(self, key):
-            self.reads += 1
-            return super().get_with_etag(key)
-
-    store = Counting()
-    with editing(store, "solicitud-1"):
-        pass
-    assert store.reads == 0 and not store.objects
-    monkeypatch.setattr(record_lock, "FRESH_S", 0.0)
-    with editing(store, "solicitud-1"):
-        pass
-    assert store.reads == 1 and not store.objects
-    with editing(store, "solicitud-1"):
-        # Taken over meanwhile (the hold had expired): the lock is someone else's now.
-        store.objects[edit_lock_key("solicitud-1")] = (b'{"holder": "otro", "expires_at": 1e12}', "", {})
-    assert edit_lock_key("solicitud-1") in store.objects
 
 
 def test_a_stream_without_a_second_reader_is_checked_before_its_put(tmp_path):
@@ -220,22 +192,33 @@ def test_a_stream_without_a_second_reader_is_checked_before_its_put(tmp_path):
     assert store.events == [] and Application(identity.get_account(application.id)).documents == {}
 
 
-def test_a_failure_after_the_record_was_written_never_deletes_the_object_it_points_to():
-    """The release of the lock fails in an unforeseen way after Keycloak took the record: the new
+def test_a_failure_after_the_record_was_written_never_deletes_the_object_it_points_to(monkeypatch):
+    """What runs after the write (the deletion of the replaced object) fails in an unforeseen way: the new
     object must stay (deleting it would leave a record pointing to nothing)."""
-
-    class ReleaseBreaks(SlowStore):
-        def delete(self, key):
-            if key.endswith("bloqueo-edicion.json"):
-                raise RuntimeError("fallo inesperado")
-            super().delete(key)
-
-    identity, store = FakeIdentity(), ReleaseBreaks(put_s=0.0)
+    identity, store = FakeIdentity(), SlowStore(put_s=0.0)
     application = _application(identity)
+    first = store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
+
+    written, real_in_background = [], flow.in_background
+    real_update = identity.update_account
+
+    def update_account(account_id, **changes):
+        account = real_update(account_id, **changes)
+        written.append(True)
+        return account
+
+    def breaks_once_written(fn):
+        if written:
+            raise RuntimeError("fallo inesperado")
+        return real_in_background(fn)
+
+    monkeypatch.setattr(identity, "update_account", update_account)
+    monkeypatch.setattr(flow, "in_background", breaks_once_written)
     with pytest.raises(RuntimeError):
-        store_document(identity, store, application, KIND, _upload(files.pdf_bytes()))
+        store_document(identity, store, Application(identity.get_account(application.id)), KIND,
+                       _upload(files.pdf_bytes(pages=2)))
     record = Application(identity.get_account(application.id)).documents[KIND]
-    assert record.key in store.objects and store.documents() == [record.key]
+    assert record.key != first.key and record.key in store.objects
 
 
 def test_the_replaced_object_is_gone_when_the_upload_answers():

@@ -19,7 +19,7 @@ both checked by the same contract tests.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, runtime_checkable
 
 from sqlalchemy import func, insert, select, tuple_, update
@@ -29,6 +29,7 @@ from ..adapters.mail import OutgoingEmail
 from ..platform import outbox
 from ..platform.db import Database
 from ..platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
+from .records import record_columns
 
 CURP, RFC, PASAPORTE = "curp", "rfc", "pasaporte"
 
@@ -60,10 +61,19 @@ class Intent:
     link_version: str
     es_extranjero: bool
     locale: str = ""
+    # The application as submitted (kernel/records.py): recorded with the intent, so a registration
+    # interrupted after Keycloak made the account is finished with every field the applicant typed.
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def new(cls, *, folio: str, username: str, link_version: str, es_extranjero: bool, locale: str = "") -> "Intent":
-        return cls(str(uuid.uuid4()), folio, username.lower(), link_version, es_extranjero, locale)
+    def new(cls, *, folio: str, username: str, link_version: str, es_extranjero: bool, locale: str = "",
+            email: str = "", first_name: str = "", last_name: str = "",
+            attributes: Mapping[str, str] | None = None) -> "Intent":
+        return cls(str(uuid.uuid4()), folio, username.lower(), link_version, es_extranjero, locale, email,
+                   first_name, last_name, dict(attributes or {}))
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,12 @@ class ApplicationStore(Protocol):
         """How many earlier applications holding any of these identifiers were rejected."""
         ...
 
+    def adopt_record(self, account_id: str, *, email: str, first_name: str, last_name: str,
+                     attributes: Mapping[str, str], enabled: bool, email_verified: bool) -> None:
+        """The record of an application made before the database kept it (ops/backfill.py), from its
+        Keycloak account's attributes."""
+        ...
+
     def knows_account(self, account_id: str) -> bool:
         """Whether any application (in any state) names this account: False for an account made after
         the backup a restore went back to."""
@@ -152,7 +168,10 @@ class PgApplicationStore:
             with self.db.transaction() as conn:
                 conn.execute(insert(a).values(id=intent.id, folio=intent.folio, username=intent.username,
                                               link_version=intent.link_version, es_extranjero=intent.es_extranjero,
-                                              locale=intent.locale, state=CREANDO))
+                                              locale=intent.locale, state=CREANDO,
+                                              **record_columns(email=intent.email, first_name=intent.first_name,
+                                                               last_name=intent.last_name,
+                                                               attributes=intent.attributes)))
                 if ids:
                     conn.execute(insert(i), [{"application_id": intent.id, "kind": k, "value": v}
                                              for k, v in ids.items()])
@@ -234,6 +253,14 @@ class PgApplicationStore:
         a = applications
         with self.db.transaction() as conn:
             return conn.execute(select(a.c.id).where(a.c.account_id == account_id)).first() is not None
+
+    def adopt_record(self, account_id: str, *, email: str, first_name: str, last_name: str,
+                     attributes: Mapping[str, str], enabled: bool, email_verified: bool) -> None:
+        a = applications
+        with self.db.transaction() as conn:
+            conn.execute(update(a).where(a.c.account_id == account_id).values(
+                enabled=enabled, email_verified=email_verified, updated_at=func.now(),
+                **record_columns(email=email, first_name=first_name, last_name=last_name, attributes=attributes)))
 
     def rejections_of(self, ids: Mapping[str, str]) -> int:
         a, i = applications, identifiers

@@ -1,7 +1,9 @@
-"""`python -m registro.ops.backfill [--dry-run]`: records in registro's database the applications that
-exist only in Keycloak (made before the database existed), once, when deploying issue 20 onto a live realm.
+"""`python -m registro.ops.backfill [--dry-run]`: moves into registro's database the applications whose
+record is still in Keycloak's attributes (made before the database kept it), when deploying issue 20 onto a
+live realm: each gets its row (or its known row gets the record), then its Keycloak account keeps only
+the attributes tokens need (kernel/records.KEPT_IN_KEYCLOAK).
 
-Idempotent: an account the database knows is left alone. Open and approved applications hold their
+Idempotent: an account whose status Keycloak no longer holds was moved already. Open and approved applications hold their
 identifiers; rejected ones are recorded as rejected (their identifiers free, their history kept). Two
 accounts holding one CURP (possible before the unique index) are both recorded, the second without the
 contested identifier; the count is printed so an operator can look (no personal data is printed).
@@ -19,6 +21,7 @@ from keycloak_ext import Account, IdentityError
 from ..adapters.identity import IdentityDirectory
 from ..domain import status
 from ..kernel.applications import ApplicationStore, FolioTaken, IdentifiersTaken, Intent, identifiers_of
+from ..kernel.records import KEPT_IN_KEYCLOAK
 from ..platform.db import DatabaseUnavailable
 
 
@@ -30,21 +33,27 @@ class Backfilled:
     skipped: int = 0  # a folio already recorded for another account
 
 
-def backfill(identity: IdentityDirectory, applications: ApplicationStore, *, dry_run: bool = False) -> Backfilled:
+def backfill(keycloak: IdentityDirectory, applications: ApplicationStore, *, dry_run: bool = False) -> Backfilled:
+    """`keycloak`: the gateway itself (the attributes as Keycloak holds them), not the service's
+    RecordedIdentity."""
     done = Backfilled()
     for estatus in sorted(status.OPEN | {status.APROBADO, status.RECHAZADO}):
-        for account in identity.iter_by_attribute("estatus", estatus):
+        for account in list(keycloak.iter_by_attribute("estatus", estatus)):
             done.seen += 1
-            if applications.knows_account(account.id):
-                continue
-            if not dry_run:
-                _record(applications, account, estatus, done)
-            else:
+            if dry_run:
                 done.recorded += 1
+                continue
+            if not applications.knows_account(account.id) and not _record(applications, account, estatus, done):
+                continue
+            applications.adopt_record(account.id, email=account.email, first_name=account.first_name,
+                                      last_name=account.last_name, attributes=account.attributes,
+                                      enabled=account.enabled, email_verified=account.email_verified)
+            keycloak.update_account(account.id, attributes={k: None for k in account.attributes
+                                                            if k not in KEPT_IN_KEYCLOAK})
     return done
 
 
-def _record(applications: ApplicationStore, account: Account, estatus: str, done: Backfilled) -> None:
+def _record(applications: ApplicationStore, account: Account, estatus: str, done: Backfilled) -> bool:
     intent = Intent.new(folio=account.attr("folio") or f"SIN-FOLIO-{account.id[:12]}", username=account.username,
                         link_version=account.attr("enlace_version") or "-",
                         es_extranjero=account.attr("es_extranjero") == "true", locale=account.attr("locale"))
@@ -53,7 +62,7 @@ def _record(applications: ApplicationStore, account: Account, estatus: str, done
         applications.begin(intent, ids)
     except FolioTaken:
         done.skipped += 1
-        return
+        return False  # its record stays in Keycloak: an operator looks at it (the count is printed)
     except IdentifiersTaken as exc:
         applications.begin(intent, {k: v for k, v in ids.items() if k not in exc.kinds})
         done.contested += 1
@@ -61,6 +70,7 @@ def _record(applications: ApplicationStore, account: Account, estatus: str, done
     if estatus == status.RECHAZADO:
         applications.reject(account.id, "registrada antes de la base de datos")
     done.recorded += 1
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: falta DATABASE_URL", file=sys.stderr)
         return 2
     try:
-        done = backfill(adapters.identity, adapters.applications, dry_run=args.dry_run)
+        done = backfill(getattr(adapters.identity, "keycloak", adapters.identity), adapters.applications,
+                        dry_run=args.dry_run)
     except (IdentityError, DatabaseUnavailable) as exc:
         print(f"error: no se pudo completar ({type(exc).__name__}); vuelva a ejecutarlo: es idempotente", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from keycloak_ext import IdentityUnavailable
 from ..adapters.mail import MailUnavailable
 from ..adapters.sessions import SessionsUnavailable
 from ..adapters.storage import StorageUnavailable
+from ..kernel.records import RecordBusy
 from ..platform.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ def register(app: Flask) -> None:
         log.error("almacenamiento S3 no disponible: %s", type(exc).__name__)
         return error_page(503, "El almacenamiento de documentos no está disponible en este momento. "
                                "No se realizó ningún cambio; intente de nuevo en unos minutos.")
+
+    @app.errorhandler(RecordBusy)
+    def application_busy(exc: RecordBusy):
+        # A change of the application held its row longer than the bound: nothing changed, a retry completes.
+        return error_page(503, exc.message)
 
     @app.errorhandler(DatabaseUnavailable)
     def database_down(exc: DatabaseUnavailable):

@@ -14,11 +14,11 @@ from flask import Blueprint, request
 from keycloak_ext import IdentityError
 
 from .. import i18n
-from ..adapters.storage import StorageUnavailable
+from ..platform.db import DatabaseUnavailable
 from ..container import adapters, settings
 from ..links import LinkExpired, LinkInvalid, LinkSuperseded
 from ..workflow.confirmation_links import signer as activation_signer
-from ..workflow.record_lock import ApplicationBusy, editing
+from ..workflow.record_lock import ApplicationBusy, update_record
 from ..workflow.status_links import StatusLinkInvalid, signer as status_signer
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,8 @@ def remember_language(response):
         return response
     a = adapters()
     try:
-        with editing(a.storage, account_id):  # the same lock as the applicant's other changes
-            if a.identity.get_account(account_id).attr("locale") != chosen:
-                a.identity.update_attributes(account_id, {"locale": chosen})
-    except (IdentityError, StorageUnavailable, ApplicationBusy) as exc:
+        update_record(a.identity, account_id,  # the same lock as the applicant's other changes
+                      lambda account: {"attributes": {"locale": chosen}} if account.attr("locale") != chosen else {})
+    except (IdentityError, DatabaseUnavailable, ApplicationBusy) as exc:
         log.warning("no se guardó el idioma de la solicitud %s: %s", account_id, type(exc).__name__)
     return response

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from ..adapters.identity import IdentityDirectory
-from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..links import LinkSigner, new_version
-from .record_lock import update_record
 
 ACTIVATION_PATH = "/activacion/"  # served by web/activation.py
 
@@ -14,17 +12,12 @@ def signer(settings: Settings) -> LinkSigner:
     return LinkSigner(settings.signing_keys, settings.link_ttl_s)
 
 
-def issue_link(identity: IdentityDirectory, settings: Settings, account_id: str, *,
-               storage: ObjectStore | None = None) -> str:
-    """Stores a new link version on the account and returns the full URL to email. With `storage`
-    (every caller in the service) the rotation is a read-modify-write under the application's edit
-    lock, so a concurrent upload's record is never overwritten; test fixtures that prepare an
-    account nobody else touches may leave it out."""
+def issue_link(identity: IdentityDirectory, settings: Settings, account_id: str) -> str:
+    """Stores a new link version on the application and returns the full URL to email. The write
+    merges one attribute under the application's row lock (kernel/records.py), so a concurrent
+    upload's record is never overwritten."""
     version = new_version()
-    if storage is None:
-        identity.update_attributes(account_id, {"enlace_version": version})
-    else:
-        update_record(identity, storage, account_id, lambda account: {"attributes": {"enlace_version": version}})
+    identity.update_attributes(account_id, {"enlace_version": version})
     return link_for(settings, account_id, version)
 
 

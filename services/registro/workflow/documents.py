@@ -260,8 +260,8 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             if received_at is not None and received_at != key:  # the HEIC a direct upload left: now a JPEG
                 cleanup.append(in_background(lambda: delete_quietly(storage, received_at, "foto HEIC convertida")))
 
-        # `add` may wait for the put and the check; a hold grown stale meanwhile reads again.
-        update_record(identity, storage, application.id, add, attempts=2, written=delete_replaced)
+        # `add` may wait for the put and the check, holding the application's lock meanwhile.
+        update_record(identity, application.id, add, written=delete_replaced)
     except BaseException:
         if recorded:
             raise  # whatever failed after the write, the record points to the new object: it stays
@@ -301,7 +301,7 @@ def remove_document(identity: IdentityDirectory, storage: ObjectStore, applicati
         removed.append(record)
         return {"attributes": {"documentos": documents_attribute(documents) if documents else None}}
 
-    update_record(identity, storage, application.id, drop)
+    update_record(identity, application.id, drop)
     if removed:
         delete_quietly(storage, removed[0].key, "documento eliminado")
 

@@ -132,5 +132,5 @@ def keep_anyway(identity: IdentityDirectory, storage: ObjectStore, application: 
         kept.append(True)
         return {"attributes": {"documentos": documents_attribute(documents)}}
 
-    update_record(identity, storage, application.id, keep)
+    update_record(identity, application.id, keep)
     return bool(kept)

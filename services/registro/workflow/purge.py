@@ -19,13 +19,11 @@ from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
-from ..domain.storage_keys import application_prefix, edit_lock_key
-from ..kernel.applications import ApplicationStore
+from ..domain.storage_keys import application_prefix
 from .direct_uploads import UploadMarkers
 from .record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
-LOCK_WAIT_S = 2.0  # an application busy for longer is left for the next daily run
 
 
 @dataclass(frozen=True)
@@ -66,20 +64,17 @@ def _still_expired(application: Application, settings: Settings, now: datetime) 
 
 
 def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
-    # The edit lock lives in the prefix too; it is released (deleted) when the deletion is done.
-    lock = edit_lock_key(account_id)
-    return [k for k in storage.list_keys(application_prefix(account_id)) if k != lock]
+    return storage.list_keys(application_prefix(account_id))
 
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                  now: datetime | None = None, dry_run: bool = False, index=None,
-                  applications: ApplicationStore | None = None,
+                  now: datetime | None = None, dry_run: bool = False,
                   marks: UploadMarkers | None = None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
-    confirmed, uploaded or submitted. Each deletion therefore holds the application's edit lock (the
-    one every applicant-side change takes) and re-reads the account under it; an application that
+    confirmed, uploaded or submitted. Each deletion therefore holds the application's row lock (the
+    one every applicant-side change takes) and re-reads the application under it; an application that
     is no longer expired, or is being changed right now, is left for the next run."""
     now = now or datetime.now(timezone.utc)
     done = []
@@ -89,11 +84,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
             done.append(Expired(candidate.id, candidate.status, registered_at(candidate), len(keys)))
             continue
         try:
-            with editing(storage, candidate.id, wait_s=LOCK_WAIT_S):
-                try:
-                    application = Application(identity.get_account(candidate.id))
-                except AccountNotFound:
-                    continue  # deleted meanwhile (another purge run)
+            with editing(identity, candidate.id) as held:
+                application = Application(held.account)
                 if not _still_expired(application, settings, now):
                     log.info("solicitud omitida: cambió durante la depuración: solicitud=%s estatus=%s",
                              application.id, application.status)
@@ -103,16 +95,13 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                     storage.delete(key)
                 if marks is not None:  # the direct uploads' states name the files and the ID's details
                     marks.forget(application.id)
-                identity.delete_account(application.id)
-                if applications is not None:  # the identifiers are released with the application
-                    applications.cancel_account(application.id, "expirada")
-                if index is not None:  # after the account, as every exit from the queue (queue_index.py)
-                    index.remove(application.id)
+                # The account and the application's personal data go; its identifiers are released.
+                held.delete_account()
+        except AccountNotFound:
+            continue  # deleted meanwhile (another purge run)
         except ApplicationBusy:
             log.info("solicitud omitida: tiene un cambio en curso: solicitud=%s", candidate.id)
             continue
-        # Releasing leaves a "released" marker; with the account gone, the marker goes too.
-        storage.delete(edit_lock_key(application.id))
         log.info("solicitud expirada eliminada: solicitud=%s estatus=%s objetos=%d", application.id,
                  application.status, len(keys))
         done.append(Expired(application.id, application.status, registered_at(application), len(keys)))

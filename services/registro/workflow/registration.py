@@ -42,6 +42,7 @@ from ..domain.storage_keys import responsiva_key
 from ..emails import compose
 from ..links import new_version
 from ..kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
+from ..kernel.records import KEPT_IN_KEYCLOAK
 from ..platform.db import DatabaseUnavailable
 from ..platform.db.schema import ACTIVA, CREANDO
 from ..platform.outbox import Outbox
@@ -169,9 +170,12 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
         folio = new_folio()
-        intent = Intent.new(folio=folio, username=username, link_version=new_version(),
-                            es_extranjero=applicant.es_extranjero, locale=applicant.idioma)
+        link_version = new_version()
         attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
+        intent = Intent.new(folio=folio, username=username, link_version=link_version,
+                            es_extranjero=applicant.es_extranjero, locale=applicant.idioma,
+                            email=applicant.email.lower(), first_name=applicant.nombre, last_name=applicant.apellidos,
+                            attributes={**attributes, "enlace_version": link_version})
         # The responsiva renders (CPU) while the intent is recorded (I/O): its latency is hidden.
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
                                                   email=applicant.email, attributes=attributes), renderer)
@@ -233,12 +237,13 @@ def _released_if_stale(applications: ApplicationStore, identity: IdentityDirecto
     if holder.state != ACTIVA or not holder.account_id:
         return False
     try:
-        account = identity.get_account(holder.account_id)
+        # Keycloak itself, not the application's record: the question is whether the account exists.
+        account = getattr(identity, "keycloak", identity).get_account(holder.account_id)
     except AccountNotFound:
         log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela", holder.account_id)
         applications.cancel_account(holder.account_id, "cuenta eliminada en Keycloak")
         return True
-    if identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
+    if holder.kind in KEPT_IN_KEYCLOAK and identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
         applications.release(holder.application_id, holder.kind)
         return True
     return False
@@ -340,7 +345,7 @@ def resend(identity: IdentityDirectory, storage: ObjectStore, settings: Settings
 def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account: Account,
                    renderer: PdfRenderer | None, outbox: Outbox) -> None:
     pdf = responsiva_of(account, storage, renderer)
-    link = issue_link(identity, settings, account.id, storage=storage)
+    link = issue_link(identity, settings, account.id)
     outbox.enqueue(confirmation_email(settings, link, account, pdf), kind="confirmacion")
 
 

@@ -72,23 +72,26 @@ def _same_address(a: str, b: str) -> bool:
 def status_link_email(identity: IdentityDirectory, applications: ApplicationStore, folio: str, email: str,
                       compose) -> OutgoingEmail | None:
     """The email carrying a new status link when `folio` and `email` belong to one application, else None.
-    The folio is found in registro's database (an indexed unique column), then the account by its id:
-    no Keycloak attribute search, which grows with the realm (62 ms at 20,000 accounts, 1.6 s at
+    The folio is found in registro's database (an indexed unique column), then the application by its id
+    (kernel/records.py: the database too): no Keycloak call, no attribute search, which grows with the realm (62 ms at 20,000 accounts, 1.6 s at
     200,000) on a page anyone can call. `compose` is emails.compose (passed in: the workflow
     stays free of Flask)."""
     folio = folio.strip().upper()
     if not folio or not email.strip():
         return None
     account_id = applications.account_of_folio(folio)
+    account = None
     try:
-        # An unknown folio reads Keycloak too (an id nobody has): the same work whatever the folio.
-        account = identity.get_account(account_id or _NOBODY)
+        if account_id:
+            account = identity.get_account(account_id)  # one indexed read of registro's database
+        else:  # an unknown folio makes the same one indexed read: the same work whatever the folio
+            identity.find_by_attribute("folio", folio, max_results=1)
     except AccountNotFound:
         account = None
     return _composed_either_way(account, folio, email, compose)
 
 
-# An account id no account has (Keycloak ids are UUIDs): what an unknown folio looks up.
+# An account id no account has (Keycloak ids are UUIDs): what the email composed for no match names.
 _NOBODY = "00000000-0000-4000-8000-000000000000"
 
 
