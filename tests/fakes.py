@@ -6,6 +6,7 @@ Each fake has `down = True` to simulate its server being unreachable.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -48,6 +49,24 @@ def profile_refusals(values: dict[str, str | None]) -> tuple[str, ...]:
 _DEFAULT_ROLES = frozenset({"default-roles-anam", "offline_access", "uma_authorization"})
 
 
+class _FakeLockedRecord:
+    """kernel.records.LockedRecord's twin: the account read under the lock, written through it."""
+
+    def __init__(self, identity: "FakeIdentity", account_id: str, account: Account) -> None:
+        self._identity, self._id, self.account = identity, account_id, account
+
+    def update(self, **changes) -> Account:
+        self._identity._writing_held.active = True
+        try:
+            self.account = self._identity.update_account(self._id, **changes)
+        finally:
+            self._identity._writing_held.active = False
+        return self.account
+
+    def delete_account(self) -> None:
+        self._identity._delete(self._id)
+
+
 class FakeIdentity:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
@@ -66,6 +85,11 @@ class FakeIdentity:
         self.down = False
         # Keycloak's unique constraints (realm + username, realm + email): check and insert are one step.
         self._unique = threading.Lock()
+        # The application's row lock (kernel/records.py: SELECT … FOR UPDATE, lock_timeout): not
+        # re-entrant — a write from inside `locked` waits for itself, as it would on PostgreSQL.
+        self._row_locks: dict[str, threading.Lock] = {}
+        self._writing_held = threading.local()
+        self.lock_wait_s = 5.0
 
     def _check(self) -> None:
         if self.down:
@@ -135,15 +159,35 @@ class FakeIdentity:
     def update_attributes(self, account_id: str, changes: dict[str, str | None]) -> Account:
         return self.update_account(account_id, attributes=changes)
 
+    @contextlib.contextmanager
+    def locked(self, account_id: str):
+        from registro.kernel.records import RecordBusy
+
+        self._check()
+        with self._unique:
+            lock = self._row_locks.setdefault(account_id, threading.Lock())
+        if not lock.acquire(timeout=self.lock_wait_s):
+            raise RecordBusy()
+        try:
+            yield _FakeLockedRecord(self, account_id, self.get_account(account_id))
+        finally:
+            lock.release()
+
     def update_account(self, account_id: str, *, enabled: bool | None = None, email_verified: bool | None = None,
                        attributes: dict[str, str | None] | None = None,
                        required_actions: list[str] | None = None, base: Account | None = None) -> Account:
+        """Takes the row lock, unless this is the write of a `locked` record (which holds it): tests
+        hook this method to make writes fail either way."""
+        if not getattr(self._writing_held, "active", False):
+            with self.locked(account_id) as held:
+                return held.update(enabled=enabled, email_verified=email_verified, attributes=attributes,
+                                   required_actions=required_actions)
         refused = profile_refusals(dict(attributes or {}))
         if refused:
             raise IdentityRejected("error-invalid-value", refused)
-        # Read-merge-write, as Keycloak's admin API forces on the gateway (GET the user, merge, PUT
-        # it whole): a change made by someone else between the read and the write is overwritten.
-        account = base if base is not None else self._get(account_id)  # the GET (or the caller's read)
+        # Read-merge-write under the row lock (the caller holds it): what another change could slip
+        # into the window is kept out by the lock, not by luck.
+        account = self._get(account_id)
         self.between_read_and_write(account_id)
         attrs = dict(account.attributes)
         for key, value in (attributes or {}).items():
@@ -165,6 +209,13 @@ class FakeIdentity:
         time.sleep(0)  # give other threads the window a real round trip gives them
 
     def delete_account(self, account_id: str) -> None:
+        try:
+            with self.locked(account_id) as held:
+                held.delete_account()
+        except AccountNotFound:
+            pass
+
+    def _delete(self, account_id: str) -> None:
         self._check()
         self.accounts.pop(account_id, None)
         self.roles.pop(account_id, None)
@@ -587,6 +638,16 @@ class FakeApplicationStore:
     def knows_account(self, account_id: str) -> bool:
         self._check()
         return any(a["account_id"] == account_id for a in self.apps.values())
+
+    def adopt_record(self, account_id: str, *, email: str, first_name: str, last_name: str, attributes,
+                     enabled: bool, email_verified: bool) -> None:
+        self._check()
+        with self.lock:
+            for a in self.apps.values():
+                if a["account_id"] == account_id:
+                    a["record"] = {"email": email, "first_name": first_name, "last_name": last_name,
+                                   "attributes": dict(attributes), "enabled": enabled,
+                                   "email_verified": email_verified}
 
     def state_of(self, account_id: str) -> str | None:
         return next((a["state"] for a in self.apps.values() if a["account_id"] == account_id), None)

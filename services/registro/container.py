@@ -83,8 +83,14 @@ def real_adapters(s: Settings) -> Adapters:
     from .adapters.mail import SmtpMailer
     from .adapters.storage import S3Store
 
-    return _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3),
-                                      mailer=SmtpMailer(s.smtp)))
+    a = _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3),
+                                   mailer=SmtpMailer(s.smtp)))
+    if a.database is None:
+        return a
+    from .kernel.records import RecordedIdentity
+
+    # Applications are read from and written to registro's database; Keycloak keeps the accounts.
+    return replace(a, identity=RecordedIdentity(a.identity, a.database))
 
 
 def build(s: Settings, given: Adapters | None = None) -> Adapters:

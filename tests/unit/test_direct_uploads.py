@@ -378,7 +378,7 @@ def test_a_link_replaced_after_the_url_was_issued_makes_the_check_refuse_the_fil
     pending = []
     monkeypatch.setattr(direct_uploads, "in_background", lambda func: pending.append(func))
     assert direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2].status_code == 202
-    new_link = issue_link(fakes.identity, app.extensions["registro.settings"], account_id, storage=fakes.storage)
+    new_link = issue_link(fakes.identity, app.extensions["registro.settings"], account_id)
     assert pending.pop()() == direct_uploads.REFUSED
     assert _doc_keys(fakes.storage) == [] and docs.CURP not in _application(fakes, account_id).documents
     assert "Este enlace fue reemplazado" in client.get(path_of(new_link)).get_data(as_text=True)

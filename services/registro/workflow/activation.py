@@ -72,7 +72,7 @@ def confirm_email(identity: IdentityDirectory, application: Application, storage
         return {"email_verified": True, "attributes": {"estatus": status.PENDIENTE_DOCUMENTOS,
                                                        "fecha_confirmacion": now_iso()}}  # status page timeline
 
-    account = update_record(identity, storage, application.id, confirm)
+    account = update_record(identity, application.id, confirm)
     log.info("correo confirmado: solicitud=%s", application.id)
     return Application(account)
 
@@ -113,7 +113,7 @@ def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, applica
         }}
 
     try:
-        account = update_record(identity, storage, application.id, submit)
+        account = update_record(identity, application.id, submit)
     except Exception:
         if indexed:
             _unindex(index, application.id)
