@@ -37,7 +37,7 @@ help:
 	@echo "make add-reviewer USUARIO=… CORREO=… [PERFIL=prod]  crea un revisor con contraseña temporal (pila de make run o la de producción)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
 	@echo "make screens     regenera las capturas de docs/screens/"
-	@echo "make bench       mide tiempos (registro, PDF, subida) contra la pila de pruebas"
+	@echo "make bench       mide tiempos (registro, PDF, subida, cola con 1 M de solicitudes: BENCH_QUEUE_N) contra la pila de pruebas"
 	@echo "make prod-up     levanta la topología de producción (PostgreSQL, 2 Keycloak, HAProxy, 2 registro, Redis)"
 	@echo "make prod-down   detiene la pila de producción (sus datos y secretos quedan en .stack/prod)"
 	@echo "make prod-restart SERVICIO=…  reinicia un proceso de la pila de producción (registro-a, keycloak-b, balancer…) sin tocar los demás"

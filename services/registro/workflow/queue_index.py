@@ -5,14 +5,14 @@ The application's row is the record (kernel/records.py writes `estatus`, `submit
 the names and `search_text` with every change); a reservation is a row of `review_leases` whose
 `expires_at` (the database's clock) is still ahead and that was not released.
 
-Indexes (migration 0004, mirrored in platform/db/schema.py):
-  ix_applications_queue             (submitted_at, id) WHERE en_revision and activa  — page, oldest, ages
-  ix_applications_queue_tipo        (tipo_usuario, submitted_at, id)  same predicate   — a user type's page
-  ix_applications_queue_extranjero  (es_extranjero, submitted_at, id) same predicate   — nationality's page
-  ix_applications_queue_facets      (tipo_usuario, es_extranjero)     same predicate   — counts per facet
-  ix_applications_search_text       GIN (search_text gin_trgm_ops)                     — search, any status
-A page is an offset into the first index (page numbers, as the console links them); the counts are
-one index-only GROUP BY over the pending rows; the reservations are few (one or two per reviewer).
+Indexes (migration 0004, mirrored in platform/db/schema.py), partial on the pending rows
+(`estatus = 'en_revision' AND state = 'activa'`, a tenth of the table):
+  ix_applications_queue        (submitted_at, id) INCLUDE (tipo_usuario, es_extranjero)
+  ix_applications_queue_tipo   (tipo_usuario, submitted_at, id) INCLUDE (es_extranjero)
+and ix_applications_search_text, GIN (search_text gin_trgm_ops) over every row. A page's ids come from
+an index-only scan (an offset into the index, page numbers as the console links them), then those 25
+rows are read; the counts per facet are one index-only GROUP BY; the reservations are few (one or two
+per reviewer) and read once per page, so the counts of "reservadas"/"libres" are arithmetic.
 
 Search ignores accents and case: `search_text` is normalised on write (kernel/search_text.py) and the
 query with the same `normalise`; each word of the query (3+ characters: what a trigram index can
@@ -147,6 +147,7 @@ SEARCHABLE = "a.state IN ('activa', 'rechazada')"
 ACTIVE_LEASE = "l.account_id = a.account_id AND NOT l.released AND l.expires_at > now()"
 COLUMNS = ("a.account_id, a.folio, a.first_name, a.last_name, a.tipo_usuario, a.es_extranjero, a.submitted_at, "
            "a.estatus")
+FOLIO = re.compile(r"^au-\d{4}-[0-9a-z]+$")  # a whole folio, as printed on the responsiva
 
 
 def _facet_sql(filters: QueueFilters) -> tuple[str, dict]:
@@ -160,6 +161,11 @@ def _facet_sql(filters: QueueFilters) -> tuple[str, dict]:
     return " AND ".join(where), params
 
 
+def _in_facet(filters: QueueFilters, tipo: str, extranjero: bool) -> bool:
+    return (not filters.tipo or tipo == filters.tipo) and \
+        (filters.extranjero not in ("si", "no") or extranjero == (filters.extranjero == "si"))
+
+
 def _entry(row) -> QueueEntry:
     submitted = row.submitted_at.astimezone(timezone.utc).isoformat() if row.submitted_at else ""
     return QueueEntry(account_id=row.account_id, folio=row.folio, full_name=f"{row.first_name} {row.last_name}".strip(),
@@ -169,6 +175,28 @@ def _entry(row) -> QueueEntry:
 
 def _like(word: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What every page needs first, from two small queries: the pending per (type, nationality) — one
+    index-only scan of the queue index — and the active reservations of pending applications (few)."""
+    facets: list[tuple[str, bool, int]]
+    held: list[tuple[str, str, str, bool, float]]  # (row id, account id, type, foreign, lease expiry)
+
+    def counts(self) -> Counts:
+        by_tipo: dict[str, int] = {}
+        by_ext = {"si": 0, "no": 0}
+        for tipo, ext, n in self.facets:
+            by_tipo[tipo] = by_tipo.get(tipo, 0) + n
+            by_ext["si" if ext else "no"] += n
+        return Counts(total=sum(by_ext.values()), by_tipo={t: n for t, n in by_tipo.items() if n},
+                      by_extranjero=by_ext, reserved=len(self.held))
+
+    def matching(self, filters: QueueFilters) -> int:
+        in_facet = sum(n for tipo, ext, n in self.facets if _in_facet(filters, tipo, ext))
+        held = sum(1 for _, _, tipo, ext, _ in self.held if _in_facet(filters, tipo, ext))
+        return held if filters.reserva == "reservadas" else in_facet - held if filters.reserva == "libres" else in_facet
 
 
 class PgQueueIndex:
@@ -184,58 +212,56 @@ class PgQueueIndex:
         personal_data.py still call it)."""
 
     # reads
+    def _snapshot(self, conn) -> _Snapshot:
+        facets = [tuple(r) for r in conn.execute(text(
+            f"SELECT a.tipo_usuario, a.es_extranjero, count(*) FROM applications a WHERE {PENDING} GROUP BY 1, 2"))]
+        return _Snapshot(facets, self._held(conn))
+
     def overview(self, filters: QueueFilters, size: int) -> tuple[Counts, IndexPage | None]:
         """The counts and (size > 0) one page, in one transaction (one snapshot: they agree)."""
         with self.db.transaction() as conn:
-            counts = self._counts(conn)
-            return counts, (self._page(conn, filters, size) if size else None)
+            snap = self._snapshot(conn)
+            return snap.counts(), (self._page(conn, snap, filters, size) if size else None)
 
     def counts(self) -> Counts:
         with self.db.transaction() as conn:
-            return self._counts(conn)
+            return self._snapshot(conn).counts()
 
     def page(self, filters: QueueFilters, size: int) -> IndexPage:
         with self.db.transaction() as conn:
-            return self._page(conn, filters, size)
+            return self._page(conn, self._snapshot(conn), filters, size)
 
-    def _counts(self, conn) -> Counts:
-        by_tipo: dict[str, int] = {}
-        by_ext = {"si": 0, "no": 0}
-        for tipo, ext, n in conn.execute(text(
-                f"SELECT a.tipo_usuario, a.es_extranjero, count(*) FROM applications a WHERE {PENDING} "
-                "GROUP BY 1, 2")):
-            by_tipo[tipo] = by_tipo.get(tipo, 0) + n
-            by_ext["si" if ext else "no"] += n
-        reserved = conn.execute(text(
-            f"SELECT count(*) FROM review_leases l JOIN applications a ON {ACTIVE_LEASE} WHERE {PENDING}")).scalar_one()
-        return Counts(total=sum(by_ext.values()), by_tipo={t: n for t, n in by_tipo.items() if n},
-                      by_extranjero=by_ext, reserved=reserved)
-
-    def _page(self, conn, filters: QueueFilters, size: int) -> IndexPage:
-        where, params = _facet_sql(filters)
-        if filters.reserva == "reservadas":
-            where += f" AND EXISTS (SELECT 1 FROM review_leases l WHERE {ACTIVE_LEASE})"
-        elif filters.reserva == "libres":
-            where += f" AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE {ACTIVE_LEASE})"
-        matching = conn.execute(text(f"SELECT count(*) FROM applications a WHERE {where}"), params).scalar_one()
+    def _page(self, conn, snap: _Snapshot, filters: QueueFilters, size: int) -> IndexPage:
+        """The page's ids from the queue index alone (an index-only scan, however deep the page), then
+        those rows and their leases."""
+        matching = snap.matching(filters)
         page, pages, offset = page_bounds(matching, size, filters.page)
+        where, params = _facet_sql(filters)
+        held_ids = [row_id for row_id, *_ in snap.held]
+        if filters.reserva == "reservadas":
+            where += " AND a.id = ANY(CAST(:held AS uuid[]))"
+        elif filters.reserva == "libres":
+            where += " AND NOT (a.id = ANY(CAST(:held AS uuid[])))"
         rows = conn.execute(text(
-            f"SELECT {COLUMNS}, extract(epoch FROM l.expires_at) AS lease_expiry FROM applications a "
-            f"LEFT JOIN review_leases l ON {ACTIVE_LEASE} WHERE {where} "
-            "ORDER BY a.submitted_at, a.id LIMIT :size OFFSET :offset"), {**params, "size": size, "offset": offset})
-        entries, reserved = [], {}
-        for row in rows:
-            entries.append(_entry(row))
-            if row.lease_expiry is not None:
-                reserved[row.account_id] = float(row.lease_expiry)
-        return IndexPage(entries=entries, reserved=reserved, matching=matching, page=page, pages=pages)
+            f"WITH shown AS MATERIALIZED (SELECT a.id FROM applications a WHERE {where} "
+            "ORDER BY a.submitted_at, a.id LIMIT :size OFFSET :offset) "
+            f"SELECT {COLUMNS} FROM shown JOIN applications a ON a.id = shown.id ORDER BY a.submitted_at, a.id"),
+            {**params, "held": held_ids, "size": size, "offset": offset})
+        entries = [_entry(r) for r in rows]
+        expiry = {account_id: exp for _, account_id, _, _, exp in snap.held}
+        return IndexPage(entries=entries, reserved={e.account_id: expiry[e.account_id] for e in entries
+                                                    if e.account_id in expiry},
+                         matching=matching, page=page, pages=pages)
 
     def reserved(self) -> dict[str, float]:
         """Active reservations of applications in review (few: one or two per reviewer at work)."""
         with self.db.transaction() as conn:
-            return {account_id: float(expiry) for account_id, expiry in conn.execute(text(
-                f"SELECT a.account_id, extract(epoch FROM l.expires_at) FROM review_leases l "
-                f"JOIN applications a ON {ACTIVE_LEASE} WHERE {PENDING}"))}
+            return {account_id: exp for _, account_id, _, _, exp in self._held(conn)}
+
+    def _held(self, conn) -> list[tuple[str, str, str, bool, float]]:
+        return [tuple(r) for r in conn.execute(text(
+            f"SELECT a.id, a.account_id, a.tipo_usuario, a.es_extranjero, extract(epoch FROM l.expires_at)::float8 "
+            f"FROM review_leases l JOIN applications a ON {ACTIVE_LEASE} WHERE {PENDING}"))]
 
     def unreserved(self, filters: QueueFilters, chunk: int = 50) -> Iterator[str]:
         """Ids matching the filters, oldest first, that no active lease holds ("Siguiente solicitud"'s
@@ -262,9 +288,16 @@ class PgQueueIndex:
         words = search_words(query)
         if not words:
             return []
-        params = {f"w{i}": _like(w) for i, w in enumerate(words)}
-        where = " AND ".join(f"a.search_text LIKE :w{i}" for i in range(len(words)))
         with self.db.transaction() as conn:
+            if len(words) == 1 and FOLIO.match(words[0]):
+                # A whole folio is unique: its btree answers at once (the trigram index would read the
+                # posting lists of "au-", "202"… that every row shares). Part of one falls through.
+                row = conn.execute(text(f"SELECT {COLUMNS} FROM applications a WHERE a.folio = :folio "
+                                        f"AND {SEARCHABLE}"), {"folio": words[0].upper()}).first()
+                if row is not None:
+                    return [_entry(row)]
+            params = {f"w{i}": _like(w) for i, w in enumerate(words)}
+            where = " AND ".join(f"a.search_text LIKE :w{i}" for i in range(len(words)))
             rows = conn.execute(text(
                 f"SELECT {COLUMNS} FROM applications a WHERE {where} AND {SEARCHABLE} "
                 "ORDER BY a.estatus <> 'en_revision', a.submitted_at NULLS LAST, a.id LIMIT :limit"),

@@ -60,13 +60,10 @@ Index("ix_applications_username", applications.c.username)
 Index("ix_applications_estatus", applications.c.estatus)
 # The review queue, its facets and counts, and search (migration 0004; workflow/queue_index.py reads them).
 _PENDING = text("estatus = 'en_revision' AND state = 'activa'")
-Index("ix_applications_queue", applications.c.submitted_at, applications.c.id, postgresql_where=_PENDING)
+Index("ix_applications_queue", applications.c.submitted_at, applications.c.id,
+      postgresql_include=["tipo_usuario", "es_extranjero"], postgresql_where=_PENDING)
 Index("ix_applications_queue_tipo", applications.c.tipo_usuario, applications.c.submitted_at, applications.c.id,
-      postgresql_where=_PENDING)
-Index("ix_applications_queue_extranjero", applications.c.es_extranjero, applications.c.submitted_at,
-      applications.c.id, postgresql_where=_PENDING)
-Index("ix_applications_queue_facets", applications.c.tipo_usuario, applications.c.es_extranjero,
-      postgresql_where=_PENDING)
+      postgresql_include=["es_extranjero"], postgresql_where=_PENDING)
 Index("ix_applications_search_text", applications.c.search_text, postgresql_using="gin",
       postgresql_ops={"search_text": "gin_trgm_ops"})  # needs pg_trgm (CREATE EXTENSION in 0004)
 

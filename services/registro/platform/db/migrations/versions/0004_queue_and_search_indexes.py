@@ -16,23 +16,17 @@ def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     # Search: any fragment of folio, CURP, RFC, passport, email or name, over every status.
     op.execute("CREATE INDEX ix_applications_search_text ON applications USING gin (search_text gin_trgm_ops)")
-    # The queue's order (and its count), pending ones only: a tenth of the table, read oldest first.
+    # The queue's order, pending ones only (a tenth of the table). The facets ride along (INCLUDE) so a
+    # page's ids, a filtered page and the counts per facet are index-only scans, however deep the page.
     # `state = 'activa'`: an application whose account was deleted keeps its last estatus, not its place.
     op.execute("CREATE INDEX ix_applications_queue ON applications (submitted_at, id) "
-               "WHERE estatus = 'en_revision' AND state = 'activa'")
-    # A facet's page: the same order within one user type, or one nationality.
+               "INCLUDE (tipo_usuario, es_extranjero) WHERE estatus = 'en_revision' AND state = 'activa'")
+    # One user type's pages in order (a fifth of the queue each).
     op.execute("CREATE INDEX ix_applications_queue_tipo ON applications (tipo_usuario, submitted_at, id) "
-               "WHERE estatus = 'en_revision' AND state = 'activa'")
-    op.execute("CREATE INDEX ix_applications_queue_extranjero ON applications (es_extranjero, submitted_at, id) "
-               "WHERE estatus = 'en_revision' AND state = 'activa'")
-    # The counts per facet: one index-only GROUP BY over the pending rows.
-    op.execute("CREATE INDEX ix_applications_queue_facets ON applications (tipo_usuario, es_extranjero) "
-               "WHERE estatus = 'en_revision' AND state = 'activa'")
+               "INCLUDE (es_extranjero) WHERE estatus = 'en_revision' AND state = 'activa'")
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX IF EXISTS ix_applications_queue_facets")
-    op.execute("DROP INDEX IF EXISTS ix_applications_queue_extranjero")
     op.execute("DROP INDEX IF EXISTS ix_applications_queue_tipo")
     op.execute("DROP INDEX IF EXISTS ix_applications_queue")
     op.execute("DROP INDEX IF EXISTS ix_applications_search_text")
