@@ -11,7 +11,8 @@ from playwright.sync_api import Page, sync_playwright
 
 # The real-server fixtures are the integration tests' own (Keycloak gateway, admin, S3, mailbox).
 from tests.integration.conftest import (  # noqa: F401  (fixtures are found by name)
-    applications, gateway, kc_admin, kc_settings, mailbox, make_account, s3, service_settings, stack, storage)
+    applications, gateway, kc_admin, kc_settings, keycloak_gateway, mailbox, make_account, s3, service_settings, stack,
+    storage)
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"

@@ -94,17 +94,17 @@ def registro_app():
 
 @pytest.fixture
 def queue_index(service_settings):
-    """The stack's shared queue index (Redis): what every app instance of the tests reads."""
-    from registro.workflow.queue_index import index_for
+    """The review queue as every app instance of the tests reads it: SQL over the stack's database."""
+    from registro.platform.db import Database
+    from registro.workflow.queue_index import PgQueueIndex
 
-    assert service_settings.redis_url, "the test stack exports REDIS_URL (Redis runs in every profile)"
-    return index_for(service_settings.redis_url)
+    return PgQueueIndex(Database.shared(service_settings.database_url))
 
 
 @pytest.fixture
 def pending(gateway, storage, queue_index):
-    """`pending(**kw) -> review_data.Pending`: applications waiting for review, in Keycloak, S3 and the
-    queue index; deleted with their objects and index entries after the test."""
+    """`pending(**kw) -> review_data.Pending`: applications waiting for review (their record in the
+    database, their account in Keycloak, documents in S3); deleted with their objects after the test."""
     from tests.support import review_data
 
     made: list[str] = []

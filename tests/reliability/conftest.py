@@ -12,8 +12,8 @@ import os
 from hypothesis import HealthCheck, settings
 
 # The real stack's fixtures (Keycloak, S3, mail catcher) for the fault matrix and the stack fuzzing.
-from tests.integration.conftest import (gateway, kc_admin, kc_settings, mailbox, service_settings,  # noqa: F401
-                                        stack, storage)
+from tests.integration.conftest import (gateway, kc_admin, kc_settings, keycloak_gateway, mailbox,  # noqa: F401
+                                        service_settings, stack, storage)
 
 _COMMON = dict(deadline=None, database=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,

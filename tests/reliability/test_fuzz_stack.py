@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro import create_app
 from registro.adapters.storage import S3Store
+from registro.kernel.records import RecordedIdentity
+from registro.platform.db import Database
 from registro.config import Settings
 from registro.domain.storage_keys import application_prefix
 from registro.web.registration import SESSION_APPLICATION
@@ -31,7 +33,9 @@ def real():
     test_stack.TestStack.from_env()  # fails with instructions when no stack runs
     s = Settings.from_env().with_changes(**NO_LIMITS)
     app = create_app({"SETTINGS": s, "TESTING": True, "WTF_CSRF_ENABLED": False})
-    return app, KeycloakGateway.for_service(KeycloakSettings.from_env()), S3Store(s.s3)
+    # Applications as the service reads them: their record in its database, the account in Keycloak.
+    identity = RecordedIdentity(KeycloakGateway.for_service(KeycloakSettings.from_env()), Database.shared(s.database_url))
+    return app, identity, S3Store(s.s3)
 
 
 def _accounts_of(gateway, email: str, curp: str, rfc: str) -> list:
