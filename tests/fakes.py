@@ -273,25 +273,14 @@ class FakeStore:
         data = body if isinstance(body, bytes) else body.read()
         self.objects[key] = (data, content_type, dict(metadata or {}))
 
-    def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
+    def _put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
+        """What S3 does with a browser's presigned PUT that carries `If-None-Match: *`."""
         self._check()
         with self._lock:
             if key in self.objects:
                 return False
             self.objects[key] = (body, content_type, {})
             return True
-
-    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
-        self._check()
-        with self._lock:
-            if key not in self.objects or self.etag_of(self.objects[key][0]) != etag:
-                return False
-            self.objects[key] = (body, content_type, {})
-            return True
-
-    def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        data = self.get(key)
-        return data, self.etag_of(data)
 
     def get(self, key: str) -> bytes:
         self._check()
@@ -345,7 +334,7 @@ class FakeStore:
         if (len(body) != size or time.monotonic() > expires or sent.get("content-type") != "application/octet-stream"
                 or sent.get("if-none-match") != "*"):
             return 403
-        if not self.put_if_absent(key, body, content_type="application/octet-stream"):
+        if not self._put_if_absent(key, body, content_type="application/octet-stream"):
             return 412
         return 200
 

@@ -14,10 +14,8 @@ from keycloak_ext import IdentityUnavailable
 from registro.adapters.storage import StorageUnavailable
 from registro.domain import filetypes
 from registro.domain.application import Application
-from registro.domain.storage_keys import edit_lock_key
 from registro.filecheck import sandbox
 from registro.workflow import documents as flow
-from registro.workflow import record_lock
 from registro.workflow.documents import Upload, store_document
 from registro.workflow.record_lock import ApplicationBusy, editing
 from tests.fakes import FakeIdentity, FakeStore

@@ -42,20 +42,7 @@ class PresignedPut:
 class ObjectStore(Protocol):
     def put(self, key: str, body: BinaryIO | bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> None: ...
 
-    def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
-        """Write only when no object has that key; False when one exists (never overwrites)."""
-        ...
-
-    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
-        """Overwrite only when the stored object still has `etag` (compare-and-swap, S3 If-Match);
-        False when it changed or vanished in between."""
-        ...
-
     def get(self, key: str) -> bytes: ...
-
-    def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        """The object's bytes and the ETag of exactly that version (for `replace_if_match`)."""
-        ...
 
     def open(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks, for streaming it to a browser."""
@@ -140,26 +127,6 @@ class S3Store:
             client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                               Metadata=metadata or {}, **extra)
 
-    def put_if_absent(self, key: str, body: bytes, *, content_type: str) -> bool:
-        with _s3_errors(key, precondition_failed=_LOST_RACE):
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
-                                   IfNoneMatch="*", **self._extra())
-            return True
-        return False
-
-    def replace_if_match(self, key: str, body: bytes, etag: str, *, content_type: str) -> bool:
-        # A missing object (deleted in between) is a lost race too, not an error.
-        with _s3_errors(key, precondition_failed=_LOST_RACE | _MISSING | {404}):
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
-                                   IfMatch=f'"{etag}"', **self._extra())
-            return True
-        return False
-
-    def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        with _s3_errors(key):
-            r = self.client.get_object(Bucket=self.bucket, Key=key)
-            return r["Body"].read(), r.get("ETag", "").strip('"')
-
     def get(self, key: str) -> bytes:
         with _s3_errors(key):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -221,19 +188,15 @@ def browser_upload_cors(origin: str) -> dict:
                            "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3600}]}
 
 
-# S3 answers that mean "a conditional write lost" (412, or 409 from a concurrent conditional
-# write) and "no such object"; the codes differ between servers, so both code and status count.
-_LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict", 409, 412})
+# S3's answers for "no such object"; the codes differ between servers.
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class _s3_errors:
-    """Translates boto errors: a missing object → ObjectMissing; codes in `precondition_failed`
-    → swallowed (the `with` block's caller then returns False); anything else → StorageUnavailable."""
+    """Translates boto errors: a missing object → ObjectMissing; anything else → StorageUnavailable."""
 
-    def __init__(self, key: str, precondition_failed: frozenset = frozenset()) -> None:
+    def __init__(self, key: str) -> None:
         self.key = key
-        self.expected = precondition_failed
 
     def __enter__(self) -> None:
         return None
@@ -241,13 +204,8 @@ class _s3_errors:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is None:
             return False
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {}).get("Code")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if error in self.expected or status in self.expected:
-                return True
-            if error in _MISSING:
-                raise ObjectMissing(self.key) from exc
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING:
+            raise ObjectMissing(self.key) from exc
         if isinstance(exc, (ClientError, BotoCoreError)):
             raise StorageUnavailable(str(exc)) from exc
         return False

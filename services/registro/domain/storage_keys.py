@@ -16,11 +16,6 @@ def application_prefix(account_id: str) -> str:
     return f"solicitudes/{account_id}/"
 
 
-def edit_lock_key(account_id: str) -> str:
-    """Short lock serialising changes to the application's record (inside its prefix: purged with it)."""
-    return f"solicitudes/{account_id}/bloqueo-edicion.json"
-
-
 PAGE_VIEWS_VERSION = "v1"  # bump when the page images change (size, format): old ones are not reused
 
 

@@ -23,7 +23,7 @@ from ..adapters.identity import IdentityDirectory
 from ..adapters.storage import ObjectStore
 from ..domain import status
 from ..domain.application import Application, now_iso
-from ..domain.storage_keys import application_prefix, edit_lock_key
+from ..domain.storage_keys import application_prefix
 from ..kernel.applications import ApplicationStore
 from .queue_index import QueueIndex
 from .audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
@@ -81,8 +81,6 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
         archive.writestr("cuenta.json", json.dumps(_account_record(account), ensure_ascii=False, indent=2))
         prefix = application_prefix(account.id)
         for key in storage.list_keys(prefix):
-            if key == edit_lock_key(account.id):
-                continue
             archive.writestr("objetos/" + key[len(prefix):], storage.get(key))
         trail = AuditTrail(audit)
         archive.writestr("auditoria.json", json.dumps([asdict(e) for e in trail.history(account.id)],

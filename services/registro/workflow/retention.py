@@ -20,7 +20,7 @@ from ..adapters.storage import ObjectStore
 from ..config import Settings
 from ..domain import status
 from ..domain.application import Application
-from ..domain.storage_keys import application_prefix, edit_lock_key
+from ..domain.storage_keys import application_prefix
 from .audit import DOCUMENTS_RETIRED, AuditLog, AuditTrail
 from .direct_uploads import UploadMarkers
 
@@ -60,7 +60,7 @@ def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings:
             when = decided_at(application)
             if application.status != current or when is None or now - when <= timedelta(days=days):
                 continue
-            keys = [k for k in storage.list_keys(application_prefix(account.id)) if k != edit_lock_key(account.id)]
+            keys = storage.list_keys(application_prefix(account.id))
             if not keys:
                 continue
             if not dry_run:
