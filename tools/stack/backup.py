@@ -242,6 +242,3 @@ def restore(stack: Stack, archive: Path) -> None:
         stack.down()
         raise
     stack.up()
-    if (ROOT / "services" / "registro" / "reindex.py").exists():
-        # State kept in Redis for speed (the review-queue index) is rebuilt from what was restored.
-        stack._run_python("-m", "registro.reindex")

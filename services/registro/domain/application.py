@@ -1,8 +1,8 @@
-"""An application ("solicitud") read from its Keycloak account.
+"""An application ("solicitud") as the service reads it: an `Account` whose attributes are the record.
 
-Keycloak is the record: the status, the folio, the link version, the documents
-and the reviewer's reasons are attributes of the account (declared in the user
-profile, admin-only). Structured values are JSON strings in one attribute each.
+The record lives in registro's PostgreSQL (kernel/records.py: the `applications` row, served through the
+identity port as an Account); Keycloak keeps the account and the few attributes tokens need. Structured
+values are JSON strings in one attribute each.
 
 Attribute layout (every feature reads and writes through these names):
   estatus                 one of domain.status
