@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from registro import create_app
 from registro.config import Settings
-from registro.kernel.applications import Intent, PgApplicationStore
+from registro.kernel.applications import PgApplicationStore
 from registro.platform import outbox as outbox_module
 from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
@@ -93,14 +93,12 @@ def reviewer(make_account, kc_admin, unique) -> ReviewerAccount:
     return new_reviewer(make_account, kc_admin, f"revisor-salida-{unique}")
 
 
-def recorded(service_settings, pending_app, folio: str) -> str:
-    """The application's row in registro's database (as registration leaves it), so the console can
-    name the failed email's application by its folio."""
-    store = PgApplicationStore(Database.shared(service_settings.database_url))
-    intent = Intent.new(folio=folio, username=pending_app.username, link_version="v", es_extranjero=False)
-    store.begin(intent, {})
-    assert store.complete(intent.id, pending_app.id, None)
-    return intent.id
+def recorded(service_settings, pending_app) -> str:
+    """The application's row in registro's database (the service's identity directory made it with the
+    account), whose id names the decision's outbox rows."""
+    with Database.shared(service_settings.database_url).transaction() as conn:
+        return conn.execute(text("SELECT id FROM applications WHERE account_id = :a"),
+                            {"a": pending_app.id}).scalar_one()
 
 
 def eventually(condition, timeout_s: float = 15.0) -> bool:
@@ -122,7 +120,7 @@ def test_smtp_stopped_approvals_wait_in_the_outbox_and_a_failed_one_is_queued_ag
         stack_control, console_app, reviewer, pending, gateway, storage, mailbox, service_settings, unique):
     db = Database.shared(service_settings.database_url)
     waiting, failing = pending(), pending()
-    failing_application = recorded(service_settings, failing, f"AU-T-F{unique[:10].upper()}")
+    failing_application = recorded(service_settings, failing)
     client = console_app.test_client()
     assert console_login(client, reviewer).status_code == 302
     for app in (waiting, failing):
@@ -163,7 +161,7 @@ def test_smtp_stopped_approvals_wait_in_the_outbox_and_a_failed_one_is_queued_ag
     listed = re.search(rf'<tr data-correo="{row_id}">(.*?)</tr>', queue, re.S)
     assert listed, "the failed email is listed on the console's queue page"
     cells = listed.group(1)
-    assert "Aprobación" in cells and f"AU-T-F{unique[:10].upper()}" in cells and "MailUnavailable" in cells
+    assert "Aprobación" in cells and failing.folio in cells and "MailUnavailable" in cells
     assert failing.email not in queue and "Contraseña" not in cells  # no address, no content
     detail = text_of(client.get(f"/revision/{failing.id}"))
     assert f'id="correo-fallido-{row_id}"' in detail and "Reenviar correo" in detail

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from registro.kernel.records import KEPT_IN_KEYCLOAK, RecordBusy, RecordedIdentity
 from registro.platform.db import Database
-from registro.platform.db.schema import applications, identifiers
+from registro.platform.db.schema import applications, decisions, identifiers
 from registro.workflow.documents import Upload, store_document
 from registro.domain.application import Application
 from tests.support import files
@@ -132,6 +132,9 @@ def test_a_deleted_account_takes_its_personal_data_and_frees_its_identifiers(ser
         app_id = conn.execute(select(applications.c.id).where(applications.c.account_id == account_id)).scalar_one()
         conn.execute(identifiers.insert().values(application_id=app_id, kind="pasaporte",
                                                  value=f"ZZ:{account_id[:12].upper()}"))
+    with db.transaction() as conn:
+        conn.execute(decisions.insert().values(account_id=account_id, ronda="r1", decision="rechazar",
+                                               state="aplicada", record={"motivo": "texto libre del revisor"}))
     gateway.delete_account(account_id)
     with pytest.raises(AccountNotFound):
         gateway.get_account(account_id)
@@ -140,3 +143,5 @@ def test_a_deleted_account_takes_its_personal_data_and_frees_its_identifiers(ser
         held = conn.execute(select(identifiers.c.vigente).where(identifiers.c.application_id == app_id)).scalars().all()
     assert (row.state, row.record, row.email, row.first_name, row.search_text) == ("cancelada", {}, "", "", "")
     assert row.folio and held == [False]
+    with db.transaction() as conn:  # nor does review state name it any more
+        assert conn.execute(select(decisions).where(decisions.c.account_id == account_id)).first() is None

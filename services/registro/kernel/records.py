@@ -31,13 +31,14 @@ from datetime import datetime, timezone
 from typing import Any, ContextManager, Iterator, Mapping, Protocol, runtime_checkable
 
 from keycloak_ext import Account, AccountNotFound
-from sqlalchemy import case, func, insert, select, text, update
+from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
 
 from ..adapters.identity import IdentityDirectory
 from ..platform.db import Database
-from ..platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
+from ..platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
+                                  review_leases)
 from .search_text import search_text_of
 
 KEPT_IN_KEYCLOAK = frozenset({"tipo_usuario", "curp", "rfc", "es_extranjero", "locale", "folio"})
@@ -292,6 +293,9 @@ class RecordedIdentity:
         if ids:
             conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
                          .values(vigente=False, released_at=func.now()))
+        # Review state that names the application (a decision keeps the reviewer's free-text reasons).
+        conn.execute(delete(decisions).where(decisions.c.account_id == account_id))
+        conn.execute(delete(review_leases).where(review_leases.c.account_id == account_id))
         # Last, inside the transaction: if Keycloak fails, the row keeps its data for the retry.
         self.keycloak.delete_account(account_id)
 
