@@ -4,7 +4,7 @@ the contract of tests/support/queue_contract.py on the real tables, in a scratch
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.engine import make_url
 
 from registro.platform.db import Database, migrate
@@ -46,6 +46,14 @@ class PgWorld:
         with self.db.transaction() as conn:
             conn.execute(insert(applications).values(**row))
 
+    def update(self, account_id: str, **columns) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(update(applications).where(applications.c.account_id == account_id).values(**columns))
+
+    def delete(self, account_id: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(delete(applications).where(applications.c.account_id == account_id))
+
     def lease(self, account_id: str, expires_in_s: float, released: bool = False) -> None:
         with self.db.transaction() as conn:
             conn.execute(text(
@@ -65,6 +73,10 @@ def test_queue_order_facets_counts_and_reservations(world):
 
 def test_an_empty_queue(world):
     contract.nothing_pending_is_an_empty_queue(world)
+
+
+def test_counts_follow_every_change_of_a_row(world):
+    contract.counts_follow_every_change(world)
 
 
 def test_search_by_every_key_over_every_status_accents_and_case_ignored(world):

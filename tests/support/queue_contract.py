@@ -5,6 +5,8 @@ tests/unit/test_queue_fake.py): the twin the unit tests use cannot drift from th
 A "world" holds application rows and leases and the queue reading them:
   world.reset()                                   nothing stored
   world.put(row)                                  one application row (`application_row(...)`)
+  world.update(account_id, **columns)             a change of that row
+  world.delete(account_id)                        the row gone
   world.lease(account_id, expires_in_s, released) a reviewer's lease, by the store's clock
   world.queue                                     the QueueIndex under test
 """
@@ -187,3 +189,33 @@ def search_by_every_key_over_every_status(world) -> None:
     # What the reviewer types is text, never a pattern.
     assert ids("%%%") == [] and ids("a_b") == [] and ids("100%") == []
     assert ids("nadie") == []
+
+
+def counts_follow_every_change(world) -> None:
+    """Submissions, decisions, a changed facet and a deleted row: the counts per facet always equal
+    what the queue lists (the SQL keeps them by trigger, in the same transaction as the change)."""
+    _seed_queue(world)
+    queue = world.queue
+
+    def agree(total):
+        listed = queue.page(QueueFilters(), 1000).entries
+        by_tipo, by_ext = {}, {"si": 0, "no": 0}
+        for e in listed:
+            by_tipo[e.tipo_usuario] = by_tipo.get(e.tipo_usuario, 0) + 1
+            by_ext["si" if e.es_extranjero else "no"] += 1
+        counts = queue.counts()
+        assert (counts.total, counts.by_tipo, counts.by_extranjero) == (total, by_tipo, by_ext)
+        assert len(listed) == total
+
+    agree(36)
+    world.update("acc-000", estatus="aprobado")  # decided: leaves the queue
+    world.update("otra-0", estatus="en_revision")  # sent again after a correction
+    agree(36)
+    world.update("acc-001", es_extranjero=True, tipo_usuario="mandatario")  # a facet changed while pending
+    world.update("acc-004", first_name="Otra")  # a change that leaves its facet alone
+    agree(36)
+    world.update("acc-002", state="cancelada")  # the account deleted
+    world.update("otra-4", state="activa", estatus="en_revision")  # an intent completed straight into review
+    world.delete("acc-008")
+    agree(35)
+    assert queue.counts().by_tipo.get("mandatario") == 12 + 1 - 1 - 1  # acc-001 in; acc-002, acc-008 out

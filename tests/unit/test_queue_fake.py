@@ -23,12 +23,19 @@ class FakeWorld:
     def put(self, row: dict) -> None:
         self.rows.append(dict(row))
 
+    def update(self, account_id: str, **columns) -> None:
+        next(r for r in self.rows if r["account_id"] == account_id).update(columns)
+
+    def delete(self, account_id: str) -> None:
+        self.rows[:] = [r for r in self.rows if r["account_id"] != account_id]
+
     def lease(self, account_id: str, expires_in_s: float, released: bool = False) -> None:
         self.held[account_id] = (account_id, NOW + expires_in_s, released)
 
 
 @pytest.mark.parametrize("check", [contract.order_facets_counts_and_reservations,
                                    contract.nothing_pending_is_an_empty_queue,
-                                   contract.search_by_every_key_over_every_status])
+                                   contract.search_by_every_key_over_every_status,
+                                   contract.counts_follow_every_change])
 def test_the_fake_queue_keeps_the_contract(check):
     check(FakeWorld())

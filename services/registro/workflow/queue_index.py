@@ -11,8 +11,9 @@ Indexes (migration 0004, mirrored in platform/db/schema.py), partial on the pend
   ix_applications_queue_tipo   (tipo_usuario, submitted_at, id) INCLUDE (es_extranjero)
 and ix_applications_search_text, GIN (search_text gin_trgm_ops) over every row. A page's ids come from
 an index-only scan (an offset into the index, page numbers as the console links them), then those 25
-rows are read; the counts per facet are one index-only GROUP BY; the reservations are few (one or two
-per reviewer) and read once per page, so the counts of "reservadas"/"libres" are arithmetic.
+rows are read; the counts per facet are the few rows of `queue_counts`, which a trigger keeps in the
+transaction that changes an application (exact, nothing to rebuild); the reservations are few (one or
+two per reviewer) and read once per page, so the counts of "reservadas"/"libres" are arithmetic.
 
 Search ignores accents and case: `search_text` is normalised on write (kernel/search_text.py) and the
 query with the same `normalise`; each word of the query (3+ characters: what a trigram index can
@@ -179,8 +180,8 @@ def _like(word: str) -> str:
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """What every page needs first, from two small queries: the pending per (type, nationality) — one
-    index-only scan of the queue index — and the active reservations of pending applications (few)."""
+    """What every page needs first, from two small queries: the pending per (type, nationality), from
+    `queue_counts`, and the active reservations of pending applications (few)."""
     facets: list[tuple[str, bool, int]]
     held: list[tuple[str, str, str, bool, float]]  # (row id, account id, type, foreign, lease expiry)
 
@@ -213,8 +214,8 @@ class PgQueueIndex:
 
     # reads
     def _snapshot(self, conn) -> _Snapshot:
-        facets = [tuple(r) for r in conn.execute(text(
-            f"SELECT a.tipo_usuario, a.es_extranjero, count(*) FROM applications a WHERE {PENDING} GROUP BY 1, 2"))]
+        facets = [(tipo, ext, int(n)) for tipo, ext, n in conn.execute(text(
+            "SELECT tipo_usuario, es_extranjero, sum(n) FROM queue_counts GROUP BY 1, 2 HAVING sum(n) <> 0"))]
         return _Snapshot(facets, self._held(conn))
 
     def overview(self, filters: QueueFilters, size: int) -> tuple[Counts, IndexPage | None]:

@@ -16,7 +16,7 @@ outbox         every email, written in the same transaction as the change that c
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Table, Text, UniqueConstraint, func, text)
+                        MetaData, SmallInteger, String, Table, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData(naming_convention={
@@ -64,6 +64,15 @@ Index("ix_applications_queue", applications.c.submitted_at, applications.c.id,
       postgresql_include=["tipo_usuario", "es_extranjero"], postgresql_where=_PENDING)
 Index("ix_applications_queue_tipo", applications.c.tipo_usuario, applications.c.submitted_at, applications.c.id,
       postgresql_include=["es_extranjero"], postgresql_where=_PENDING)
+# The pending per facet, kept by a trigger on applications (migration 0004): a few rows per facet (random
+# slots, so concurrent changes of one facet rarely wait on one row), summed when read.
+queue_counts = Table(
+    "queue_counts", metadata,
+    Column("tipo_usuario", String(64), primary_key=True),
+    Column("es_extranjero", Boolean, primary_key=True),
+    Column("slot", SmallInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
 Index("ix_applications_search_text", applications.c.search_text, postgresql_using="gin",
       postgresql_ops={"search_text": "gin_trgm_ops"})  # needs pg_trgm (CREATE EXTENSION in 0004)
 
