@@ -12,9 +12,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import requests
+from sqlalchemy import select
 
 from registro import create_app
+from registro.adapters.captcha import signature_sha256
 from registro.config import Settings
+from registro.platform.db import Database
+from registro.platform.db.schema import captcha_uses
 from tests.support.captcha import ask_recovery, challenge_in, csrf_in, solve, wrong
 from tests.support.oidc import login, trust_loopback_cookies
 
@@ -34,7 +38,7 @@ def idle(app) -> None:
     assert app.extensions["registro.adapters"].recovery.wait_idle(60), "la cola de recuperación no terminó"
 
 
-def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, s3, stack):
+def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, service_settings):
     client = registro_app.test_client()
     r = ask_recovery(client, "alguien", None)
     assert r.status_code == 400 and "Resuelva el captcha" in r.get_data(as_text=True)
@@ -46,13 +50,14 @@ def test_missing_wrong_expired_and_replayed_solutions_are_refused(registro_app, 
 
     answer = solve(challenge)
     assert client.post("/recuperar", data={"csrf_token": token, "usuario": "alguien", "altcha": answer}).status_code == 200
-    # Replayed against another instance (another worker or replica): the marker lives in S3.
+    # Replayed against another instance (another worker or replica): the use is a row of the database.
     other = app_with().test_client()
     page = other.get("/recuperar").get_data(as_text=True)
     r = other.post("/recuperar", data={"csrf_token": csrf_in(page), "usuario": "alguien", "altcha": answer})
     assert r.status_code == 400 and "Este captcha ya se utilizó" in r.get_data(as_text=True)
-    marker = f"captcha/usados/{__import__('hashlib').sha256(challenge['signature'].encode()).hexdigest()}"
-    assert s3.head_object(Bucket=stack.s3_bucket, Key=marker)["ContentLength"] > 0
+    with Database.shared(service_settings.database_url).transaction() as conn:
+        assert conn.execute(select(captcha_uses).where(
+            captcha_uses.c.signature == signature_sha256(challenge["signature"]))).first() is not None
 
     r = ask_recovery(app_with(captcha_ttl_s=0).test_client(), "alguien")
     assert r.status_code == 400 and "El captcha expiró" in r.get_data(as_text=True)
