@@ -102,7 +102,7 @@ provision: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR) $(VENV_PY) -m keycloak_ext provision
 
 purge: setup
-	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.purge $(ARGS)
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.ops.purge $(ARGS)
 
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }

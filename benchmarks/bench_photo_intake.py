@@ -4,10 +4,10 @@ the service runs it: wall-clock per call (fork, imports in the child, decode, wo
     PYTHONPATH=.:services .venv/bin/python -m benchmarks.bench_photo_intake [--runs 5]
 
 - quality check of a 12-megapixel JPEG (4032 x 3024, a phone's photo): beside the content check, in
-  parallel with the S3 put, on the upload's path (workflow/photo_intake.py);
+  parallel with the S3 put, on the upload's path (documents/photo_intake.py);
 - HEIC → JPEG of the same photo: before anything is stored, on the upload's path;
 - "Lectura automática" of an INE photo (MRZ located, OCR, check digits): off the request path
-  (workflow/readings.py), its own child limits.
+  (documents/readings.py), its own child limits.
 Small counts: the machine's two cores are shared.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ names × 50 surnames), every status, submission times over a year, 20 active lea
 to head, so the indexes are those of migration 0004 built over the data, and VACUUM ANALYZEd (what
 autovacuum leaves a table in). Seeding time is printed (COPY, then indexes + VACUUM ANALYZE).
 
-Each query is the console's own call (workflow/queue_index.PgQueueIndex), timed ≥ 200 times with
+Each query is the console's own call (review/queue.PgQueueIndex), timed ≥ 200 times with
 varying arguments, interleaved with the anchor: the primary-key lookup of one application row over
 the same connection pool — the cheapest query the database answers, so "× anchor" says how much
 each query costs beyond a round trip.
@@ -35,7 +35,7 @@ from benchmarks.results_io import LoadWatch, interleaved, percentile, report
 from registro.config import Settings
 from registro.kernel.search_text import SEARCHED_ATTRIBUTES, normalise, search_text_of
 from registro.platform.db import Database, migrate
-from registro.workflow.queue_index import PgQueueIndex, QueueFilters
+from registro.review.queue import PgQueueIndex, QueueFilters
 
 N = int(os.environ.get("BENCH_QUEUE_N", "1000000"))
 SAMPLES = max(200, int(os.environ.get("BENCH_QUEUE_SAMPLES", "200")))

@@ -4,7 +4,7 @@ Anchor ("floor"): a one-page document with the same font family rendered by Weas
 (`HTML(string=…).write_pdf()`) with one FontConfiguration kept for every call, as the project's
 renderer keeps one (a new configuration per call costs the floor ≈ 5 ms of font setup the project
 never pays, which would flatter the ratio). Interleaved with the responsiva in the same process.
-Measured: the usual path (values drawn into the form laid out once, workflow/responsiva.py) and the
+Measured: the usual path (values drawn into the form laid out once, registration/responsiva.py) and the
 fallback (a name in another script: the whole template laid out by WeasyPrint), each against the
 floor, in RUNS runs (results_io); the PDF's size both ways; this process's RSS after 100 renders and
 after 1,000 (goal: within 16 MiB).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from registro import create_app
 from registro.config import Settings
-from registro.workflow.responsiva import render_responsiva, responsiva_context
+from registro.registration.responsiva import render_responsiva, responsiva_context
 from benchmarks.results_io import RUNS, LoadWatch, interleaved, percentile, ratio_figures, ratio_line, report
 from tests.support.registration import random_person
 

@@ -4,7 +4,7 @@ an unknown one? (`make bench`; issue 21, item 13, beside bench_recovery.py.)
 The answer is the same page whatever the folio and address; the lookup and the email run in a thread
 beside the request. Work done there only for an existing folio (reading Keycloak, rendering the email)
 takes CPU from the request, and an existing folio answered 1.5–3.5 ms later than an unknown one: enough
-to tell which folios exist. Now the same work is done in every case (workflow/status_links.py).
+to tell which folios exist. Now the same work is done in every case (applicant/status_links.py).
 
 In-process with the real adapters of the test stack (Keycloak, S3, the database, the outbox), its limits
 raised for the run. Three kinds of request — an existing folio with its address, another existing folio
@@ -28,7 +28,7 @@ import pytest
 from benchmarks.results_io import report
 from registro import create_app
 from registro.config import Settings
-from registro.web import status_page
+from registro.applicant import status_views as status_page
 from tests.support.registration import csrf_token, mexican_form, post_registration, random_person
 
 SAMPLES = 60

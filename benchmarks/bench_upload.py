@@ -11,7 +11,7 @@ Two paths of the service:
 
 - as the activation page's script sends it (`test_bench_upload_10_mib_direct_to_s3_vs_boto3`): a
   presigned PUT from the service, the bytes straight to S3, the confirmation; the service checks and
-  records the file after answering (workflow/direct_uploads.py). Printed: the answer, and the time
+  records the file after answering (documents/direct_uploads.py). Printed: the answer, and the time
   until the record points to the document;
 - through the served `registro` as a form upload (the path without JavaScript), below.
 
@@ -310,16 +310,16 @@ def test_bench_upload_browser_to_s3_options(setup):
 STEP_UPLOADS = 4  # per run
 # (label, module or object path, attribute): the steps of one upload, in the order they begin.
 STEPS = (
-    ("leer la solicitud (Keycloak, en paralelo)", "registro.web.activation", "open_application"),
-    ("recibir el cuerpo + SHA-256 al disco", "registro.web.activation", "read_upload_form"),
+    ("leer la solicitud (Keycloak, en paralelo)", "registro.documents.views", "open_application"),
+    ("recibir el cuerpo + SHA-256 al disco", "registro.documents.views", "read_upload_form"),
     ("tipo por los primeros bytes", "registro.domain.filetypes", "detect"),
     ("revisión de contenido (proceso aislado)", "registro.domain.filetypes", "verify"),
     ("put a S3", "storage", "put"),
-    ("tomar el bloqueo de edición", "registro.workflow.record_lock", "_acquire"),
+    ("tomar el bloqueo de edición", "registro.kernel.record_lock", "_acquire"),
     ("leer la cuenta bajo el bloqueo", "identity", "get_account"),
     ("escribir el registro (Keycloak)", "identity", "update_account"),
-    ("soltar el bloqueo", "registro.workflow.record_lock", "_release"),
-    ("borrar el objeto reemplazado", "registro.workflow.documents", "delete_quietly"),
+    ("soltar el bloqueo", "registro.kernel.record_lock", "_release"),
+    ("borrar el objeto reemplazado", "registro.documents.service", "delete_quietly"),
 )
 
 

@@ -24,8 +24,8 @@ from registro.adapters.page_render import SubprocessPageRenderer
 from registro.adapters.page_render_worker import render_image, render_pdf
 from registro.adapters.storage import S3Store
 from registro.config import Settings
-from registro.workflow.page_views import PageViews, Source
-from registro.workflow.responsiva import render_responsiva, responsiva_context
+from registro.review.page_views import PageViews, Source
+from registro.registration.responsiva import render_responsiva, responsiva_context
 from tests.support import scans
 from tests.integration.conftest import stack  # noqa: F401  (the real S3 of the test stack)
 

@@ -1,4 +1,4 @@
-"""The review queue's in-memory twin (workflow/queue_index.PgQueueIndex): the same reads over rows
+"""The review queue's in-memory twin (review/queue.PgQueueIndex): the same reads over rows
 shaped as the `applications` table's and over the leases, checked by the same contract
 (tests/support/queue_contract.py) as the SQL so it cannot answer what PostgreSQL would not.
 
@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Mapping
 
 from registro.kernel.search_text import search_text_of
-from registro.workflow.queue_index import (SEARCH_LIMIT, Counts, IndexPage, QueueEntry, QueueFilters, page_bounds,
+from registro.review.queue import (SEARCH_LIMIT, Counts, IndexPage, QueueEntry, QueueFilters, page_bounds,
                                            search_words)
 
 _FAR = datetime.max.replace(tzinfo=timezone.utc)

@@ -654,7 +654,7 @@ class FakeApplicationStore:
 
 
 class FakePhoneLinkStore:
-    """phone_links in memory (workflow/phone_links.py), with the table's rules: a token and a session open
+    """phone_links in memory (documents/phone_links.py), with the table's rules: a token and a session open
     one row each, an open (neither used nor revoked) code one row; every change under one lock."""
 
     def __init__(self) -> None:
@@ -670,7 +670,7 @@ class FakePhoneLinkStore:
 
     @staticmethod
     def _link(row: dict):
-        from registro.workflow.phone_links import PhoneLink
+        from registro.documents.phone_links import PhoneLink
 
         return PhoneLink(row["id"], row["account_id"], row["link_version"], row["expires_at"],
                          row["used_at"] is not None, row["uploaded_at"])
@@ -678,7 +678,7 @@ class FakePhoneLinkStore:
     def create(self, account_id, link_version, token_hash, code_hash, expires_at):
         from datetime import datetime, timezone
 
-        from registro.workflow.phone_links import CodeTaken
+        from registro.documents.phone_links import CodeTaken
 
         self._check()
         now = datetime.now(timezone.utc)
@@ -736,7 +736,7 @@ class FakePhoneLinkStore:
 
 
 class FakeAuditLog:
-    """workflow.audit.PgAuditLog's twin: append-only (an event is never changed), a taken event_id refused,
+    """kernel.audit.PgAuditLog's twin: append-only (an event is never changed), a taken event_id refused,
     reads ordered by time as the indexes give them."""
 
     def __init__(self) -> None:
@@ -752,7 +752,7 @@ class FakeAuditLog:
     def append(self, event) -> bool:
         from dataclasses import asdict
 
-        from registro.workflow.audit import moment
+        from registro.kernel.audit import moment
 
         self._check()
         row = {"at": moment(event.at), "event": json.loads(json.dumps(asdict(event)))}
@@ -764,7 +764,7 @@ class FakeAuditLog:
         return True
 
     def _read(self, keep) -> list:
-        from registro.workflow.audit import AuditEvent
+        from registro.kernel.audit import AuditEvent
 
         self._check()
         with self.lock:
@@ -805,7 +805,7 @@ class FakeUsedSolutions:
 
 
 class FakeUploadMarkers:
-    """workflow.direct_uploads.PgUploadMarkers' twin: one marker per (application, document); the row's
+    """documents.direct_uploads.PgUploadMarkers' twin: one marker per (application, document); the row's
     lock is a threading.Lock, each call one transaction; reads give copies (a row is a value, not an object
     callers could change in place)."""
 
@@ -820,7 +820,7 @@ class FakeUploadMarkers:
             raise DatabaseUnavailable("fake")
 
     def _marker(self, raw: dict | None):
-        from registro.workflow.direct_uploads import Marker
+        from registro.documents.direct_uploads import Marker
 
         return Marker.from_dict(json.loads(json.dumps(raw))) if raw is not None else None
 
@@ -835,7 +835,7 @@ class FakeUploadMarkers:
             return [self._marker(raw) for (a, _), raw in sorted(self.rows.items()) if a == account_id]
 
     def mark(self, marker) -> str:
-        from registro.workflow.direct_uploads import ALREADY, LATER, MARKED
+        from registro.documents.direct_uploads import ALREADY, LATER, MARKED
 
         self._check()
         receipt = marker.receipt
@@ -877,7 +877,7 @@ class FakeUploadMarkers:
 
 
 class FakeLeaseStore:
-    """review_leases in memory (workflow/leases.py), as strict as the table: one row per application,
+    """review_leases in memory (review/leases.py), as strict as the table: one row per application,
     a claim decided under one lock with the statement's rule (released, expired or ours), every time
     from one clock (the "database's")."""
 
@@ -887,7 +887,7 @@ class FakeLeaseStore:
         self.lock = threading.Lock()
 
     def claim(self, account_id, holder_id, holder_username, lease_s):
-        from registro.workflow.leases import Lease
+        from registro.review.leases import Lease
 
         with self.lock:
             now = self.clock()
@@ -926,7 +926,7 @@ class FakeLeaseStore:
 
 
 class FakeDecisionStore:
-    """decisions in memory (workflow/decision_records.py): the unique (account, round), the conditional
+    """decisions in memory (review/decision_records.py): the unique (account, round), the conditional
     updates' rules, and a version that changes with every write — all under one lock, times from one clock."""
 
     def __init__(self, clock=time.time) -> None:
@@ -936,7 +936,7 @@ class FakeDecisionStore:
         self.writes = 0
 
     def _write(self, key, **changes):
-        from registro.workflow.decision_records import DecisionRow
+        from registro.review.decision_records import DecisionRow
 
         self.writes += 1
         version = (self.clock(), self.writes)
@@ -950,7 +950,7 @@ class FakeDecisionStore:
         return self.clock() - row.version[0]
 
     def create(self, account_id, ronda, decision, record):
-        from registro.workflow.decision_records import EN_CURSO
+        from registro.review.decision_records import EN_CURSO
 
         with self.lock:
             if (account_id, ronda) in self.rows:
@@ -958,7 +958,7 @@ class FakeDecisionStore:
             return self._write((account_id, ronda), decision=decision, state=EN_CURSO, record=record)
 
     def take_over_stale(self, account_id, ronda, decision, record, stale_s):
-        from registro.workflow.decision_records import EN_CURSO
+        from registro.review.decision_records import EN_CURSO
 
         with self.lock:
             row = self.rows.get((account_id, ronda))
@@ -971,7 +971,7 @@ class FakeDecisionStore:
             return self.rows.get((account_id, ronda))
 
     def take_for_completion(self, account_id, ronda, stale_decision_s, stale_completion_s):
-        from registro.workflow.decision_records import APLICADA, COMPLETANDO, EN_CURSO
+        from registro.review.decision_records import APLICADA, COMPLETANDO, EN_CURSO
 
         with self.lock:
             row = self.rows.get((account_id, ronda))
@@ -982,7 +982,7 @@ class FakeDecisionStore:
             return self._write((account_id, ronda), state=COMPLETANDO) if owed else None
 
     def finish(self, row, record):
-        from registro.workflow.decision_records import APLICADA
+        from registro.review.decision_records import APLICADA
 
         with self.lock:
             current = self.rows.get((row.account_id, row.ronda))

@@ -6,11 +6,11 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from .config import Settings
-from . import container, observability
-from .container import Adapters
-from .extensions import csrf, limiter
-from . import i18n
+from registro.config import Settings
+from registro import container, observability
+from registro.container import Adapters
+from registro.extensions import csrf, limiter
+from registro import i18n
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_SECRET_KEY=settings.signing_keys,
         # A small limit for every body: a huge POST is refused (413) from its Content-Length before
         # CSRF or login are even checked. Upload views raise it for their own request only
-        # (web/uploads.py sets request.max_content_length) and count each file while streaming.
+        # (documents/uploads.py sets request.max_content_length) and count each file while streaming.
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     adapters: Adapters = container.build(settings, test_config.pop("ADAPTERS", None))
     app.config.update(test_config)
     if settings.trusted_proxies:
-        from . import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
+        from registro import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
 
         app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, settings.trusted_proxies, settings.trusted_proxy_addresses)
     app.extensions[container.SETTINGS_KEY] = settings
@@ -55,7 +55,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     _quiet_personal_data(app)
 
-    from .web import BLUEPRINTS, errors, health, pages, security_headers
+    from registro.web import errors, health, pages, security_headers
+    from registro.web.blueprints import BLUEPRINTS
 
     errors.register(app)
     security_headers.register(app)
@@ -64,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
-    from . import background
+    from registro import background
 
     background.install(app)
     return app

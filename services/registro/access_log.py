@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from gunicorn.glogging import Logger
 
-from .observability import logs
-from .observability.logs import mask_link_token as mask
-from .observability.request_id import ENVIRON_KEY
+from registro.observability import logs
+from registro.observability.logs import mask_link_token as mask
+from registro.observability.request_id import ENVIRON_KEY
 
 
 class TokenMaskingLogger(Logger):

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from flask import Flask
 
-from . import container
-from .platform.jobs import Periodic
+from registro import container
+from registro.platform.jobs import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def start(app: Flask) -> None:
 
 
 def reconcile_now(app: Flask):
-    from .workflow.reconcile import reconcile
+    from registro.registration.reconcile import reconcile
 
     a = app.extensions[container.APP_KEY]
     with app.app_context():

@@ -10,7 +10,7 @@ from typing import Mapping
 from keycloak_ext import KeycloakSettings
 from keycloak_ext.shipped_secrets import LOCAL_DEFAULTS, InsecureSettings, is_local, refuse_shipped_secrets
 
-from . import secret_keys
+from registro import secret_keys
 
 MiB = 1024 * 1024
 
@@ -35,7 +35,7 @@ class S3Settings:
     sse: str | None  # e.g. "AES256" or "aws:kms"; requested on every put when set
     timeout_s: float = 10.0
     # How browsers reach the same S3 server, for uploads sent straight to it with a presigned PUT
-    # (workflow/direct_uploads.py). None: browsers never talk to S3 and upload through the service.
+    # (documents/direct_uploads.py). None: browsers never talk to S3 and upload through the service.
     public_url: str | None = None
 
 
@@ -100,7 +100,7 @@ class Settings:
     # Days the documents of decided applications are kept after the decision (abandoned ones: EXPIRE_*).
     retention_approved_days: int = 5 * 365
     retention_rejected_days: int = 365
-    # Confirmation emails leave the request path through a durable outbox (workflow/outbox.py):
+    # Confirmation emails leave the request path through a durable outbox (platform/outbox.py):
     # delivered by a background thread (OUTBOX_BACKGROUND, default on) or in the caller's thread.
     outbox_background: bool = False
     # e.firma signing of the responsiva (documents/efirma): a folder of SAT's root and issuing-CA certificates

@@ -11,30 +11,30 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from .adapters.identity import IdentityDirectory
-from .adapters.mail import Mailer
-from .adapters.pdf import PdfRenderer
-from .adapters.storage import ObjectStore
-from .config import Settings
+from registro.adapters.identity import IdentityDirectory
+from registro.adapters.mail import Mailer
+from registro.adapters.pdf import PdfRenderer
+from registro.adapters.storage import ObjectStore
+from registro.config import Settings
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
-    from .adapters.captcha import Captcha, UsedSolutions
-    from .kernel.applications import ApplicationStore
-    from .workflow.audit import AuditLog
-    from .workflow.direct_uploads import UploadMarkers
-    from .platform.db import Database
-    from .platform.jobs import Periodic
-    from .platform.outbox import Outbox, OutboxStore
-    from .workflow.readings import DocumentReadings
-    from .workflow.phone_links import PhoneLinkStore
-    from .workflow.decision_records import DecisionStore
-    from .workflow.leases import LeaseStore
-    from .workflow.recovery import RecoveryRequests
-    from .adapters.sessions import ConsoleSessions
-    from .workflow.queue_index import QueueIndex
-    from .workflow.page_views import PageViews
-    from .workflow.privacy import PrivacyNotices
-    from .domain.postal import PostalCatalog
+    from registro.adapters.captcha import Captcha, UsedSolutions
+    from registro.kernel.applications import ApplicationStore
+    from registro.kernel.audit import AuditLog
+    from registro.documents.direct_uploads import UploadMarkers
+    from registro.platform.db import Database
+    from registro.platform.jobs import Periodic
+    from registro.platform.outbox import Outbox, OutboxStore
+    from registro.documents.readings import DocumentReadings
+    from registro.documents.phone_links import PhoneLinkStore
+    from registro.review.decision_records import DecisionStore
+    from registro.review.leases import LeaseStore
+    from registro.recovery.service import RecoveryRequests
+    from registro.adapters.sessions import ConsoleSessions
+    from registro.review.queue import QueueIndex
+    from registro.review.page_views import PageViews
+    from registro.applicant.privacy import PrivacyNotices
+    from registro.domain.postal import PostalCatalog
 
 APP_KEY = "registro.adapters"
 SETTINGS_KEY = "registro.settings"
@@ -57,16 +57,16 @@ class Adapters:
     applications: "ApplicationStore | None" = None  # applications and their identifiers (kernel/applications.py)
     outbox_store: "OutboxStore | None" = None  # the outbox table (platform/outbox.py)
     outbox: "Outbox | None" = None  # the one email path: queue + delivery worker (platform/outbox.py)
-    reconciler: "Periodic | None" = None  # finishes or undoes interrupted registrations (workflow/reconcile.py)
-    # "Lectura automática" of uploaded IDs and CURPs (workflow/readings.py); unit tests that hand in their
+    reconciler: "Periodic | None" = None  # finishes or undoes interrupted registrations (registration/reconcile.py)
+    # "Lectura automática" of uploaded IDs and CURPs (documents/readings.py); unit tests that hand in their
     # adapters leave it off unless they hand one in (OCR is a second of CPU per photo).
     readings: "DocumentReadings | None" = None
-    phone_links: "PhoneLinkStore | None" = None  # the phone as a camera (workflow/phone_links.py), in PostgreSQL
-    review_leases: "LeaseStore | None" = None  # reviewers' claims (workflow/leases.py), in PostgreSQL
-    decisions: "DecisionStore | None" = None  # one decision row per review round (workflow/decision_records.py)
-    audit: "AuditLog | None" = None  # the append-only audit trail (workflow/audit.py), in PostgreSQL
+    phone_links: "PhoneLinkStore | None" = None  # the phone as a camera (documents/phone_links.py), in PostgreSQL
+    review_leases: "LeaseStore | None" = None  # reviewers' claims (review/leases.py), in PostgreSQL
+    decisions: "DecisionStore | None" = None  # one decision row per review round (review/decision_records.py)
+    audit: "AuditLog | None" = None  # the append-only audit trail (kernel/audit.py), in PostgreSQL
     used_captchas: "UsedSolutions | None" = None  # captcha solutions used once (platform/captcha_uses.py)
-    upload_markers: "UploadMarkers | None" = None  # direct uploads' states (workflow/direct_uploads.py)
+    upload_markers: "UploadMarkers | None" = None  # direct uploads' states (documents/direct_uploads.py)
 
 
 def adapters() -> Adapters:
@@ -80,14 +80,14 @@ def settings() -> Settings:
 def real_adapters(s: Settings) -> Adapters:
     from keycloak_ext import KeycloakGateway
 
-    from .adapters.mail import SmtpMailer
-    from .adapters.storage import S3Store
+    from registro.adapters.mail import SmtpMailer
+    from registro.adapters.storage import S3Store
 
     a = _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3),
                                    mailer=SmtpMailer(s.smtp)))
     if a.database is None:
         return a
-    from .kernel.records import RecordedIdentity
+    from registro.kernel.records import RecordedIdentity
 
     # Applications are read from and written to registro's database; Keycloak keeps the accounts.
     return replace(a, identity=RecordedIdentity(a.identity, a.database))
@@ -95,22 +95,22 @@ def real_adapters(s: Settings) -> Adapters:
 
 def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
-    from .adapters.captcha import Captcha
-    from .adapters.pdf import PROCESS_RENDERER
-    from .observability import metrics
-    from .platform.outbox import Outbox
-    from .workflow.phone_links import PgPhoneLinkStore
-    from .workflow.decision_records import PgDecisionStore
-    from .workflow.leases import PgLeaseStore
-    from .workflow.readings import DocumentReadings
-    from .workflow.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
-    from .workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget
-    from .adapters.sessions import sessions_for
-    from .workflow.queue_index import PgQueueIndex
-    from .adapters.page_render import SubprocessPageRenderer
-    from .workflow.page_views import PageViews
-    from .workflow.privacy import PrivacyNotices
-    from .domain.postal import PostalCatalog
+    from registro.adapters.captcha import Captcha
+    from registro.adapters.pdf import PROCESS_RENDERER
+    from registro.observability import metrics
+    from registro.platform.outbox import Outbox
+    from registro.documents.phone_links import PgPhoneLinkStore
+    from registro.review.decision_records import PgDecisionStore
+    from registro.review.leases import PgLeaseStore
+    from registro.documents.readings import DocumentReadings
+    from registro.review.decision_emails import KINDS as DECISION_KINDS, DecisionDelivery
+    from registro.recovery.service import RECOVERY, RecoveryRequests, ResetTarget
+    from registro.adapters.sessions import sessions_for
+    from registro.review.queue import PgQueueIndex
+    from registro.adapters.page_render import SubprocessPageRenderer
+    from registro.review.page_views import PageViews
+    from registro.applicant.privacy import PrivacyNotices
+    from registro.domain.postal import PostalCatalog
 
     a = given or real_adapters(s)
     a = _with_database(s, a)
@@ -152,12 +152,12 @@ def _with_database(s: Settings, a: Adapters) -> Adapters:
         return a
     if not s.database_url:
         return a
-    from .kernel.applications import PgApplicationStore
-    from .platform.captcha_uses import PgUsedSolutions
-    from .platform.db import Database
-    from .platform.outbox import PgOutboxStore
-    from .workflow.audit import PgAuditLog
-    from .workflow.direct_uploads import PgUploadMarkers
+    from registro.kernel.applications import PgApplicationStore
+    from registro.platform.captcha_uses import PgUsedSolutions
+    from registro.platform.db import Database
+    from registro.platform.outbox import PgOutboxStore
+    from registro.kernel.audit import PgAuditLog
+    from registro.documents.direct_uploads import PgUploadMarkers
 
     db = a.database or Database.shared(s.database_url)
     return replace(a, database=db, applications=a.applications or PgApplicationStore(db),

@@ -10,16 +10,16 @@ from typing import Any, Iterable
 
 from flask import render_template
 
-from . import i18n
-from .adapters.mail import Attachment, OutgoingEmail
+from registro import i18n
+from registro.adapters.mail import Attachment, OutgoingEmail
 
 
 def compose(name: str, to: str, context: dict[str, Any], attachments: Iterable[Attachment] = (), *,
             locale: str | None = None, account_id: str | None = None) -> OutgoingEmail:
     context = dict(context)
     if account_id and "consulta" not in context:
-        from .container import settings
-        from .workflow.status_links import status_url
+        from registro.container import settings
+        from registro.applicant.status_links import status_url
         context["consulta"] = status_url(settings(), account_id)
     chosen = i18n.normalize(locale) or i18n.DEFAULT
     context.setdefault("html_lang_correo", i18n.HTML_LANG[chosen])

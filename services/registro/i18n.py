@@ -107,7 +107,7 @@ COMPOSED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), 
     (r"^Se eliminó el documento «(?P<documento>.+)»\.$", "Se eliminó el documento «%(documento)s»."),
     (r"^El archivo excede el tamaño máximo permitido de (?P<limite>.+)\.$",
      "El archivo excede el tamaño máximo permitido de %(limite)s."),
-    # forms/registration.py and domain/identifiers.py: a required text left empty, too long, or with
+    # registration/forms.py and domain/identifiers.py: a required text left empty, too long, or with
     # forbidden characters (the label is written in lower case inside the first sentence).
     (r"^Escriba (?:sus|su|el) (?P<campo_minusculas>.+)\.$", "Escriba este dato: %(campo_minusculas)s."),
     (r"^El campo (?P<campo>.+) admite como máximo (?P<limite>\d+) caracteres\.$",

@@ -28,7 +28,7 @@ LANGUAGES = ("en",)
 
 def extract() -> Catalog:
     """The Spanish reference catalog, extracted from the sources now."""
-    from .i18n_extract import extract_literals
+    from registro.i18n_extract import extract_literals
 
     with BABEL_CFG.open(encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)

@@ -1,7 +1,7 @@
 """A spooled copy of one file being received: counted, hashed with SHA-256 on the way in, stopped at a
 size limit, readable again by several readers at once. The web layer spools uploads into it
-(web/uploads.py); a direct upload's check spools the object it reads back from S3
-(workflow/direct_uploads.py)."""
+(documents/uploads.py); a direct upload's check spools the object it reads back from S3
+(documents/direct_uploads.py)."""
 from __future__ import annotations
 
 import hashlib

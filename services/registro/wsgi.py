@@ -1,4 +1,4 @@
 """Entry point for gunicorn: `gunicorn registro.wsgi:app`."""
-from . import create_app
+from registro import create_app
 
 app = create_app()

@@ -96,7 +96,7 @@ def registro_app():
 def queue_index(service_settings):
     """The review queue as every app instance of the tests reads it: SQL over the stack's database."""
     from registro.platform.db import Database
-    from registro.workflow.queue_index import PgQueueIndex
+    from registro.review.queue import PgQueueIndex
 
     return PgQueueIndex(Database.shared(service_settings.database_url))
 

@@ -11,7 +11,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from registro import links
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.workflow.confirmation_links import issue_link, link_url
+from registro.kernel.confirmation_links import issue_link, link_url
 from tests.support import files
 from tests.support.applications import csrf_token, path_of, upload
 

@@ -1,4 +1,4 @@
-"""`python -m registro.purge` against the real Keycloak and S3 server (SPEC §9)."""
+"""`python -m registro.ops.purge` against the real Keycloak and S3 server (SPEC §9)."""
 from __future__ import annotations
 
 import os
@@ -23,7 +23,7 @@ def _days_ago(days: int) -> str:
 
 def _purge(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'services'}")
-    return subprocess.run([sys.executable, "-m", "registro.purge", *args], env=env, cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "registro.ops.purge", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 

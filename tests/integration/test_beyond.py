@@ -12,8 +12,8 @@ import pytest
 
 from registro.domain.storage_keys import application_prefix
 from registro.platform.db import Database
-from registro.workflow.audit import AuditTrail, PgAuditLog
-from registro.workflow.personal_data import Operator, cancel, export
+from registro.kernel.audit import AuditTrail, PgAuditLog
+from registro.applicant.personal_data import Operator, cancel, export
 from tests.support.registration import csrf_token, foreign_form, mexican_form, random_person
 
 pytestmark = pytest.mark.integration

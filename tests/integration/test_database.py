@@ -183,7 +183,7 @@ def _register_and_die(step: str, form: dict) -> None:
 def _finish_leftovers(registro_app):
     """What the service's reconciler job (background.reconcile_now) does two minutes later, now:
     every intent counts as left behind; then the outbox is delivered."""
-    from registro.workflow.reconcile import reconcile
+    from registro.registration.reconcile import reconcile
 
     a = registro_app.extensions["registro.adapters"]
     with registro_app.app_context():

@@ -21,7 +21,7 @@ from registro.kernel.applications import PgApplicationStore
 from registro.platform import outbox as outbox_module
 from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
-from registro.workflow.audit import PgAuditLog
+from registro.kernel.audit import PgAuditLog
 from tests.support import review_data as data
 from tests.support import store_contract as contract
 from tests.support.captcha import challenge_in, csrf_in, solve

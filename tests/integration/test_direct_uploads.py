@@ -1,4 +1,4 @@
-"""Documents sent straight to the stack's S3 server (workflow/direct_uploads.py) through the served
+"""Documents sent straight to the stack's S3 server (documents/direct_uploads.py) through the served
 `registro`: what S3 itself enforces on a presigned PUT (size, one write, the bucket's CORS rule), and the
 check after the answer against the real Keycloak and S3."""
 from __future__ import annotations

@@ -31,7 +31,7 @@ def efirma_app(service_settings, sat, responder, tmp_path):
 
 def issue_real_responsiva(app, gateway, storage, account_id: str) -> bytes:
     """Renders the application's responsiva as registration does and stores it under its folio."""
-    from registro.workflow.responsiva import render_responsiva, responsiva_context
+    from registro.registration.responsiva import render_responsiva, responsiva_context
 
     account = gateway.get_account(account_id)
     with app.app_context():

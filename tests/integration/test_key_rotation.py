@@ -10,8 +10,8 @@ import pytest
 
 from registro import create_app
 from registro.config import Settings
-from registro.links import LinkInvalid
-from registro.workflow.confirmation_links import signer
+from registro.kernel.links import LinkInvalid
+from registro.kernel.confirmation_links import signer
 from tests.support.applications import csrf_token, path_of
 from tests.support.registration import LINK_RE, link_token, mexican_form, post_registration, random_person
 

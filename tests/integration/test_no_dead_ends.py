@@ -12,7 +12,7 @@ import requests
 
 from keycloak_ext.catalog import USER_TYPES
 from registro.config import Settings
-from registro.workflow.review import login_url
+from registro.review.service import login_url
 from tests.support.captcha import ask_recovery
 from tests.support.oidc import trust_loopback_cookies
 

@@ -12,7 +12,7 @@ import requests
 from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.platform.db import Database
-from registro.workflow.phone_links import PgPhoneLinkStore
+from registro.documents.phone_links import PgPhoneLinkStore
 from tests.support import files
 from tests.support import phone_links_contract as contract
 from tests.support.applications import path_of

@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from registro.platform.db import Database, migrate
 from registro.platform.db.schema import applications
-from registro.workflow.queue_index import PgQueueIndex, QueueFilters
+from registro.review.queue import PgQueueIndex, QueueFilters
 from tests.support import queue_contract as contract
 
 SCRATCH = "registro_cola"

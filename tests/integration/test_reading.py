@@ -14,7 +14,8 @@ from PIL import Image
 
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.workflow import photo_intake, readings
+from registro.documents import photo_intake
+from registro.documents import readings
 from tests.integration.test_direct_uploads import Browser
 from tests.integration.test_review import console, new_reviewer, review_app, settings  # noqa: F401 - fixtures
 from tests.support import id_corpus
@@ -70,7 +71,7 @@ def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(
 def _receipt_key(service_settings, account_id: str) -> str:
     """The key the receipt named (the HEIC's), as the upload's marker keeps it."""
     from registro.platform.db import Database
-    from registro.workflow.direct_uploads import PgUploadMarkers
+    from registro.documents.direct_uploads import PgUploadMarkers
 
     marks = PgUploadMarkers(Database.shared(service_settings.database_url))
     return marks.get(account_id, docs.IDENTIFICACION).receipt.key

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from registro.kernel.records import KEPT_IN_KEYCLOAK, RecordBusy, RecordedIdentity
 from registro.platform.db import Database
 from registro.platform.db.schema import applications, decisions, identifiers
-from registro.workflow.documents import Upload, store_document
+from registro.documents.service import Upload, store_document
 from registro.domain.application import Application
 from tests.support import files
 from tests.support.applications import create_application

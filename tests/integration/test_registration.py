@@ -13,9 +13,9 @@ from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 from registro import create_app
 from registro.config import Settings
 from registro.domain.storage_keys import responsiva_key
-from registro.forms.registration import DUPLICATE_MESSAGES
-from registro.links import LinkSuperseded
-from registro.workflow.confirmation_links import signer
+from registro.registration.forms import DUPLICATE_MESSAGES
+from registro.kernel.links import LinkSuperseded
+from registro.kernel.confirmation_links import signer
 from tests.support.registration import (
     LINK_RE, csrf_token, field_error, foreign_form, link_token, mexican_form, post_registration, random_person,
 )

@@ -15,8 +15,8 @@ from registro import create_app
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.platform.db import Database
-from registro.workflow.audit import PgAuditLog
-from registro.workflow.leases import LeaseHeld, Leases, PgLeaseStore, Reviewer
+from registro.kernel.audit import PgAuditLog
+from registro.review.leases import LeaseHeld, Leases, PgLeaseStore, Reviewer
 from tests.support import oidc
 from tests.support import review_data as data
 from tests.support.reviewer import (PASSWORD, ReviewerAccount, console_login, form_fields, keycloak_steps, post_form,

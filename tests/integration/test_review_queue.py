@@ -16,10 +16,10 @@ from registro import create_app
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain.application import Application
-from registro.workflow.leases import Reviewer
+from registro.review.leases import Reviewer
 from registro.platform.db import Database
-from registro.workflow.queue_index import PgQueueIndex, QueueFilters
-from registro.workflow.review import ReviewService
+from registro.review.queue import PgQueueIndex, QueueFilters
+from registro.review.service import ReviewService
 from tests.support.reviewer import console_login
 
 
@@ -101,8 +101,8 @@ def test_siguiente_by_reviewers_at_the_same_instant_gives_different_applications
 def test_the_queue_and_the_record_agree_after_every_transition(settings, pending, gateway, store, queue_index):
     from datetime import date
 
-    from registro.workflow.activation import submit_for_review
-    from registro.workflow.review import documents_digest, round_id
+    from registro.documents.activation import submit_for_review
+    from registro.review.service import documents_digest, round_id
     from tests.unit.test_review_transitions import replace_flagged
 
     class Live:  # what tests.unit.test_review_transitions.replace_flagged needs

@@ -11,9 +11,9 @@ from sqlalchemy.engine import make_url
 
 from registro import create_app
 from registro.platform.db import Database, migrate
-from registro.workflow.decision_records import APLICADA, PgDecisionStore
-from registro.workflow.leases import PgLeaseStore, Reviewer
-from registro.workflow.review import ReviewService, documents_digest, round_id
+from registro.review.decision_records import APLICADA, PgDecisionStore
+from registro.review.leases import PgLeaseStore, Reviewer
+from registro.review.service import ReviewService, documents_digest, round_id
 from tests.support import review_contract as contract
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def queue_index(service_settings):
     """The queue the stack's registro reads: SQL over its own database."""
-    from registro.workflow.queue_index import PgQueueIndex
+    from registro.review.queue import PgQueueIndex
 
     return PgQueueIndex(Database.shared(service_settings.database_url))
 

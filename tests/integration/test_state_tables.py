@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from registro.platform.captcha_uses import PgUsedSolutions
 from registro.platform.db import Database, migrate
 from registro.platform.db.schema import audit_events, upload_markers
-from registro.workflow import audit as au
-from registro.workflow.direct_uploads import PgUploadMarkers
+from registro.kernel import audit as au
+from registro.documents.direct_uploads import PgUploadMarkers
 from tests.support import state_contract as contract
 
 
@@ -101,7 +101,7 @@ def test_decisions_between_two_moments_is_one_indexed_query(scratch_db):
 
 
 def test_a_marker_row_keeps_its_columns_with_its_json(scratch_db, unique):
-    from registro.workflow import direct_uploads as du
+    from registro.documents import direct_uploads as du
 
     marks = PgUploadMarkers(scratch_db)
     account = f"cuenta-{unique}"

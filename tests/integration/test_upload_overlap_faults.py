@@ -1,7 +1,7 @@
 """Faults at the points where an upload's steps overlap, against the real Keycloak and S3 server.
 
 The S3 put runs while the content check runs and while the application's row lock is taken and the
-record read (workflow/documents.py). Each case injects one failure at one of those points — a real S3
+record read (documents/service.py). Each case injects one failure at one of those points — a real S3
 or PostgreSQL endpoint that does not answer, a record write that fails, or a put still running when the
 check refuses — and checks
 what the fault matrix checks (tests/reliability/test_fault_matrix.py): a clear Spanish error, no

@@ -11,8 +11,8 @@ from PIL import Image, ImageStat
 
 from registro.domain.application import Application, documents_attribute
 from registro.domain.storage_keys import page_view_manifest_key
-from registro.web.viewer import UNRENDERABLE_MESSAGE
-from registro.workflow.responsiva import context_of, render_responsiva
+from registro.review.viewer import UNRENDERABLE_MESSAGE
+from registro.registration.responsiva import context_of, render_responsiva
 from tests.integration.test_review import (claim, console, new_reviewer, review_app,  # noqa: F401
                                            settings, store)
 from tests.support import review_data as data

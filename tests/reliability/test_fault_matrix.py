@@ -11,7 +11,7 @@ Documented degraded answers: with SMTP down a registration is kept and its confi
 in the durable outbox (platform/outbox.py) until SMTP is back; so does an approval's email, sent when
 SMTP is back with no reviewer action; recovery answers its usual page whatever happens behind it
 (SPEC §8) and its request, an outbox row too, is retried until Keycloak and its SMTP are back
-(workflow/recovery.py). Uploads and submissions send no email.
+(recovery/service.py). Uploads and submissions send no email.
 
 Since the record lives in registro's PostgreSQL (issue 20), an operation that does not need the stopped
 service goes through: an upload needs S3 only (Keycloak down: it is recorded), a submission needs neither

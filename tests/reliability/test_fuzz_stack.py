@@ -18,7 +18,7 @@ from registro.kernel.records import RecordedIdentity
 from registro.platform.db import Database
 from registro.config import Settings
 from registro.domain.storage_keys import application_prefix
-from registro.web.registration import SESSION_APPLICATION
+from registro.registration.views import SESSION_APPLICATION
 from tests.reliability import counters
 from tests.reliability.strategies import registration_posts
 from tests.reliability.test_fuzz_forms import NO_LIMITS, assert_no_server_error

@@ -16,7 +16,7 @@ from registro.config import Settings
 from registro.domain import documents as docs
 from registro.domain.application import now_iso
 from registro.domain.storage_keys import application_prefix, responsiva_key
-from registro.workflow.confirmation_links import issue_link
+from registro.kernel.confirmation_links import issue_link
 from tests.support import files
 
 MEXICAN_CURP = "PELA800101MDFRPN06"

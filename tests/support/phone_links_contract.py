@@ -1,4 +1,4 @@
-"""What every PhoneLinkStore does (workflow/phone_links.py): run on the in-memory twin
+"""What every PhoneLinkStore does (documents/phone_links.py): run on the in-memory twin
 (tests/unit/test_phone_links.py) and on the real PostgreSQL table (tests/integration/test_phone_links_db.py)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from registro.workflow import phone_links as pl
+from registro.documents import phone_links as pl
 
 KEY = "clave-de-contrato"
 

@@ -1,4 +1,4 @@
-"""What the review queue's reads must answer (workflow/queue_index.py), run against PostgreSQL
+"""What the review queue's reads must answer (review/queue.py), run against PostgreSQL
 (tests/integration/test_queue_sql.py) and against the in-memory twin (tests/fake_queue.py, in
 tests/unit/test_queue_fake.py): the twin the unit tests use cannot drift from the SQL.
 
@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from registro.kernel.search_text import search_text_of
-from registro.workflow.queue_index import QueueFilters
+from registro.review.queue import QueueFilters
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 TIPOS = ("agente_aduanal", "transportista", "mandatario")

@@ -1,4 +1,4 @@
-"""What every LeaseStore (workflow/leases.py) and DecisionStore (workflow/decision_records.py) does: run on
+"""What every LeaseStore (review/leases.py) and DecisionStore (review/decision_records.py) does: run on
 the in-memory twins (tests/unit/test_review_tables.py) and on PostgreSQL (tests/integration/test_review_tables.py).
 
 Time cannot be moved on a database's clock, so the tests age a row instead: `expire(account_id)` makes a
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from sqlalchemy import text
 
-from registro.workflow import decision_records as dr
+from registro.review import decision_records as dr
 
 LEASE_S = 1800
 

@@ -17,8 +17,8 @@ from keycloak_ext.catalog import group_path_of
 
 from registro.domain import documents as docs
 from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
-from registro.workflow.audit import AuditTrail
-from registro.workflow.queue_index import entry_for
+from registro.kernel.audit import AuditTrail
+from registro.review.queue import entry_for
 from registro.domain.storage_keys import application_prefix, document_key, responsiva_key
 
 # Ana Pérez López, born 1980-01-01, Ciudad de México: CURP and RFC with valid check digits.
@@ -140,5 +140,5 @@ def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> Non
 
 
 def audit_events(log: Any, account_id: str) -> list[dict]:
-    """The application's audit events as written (`log`: an AuditLog, workflow/audit.py), oldest first."""
+    """The application's audit events as written (`log`: an AuditLog, kernel/audit.py), oldest first."""
     return [asdict(e) for e in AuditTrail(log).history(account_id)]

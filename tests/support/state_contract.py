@@ -1,6 +1,6 @@
-"""What the small state stores moved from S3 to PostgreSQL do — the audit trail (workflow/audit.py
+"""What the small state stores moved from S3 to PostgreSQL do — the audit trail (kernel/audit.py
 `AuditLog`), the used captcha solutions (adapters/captcha.py `UsedSolutions`) and the direct uploads'
-markers (workflow/direct_uploads.py `UploadMarkers`). Run on the in-memory twins of tests/fakes.py
+markers (documents/direct_uploads.py `UploadMarkers`). Run on the in-memory twins of tests/fakes.py
 (tests/unit/test_state_stores.py) and on the real tables (tests/integration/test_state_tables.py).
 Every test names its own applications (uuid4), so runs on one database do not collide."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from registro.workflow import audit as au
-from registro.workflow import direct_uploads as du
+from registro.kernel import audit as au
+from registro.documents import direct_uploads as du
 
 T0 = datetime(2026, 3, 3, 6, 0, tzinfo=timezone.utc)  # 00:00 in Mexico City
 

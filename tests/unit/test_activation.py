@@ -9,8 +9,8 @@ import pytest
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.storage_keys import application_prefix
-from registro.workflow.confirmation_links import issue_link
-from registro.workflow.purge import purge_expired
+from registro.kernel.confirmation_links import issue_link
+from registro.ops.expiry import purge_expired
 from tests.fakes import FakeIdentity, FakeStore
 from tests.support import files
 from tests.support.applications import create_application, path_of, submit, upload, upload_valid_documents

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from registro.domain.application import Application
-from registro.forms.documents import parse_expiry
+from registro.documents.forms import parse_expiry
 from tests.support import files
 from tests.support.applications import create_application, path_of, upload
-from registro.workflow.leases import Reviewer
-from registro.workflow.review import ReviewService
+from registro.review.leases import Reviewer
+from registro.review.service import ReviewService
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 
@@ -71,7 +71,7 @@ def test_approval_email_shows_the_username_in_capitals(service, fakes):
     fakes.identity.accounts[pending.id] = dataclasses.replace(account, username=rfc_username)
     service.claim(pending.id, ANA)
     app = service.application(pending.id)
-    from registro.workflow.review import documents_digest, round_id
+    from registro.review.service import documents_digest, round_id
     service.approve(pending.id, ANA, round_seen=round_id(app), digest_seen=documents_digest(app))
     email = fakes.mailer.to(pending.email)[-1]
     assert "Usuario: MALR900615T57" in email.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from registro.domain import documents as docs
-from registro.workflow import direct_uploads
+from registro.documents import direct_uploads
 from tests.support import files
 from tests.support.applications import csrf_token, direct_upload, path_of
 # The fixtures of the direct-upload tests: the app with a public S3 URL, an opened application, the checks.

@@ -1,4 +1,4 @@
-"""Documents sent by the browser straight to S3 (workflow/direct_uploads.py) with fakes: the presigned PUT,
+"""Documents sent by the browser straight to S3 (documents/direct_uploads.py) with fakes: the presigned PUT,
 the receipt, the check after the answer, what the page and "Enviar a validación" show meanwhile."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application
-from registro.workflow import direct_uploads
-from registro.workflow.documents import in_background
+from registro.documents import direct_uploads
+from registro.documents.service import in_background
 from tests.support import files
 from tests.support.applications import (create_application, csrf_token, direct_upload, path_of, upload,
                                         upload_valid_documents)
@@ -372,7 +372,7 @@ def test_a_grant_from_before_the_submission_gets_a_url_but_the_check_refuses_the
 
 def test_a_link_replaced_after_the_url_was_issued_makes_the_check_refuse_the_file(client, fakes, opened, app, jobs,
                                                                                   monkeypatch):
-    from registro.workflow.confirmation_links import issue_link
+    from registro.kernel.confirmation_links import issue_link
 
     account_id, link = opened
     pending = []

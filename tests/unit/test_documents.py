@@ -16,7 +16,7 @@ from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import Application
 from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
-from registro.workflow import documents as flow
+from registro.documents import service as flow
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore, FakeUploadMarkers
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, path_of, submit, upload, upload_valid_documents
@@ -317,7 +317,7 @@ def test_a_forged_link_is_refused_before_the_body_is_read(client, fakes, opened)
 
 
 def test_a_superseded_link_wins_over_an_oversized_body(app, client, fakes, opened):
-    from registro.workflow.confirmation_links import issue_link
+    from registro.kernel.confirmation_links import issue_link
 
     account_id, link = opened
     page = client.get(path_of(link)).get_data(as_text=True)
@@ -340,7 +340,7 @@ def test_a_submitted_application_answers_409_before_413(client, fakes, opened):
 
 
 def test_keycloak_down_while_the_body_arrives_stores_nothing_and_closes_the_spool(client, fakes, opened, monkeypatch):
-    from registro.web import uploads
+    from registro.documents import uploads
 
     spools = []
     real = uploads.CountingSpool
@@ -365,7 +365,7 @@ def test_page_images_are_made_at_submission_not_at_each_upload(fakes):
     # A replaced document's images would be work thrown away, and each render (≈ 250 ms of CPU)
     # competes with applicants' requests: the viewer's images are scheduled once, for what is submitted.
     from registro.domain.storage_keys import responsiva_key
-    from registro.workflow.page_views import PageViews
+    from registro.review.page_views import PageViews
 
     class Recording(PageViews):
         def __init__(self, storage):

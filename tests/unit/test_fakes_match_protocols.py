@@ -9,7 +9,7 @@ from registro.adapters.mail import MailBatch, Mailer, SmtpBatch, SmtpMailer
 from registro.adapters.storage import ObjectStore, S3Store
 from registro.kernel.records import RecordDirectory, RecordedIdentity
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
-from registro.workflow.queue_index import PgQueueIndex, QueueIndex
+from registro.review.queue import PgQueueIndex, QueueIndex
 from tests.fake_queue import FakeQueueIndex
 from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeStore
 

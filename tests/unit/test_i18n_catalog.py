@@ -179,8 +179,8 @@ def test_select_options_are_english_and_countries_come_from_cldr(client):
 
 
 def test_decision_emails_follow_the_applicants_language_even_from_the_spanish_console(app, fakes):
-    from registro.workflow.leases import Reviewer
-    from registro.workflow.review import ReviewService, documents_digest, round_id
+    from registro.review.leases import Reviewer
+    from registro.review.service import ReviewService, documents_digest, round_id
     from tests.support import review_data as data
     from tests.unit.conftest import unit_settings
 

@@ -18,8 +18,10 @@ from keycloak_ext.shipped_secrets import InsecureSettings
 from registro import create_app, secret_keys
 from registro.config import Settings
 from registro.domain import documents as docs
-from registro.links import LinkInvalid
-from registro.workflow import confirmation_links, direct_uploads, status_links
+from registro.kernel.links import LinkInvalid
+from registro.kernel import confirmation_links
+from registro.documents import direct_uploads
+from registro.applicant import status_links
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, path_of, valid_until
 from tests.support.registration import mexican_form, post_registration

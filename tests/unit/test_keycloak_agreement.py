@@ -7,7 +7,7 @@ import pytest
 
 from keycloak_ext import IdentityRejected
 from registro.domain.identifiers import keycloak_length
-from registro.forms.registration import REJECTED_MESSAGE
+from registro.registration.forms import REJECTED_MESSAGE
 from tests.fakes import profile_refusals
 from tests.support.registration import field_error, foreign_form, mexican_form, post_registration
 from tests.unit.test_registration_form import only_account, page_text

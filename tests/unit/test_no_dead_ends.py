@@ -32,7 +32,7 @@ def test_set_password_link_returns_to_the_portal(app):
 
 
 def test_approval_email_links_to_the_portal():
-    from registro.workflow.review import login_url
+    from registro.review.service import login_url
     assert login_url(unit_settings()) == PORTAL
 
 
@@ -56,8 +56,8 @@ def test_make_run_prints_the_portal_login(tmp_path):
 
 def test_enlace_mode_asks_keycloak_for_the_portal_as_the_way_back(app, fakes, monkeypatch):
     """Without a client Keycloak's "account updated" page offers no way forward (or the console)."""
-    from registro.workflow.leases import Reviewer
-    from registro.workflow.review import ReviewService, documents_digest, round_id
+    from registro.review.leases import Reviewer
+    from registro.review.service import ReviewService, documents_digest, round_id
     from tests.support import review_data as data
 
     asked = []

@@ -12,7 +12,7 @@ from PIL import Image, ImageStat
 
 from registro.adapters.page_render import RenderLimits, RenderUnavailable, SubprocessPageRenderer
 from registro.adapters.page_render_worker import MAX_PIXELS_PER_PAGE
-from registro.workflow.page_views import PageViews, Source
+from registro.review.page_views import PageViews, Source
 from tests.fakes import FakeStore
 from tests.support import scans
 from tests.support.files import truncated_pdf

@@ -79,7 +79,7 @@ def test_bundled_stylesheets_are_parsed_once_and_others_refused():
 def test_the_responsiva_footer_prints_its_folio_and_page_on_every_page():
     import pypdfium2 as pdfium
 
-    from registro.workflow.responsiva import STYLESHEETS
+    from registro.registration.responsiva import STYLESHEETS
 
     address = "Calle muy larga " * 400  # long enough for more than one page
     html = ('<html lang="es-MX"><body><p class="folio">Folio: <strong>AU-2026-7K3M9QX2</strong></p>'

@@ -1,8 +1,8 @@
-"""The phone links' store rules (workflow/phone_links.py) on the in-memory twin; the same contract runs on
+"""The phone links' store rules (documents/phone_links.py) on the in-memory twin; the same contract runs on
 PostgreSQL in tests/integration/test_phone_links_db.py."""
 from __future__ import annotations
 
-from registro.workflow import phone_links as pl
+from registro.documents import phone_links as pl
 from tests.fakes import FakePhoneLinkStore
 from tests.support import phone_links_contract as contract
 

@@ -1,4 +1,4 @@
-"""The phone as a camera (issue 23; web/phone.py, workflow/phone_links.py) with fakes: two clients, the
+"""The phone as a camera (issue 23; documents/phone_views.py, documents/phone_links.py) with fakes: two clients, the
 desktop's and the phone's. The link opens once, for 15 minutes, and nothing about it works once used,
 expired, replaced, or after the application was submitted; wrong codes are rate-limited."""
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _new_link(desk, link) -> tuple[str, str, str]:
 @pytest.fixture(autouse=True)
 def remember_tokens(app, monkeypatch):
     """Keeps the last phone URL made (what the QR encodes), for the phone client to open."""
-    from registro.workflow import phone_links
+    from registro.documents import phone_links
 
     real = phone_links.new_link
 

@@ -1,4 +1,4 @@
-"""Photos at upload (issue 23, workflow/photo_intake.py) with fakes and the real bounded child: a HEIC
+"""Photos at upload (issue 23, documents/photo_intake.py) with fakes and the real bounded child: a HEIC
 stored as the JPEG converted from it (form and direct upload), a blurry ID photo kept but answered
 beside the field in Spanish and English, with "Conservar esta foto de todos modos". A few forks each."""
 from __future__ import annotations
@@ -15,7 +15,8 @@ from registro import create_app
 from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import Application
-from registro.workflow import direct_uploads, photo_intake
+from registro.documents import direct_uploads
+from registro.documents import photo_intake
 from tests.support import id_corpus
 from tests.support.applications import create_application, csrf_token, direct_upload, path_of, upload
 from tests.unit.conftest import unit_settings

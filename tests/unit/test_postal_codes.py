@@ -8,7 +8,7 @@ import pytest
 
 from registro.domain import postal
 from registro.domain.postal import PostalCatalog, form_state
-from registro.postal import ImportError_, import_file, main, read_official
+from registro.ops.postal import ImportError_, import_file, main, read_official
 from tests.support.registration import csrf_token, mexican_form
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "CPdescarga-muestra.txt"

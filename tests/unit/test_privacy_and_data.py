@@ -8,14 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from registro.datos import main as datos_main
+from registro.ops.datos import main as datos_main
 from registro.domain.application import DocumentRecord, documents_attribute
 from registro.domain.storage_keys import application_prefix
-from registro.workflow import personal_data
-from registro.workflow import direct_uploads as du
-from registro.workflow.audit import AuditTrail
-from registro.workflow.privacy import NoticeMissing, PrivacyNotices
-from registro.workflow.retention import apply_retention
+from registro.applicant import personal_data
+from registro.documents import direct_uploads as du
+from registro.kernel.audit import AuditTrail
+from registro.applicant.privacy import NoticeMissing, PrivacyNotices
+from registro.ops.retention import apply_retention
 from tests.support.registration import csrf_token, mexican_form
 
 from .conftest import unit_settings
@@ -121,7 +121,7 @@ def test_retention_zero_keeps_documents(fakes):
     assert len(fakes.storage.list_keys(application_prefix(account_id))) == 2
 
 
-# --- export and cancellation (python -m registro.datos) ------------------------------------------------
+# --- export and cancellation (python -m registro.ops.datos) ------------------------------------------------
 def _holder(fakes, estatus: str = "rechazado") -> str:
     account_id = _decided(fakes, estatus, 1)
     AuditTrail(fakes.audit).record("rechazar", account_id, actor_id="r-1", actor_username="revisora",
@@ -202,7 +202,7 @@ def test_a_recorded_folio_is_found_without_a_keycloak_attribute_search(fakes, mo
 def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_queue(fakes, capsys):
     from registro.domain.application import Application
     from registro.kernel.applications import IdentifiersTaken, Intent, identifiers_of
-    from registro.workflow.queue_index import entry_for
+    from registro.review.queue import entry_for
 
     from tests.support.registration import CURP
 

@@ -3,9 +3,9 @@ application confirmed or submitted while a purge run is under way is not deleted
 from __future__ import annotations
 
 from registro.domain.storage_keys import application_prefix
-from registro.workflow import purge
-from registro.workflow.purge import purge_expired
-from registro.workflow.record_lock import editing
+from registro.ops import expiry as purge
+from registro.ops.expiry import purge_expired
+from registro.kernel.record_lock import editing
 from tests.fakes import FakeIdentity, FakeStore
 from tests.support.applications import create_application
 from tests.unit.conftest import unit_settings

@@ -1,4 +1,4 @@
-""""Lectura automática" for the reviewer (issue 23; workflow/readings.py, documents/reading/views.py) with
+""""Lectura automática" for the reviewer (issue 23; documents/readings.py, documents/reading/views.py) with
 fakes and the real bounded child: an INE photo whose name differs from the application shows ✘ and the
 ready-made reason pre-selected, the CURP document ✔; a reading is kept per document and started again
 when missing. One OCR in the whole module (CPU)."""
@@ -15,7 +15,7 @@ import pytest
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application, documents_attribute
-from registro.workflow import readings as flow
+from registro.documents import readings as flow
 from tests.support import id_corpus
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from registro.domain.application import Application
-from registro.workflow.documents import Upload, store_document
-from registro.workflow.record_lock import ApplicationBusy, editing
+from registro.documents.service import Upload, store_document
+from registro.kernel.record_lock import ApplicationBusy, editing
 from tests.fakes import FakeIdentity, FakeStore
 from tests.support.files import pdf_bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from registro import create_app
-from registro.workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget, normalise_username, send_reset_if_enabled
+from registro.recovery.service import RECOVERY, RecoveryRequests, ResetTarget, normalise_username, send_reset_if_enabled
 from tests.support.captcha import ask_recovery, challenge_in, csrf_in, solve, wrong
 from tests.unit.conftest import unit_settings
 

@@ -12,7 +12,7 @@ from keycloak.exceptions import KeycloakPostError
 from keycloak_ext import IdentityUnavailable
 from registro.platform import outbox as outbox_module
 from registro.platform.outbox import Outbox
-from registro.workflow.recovery import RECOVERY, RecoveryRequests, ResetTarget, failure_cause
+from registro.recovery.service import RECOVERY, RecoveryRequests, ResetTarget, failure_cause
 from tests.fakes import FakeIdentity, FakeMailer, FakeOutboxStore
 
 TARGET = ResetTarget("modulo-ejemplo", "http://modulo.prueba/")

@@ -41,7 +41,7 @@ def limiter_state_of_this_test_only():
 @pytest.fixture
 def redis_down_app(dead_redis: str, fakes: Adapters):
     """`redis_down_app(**settings) -> (app, adapters)`: the service with the unit fakes, and every Redis
-    part (limits, sessions) on an unreachable Redis (the queue is SQL: workflow/queue_index.py)."""
+    part (limits, sessions) on an unreachable Redis (the queue is SQL: review/queue.py)."""
     return lambda **changes: _redis_down_app(dead_redis, fakes, **changes)
 
 
@@ -103,7 +103,7 @@ def test_console_pages_ask_to_log_in_again_instead_of_a_5xx(redis_down_app):
 
 
 def test_login_callback_with_redis_down_asks_to_log_in_again(redis_down_app, monkeypatch):
-    from registro.web import console_auth
+    from registro.review import console_auth
 
     class Keycloak:  # what Authlib hands back after a valid code exchange
         def authorize_access_token(self):

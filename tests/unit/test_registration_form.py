@@ -5,7 +5,7 @@ import re
 import pytest
 
 from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
-from registro.forms.registration import LEGEND, RFC_CONFIRM_LABEL
+from registro.registration.forms import LEGEND, RFC_CONFIRM_LABEL
 from tests.support.registration import (
     CURP, RFC, field_error, foreign_form, mexican_form, post_registration, rfc_with_check, wrong_check,
 )
@@ -200,7 +200,7 @@ def test_remembered_option_tags_are_exactly_what_wtforms_renders(app, client, mo
     be the one wtforms' own Select gives — selection, escaping and the English labels included."""
     from wtforms.widgets import Select
 
-    from registro.forms import registration as form_module
+    from registro.registration import forms as form_module
 
     def pages() -> list[list[str]]:
         client.get(f"/registro?lang={lang}")
@@ -220,7 +220,7 @@ def test_remembered_option_tags_keep_markup_labels_apart_from_plain_ones():
     from wtforms.fields.choices import Choice
     from wtforms.widgets import Select
 
-    from registro.forms.registration import RememberedOptions
+    from registro.registration.forms import RememberedOptions
 
     for choice in (Choice("a", "A &amp; B", False, None), Choice("a", Markup("A &amp; B"), False, None),
                    Choice("b", "Bé", True, None), Choice("c", "C", False, {"data-x": "1"})):
@@ -236,7 +236,7 @@ def test_wtforms_messages_follow_the_page_language_from_one_catalogue_per_langua
     from wtforms.validators import DataRequired
 
     from registro import i18n
-    from registro.forms import base
+    from registro.web import form_base as base
 
     class Probe(base.Form):
         campo = StringField("Campo", validators=[DataRequired()])

@@ -12,7 +12,7 @@ from registro import create_app
 from registro.adapters.pdf import PdfUnavailable
 from registro.container import Adapters
 from registro.domain.storage_keys import responsiva_key
-from registro.forms.registration import DUPLICATE_MESSAGES
+from registro.registration.forms import DUPLICATE_MESSAGES
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 from tests.support.registration import (
     CURP, RFC, LINK_RE, field_error, foreign_form, mexican_form, post_registration, random_person, rfc_with_check,
@@ -173,7 +173,7 @@ def test_resend_renders_a_missing_responsiva_again(client, fakes):
 
 
 def test_send_new_link_is_usable_by_other_features(app, fakes):
-    from registro.workflow.registration import send_new_link
+    from registro.registration.service import send_new_link
 
     client = app.test_client()
     post_registration(client, mexican_form())
@@ -213,7 +213,7 @@ def test_expired_link_names_its_account():
     """links.LinkSigner reports the account of an expired link (the resend of an expired link needs it)."""
     from itsdangerous import TimestampSigner
 
-    from registro.links import LinkExpired, LinkSigner
+    from registro.kernel.links import LinkExpired, LinkSigner
 
     signer = LinkSigner("clave", ttl_s=60)
     real = TimestampSigner.get_timestamp
@@ -230,7 +230,7 @@ def test_expired_link_names_its_account():
 def test_a_link_to_an_application_lost_in_a_restore_says_so_and_a_purged_one_says_expired(client, fakes, app):
     """After a restore (Keycloak's and registro's databases from one backup), an application made later
     has no row at all: its link says so instead of "expired"; a purged one keeps its row."""
-    from registro.workflow.confirmation_links import link_for
+    from registro.kernel.confirmation_links import link_for
 
     assert post_registration(client, mexican_form()).status_code == 302
     (account_id,) = fakes.identity.accounts

@@ -1,4 +1,4 @@
-"""The QR code on the responsiva (domain/responsiva_code.py, workflow/responsiva_qr.py): printed on
+"""The QR code on the responsiva (domain/responsiva_code.py, registration/responsiva_qr.py): printed on
 the real generated PDF, read back from the signed copy — as uploaded, scanned, or photographed
 with a phone (rotated, skewed, dim, low contrast) — by the responsiva check."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ from registro.adapters.page_render_worker import render_pdf
 from registro.config import Settings
 from registro.domain import responsiva_code
 from registro.domain.application import Application, documents_attribute
-from registro.workflow.page_views import PageViews
-from registro.workflow.responsiva import context_of, render_responsiva
-from registro.workflow.responsiva_qr import expected_identity, mac_key
-from registro.workflow.review import ReviewService
+from registro.review.page_views import PageViews
+from registro.registration.responsiva import context_of, render_responsiva
+from registro.registration.responsiva_qr import expected_identity, mac_key
+from registro.review.service import ReviewService
 from tests.support import review_data as data
 from tests.support import scans
 from tests.unit.conftest import unit_settings

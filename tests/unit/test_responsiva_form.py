@@ -1,4 +1,4 @@
-"""The responsiva drawn into its form (workflow/responsiva.py, adapters/pdf_form.py): every value in
+"""The responsiva drawn into its form (registration/responsiva.py, adapters/pdf_form.py): every value in
 its slot and in the text, every text run on the page, the same page as the full render (the same
 content, each value and the footer drawn in the same place), the full render when a value cannot be
 drawn here, a new form when the declaration changes, and concurrent renders kept apart.
@@ -18,12 +18,12 @@ from pypdf import PdfReader
 from registro.adapters.page_render_worker import render_pdf
 from registro.adapters.pdf import WeasyPrintRenderer
 from registro.domain import responsiva_code
-from registro.workflow import responsiva
-from registro.workflow.responsiva import STYLESHEETS, render_responsiva, responsiva_context
-from registro.workflow.responsiva_qr import _identity
+from registro.registration import responsiva
+from registro.registration.responsiva import STYLESHEETS, render_responsiva, responsiva_context
+from registro.registration.responsiva_qr import _identity
 from tests.unit.conftest import unit_settings
 
-LOGGER = "registro.workflow.responsiva"
+LOGGER = "registro.registration.responsiva"
 FAST = "valores dibujados en el formulario precompuesto"
 FULL = "composición completa"
 PX_TO_PT = 0.75

@@ -1,4 +1,4 @@
-"""The review leases' and decision rows' rules (workflow/leases.py, workflow/decision_records.py) on the
+"""The review leases' and decision rows' rules (review/leases.py, review/decision_records.py) on the
 in-memory twins; the same contract runs on PostgreSQL in tests/integration/test_review_tables.py."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from functools import partial
 
 import pytest
 
-from registro.workflow import decision_records as dr
-from registro.workflow import leases as ls
+from registro.review import decision_records as dr
+from registro.review import leases as ls
 from tests.fakes import FakeDecisionStore, FakeLeaseStore
 from tests.support import review_contract as contract
 from tests.unit.test_fakes_match_protocols import protocol_methods

@@ -10,11 +10,11 @@ import pytest
 
 from keycloak_ext import IdentityUnavailable
 from registro.domain.application import Application
-from registro.workflow import decisions as decisions_mod
-from registro.workflow.activation import submit_for_review
-from registro.workflow.leases import Reviewer
-from registro.workflow.queue_index import QueueFilters, entry_for
-from registro.workflow.review import ReviewService
+from registro.review import decisions as decisions_mod
+from registro.documents.activation import submit_for_review
+from registro.review.leases import Reviewer
+from registro.review.queue import QueueFilters, entry_for
+from registro.review.service import ReviewService
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
 
@@ -49,7 +49,7 @@ def replace_flagged(fakes, account_id):
     from dataclasses import replace as dc_replace
 
     from registro.domain.application import documents_attribute
-    from registro.workflow.documents import CORRECTION_ROUND, correction_round
+    from registro.documents.service import CORRECTION_ROUND, correction_round
 
     app = Application(fakes.identity.get_account(account_id))
     documents = dict(app.documents)
@@ -171,7 +171,7 @@ def test_the_correction_link_rotates_with_the_status_so_a_keycloak_failure_leave
     (mail,) = fakes.mailer.to(created.email)
     link_version = fakes.identity.get_account(created.id).attr("enlace_version")
     assert link_version != version
-    from registro.workflow.confirmation_links import link_for
+    from registro.kernel.confirmation_links import link_for
     assert link_for(unit_settings(), created.id, link_version) in mail.text  # the link the account holds
 
 

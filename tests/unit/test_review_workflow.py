@@ -9,9 +9,9 @@ import time
 import pytest
 
 from registro.platform import outbox as outbox_module
-from registro.workflow.leases import LeaseHeld, Leases, Reviewer
+from registro.review.leases import LeaseHeld, Leases, Reviewer
 from keycloak_ext.passwords import temporary_password
-from registro.workflow.review import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
+from registro.review.service import (QueueFilters, ReviewRefused, ReviewService, documents_digest,
                                       round_id)
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings

@@ -8,8 +8,8 @@ import pytest
 
 from registro.adapters.captcha import UsedSolutions
 from registro.platform.captcha_uses import PgUsedSolutions
-from registro.workflow.audit import AuditLog, PgAuditLog
-from registro.workflow.direct_uploads import PgUploadMarkers, UploadMarkers
+from registro.kernel.audit import AuditLog, PgAuditLog
+from registro.documents.direct_uploads import PgUploadMarkers, UploadMarkers
 from tests.fakes import FakeAuditLog, FakeUploadMarkers, FakeUsedSolutions
 from tests.support import state_contract as contract
 

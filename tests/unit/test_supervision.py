@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from registro.workflow import audit as audit_mod
-from registro.workflow.audit import APPROVE, CORRECTION, REJECT, AuditTrail
-from registro.workflow.supervision import decisions_between, decisions_csv, summarize
+from registro.kernel import audit as audit_mod
+from registro.kernel.audit import APPROVE, CORRECTION, REJECT, AuditTrail
+from registro.review.supervision import decisions_between, decisions_csv, summarize
 from tests.fake_queue import FakeQueueIndex
 from tests.fakes import FakeAuditLog
 from tests.support.queue_contract import application_row

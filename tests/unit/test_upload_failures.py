@@ -1,4 +1,4 @@
-"""Failures at the points where an upload's steps overlap (workflow/documents.py): the S3 put runs
+"""Failures at the points where an upload's steps overlap (documents/service.py): the S3 put runs
 while the content check runs and while the edit lock is taken and the record read. Whatever fails,
 and whenever, no record points to a missing object and no stored object is left counted as a
 document; a new object is deleted only after its put has ended (else a late put would leave it)."""
@@ -15,9 +15,9 @@ from registro.adapters.storage import StorageUnavailable
 from registro.domain import filetypes
 from registro.domain.application import Application
 from registro.filecheck import sandbox
-from registro.workflow import documents as flow
-from registro.workflow.documents import Upload, store_document
-from registro.workflow.record_lock import ApplicationBusy, editing
+from registro.documents import service as flow
+from registro.documents.service import Upload, store_document
+from registro.kernel.record_lock import ApplicationBusy, editing
 from tests.fakes import FakeIdentity, FakeStore
 from tests.support import files
 from tests.support import hostile_files as hostile

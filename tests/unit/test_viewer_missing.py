@@ -8,7 +8,7 @@ import re
 import pytest
 
 from registro.domain.storage_keys import application_prefix
-from registro.web.viewer import MISSING_MESSAGE
+from registro.review.viewer import MISSING_MESSAGE
 from tests.support import review_data as data
 from tests.unit.test_review_web import log_in
 

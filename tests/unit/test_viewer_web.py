@@ -1,4 +1,4 @@
-"""The review console's document viewer (web/viewer.py) with the fakes and the real renderer:
+"""The review console's document viewer (review/viewer.py) with the fakes and the real renderer:
 every page shown as an image the service made, originals only as attachments."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image, ImageStat
 
 from registro.domain import documents as docs
 from registro.domain.application import documents_attribute
-from registro.web.viewer import UNAVAILABLE_MESSAGE, UNRENDERABLE_MESSAGE
+from registro.review.viewer import UNAVAILABLE_MESSAGE, UNRENDERABLE_MESSAGE
 from tests.support import review_data as data
 from tests.support import scans
 from tests.support.files import truncated_pdf
@@ -126,7 +126,7 @@ def test_page_images_need_a_reviewer_and_a_well_formed_address(client, reviewer_
 
 def test_an_upload_prepares_its_page_images_in_the_background(app, fakes):
     from registro.domain.storage_keys import page_view_manifest_key
-    from registro.workflow.page_views import prepare_application
+    from registro.review.page_views import prepare_application
 
     pending, records = with_documents(fakes, curp=(scans.multipage_pdf(2), "application/pdf"))
     views = app.extensions["registro.adapters"].page_views

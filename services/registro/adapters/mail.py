@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Protocol, runtime_checkable
 
-from ..config import SmtpSettings
+from registro.config import SmtpSettings
 
 
 class MailUnavailable(Exception):

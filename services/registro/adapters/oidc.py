@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from authlib.integrations.flask_client import OAuth
 from flask import Flask
 
-from ..config import Settings
+from registro.config import Settings
 
 CLIENT_NAME = "revision"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .page_render_worker import IMAGE_MIME, UNRENDERABLE
+from registro.adapters.page_render_worker import IMAGE_MIME, UNRENDERABLE
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from . import pdf_form
+from registro.adapters import pdf_form
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,6 @@ class WeasyPrintRenderer:
             raise PdfUnavailable(type(exc).__name__) from exc
 
 
-# The process's renderer (container.build's default, and workflow/responsiva.py's for callers that name
+# The process's renderer (container.build's default, and registration/responsiva.py's for callers that name
 # none): one font configuration, one parsed stylesheet and one laid-out form per process.
 PROCESS_RENDERER = WeasyPrintRenderer()

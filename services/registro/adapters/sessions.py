@@ -3,10 +3,10 @@ lives here, so logging out (or an administrator's revocation) ends it for every 
 and on every replica. Redis when REDIS_URL is set, in-process otherwise (unit tests, one process).
 
 A session is state that may be lost (issue 20): with Redis unreachable every method raises
-SessionsUnavailable, and the console asks the reviewer to log in again (web/console_auth.py).
+SessionsUnavailable, and the console asks the reviewer to log in again (review/console_auth.py).
 
 A session whose data names Keycloak's session (`sid`) and account (`id`, the token's `sub`) is
-indexed by both, so a back-channel logout token (web/backchannel_logout.py), which carries one or
+indexed by both, so a back-channel logout token (review/backchannel_logout.py), which carries one or
 both, finds every console session it ends (OpenID Connect Back-Channel Logout 1.0, §2.5)."""
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..config import S3Settings
+from registro.config import S3Settings
 
 
 class StorageUnavailable(Exception):

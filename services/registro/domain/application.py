@@ -8,7 +8,7 @@ Attribute layout (every feature reads and writes through these names):
   estatus                 one of domain.status
   folio                   the responsiva's folio, e.g. "AU-2026-7K3M9QX2"
   fecha_registro          ISO-8601 UTC
-  enlace_version          current confirmation-link version (links.py)
+  enlace_version          current confirmation-link version (kernel/links.py)
   rfc_digito_no_coincide  "true" when the applicant confirmed an RFC whose check digit does not compute
   documentos              JSON {kind: DocumentRecord-as-dict}
   fecha_envio             ISO-8601 UTC of the last "Enviar a validación" (queue order)

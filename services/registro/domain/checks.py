@@ -15,10 +15,10 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
-from . import responsiva_code
-from .application import Application
-from .identifiers import stdnum_validate_curp
-from .documents import IDENTIFICACION, ID_KIND_LABELS, RESPONSIVA, required_documents, DOCUMENT_LABELS
+from registro.domain import responsiva_code
+from registro.domain.application import Application
+from registro.domain.identifiers import stdnum_validate_curp
+from registro.domain.documents import IDENTIFICACION, ID_KIND_LABELS, RESPONSIVA, required_documents, DOCUMENT_LABELS
 
 OK = "ok"
 AVISO = "aviso"  # a hint for the reviewer, not a block
@@ -202,7 +202,7 @@ def _check_documents_complete(app: Application) -> Check:
 
 def _check_postal_code(app: Application) -> Check | None:
     """A hint when the applicant confirmed a CP the catalog (SEPOMEX) does not place in the chosen state: a hint only,
-    the catalog can be older than the CP. Recorded at registration (forms/postal_check.py)."""
+    the catalog can be older than the CP. Recorded at registration (registration/postal_check.py)."""
     if app.es_extranjero:
         return None
     a = app.account

@@ -14,7 +14,7 @@ from typing import BinaryIO
 PDF = "application/pdf"
 JPEG = "image/jpeg"
 PNG = "image/png"
-HEIF = "image/heif"  # received only: converted to JPEG before it is stored (workflow/photo_intake.py)
+HEIF = "image/heif"  # received only: converted to JPEG before it is stored (documents/photo_intake.py)
 
 EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", HEIF: ".heic"}
 LABELS = {PDF: "PDF", JPEG: "JPEG", PNG: "PNG", HEIF: "HEIC"}
@@ -65,7 +65,7 @@ def detect(stream: BinaryIO) -> str:
 def verify(stream: BinaryIO, content_type: str) -> None:
     """Checks that the file of the detected `content_type` really parses (in the bounded child of
     `registro.filecheck`). Raises UnreadableFile with a Spanish message. Leaves the stream at 0."""
-    from ..filecheck import check_upload  # the parsers run there, bounded; imported late (it imports us)
+    from registro.filecheck import check_upload  # the parsers run there, bounded; imported late (it imports us)
 
     try:
         check_upload(stream, content_type)

@@ -15,7 +15,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
-from . import geography
+from registro.domain import geography
 
 
 class IdentifierInvalid(ValueError):

@@ -2,13 +2,13 @@
 
 The bundled default is the SQLite file of the PyPI package `postalcodes-mexico` (MIT; SEPOMEX data
 of 2018, table `places(cp, place, place_type, municipality, city, state)`); `python -m
-registro.postal importar CPdescarga.txt` builds a file of the same shape from Correos de México's
+registro.ops.postal importar CPdescarga.txt` builds a file of the same shape from Correos de México's
 current download, and POSTAL_CATALOG_PATH points the service at it. The file is opened read-only
 once at start-up and copied into an in-memory SQLite database with an index on `cp` (the package
 ships none), so a lookup is an indexed read that never touches the disk.
 
 The catalog can be older than a postal code: a miss or a state mismatch is never a block, the
-applicant is asked to confirm and the reviewer sees a hint (forms/postal_check.py, domain/checks.py).
+applicant is asked to confirm and the reviewer sees a hint (registration/postal_check.py, domain/checks.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .geography import ENTIDAD_NAMES
+from registro.domain.geography import ENTIDAD_NAMES
 
 # The catalog names the State of Mexico "México"; the form (and the CURP's list) says "Estado de México".
 _CATALOG_TO_FORM = {"México": "Estado de México"}

@@ -22,7 +22,7 @@ PREFIX = "ANAM-AU:"
 VERSION = "1"
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters, no padding
 
-# The identity the responsiva prints (workflow/responsiva.py's context), in a fixed order.
+# The identity the responsiva prints (registration/responsiva.py's context), in a fixed order.
 IDENTITY_FIELDS = ("folio", "nombre_completo", "curp", "rfc", "tax_id", "pasaporte")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from . import status
-from .application import Application
-from .documents import CORRECTION_REASONS, DOCUMENT_LABELS
+from registro.domain import status
+from registro.domain.application import Application
+from registro.domain.documents import CORRECTION_REASONS, DOCUMENT_LABELS
 
 REGISTERED = "Solicitud registrada"
 EMAIL_CONFIRMED = "Correo electrónico confirmado"
@@ -70,7 +70,7 @@ def _document_reasons(reasons: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def build(application: Application, events: Iterable) -> Timeline:
-    """`events`: the application's audit events (workflow.audit.AuditEvent), oldest first."""
+    """`events`: the application's audit events (kernel.audit.AuditEvent), oldest first."""
     current = application.status
     attr = application.account.attr
     steps: list[Step] = [Step(REGISTERED, attr("fecha_registro"))]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO
 
-from ..domain.filetypes import LABELS, PDF, UnreadableFile
-from . import parsers, sandbox
+from registro.domain.filetypes import LABELS, PDF, UnreadableFile
+from registro.filecheck import parsers, sandbox
 
 log = logging.getLogger(__name__)
 

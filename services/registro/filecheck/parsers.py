@@ -324,12 +324,12 @@ def echo(data: bytes) -> int:  # the sandbox's own cost (benchmark, warm-up)
 
 # --- identity documents (registro.documents.reading; imported on first use: OCR models are heavy) --
 def photo_check(data: bytes, id_kind: str = "") -> dict:
-    from ..documents.reading import child
+    from registro.documents.reading import child
 
     return child.photo_check(data, id_kind)
 
 
 def read_identity(data: bytes) -> dict | None:
-    from ..documents.reading import child
+    from registro.documents.reading import child
 
     return child.read_identity(data)

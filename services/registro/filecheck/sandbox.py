@@ -95,7 +95,7 @@ def _main_is_a_file() -> bool:
 
 def warm_up() -> None:
     """Starts this worker's fork server now rather than on the first upload (about 1 s)."""
-    from . import parsers
+    from registro.filecheck import parsers
 
     run(parsers.echo, b"")
 
@@ -256,7 +256,7 @@ def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple,
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # a parser has nothing to write
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from . import parsers
+    from registro.filecheck import parsers
 
     try:
         if given is not None:  # (descriptor, position) of the file on disk: read it here

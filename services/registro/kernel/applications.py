@@ -7,7 +7,7 @@ Registration is a recorded saga (issue 20):
   2. the Keycloak account is created (outside the database);
   3. `complete`: the row becomes `activa`, with its account id, and the confirmation email's outbox
      row is written — one transaction.
-A crash between the steps leaves a `creando` row: the reconciler (workflow/reconcile.py) finishes
+A crash between the steps leaves a `creando` row: the reconciler (registration/reconcile.py) finishes
 it when its account exists, and cancels it (releasing the identifiers) when not.
 
 Identifiers are released by state, never by hand: `reject` and `cancel` change the application's
@@ -25,11 +25,11 @@ from typing import Mapping, Protocol, runtime_checkable
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from ..adapters.mail import OutgoingEmail
-from ..platform import outbox
-from ..platform.db import Database
-from ..platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
-from .records import record_columns
+from registro.adapters.mail import OutgoingEmail
+from registro.platform import outbox
+from registro.platform.db import Database
+from registro.platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
+from registro.kernel.records import record_columns
 
 CURP, RFC, PASAPORTE = "curp", "rfc", "pasaporte"
 

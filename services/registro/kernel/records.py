@@ -13,7 +13,7 @@ attributes' owner changed underneath:
 
 Reading an application is one indexed query and no Keycloak call. A change of the record is one
 transaction holding the row's lock (`SELECT … FOR UPDATE`): the lock is what serialises an upload, a
-submission and a link rotation of one application (workflow/record_lock.py), in every replica, with
+submission and a link rotation of one application (kernel/record_lock.py), in every replica, with
 no clock involved. A change that also concerns the account (enabled, email verified, a kept
 attribute) calls Keycloak inside that transaction, before the commit: if Keycloak refuses, nothing
 changed; if the commit fails after Keycloak accepted, a retry repeats both (the changes are
@@ -35,11 +35,11 @@ from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
 
-from ..adapters.identity import IdentityDirectory
-from ..platform.db import Database
-from ..platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
+from registro.adapters.identity import IdentityDirectory
+from registro.platform.db import Database
+from registro.platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
                                   review_leases)
-from .search_text import search_text_of
+from registro.kernel.search_text import search_text_of
 
 KEPT_IN_KEYCLOAK = frozenset({"tipo_usuario", "curp", "rfc", "es_extranjero", "locale", "folio"})
 _OPEN = (ACTIVA, RECHAZADA)  # states whose account exists: a rejected applicant still sees the status page

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import request_id
+from registro.observability import request_id
 
 
 def install(app: Flask) -> None:
-    from . import metrics
+    from registro.observability import metrics
 
     app.wsgi_app = request_id.RequestIdMiddleware(app.wsgi_app)  # outermost: every response carries it
     metrics.install(app)

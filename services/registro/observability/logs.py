@@ -13,7 +13,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from . import request_id
+from registro.observability import request_id
 
 _PATTERNS = (
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"), "[correo]"),
@@ -21,7 +21,7 @@ _PATTERNS = (
     (re.compile(r"(?<![A-Za-z0-9])[A-Za-zÑñ&\-]{3,4}\d{6}[A-Za-z0-9]{3}(?![A-Za-z0-9])"), "[rfc]"),
     # signed tokens: JWTs and itsdangerous' JSON payloads both start with base64 of '{"'
     (re.compile(r"eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"), "[token]"),
-    # the personal link's token, and the phone link's (web/phone.py: /movil/<token>, not its fixed pages)
+    # the personal link's token, and the phone link's (documents/phone_views.py: /movil/<token>, not its fixed pages)
     (re.compile(r"(/activacion/|/movil/(?!documentos\b|codigo\b))[^/\s?\"]+"), r"\1…"),
 )
 _LINK_TOKEN, _LINK_MASK = _PATTERNS[-1]

@@ -22,9 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from . import outcomes
-from .queue import QueueStats, review_queue_stats
-from .request_id import STARTED_KEY
+from registro.observability import outcomes
+from registro.observability.queue import QueueStats, review_queue_stats
+from registro.observability.request_id import STARTED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def scrape():
-    from ..container import settings
+    from registro.container import settings
 
     if not _scraper_allowed(settings().metrics_allow_from):
         abort(404)
@@ -132,7 +132,7 @@ def scrape():
 
 
 def install(app: Flask) -> None:
-    from ..extensions import limiter
+    from registro.extensions import limiter
 
     limiter.exempt(bp)
     app.register_blueprint(bp)

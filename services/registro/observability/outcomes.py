@@ -4,7 +4,7 @@ The views answer each outcome with its own status (SPEC's pages: a redirect afte
 form again with 400/200 on refused input, 413 for a file too large, 429 over a limit…), so the
 counter follows from (endpoint, method, status) without touching the views. The endpoints named
 here are checked against the app's URL map by a unit test, so a renamed view cannot silently stop
-being counted. Decisions are counted where the workflow's outcome is known (web/review.py).
+being counted. Decisions are counted where the workflow's outcome is known (review/views.py).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def of(endpoint: str, method: str, status: int) -> list[tuple[str, str]]:
         outcome = _by_status(status, {200: "rechazada", 400: "rechazada", 429: "limitada"}, "ok")
         if outcome:
             found.append(("registrations", outcome))
-    # Confirmation emails leave through the outbox (workflow/outbox.py), which counts each attempt.
+    # Confirmation emails leave through the outbox (platform/outbox.py), which counts each attempt.
     elif endpoint == UPLOAD:
         outcome = _by_status(status, {400: "rechazado", 413: "demasiado_grande", 409: "no_permitido"}, "ok")
         if outcome:

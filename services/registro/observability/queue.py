@@ -1,6 +1,6 @@
 """The review queue as the metrics see it: the ONE function that asks the review workflow.
 
-It reads the queue's indexed queries (workflow/queue_index.py): an exact count and the oldest pending
+It reads the queue's indexed queries (review/queue.py): an exact count and the oldest pending
 application, two index reads whatever the queue's length, the same answer from every replica.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ class QueueStats:
 
 
 def review_queue_stats(now: datetime | None = None) -> QueueStats:
-    from ..container import adapters
+    from registro.container import adapters
     index = adapters().queue_index
     total = index.counts().total
     oldest = index.oldest()

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from keycloak_ext import Account, IdentityError
 
-from ..adapters.identity import IdentityDirectory
-from ..domain import status
-from ..kernel.applications import ApplicationStore, FolioTaken, IdentifiersTaken, Intent, identifiers_of
-from ..kernel.records import KEPT_IN_KEYCLOAK
-from ..platform.db import DatabaseUnavailable
+from registro.adapters.identity import IdentityDirectory
+from registro.domain import status
+from registro.kernel.applications import ApplicationStore, FolioTaken, IdentifiersTaken, Intent, identifiers_of
+from registro.kernel.records import KEPT_IN_KEYCLOAK
+from registro.platform.db import DatabaseUnavailable
 
 
 @dataclass
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="solo cuenta lo que se registraría")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..config import Settings
-    from ..container import real_adapters
+    from registro.config import Settings
+    from registro.container import real_adapters
 
     adapters = real_adapters(Settings.from_env())
     if adapters.applications is None:

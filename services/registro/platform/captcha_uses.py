@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
-from .db import Database
-from .db.schema import captcha_uses
+from registro.platform.db import Database
+from registro.platform.db.schema import captcha_uses
 
 
 class PgUsedSolutions:

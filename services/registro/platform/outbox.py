@@ -36,9 +36,9 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 from sqlalchemy import delete, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..adapters.mail import Attachment, Mailer, OutgoingEmail
-from .db import Database, DatabaseUnavailable
-from .db.schema import ENVIADO, FALLIDO, PENDIENTE, applications, outbox as outbox_table
+from registro.adapters.mail import Attachment, Mailer, OutgoingEmail
+from registro.platform.db import Database, DatabaseUnavailable
+from registro.platform.db.schema import ENVIADO, FALLIDO, PENDIENTE, applications, outbox as outbox_table
 
 log = logging.getLogger(__name__)
 

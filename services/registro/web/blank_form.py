@@ -16,7 +16,7 @@ from typing import Callable
 from flask import current_app, request, session
 from flask_wtf.csrf import generate_csrf
 
-from .. import i18n
+from registro import i18n
 
 _EXTENSION = "registro.blank_form"
 # One page per language and mount point: a deployment has one mount point, so a few entries.

@@ -9,11 +9,11 @@ from werkzeug.exceptions import HTTPException
 
 from keycloak_ext import IdentityUnavailable
 
-from ..adapters.mail import MailUnavailable
-from ..adapters.sessions import SessionsUnavailable
-from ..adapters.storage import StorageUnavailable
-from ..kernel.records import RecordBusy
-from ..platform.db import DatabaseUnavailable
+from registro.adapters.mail import MailUnavailable
+from registro.adapters.sessions import SessionsUnavailable
+from registro.adapters.storage import StorageUnavailable
+from registro.kernel.records import RecordBusy
+from registro.platform.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

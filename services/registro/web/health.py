@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from ..adapters.mail import MailUnavailable
-from ..adapters.sessions import SessionsUnavailable
-from ..adapters.storage import StorageUnavailable
-from ..container import adapters, settings
-from ..platform.db import DatabaseUnavailable
-from ..extensions import limiter
+from registro.adapters.mail import MailUnavailable
+from registro.adapters.sessions import SessionsUnavailable
+from registro.adapters.storage import StorageUnavailable
+from registro.container import adapters, settings
+from registro.platform.db import DatabaseUnavailable
+from registro.extensions import limiter
 from keycloak_ext import IdentityError
 
 bp = Blueprint("health", __name__)

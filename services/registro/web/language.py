@@ -13,13 +13,13 @@ from flask import Blueprint, request
 
 from keycloak_ext import IdentityError
 
-from .. import i18n
-from ..platform.db import DatabaseUnavailable
-from ..container import adapters, settings
-from ..links import LinkExpired, LinkInvalid, LinkSuperseded
-from ..workflow.confirmation_links import signer as activation_signer
-from ..workflow.record_lock import ApplicationBusy, update_record
-from ..workflow.status_links import StatusLinkInvalid, signer as status_signer
+from registro import i18n
+from registro.platform.db import DatabaseUnavailable
+from registro.container import adapters, settings
+from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
+from registro.kernel.confirmation_links import signer as activation_signer
+from registro.kernel.record_lock import ApplicationBusy, update_record
+from registro.applicant.status_links import StatusLinkInvalid, signer as status_signer
 
 log = logging.getLogger(__name__)
 

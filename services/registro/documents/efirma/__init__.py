@@ -5,4 +5,4 @@ signed attributes to sign (pades.py), embeds the signature value it gets back, t
 check by check (verification.py) before it is stored as the "Responsiva firmada" (signing.py).
 """
 
-from . import _asn1  # noqa: F401,E402 - before any SAT certificate is parsed (see _asn1.py)
+from registro.documents.efirma import _asn1  # noqa: F401,E402 - before any SAT certificate is parsed (see _asn1.py)

@@ -13,9 +13,9 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (ExpiredError, NotYetValidError, PathBuildingError, PathValidationError,
                                           ValidationError)
 
-from . import _sync
-from .certificate import SatCertificate
-from .trust import Trust
+from registro.documents.efirma import _sync
+from registro.documents.efirma.certificate import SatCertificate
+from registro.documents.efirma.trust import Trust
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from . import _sync
-from .certificate import SatCertificate
+from registro.documents.efirma import _sync
+from registro.documents.efirma.certificate import SatCertificate
 
 FIELD_NAME = "FirmaEfirma"
 DIGEST = "sha256"

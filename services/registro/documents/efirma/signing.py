@@ -23,17 +23,17 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ...adapters.identity import IdentityDirectory
-from ...adapters.storage import ObjectMissing, ObjectStore
-from ...config import Settings
-from ...domain.application import Application, DocumentRecord
-from ...domain.documents import RESPONSIVA
-from ...domain.storage_keys import application_prefix, responsiva_key
-from ...workflow import documents as documents_flow
-from . import messages, pades
-from .certificate import CertificateUnreadable, SatCertificate
-from .trust import trust_of
-from .verification import ERROR, Authorities, Expected, Verification, certificate_checks, verify_signed_responsiva
+from registro.adapters.identity import IdentityDirectory
+from registro.adapters.storage import ObjectMissing, ObjectStore
+from registro.config import Settings
+from registro.domain.application import Application, DocumentRecord
+from registro.domain.documents import RESPONSIVA
+from registro.domain.storage_keys import application_prefix, responsiva_key
+from registro.documents import service as documents_flow
+from registro.documents.efirma import messages, pades
+from registro.documents.efirma.certificate import CertificateUnreadable, SatCertificate
+from registro.documents.efirma.trust import trust_of
+from registro.documents.efirma.verification import ERROR, Authorities, Expected, Verification, certificate_checks, verify_signed_responsiva
 
 log = logging.getLogger(__name__)
 

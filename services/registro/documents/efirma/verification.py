@@ -19,11 +19,11 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
-from . import messages
-from .certificate import EFIRMA, SatCertificate
-from .chain import validate_chain
-from .revocation import GOOD, NOT_VERIFIED, REVOKED, check_revocation
-from .trust import Trust
+from registro.documents.efirma import messages
+from registro.documents.efirma.certificate import EFIRMA, SatCertificate
+from registro.documents.efirma.chain import validate_chain
+from registro.documents.efirma.revocation import GOOD, NOT_VERIFIED, REVOKED, check_revocation
+from registro.documents.efirma.trust import Trust
 
 log = logging.getLogger(__name__)
 

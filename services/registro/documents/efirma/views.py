@@ -15,20 +15,20 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, flash, jsonify, request, url_for
 
-from ... import i18n
-from ...adapters.storage import StorageUnavailable
-from ...container import adapters, settings
-from ...domain.application import Application, DocumentRecord
-from ...domain.filetypes import UnreadableFile
-from ...extensions import limiter
-from ...links import LinkExpired, LinkInvalid, LinkSuperseded
-from ...workflow.activation import ApplicationClosed, ApplicationGone, open_application
-from ...workflow.confirmation_links import signer
-from ...workflow.documents import DocumentNotAllowed, may_change
-from ...workflow.record_lock import ApplicationBusy
-from ...domain.documents import RESPONSIVA
-from . import messages, signing
-from .signing import SigningRefused
+from registro import i18n
+from registro.adapters.storage import StorageUnavailable
+from registro.container import adapters, settings
+from registro.domain.application import Application, DocumentRecord
+from registro.domain.filetypes import UnreadableFile
+from registro.extensions import limiter
+from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
+from registro.documents.activation import ApplicationClosed, ApplicationGone, open_application
+from registro.kernel.confirmation_links import signer
+from registro.documents.service import DocumentNotAllowed, may_change
+from registro.kernel.record_lock import ApplicationBusy
+from registro.domain.documents import RESPONSIVA
+from registro.documents.efirma import messages, signing
+from registro.documents.efirma.signing import SigningRefused
 
 bp = Blueprint("efirma", __name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from . import heif, quality, reader
+from registro.documents.reading import heif, quality, reader
 
 
 def photo_check(data: bytes, id_kind: str = "") -> dict[str, Any]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ...domain.documents import ID_KIND_LABELS
-from . import names
-from .countries import mrz_codes
-from .mrz_text import TD1, MrzRead
+from registro.domain.documents import ID_KIND_LABELS
+from registro.documents.reading import names
+from registro.documents.reading.countries import mrz_codes
+from registro.documents.reading.mrz_text import TD1, MrzRead
 
 COINCIDE = "coincide"
 NO_COINCIDE = "no_coincide"

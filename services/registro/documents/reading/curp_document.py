@@ -12,8 +12,8 @@ import re
 
 from stdnum.exceptions import ValidationError
 
-from ...domain.identifiers import stdnum_validate_curp
-from .compare import COINCIDE, NO_COINCIDE, NO_LEIDO, REASON_MISMATCH, Comparison, FieldVerdict
+from registro.domain.identifiers import stdnum_validate_curp
+from registro.documents.reading.compare import COINCIDE, NO_COINCIDE, NO_LEIDO, REASON_MISMATCH, Comparison, FieldVerdict
 
 _CANDIDATE = re.compile(r"(?<![A-Z0-9])[A-Z]{4}\d{6}[HMX][A-Z]{5}[A-Z0-9]\d(?![A-Z0-9])")
 _LABEL = "CURP"

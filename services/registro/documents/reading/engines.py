@@ -12,7 +12,7 @@ from typing import Protocol
 
 import cv2
 
-from .locate import Zone
+from registro.documents.reading.locate import Zone
 
 MRZ_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 _FILLER_RUN_WITH_K = re.compile(r"(?:<[<K]*K[<K]*<)|(?:<K+$)|(?:K<+)(?=[<K]*$)", re.MULTILINE)

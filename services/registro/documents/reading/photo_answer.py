@@ -2,7 +2,7 @@
 with the English of the app's catalog). An advice, never a refusal: the photo may be kept anyway."""
 from __future__ import annotations
 
-from .problems import BLURRY, GLARE, TOO_SMALL
+from registro.documents.reading.problems import BLURRY, GLARE, TOO_SMALL
 
 MESSAGES = {
     BLURRY: "La foto está borrosa: los datos de la identificación podrían no leerse. Tome otra foto con buena "

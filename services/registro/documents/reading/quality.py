@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .problems import BLURRY, GLARE, TOO_SMALL  # noqa: F401 - re-exported: the names callers know
+from registro.documents.reading.problems import BLURRY, GLARE, TOO_SMALL  # noqa: F401 - re-exported: the names callers know
 
 
 MIN_SIDES = {"ine": (977, 616), "pasaporte": (1427, 1005)}  # 290 dpi over the document

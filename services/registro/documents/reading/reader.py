@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import cv2
 
-from . import locate, mrz_text
-from .engines import Engine
+from registro.documents.reading import locate, mrz_text
+from registro.documents.reading.engines import Engine
 
 _engine: Engine | None = None
 
@@ -17,7 +17,7 @@ def default_engine() -> Engine:
     """The engine the figures chose (see README: rapidocr), built once per process."""
     global _engine
     if _engine is None:
-        from .engines import RapidOcr
+        from registro.documents.reading.engines import RapidOcr
 
         _engine = RapidOcr()
     return _engine

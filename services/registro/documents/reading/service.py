@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from ... import filecheck
-from ...filecheck import parsers, sandbox
-from .compare import Comparison, Declared, compare_identity
-from .curp_document import compare_curp_document
-from .mrz_text import MrzRead
+from registro import filecheck
+from registro.filecheck import parsers, sandbox
+from registro.documents.reading.compare import Comparison, Declared, compare_identity
+from registro.documents.reading.curp_document import compare_curp_document
+from registro.documents.reading.mrz_text import MrzRead
 
 log = logging.getLogger(__name__)
 

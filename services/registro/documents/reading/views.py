@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Blueprint
 
-from ...adapters.storage import StorageUnavailable
-from ...container import adapters
-from ...domain import documents as docs
-from ...workflow import readings as flow
-from .compare import COINCIDE, NO_APLICA, NO_COINCIDE, NO_LEIDO, OUTCOME_LABELS
+from registro.adapters.storage import StorageUnavailable
+from registro.container import adapters
+from registro.domain import documents as docs
+from registro.documents import readings as flow
+from registro.documents.reading.compare import COINCIDE, NO_APLICA, NO_COINCIDE, NO_LEIDO, OUTCOME_LABELS
 
 bp = Blueprint("lectura", __name__)
 log = logging.getLogger(__name__)

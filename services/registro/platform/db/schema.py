@@ -58,7 +58,7 @@ applications = Table(
 Index("ix_applications_creando", applications.c.created_at, postgresql_where=text("state = 'creando'"))
 Index("ix_applications_username", applications.c.username)
 Index("ix_applications_estatus", applications.c.estatus)
-# The review queue, its facets and counts, and search (migration 0004; workflow/queue_index.py reads them).
+# The review queue, its facets and counts, and search (migration 0004; review/queue.py reads them).
 _PENDING = text("estatus = 'en_revision' AND state = 'activa'")
 Index("ix_applications_queue", applications.c.submitted_at, applications.c.id,
       postgresql_include=["tipo_usuario", "es_extranjero"], postgresql_where=_PENDING)
@@ -110,7 +110,7 @@ outbox = Table(
 # What the workers poll: due rows only, in order.
 Index("ix_outbox_due", outbox.c.next_attempt_at, postgresql_where=text(f"state = '{PENDIENTE}'"))
 
-# The phone as a camera (issue 23, workflow/phone_links.py): a link (QR) and a short code that open an
+# The phone as a camera (issue 23, documents/phone_links.py): a link (QR) and a short code that open an
 # application's uploads on a phone for 15 minutes, once. Only hashes are kept: the token's SHA-256, the
 # code's HMAC (a short code's plain hash could be reversed by trying them all), the phone's session's SHA-256.
 phone_links = Table(
@@ -134,7 +134,7 @@ Index("ix_phone_links_account_id", phone_links.c.account_id)
 Index("ix_phone_links_expires_at", phone_links.c.expires_at)
 
 
-# A reviewer's claim on an application (workflow/leases.py): one row per application, times from the
+# A reviewer's claim on an application (review/leases.py): one row per application, times from the
 # database's clock so replicas' clocks do not matter.
 review_leases = Table(
     "review_leases", metadata,
@@ -147,7 +147,7 @@ review_leases = Table(
 )
 Index("ix_review_leases_expires_at", review_leases.c.expires_at)
 
-# One decision per review round (workflow/decisions.py): the unique (account, round) lets exactly one of
+# One decision per review round (review/decisions.py): the unique (account, round) lets exactly one of
 # two identical POSTs through; `record` keeps its nonce, held outbox rows and audit state.
 decisions = Table(
     "decisions", metadata,
@@ -155,14 +155,14 @@ decisions = Table(
     Column("account_id", String(64), nullable=False),
     Column("ronda", String(64), nullable=False),
     Column("decision", String(32), nullable=False),
-    Column("state", String(16), nullable=False),  # en_curso | completando | aplicada (workflow/decision_records.py)
+    Column("state", String(16), nullable=False),  # en_curso | completando | aplicada (review/decision_records.py)
     Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("account_id", "ronda", name="uq_decisions_account_id"),
 )
 
-# The append-only audit trail (workflow/audit.py): a trigger refuses UPDATE.
+# The append-only audit trail (kernel/audit.py): a trigger refuses UPDATE.
 audit_events = Table(
     "audit_events", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
@@ -175,7 +175,7 @@ audit_events = Table(
 Index("ix_audit_events_account_id", audit_events.c.account_id, audit_events.c.at)
 Index("ix_audit_events_at", audit_events.c.at, audit_events.c.action)
 
-# The state of a document's latest direct upload (workflow/direct_uploads.py).
+# The state of a document's latest direct upload (documents/direct_uploads.py).
 upload_markers = Table(
     "upload_markers", metadata,
     Column("account_id", String(64), primary_key=True),

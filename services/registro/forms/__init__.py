@@ -1,1 +1,0 @@
-"""WTForms forms: validation only (business rules live in workflow/)."""

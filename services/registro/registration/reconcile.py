@@ -1,0 +1,65 @@
+"""Finishes or undoes registrations left half-way (a process killed, a replica lost, a timeout).
+
+A `creando` application older than RECONCILE_AFTER_S is an intent nobody is working on any more:
+- its Keycloak account exists (found by the username decided in the intent, and carrying the
+  intent's folio) → finish it as registration would have: the responsiva (rendered and stored
+  again when missing), the application `activa` and its confirmation email queued, in one
+  transaction. The link carries the version recorded in the intent, which the account holds;
+- no such account → cancel the intent: its identifiers are released and the person may register
+  again.
+Run at start and every minute in every process (jobs.py); two processes reconciling the same intent
+are harmless: `complete` and `cancel` change only a `creando` row, and the loser's email is never
+queued. One Keycloak lookup by exact username per intent (indexed), none when there is nothing to do.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+
+from registro.adapters.identity import IdentityDirectory
+from registro.adapters.pdf import PdfRenderer
+from registro.adapters.storage import ObjectStore
+from registro.config import Settings
+from registro.kernel.applications import ApplicationStore
+from registro.platform.outbox import Outbox
+from registro.kernel.confirmation_links import link_for
+from registro.registration.service import RECONCILE_AFTER_S, confirmation_email
+from registro.registration.responsiva import responsiva_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reconciled:
+    finished: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+
+def reconcile(*, applications: ApplicationStore, identity: IdentityDirectory, storage: ObjectStore, outbox: Outbox,
+              settings: Settings, renderer: PdfRenderer | None = None,
+              older_than_s: float = RECONCILE_AFTER_S) -> Reconciled:
+    """Needs an app context (the email's templates). Failures of one intent are logged and left for
+    the next round; DatabaseUnavailable from listing propagates (nothing was done)."""
+    done = Reconciled()
+    for stale in applications.stale_intents(older_than_s):
+        intent = stale.intent
+        try:
+            account = identity.find_by_username(intent.username)
+            if account is None or account.attr("folio") != intent.folio:
+                applications.cancel(intent.id, "registro interrumpido antes de crear la cuenta")
+                done.cancelled += 1
+                log.info("conciliación: solicitud %s cancelada (sin cuenta)", intent.id)
+                continue
+            pdf = responsiva_of(account, storage, renderer)
+            email = confirmation_email(settings, link_for(settings, account.id, intent.link_version), account, pdf)
+            if applications.complete(intent.id, account.id, email):
+                outbox.notify()
+                done.finished += 1
+                log.info("conciliación: solicitud %s completada (cuenta %s)", intent.id, account.id)
+        except Exception as exc:  # noqa: BLE001 — one intent's failure must not stop the round
+            done.failed += 1
+            log.warning("conciliación: la solicitud %s queda para la siguiente vuelta (%s)", intent.id,
+                        type(exc).__name__)
+    return done

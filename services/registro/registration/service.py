@@ -1,0 +1,356 @@
+"""Registration (SPEC §4-§5): a disabled account, its responsiva and the confirmation email.
+
+A recorded saga over registro's database (kernel/applications.py), so that a failure, or a process
+killed at any point, never leaves a person who cannot go on:
+  1. the intent — the application row (`creando`: folio, username and first link version decided
+     here) and its identifiers (CURP, RFC, country + passport) — is one transaction: a value held by
+     a live application → DuplicateApplicant, nothing created. A holder whose Keycloak account is
+     gone (deleted in the admin console) or now holds another value is released first, then the
+     intent is tried again (`_begin`). Meanwhile the responsiva renders in a worker process;
+  2. the disabled account is created with every attribute, the link version included, in its user
+     type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call;
+  3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
+  4. the application becomes `activa` and the confirmation email is queued in the outbox, in one
+     transaction; the outbox worker sends it.
+A crash between 1 and 4 leaves a `creando` row older than RECONCILE_AFTER_S: the reconciler
+(registration/reconcile.py) finishes it when its account exists, and cancels it when not.
+
+Usernames (one documented rule): a Mexican's username is the RFC (an "&", which Keycloak
+refuses in usernames, becomes "-", a character no RFC contains); a foreigner's is "EXT"
+followed by 8 random characters of Crockford's base-32 alphabet, drawn again when taken.
+Keycloak stores usernames in lower case and logs in case-insensitively.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from keycloak_ext import Account, AccountConflict, AccountNotFound, IdentityError
+from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
+
+from registro.adapters.identity import IdentityDirectory
+from registro.adapters.mail import Attachment
+from registro.adapters.pdf import PdfRenderer
+from registro.adapters.storage import ObjectStore, StorageUnavailable
+from registro.config import Settings
+from registro.domain import status
+from registro.domain.application import now_iso
+from registro.domain.geography import MEXICO
+from registro.domain.storage_keys import responsiva_key
+from registro.emails import compose
+from registro.kernel.links import new_version
+from registro.kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
+from registro.kernel.records import KEPT_IN_KEYCLOAK
+from registro.platform.db import DatabaseUnavailable
+from registro.platform.db.schema import ACTIVA, CREANDO
+from registro.platform.outbox import Outbox
+from registro.kernel.confirmation_links import issue_link, link_for
+from registro.platform.process_pool import settle
+from registro.kernel.audit import AuditLog
+from registro.applicant.privacy import record_acceptance
+from registro.registration.responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
+
+log = logging.getLogger(__name__)
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to misread on a printed folio
+FOREIGN_USERNAME_PREFIX = "EXT"
+_MAX_DRAWS = 5
+# A `creando` intent younger than this is a registration in flight; older, the reconciler takes it.
+RECONCILE_AFTER_S = 45.0
+
+# An applicant may ask for a fresh link while the link still has something to do.
+RESENDABLE = frozenset({status.PENDIENTE_CORREO, status.PENDIENTE_DOCUMENTOS, status.REQUIERE_CORRECCION})
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """Validated, normalized values of the registration form."""
+    tipo_usuario: str
+    es_extranjero: bool
+    curp: str
+    rfc: str
+    tax_id: str
+    pasaporte: str
+    nombre: str
+    apellidos: str
+    email: str
+    pais: str
+    estado: str
+    localidad: str
+    colonia: str
+    codigo_postal: str
+    numero_exterior: str
+    calle: str
+    rfc_digito_no_coincide: bool = False
+    cp_no_coincide: str = ""  # why the catalog disagrees with the confirmed CP (registration/postal_check.py)
+    idioma: str = ""  # the language the applicant registered in: Keycloak's `locale`, used for every email
+    aviso_version: str = ""  # the privacy notice accepted (applicant/privacy.py)
+    aviso_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tipo_usuario not in USER_TYPE_SLUGS:
+            raise ValueError("tipo de usuario desconocido")
+
+    def attributes(self, *, folio: str, fecha_registro: str) -> dict[str, str]:
+        attrs = {
+            "tipo_usuario": self.tipo_usuario,
+            "es_extranjero": "true" if self.es_extranjero else "false",
+            "curp": self.curp,
+            "rfc": self.rfc,
+            "tax_id": self.tax_id,
+            "pasaporte": self.pasaporte,
+            "pais": self.pais if self.es_extranjero else MEXICO,
+            "estado": self.estado,
+            "localidad": self.localidad,
+            "colonia": self.colonia,
+            "codigo_postal": self.codigo_postal,
+            "numero_exterior": self.numero_exterior,
+            "calle": self.calle,
+            "estatus": status.PENDIENTE_CORREO,
+            "folio": folio,
+            "fecha_registro": fecha_registro,
+        }
+        if self.rfc_digito_no_coincide:
+            attrs["rfc_digito_no_coincide"] = "true"
+        if self.cp_no_coincide:
+            attrs["cp_no_coincide"] = self.cp_no_coincide
+        if self.idioma:
+            attrs["locale"] = self.idioma
+        return {k: v for k, v in attrs.items() if v}
+
+
+class DuplicateApplicant(Exception):
+    """Someone already has an account with this value; `fields` names the form fields concerned.
+    The message shown never says whose account it is. `in_flight`: the holder is a registration
+    still being made (perhaps this person's own, interrupted): trying again in two minutes may pass."""
+
+    def __init__(self, fields: list[str], *, in_flight: bool = False) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+        self.in_flight = in_flight
+
+
+class RegistrationInterrupted(Exception):
+    """The intent was taken over by the reconciler while Keycloak answered slowly; nothing remains."""
+
+
+class ResendNotAllowed(Exception):
+    """The application no longer waits for its link (under review, decided, or gone)."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    account_id: str
+    folio: str
+
+
+def username_for_rfc(rfc: str) -> str:
+    return rfc.replace("&", "-")
+
+
+def random_code(length: int = 8) -> str:
+    return "".join(secrets.choice(CROCKFORD) for _ in range(length))
+
+
+def new_folio() -> str:
+    """"AU-<year>-" + 8 Crockford characters (32⁸ ≈ 10¹²), made unique by its own claim."""
+    return f"AU-{datetime.now(timezone.utc).year}-{random_code()}"
+
+
+class _UsernameTaken(Exception):
+    """A foreigner's random username was taken: draw another one."""
+
+
+def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
+             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None,
+             audit: AuditLog) -> Registered:
+    ids = identifiers_of(applicant.attributes(folio="", fecha_registro=""))
+    for _ in range(_MAX_DRAWS):
+        username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
+        folio = new_folio()
+        link_version = new_version()
+        attributes = applicant.attributes(folio=folio, fecha_registro=now_iso())
+        intent = Intent.new(folio=folio, username=username, link_version=link_version,
+                            es_extranjero=applicant.es_extranjero, locale=applicant.idioma,
+                            email=applicant.email.lower(), first_name=applicant.nombre, last_name=applicant.apellidos,
+                            attributes={**attributes, "enlace_version": link_version})
+        # The responsiva renders (CPU) while the intent is recorded (I/O): its latency is hidden.
+        pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
+                                                  email=applicant.email, attributes=attributes), renderer)
+        try:
+            _begin(applications, identity, intent, ids)
+        except FolioTaken:
+            settle(pdf_job)
+            continue
+        except BaseException:
+            settle(pdf_job)
+            raise
+        try:
+            pdf = pdf_job.result()  # PdfUnavailable: the intent is cancelled, nothing created
+            account_id = _create(identity, storage, applicant, intent, attributes, pdf, audit)
+        except _UsernameTaken:
+            _cancel_quietly(applications, intent, "usuario ocupado")
+            continue
+        except _HalfCreated as exc:
+            raise exc.error from None  # the account is left: the reconciler finishes the intent
+        except BaseException:
+            _cancel_quietly(applications, intent, "registro fallido antes de crear la cuenta")
+            raise
+        break
+    else:
+        raise RuntimeError("no se pudo generar un usuario único")
+    email = _confirmation_email(settings, link_for(settings, account_id, intent.link_version), account_id,
+                                applicant.email, f"{applicant.nombre} {applicant.apellidos}", folio, pdf,
+                                locale=applicant.idioma)
+    if not applications.complete(intent.id, account_id, email):
+        # The reconciler cancelled the intent while Keycloak was slow: undo the account too.
+        _roll_back(identity, storage, account_id, folio)
+        raise RegistrationInterrupted()
+    outbox.notify()
+    log.info("registro creado: cuenta %s, folio %s", account_id, folio)
+    return Registered(account_id=account_id, folio=folio)
+
+
+def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str]) -> None:
+    """Records the intent; a holder that no longer holds (its account deleted in Keycloak's console,
+    or changed to another value) is released once and the intent tried again."""
+    for attempt in (1, 2):
+        try:
+            applications.begin(intent, ids)
+            return
+        except IdentifiersTaken as exc:
+            live = [h for h in exc.holders if not _released_if_stale(applications, identity, h, ids)]
+            if live or attempt == 2:
+                holders = live or exc.holders
+                raise DuplicateApplicant(sorted({h.kind for h in holders}),
+                                         in_flight=all(h.state == CREANDO for h in holders)) from None
+
+
+def _released_if_stale(applications: ApplicationStore, identity: IdentityDirectory, holder: Holder,
+                       ids: dict[str, str]) -> bool:
+    """True when `holder` no longer holds its value and was released. An intent in flight is never
+    stale here (the reconciler decides about old ones); an active application is stale when Keycloak
+    no longer has its account (deleted by an operator: the application is cancelled) or the account
+    now holds another value (changed by an operator: that identifier alone is released)."""
+    if holder.state != ACTIVA or not holder.account_id:
+        return False
+    try:
+        # Keycloak itself, not the application's record: the question is whether the account exists.
+        account = getattr(identity, "keycloak", identity).get_account(holder.account_id)
+    except AccountNotFound:
+        log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela", holder.account_id)
+        applications.cancel_account(holder.account_id, "cuenta eliminada en Keycloak")
+        return True
+    if holder.kind in KEPT_IN_KEYCLOAK and identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
+        applications.release(holder.application_id, holder.kind)
+        return True
+    return False
+
+
+def _cancel_quietly(applications: ApplicationStore, intent: Intent, reason: str) -> None:
+    try:
+        applications.cancel(intent.id, reason)
+    except Exception as exc:  # noqa: BLE001 — the reconciler cancels it when this cannot
+        log.warning("no se pudo cancelar la solicitud %s (%s); la conciliación lo hará", intent.id, type(exc).__name__)
+
+
+class _HalfCreated(Exception):
+    """The rollback could not delete the account: `error` is what failed first."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
+def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
+            attributes: dict[str, str], pdf: bytes, audit: AuditLog) -> str:
+    attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
+    try:
+        account_id = identity.create_account(username=intent.username, email=applicant.email,
+                                             first_name=applicant.nombre, last_name=applicant.apellidos,
+                                             attributes=attributes, enabled=False,
+                                             groups=(group_path_of(applicant.tipo_usuario),))
+    except AccountConflict:
+        # Keycloak's unique username (a Mexican's RFC) or email: another account holds it.
+        taken = _held_in_keycloak(identity, applicant, intent.username)
+        if taken or not applicant.es_extranjero:
+            raise DuplicateApplicant(taken or ["rfc"]) from None
+        raise _UsernameTaken() from None
+    try:
+        storage.put(responsiva_key(account_id, intent.folio), pdf, content_type=PDF, metadata={"folio": intent.folio})
+        if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
+            record_acceptance(audit, account_id, applicant.aviso_version, applicant.aviso_sha256,
+                              lang=applicant.idioma or "es", folio=intent.folio)
+    except (StorageUnavailable, DatabaseUnavailable) as exc:  # the account exists: nothing after it talks to Keycloak
+        if not _roll_back(identity, storage, account_id, intent.folio):
+            raise _HalfCreated(exc) from exc
+        raise
+    return account_id
+
+
+def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, username: str) -> list[str]:
+    """Which of the values Keycloak keeps unique (a Mexican's RFC as username, the email) another
+    account holds: two exact, indexed lookups, made only on the way to a refusal so that the page
+    names every field concerned."""
+    taken = []
+    if not applicant.es_extranjero and identity.find_by_username(username.lower()) is not None:
+        taken.append("rfc")
+    if identity.find_by_email(applicant.email) is not None:
+        taken.append("email")
+    return taken
+
+
+def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
+    """False when the account could not be deleted (the purge will)."""
+    try:
+        storage.delete(responsiva_key(account_id, folio))
+    except StorageUnavailable:
+        pass  # nothing was stored, or the purge removes the application's prefix
+    try:
+        identity.delete_account(account_id)
+    except IdentityError:
+        log.error("no se pudo borrar la cuenta incompleta %s; la conciliación la completará", account_id)
+        return False
+    return True
+
+
+def _confirmation_email(settings: Settings, link: str, account_id: str, email: str, name: str, folio: str,
+                        pdf: bytes, *, locale: str = ""):
+    return compose("confirmacion", email, {
+        "nombre": name, "enlace": link, "folio": folio,
+        "vigencia_dias": max(1, settings.link_ttl_s // 86400),
+    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id)
+
+
+def send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account_id: str, *,
+                  outbox: Outbox, renderer: PdfRenderer | None = None) -> None:
+    """A fresh confirmation email: the responsiva (rendered again if its object is missing), a new
+    link that supersedes every earlier one (rotated under the application's edit lock), queued in the
+    outbox. Raises StorageUnavailable, IdentityError (AccountNotFound when the account is gone),
+    DatabaseUnavailable or PdfUnavailable. Needs an app context (templates)."""
+    _send_new_link(identity, storage, settings, identity.get_account(account_id), renderer, outbox)
+
+
+def resend(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account_id: str, *,
+           outbox: Outbox, renderer: PdfRenderer | None = None) -> None:
+    """What "Reenviar correo" does: only while the application still needs its link."""
+    account = identity.get_account(account_id)
+    if account.attr("estatus") not in RESENDABLE:
+        raise ResendNotAllowed(account.attr("estatus"))
+    _send_new_link(identity, storage, settings, account, renderer, outbox)
+
+
+def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account: Account,
+                   renderer: PdfRenderer | None, outbox: Outbox) -> None:
+    pdf = responsiva_of(account, storage, renderer)
+    link = issue_link(identity, settings, account.id)
+    outbox.enqueue(confirmation_email(settings, link, account, pdf), kind="confirmacion")
+
+
+def confirmation_email(settings: Settings, link: str, account: Account, pdf: bytes):
+    """The confirmation email of an existing account (resend, and the reconciler finishing an intent)."""
+    return _confirmation_email(settings, link, account.id, account.email,
+                               f"{account.first_name} {account.last_name}".strip(), account.attr("folio"), pdf,
+                               locale=account.attr("locale"))

@@ -1,0 +1,198 @@
+"""Page images of applicants' documents, for the reviewer's viewer: rendered off the request path
+(at submission, in a background thread; on demand when a reviewer opens one not made yet) and cached in
+S3 beside the application, so a reviewer's page only reads small images. When a reviewer opens
+an application whose images are missing (the process that should have made them stopped), they
+are rendered then, on demand, within the renderer's own limits.
+
+Cache layout (domain/storage_keys.py: `page_view_prefix`): the page images first, then
+`manifest.json` — its presence means the set is complete. A document that cannot be rendered gets
+a manifest saying so, so it is not retried on every look; a renderer failure (deadline, worker
+crash) writes nothing, so the next look tries again. A document whose object is gone (deleted by the
+retention period, or lost) gets a MISSING manifest, never kept: the reviewer is told the document is not
+available instead of the page failing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from registro.adapters.page_render import PageRenderer, RenderUnavailable
+from registro.adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
+from registro.domain.storage_keys import page_view_key, page_view_manifest_key
+
+if TYPE_CHECKING:
+    from registro.domain.application import Application, DocumentRecord
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+OK, UNRENDERABLE, MISSING = "ok", "ilegible", "no-disponible"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A stored document to show: its object key, detected type, and whether to look for the
+    responsiva's code in it."""
+
+    key: str
+    content_type: str
+    codes: bool = False
+
+
+@dataclass(frozen=True)
+class Manifest:
+    status: str  # OK | UNRENDERABLE | MISSING
+    total_pages: int = 0
+    shown_pages: int = 0
+    image_type: str = ""
+    codes: list[str] = field(default_factory=list)
+    codes_searched: bool = False
+    reason: str = ""  # for logs and operators, never shown to reviewers
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def missing(self) -> bool:
+        return self.status == MISSING
+
+    @property
+    def truncated(self) -> bool:
+        return self.ok and self.shown_pages < self.total_pages
+
+    def to_json(self) -> bytes:
+        return json.dumps({"estado": self.status, "paginas": self.total_pages, "mostradas": self.shown_pages,
+                           "formato": self.image_type, "codigos": self.codes, "codigos_buscados": self.codes_searched,
+                           "motivo": self.reason}, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "Manifest":
+        d = json.loads(raw)
+        return cls(status=d["estado"], total_pages=int(d.get("paginas", 0)), shown_pages=int(d.get("mostradas", 0)),
+                   image_type=d.get("formato", ""), codes=list(d.get("codigos") or []),
+                   codes_searched=bool(d.get("codigos_buscados")), reason=d.get("motivo", ""))
+
+
+class PageViews:
+    """One per process (container.Adapters.page_views)."""
+
+    def __init__(self, storage: ObjectStore, renderer: PageRenderer, background_workers: int = 1,
+                 max_queued: int = 64) -> None:
+        self.storage = storage
+        self.renderer = renderer
+        self.max_queued = max_queued
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self._queued = 0
+        self._background = ThreadPoolExecutor(max_workers=background_workers, thread_name_prefix="vistas")
+
+    # --- reading ------------------------------------------------------------------------------
+    def cached(self, source: Source) -> Manifest | None:
+        try:
+            manifest = Manifest.from_json(self.storage.get(page_view_manifest_key(source.key)))
+        except ObjectMissing:
+            return None
+        except (ValueError, KeyError):
+            return None  # a damaged manifest is rendered again
+        if source.codes and manifest.ok and not manifest.codes_searched:
+            return None  # made without looking for the code: render again with it
+        return manifest
+
+    def page(self, source_key: str, number: int) -> bytes:
+        """Raises ObjectMissing for a page that was not rendered."""
+        return self.storage.get(page_view_key(source_key, number))
+
+    # --- making -------------------------------------------------------------------------------
+    def ensure(self, source: Source) -> Manifest:
+        """The cached manifest, or renders now (joining a render already under way for it).
+        Raises RenderUnavailable or StorageUnavailable when nothing could be made now."""
+        manifest = self.cached(source)
+        if manifest is not None:
+            return manifest
+        with self._lock:
+            running = self._inflight.get(source.key)
+            if running is None:
+                mine: Future = Future()
+                self._inflight[source.key] = mine
+        if running is not None:
+            return running.result()
+        try:
+            manifest = self._render_and_store(source)
+            mine.set_result(manifest)
+            return manifest
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.pop(source.key, None)
+
+    def schedule(self, source: Source) -> Future | None:
+        """Renders in the background; failures are logged (the viewer renders on demand later).
+        Past `max_queued` waiting jobs (a burst of uploads) the job is dropped, not queued: memory
+        stays bounded and the viewer renders that document when it is first looked at."""
+        with self._lock:
+            if self._queued >= self.max_queued:
+                log.warning("cola de vistas previas llena: se generará al abrir el documento")
+                return None
+            self._queued += 1
+        return self._background.submit(self._quietly, source)
+
+    def _quietly(self, source: Source) -> Manifest | None:
+        with self._lock:
+            self._queued -= 1
+        try:
+            return self.ensure(source)
+        except (RenderUnavailable, StorageUnavailable) as exc:
+            log.warning("vista previa no generada (se intentará al abrirla): %s", type(exc).__name__)
+        except Exception:  # a background thread must not die silently
+            log.exception("vista previa no generada")
+        return None
+
+    def _render_and_store(self, source: Source) -> Manifest:
+        try:
+            data = self.storage.get(source.key)
+        except ObjectMissing:
+            log.warning("documento sin objeto en el almacenamiento: vista no disponible")
+            return Manifest(status=MISSING, reason="objeto no encontrado")  # not kept: nothing to render
+        rendering = self.renderer.render(data, source.content_type, codes=source.codes)
+        if rendering.error is not None:
+            manifest = Manifest(status=UNRENDERABLE, reason=rendering.error)
+            log.info("documento sin vista previa: %s (%.2f s)", rendering.error[:80], rendering.seconds)
+        else:
+            for number, image in enumerate(rendering.pages, start=1):
+                self.storage.put(page_view_key(source.key, number), image, content_type=rendering.image_type)
+            manifest = Manifest(status=OK, total_pages=rendering.total_pages, shown_pages=len(rendering.pages),
+                                image_type=rendering.image_type, codes=rendering.codes, codes_searched=source.codes)
+        self.storage.put(page_view_manifest_key(source.key), manifest.to_json(), content_type=_JSON)
+        return manifest
+
+    def close(self) -> None:
+        self._background.shutdown(wait=True)
+
+
+# --- what to prepare, and when ----------------------------------------------------------------
+def document_source(kind: str, record: "DocumentRecord") -> Source:
+    from registro.domain.documents import RESPONSIVA
+
+    return Source(record.key, record.content_type, codes=kind == RESPONSIVA)
+
+
+def prepare_application(page_views: PageViews | None, app: "Application") -> None:
+    """At submission, in the background, before a reviewer opens the application: the page images of
+    the documents as submitted (those already made are kept). Not at each upload: an applicant may
+    replace a document several times before submitting, and a render costs ≈ 250 ms of CPU that
+    would compete with applicants' requests for nothing."""
+    if page_views is None:
+        return
+    for kind, record in app.documents.items():
+        page_views.schedule(document_source(kind, record))
+    if app.folio:
+        from registro.domain.storage_keys import responsiva_key
+
+        page_views.schedule(Source(responsiva_key(app.id, app.folio), "application/pdf"))

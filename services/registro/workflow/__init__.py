@@ -1,1 +1,0 @@
-"""Business rules: status transitions, emails, audit. Talks to adapters, never to Flask requests."""
