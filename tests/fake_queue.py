@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Mapping
 
-from registro.kernel.search_text import search_text_of
+from registro.domain.search_text import matches, search_text_of
 from registro.review.queue import (SEARCH_LIMIT, Counts, IndexPage, QueueEntry, QueueFilters, page_bounds,
                                            search_words)
 
@@ -132,7 +132,7 @@ class FakeQueueIndex:
         if not words:
             return []
         found = [r for r in self.rows() if r["state"] in ("activa", "rechazada")
-                 and all(w in r["search_text"] for w in words)]
+                 and matches(r["search_text"], words)]
         found.sort(key=lambda r: (r["estatus"] != "en_revision", *_order(r)))
         return [_entry(r) for r in found[:limit]]
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from registro import links
+from registro.kernel import links
 from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.kernel.confirmation_links import issue_link, link_url

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from registro.kernel.search_text import search_text_of
+from registro.domain.search_text import search_text_of
 from registro.review.queue import QueueFilters
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -39,7 +39,7 @@ from registro.adapters.identity import IdentityDirectory
 from registro.platform.db import Database
 from registro.platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
                                   review_leases)
-from registro.kernel.search_text import search_text_of
+from registro.domain.search_text import search_text_of
 
 KEPT_IN_KEYCLOAK = frozenset({"tipo_usuario", "curp", "rfc", "es_extranjero", "locale", "folio"})
 _OPEN = (ACTIVA, RECHAZADA)  # states whose account exists: a rejected applicant still sees the status page

@@ -15,7 +15,7 @@ rows are read; the counts per facet are the few rows of `queue_counts`, which a 
 transaction that changes an application (exact, nothing to rebuild); the reservations are few (one or
 two per reviewer) and read once per page, so the counts of "reservadas"/"libres" are arithmetic.
 
-Search ignores accents and case: `search_text` is normalised on write (kernel/search_text.py) and the
+Search ignores accents and case: `search_text` is normalised on write (domain/search_text.py) and the
 query with the same `normalise`; each word of the query (3+ characters: what a trigram index can
 find) must occur in the text, so "núñez jose" finds "José Núñez", "persona12@" an email, any part of
 a CURP, RFC, passport or folio its application, whatever its status.
@@ -32,11 +32,11 @@ from sqlalchemy import text
 from keycloak_ext.catalog import USER_TYPE_LABELS
 
 from registro.domain import status as st
-from registro.kernel.search_text import normalise
+from registro.domain.search_text import normalise, prefix_query
 from registro.platform.db import Database, DatabaseUnavailable
 
 SEARCH_LIMIT = 50
-MIN_WORD = 3  # a trigram index finds words of 3+ characters; shorter ones would read every row
+MIN_WORD = 3  # shorter words begin too many of the index's words: they would read most rows
 # Kept for the callers' except clauses (decisions.py, activation.py): the queue is read from the
 # database now, whose outage is DatabaseUnavailable (a Spanish 503, web/errors.py).
 QueueIndexUnavailable = DatabaseUnavailable
@@ -174,10 +174,6 @@ def _entry(row) -> QueueEntry:
                       estatus=row.estatus or "")
 
 
-def _like(word: str) -> str:
-    return "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
-
-
 @dataclass(frozen=True)
 class _Snapshot:
     """What every page needs first, from two small queries: the pending per (type, nationality), from
@@ -284,25 +280,25 @@ class PgQueueIndex:
             last = {"last_at": rows[-1].submitted_at, "last_id": rows[-1].id}
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[QueueEntry]:
-        """Applications of any status whose folio, CURP, RFC, passport, email or name contain every
-        word of the query (accents and case ignored); pending ones first, then oldest submission."""
+        """Applications of any status one of whose words (folio, CURP, RFC, passport, email or its parts,
+        names) each word of the query begins (accents and case ignored: domain/search_text.py); pending
+        ones first, then oldest submission."""
         words = search_words(query)
         if not words:
             return []
         with self.db.transaction() as conn:
             if len(words) == 1 and FOLIO.match(words[0]):
-                # A whole folio is unique: its btree answers at once (the trigram index would read the
-                # posting lists of "au-", "202"… that every row shares). Part of one falls through.
+                # A whole folio is unique: its btree answers at once. Part of one falls through.
                 row = conn.execute(text(f"SELECT {COLUMNS} FROM applications a WHERE a.folio = :folio "
                                         f"AND {SEARCHABLE}"), {"folio": words[0].upper()}).first()
                 if row is not None:
                     return [_entry(row)]
-            params = {f"w{i}": _like(w) for i, w in enumerate(words)}
-            where = " AND ".join(f"a.search_text LIKE :w{i}" for i in range(len(words)))
+            # The expression of ix_applications_search_words, word for word (the planner matches it).
             rows = conn.execute(text(
-                f"SELECT {COLUMNS} FROM applications a WHERE {where} AND {SEARCHABLE} "
-                "ORDER BY a.estatus <> 'en_revision', a.submitted_at NULLS LAST, a.id LIMIT :limit"),
-                {**params, "limit": limit})
+                f"SELECT {COLUMNS} FROM applications a "
+                f"WHERE array_to_tsvector(string_to_array(a.search_text, ' ')) @@ CAST(:q AS tsquery) "
+                f"AND {SEARCHABLE} ORDER BY a.estatus <> 'en_revision', a.submitted_at NULLS LAST, a.id LIMIT :limit"),
+                {"q": prefix_query(words), "limit": limit})
             return [_entry(r) for r in rows]
 
     def age_counts(self, now: float, edges_days: Iterable[tuple[float, float]]) -> list[int]:

@@ -51,7 +51,7 @@ applications = Table(
     Column("enabled", Boolean, nullable=False, server_default=text("false")),  # as last set by registro
     Column("email_verified", Boolean, nullable=False, server_default=text("false")),
     Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("search_text", Text, nullable=False, server_default=""),  # kernel.records.search_text_of
+    Column("search_text", Text, nullable=False, server_default=""),  # domain.search_text.search_text_of
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in LIFECYCLE)})", name="state"),
 )
 # The reconciler's query: intents left behind, oldest first.
@@ -73,8 +73,9 @@ queue_counts = Table(
     Column("slot", SmallInteger, primary_key=True),
     Column("n", BigInteger, nullable=False, server_default="0"),
 )
-Index("ix_applications_search_text", applications.c.search_text, postgresql_using="gin",
-      postgresql_ops={"search_text": "gin_trgm_ops"})  # needs pg_trgm (CREATE EXTENSION in 0004)
+# Search by word beginnings (domain/search_text.py): a GIN index over the words of search_text (0005).
+Index("ix_applications_search_words",
+      func.array_to_tsvector(func.string_to_array(applications.c.search_text, " ")), postgresql_using="gin")
 
 identifiers = Table(
     "identifiers", metadata,
