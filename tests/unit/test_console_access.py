@@ -97,3 +97,21 @@ def test_search_finds_an_application_in_any_status_and_shows_it(client, fakes):
     row = re.search(rf'<tr data-solicitud="{approved.id}">(.*?)</tr>', page).group(1)
     assert approved.folio in row and "Aprobado" in row and "Libre" in row
     assert "1 solicitudes coinciden" in page
+
+
+def test_an_id_token_whose_claims_fail_is_a_spanish_400_not_a_500(client, monkeypatch):
+    """Authlib validates the ID token with joserfc: a wrong issuer (Keycloak reached by another name),
+    audience or expiry raises joserfc's errors, which must end like any refused login."""
+    from joserfc.errors import InvalidClaimError
+
+    from registro.review import console_auth
+
+    class Keycloak:
+        def authorize_access_token(self):
+            raise InvalidClaimError("iss")
+
+    monkeypatch.setattr(console_auth.oidc, "client", lambda app: Keycloak())
+    r = client.get("/revision/callback?code=c&state=s")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 400 and "No fue posible completar el inicio de sesión" in body
+    assert "Traceback" not in body

@@ -23,6 +23,7 @@ from functools import wraps
 
 from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
+from joserfc.errors import JoseError
 
 from keycloak_ext import AccountNotFound
 from keycloak_ext.catalog import REVIEWER_ROLE
@@ -208,7 +209,7 @@ def register_passkey():
 def callback():
     try:
         token = oidc.client(current_app).authorize_access_token()
-    except (OAuthError, KeyError, ValueError) as exc:
+    except (OAuthError, JoseError, KeyError, ValueError) as exc:  # JoseError: an ID token claim (iss, aud, exp…)
         log.warning("inicio de sesión de consola rechazado: %s", type(exc).__name__)
         return error_page(400, "No fue posible completar el inicio de sesión. Vuelva a intentarlo desde "
                                "la consola de validación.")
