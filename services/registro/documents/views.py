@@ -19,7 +19,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from registro.web.form_base import Form
 from werkzeug.exceptions import NotFound
 
-from registro.adapters.storage import ObjectMissing, StorageUnavailable
+from registro.adapters.storage import ObjectMissing
 from registro import i18n
 from registro.container import adapters, settings
 from registro.domain import documents as docs

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from keycloak_ext import Account, AccountNotFound
 
 from registro.kernel.records import LockedRecord, RecordDirectory
-from registro.kernel.records import RecordBusy as ApplicationBusy  # the name the web layer answers (503 + retry)
+from registro.kernel.records import RecordBusy as ApplicationBusy  # noqa: F401 - the name the web layer catches (503 + retry)
 
 
 @contextmanager
