@@ -15,9 +15,10 @@ Two paths of the service:
   until the record points to the document;
 - through the served `registro` as a form upload (the path without JavaScript), below.
 
-The service path includes everything an applicant's upload costs: link verification (Keycloak),
-streaming the multipart body to a spool with SHA-256, the PDF parse, the S3 put, and the
-Keycloak record update (plus deleting the replaced object from the second run on).
+The service path includes everything an applicant's upload costs: link verification, the read of
+the application (registro's PostgreSQL; no Keycloak call), streaming the multipart body to a spool
+with SHA-256, the PDF parse, the S3 put, and the record's update under its row lock (plus deleting
+the replaced object from the second run on).
 
 A second, in-process run (`test_bench_upload_steps`: the same app and adapters, no HTTP) prints
 where the time goes: each step's duration and when it ended after the request began. Steps
@@ -43,6 +44,8 @@ from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.domain import documents as docs
+from registro.kernel.records import RecordedIdentity
+from registro.platform.db import Database
 from tests.support import files
 from tests.support.applications import create_application, delete_application, path_of
 from tests.support import stack as test_stack
@@ -54,6 +57,12 @@ WARMUP = 40
 PUT = "put de boto3"
 PRESIGNED = "PUT prefirmado crudo"
 ANCHORS = f"anclas: {PUT} y {PRESIGNED} de los mismos bytes al mismo S3"
+
+
+def _service_identity() -> RecordedIdentity:
+    """Applications as the service reads them: the record in its database, the account in Keycloak."""
+    return RecordedIdentity(KeycloakGateway.for_service(KeycloakSettings.from_env()),
+                            Database.shared(Settings.from_env().database_url))
 
 
 def _workers(stack_dir: Path) -> list[int]:
@@ -134,7 +143,7 @@ def setup():
 
     stack = test_stack.TestStack.from_env()
     settings = Settings.from_env()
-    gateway = KeycloakGateway.for_service(KeycloakSettings.from_env())
+    gateway = _service_identity()
     storage = S3Store(settings.s3)
     account_id, link = create_application(gateway, storage, settings, status="pendiente_documentos")
     yield stack, settings, storage, link, Path(os.environ["STACK_DIR"])
@@ -216,7 +225,7 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
     anchors = Anchors(_anchor_client(settings), settings.s3.bucket, "bench/directa")
     http = requests.Session()
     small = files.pdf_bytes(padding=100 * 1024)
-    gateway = KeycloakGateway.for_service(KeycloakSettings.from_env())
+    gateway = _service_identity()
     # Presigned uploads are limited per application (DIRECT_UPLOAD_LIMITS, 30 per hour): the warm-up
     # (connections opened, Keycloak's read past its JIT warm-up, S3's first writes) and each run have
     # applications of their own.
