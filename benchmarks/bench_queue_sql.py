@@ -201,7 +201,7 @@ def bench_queue_sql() -> None:
         anchor = "ancla: una fila por clave primaria"
         anchor_p50 = percentile(samples[anchor], 0.5) * 1000
         lines = [f"[bench_queue_sql] {N:,} solicitudes, {len(pending_n):,} en revisión; sembradas con COPY en "
-                 f"{copy_s:.1f} s, índices de 0004 + VACUUM ANALYZE en {index_s:.1f} s; {SAMPLES} muestras por consulta"]
+                 f"{copy_s:.1f} s, índices de 0004–0005 + VACUUM ANALYZE en {index_s:.1f} s; {SAMPLES} muestras por consulta"]
         figures = {"n": N, "pending": len(pending_n), "copy_s": round(copy_s, 1), "index_s": round(index_s, 1),
                    "samples": SAMPLES, "goal_p95_ms": GOAL_P95_MS, "queries": {}}
         worst = 0.0

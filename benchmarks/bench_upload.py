@@ -319,15 +319,13 @@ def test_bench_upload_browser_to_s3_options(setup):
 STEP_UPLOADS = 4  # per run
 # (label, module or object path, attribute): the steps of one upload, in the order they begin.
 STEPS = (
-    ("leer la solicitud (Keycloak, en paralelo)", "registro.documents.views", "open_application"),
+    ("leer la solicitud (PostgreSQL, en paralelo)", "registro.documents.views", "open_application"),
     ("recibir el cuerpo + SHA-256 al disco", "registro.documents.views", "read_upload_form"),
     ("tipo por los primeros bytes", "registro.domain.filetypes", "detect"),
     ("revisión de contenido (proceso aislado)", "registro.domain.filetypes", "verify"),
     ("put a S3", "storage", "put"),
-    ("tomar el bloqueo de edición", "registro.kernel.record_lock", "_acquire"),
-    ("leer la cuenta bajo el bloqueo", "identity", "get_account"),
-    ("escribir el registro (Keycloak)", "identity", "update_account"),
-    ("soltar el bloqueo", "registro.kernel.record_lock", "_release"),
+    ("bloquear y leer la solicitud, esperar put y revisión, escribir (PostgreSQL)", "registro.documents.service",
+     "update_record"),
     ("borrar el objeto reemplazado", "registro.documents.service", "delete_quietly"),
 )
 

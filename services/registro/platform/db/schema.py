@@ -76,6 +76,9 @@ queue_counts = Table(
 # Search by word beginnings (domain/search_text.py): a GIN index over the words of search_text (0005).
 Index("ix_applications_search_words",
       func.array_to_tsvector(func.string_to_array(applications.c.search_text, " ")), postgresql_using="gin")
+Index("ix_applications_search_words_pending",
+      func.array_to_tsvector(func.string_to_array(applications.c.search_text, " ")), postgresql_using="gin",
+      postgresql_where=text("estatus = 'en_revision' AND state = 'activa'"))
 
 identifiers = Table(
     "identifiers", metadata,
