@@ -67,13 +67,6 @@ class FakeQueueIndex:
         self.leases = leases
         self.clock = clock
 
-    # Derived from the record: nothing to write (the callers not yet changed still call these).
-    def add(self, entry: QueueEntry) -> None:
-        pass
-
-    def remove(self, account_id: str) -> None:
-        pass
-
     def _pending(self, filters: QueueFilters = QueueFilters()) -> list[Mapping]:
         out = [r for r in self.rows() if r["estatus"] == "en_revision" and r["state"] == "activa"
                and (not filters.tipo or r["tipo_usuario"] == filters.tipo)

@@ -110,13 +110,13 @@ def pending(gateway, storage, queue_index):
     made: list[str] = []
 
     def make(**kwargs) -> review_data.Pending:
-        created = review_data.create_pending(gateway, storage, index=queue_index, **kwargs)
+        created = review_data.create_pending(gateway, storage, **kwargs)
         made.append(created.id)
         return created
 
     yield make
     for account_id in made:
-        review_data.cleanup(gateway, storage, account_id, queue_index)
+        review_data.cleanup(gateway, storage, account_id)
 
 
 @pytest.fixture

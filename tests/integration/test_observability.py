@@ -225,10 +225,10 @@ def test_queue_gauges_come_from_the_shared_queue_index(gateway, queue_index):
     settings = Settings.from_env()
     store = S3Store(settings.s3)
     sent = (datetime.now(timezone.utc) - timedelta(days=3)).replace(microsecond=0).isoformat()
-    pending = review_data.create_pending(gateway, store, fecha_envio=sent, with_documents=False, index=queue_index)
+    pending = review_data.create_pending(gateway, store, fecha_envio=sent, with_documents=False)
     try:
         text = create_app({"SETTINGS": settings, "TESTING": True}).test_client().get("/metrics").get_data(as_text=True)
         assert _value(text, "registro_review_queue_length") >= 1
         assert _value(text, "registro_review_oldest_pending_age_seconds") >= 3 * 86400
     finally:
-        review_data.cleanup(gateway, store, pending.id, queue_index)
+        review_data.cleanup(gateway, store, pending.id)

@@ -383,7 +383,7 @@ def test_correction_round_trip_back_to_review_then_rejection(console, pending, g
     assert link.startswith(Settings.from_env().public_url)
 
     # The applicant uploads again and sends: a new round appears in the queue.
-    data.resubmit(gateway, app.id, queue_index)
+    data.resubmit(gateway, app.id)
     assert app.folio in console.get("/revision/?tipo=agente_aduanal").get_data(as_text=True)
     claim(console, app.id)
     fields = form_fields(console.get(f"/revision/{app.id}").get_data(as_text=True), "rechazar")

@@ -130,14 +130,14 @@ def test_the_queue_and_the_record_agree_after_every_transition(settings, pending
         return {"round_seen": round_id(current), "digest_seen": documents_digest(current)}
 
     agrees()
-    submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today(), queue_index)
+    submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today())
     agrees()
     with app.test_request_context():
         service.claim(created.id, reviewer)
         service.request_correction(created.id, reviewer, reasons={"curp": ["ilegible"]}, comment="", **seen())
         agrees()
         replace_flagged(Live, created.id)
-        submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today(), queue_index)
+        submit_for_review(gateway, store, Application(gateway.get_account(created.id)), date.today())
         agrees()
         service.claim(created.id, reviewer)
         service.approve(created.id, reviewer, **seen())

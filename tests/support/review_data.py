@@ -16,9 +16,8 @@ from PIL import Image
 from keycloak_ext.catalog import group_path_of
 
 from registro.domain import documents as docs
-from registro.domain.application import Application, DocumentRecord, documents_attribute, now_iso
+from registro.domain.application import DocumentRecord, documents_attribute, now_iso
 from registro.kernel.audit import AuditTrail
-from registro.review.queue import entry_for
 from registro.domain.storage_keys import application_prefix, document_key, responsiva_key
 
 # Ana Pérez López, born 1980-01-01, Ciudad de México: CURP and RFC with valid check digits.
@@ -79,9 +78,8 @@ def _store_document(store: Any, account_id: str, kind: str, data: bytes, content
 def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usuario: str = "agente_aduanal",
                    fecha_envio: str | None = None, first_name: str = "Ana", last_name: str = "Pérez López",
                    curp: str = CURP, rfc: str = RFC, vigencia: str | None = None, with_documents: bool = True,
-                   email: str | None = None, index: Any = None, role: str = "group") -> Pending:
-    """`index`: the queue index to enqueue it in (as "Enviar a validación" does); None leaves it out.
-    `role`: how the account holds its user type — "group" (created in its group, as registration
+                   email: str | None = None, role: str = "group") -> Pending:
+    """An application `en_revision` (the queue, a query over the record, lists it). `role`: how the account holds its user type — "group" (created in its group, as registration
     does), "direct" (a direct mapping, as registration did before the groups) or "none"."""
     tag = secrets.token_hex(5)
     folio = f"AU-2026-{tag.upper()}"
@@ -118,25 +116,19 @@ def create_pending(gateway: Any, store: Any, *, foreign: bool = False, tipo_usua
             {"tipo_identificacion": "documento_migratorio" if foreign else "ine",
              "vigencia": vigencia or (date.today() + timedelta(days=365)).isoformat()})
         gateway.update_attributes(account_id, {"documentos": documents_attribute(documents)})
-    if index is not None:
-        index.add(entry_for(Application(gateway.get_account(account_id))))
     return Pending(id=account_id, username=username, email=email, folio=folio, documents=documents)
 
 
-def resubmit(gateway: Any, account_id: str, index: Any = None) -> None:
+def resubmit(gateway: Any, account_id: str) -> None:
     """What the applicant side does after a correction: documents replaced, sent again."""
     gateway.update_attributes(account_id, {"estatus": "en_revision", "fecha_envio": now_iso()})
-    if index is not None:
-        index.add(entry_for(Application(gateway.get_account(account_id))))
 
 
-def cleanup(gateway: Any, store: Any, account_id: str, index: Any = None) -> None:
+def cleanup(gateway: Any, store: Any, account_id: str) -> None:
     keys = store.list_keys(application_prefix(account_id))  # its audit events stay: the trail is append-only
     for key in keys:
         store.delete(key)
     gateway.delete_account(account_id)
-    if index is not None:
-        index.remove(account_id)
 
 
 def audit_events(log: Any, account_id: str) -> list[dict]:

@@ -72,9 +72,9 @@ def test_a_supervisor_without_revisor_cannot_review(client, fakes):
 
 def test_search_and_siguiente_through_http(client, fakes):
     log_in(client, fakes)
-    older = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, last_name="Núñez Peña",
+    older = data.create_pending(fakes.identity, fakes.storage, last_name="Núñez Peña",
                                 fecha_envio="2026-01-01T00:00:00+00:00")
-    data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index,
+    data.create_pending(fakes.identity, fakes.storage,
                         fecha_envio="2026-01-02T00:00:00+00:00")
     page = client.get("/revision/?q=NUNEZ").get_data(as_text=True)
     assert older.folio in page and "1 solicitudes coinciden" in page

@@ -15,7 +15,7 @@ SECRET = "Contraseña temporal: Zq9!secreto"
 
 def failed_confirmation(fakes) -> tuple[str, int]:
     """An application's email that met SMTP down MAX_ATTEMPTS times."""
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     account = fakes.identity.get_account(created.id)
     fakes.applications.record(created.id, account.username, {**account.attributes, "folio": "AU-2026-CORREO01"})
     row = fakes.outbox_store.add("confirmacion", OutgoingEmail(to=created.email, subject="Asunto", text=SECRET,

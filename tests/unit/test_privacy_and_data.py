@@ -200,9 +200,7 @@ def test_a_recorded_folio_is_found_without_a_keycloak_attribute_search(fakes, mo
 
 
 def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_queue(fakes, capsys):
-    from registro.domain.application import Application
     from registro.kernel.applications import IdentifiersTaken, Intent, identifiers_of
-    from registro.review.queue import entry_for
 
     from tests.support.registration import CURP
 
@@ -212,7 +210,8 @@ def test_cancel_frees_the_persons_identifiers_and_takes_the_application_off_the_
     identifiers = identifiers_of(account.attributes)
     assert "curp" in identifiers
     fakes.applications.record(account_id, account.username, account.attributes)
-    fakes.queue_index.add(entry_for(Application(account), "2026-11-01T10:00:00+00:00"))
+    fakes.identity.update_attributes(account_id, {"estatus": "en_revision", "fecha_envio": "2026-11-01T10:00:00+00:00"})
+    assert fakes.queue_index.get(account_id) is not None  # waiting in the queue
 
     def another(n):
         return Intent.new(folio=f"AU-2026-OTRA000{n}", username="otra-persona", link_version="v", es_extranjero=False)

@@ -51,7 +51,7 @@ def _with_ine_photo(fakes, pending, photo) -> Application:
 
 
 def test_a_mismatching_ine_shows_its_fields_and_offers_the_reason_never_deciding(client, fakes, readings, ine_photo):
-    pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, first_name="Pedro",
+    pending = data.create_pending(fakes.identity, fakes.storage, first_name="Pedro",
                                   last_name="Martínez Ruiz")
     application = _with_ine_photo(fakes, pending, ine_photo)
     kept = flow.read_now(fakes.storage, application, docs.IDENTIFICACION,
@@ -78,7 +78,7 @@ def test_a_mismatching_ine_shows_its_fields_and_offers_the_reason_never_deciding
 
 
 def test_a_missing_reading_is_started_by_the_page_and_shown_once_kept(client, fakes, readings):
-    pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    pending = data.create_pending(fakes.identity, fakes.storage)
     log_in(client, fakes)
     page = client.get(f"/revision/{pending.id}").get_data(as_text=True)
     assert 'data-lectura="curp" data-estado="en_curso"' in page

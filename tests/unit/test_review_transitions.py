@@ -66,7 +66,7 @@ def test_index_follows_every_transition(service, fakes):
     assert_index_agrees(fakes.identity, index)
     for created in (first, second):
         submit_for_review(fakes.identity, fakes.storage, Application(fakes.identity.get_account(created.id)),
-                          date.today(), index)
+                          date.today())
         assert_index_agrees(fakes.identity, index)
     service.claim(first.id, ANA)
     assert index.counts().reserved == 1
@@ -76,7 +76,7 @@ def test_index_follows_every_transition(service, fakes):
     # the correction round: the flagged document replaced, sent again, queued at its new time (after `second`)
     replace_flagged(fakes, first.id)
     submit_for_review(fakes.identity, fakes.storage, Application(fakes.identity.get_account(first.id)),
-                      date.today(), index)
+                      date.today())
     assert_index_agrees(fakes.identity, index)
     for created, decide in ((first, "approve"), (second, "reject")):
         service.claim(created.id, ANA)
@@ -98,23 +98,23 @@ def test_keycloak_failing_at_submission_leaves_no_entry(fakes):
 
     fakes.identity.update_account = crash
     with pytest.raises(IdentityUnavailable):
-        submit_for_review(fakes.identity, fakes.storage, app, date.today(), fakes.queue_index)
+        submit_for_review(fakes.identity, fakes.storage, app, date.today())
     fakes.identity.update_account = original
     assert_index_agrees(fakes.identity, fakes.queue_index)
 
 
 def test_siguiente_drops_a_ghost_it_meets(service, fakes):
     index = fakes.queue_index
-    ghost = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-01T00:00:00+00:00")
-    real = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-02T00:00:00+00:00")
-    fakes.identity.update_attributes(ghost.id, {"estatus": "rechazado"})  # as if the index write had been lost
+    ghost = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-01T00:00:00+00:00")
+    real = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-02T00:00:00+00:00")
+    fakes.identity.update_attributes(ghost.id, {"estatus": "rechazado"})  # decided meanwhile
     assert service.next(QueueFilters(), BETO).account_id == real.id
     assert ghost.id not in index.all_ids()
     assert_index_agrees(fakes.identity, index)
 
 
 def test_siguiente_by_many_reviewers_at_the_same_instant_gives_different_applications(service, fakes):
-    apps = [data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index,
+    apps = [data.create_pending(fakes.identity, fakes.storage,
                                 fecha_envio=f"2026-01-01T00:00:{n:02d}+00:00") for n in range(6)]
     reviewers = [Reviewer(f"id-{n}", f"revisor{n}") for n in range(8)]
     barrier = threading.Barrier(len(reviewers))
@@ -134,11 +134,10 @@ def test_siguiente_by_many_reviewers_at_the_same_instant_gives_different_applica
 
 
 def test_siguiente_takes_the_oldest_free_matching_the_filters(service, fakes):
-    index = fakes.queue_index
-    a = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-01T00:00:00+00:00")
-    b = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-02T00:00:00+00:00",
+    a = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-01T00:00:00+00:00")
+    b = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-02T00:00:00+00:00",
                             tipo_usuario="transportista")
-    c = data.create_pending(fakes.identity, fakes.storage, index=index, fecha_envio="2026-01-03T00:00:00+00:00",
+    c = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-03T00:00:00+00:00",
                             tipo_usuario="transportista")
     assert service.next(QueueFilters(tipo="transportista"), ANA).account_id == b.id
     assert service.next(QueueFilters(), BETO).account_id == a.id
@@ -148,7 +147,7 @@ def test_siguiente_takes_the_oldest_free_matching_the_filters(service, fakes):
 
 # --- issue 11 §12, issue 20 §5: every applied decision's email goes out, with no reviewer's help -----------
 def test_the_correction_link_rotates_with_the_status_so_a_keycloak_failure_leaves_neither(service, fakes):
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
     version = fakes.identity.get_account(created.id).attr("enlace_version")
@@ -176,7 +175,7 @@ def test_the_correction_link_rotates_with_the_status_so_a_keycloak_failure_leave
 
 
 def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post(service, fakes, monkeypatch):
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
     original = service.audit.record
@@ -197,7 +196,7 @@ def test_audit_failing_after_the_status_change_is_completed_by_the_repeated_post
 
 
 def test_a_crash_right_after_the_status_change_still_emails_the_applicant(service, fakes, monkeypatch):
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
 
@@ -224,7 +223,7 @@ def test_a_crash_right_after_the_status_change_still_emails_the_applicant(servic
 def approval_dying_before_the_change(service, fakes, monkeypatch):
     """A claimed application whose approval's process dies before the status change; returns it and
     the version the reviewer saw, to decide again."""
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
     monkeypatch.setattr(service.decisions, "_change", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
@@ -260,7 +259,7 @@ def test_a_late_row_of_an_earlier_attempt_is_not_sent(service, fakes, monkeypatc
 
 
 def test_a_completion_that_dies_half_way_is_taken_over_once_stale(service, fakes, monkeypatch):
-    created = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    created = data.create_pending(fakes.identity, fakes.storage)
     service.claim(created.id, ANA)
     before = seen(service, created.id)
     original = service.audit.record

@@ -27,7 +27,7 @@ def reviewer_client(client, fakes):
 
 
 def test_anonymous_is_redirected_to_login(client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     for path in ("/revision/", f"/revision/{app.id}", f"/revision/{app.id}/documentos/curp"):
         r = client.get(path)
         assert r.status_code == 302 and r.location.endswith("/revision/login")
@@ -42,7 +42,7 @@ def test_expired_console_session_logs_in_again(client, fakes):
 
 
 def test_queue_and_detail_render_for_a_reviewer(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     queue = reviewer_client.get("/revision/")
     assert queue.status_code == 200 and app.folio in queue.get_data(as_text=True)
     assert "frame-ancestors 'self'" in queue.headers["Content-Security-Policy"]
@@ -54,13 +54,13 @@ def test_queue_and_detail_render_for_a_reviewer(reviewer_client, fakes):
 
 
 def test_post_without_csrf_token_is_refused(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     assert reviewer_client.post(f"/revision/{app.id}/reservar").status_code == 400
     assert reviewer_client.post("/revision/salir").status_code == 400
 
 
 def test_claim_then_decision_forms_appear(reviewer_client, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     page = reviewer_client.get(f"/revision/{app.id}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = reviewer_client.post(f"/revision/{app.id}/reservar", data={"csrf_token": token})

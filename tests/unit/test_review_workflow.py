@@ -84,8 +84,8 @@ def test_temporary_password_meets_the_realm_policy(n):
 
 
 def test_queue_is_oldest_first_with_counts_and_filters(service, fakes):
-    newer = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, fecha_envio="2026-01-02T00:00:00+00:00")
-    older = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, fecha_envio="2026-01-01T00:00:00+00:00", foreign=True,
+    newer = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-02T00:00:00+00:00")
+    older = data.create_pending(fakes.identity, fakes.storage, fecha_envio="2026-01-01T00:00:00+00:00", foreign=True,
                                 tipo_usuario="transportista")
     page = service.queue(QueueFilters())
     assert [i.account_id for i, _ in page.rows] == [older.id, newer.id]
@@ -97,7 +97,7 @@ def test_queue_is_oldest_first_with_counts_and_filters(service, fakes):
 
 
 def test_decision_requires_the_lease(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     with pytest.raises(ReviewRefused):
         service.approve(app.id, ANA, **seen(service, app.id))
     service.claim(app.id, ANA)
@@ -107,7 +107,7 @@ def test_decision_requires_the_lease(service, fakes):
 
 
 def test_approve_twice_makes_one_decision_one_email_and_one_audit_event(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     service.claim(app.id, ANA)
     before = seen(service, app.id)
     first = service.approve(app.id, ANA, **before)
@@ -131,7 +131,7 @@ def approve(service, account_id):
 
 
 def test_approval_counts_the_role_held_through_the_user_type_group(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, tipo_usuario="mandatario")
+    app = data.create_pending(fakes.identity, fakes.storage, tipo_usuario="mandatario")
     assert not approve(service, app.id).already_decided
     assert fakes.identity.get_account(app.id).attr("estatus") == "aprobado"
     assert "mandatario" in fakes.identity.realm_roles_of(app.id)
@@ -141,7 +141,7 @@ def test_approval_counts_the_role_held_through_the_user_type_group(service, fake
 
 @pytest.mark.parametrize("role", ["none", "direct"])
 def test_approval_of_an_account_registered_before_the_groups_gives_it_the_role(service, fakes, role):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index, tipo_usuario="mandatario",
+    app = data.create_pending(fakes.identity, fakes.storage, tipo_usuario="mandatario",
                               role=role)
     before = fakes.identity.calls.get("assign_realm_role", 0)
     assert not approve(service, app.id).already_decided
@@ -151,10 +151,10 @@ def test_approval_of_an_account_registered_before_the_groups_gives_it_the_role(s
 
 
 def test_changed_round_is_refused(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     service.claim(app.id, ANA)
     before = seen(service, app.id)
-    data.resubmit(fakes.identity, app.id, fakes.queue_index)
+    data.resubmit(fakes.identity, app.id)
     fakes.identity.update_attributes(app.id, {"fecha_envio": "2030-01-01T00:00:00+00:00"})
     with pytest.raises(ReviewRefused):
         service.approve(app.id, ANA, **before)
@@ -165,7 +165,7 @@ def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(credentials_mode="enlace"),
                                 fakes.queue_index, leases=fakes.review_leases, decisions=fakes.decisions,
                                 audit=fakes.audit)
-        pending = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+        pending = data.create_pending(fakes.identity, fakes.storage)
         service.claim(pending.id, ANA)
         service.approve(pending.id, ANA, **seen(service, pending.id))
     assert fakes.identity.actions_emails == [(pending.id, ["UPDATE_PASSWORD"])]
@@ -175,7 +175,7 @@ def test_enlace_mode_enables_then_sends_keycloaks_email(app, fakes):
 
 def test_mail_down_queues_the_approval_and_the_outbox_sends_it_when_smtp_is_back(service, fakes):
     """Issue 20, item 5: an SMTP outage no longer needs a reviewer's "Reenviar correo"."""
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     service.claim(app.id, ANA)
     fakes.mailer.down = True
     outcome = service.approve(app.id, ANA, **seen(service, app.id))
@@ -195,7 +195,7 @@ def test_mail_down_queues_the_approval_and_the_outbox_sends_it_when_smtp_is_back
 
 
 def test_an_email_that_keeps_failing_is_listed_and_a_reviewer_queues_it_again(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     account = fakes.identity.get_account(app.id)
     fakes.applications.record(app.id, account.username, {**account.attributes, "folio": "AU-2026-FALLA001"})
     service.claim(app.id, ANA)
@@ -219,7 +219,7 @@ def test_an_email_that_keeps_failing_is_listed_and_a_reviewer_queues_it_again(se
 
 
 def test_correction_and_rejection(service, fakes):
-    app = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+    app = data.create_pending(fakes.identity, fakes.storage)
     service.claim(app.id, ANA)
     with pytest.raises(ReviewRefused):
         service.request_correction(app.id, ANA, reasons={}, comment="", **seen(service, app.id))
@@ -230,7 +230,7 @@ def test_correction_and_rejection(service, fakes):
     assert json.loads(account.attr("motivos_correccion"))["documentos"] == {"curp": ["ilegible"]}
     mail = fakes.mailer.to(app.email)[-1]
     assert "El documento no es legible." in mail.text and "/activacion/" in mail.text
-    data.resubmit(fakes.identity, app.id, fakes.queue_index)
+    data.resubmit(fakes.identity, app.id)
     service.claim(app.id, ANA)
     with pytest.raises(ReviewRefused):
         service.reject(app.id, ANA, reason="  ", **seen(service, app.id))
@@ -248,7 +248,7 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
         service = ReviewService(fakes.identity, fakes.storage, outbox_of(app), unit_settings(), fakes.queue_index,
                                 applications=fakes.applications, leases=fakes.review_leases, decisions=fakes.decisions,
                                 audit=fakes.audit)
-        first = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+        first = data.create_pending(fakes.identity, fakes.storage)
         account = fakes.identity.get_account(first.id)
         fakes.applications.record(first.id, account.username, account.attributes)
         ids = identifiers_of(account.attributes)
@@ -260,5 +260,5 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
         service.reject(first.id, ANA, reason="Documentos apócrifos.", **seen(service, first.id))
         assert fakes.applications.state_of(first.id) == "rechazada"
         fakes.applications.begin(again, ids)  # released: the person applies again
-        second = data.create_pending(fakes.identity, fakes.storage, index=fakes.queue_index)
+        second = data.create_pending(fakes.identity, fakes.storage)
         assert service.detail(second.id).earlier_rejections == 1

@@ -25,7 +25,6 @@ from registro.domain import status
 from registro.domain.application import Application, now_iso
 from registro.domain.storage_keys import application_prefix
 from registro.kernel.applications import ApplicationStore
-from registro.review.queue import QueueIndex
 from registro.kernel.audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
 from registro.documents.direct_uploads import UploadMarkers
 
@@ -99,11 +98,11 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
 
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
-           index: QueueIndex | None = None, *, audit: AuditLog, marks: UploadMarkers | None = None,
+           *, audit: AuditLog, marks: UploadMarkers | None = None,
            applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
-    queue, after the account as every exit from the queue (review/queue.py)."""
+    queue with its record (the queue is a query over it)."""
     account = find_holder(identity, applications, folio_or_username)
     application = Application(account)
     if application.status == status.APROBADO:
@@ -122,7 +121,5 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
     identity.delete_account(account.id)
     if applications is not None:
         applications.cancel_account(account.id, "datos cancelados a petición del titular")
-    if index is not None:
-        index.remove(account.id)
     return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}
 

@@ -19,7 +19,6 @@ from registro.kernel.links import LinkInvalid
 from registro.kernel.confirmation_links import signer
 from registro.documents.direct_uploads import UploadMarkers, checking
 from registro.documents.service import SubmissionIncomplete, submission_problems
-from registro.review.queue import QueueIndex, QueueIndexUnavailable, entry_for
 from registro.kernel.record_lock import update_record
 
 log = logging.getLogger(__name__)
@@ -78,52 +77,26 @@ def confirm_email(identity: IdentityDirectory, application: Application, storage
 
 
 def submit_for_review(identity: IdentityDirectory, storage: ObjectStore, application: Application,
-                      on: date, index: QueueIndex | None = None, *,
-                      marks: UploadMarkers | None = None) -> Application:
-    """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio.
-    The queue index gets the application before Keycloak says `en_revision` (queue_index.py: it may
-    hold one too many for a moment, never miss one) and loses it again if Keycloak refused.
-    `marks`: the direct uploads' markers (None: a caller with no browser uploads to wait for)."""
-    indexed = False
+                      on: date, *, marks: UploadMarkers | None = None) -> Application:
+    """"Enviar a validación": every required document in, ID not expired → en_revision, queued by fecha_envio
+    (the queue is a query over the record: nothing else to write). `marks`: the direct uploads' markers
+    (None: a caller with no browser uploads to wait for)."""
     # A document sent straight to S3 whose check is still running: its outcome decides what is submitted.
     pending = checking(marks, application) if marks is not None else []
 
     def submit(account) -> dict:
-        nonlocal indexed
         # Checked on the record as it is now, not as the page showed it: an upload may be finishing.
         current = Application(account)
         problems = submission_problems(current, on, pending)
         if problems:
             raise SubmissionIncomplete(problems)
         status.check_transition(current.status, status.EN_REVISION)
-        submitted_at = now_iso()
-        if index is not None:
-            try:
-                index.add(entry_for(current, submitted_at))
-                indexed = True
-            except QueueIndexUnavailable:
-                # Redis holds only what may be lost (issue 20): the submission goes on without its
-                # queue entry, and `python -m registro.reindex` adds it from Keycloak.
-                log.warning("índice de la cola no disponible: solicitud enviada sin entrada hasta el reindexado: %s",
-                            application.id)
         return {"attributes": {
             "estatus": status.EN_REVISION,
-            "fecha_envio": submitted_at,
+            "fecha_envio": now_iso(),
             "motivos_correccion": None,  # the reviewer's audit trail keeps what was asked
         }}
 
-    try:
-        account = update_record(identity, application.id, submit)
-    except Exception:
-        if indexed:
-            _unindex(index, application.id)
-        raise
+    account = update_record(identity, application.id, submit)
     log.info("solicitud enviada a validación: solicitud=%s", application.id)
     return Application(account)
-
-
-def _unindex(index: QueueIndex, account_id: str) -> None:
-    try:
-        index.remove(account_id)
-    except QueueIndexUnavailable:  # a ghost entry: the queue shows its real status, reindex removes it
-        log.warning("no se pudo quitar del índice una solicitud no enviada: %s", account_id)

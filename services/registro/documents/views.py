@@ -301,7 +301,7 @@ def submit(token: str):
     application = _open(token)
     try:
         a = adapters()
-        submitted = submit_for_review(a.identity, a.storage, application, documents_flow.today(), a.queue_index,
+        submitted = submit_for_review(a.identity, a.storage, application, documents_flow.today(),
                                       marks=a.upload_markers)
     except SubmissionIncomplete as exc:
         return _render(application, token, submit_problems=exc.problems, status_code=400)

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
             print("error: la cancelación elimina documentos y cuenta sin vuelta atrás; repita con --confirmar",
                   file=sys.stderr)
             return 2
-        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator), adapters.queue_index,
+        done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator),
                       audit=adapters.audit, marks=adapters.upload_markers, applications=adapters.applications)
         print(f"datos cancelados: solicitud {done['solicitud']} folio {done['folio']}, {done['objetos']} objeto(s) "
               "eliminado(s); la auditoría conserva las decisiones y los SHA-256")

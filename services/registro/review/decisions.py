@@ -12,15 +12,15 @@ reaches the applicant by email without a reviewer's help:
      by a crash before the status changed is taken over after STALE_DECISION_S (a conditional
      UPDATE … WHERE state = 'en_curso' AND updated_at < now() - STALE_DECISION_S: the database's
      clock, so two replicas agree on "stale");
-  4. Keycloak is changed (credentials, enabled, estatus, revision carrying the nonce; a correction's
-     new link version in the same write); if that fails, the held rows and the decision row are
-     removed and the reviewer can simply try again;
-  5. the application leaves the queue index (a failure leaves a harmless ghost: queue_index.py);
-  6. completion: the held rows are released — the outbox worker sends them at once, and retries
+  4. the application is changed: its record (estatus, revision carrying the nonce; a correction's new
+     link version) and its account (credentials, enabled) in one transaction of its row
+     (kernel/records.py); if that fails, the held rows and the decision row are removed and the
+     reviewer can simply try again. The queue, a query over the record, follows by itself;
+  5. completion: the held rows are released — the outbox worker sends them at once, and retries
      with backoff while SMTP is down —, the audit event is written, the lease released, the row
      marked `aplicada`.
-A process that dies between 4 and 6 loses no email: the held rows fall due after HOLD_S and their
-deliverer (decision_emails.DecisionDelivery) sends them because Keycloak holds the decision with
+A process that dies between 4 and 5 loses no email: the held rows fall due after HOLD_S and their
+deliverer (decision_emails.DecisionDelivery) sends them because the record holds the decision with
 their nonce; rows whose change never happened are deleted unsent. The audit event such a crash
 leaves owed is written when the reviewer repeats the decision (the same POST: its row is
 `completando` meanwhile, taken over by another request only after STALE_COMPLETION_S), which sends
@@ -47,7 +47,6 @@ from registro.kernel.audit import AuditTrail
 from registro.review.decision_emails import DecisionEmails, Letter
 from registro.review.decision_records import DecisionRow, DecisionStore
 from registro.review.leases import LeaseNotHeld, Leases, Reviewer
-from registro.review.queue import QueueIndex, QueueIndexUnavailable
 from registro.review.detail import documents_digest, round_id
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class Outcome:
 
 class Decisions:
     def __init__(self, identity: IdentityDirectory, records: DecisionStore, outbox: Outbox, settings: Settings,
-                 leases: Leases, audit: AuditTrail, index: QueueIndex | None,
+                 leases: Leases, audit: AuditTrail,
                  applications: ApplicationStore | None = None) -> None:
         self.identity = identity
         self.applications = applications  # registro's record: a rejection releases the identifiers
@@ -88,7 +87,6 @@ class Decisions:
         self.settings = settings
         self.leases = leases
         self.audit = audit
-        self.index = index
         self.emails = DecisionEmails(settings)
 
     def _application(self, account_id: str) -> Application:
@@ -242,8 +240,8 @@ class Decisions:
         return self._complete(app, taken, reviewer, repeat=True)
 
     def _change(self, app: Application, row: DecisionRow, change) -> None:
-        """Changes Keycloak; if it refused, removes the held rows and the decision row so the reviewer's
-        retry starts clean. Then the application leaves the index."""
+        """Changes the application; if that failed, removes the held rows and the decision row so the
+        reviewer's retry starts clean."""
         try:
             change()
         except Exception:
@@ -253,12 +251,6 @@ class Decisions:
             except Exception:  # the stale row is taken over after STALE_DECISION_S
                 log.exception("no se pudo deshacer el registro de una decisión fallida: %s", app.id)
             raise
-        if self.index is not None:
-            try:
-                self.index.remove(app.id)
-            except QueueIndexUnavailable:
-                log.warning("índice de la cola no disponible; queda una entrada de más hasta el reindexado: %s",
-                            app.id)
 
     def _complete(self, app: Application, row: DecisionRow, reviewer: Reviewer, *, repeat: bool = False) -> Outcome:
         """Releases the emails, writes the audit event (unless written), releases the lease; the

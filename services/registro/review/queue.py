@@ -33,13 +33,10 @@ from keycloak_ext.catalog import USER_TYPE_LABELS
 
 from registro.domain import status as st
 from registro.domain.search_text import normalise, prefix_query
-from registro.platform.db import Database, DatabaseUnavailable
+from registro.platform.db import Database
 
 SEARCH_LIMIT = 50
 MIN_WORD = 3  # shorter words begin too many of the index's words: they would read most rows
-# Kept for the callers' except clauses (decisions.py, activation.py): the queue is read from the
-# database now, whose outage is DatabaseUnavailable (a Spanish 503, web/errors.py).
-QueueIndexUnavailable = DatabaseUnavailable
 
 
 # --- entries ----------------------------------------------------------------------------------
@@ -77,7 +74,7 @@ def submitted_score(iso: str) -> float:
 
 
 def entry_for(app, submitted_at: str | None = None) -> QueueEntry:
-    """An application as a queue row (what activation.py still hands to the no-op `add`)."""
+    """An application as a queue row (what the queue's queries return for it)."""
     return QueueEntry(account_id=app.id, folio=app.folio, full_name=app.full_name, tipo_usuario=app.tipo_usuario,
                       es_extranjero=app.es_extranjero, submitted_at=submitted_at or app.submitted_at,
                       estatus=app.status)
@@ -128,8 +125,6 @@ class QueueIndex(Protocol):
     def oldest(self) -> QueueEntry | None: ...
     def get(self, account_id: str) -> QueueEntry | None: ...
     def all_ids(self) -> list[str]: ...
-    def add(self, entry: QueueEntry) -> None: ...
-    def remove(self, account_id: str) -> None: ...
 
 
 def page_bounds(matching: int, size: int, asked: int) -> tuple[int, int, int]:
@@ -201,15 +196,7 @@ class PgQueueIndex:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # Nothing to write: the queue is derived from the application's row and its lease.
-    def add(self, entry: QueueEntry) -> None:
-        """Derived from the record: nothing to write (kept while activation.py still calls it)."""
-
-    def remove(self, account_id: str) -> None:
-        """Derived from the record: nothing to write (kept while decisions.py, ops/purge.py and
-        personal_data.py still call it)."""
-
-    # reads
+    # Read only: the queue is derived from the application's row and its lease; nothing is written here.
     def _snapshot(self, conn) -> _Snapshot:
         facets = [(tipo, ext, int(n)) for tipo, ext, n in conn.execute(text(
             "SELECT tipo_usuario, es_extranjero, sum(n) FROM queue_counts GROUP BY 1, 2 HAVING sum(n) <> 0"))]
