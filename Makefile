@@ -20,7 +20,7 @@ ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 PERFIL ?= run
 ENV_PERFIL = eval "$$($(STACK) env --profile $(PERFIL))" &&
 
-.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge screens bench clean \
+.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge backfill screens bench clean \
         prod-up prod-down prod-reset prod-restart backup restore bench-prod
 
 help:
@@ -36,6 +36,7 @@ help:
 	@echo "make check-realm informa diferencias entre realm-config/ y el reino en vivo"
 	@echo "make add-reviewer USUARIO=… CORREO=… [PERFIL=prod]  crea un revisor con contraseña temporal (pila de make run o la de producción)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
+	@echo "make backfill [ARGS=--dry-run]  pasa a la base de datos las solicitudes que aún guarda Keycloak (una vez, tras actualizar)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida, cola con 1 M de solicitudes: BENCH_QUEUE_N) contra la pila de pruebas"
 	@echo "make prod-up     levanta la topología de producción (PostgreSQL, 2 Keycloak, HAProxy, 2 registro, Redis)"
@@ -103,6 +104,9 @@ provision: setup
 
 purge: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.ops.purge $(ARGS)
+
+backfill: setup
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.ops.backfill $(ARGS)
 
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }
