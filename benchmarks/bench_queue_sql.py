@@ -29,13 +29,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from benchmarks.results_io import LoadWatch, interleaved, percentile, report
 from registro.config import Settings
 from registro.domain.search_text import search_text_of
 from registro.platform.db import Database, migrate
 from registro.review.queue import PgQueueIndex, QueueFilters
+from tests.support import scratch_database
 
 N = int(os.environ.get("BENCH_QUEUE_N", "1000000"))
 SAMPLES = max(200, int(os.environ.get("BENCH_QUEUE_SAMPLES", "200")))
@@ -93,23 +93,6 @@ def _line(p: dict) -> bytes:
     return ("\t".join(values) + "\n").encode()
 
 
-def _scratch_url(settings: Settings) -> str:
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    profile = Profile.named("test")
-    psql(profile, f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE);")
-    psql(profile, f"CREATE DATABASE {SCRATCH} OWNER registro;")
-    return make_url(settings.database_url).set(database=SCRATCH).render_as_string(hide_password=False)
-
-
-def _drop_scratch() -> None:
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    psql(Profile.named("test"), f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE);")
-
-
 def _seed(url: str) -> tuple[float, float]:
     """(COPY seconds, indexes + VACUUM ANALYZE seconds)."""
     migrate.upgrade(url, "0003")  # the table without 0004's indexes: they are built over the data below
@@ -150,7 +133,7 @@ def _seed(url: str) -> tuple[float, float]:
 def bench_queue_sql() -> None:
     settings = Settings.from_env()
     assert settings.database_url, "DATABASE_URL (the stack's PostgreSQL) is needed"
-    url = _scratch_url(settings)
+    url = scratch_database.create(settings.database_url, SCRATCH)
     try:
         copy_s, index_s = _seed(url)
         print(f"\n[bench_queue_sql] {N:,} solicitudes sembradas: COPY {copy_s:.1f} s, índices + VACUUM ANALYZE "
@@ -217,7 +200,7 @@ def bench_queue_sql() -> None:
         report("queue_sql", figures, lines, load)
         db.engine.dispose()
     finally:
-        _drop_scratch()
+        scratch_database.drop(SCRATCH)
 
 
 if __name__ == "__main__":

@@ -12,25 +12,17 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Mapping
 
-from registro.domain.search_text import matches, search_text_of
+from registro.domain.search_text import matches
+from registro.kernel.records import record_columns
 from registro.review.queue import (SEARCH_LIMIT, Counts, IndexPage, QueueEntry, QueueFilters, page_bounds,
                                            search_words)
 
 _FAR = datetime.max.replace(tzinfo=timezone.utc)
 
 
-def _moment(iso: str | None) -> datetime | None:
-    if not iso:
-        return None
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def rows_of_identity(identity) -> list[dict]:
-    """Every account holding an application, as the row kernel/records.py keeps for it."""
+    """Every account holding an application, as the row kernel/records.py keeps for it (its columns derived
+    by the same `record_columns`)."""
     rows = []
     for account in list(identity.accounts.values()):
         attrs = dict(account.attributes)
@@ -38,12 +30,10 @@ def rows_of_identity(identity) -> list[dict]:
         if not estatus:
             continue  # a reviewer, not an application
         rows.append({"id": account.id, "account_id": account.id, "folio": attrs.get("folio", ""),
-                     "state": "rechazada" if estatus == "rechazado" else "activa", "estatus": estatus,
-                     "submitted_at": _moment(attrs.get("fecha_envio")), "tipo_usuario": attrs.get("tipo_usuario", ""),
-                     "es_extranjero": attrs.get("es_extranjero") == "true", "first_name": account.first_name,
-                     "last_name": account.last_name,
-                     "search_text": search_text_of(email=account.email, first_name=account.first_name,
-                                                   last_name=account.last_name, attributes=attrs)})
+                     "state": "rechazada" if estatus == "rechazado" else "activa",
+                     "es_extranjero": attrs.get("es_extranjero") == "true",
+                     **record_columns(email=account.email, first_name=account.first_name,
+                                      last_name=account.last_name, attributes=attrs)})
     return rows
 
 

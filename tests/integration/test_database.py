@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from registro.kernel.applications import PgApplicationStore
 from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
 from tests.support import store_contract as contract
+from tests.support import scratch_database
 from tests.support.registration import mexican_form, post_registration, random_person, rfc_with_check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,13 @@ def db(service_settings) -> Database:
 
 
 @pytest.fixture(scope="module")
+def scratch_url(service_settings):
+    """An empty database of its own: the migrations run up and down on it."""
+    with scratch_database.empty(service_settings.database_url, "registro_migraciones") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def scratch_db(scratch_url) -> Database:
     """A database at head that no running registro reads: the stack's outbox worker would otherwise
     send (and count) the contract tests' rows."""
@@ -38,20 +45,6 @@ def scratch_db(scratch_url) -> Database:
     database = Database(scratch_url)
     yield database
     database.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def scratch_url(service_settings):
-    """An empty database of its own (made by the cluster's superuser, owned by registro's role)."""
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    profile = Profile.named("test")
-    psql(profile, "DROP DATABASE IF EXISTS registro_migraciones;")
-    psql(profile, "CREATE DATABASE registro_migraciones OWNER registro;")
-    yield make_url(service_settings.database_url).set(database="registro_migraciones").render_as_string(
-        hide_password=False)
-    psql(profile, "DROP DATABASE IF EXISTS registro_migraciones WITH (FORCE);")
 
 
 def _tables(url: str) -> set[str]:

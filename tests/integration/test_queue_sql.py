@@ -5,33 +5,23 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import delete, insert, text, update
-from sqlalchemy.engine import make_url
 
 from registro.domain.search_text import prefix_query
-from registro.platform.db import Database, migrate
+from registro.platform.db import Database
 from registro.platform.db.schema import applications
 from registro.review.queue import PgQueueIndex, QueueFilters
 from tests.support import queue_contract as contract
+from tests.support import scratch_database
 
 SCRATCH = "registro_cola"
 
 
 @pytest.fixture(scope="module")
 def scratch_db(service_settings) -> Database:
-    """A database of its own at head (made by the cluster's superuser, owned by registro's role, as
-    production's is): its rows are no running registro's, and the migrations run as that owner."""
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    profile = Profile.named("test")
-    psql(profile, f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE);")
-    psql(profile, f"CREATE DATABASE {SCRATCH} OWNER registro;")
-    url = make_url(service_settings.database_url).set(database=SCRATCH).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.engine.dispose()
-    psql(profile, f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE);")
+    """A database of its own at head (owned by registro's role, as production's is): its rows are no
+    running registro's, and the migrations run as that owner."""
+    with scratch_database.at_head(service_settings.database_url, SCRATCH) as database:
+        yield database
 
 
 class PgWorld:

@@ -7,14 +7,14 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from registro import create_app
-from registro.platform.db import Database, migrate
+from registro.platform.db import Database
 from registro.review.decision_records import APLICADA, PgDecisionStore
 from registro.review.leases import PgLeaseStore, Reviewer
 from registro.review.service import ReviewService, documents_digest, round_id
 from tests.support import review_contract as contract
+from tests.support import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -28,25 +28,9 @@ def queue_index(service_settings):
 
 
 @pytest.fixture(scope="module")
-def scratch_url(service_settings):
-    """An empty database of its own (made by the cluster's superuser, owned by registro's role)."""
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    profile = Profile.named("test")
-    psql(profile, "DROP DATABASE IF EXISTS registro_revision_tablas;")
-    psql(profile, "CREATE DATABASE registro_revision_tablas OWNER registro;")
-    yield make_url(service_settings.database_url).set(database="registro_revision_tablas").render_as_string(
-        hide_password=False)
-    psql(profile, "DROP DATABASE IF EXISTS registro_revision_tablas WITH (FORCE);")
-
-
-@pytest.fixture(scope="module")
-def scratch_db(scratch_url) -> Database:
-    migrate.upgrade(scratch_url)
-    database = Database(scratch_url)
-    yield database
-    database.engine.dispose()
+def scratch_db(service_settings) -> Database:
+    with scratch_database.at_head(service_settings.database_url, "registro_revision_tablas") as database:
+        yield database
 
 
 # --- leases ----------------------------------------------------------------------------------------------

@@ -7,33 +7,22 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from registro.platform.captcha_uses import PgUsedSolutions
-from registro.platform.db import Database, migrate
+from registro.platform.db import Database
 from registro.platform.db.schema import audit_events, upload_markers
 from registro.kernel import audit as au
 from registro.documents.direct_uploads import PgUploadMarkers
 from tests.support import state_contract as contract
+from tests.support import scratch_database
 
 
 @pytest.fixture(scope="module")
 def scratch_db(service_settings) -> Database:
-    """A database at head of its own (made by the cluster's superuser, owned by registro's role), so the
-    contract's rows never reach the stack's running registro."""
-    from tools.stack.prod import psql
-    from tools.stack.profiles import Profile
-
-    profile = Profile.named("test")
-    psql(profile, "DROP DATABASE IF EXISTS registro_estado WITH (FORCE);")
-    psql(profile, "CREATE DATABASE registro_estado OWNER registro;")
-    url = make_url(service_settings.database_url).set(database="registro_estado").render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.engine.dispose()
-    psql(profile, "DROP DATABASE IF EXISTS registro_estado WITH (FORCE);")
+    """A database at head of its own, so the contract's rows never reach the stack's running registro."""
+    with scratch_database.at_head(service_settings.database_url, "registro_estado") as database:
+        yield database
 
 
 @pytest.mark.parametrize("check", [
