@@ -42,7 +42,7 @@ class ApplicationClosed(Exception):
 
 def open_application(identity: IdentityDirectory, settings: Settings, token: str) -> Application:
     """The application a link opens. Raises LinkInvalid / LinkExpired / LinkSuperseded, ApplicationGone,
-    ApplicationClosed; IdentityUnavailable when Keycloak cannot be asked."""
+    ApplicationClosed; DatabaseUnavailable when the record cannot be read."""
     links = signer(settings)
     claims = links.read(token)  # signature and age first: nothing is looked up for a bad token
     try:

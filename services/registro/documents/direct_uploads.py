@@ -81,7 +81,7 @@ class ReceiptInvalid(Exception):
 @dataclass(frozen=True)
 class Grant:
     """What the page knew when it drew a document's form, signed into it (`grant_token`): the URL is then
-    issued without reading Keycloak. The check re-reads the application under the edit lock and refuses
+    issued without reading the record. The check re-reads the application under its row lock and refuses
     what is no longer allowed (a submitted application, a replaced link), so a grant only saves a read."""
 
     account_id: str
@@ -374,7 +374,7 @@ def _outcome(job: Future | None):
 
 def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account) -> None:
     """Deletes the upload's object unless the record may name it. Read the record (`account`), it decides.
-    Unread (Keycloak failing), only an upload that took the marker from an earlier one is deleted: no
+    Unread (the database failing), only an upload that took the marker from an earlier one is deleted: no
     check of it ever reached the record; a later one's marker, or a check taken up again, may hide a
     recorded document, which then stays (a leftover until the application is purged beats a hole)."""
     if account is not None:
@@ -396,7 +396,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
 
     The marker's write and the account's read overlap the object's download. Every refusal or failure
     before the record points to the object deletes it: the applicant is told to upload again (a
-    temporary failure, too: a check cannot wait for Keycloak or S3 to come back)."""
+    temporary failure, too: a check cannot wait for the database or S3 to come back)."""
     reading = _helper(lambda: identity.get_account(receipt.account_id))
     spool = CountingSpool(limit=settings.upload_max_bytes)
     try:
@@ -418,7 +418,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
                 raise DocumentNotAllowed(SUPERSEDED_LINK)
         except _CheckedElsewhere:
             raise
-        except BaseException:  # too large, missing, S3 or Keycloak failing: nothing recorded, nothing kept
+        except BaseException:  # too large, missing, S3 or the database failing: nothing recorded, nothing kept
             settle(marking)
             settle(reading)
             marked = _outcome(marking)
@@ -431,7 +431,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
             raise UnreadableFile("El archivo recibido no coincide con el enviado. Cárguelo de nuevo.")
         spool.seek(0)
         try:
-            # store_document deletes the object itself when S3 or Keycloak fail before the write.
+            # store_document deletes the object itself when S3 or the database fail before the write.
             store_document(identity, storage, application, receipt.kind,
                            Upload(stream=spool, size=spool.size, sha256=spool.sha256, original_name=receipt.name),
                            receipt.details, stored_at=receipt.key,

@@ -1,9 +1,9 @@
 """An applicant's documents: which may be uploaded when, storing them, replacing and removing them.
 
-Ordering (ARCHITECTURE: no two-phase writes between Keycloak and S3): the object is
-written first, under a fresh service-built key; only then does the account's
-`documentos` attribute point to it. If the content check refuses the file, or S3 or
-Keycloak fails, the new object is deleted (after its put has finished, whatever its
+Ordering (no two-phase writes between the database and S3): the object is
+written first, under a fresh service-built key; only then does the application's record
+(`documentos`) point to it. If the content check refuses the file, or S3 or
+the database fails, the new object is deleted (after its put has finished, whatever its
 outcome), so nothing counts as a document. A replaced object is deleted only after the
 record points to its successor; if that delete fails, the leftover object has no record
 pointing to it and is removed with the application's prefix when the application is purged.

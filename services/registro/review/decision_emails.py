@@ -1,10 +1,10 @@
 """The emails a review decision sends (SPEC §7): approval, correction request, rejection — composed
 when the decision is made, delivered by the outbox (platform/outbox.py), never on the request path.
 
-Each decision writes its rows *held* before Keycloak changes (review/decisions.py), with the
-attempt's nonce (`intento`) that the change writes into the account's `revision`. `DecisionDelivery`
-is the outbox's deliverer for these kinds: it sends a row only when the account holds the decision
-with that nonce, so a row whose change never happened (the request died, Keycloak refused, a double
+Each decision writes its rows *held* before the application changes (review/decisions.py), with the
+attempt's nonce (`intento`) that the change writes into the record's `revision`. `DecisionDelivery`
+is the outbox's deliverer for these kinds: it sends a row only when the record holds the decision
+with that nonce, so a row whose change never happened (the request died, the change was refused, a double
 click lost) is deleted unsent instead of telling the applicant something untrue.
 
 What sits in the database, and for how long: a row keeps the rendered email until it is sent (then

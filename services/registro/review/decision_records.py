@@ -2,7 +2,7 @@
 round out of any number of identical POSTs, and finishes one a crash interrupted.
 
 A row's `state`:
-  en_curso     created by the request deciding (before Keycloak changes); taken over by another
+  en_curso     created by the request deciding (before the application changes); taken over by another
                request of the same decision only once stale (updated_at older than STALE_DECISION_S);
   completando  a repeated POST is finishing it (audit event, lease); taken over once stale
                (STALE_COMPLETION_S);

@@ -56,8 +56,8 @@ STATUS_AFTER = {APROBAR: st.APROBADO, CORREGIR: st.REQUIERE_CORRECCION, RECHAZAR
 AUDIT_ACTION = {APROBAR: audit_actions.APPROVE, CORREGIR: audit_actions.CORRECTION, RECHAZAR: audit_actions.REJECT}
 STALE_DECISION_S = 120
 STALE_COMPLETION_S = 120
-# How long a decision's rows wait for their release: longer than any Keycloak change can take (its
-# client times out well before), so a row falling due unreleased means its request died.
+# How long a decision's rows wait for their release: longer than any change of the application can
+# take (its clients time out well before), so a row falling due unreleased means its request died.
 HOLD_S = float(STALE_DECISION_S)
 
 
@@ -198,7 +198,7 @@ class Decisions:
     def _discard(self, rows: list[int]) -> None:
         try:
             self.outbox.discard(rows)
-        except Exception:  # held rows whose nonce Keycloak never holds are deleted when they fall due
+        except Exception:  # held rows whose nonce the record never holds are deleted when they fall due
             log.exception("no se pudieron descartar los correos retenidos de una decisión no aplicada")
 
     def _begin(self, app: Application, reviewer: Reviewer, decision: str, letters: list[Letter], summary: dict):
