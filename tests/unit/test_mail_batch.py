@@ -33,10 +33,10 @@ class RelayConnection:
         self.quit_called = False
         self.closed = False
 
-    def send_message(self, msg) -> dict:
+    def sendmail(self, from_addr, to_addrs, msg, mail_options=(), rcpt_options=()) -> dict:
         if self.dropped_by_relay or self.closed:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        self.messages.append(msg["To"])
+        self.messages.extend(to_addrs)
         return {}
 
     def quit(self):
@@ -85,10 +85,10 @@ def test_a_connection_the_relay_closed_while_idle_is_replaced_and_the_message_se
 
 
 def test_a_fresh_connection_that_fails_is_reported_not_retried(relay, monkeypatch):
-    def drops_at_once(self, msg):
+    def drops_at_once(self, *args):
         raise smtplib.SMTPServerDisconnected("closed")
 
-    monkeypatch.setattr(RelayConnection, "send_message", drops_at_once)
+    monkeypatch.setattr(RelayConnection, "sendmail", drops_at_once)
     batch = SmtpMailer(unit_settings().smtp).batch()
     with pytest.raises(MailUnavailable):
         batch.send(_email("a@example.com"))
