@@ -288,10 +288,10 @@ class FakeStore:
             raise ObjectMissing(key)
         return self.objects[key][0]
 
-    def open(self, key: str) -> Iterator[bytes]:
+    def open(self, key: str, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
         data = self.get(key)
         stream = io.BytesIO(data)
-        return iter(lambda: stream.read(64 * 1024), b"")
+        return iter(lambda: stream.read(chunk_bytes), b"")
 
     def head(self, key: str) -> StoredObject:
         self._check()

@@ -66,6 +66,9 @@ class Settings:
     # Presigned uploads straight to S3 per application: each may leave up to UPLOAD_MAX_MIB in the bucket
     # until the application is purged if its browser never confirms it (the form upload is not limited).
     direct_upload_limits: str = "30 per hour;60 per day"
+    # How long a direct upload's confirmation waits for its check to end before answering "still checking"
+    # (the page then polls): a check that ends in time is answered at once, a network round trip saved.
+    direct_upload_wait_s: float = 3.0
     recovery_user_limits: str = "5 per hour"
     recovery_client_limits: str = "20 per hour"
     ratelimit_storage_uri: str = "memory://"
@@ -159,6 +162,7 @@ class Settings:
             resend_limits=env.get("RESEND_LIMITS", cls.resend_limits),
             registration_limits=env.get("REGISTRATION_LIMITS", cls.registration_limits),
             direct_upload_limits=env.get("DIRECT_UPLOAD_LIMITS", cls.direct_upload_limits),
+            direct_upload_wait_s=float(env.get("DIRECT_UPLOAD_WAIT_SECONDS", str(cls.direct_upload_wait_s))),
             recovery_user_limits=env.get("RECOVERY_USER_LIMITS", cls.recovery_user_limits),
             recovery_client_limits=env.get("RECOVERY_CLIENT_LIMITS", cls.recovery_client_limits),
             ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),

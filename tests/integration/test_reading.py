@@ -41,7 +41,8 @@ def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(
     grant = issued.json()
     assert b.put(grant, heic).status_code == 200
     confirmed = b.confirm(grant)
-    assert confirmed.status_code == 202 and b.outcome(confirmed) == "cargado"
+    # 200 when the conversion and the check end within DIRECT_UPLOAD_WAIT_SECONDS, else 202 and polled.
+    assert confirmed.status_code in (200, 202) and b.outcome(confirmed) == "cargado"
 
     record = Application(gateway.get_account(account_id)).documents[docs.IDENTIFICACION]
     assert record.content_type == "image/jpeg" and record.original_name == "IMG_0042.jpg"

@@ -25,6 +25,8 @@ def unit_settings(**changes) -> Settings:
         s3=S3Settings(endpoint_url=None, bucket="b", region="us-east-1", access_key=None, secret_key=None, sse=None),
         smtp=SmtpSettings(host="127.0.0.1", port=1, sender="usuarios.externos@anam.gob.mx", sender_name="ANAM",
                           user=None, password=None, starttls=False, ssl=False),
+        # The confirmation answers at once (202) unless a test asks it to wait for the check (test_direct_uploads).
+        direct_upload_wait_s=0.0,
     )
     return base.with_changes(**changes)
 

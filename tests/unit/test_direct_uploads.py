@@ -3,6 +3,7 @@ the receipt, the check after the answer, what the page and "Enviar a validación
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.documents import direct_uploads
 from registro.documents.service import in_background
-from tests.support import files
+from tests.support import files, hostile_files
 from tests.support.applications import (create_application, csrf_token, direct_upload, path_of, upload,
                                         upload_valid_documents)
 from tests.unit.conftest import unit_settings
@@ -255,7 +256,7 @@ class ProcessDied(BaseException):
 def test_a_check_lost_with_its_process_is_taken_up_by_the_next_view(client, fakes, opened, monkeypatch):
     account_id, link = opened
     lost = []
-    def dies_once_marked(identity, storage, marks, settings, receipt, marking, after_store=None):
+    def dies_once_marked(identity, storage, marks, settings, receipt, marking, after_store=None, recorded=None):
         marking.result()
         raise ProcessDied()
 
@@ -382,3 +383,128 @@ def test_a_link_replaced_after_the_url_was_issued_makes_the_check_refuse_the_fil
     assert pending.pop()() == direct_uploads.REFUSED
     assert _doc_keys(fakes.storage) == [] and docs.CURP not in _application(fakes, account_id).documents
     assert "Este enlace fue reemplazado" in client.get(path_of(new_link)).get_data(as_text=True)
+
+
+# --- the confirmation waits for a check that ends in time (DIRECT_UPLOAD_WAIT_SECONDS) ------------------
+@pytest.fixture
+def waiting_app(fakes):
+    return create_app({"SETTINGS": _settings(direct_upload_wait_s=5.0), "ADAPTERS": fakes, "TESTING": True})
+
+
+def test_a_check_that_ends_in_time_is_answered_with_its_outcome(waiting_app, fakes, jobs):
+    """No polling: the answer carries the outcome, the page says the document was loaded."""
+    settings = waiting_app.extensions["registro.settings"]
+    account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    client = waiting_app.test_client()
+    data = files.pdf_bytes(padding=300 * 1024)
+    confirmed = direct_upload(client, link, docs.RESPONSIVA, data, fakes.storage.browser_put)[2]
+    assert confirmed.status_code == 200 and confirmed.get_json()["resultado"] == direct_uploads.DONE
+    assert all(job.done() for job in jobs)
+    assert _application(fakes, account_id).documents[docs.RESPONSIVA].size == len(data)
+    assert "Se cargó el documento «Responsiva firmada»." in client.get(path_of(link)).get_data(as_text=True)
+
+    refused = direct_upload(client, link, docs.CURP, files.elf_bytes(), fakes.storage.browser_put)[2]
+    assert refused.status_code == 200 and refused.get_json()["resultado"] == direct_uploads.REFUSED
+    assert "debe ser PDF, JPEG o PNG" in client.get(path_of(link)).get_data(as_text=True)
+
+
+def test_a_check_that_outlasts_the_wait_is_answered_still_checking_then_polled(fakes, jobs, monkeypatch):
+    app = create_app({"SETTINGS": _settings(direct_upload_wait_s=0.05), "ADAPTERS": fakes, "TESTING": True})
+    settings = app.extensions["registro.settings"]
+    account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    client = app.test_client()
+    release = threading.Event()
+    real_check = direct_uploads._read_back_and_check
+
+    def slow(*args):
+        assert release.wait(30)
+        return real_check(*args)
+
+    monkeypatch.setattr(direct_uploads, "_read_back_and_check", slow)
+    confirmed = direct_upload(client, link, docs.RESPONSIVA, files.pdf_bytes(), fakes.storage.browser_put)[2]
+    assert confirmed.status_code == 202 and "resultado" not in confirmed.get_json()
+    assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "revisando"}
+    release.set()
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
+    assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "cargado"}
+    assert docs.RESPONSIVA in _application(fakes, account_id).documents
+
+
+# --- the check runs as the object is read back ----------------------------------------------------------
+@pytest.mark.parametrize("name, data, expected", [
+    ("pdf", files.pdf_bytes(padding=3 * MiB), "application/pdf"),
+    ("jpeg", files.jpeg_bytes(), "image/jpeg"),
+    ("png", files.png_bytes(), "image/png"),
+])
+def test_the_read_back_is_checked_as_it_arrives_and_spooled_whole(fakes, name, data, expected):
+    from registro.spool import CountingSpool
+
+    fakes.storage.put("k", data, content_type="application/octet-stream")
+    spool = CountingSpool(limit=10 * MiB)
+    assert direct_uploads._read_back_and_check(fakes.storage, "k", spool) == expected
+    spool.seek(0)
+    assert (spool.size, spool.sha256, spool.read()) == (len(data), __import__("hashlib").sha256(data).hexdigest(), data)
+
+
+@pytest.mark.parametrize("name", sorted(hostile_files.CORPUS_BUILDERS))
+def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name):
+    """The check fed piece by piece as S3 sends the object refuses each file of the corpus with the message
+    the form upload gives for it (a type no check streams is left to store_document's detection)."""
+    from registro.domain import filetypes
+    from registro.spool import CountingSpool
+
+    data = hostile_files.build(name)
+    fakes.storage.put("k", data, content_type="application/octet-stream")
+    with pytest.raises(filetypes.UnreadableFile) as whole:
+        filetypes.inspect(io.BytesIO(data))
+    try:
+        checked = direct_uploads._read_back_and_check(fakes.storage, "k", CountingSpool(limit=10 * MiB))
+    except filetypes.UnreadableFile as streamed:
+        assert streamed.message == whole.value.message
+    else:
+        assert checked is None and filetypes.sniff(data[:filetypes.SNIFF_BYTES]) not in (
+            filetypes.PDF, filetypes.JPEG, filetypes.PNG)
+
+
+def test_a_read_back_over_the_limit_stops_the_check(fakes):
+    from registro.spool import CountingSpool, FileTooLarge
+
+    fakes.storage.put("k", files.pdf_bytes(padding=3 * MiB), content_type="application/octet-stream")
+    with pytest.raises(FileTooLarge):
+        direct_uploads._read_back_and_check(fakes.storage, "k", CountingSpool(limit=2 * MiB))
+
+
+def test_a_heic_is_read_back_whole_and_left_to_the_conversion(fakes):
+    from registro.spool import CountingSpool
+
+    heic = b"\x00\x00\x00\x18ftypheic" + bytes(2000)
+    fakes.storage.put("k", heic, content_type="application/octet-stream")
+    spool = CountingSpool(limit=10 * MiB)
+    assert direct_uploads._read_back_and_check(fakes.storage, "k", spool) is None
+    spool.seek(0)
+    assert spool.read() == heic
+
+
+def test_the_outcome_is_answered_before_the_replaced_object_is_deleted(waiting_app, fakes, jobs, monkeypatch):
+    """The record's write is the outcome: the deletion of the document it replaced goes on after the answer."""
+    from registro.documents import service
+
+    settings = waiting_app.extensions["registro.settings"]
+    account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    client = waiting_app.test_client()
+    assert direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2].status_code == 200
+    first = _application(fakes, account_id).documents[docs.CURP].key
+    release, real_delete = threading.Event(), service.delete_quietly
+
+    def slow_delete(*args):
+        assert release.wait(30)
+        return real_delete(*args)
+
+    monkeypatch.setattr(service, "delete_quietly", slow_delete)
+    confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(pages=2), fakes.storage.browser_put)[2]
+    assert confirmed.status_code == 200 and confirmed.get_json()["resultado"] == direct_uploads.DONE
+    second = _application(fakes, account_id).documents[docs.CURP].key
+    assert second != first and first in fakes.storage.objects  # answered while the old object is still there
+    release.set()
+    assert [job.result(timeout=30) for job in jobs][-1] == direct_uploads.DONE
+    assert _doc_keys(fakes.storage) == [second]

@@ -169,19 +169,26 @@ def test_children_that_answered_are_collected_off_the_callers_path(monkeypatch):
     import time
 
     handed, real_reap = [], sandbox._reap
+    used, real_take = [], sandbox._take_child
 
     def reap(process):
         handed.append(process)
         real_reap(process)
 
+    def take():
+        child = real_take()
+        used.append(child.process)
+        return child
+
     monkeypatch.setattr(sandbox, "_reap", reap)
+    monkeypatch.setattr(sandbox, "_take_child", take)
     for _ in range(4):
         assert sandbox.run(parsers.echo, b"abc") == 3
     deadline = time.monotonic() + 10
-    while len(handed) < 4 and time.monotonic() < deadline:
+    while not all(any(p is h for h in handed) for p in used) and time.monotonic() < deadline:
         time.sleep(0.01)  # polling the reaper's progress, with a deadline
-    assert len(handed) == 4
-    for process in handed:
+    assert len(used) == 4 and all(any(p is h for h in handed) for p in used)
+    for process in used:
         while time.monotonic() < deadline:
             try:
                 process.pid  # raises once close() ran

@@ -44,8 +44,8 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
-    def open(self, key: str) -> Iterator[bytes]:
-        """The object's bytes in chunks, for streaming it to a browser."""
+    def open(self, key: str, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+        """The object's bytes in chunks of up to `chunk_bytes`, for streaming it to a browser (or to a check)."""
         ...
 
     def head(self, key: str) -> StoredObject: ...
@@ -131,10 +131,10 @@ class S3Store:
         with _s3_errors(key):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
-    def open(self, key: str) -> Iterator[bytes]:
+    def open(self, key: str, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
         with _s3_errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return body.iter_chunks(64 * 1024)
+        return body.iter_chunks(chunk_bytes)
 
     def head(self, key: str) -> StoredObject:
         with _s3_errors(key):

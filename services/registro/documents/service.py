@@ -180,13 +180,17 @@ def in_background(func: Callable[[], T]) -> Future[T]:
 def store_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
                    upload: Upload, details: dict[str, str] | None = None, *, stored_at: str | None = None,
                    still_wanted: Callable[[], bool] | None = None,
-                   after_store: Callable[[Application, str, DocumentRecord], None] | None = None) -> DocumentRecord:
+                   after_store: Callable[[Application, str, DocumentRecord], None] | None = None,
+                   content_checked: str | None = None, recorded: Callable[[], None] | None = None) -> DocumentRecord:
     """Checks the content, stores the object, then points the application's record to it.
 
     `stored_at`: the object is already in S3 under that key (a browser's direct upload, whose bytes
     `upload` read back): nothing is put, and a refusal deletes that object. `still_wanted` is asked
     under the edit lock, before the record is written; False refuses (a newer upload of the same
     document was started meanwhile). `after_store` is called once the record points to the document.
+    `content_checked`: the type these very bytes were checked as already (a direct upload's check runs as
+    the object is read back); their content is then not checked again. `recorded` is called as soon as the
+    record points to the document, before the object it replaced is deleted.
 
     Raises DocumentNotAllowed, filetypes.UnreadableFile, StorageUnavailable, ApplicationBusy or
     keycloak_ext.IdentityError.
@@ -217,8 +221,10 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         "document-kind": kind,
         "application-id": application.id,
     }
-    check_reader = upload.second_reader()
-    if check_reader is None:  # one reader only: check first, then put, one after the other
+    if content_checked is not None and content_checked != content_type:  # not these bytes: check them
+        content_checked = None
+    check_reader = None if content_checked else upload.second_reader()
+    if check_reader is None and not content_checked:  # one reader only: check first, then put, one after the other
         filetypes.verify(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
     if problems is None and photo_intake.measured(kind, content_type):  # an ID photo's blur, glare, pixels: advice
@@ -249,11 +255,13 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
             documents[kind] = record
             return {"attributes": {"documentos": documents_attribute(documents)}}
 
-        recorded: list[bool] = []
+        written: list[bool] = []
         cleanup: list[Future] = []
 
         def delete_replaced() -> None:  # the record points to the new object: its deletion overlaps the release
-            recorded.append(True)
+            written.append(True)
+            if recorded is not None:
+                recorded()
             if replaced and replaced[0].key != key:
                 old_key = replaced[0].key
                 cleanup.append(in_background(lambda: delete_quietly(storage, old_key, "documento reemplazado")))
@@ -263,7 +271,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         # `add` may wait for the put and the check, holding the application's lock meanwhile.
         update_record(identity, application.id, add, written=delete_replaced)
     except BaseException:
-        if recorded:
+        if written:
             raise  # whatever failed after the write, the record points to the new object: it stays
         settle(stored)  # the put must be over before its object is deleted (and the spool closed)
         settle(checked)

@@ -217,10 +217,17 @@ def confirm_direct_upload(token: str, kind: str):
         receipt = direct_uploads.read_receipt(s, request.form.get("recibo", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         return _json_refusal(notice="La carga expiró o no es válida. Cargue el archivo de nuevo.")
-    direct_uploads.confirm(a.identity, a.storage, a.upload_markers, s, receipt, after_store=_after_store())
-    return jsonify(pagina=url_for(".page", token=token, _anchor=f"documento-{kind}"),
-                   estado=url_for(".direct_upload_state", token=token, kind=kind,
-                                  subida=direct_uploads.state_token(s, receipt))), 202
+    check = direct_uploads.confirm(a.identity, a.storage, a.upload_markers, s, receipt, after_store=_after_store())
+    answer = {"pagina": url_for(".page", token=token, _anchor=f"documento-{kind}"),
+              "estado": url_for(".direct_upload_state", token=token, kind=kind,
+                                subida=direct_uploads.state_token(s, receipt))}
+    ended = direct_uploads.ended_within(check, s.direct_upload_wait_s)
+    outcome = direct_uploads.state_of(a.upload_markers, receipt) if ended else direct_uploads.CHECKING
+    if outcome == direct_uploads.CHECKING:
+        return jsonify(answer), 202  # still being checked: the script polls "estado"
+    if outcome == direct_uploads.DONE:  # the script shows the page next: it says so, as after a form upload
+        flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
+    return jsonify(answer | {"resultado": outcome}), 200
 
 
 @bp.get("/activacion/<token>/documentos/<kind>/estado")

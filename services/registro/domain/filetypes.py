@@ -9,7 +9,7 @@ always through `registro.filecheck`, which runs them in a bounded child process.
 """
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -71,6 +71,14 @@ def verify(stream: BinaryIO, content_type: str) -> None:
         check_upload(stream, content_type)
     finally:
         stream.seek(0)
+
+
+def verify_chunks(chunks: Iterable[bytes], content_type: str) -> None:
+    """`verify` for a file still arriving in chunks (a direct upload read back from S3): the bounded child
+    receives it as it comes, so the check ends soon after its last byte."""
+    from registro.filecheck import check_chunks
+
+    check_chunks(chunks, content_type)
 
 
 def inspect(stream: BinaryIO) -> str:

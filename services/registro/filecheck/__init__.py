@@ -7,7 +7,7 @@ a file the review page can read, and a file the review page cannot read was neve
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 from registro.domain.filetypes import LABELS, PDF, UnreadableFile
 from registro.filecheck import parsers, sandbox
@@ -50,7 +50,12 @@ def check_upload(stream: BinaryIO, content_type: str) -> None:
         stream.seek(0)
 
 
-def _check(stream: BinaryIO, content_type: str) -> None:
+def check_chunks(chunks: Iterable[bytes], content_type: str) -> None:
+    """`check_upload` of a file arriving in chunks: the child receives them as they are yielded."""
+    return _check(chunks, content_type)
+
+
+def _check(stream: BinaryIO | Iterable[bytes], content_type: str) -> None:
     if content_type == PDF:
         verdict, _ = _run(parsers.check_pdf, stream, damaged=PDF_DAMAGED, exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX])
         if verdict != parsers.OK:

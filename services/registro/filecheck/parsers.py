@@ -16,6 +16,7 @@ import zipfile
 # of address space each): on a many-core host the sandbox's child would start over its memory cap. The
 # parses are single-threaded; the forkserver inherits this when it starts after this import.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import hyperscan  # noqa: E402
 import simplejpeg  # noqa: E402 - after the variable above
 from PIL import Image
 from pypdf import PdfReader
@@ -58,15 +59,83 @@ _NAME = re.compile(rb"/([^\s/<>\[\]()%{}]+)")
 _HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
 # Markup a browser would run if the file were ever sniffed as HTML, in any position. Only
 # tokens of five or more bytes: shorter ones (e.g. "<svg") turn up by chance in megabytes of
-# compressed pixels and would refuse honest photos.
-_MARKUP_TAG = re.compile(rb"<\s*(?:script|html|iframe|object|embed|body)\b|<\?php", re.IGNORECASE)
+# compressed pixels and would refuse honest photos. Matched in a lowered copy (see _markup).
+_MARKUP_TAG = re.compile(rb"<\s*(?:script|html|iframe|object|embed|body)\b|<\?php")
+_SCRIPT_SCHEME = b"javascript:"
+
+
+# The same three patterns for Hyperscan (the maintained multi-pattern scanner: one pass over the whole file,
+# also piece by piece as the file arrives, matches across pieces included): it finds no fewer matches than
+# the regular expression above, so a file in which it finds none has no markup in any part the exact scans
+# below would search, and they are skipped. It finds one in a file that is not a polyglot only where
+# compressed bytes spell a 5-byte token by chance (about once in 10^5 files of 10 MiB): then the exact
+# scans decide.
+_SCAN_PATTERNS = (rb"<\s*(?:script|html|iframe|object|embed|body)\b", rb"<\?php", rb"javascript:")
+
+
+def _scanner() -> hyperscan.Database:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_STREAM)
+    database.compile(expressions=list(_SCAN_PATTERNS), ids=list(range(len(_SCAN_PATTERNS))),
+                     elements=len(_SCAN_PATTERNS),
+                     flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(_SCAN_PATTERNS))
+    return database
+
+
+_SCANNER = _scanner()  # compiled once, in the fork server: every child inherits it
+# The parses that take `markup_seen`: the sandbox's child scans the file for them as it receives it.
+SCANNED_AS_RECEIVED = frozenset({"check_pdf", "check_image"})
+
+
+class MarkupScan:
+    """Whether a file holds markup anywhere, fed piece by piece (the sandbox feeds it as the file arrives)."""
+
+    def __init__(self) -> None:
+        self.found = False
+        self._stream = _SCANNER.stream(match_event_handler=self._matched)
+        self._stream.__enter__()
+        self._open = True
+
+    def _matched(self, *_args) -> int:
+        self.found = True
+        return 1  # one match is enough: stop
+
+    def feed(self, piece: bytes | memoryview) -> None:
+        if self._open and not self.found:
+            try:
+                self._stream.scan(bytes(piece) if isinstance(piece, memoryview) else piece)
+            except hyperscan.ScanTerminated:
+                pass
+
+    def close(self) -> bool:
+        """Ends the scan (matches at the very end count); whether markup was found."""
+        if self._open:
+            self._open = False
+            try:
+                self._stream.__exit__(None, None, None)
+            except hyperscan.ScanTerminated:
+                pass
+        return self.found
+
+
+def markup_anywhere(data: bytes | memoryview) -> bool:
+    scan = MarkupScan()
+    scan.feed(data)
+    return scan.close()
 
 
 def _markup(data: bytes | memoryview) -> bool:
-    """`<script`, `<html`… or `javascript:`, in any case. Two passes, because one case-insensitive
-    alternation that does not start with "<" cannot skip ahead and costs ~15 ms per MiB (a 10 MiB upload
-    spent 0.4 s here); the tags are found from their "<" (~0.5 ms per MiB), the scheme in a lowered copy."""
-    return bool(_MARKUP_TAG.search(data)) or b"javascript:" in bytes(data).lower()
+    """`<script`, `<html`… or `javascript:`, in any case."""
+    if not markup_anywhere(data):
+        return False
+    lowered = bytes(data).lower()
+    return _markup_within(lowered, 0, len(lowered))
+
+
+def _markup_within(lowered: bytes, start: int, end: int) -> bool:
+    """The same, in lowered[start:end] (the file lowered once, its pieces searched in place: no copy of
+    a 10 MiB body). One case-insensitive alternation that does not start with "<" cannot skip ahead
+    and costs ~15 ms per MiB; the tags are found from their "<", the scheme with bytes.find."""
+    return bool(_MARKUP_TAG.search(lowered, start, end)) or lowered.find(_SCRIPT_SCHEME, start, end) >= 0
 
 
 # A URI that runs script when followed. Browsers drop tabs, line breaks and leading spaces or control
@@ -83,18 +152,27 @@ _ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
 # --- PDF --------------------------------------------------------------------------------------
-def check_pdf(data: bytes) -> tuple[str, str | None]:
+def check_pdf(data: bytes, markup_seen: bool | None = None) -> tuple[str, str | None]:
     """(verdict, text of the first pages or None). The text is what the review page shows and
-    compares; it is extracted by the very parse that decides the file is acceptable."""
+    compares; it is extracted by the very parse that decides the file is acceptable.
+    `markup_seen`: whether the scan of the whole file as it arrived (MarkupScan) found markup; None:
+    scanned here. Where it found none, no part of the file is searched for markup again."""
+    if markup_seen is None:
+        markup_seen = markup_anywhere(data)
     outside, unfiltered = _outside_streams(data)
-    if _is_zip(data) or _markup(outside) or any(_markup(body) for body in unfiltered):
+    if _is_zip(data):
         return POLYGLOT, None
+    if markup_seen:
+        lowered = data.lower()
+        if _markup(outside) or any(_markup_within(lowered, start, end) for start, end in unfiltered):
+            return POLYGLOT, None
+        del lowered
     if _raw_active(outside) or _script_uri(_decoded_strings(outside)):
         return ACTIVE, None
     reader = PdfReader(io.BytesIO(data), strict=True)
     if reader.is_encrypted:
         return ENCRYPTED, None
-    verdict = _walk(reader)
+    verdict = _walk(reader, scanned=(data, unfiltered), markup_seen=markup_seen)
     if verdict != OK:
         return verdict, None
     pages = reader.pages
@@ -104,16 +182,15 @@ def check_pdf(data: bytes) -> tuple[str, str | None]:
     return OK, (text if text.strip() else None)
 
 
-def _outside_streams(data: bytes) -> tuple[bytes, list[memoryview]]:
-    """The file without its stream bodies, and the bodies of the streams whose dictionary names no
-    /Filter. Compressed data is random bytes and would match any short token by chance; what a viewer
+def _outside_streams(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The file without its stream bodies, and where the bodies of the streams whose dictionary names no
+    /Filter begin and end. Compressed data is random bytes and would match any short token by chance; what a viewer
     interprets as objects is outside them. An unfiltered body is the file's bytes as written: a browser
     sniffing the file would read an HTML page there, so it is scanned for markup (the walk below checks
     the streams it parses again, exactly). (bytes.find, not a regular expression: a lazy `.*?` over
     10 MB of random bytes costs half a second.)"""
     parts: list[bytes] = []
-    unfiltered: list[memoryview] = []
-    view = memoryview(data)
+    unfiltered: list[tuple[int, int]] = []
     pos = 0
     while True:
         start = data.find(b"stream", pos)
@@ -131,10 +208,19 @@ def _outside_streams(data: bytes) -> tuple[bytes, list[memoryview]]:
             break
         header = data.rfind(b"obj", pos, start)
         if b"/Filter" not in data[header if header >= 0 else pos:start]:
-            unfiltered.append(view[after:end])
+            unfiltered.append(_without_eols(data, after, end))
         parts.append(data[pos:start] + b"stream endstream")
         pos = end + 9
     return b"".join(parts), unfiltered
+
+
+def _without_eols(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """A stream body's span without the end of line after "stream" and before "endstream": the bytes a
+    reader takes as the stream's data when its /Length is honest (then the walk need not search them again)."""
+    start += 2 if data[start:start + 2] == b"\r\n" else 1 if data[start:start + 1] in (b"\r", b"\n") else 0
+    end -= 2 if end - start >= 2 and data[end - 2:end] == b"\r\n" else \
+        1 if end > start and data[end - 1:end] in (b"\r", b"\n") else 0
+    return start, end
 
 
 def _raw_active(outside: bytes) -> bool:
@@ -195,13 +281,17 @@ def _link_allowed(value) -> bool:
     return not colon or "/" in scheme or scheme.lower() in _LINK_SCHEMES  # no colon, or before a path: relative
 
 
-def _walk(reader: PdfReader) -> str:
+def _walk(reader: PdfReader, scanned: tuple[bytes, list[tuple[int, int]]] = (b"", []), *,
+          markup_seen: bool = True) -> str:
     """Every object the file defines, including those inside object streams, each visited once
     (so self-references end), iteratively (so nesting depth costs no stack). What the document
     uses (reachable from the trailer) must parse; objects only the cross-reference table lists
     are inspected too, but one that does not parse is skipped (sloppy writers leave such
-    leftovers; the raw scan above still sees the uncompressed ones)."""
-    state = {"seen": set(), "visited": 0, "inflated": 0}
+    leftovers; the raw scan above still sees the uncompressed ones). `scanned`: the file and the spans of
+    the unfiltered bodies the raw scan searched for markup already; a stream whose bytes are exactly one
+    of them is not searched again (a 10 MiB body costs a comparison, not a second search); with
+    `markup_seen` False none is: an unfiltered stream's bytes are bytes of the file, which holds no markup."""
+    state = {"seen": set(), "visited": 0, "inflated": 0, "scanned": scanned if markup_seen else None}
     verdict = _visit([reader.trailer], state, tolerant=False)
     if verdict != OK:
         return verdict
@@ -234,7 +324,7 @@ def _visit(pending: list, state: dict, *, tolerant: bool) -> str:
                 state["inflated"] += len(decode_stream_data(obj))  # raises LimitReachedError past 75 MB
                 if state["inflated"] > _MAX_INFLATED_BYTES:
                     return TOO_COMPLEX
-            elif isinstance(obj, StreamObject) and _markup(obj.get_data()):
+            elif isinstance(obj, StreamObject) and _unscanned_markup(obj.get_data(), state["scanned"]):
                 return POLYGLOT  # unfiltered: these bytes are in the file as they are
             if isinstance(obj, DictionaryObject):
                 for key, value in obj.items():
@@ -262,16 +352,25 @@ def _visit(pending: list, state: dict, *, tolerant: bool) -> str:
     return OK
 
 
+def _unscanned_markup(body: bytes, scanned: tuple[bytes, list[tuple[int, int]]] | None) -> bool:
+    if scanned is None:
+        return False  # the whole file holds no markup
+    data, spans = scanned
+    if any(end - start == len(body) and data.startswith(body, start) for start, end in spans):  # memcmp, no copy
+        return False  # searched already, byte for byte the same (and found clean, or the check had ended)
+    return _markup(body)
+
+
 # --- images -------------------------------------------------------------------------------------
 _PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def check_image(data: bytes, content_type: str) -> tuple[str, tuple[int, int] | None]:
+def check_image(data: bytes, content_type: str, markup_seen: bool | None = None) -> tuple[str, tuple[int, int] | None]:
     """(verdict, (width, height)). Dimensions come from the header before anything is decoded;
     the decode that proves the pixel data is sound is bounded: JPEG at 1/8 scale (DCT draft),
     so a 48-megapixel photo costs a 0.75-megapixel bitmap."""
-    if _is_zip(data) or _markup(data) or b"%PDF-" in data:
+    if _is_zip(data) or (markup_seen is not False and _markup(data)) or b"%PDF-" in data:
         return POLYGLOT, None
     # This child is single-threaded: changing the warning filter here is safe (in a gunicorn
     # worker with threads, warnings.catch_warnings() is not). Our own cap below decides.
@@ -320,6 +419,27 @@ def _is_zip(data: bytes) -> bool:
 
 def echo(data: bytes) -> int:  # the sandbox's own cost (benchmark, warm-up)
     return len(data)
+
+
+def warm_up() -> None:
+    """A spare child's first parses, of small files of our own, while it waits for its job: the code
+    and data of the parsers it touches are copied from the fork server's pages now (copy-on-write),
+    not while an applicant waits."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)
+    stream = DecodedStreamObject()
+    stream.set_data(b"\x00" * 4096)
+    writer._root_object[NameObject("/Relleno")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    check_pdf(out.getvalue())
+    for fmt, content_type in (("JPEG", "image/jpeg"), ("PNG", "image/png")):
+        image = io.BytesIO()
+        Image.new("RGB", (64, 48), (105, 28, 50)).save(image, format=fmt)
+        check_image(image.getvalue(), content_type)
 
 
 # --- identity documents (registro.documents.reading; imported on first use: OCR models are heavy) --

@@ -9,6 +9,10 @@ threads cannot safely change. So every parse runs in a child that
 - is forked from a small *forkserver* that has already imported the parsers, so a check
   costs a fork and a pipe round trip, not an interpreter start (measured in
   benchmarks/bench_filecheck.py);
+- is forked *before* its job: each worker keeps one spare child waiting, which has already
+  parsed a small file of our own (so the copy-on-write faults of a fresh fork and the parsers'
+  first-use costs are paid while nobody waits), and receives its job, its limits and its file
+  when a check comes; the next spare is forked in the background;
 - has its address space, CPU time, file writes and open files capped with `setrlimit`
   before it reads a byte, and is killed when it overruns the wall-clock timeout;
 - runs one job and exits, so nothing a hostile file did survives it.
@@ -28,13 +32,13 @@ import time
 from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable
 
 # A file on disk (an upload's spool) is handed to the child as a read-only descriptor, which the
 # child reads itself: no copy of its bytes passes through the worker. Anything else (bytes, a
 # file held in memory) goes to the child in pieces of this size: the worker never holds a whole
 # 10 MiB upload (nor a pickled copy of it) in memory.
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024
 
 # The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
 # the parsers take about 100 MiB of address space; 768 MiB leaves room for both, and stops a
@@ -94,15 +98,18 @@ def _main_is_a_file() -> bool:
 
 
 def warm_up() -> None:
-    """Starts this worker's fork server now rather than on the first upload (about 1 s)."""
+    """Starts this worker's fork server now rather than on the first upload (about 1 s), and its
+    first spare child."""
     from registro.filecheck import parsers
 
     run(parsers.echo, b"")
 
 
-def run(func: Callable[..., Any], source: bytes | BinaryIO, *args: Any, limits: Limits = Limits()) -> Any:
+def run(func: Callable[..., Any], source: bytes | BinaryIO | Iterable[bytes], *args: Any,
+        limits: Limits = Limits()) -> Any:
     """`func(data, *args)` in a limited child, `data` being the bytes of `source` (read from
-    its current position). `func` must be a module-level function of
+    its current position; an iterable of chunks is sent as it yields them, so the child receives
+    a file while it is still arriving). `func` must be a module-level function of
     `registro.filecheck.parsers` (looked up by name in the child). Returns its result;
     exceptions raised by `func` come back as SandboxFailed("crashed", their type name)."""
     if not _slots.acquire(timeout=QUEUE_SECONDS):
@@ -113,29 +120,20 @@ def run(func: Callable[..., Any], source: bytes | BinaryIO, *args: Any, limits: 
         _slots.release()
 
 
-def _chunks(source: bytes | BinaryIO):
+def _chunks(source: bytes | BinaryIO | Iterable[bytes]):
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source)
         for start in range(0, len(view), CHUNK_BYTES):
             yield view[start:start + CHUNK_BYTES]
         return
+    if not hasattr(source, "read"):  # chunks as they arrive (a direct upload read back from S3)
+        for chunk in source:
+            view = memoryview(chunk)
+            for start in range(0, len(view), CHUNK_BYTES):
+                yield view[start:start + CHUNK_BYTES]
+        return
     while chunk := source.read(CHUNK_BYTES):
         yield chunk
-
-
-class _Descriptor:
-    """A file descriptor that travels to the child as the child's own copy (the way multiprocessing
-    sends a Connection); it arrives as a plain int."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __reduce__(self):
-        return _inherited, (reduction.DupFd(self.fd),)
-
-
-def _inherited(dup) -> int:
-    return dup.detach()
 
 
 def _readonly_descriptor(source: bytes | BinaryIO) -> tuple[int, int] | None:
@@ -154,24 +152,114 @@ def _readonly_descriptor(source: bytes | BinaryIO) -> tuple[int, int] | None:
         return None
 
 
-def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits) -> Any:
-    ctx = _get_context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    data_in, data_out = ctx.Pipe(duplex=False)
-    on_disk = _readonly_descriptor(source)
-    given = (_Descriptor(on_disk[0]), on_disk[1]) if on_disk else None
-    process = ctx.Process(target=_child_main, args=(sender, data_in, name, args, limits, given), daemon=True)
-    try:
-        process.start()
-    except OSError as exc:  # fork refused (no memory, process limit)
-        for end in (receiver, sender, data_in, data_out):
+class _Child:
+    """A child forked ahead of its job: it waits on `control` (a socket pair, so a descriptor can
+    travel on it) for the job, reads the file from `data_out`'s pipe or from the descriptor sent, and
+    answers on `control`."""
+
+    def __init__(self, ctx: Any, *, spare: bool = False) -> None:
+        self.control, child_control = ctx.Pipe(duplex=True)
+        data_in, self.data_out = ctx.Pipe(duplex=False)
+        _widen(self.data_out)
+        self.process = ctx.Process(target=_child_main, args=(child_control, data_in, spare), daemon=True)
+        self.owner = os.getpid()
+        try:
+            self.process.start()
+        except OSError:  # fork refused (no memory, process limit)
+            for end in (self.control, self.data_out):
+                end.close()
+            raise
+        finally:
+            child_control.close()
+            data_in.close()
+
+    def discard(self) -> None:
+        for end in (self.control, self.data_out):
             end.close()
-        raise SandboxFailed("unavailable") from exc
+        _reap_later(self.process)
+
+
+_F_SETPIPE_SZ = 1031  # Linux's fcntl to size a pipe's buffer
+PIPE_BYTES = 1024 * 1024  # the default maximum an unprivileged process may ask (/proc/sys/fs/pipe-max-size)
+
+
+def _widen(connection: Connection) -> None:
+    """A file's pieces cross the pipe in 1 MiB turns instead of the default 64 KiB: 16 times fewer
+    switches between the worker writing and the child reading (10 MiB: ≈ 18 ms → a few)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(connection.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, OSError):
+        pass  # another system, or a lower limit: the default buffer works, only slower
+
+
+_spare_lock = threading.Lock()
+_spare: _Child | None = None
+_forking_spare = False
+
+
+def _take_child() -> _Child:
+    """This worker's spare child (a fresh one is forked in the background for the next check), or
+    a child forked now when there is none ready (two checks at once, the first check)."""
+    global _spare
+    with _spare_lock:
+        child, _spare = _spare, None
+    if child is not None and (child.owner != os.getpid() or not child.process.is_alive()):
+        if child.owner == os.getpid():
+            child.discard()
+        child = None
+    _fork_spare_later()
+    return child if child is not None else _Child(_get_context())
+
+
+def _fork_spare_later() -> None:
+    global _forking_spare
+    with _spare_lock:
+        if _forking_spare or (_spare is not None and _spare.owner == os.getpid()):
+            return
+        _forking_spare = True
+
+    def fork() -> None:
+        global _spare, _forking_spare
+        try:
+            child = _Child(_get_context(), spare=True)
+        except OSError:
+            child = None
+        with _spare_lock:
+            _forking_spare = False
+            if child is not None and _spare is None:
+                _spare, child = child, None
+        if child is not None:
+            child.discard()
+
+    threading.Thread(target=fork, name="filecheck-spare", daemon=True).start()
+
+
+def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits) -> Any:
+    on_disk = _readonly_descriptor(source)
+    try:
+        try:
+            child = _take_child()
+        except OSError as exc:
+            raise SandboxFailed("unavailable") from exc
+        try:
+            child.control.send((name, args, limits, on_disk[1] if on_disk else None))
+            if on_disk:
+                reduction.send_handle(child.control, on_disk[0], child.process.pid)
+        except OSError:  # the spare died while it waited (killed from outside): a fresh one
+            child.discard()
+            try:
+                child = _Child(_get_context())
+                child.control.send((name, args, limits, on_disk[1] if on_disk else None))
+                if on_disk:
+                    reduction.send_handle(child.control, on_disk[0], child.process.pid)
+            except OSError as exc:
+                raise SandboxFailed("unavailable") from exc
     finally:
         if on_disk:
             os.close(on_disk[0])  # the child has its own copy
-    sender.close()
-    data_in.close()
+    process, control, data_out = child.process, child.control, child.data_out
     # One deadline for the whole job, feeding the bytes included: a child that stops reading
     # is killed, which unblocks the writer below.
     deadline = time.monotonic() + limits.timeout_seconds
@@ -196,10 +284,10 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
             raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
         finally:
             data_out.close()
-        if not receiver.poll(max(0.0, deadline - time.monotonic())):
+        if not control.poll(max(0.0, deadline - time.monotonic())):
             raise SandboxFailed("timeout")
         try:
-            status, value = receiver.recv()
+            status, value = control.recv()
         except (EOFError, OSError) as exc:  # killed by a limit (SIGKILL, SIGXCPU) before answering
             raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
         if status != "ok":
@@ -208,7 +296,7 @@ def _run_child(name: str, source: bytes | BinaryIO, args: tuple, limits: Limits)
         return value
     finally:
         watchdog.cancel()
-        receiver.close()
+        control.close()
         if answered:
             # The child exits right after answering; its exit status comes back through the fork
             # server, a round trip that costs milliseconds on a busy host: collected off this path.
@@ -248,36 +336,83 @@ def _reaper(children: queue.SimpleQueue) -> None:
             pass
 
 
-def _child_main(sender: Connection, data_in: Connection, name: str, args: tuple, limits: Limits,
-                given: tuple[int, int] | None = None) -> None:
+PREFAULT_BYTES = int(os.environ.get("FILECHECK_PREFAULT_MIB", "48")) * 1024 * 1024
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def _prefault_heap() -> None:
+    """The child's big buffers (the file, its lowered copy, the parser's copy of a stream: 10 MiB
+    each) come from heap pages faulted in now: a fresh process otherwise pays a page fault per 4 KiB
+    of each, about half of a 10 MiB check. glibc is told to serve them from the heap (not fresh
+    mmaps) and to keep freed memory."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    if not (libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 30)):
+        return
+    block = 4 * 1024 * 1024  # below the threshold: from the heap, whose freed top glibc now keeps
+    filled = [b"\x01" * block for _ in range(PREFAULT_BYTES // block)]  # written page by page
+    del filled
+
+
+def _release_heap() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    libc.malloc_trim(0)
+
+
+def _child_main(control: Connection, data_in: Connection, spare: bool = False) -> None:
     import resource
 
+    from registro.filecheck import parsers
+
+    if spare:  # nobody waits for it yet: first-use costs paid now, on small files of our own
+        try:
+            parsers.warm_up()
+            _prefault_heap()  # after the warm-up: the kept pages are the heap's top, which a trim can give back
+        except Exception:  # noqa: BLE001 - a warm-up that fails costs only its time
+            pass
+    try:
+        name, args, limits, position = control.recv()
+    except (EOFError, OSError):  # the worker is gone (or dropped this spare): nothing to do
+        os._exit(0)
+    if spare and limits.memory_bytes < MEMORY_BYTES:
+        _release_heap()  # a tighter cap than the spare was prepared for: its kept pages must not be room
+    # The limits bind before a byte of the file is read.
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # a parser has nothing to write
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from registro.filecheck import parsers
-
     try:
-        if given is not None:  # (descriptor, position) of the file on disk: read it here
+        scan = parsers.MarkupScan() if name in parsers.SCANNED_AS_RECEIVED else None
+        if position is not None:  # the file on disk: its descriptor follows the job; read it here
             data_in.close()
-            fd, position = given
-            with open(fd, "rb", closefd=True) as file:
+            with open(reduction.recv_handle(control), "rb", closefd=True) as file:
                 file.seek(position)
                 data = file.read()
+            if scan is not None:
+                scan.feed(data)
         else:
-            received = bytearray()
-            while chunk := data_in.recv_bytes():
-                received += chunk
+            # Scanned piece by piece as it arrives (a direct upload read back from S3 arrives over
+            # milliseconds): by the last piece the search for markup is over.
+            pieces = []
+            while piece := data_in.recv_bytes():
+                pieces.append(piece)
+                if scan is not None:
+                    scan.feed(piece)
             data_in.close()
-            data = bytes(received)
-        result = ("ok", getattr(parsers, name)(data, *args))
+            data = b"".join(pieces)
+            del pieces
+        extra = {"markup_seen": scan.close()} if scan is not None else {}
+        result = ("ok", getattr(parsers, name)(data, *args, **extra))
     except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
         result = ("error", type(exc).__name__)
     try:
-        sender.send(result)
+        control.send(result)
     except BaseException:  # noqa: BLE001 - the parent sees EOF and treats it as a crash
         pass
     finally:
-        sender.close()
+        control.close()
         os._exit(0)  # no atexit handlers, no flushing of inherited buffers

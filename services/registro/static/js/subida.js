@@ -1,8 +1,8 @@
 /* Activation page, progressive enhancement only: a document goes from the browser straight to S3
-   (workflow/direct_uploads.py). The service presigns a PUT of exactly this file's size, the
+   (documents/direct_uploads.py). The service presigns a PUT of exactly this file's size, the
    browser sends the file there with its progress shown, then confirms, and the service checks
-   the file in the background; this script waits for that check and shows the page with its
-   outcome. Without this script, or when any step before the confirmation fails (S3 unreachable,
+   the file, answering the confirmation with the outcome when the check ends within a few seconds;
+   otherwise this script waits for that check and then shows the page with its outcome. Without this script, or when any step before the confirmation fails (S3 unreachable,
    an error page), the form uploads through the service as before, and the service decides. */
 (function () {
   "use strict";
@@ -134,6 +134,8 @@
           });
         })
         .then(function (r) {
+          // 200: the check ended while the service waited for it (its outcome is on the page); 202: still checking.
+          if (r.status === 200) { confirmed = true; return null; }
           if (r.status !== 202) { throw new Error("confirmación " + r.status); }
           confirmed = true;
           say(form, texts.tRevisando);
