@@ -25,7 +25,9 @@ The form upload through the service (documents/views.py) stays the path without 
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -362,9 +364,10 @@ def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarker
 
     def finish(state: str, message: str = "") -> str:
         if not finished:
-            finished.append(_finish(marks, receipt, state, message))
-            if on_outcome is not None:
-                on_outcome(state)
+            finished.append(state)
+            holds = _finish(marks, receipt, state, message)
+            if on_outcome is not None:  # what the marker says, as the page's polling reads it
+                on_outcome(state if holds else _state_or_checking(marks, receipt))
         return finished[0]
 
     marking = None
@@ -495,25 +498,59 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool) -
     """Reads the object into `spool` (counted, hashed, bounded) and, when its first bytes announce a PDF,
     JPEG or PNG, checks its content at the same time: the bounded child receives each piece as S3 sends
     it, so the verdict comes soon after the last byte instead of a download and a check one after the
-    other. Returns the type checked (None: not checked here; store_document detects and checks).
+    other; the spool is written and hashed by a thread of its own meanwhile (both release the GIL).
+    Returns the type checked (None: not checked here; store_document detects and checks).
     Raises UnreadableFile (refused), FileTooLarge, ObjectMissing, StorageUnavailable."""
     pieces = iter(storage.open(key, READ_BACK_CHUNK))
-
-    def spooled(first: bytes):
-        spool.write(first)
-        yield first
-        for piece in pieces:
-            spool.write(piece)
-            yield piece
-
     first = next(pieces, b"")
     content_type = filetypes.sniff(first[:filetypes.SNIFF_BYTES]) if first else None
-    if content_type not in _STREAMED_CHECKS:
-        for _ in spooled(first):
-            pass
-        return None
-    filetypes.verify_chunks(spooled(first), content_type)
+    with _SpoolWriter(spool) as writer:
+        def spooled():
+            for piece in itertools.chain((first,), pieces):
+                writer.write(piece)
+                yield piece
+
+        if content_type not in _STREAMED_CHECKS:
+            for _ in spooled():
+                pass
+            return None
+        filetypes.verify_chunks(spooled(), content_type)
     return content_type
+
+
+class _SpoolWriter:
+    """Writes pieces into a spool on a thread of its own, in order; the size limit is enforced as they are
+    handed over (FileTooLarge at once), a failure of the write itself when the writer is closed."""
+
+    def __init__(self, spool: CountingSpool) -> None:
+        self.spool, self.queued = spool, 0
+        self._pieces: queue.SimpleQueue = queue.SimpleQueue()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="subida-spool", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            if self._failure is None:
+                try:
+                    self.spool.write(piece)
+                except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+                    self._failure = exc
+
+    def write(self, piece: bytes) -> None:
+        self.queued += len(piece)
+        if self.queued > self.spool.limit:
+            raise FileTooLarge(self.spool.limit)
+        self._pieces.put(piece)
+
+    def __enter__(self) -> _SpoolWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pieces.put(None)
+        self._thread.join()
+        if self._failure is not None and exc_info[1] is None:
+            raise self._failure
 
 
 def _names(marks: UploadMarkers, receipt: Receipt) -> bool:
@@ -522,19 +559,26 @@ def _names(marks: UploadMarkers, receipt: Receipt) -> bool:
     return found is None or found.receipt.key == receipt.key
 
 
-def _finish(marks: UploadMarkers, receipt: Receipt, state: str, message: str) -> str:
-    """Writes the outcome into the marker unless a newer upload of the document took it over."""
+def _finish(marks: UploadMarkers, receipt: Receipt, state: str, message: str) -> bool:
+    """Writes the outcome into the marker unless a newer upload of the document took it over; whether the
+    marker now holds it."""
     try:
-        marks.finish(receipt, state, message)
-        written = True
+        holds = marks.finish(receipt, state, message)
     except DatabaseUnavailable:
-        written = False
-    if not written:  # left "revisando": the page takes the check up again after STALE_S; it ends the same way
+        # Left "revisando": the page takes the check up again after STALE_S; it ends the same way.
         log.warning("subida directa: no se pudo anotar el resultado (%s): solicitud=%s tipo=%s", state,
                     receipt.account_id, receipt.kind)
+        holds = False
     if state == REFUSED:
         log.info("subida directa rechazada: solicitud=%s tipo=%s motivo=%s", receipt.account_id, receipt.kind, message)
-    return state
+    return holds
+
+
+def _state_or_checking(marks: UploadMarkers, receipt: Receipt) -> str:
+    try:
+        return state_of(marks, receipt)
+    except DatabaseUnavailable:
+        return CHECKING
 
 
 # --- what the page and the submission read ------------------------------------------------------------
