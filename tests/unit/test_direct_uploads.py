@@ -399,8 +399,8 @@ def test_a_check_that_ends_in_time_is_answered_with_its_outcome(waiting_app, fak
     data = files.pdf_bytes(padding=300 * 1024)
     confirmed = direct_upload(client, link, docs.RESPONSIVA, data, fakes.storage.browser_put)[2]
     assert confirmed.status_code == 200 and confirmed.get_json()["resultado"] == direct_uploads.DONE
-    assert all(job.done() for job in jobs)
-    assert _application(fakes, account_id).documents[docs.RESPONSIVA].size == len(data)
+    assert _application(fakes, account_id).documents[docs.RESPONSIVA].size == len(data)  # recorded when answered
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
     assert "Se cargó el documento «Responsiva firmada»." in client.get(path_of(link)).get_data(as_text=True)
 
     refused = direct_upload(client, link, docs.CURP, files.elf_bytes(), fakes.storage.browser_put)[2]

@@ -6,6 +6,7 @@ to fake in a parse."""
 from __future__ import annotations
 
 import io
+import os
 import threading
 import warnings
 
@@ -197,3 +198,72 @@ def test_children_that_answered_are_collected_off_the_callers_path(monkeypatch):
             time.sleep(0.01)
         with pytest.raises(ValueError):
             process.pid
+
+
+def _spare_ready(timeout: float = 20.0):
+    """This process's spare child once it is forked and waiting (polled, with a deadline)."""
+    import time
+
+    sandbox._fork_spare_later()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        spare = sandbox._spare
+        if spare is not None and spare.process.is_alive():
+            return spare
+        time.sleep(0.01)  # polling the background fork, with a deadline
+    raise AssertionError("no spare child was forked")
+
+
+def test_a_check_runs_in_the_spare_child_and_the_next_one_is_forked(monkeypatch):
+    spare = _spare_ready()
+    pid = spare.process.pid  # (the process object is closed once its exit is collected)
+    used, real_take = [], sandbox._take_child
+    monkeypatch.setattr(sandbox, "_take_child", lambda: used.append(real_take()) or used[-1])
+    assert sandbox.run(parsers.echo, b"abc") == 3
+    assert used == [spare]
+    assert _spare_ready().process.pid != pid
+
+
+def test_a_spare_child_killed_while_it_waits_is_replaced_and_the_check_still_runs():
+    import signal
+    import time
+
+    spare = _spare_ready()
+    os.kill(spare.process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while spare.process.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sandbox.run(parsers.check_pdf, files.pdf_bytes())[0] == parsers.OK
+
+
+def test_a_tighter_memory_cap_holds_in_a_spare_child_despite_its_faulted_in_heap(monkeypatch):
+    spare = _spare_ready()
+    used, real_take = [], sandbox._take_child
+    monkeypatch.setattr(sandbox, "_take_child", lambda: used.append(real_take()) or used[-1])
+    with pytest.raises(sandbox.SandboxFailed) as caught:
+        sandbox.run(parsers.check_image, hostile.big_scan_png(), filetypes.PNG,
+                    limits=sandbox.Limits(memory_bytes=sandbox.MEMORY_BYTES // 8))
+    assert used == [spare] and caught.value.reason == "crashed"
+
+
+def test_markup_split_across_the_pieces_a_child_receives_is_found():
+    """The pre-scan sees a tag cut in two by the pipe's pieces, as the exact scan of the whole file does."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)
+    stream = DecodedStreamObject()  # unfiltered: its bytes are in the file as they are
+    stream.set_data(b"<!-- relleno -->" * 70_000 + b"<  SCR" + b"IPT>alert(1)</script>")
+    writer._root_object[NameObject("/Pieza")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    data = out.getvalue()
+    cut = data.index(b"SCR") + 3
+    pieces = [data[:cut], data[cut:]]
+    assert sandbox.run(parsers.check_pdf, pieces)[0] == parsers.POLYGLOT
+    assert parsers.check_pdf(data)[0] == parsers.POLYGLOT
+    scan = parsers.MarkupScan()
+    for piece in pieces:
+        scan.feed(piece)
+    assert scan.close()

@@ -16,7 +16,7 @@ import zipfile
 # of address space each): on a many-core host the sandbox's child would start over its memory cap. The
 # parses are single-threaded; the forkserver inherits this when it starts after this import.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-import hyperscan  # noqa: E402
+import pyperscan  # noqa: E402
 import simplejpeg  # noqa: E402 - after the variable above
 from PIL import Image
 from pypdf import PdfReader
@@ -64,24 +64,16 @@ _MARKUP_TAG = re.compile(rb"<\s*(?:script|html|iframe|object|embed|body)\b|<\?ph
 _SCRIPT_SCHEME = b"javascript:"
 
 
-# The same three patterns for Hyperscan (the maintained multi-pattern scanner: one pass over the whole file,
-# also piece by piece as the file arrives, matches across pieces included): it finds no fewer matches than
-# the regular expression above, so a file in which it finds none has no markup in any part the exact scans
-# below would search, and they are skipped. It finds one in a file that is not a polyglot only where
-# compressed bytes spell a 5-byte token by chance (about once in 10^5 files of 10 MiB): then the exact
-# scans decide.
+# The same three patterns for Hyperscan (the maintained multi-pattern scanner, through pyperscan: one pass
+# over the whole file, also piece by piece as the file arrives, matches across pieces included): it finds no
+# fewer matches than the regular expression above, so a file in which it finds none has no markup in any
+# part the exact scans below would search, and they are skipped. It finds one in a file that is not a
+# polyglot only where compressed bytes spell a 5-byte token by chance (about once in 10^5 files of 10 MiB):
+# then the exact scans decide. (python-hyperscan 0.9.1 crashed when its match handler ran while other
+# threads came and went: pyperscan does not.)
 _SCAN_PATTERNS = (rb"<\s*(?:script|html|iframe|object|embed|body)\b", rb"<\?php", rb"javascript:")
-
-
-def _scanner() -> hyperscan.Database:
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_STREAM)
-    database.compile(expressions=list(_SCAN_PATTERNS), ids=list(range(len(_SCAN_PATTERNS))),
-                     elements=len(_SCAN_PATTERNS),
-                     flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(_SCAN_PATTERNS))
-    return database
-
-
-_SCANNER = _scanner()  # compiled once, in the fork server: every child inherits it
+_SCANNER = pyperscan.StreamDatabase(*(pyperscan.Pattern(p, pyperscan.Flag.CASELESS, pyperscan.Flag.SINGLEMATCH)
+                                      for p in _SCAN_PATTERNS))  # compiled once, in the fork server
 # The parses that take `markup_seen`: the sandbox's child scans the file for them as it receives it.
 SCANNED_AS_RECEIVED = frozenset({"check_pdf", "check_image"})
 
@@ -91,29 +83,23 @@ class MarkupScan:
 
     def __init__(self) -> None:
         self.found = False
-        self._stream = _SCANNER.stream(match_event_handler=self._matched)
-        self._stream.__enter__()
+        self._scanner = _SCANNER.build(None, self._matched)
         self._open = True
 
-    def _matched(self, *_args) -> int:
+    def _matched(self, _context, _tag, _start, _end) -> pyperscan.Scan:
         self.found = True
-        return 1  # one match is enough: stop
+        return pyperscan.Scan.Terminate  # one match is enough
 
     def feed(self, piece: bytes | memoryview) -> None:
         if self._open and not self.found:
-            try:
-                self._stream.scan(bytes(piece) if isinstance(piece, memoryview) else piece)
-            except hyperscan.ScanTerminated:
-                pass
+            self._scanner.scan(piece)
 
     def close(self) -> bool:
-        """Ends the scan (matches at the very end count); whether markup was found."""
+        """Ends the scan; whether markup was found. A tag's closing `\b` at the very end of the file counts
+        (as in the regular expression): the scan ends on a line break, which completes no pattern."""
         if self._open:
+            self.feed(b"\n")
             self._open = False
-            try:
-                self._stream.__exit__(None, None, None)
-            except hyperscan.ScanTerminated:
-                pass
         return self.found
 
 
