@@ -194,6 +194,7 @@ def _widen(connection: Connection) -> None:
         pass  # another system, or a lower limit: the default buffer works, only slower
 
 
+SPARE_DELAY_S = 0.05
 _spare_lock = threading.Lock()
 _spare: _Child | None = None
 _forking_spare = False
@@ -233,7 +234,11 @@ def _fork_spare_later() -> None:
         if child is not None:
             child.discard()
 
-    threading.Thread(target=fork, name="filecheck-spare", daemon=True).start()
+    # Forked a moment later, not at once: its warm-up (≈ 20 ms of CPU) would otherwise compete, on a host of
+    # few cores, with what follows the check it replaces (the record's write, the answer).
+    timer = threading.Timer(SPARE_DELAY_S, fork)
+    timer.name, timer.daemon = "filecheck-spare", True
+    timer.start()
 
 
 def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits) -> Any:
