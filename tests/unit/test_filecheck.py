@@ -267,3 +267,15 @@ def test_markup_split_across_the_pieces_a_child_receives_is_found():
     for piece in pieces:
         scan.feed(piece)
     assert scan.close()
+
+
+def test_the_child_hashes_the_bytes_it_received_from_a_pipe_or_a_file(tmp_path):
+    import hashlib
+
+    data = files.pdf_bytes(padding=2 * 1024 * 1024)
+    expected = (len(data), hashlib.sha256(data).hexdigest())
+    assert sandbox.run(parsers.echo, [data[:1000], data[1000:]], digest=True) == expected
+    path = tmp_path / "subida.pdf"
+    path.write_bytes(data)
+    with open(path, "rb") as file:
+        assert sandbox.run(parsers.echo, file, digest=True) == expected

@@ -25,6 +25,7 @@ The form upload through the service (documents/views.py) stays the path without 
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import queue
@@ -370,15 +371,18 @@ def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarker
                 on_outcome(state if holds else _state_or_checking(marks, receipt))
         return finished[0]
 
-    marking = None
+    marking = opening = None
     if mark:
+        # The read-back starts while the marker is read: a confirmation seen before is the exception.
+        opening = _helper(lambda: iter(storage.open(receipt.key, READ_BACK_CHUNK)))
         found = marks.get(receipt.account_id, receipt.kind)
         if found is not None and found.receipt.key == receipt.key:
+            settle(opening)  # left unread: its connection is dropped with it
             return found.state
         marking = _helper(lambda: marks.mark(Marker(CHECKING, receipt, since=now_iso())))
     try:
         if not _record(identity, storage, marks, settings, receipt, marking, after_store=after_store,
-                       recorded=lambda: finish(DONE)):
+                       recorded=lambda: finish(DONE), opening=opening):
             return SUPERSEDED
     except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
         return state_of(marks, receipt)
@@ -435,7 +439,7 @@ def _discard(storage: ObjectStore, receipt: Receipt, marked: str | None, account
 
 def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings,
             receipt: Receipt, marking: Future[str] | None, after_store: AfterStore | None = None,
-            recorded: Callable[[], None] | None = None) -> bool:
+            recorded: Callable[[], None] | None = None, opening: Future | None = None) -> bool:
     """False when a later upload of the document holds the marker (this one is then deleted, unless the
     record names it: a replayed receipt of a recorded document). Raises _CheckedElsewhere when another
     check of this receipt holds the marker.
@@ -444,10 +448,10 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
     before the record points to the object deletes it: the applicant is told to upload again (a
     temporary failure, too: a check cannot wait for the database or S3 to come back)."""
     reading = _helper(lambda: identity.get_account(receipt.account_id))
-    spool = CountingSpool(limit=settings.upload_max_bytes)
+    spool = CountingSpool(limit=settings.upload_max_bytes, hashing=False)  # hashed by _read_back_and_check
     try:
         try:
-            checked_as = _read_back_and_check(storage, receipt.key, spool)
+            checked_as, sha256 = _read_back_and_check(storage, receipt.key, spool, opening)
             marked = marking.result() if marking is not None else None
             if marked == ALREADY:
                 settle(reading)
@@ -478,7 +482,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
         try:
             # store_document deletes the object itself when S3 or the database fail before the write.
             store_document(identity, storage, application, receipt.kind,
-                           Upload(stream=spool, size=spool.size, sha256=spool.sha256, original_name=receipt.name),
+                           Upload(stream=spool, size=spool.size, sha256=sha256, original_name=receipt.name),
                            receipt.details, stored_at=receipt.key,
                            still_wanted=lambda: _names(marks, receipt), after_store=after_store,
                            content_checked=checked_as, recorded=recorded)
@@ -494,36 +498,41 @@ READ_BACK_CHUNK = 1024 * 1024  # a 10 MiB object in ten reads: ≈ 13 ms from a 
 _STREAMED_CHECKS = frozenset({filetypes.PDF, filetypes.JPEG, filetypes.PNG})  # a HEIC is converted first
 
 
-def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool) -> str | None:
-    """Reads the object into `spool` (counted, hashed, bounded) and, when its first bytes announce a PDF,
-    JPEG or PNG, checks its content at the same time: the bounded child receives each piece as S3 sends
-    it, so the verdict comes soon after the last byte instead of a download and a check one after the
-    other; the spool is written and hashed by a thread of its own meanwhile (both release the GIL).
-    Returns the type checked (None: not checked here; store_document detects and checks).
-    Raises UnreadableFile (refused), FileTooLarge, ObjectMissing, StorageUnavailable."""
-    pieces = iter(storage.open(key, READ_BACK_CHUNK))
+def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
+                         opening: Future | None = None) -> tuple[str | None, str]:
+    """Reads the object into `spool` (counted, bounded) and, when its first bytes announce a PDF, JPEG or
+    PNG, checks its content at the same time: the bounded child receives each piece as S3 sends it (and
+    hashes it, on its own core), so the verdict comes soon after the last byte instead of a download and a
+    check one after the other; the spool is written by a thread of its own meanwhile (which hashes what no
+    child checks). Returns (the type checked or None: not checked here, store_document detects and
+    checks; the file's SHA-256).
+    `opening`: the object's read, started already. Raises UnreadableFile (refused), FileTooLarge,
+    ObjectMissing, StorageUnavailable."""
+    pieces = opening.result() if opening is not None else iter(storage.open(key, READ_BACK_CHUNK))
     first = next(pieces, b"")
     content_type = filetypes.sniff(first[:filetypes.SNIFF_BYTES]) if first else None
-    with _SpoolWriter(spool) as writer:
+    streamed = content_type in _STREAMED_CHECKS
+    with _SpoolWriter(spool, hashing=not streamed) as writer:
         def spooled():
             for piece in itertools.chain((first,), pieces):
                 writer.write(piece)
                 yield piece
 
-        if content_type not in _STREAMED_CHECKS:
+        if not streamed:
             for _ in spooled():
                 pass
-            return None
-        filetypes.verify_chunks(spooled(), content_type)
-    return content_type
+        else:
+            sha256 = filetypes.verify_chunks(spooled(), content_type)
+    return (content_type, sha256) if streamed else (None, writer.sha256)
 
 
 class _SpoolWriter:
     """Writes pieces into a spool on a thread of its own, in order; the size limit is enforced as they are
     handed over (FileTooLarge at once), a failure of the write itself when the writer is closed."""
 
-    def __init__(self, spool: CountingSpool) -> None:
+    def __init__(self, spool: CountingSpool, *, hashing: bool) -> None:
         self.spool, self.queued = spool, 0
+        self._hash = hashlib.sha256() if hashing else None
         self._pieces: queue.SimpleQueue = queue.SimpleQueue()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="subida-spool", daemon=True)
@@ -534,6 +543,8 @@ class _SpoolWriter:
             if self._failure is None:
                 try:
                     self.spool.write(piece)
+                    if self._hash is not None:
+                        self._hash.update(piece)
                 except BaseException as exc:  # noqa: BLE001 - re-raised by close()
                     self._failure = exc
 
@@ -542,6 +553,10 @@ class _SpoolWriter:
         if self.queued > self.spool.limit:
             raise FileTooLarge(self.spool.limit)
         self._pieces.put(piece)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
 
     def __enter__(self) -> _SpoolWriter:
         return self

@@ -73,12 +73,13 @@ def verify(stream: BinaryIO, content_type: str) -> None:
         stream.seek(0)
 
 
-def verify_chunks(chunks: Iterable[bytes], content_type: str) -> None:
+def verify_chunks(chunks: Iterable[bytes], content_type: str) -> str:
     """`verify` for a file still arriving in chunks (a direct upload read back from S3): the bounded child
-    receives it as it comes, so the check ends soon after its last byte."""
+    receives it as it comes, so the check ends soon after its last byte. Returns its SHA-256 (hex), which
+    the child computed as the bytes arrived."""
     from registro.filecheck import check_chunks
 
-    check_chunks(chunks, content_type)
+    return check_chunks(chunks, content_type)
 
 
 def inspect(stream: BinaryIO) -> str:

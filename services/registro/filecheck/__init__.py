@@ -50,25 +50,33 @@ def check_upload(stream: BinaryIO, content_type: str) -> None:
         stream.seek(0)
 
 
-def check_chunks(chunks: Iterable[bytes], content_type: str) -> None:
-    """`check_upload` of a file arriving in chunks: the child receives them as they are yielded."""
-    return _check(chunks, content_type)
+def check_chunks(chunks: Iterable[bytes], content_type: str) -> str:
+    """`check_upload` of a file arriving in chunks: the child receives them as they are yielded, and hashes
+    them meanwhile. Returns the file's SHA-256 (hex)."""
+    return _check(chunks, content_type, digest=True)
 
 
-def _check(stream: BinaryIO | Iterable[bytes], content_type: str) -> None:
+def _check(stream: BinaryIO | Iterable[bytes], content_type: str, digest: bool = False):
     if content_type == PDF:
-        verdict, _ = _run(parsers.check_pdf, stream, damaged=PDF_DAMAGED, exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX])
+        (verdict, _), sha256 = _digested(_run(parsers.check_pdf, stream, damaged=PDF_DAMAGED,
+                                              exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX], digest=digest), digest)
         if verdict != parsers.OK:
             raise UnreadableFile(PDF_MESSAGES[verdict])
-        return
+        return sha256
     damaged = f"La imagen {LABELS[content_type]} está dañada o incompleta y no se puede abrir."
-    verdict, _ = _run(parsers.check_image, stream, content_type, damaged=damaged, exhausted=UNCHECKABLE)
+    (verdict, _), sha256 = _digested(_run(parsers.check_image, stream, content_type, damaged=damaged,
+                                          exhausted=UNCHECKABLE, digest=digest), digest)
     if verdict == parsers.TOO_LARGE:
         raise UnreadableFile(IMAGE_TOO_LARGE)
     if verdict == parsers.POLYGLOT:
         raise UnreadableFile(PDF_MESSAGES[parsers.POLYGLOT])
     if verdict != parsers.OK:
         raise UnreadableFile(damaged)
+    return sha256
+
+
+def _digested(outcome, digest: bool):
+    return outcome if digest else (outcome, None)
 
 
 def acceptable(data: bytes, content_type: str) -> bool:
@@ -119,9 +127,9 @@ def pdf_text(data: bytes) -> str | None:
 _EXHAUSTED = frozenset({"LimitReachedError", "RecursionError", "MemoryError"})
 
 
-def _run(func, *args, damaged: str, exhausted: str, limits: sandbox.Limits | None = None):
+def _run(func, *args, damaged: str, exhausted: str, limits: sandbox.Limits | None = None, digest: bool = False):
     try:
-        return sandbox.run(func, *args, limits=limits or sandbox.Limits())
+        return sandbox.run(func, *args, limits=limits or sandbox.Limits(), digest=digest)
     except sandbox.SandboxFailed as exc:
         if exc.reason == "busy":
             raise CheckBusy(BUSY) from exc

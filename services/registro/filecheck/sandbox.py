@@ -22,6 +22,7 @@ concurrent decodes": a burst of uploads queues instead of multiplying memory.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import multiprocessing
 import os
@@ -106,16 +107,18 @@ def warm_up() -> None:
 
 
 def run(func: Callable[..., Any], source: bytes | BinaryIO | Iterable[bytes], *args: Any,
-        limits: Limits = Limits()) -> Any:
+        limits: Limits = Limits(), digest: bool = False) -> Any:
     """`func(data, *args)` in a limited child, `data` being the bytes of `source` (read from
     its current position; an iterable of chunks is sent as it yields them, so the child receives
     a file while it is still arriving). `func` must be a module-level function of
     `registro.filecheck.parsers` (looked up by name in the child). Returns its result;
-    exceptions raised by `func` come back as SandboxFailed("crashed", their type name)."""
+    exceptions raised by `func` come back as SandboxFailed("crashed", their type name). `digest`: returns
+    (result, SHA-256 of the bytes the child received, hashed as they arrived and before the parse ran) — the
+    child's core hashes while the worker's reads."""
     if not _slots.acquire(timeout=QUEUE_SECONDS):
         raise SandboxFailed("busy")
     try:
-        return _run_child(func.__name__, source, args, limits)
+        return _run_child(func.__name__, source, args, limits, digest)
     finally:
         _slots.release()
 
@@ -241,7 +244,8 @@ def _fork_spare_later() -> None:
     timer.start()
 
 
-def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits) -> Any:
+def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits,
+               digest: bool = False) -> Any:
     on_disk = _readonly_descriptor(source)
     try:
         try:
@@ -249,14 +253,14 @@ def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tupl
         except OSError as exc:
             raise SandboxFailed("unavailable") from exc
         try:
-            child.control.send((name, args, limits, on_disk[1] if on_disk else None))
+            child.control.send((name, args, limits, on_disk[1] if on_disk else None, digest))
             if on_disk:
                 reduction.send_handle(child.control, on_disk[0], child.process.pid)
         except OSError:  # the spare died while it waited (killed from outside): a fresh one
             child.discard()
             try:
                 child = _Child(_get_context())
-                child.control.send((name, args, limits, on_disk[1] if on_disk else None))
+                child.control.send((name, args, limits, on_disk[1] if on_disk else None, digest))
                 if on_disk:
                     reduction.send_handle(child.control, on_disk[0], child.process.pid)
             except OSError as exc:
@@ -280,10 +284,9 @@ def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tupl
     answered = False
     try:
         try:
-            if not on_disk:
+            if not on_disk:  # the bytes themselves, unframed: closing the pipe is the end of the file
                 for chunk in _chunks(source):
-                    data_out.send_bytes(chunk)
-                data_out.send_bytes(b"")  # end of file
+                    _write_all(data_out.fileno(), chunk)
         except (BrokenPipeError, ConnectionResetError, OSError) as exc:
             # The child died while reading: a limit, or the watchdog.
             raise SandboxFailed("timeout" if fired.is_set() else "crashed") from exc
@@ -368,6 +371,30 @@ def _release_heap() -> None:
     libc.malloc_trim(0)
 
 
+def _write_all(fd: int, chunk: bytes | memoryview) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _pieces_until_eof(fd: int):
+    """The pipe's bytes in pieces of up to PIPE_BYTES, each read straight into its own buffer (one copy,
+    not the three of a framed message), until the worker closes its end."""
+    while True:
+        piece = bytearray(PIPE_BYTES)
+        filled = 0
+        while filled < PIPE_BYTES:
+            n = os.readv(fd, [memoryview(piece)[filled:]])
+            if n == 0:
+                break
+            filled += n
+        if filled:
+            del piece[filled:]
+            yield piece
+        if filled < PIPE_BYTES:
+            return
+
+
 def _child_main(control: Connection, data_in: Connection, spare: bool = False) -> None:
     import resource
 
@@ -380,7 +407,7 @@ def _child_main(control: Connection, data_in: Connection, spare: bool = False) -
         except Exception:  # noqa: BLE001 - a warm-up that fails costs only its time
             pass
     try:
-        name, args, limits, position = control.recv()
+        name, args, limits, position, digest = control.recv()
     except (EOFError, OSError):  # the worker is gone (or dropped this spare): nothing to do
         os._exit(0)
     if spare and limits.memory_bytes < MEMORY_BYTES:
@@ -392,6 +419,7 @@ def _child_main(control: Connection, data_in: Connection, spare: bool = False) -
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
         scan = parsers.MarkupScan() if name in parsers.SCANNED_AS_RECEIVED else None
+        hasher = hashlib.sha256() if digest else None
         if position is not None:  # the file on disk: its descriptor follows the job; read it here
             data_in.close()
             with open(reduction.recv_handle(control), "rb", closefd=True) as file:
@@ -399,19 +427,24 @@ def _child_main(control: Connection, data_in: Connection, spare: bool = False) -
                 data = file.read()
             if scan is not None:
                 scan.feed(data)
+            if hasher is not None:
+                hasher.update(data)
         else:
             # Scanned piece by piece as it arrives (a direct upload read back from S3 arrives over
             # milliseconds): by the last piece the search for markup is over.
             pieces = []
-            while piece := data_in.recv_bytes():
+            for piece in _pieces_until_eof(data_in.fileno()):
                 pieces.append(piece)
                 if scan is not None:
                     scan.feed(piece)
+                if hasher is not None:
+                    hasher.update(piece)
             data_in.close()
             data = b"".join(pieces)
             del pieces
         extra = {"markup_seen": scan.close()} if scan is not None else {}
-        result = ("ok", getattr(parsers, name)(data, *args, **extra))
+        value = getattr(parsers, name)(data, *args, **extra)
+        result = ("ok", (value, hasher.hexdigest()) if hasher is not None else value)
     except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
         result = ("error", type(exc).__name__)
     try:
