@@ -1,20 +1,22 @@
 """Documents a browser sends straight to S3 (a presigned PUT), checked by the service afterwards.
 
 The bytes of a 10 MiB document then cross the network once, not twice (browser → service → S3),
-and no request thread waits for them. Three calls:
+and no request thread waits for them (only, briefly, for the check's outcome). Three calls:
 1. `issue`: the link's application may change this document, the size is within the limit and
    the details are valid → a fresh document key, a PUT presigned for exactly that size that S3
    refuses once the key exists (so the URL cannot overwrite what the check will have read), and a
    receipt signed by the service naming key, document, size, name and details.
 2. The browser PUTs the file to S3.
 3. `confirm`: the receipt (ours, for this application, not expired) → the check starts in the
-   background and the answer leaves at once. The check marks the document "revisando" under the
-   application's prefix, reads the object back (size and SHA-256 counted on the way), checks its type
-   and content as for any upload, and points the record to it under the edit lock
-   (documents.store_document with `stored_at`). Refused, the object is deleted and the marker says
-   why, in the applicant's words; the page shows it. The script polls `state_of` its own upload
-   (named by a small signed token: the receipt, which holds the file's name and the ID's details,
-   stays out of URLs and logs).
+   background. It marks the document "revisando" under the application's prefix, reads the object
+   back and checks its type and content as for any upload while it arrives (the bounded child
+   receives each piece as S3 sends it, hashes it and scans it), and points the record to it under the
+   edit lock (documents.store_document with `stored_at`). Refused, the object is deleted and the marker
+   says why, in the applicant's words; the page shows it. The confirmation waits for the outcome up to
+   DIRECT_UPLOAD_WAIT_SECONDS (told as soon as the record is written) and answers it; a check that
+   takes longer is answered "revisando", and the script polls `state_of` its own upload (named by a
+   small signed token: the receipt, which holds the file's name and the ID's details, stays out of URLs
+   and logs).
 
 The markers (one row per application and document in PostgreSQL's `upload_markers`, behind `UploadMarkers`:
 `PgUploadMarkers` here, an in-memory twin in tests/fakes.py, both checked by tests/support/state_contract.py)

@@ -37,8 +37,9 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 # A file on disk (an upload's spool) is handed to the child as a read-only descriptor, which the
 # child reads itself: no copy of its bytes passes through the worker. Anything else (bytes, a
-# file held in memory) goes to the child in pieces of this size: the worker never holds a whole
-# 10 MiB upload (nor a pickled copy of it) in memory.
+# file held in memory, pieces still arriving) goes to the child through a pipe in pieces of up to
+# this size, unframed (the worker closing its end is the end of the file): the worker never holds a
+# whole 10 MiB upload (nor a pickled copy of it) in memory.
 CHUNK_BYTES = 1024 * 1024
 
 # The child's budget. A 50-megapixel PNG decodes to 200 MiB in Pillow; the interpreter and
