@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from registro.domain import documents as docs
-from tests.production.conftest import all_logs, eventually, from_address, kill, metric_value, stored_documents
+from tests.production.conftest import all_logs, from_address, kill, metric_value, stored_documents
 from tests.support.reviewer import post_form
 from tests.production.http import BalancerClient
 from tests.support import files
