@@ -10,9 +10,10 @@ as the median with the range, with the host's load.
 Two paths of the service:
 
 - as the activation page's script sends it (`test_bench_upload_10_mib_direct_to_s3_vs_boto3`): a
-  presigned PUT from the service, the bytes straight to S3, the confirmation; the service checks and
-  records the file after answering (documents/direct_uploads.py). Printed: the answer, and the time
-  until the record points to the document;
+  presigned PUT from the service, the bytes straight to S3, the confirmation; the service checks the
+  file as it reads it back and answers the confirmation with the outcome once the record points to it
+  (documents/direct_uploads.py; a check past DIRECT_UPLOAD_WAIT_SECONDS is answered 202 and polled).
+  Printed: the answer, and the time until the record points to the document (the same when answered 200);
 - through the served `registro` as a form upload (the path without JavaScript), below.
 
 The service path includes everything an applicant's upload costs: link verification, the read of

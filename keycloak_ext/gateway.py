@@ -175,8 +175,11 @@ class KeycloakGateway:
         enabled: bool = False,
         email_verified: bool = False,
         groups: tuple[str, ...] = (),
+        recorded: bool = False,
     ) -> str:
         """`groups`: paths of groups the account joins in the same call (catalog.group_path_of).
+        `recorded` (the identity port's: whether the caller's record exists already) changes nothing
+        here: Keycloak holds accounts only.
         Keycloak honours `groups` on a create but ignores `realmRoles`, so a user type's role is
         given through its group: one call instead of create + role mapping. A group the service
         account may not manage the membership of → IdentityRejected (403), nothing created; an

@@ -106,7 +106,8 @@ class FakeIdentity:
 
     def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
                        attributes: dict[str, str], enabled: bool = False, email_verified: bool = False,
-                       groups: tuple[str, ...] = ()) -> str:
+                       groups: tuple[str, ...] = (), recorded: bool = False) -> str:
+        # `recorded` changes nothing here: this twin keeps the whole record with the account.
         self._check()
         self._count("create_account")
         # The username is built by the service, not typed: left out (tests use short ones).

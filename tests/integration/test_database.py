@@ -156,7 +156,7 @@ def die_after(obj, name, when=lambda *a, **k: True):
 if step == "intent":
     die_after(a.applications, "begin")
 elif step == "account":
-    die_after(a.identity.keycloak, "create_account")  # registration creates the account in Keycloak directly
+    die_after(a.identity, "create_account")
 elif step == "responsiva":
     die_after(a.storage, "put", lambda key, *x, **k: "/responsiva/" in key)
 elif step == "complete":

@@ -12,7 +12,10 @@ UPDATE_PASSWORD = "UPDATE_PASSWORD"  # Keycloak's required action for send_actio
 class IdentityDirectory(Protocol):
     def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
                        attributes: dict[str, str], enabled: bool = False, email_verified: bool = False,
-                       groups: tuple[str, ...] = ()) -> str: ...
+                       groups: tuple[str, ...] = (), recorded: bool = False) -> str:
+        """`recorded`: the application's record exists already (a registration's intent): only the
+        account is made."""
+        ...
 
     def get_account(self, account_id: str) -> Account: ...
 

@@ -306,21 +306,20 @@ def confirm(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
     job = in_background(lambda: check(identity, storage, marks, settings, receipt, mark=True,
                                       after_store=after_store, on_outcome=tell))
     if job is not None:
-        job.add_done_callback(lambda done: tell(_outcome(done) or REFUSED))  # a check that died: its marker decides
+        # The check's own end (a replay, a later upload holding the marker…); one that died: its marker decides.
+        job.add_done_callback(lambda done: tell(_outcome(done) or _state_or_checking(marks, receipt)))
     return outcome
 
 
-def ended_within(check: Future[str] | None, wait_s: float) -> bool:
-    """Whether the check ended within `wait_s`: its outcome is then what `state_of` reads (the marker)."""
-    if check is None or wait_s <= 0:
-        return False
+def outcome_within(outcome: Future[str] | None, wait_s: float) -> str:
+    """The upload's outcome (what its marker says, as the page's polling reads it) if it is told within
+    `wait_s`; else CHECKING: the answer says "still checking" and the page polls `state_of`."""
+    if outcome is None or wait_s <= 0:
+        return CHECKING
     try:
-        check.result(timeout=wait_s)
+        return outcome.result(timeout=wait_s)
     except FutureTimeout:
-        return False
-    except Exception:  # noqa: BLE001 - check() ends every failure in the marker, which state_of reads
-        pass
-    return True
+        return CHECKING
 
 
 def state_token(settings: Settings, receipt: Receipt) -> str:

@@ -221,11 +221,8 @@ def confirm_direct_upload(token: str, kind: str):
     answer = {"pagina": url_for(".page", token=token, _anchor=f"documento-{kind}"),
               "estado": url_for(".direct_upload_state", token=token, kind=kind,
                                 subida=direct_uploads.state_token(s, receipt))}
-    ended = direct_uploads.ended_within(check, s.direct_upload_wait_s)
-    # The outcome is what the marker says, as the page's polling reads it (a replayed receipt: the later
-    # upload's state); a check that recorded its document has just written it there.
-    outcome = direct_uploads.DONE if ended and check.result() == direct_uploads.DONE else (
-        direct_uploads.state_of(a.upload_markers, receipt) if ended else direct_uploads.CHECKING)
+    # What the marker says, as the page's polling reads it (a replayed receipt: the later upload's state).
+    outcome = direct_uploads.outcome_within(check, s.direct_upload_wait_s)
     if outcome == direct_uploads.CHECKING:
         return jsonify(answer), 202  # still being checked: the script polls "estado"
     if outcome == direct_uploads.DONE:  # the script shows the page next: it says so, as after a form upload

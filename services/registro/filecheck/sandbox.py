@@ -177,6 +177,12 @@ class _Child:
             child_control.close()
             data_in.close()
 
+    def hand(self, job: tuple, descriptor: int | None) -> None:
+        """The job, then the file's descriptor when it is read from disk. OSError: the child is gone."""
+        self.control.send(job)
+        if descriptor is not None:
+            reduction.send_handle(self.control, descriptor, self.process.pid)
+
     def discard(self) -> None:
         for end in (self.control, self.data_out):
             end.close()
@@ -248,24 +254,18 @@ def _fork_spare_later() -> None:
 def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits,
                digest: bool = False) -> Any:
     on_disk = _readonly_descriptor(source)
+    job = (name, args, limits, on_disk[1] if on_disk else None, digest)
     try:
         try:
             child = _take_child()
+            try:
+                child.hand(job, on_disk[0] if on_disk else None)
+            except OSError:  # the spare died while it waited (killed from outside): a fresh one
+                child.discard()
+                child = _Child(_get_context())
+                child.hand(job, on_disk[0] if on_disk else None)
         except OSError as exc:
             raise SandboxFailed("unavailable") from exc
-        try:
-            child.control.send((name, args, limits, on_disk[1] if on_disk else None, digest))
-            if on_disk:
-                reduction.send_handle(child.control, on_disk[0], child.process.pid)
-        except OSError:  # the spare died while it waited (killed from outside): a fresh one
-            child.discard()
-            try:
-                child = _Child(_get_context())
-                child.control.send((name, args, limits, on_disk[1] if on_disk else None, digest))
-                if on_disk:
-                    reduction.send_handle(child.control, on_disk[0], child.process.pid)
-            except OSError as exc:
-                raise SandboxFailed("unavailable") from exc
     finally:
         if on_disk:
             os.close(on_disk[0])  # the child has its own copy

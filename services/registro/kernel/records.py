@@ -254,15 +254,15 @@ class RecordedIdentity:
     # --- the account --------------------------------------------------------------------------------
     def create_account(self, *, username: str, email: str, first_name: str, last_name: str,
                        attributes: dict[str, str], enabled: bool = False, email_verified: bool = False,
-                       groups: tuple[str, ...] = ()) -> str:
+                       groups: tuple[str, ...] = (), recorded: bool = False) -> str:
         """Keycloak gets the account and the kept attributes. Registration recorded the application
-        already (its intent row carries the record); an application made another way (an operator's
-        import, a test) gets its row here."""
+        already (`recorded`: its intent row carries the record, no transaction is spent looking for
+        it); an application made another way (an operator's import, a test) gets its row here."""
         account_id = self.keycloak.create_account(username=username, email=email, first_name=first_name,
                                                   last_name=last_name, attributes=_kept(attributes), enabled=enabled,
                                                   email_verified=email_verified, groups=groups)
-        if "estatus" not in attributes:
-            return account_id  # not an application (a reviewer)
+        if recorded or "estatus" not in attributes:
+            return account_id  # recorded already, or not an application (a reviewer)
         with self.db.transaction() as conn:
             pending = conn.execute(select(applications.c.id).where(
                 applications.c.username == username.lower(), applications.c.state == CREANDO)).first()

@@ -267,20 +267,12 @@ class _HalfCreated(Exception):
 def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
             attributes: dict[str, str], pdf: bytes, audit: AuditLog) -> str:
     attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
-    # The intent row is the application already: the account goes straight to Keycloak with the
-    # attributes Keycloak keeps. Through the recorded directory it would cost a transaction that
-    # looks for an application row to make, finds the intent and does nothing (a directory
-    # without a database, the unit tests' twin, takes the whole record).
-    keycloak = getattr(identity, "keycloak", None)
-    if keycloak is not None:
-        create = keycloak.create_account
-        attributes = {k: v for k, v in attributes.items() if k in KEPT_IN_KEYCLOAK}
-    else:
-        create = identity.create_account
     try:
-        account_id = create(username=intent.username, email=applicant.email, first_name=applicant.nombre,
-                            last_name=applicant.apellidos, attributes=attributes, enabled=False,
-                            groups=(group_path_of(applicant.tipo_usuario),))
+        # The intent row is the application already (`recorded`): only the account is made.
+        account_id = identity.create_account(username=intent.username, email=applicant.email,
+                                             first_name=applicant.nombre, last_name=applicant.apellidos,
+                                             attributes=attributes, enabled=False,
+                                             groups=(group_path_of(applicant.tipo_usuario),), recorded=True)
     except AccountConflict:
         # Keycloak's unique username (a Mexican's RFC) or email: another account holds it.
         taken = _held_in_keycloak(identity, applicant, intent.username)
