@@ -5,6 +5,12 @@ It is a gunicorn of its own on a spare port (BENCH_REGISTRO_PORT, or one the OS 
 stack's environment and its gunicorn settings (`registro.gunicorn_conf`: REGISTRO_WORKERS ×
 REGISTRO_THREADS), plus the caller's changes (the per-address limits raised for the run): the stack's
 own `registro` keeps its limits for the tests.
+
+It delivers its email as every served registro does (`served_env`): from the outbox, by the worker thread of
+each gunicorn worker. `make bench` runs the benchmarks through the test runner, whose environment says
+OUTBOX_BACKGROUND=false (apps built inside pytest deliver in the caller's thread); inherited, it made the
+benchmarked registro send each confirmation inside the registration's request, over a fresh SMTP
+connection: a path no deployment takes.
 """
 from __future__ import annotations
 
@@ -34,12 +40,19 @@ class Served:
     threads: str
 
 
+def served_env(base: dict[str, str], port: int, **env_changes: str) -> dict[str, str]:
+    """The environment of a served registro: the stack's, as tools.stack serves it (REGISTRO_PROCESS_ENV,
+    the outbox delivered in the background, the config's default), with the caller's changes."""
+    env = {**base, **REGISTRO_PROCESS_ENV, "OUTBOX_BACKGROUND": "true", **env_changes, "REGISTRO_PORT": str(port),
+           "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # its own folder: the stack's registro keeps its own
+    return env
+
+
 @contextmanager
 def served_registro(**env_changes: str) -> Iterator[Served]:
     port = int(os.environ["BENCH_REGISTRO_PORT"]) if os.environ.get("BENCH_REGISTRO_PORT") else unused_port()
-    env = {**os.environ, **REGISTRO_PROCESS_ENV, **env_changes, "REGISTRO_PORT": str(port),
-           "PYTHONPATH": f"{ROOT}:{ROOT / 'services'}"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # its own folder: the stack's registro keeps its own
+    env = served_env(dict(os.environ), port, **env_changes)
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:registro.gunicorn_conf",
                              "--bind", f"127.0.0.1:{port}", "registro.wsgi:app"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

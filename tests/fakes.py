@@ -532,9 +532,10 @@ class FakeApplicationStore:
     (kind, value) among identifiers still `vigente`; every change happens under one lock, as one
     transaction would."""
 
-    def __init__(self, outbox_store: FakeOutboxStore | None = None, clock=time.time) -> None:
+    def __init__(self, outbox_store: FakeOutboxStore | None = None, clock=time.time, audit_log=None) -> None:
         self.outbox_store = outbox_store or FakeOutboxStore(clock)
         self.outbox_store.applications = self
+        self.audit_log = audit_log  # the FakeAuditLog `complete` writes its events to (one database)
         self.apps: dict[str, dict] = {}
         self.ids: list[dict] = []
         self.lock = threading.Lock()
@@ -568,15 +569,22 @@ class FakeApplicationStore:
                                     "created_at": self.clock()}
             self.ids.extend({"application_id": intent.id, "kind": k, "value": v, "vigente": True} for k, v in ids.items())
 
-    def complete(self, application_id, account_id, email, kind: str = "confirmacion") -> bool:
+    def complete(self, application_id, account_id, email, kind: str = "confirmacion", events=()) -> bool:
         self._check()
+        if events and self.audit_log is None:
+            raise AssertionError("FakeApplicationStore: events to write, but no audit_log shares its database")
         with self.lock:
             app = self.apps.get(application_id)
             if not app or app["state"] != "creando":
                 return False
+            if self.audit_log is not None:
+                self.audit_log._check()  # one database: the audit trail down means this change fails whole
             app.update(state="activa", account_id=account_id)
             if email is not None:
                 self.outbox_store.insert(kind, email, application_id)
+            for event in events:
+                if not self.audit_log.append(event):
+                    raise AssertionError(f"event_id drawn twice: {event.event_id}")
             return True
 
     def _close(self, match, state: str, reason: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from registro.kernel.applications import PgApplicationStore
+from registro.kernel.audit import PgAuditLog
 from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
 from tests.support import store_contract as contract
@@ -82,6 +83,22 @@ def test_the_tables_match_what_the_code_queries(db):
     assert unique["uq_identifiers_vigente"]["column_names"] == ["kind", "value"]
 
 
+def test_outbox_messages_are_stored_out_of_line_uncompressed(scratch_db):
+    """A message is mostly a compressed PDF in base64: PostgreSQL must not spend CPU compressing it
+    (migration 0006), and a message still comes back whole."""
+    with scratch_db.engine.connect() as conn:
+        storage = conn.execute(text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'outbox'::regclass "
+                                    "AND attname = 'message'")).scalar_one()
+    assert storage == "e"  # EXTERNAL
+    store = PgOutboxStore(scratch_db)
+    message = os.urandom(90_000)
+    row = store.add("prueba-almacenamiento", message)
+    with scratch_db.engine.begin() as conn:
+        stored = conn.execute(text("SELECT message FROM outbox WHERE id = :id"), {"id": row}).scalar_one()
+        conn.execute(text("DELETE FROM outbox WHERE id = :id"), {"id": row})
+    assert bytes(stored) == message
+
+
 # --- the contract of tests/support/store_contract.py, on the real tables ------------------------------------
 def test_concurrent_intents_of_one_curp_have_one_winner(scratch_db, unique):
     contract.concurrent_intents_of_one_curp_have_one_winner(_Isolated(scratch_db, unique), f"AU-T-{unique[:6].upper()}")
@@ -98,6 +115,11 @@ def test_rejection_and_cancellation_release_the_identifiers(scratch_db, unique):
 def test_complete_changes_only_an_intent_and_queues_its_email(scratch_db, unique):
     contract.complete_changes_only_an_intent_and_queues_its_email(PgApplicationStore(scratch_db), PgOutboxStore(scratch_db),
                                                                   f"AU-T-C{unique[:10].upper()}")
+
+
+def test_complete_writes_its_events_in_the_same_change(scratch_db, unique):
+    contract.complete_writes_its_events_in_the_same_change(PgApplicationStore(scratch_db), PgAuditLog(scratch_db),
+                                                           f"AU-T-E{unique[:10].upper()}")
 
 
 def test_stale_intents_are_listed_after_their_bound(scratch_db, unique):

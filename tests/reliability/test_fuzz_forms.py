@@ -38,10 +38,10 @@ class StaticPdf:
 
 
 def fresh_app():
-    outbox_store = FakeOutboxStore()
+    outbox_store, audit = FakeOutboxStore(), FakeAuditLog()
     fakes = Adapters(identity=FakeIdentity(), storage=FakeStore(), mailer=FakeMailer(), pdf=StaticPdf(),
-                     applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store,
-                     audit=FakeAuditLog(), used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
+                     applications=FakeApplicationStore(outbox_store, audit_log=audit), outbox_store=outbox_store,
+                     audit=audit, used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
     app = create_app({"SETTINGS": unit_settings(**NO_LIMITS), "ADAPTERS": fakes, "TESTING": True,
                       "WTF_CSRF_ENABLED": False})
     return app, fakes

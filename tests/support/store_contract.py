@@ -73,6 +73,24 @@ def complete_changes_only_an_intent_and_queues_its_email(store, outbox_store, fo
     assert not store.complete(cancelled.id, "tarde", email())  # the reconciler won: the late create loses
 
 
+def complete_writes_its_events_in_the_same_change(store, audit_log, folio: str) -> None:
+    """The events given to `complete` (the privacy acceptance) are written with it, or not at all when
+    the application was no longer an intent."""
+    from registro.kernel.audit import new_event
+
+    it = intent(folio)
+    store.begin(it, {})
+    account = f"cuenta-{it.id}"
+    event = new_event("aceptar_aviso_privacidad", account, actor_id="solicitante", actor_username="solicitante",
+                      details={"aviso_version": "2026-01", "folio": folio})
+    assert store.complete(it.id, account, None, events=[event])
+    assert [(e.event_id, e.action, e.details) for e in audit_log.of_account(account)] == [
+        (event.event_id, "aceptar_aviso_privacidad", {"aviso_version": "2026-01", "folio": folio})]
+    late = new_event("aceptar_aviso_privacidad", account, actor_id="solicitante", actor_username="solicitante")
+    assert not store.complete(it.id, account, None, events=[late])  # already active: nothing written
+    assert [e.event_id for e in audit_log.of_account(account)] == [event.event_id]
+
+
 def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
     it = intent(folio)
     store.begin(it, {})

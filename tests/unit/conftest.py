@@ -33,7 +33,7 @@ def unit_settings(**changes) -> Settings:
 
 @pytest.fixture
 def fakes() -> Adapters:
-    outbox_store = FakeOutboxStore()
+    outbox_store, audit = FakeOutboxStore(), FakeAuditLog()
     identity, leases = FakeIdentity(), FakeLeaseStore()
     # The queue reads the applications' rows and the leases, as its SQL reads the tables.
     queue = FakeQueueIndex(lambda: rows_of_identity(identity),
@@ -41,8 +41,8 @@ def fakes() -> Adapters:
                            clock=leases.clock)
     return Adapters(identity=identity, storage=FakeStore(), mailer=FakeMailer(),
                     queue_index=queue, console_sessions=MemorySessions(),
-                    applications=FakeApplicationStore(outbox_store), outbox_store=outbox_store,
-                    review_leases=leases, decisions=FakeDecisionStore(), audit=FakeAuditLog(),
+                    applications=FakeApplicationStore(outbox_store, audit_log=audit), outbox_store=outbox_store,
+                    review_leases=leases, decisions=FakeDecisionStore(), audit=audit,
                     used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
 
 

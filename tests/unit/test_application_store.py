@@ -2,7 +2,7 @@
 runs against the real tables in tests/integration/test_database.py)."""
 from __future__ import annotations
 
-from tests.fakes import FakeApplicationStore, FakeOutboxStore
+from tests.fakes import FakeApplicationStore, FakeAuditLog, FakeOutboxStore
 from tests.support import store_contract as contract
 
 
@@ -26,6 +26,12 @@ def test_rejection_and_cancellation_release_the_identifiers():
 def test_complete_changes_only_an_intent_and_queues_its_email():
     store, outbox = _stores()
     contract.complete_changes_only_an_intent_and_queues_its_email(store, outbox, "AU-2026-COMPLETE")
+
+
+def test_complete_writes_its_events_in_the_same_change():
+    audit = FakeAuditLog()
+    contract.complete_writes_its_events_in_the_same_change(FakeApplicationStore(audit_log=audit), audit,
+                                                           "AU-2026-EVENTOS1")
 
 
 def test_stale_intents_are_listed_after_their_bound():

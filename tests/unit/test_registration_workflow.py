@@ -10,6 +10,7 @@ from pypdf import PdfReader
 from keycloak_ext import IdentityUnavailable
 from registro import create_app
 from registro.adapters.pdf import PdfUnavailable
+from registro.platform.db import DatabaseUnavailable
 from registro.container import Adapters
 from registro.domain.storage_keys import responsiva_key
 from registro.registration.forms import DUPLICATE_MESSAGES
@@ -108,11 +109,16 @@ def test_a_realm_without_the_user_type_group_creates_nothing(client, fakes):
 
 
 def test_failure_after_the_account_exists_leaves_no_account_and_no_responsiva(client, fakes, monkeypatch):
-    """The last step of the create (the privacy acceptance, after the responsiva) fails: the
-    responsiva and the account are deleted again, the intent cancelled and its identifiers freed."""
-    monkeypatch.setattr(fakes.audit, "down", True)  # the audit trail's database stops answering
+    """The last step (the application completed with its email and the privacy acceptance, one
+    transaction) fails: the responsiva and the account are deleted again, the intent cancelled and its
+    identifiers freed; no acceptance is written for an account that does not exist."""
+    def database_gone(*args, **kwargs):
+        raise DatabaseUnavailable("prueba")
+
+    monkeypatch.setattr(fakes.applications, "complete", database_gone)
     assert post_registration(client, mexican_form()).status_code == 503
     assert not fakes.identity.accounts and not fakes.mailer.sent
+    assert not fakes.audit.events
     assert fakes.identity.calls["create_account"] == 1  # it did exist: the failure came after the create
     assert not fakes.storage.objects  # no responsiva
     assert {a["state"] for a in fakes.applications.apps.values()} == {"cancelada"}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from registro.kernel.audit import PRIVACY_ACCEPTED as ACCEPT, AuditLog, AuditTrail
+from registro.kernel.audit import PRIVACY_ACCEPTED as ACCEPT, AuditEvent, new_event
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "privacy"
 APPLICANT_ACTOR = "solicitante"
@@ -53,9 +53,9 @@ class PrivacyNotices:
         self.current = self.versions[max(self.versions)]
 
 
-def record_acceptance(audit: AuditLog, account_id: str, version: str, sha256: str, *, lang: str,
-                      folio: str) -> None:
-    """The acceptance in the application's audit trail (the time is the event's)."""
-    AuditTrail(audit).record(ACCEPT, account_id, actor_id=APPLICANT_ACTOR, actor_username=APPLICANT_ACTOR,
-                               details={"aviso_version": version, "aviso_sha256": sha256, "idioma": lang,
-                                        "folio": folio})
+def acceptance_event(account_id: str, version: str, sha256: str, *, lang: str, folio: str) -> AuditEvent:
+    """The acceptance, for the application's audit trail: written by the transaction that completes the
+    registration (kernel/applications.complete), so an account exists exactly when its acceptance does.
+    The time is the event's."""
+    return new_event(ACCEPT, account_id, actor_id=APPLICANT_ACTOR, actor_username=APPLICANT_ACTOR,
+                     details={"aviso_version": version, "aviso_sha256": sha256, "idioma": lang, "folio": folio})

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,8 @@ from registro.adapters.mail import OutgoingEmail
 from registro.platform import outbox
 from registro.platform.db import Database
 from registro.platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, identifiers
+from registro.kernel import audit
+from registro.kernel.audit import AuditEvent
 from registro.kernel.records import record_columns
 
 CURP, RFC, PASAPORTE = "curp", "rfc", "pasaporte"
@@ -115,9 +117,10 @@ class ApplicationStore(Protocol):
         ...
 
     def complete(self, application_id: str, account_id: str, email: OutgoingEmail | None,
-                 kind: str = "confirmacion") -> bool:
-        """creando → activa, with its account and (when given) its email queued, in one transaction.
-        False when the application is no longer `creando` (the reconciler cancelled it)."""
+                 kind: str = "confirmacion", events: Sequence[AuditEvent] = ()) -> bool:
+        """creando → activa, with its account, (when given) its email queued and `events` written to the
+        audit trail (audit.new_event), in one transaction. False when the application is no longer
+        `creando` (the reconciler cancelled it): nothing is queued or written."""
         ...
 
     def cancel(self, application_id: str, reason: str) -> None:
@@ -195,7 +198,7 @@ class PgApplicationStore:
         return [Holder(r.id, r.kind, r.state, r.username, r.account_id, float(r.age)) for r in rows]
 
     def complete(self, application_id: str, account_id: str, email: OutgoingEmail | None,
-                 kind: str = "confirmacion") -> bool:
+                 kind: str = "confirmacion", events: Sequence[AuditEvent] = ()) -> bool:
         a = applications
         with self.db.transaction() as conn:
             done = conn.execute(update(a).where(a.c.id == application_id, a.c.state == CREANDO)
@@ -204,6 +207,8 @@ class PgApplicationStore:
                 return False
             if email is not None:
                 outbox.insert(conn, kind, email, application_id)
+            for event in events:
+                audit.insert(conn, event)
         return True
 
     def _close(self, where, state: str, reason: str) -> None:

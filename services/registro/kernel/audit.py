@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert as sql_insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from registro.platform.db import Database
@@ -96,6 +97,21 @@ class AuditLog(Protocol):
         """The events of these actions with start <= at < end, oldest first."""
 
 
+def new_event(action: str, account_id: str, *, actor_id: str, actor_username: str,
+              details: dict | None = None) -> AuditEvent:
+    """An event for `insert`, written by the caller's transaction: its id has 96 random bits, so that
+    it is never drawn twice (the caller's change cannot draw again, as AuditTrail.record does)."""
+    return AuditEvent(action=action, account_id=account_id, actor_id=actor_id, actor_username=actor_username,
+                      at=_now(), details=dict(details or {}), event_id=secrets.token_hex(12))
+
+
+def insert(conn: Connection, event: AuditEvent) -> None:
+    """Writes the event inside the caller's transaction (the change it records); IntegrityError when its
+    event_id is taken."""
+    conn.execute(sql_insert(audit_events).values(event_id=event.event_id, account_id=event.account_id,
+                                                 action=event.action, at=moment(event.at), event=asdict(event)))
+
+
 class PgAuditLog:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -103,9 +119,7 @@ class PgAuditLog:
     def append(self, event: AuditEvent) -> bool:
         try:
             with self.db.transaction() as conn:
-                conn.execute(insert(audit_events).values(
-                    event_id=event.event_id, account_id=event.account_id, action=event.action,
-                    at=moment(event.at), event=asdict(event)))
+                insert(conn, event)
         except IntegrityError:
             return False
         return True

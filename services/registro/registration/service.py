@@ -10,8 +10,8 @@ killed at any point, never leaves a person who cannot go on:
   2. the disabled account is created with every attribute, the link version included, in its user
      type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call;
   3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
-  4. the application becomes `activa` and the confirmation email is queued in the outbox, in one
-     transaction; the outbox worker sends it.
+  4. the application becomes `activa`, the confirmation email is queued in the outbox and the privacy
+     notice's acceptance is written to the audit trail, in one transaction; the outbox worker sends it.
 A crash between 1 and 4 leaves a `creando` row older than RECONCILE_AFTER_S: the reconciler
 (registration/reconcile.py) finishes it when its account exists, and cancels it when not.
 
@@ -48,8 +48,7 @@ from registro.platform.db.schema import ACTIVA, CREANDO
 from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import issue_link, link_for
 from registro.platform.process_pool import settle
-from registro.kernel.audit import AuditLog
-from registro.applicant.privacy import record_acceptance
+from registro.applicant.privacy import acceptance_event
 from registro.registration.responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
 log = logging.getLogger(__name__)
@@ -164,8 +163,7 @@ class _UsernameTaken(Exception):
 
 
 def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
-             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None,
-             audit: AuditLog) -> Registered:
+             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None) -> Registered:
     ids = identifiers_of(applicant.attributes(folio="", fecha_registro=""))
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
@@ -189,7 +187,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
             raise
         try:
             pdf = pdf_job.result()  # PdfUnavailable: the intent is cancelled, nothing created
-            account_id = _create(identity, storage, applicant, intent, attributes, pdf, audit)
+            account_id = _create(identity, storage, applicant, intent, attributes, pdf)
         except _UsernameTaken:
             _cancel_quietly(applications, intent, "usuario ocupado")
             continue
@@ -204,7 +202,18 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     email = _confirmation_email(settings, link_for(settings, account_id, intent.link_version), account_id,
                                 applicant.email, f"{applicant.nombre} {applicant.apellidos}", folio, pdf,
                                 locale=applicant.idioma)
-    if not applications.complete(intent.id, account_id, email):
+    accepted = [acceptance_event(account_id, applicant.aviso_version, applicant.aviso_sha256,
+                                 lang=applicant.idioma or "es", folio=folio)] if applicant.aviso_version else []
+    try:
+        completed = applications.complete(intent.id, account_id, email, events=accepted)
+    except DatabaseUnavailable:
+        # As a failure of the create's own steps: the account and its responsiva go again and the intent
+        # is cancelled. When the database cannot delete the account either, it stays for the reconciler,
+        # which finishes the registration once the database answers.
+        if _roll_back(identity, storage, account_id, folio):
+            _cancel_quietly(applications, intent, "registro fallido al completarse")
+        raise
+    if not completed:
         # The reconciler cancelled the intent while Keycloak was slow: undo the account too.
         _roll_back(identity, storage, account_id, folio)
         raise RegistrationInterrupted()
@@ -265,7 +274,7 @@ class _HalfCreated(Exception):
 
 
 def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
-            attributes: dict[str, str], pdf: bytes, audit: AuditLog) -> str:
+            attributes: dict[str, str], pdf: bytes) -> str:
     attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
     try:
         # The intent row is the application already (`recorded`): only the account is made.
@@ -281,10 +290,7 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
         raise _UsernameTaken() from None
     try:
         storage.put(responsiva_key(account_id, intent.folio), pdf, content_type=PDF, metadata={"folio": intent.folio})
-        if applicant.aviso_version:  # last: an audit event is never deleted, so only for a complete account
-            record_acceptance(audit, account_id, applicant.aviso_version, applicant.aviso_sha256,
-                              lang=applicant.idioma or "es", folio=intent.folio)
-    except (StorageUnavailable, DatabaseUnavailable) as exc:  # the account exists: nothing after it talks to Keycloak
+    except StorageUnavailable as exc:  # the account exists: nothing after it talks to Keycloak
         if not _roll_back(identity, storage, account_id, intent.folio):
             raise _HalfCreated(exc) from exc
         raise
@@ -311,7 +317,7 @@ def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: st
         pass  # nothing was stored, or the purge removes the application's prefix
     try:
         identity.delete_account(account_id)
-    except IdentityError:
+    except (IdentityError, DatabaseUnavailable):
         log.error("no se pudo borrar la cuenta incompleta %s; la conciliación la completará", account_id)
         return False
     return True

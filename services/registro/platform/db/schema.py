@@ -102,7 +102,8 @@ outbox = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),  # the template: confirmacion, decision, enlace_estado, …
     Column("application_id", UUID(as_uuid=False), ForeignKey("applications.id", ondelete="SET NULL")),
-    Column("message", LargeBinary, nullable=False),  # the rendered email (JSON, attachments base64)
+    # the rendered email (JSON, attachments base64); stored uncompressed (migration 0006)
+    Column("message", LargeBinary, nullable=False),
     Column("state", String(16), nullable=False, server_default=PENDIENTE),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -1,0 +1,31 @@
+"""The benchmarks' served registro runs as the stack serves it (benchmarks/served.py)."""
+from __future__ import annotations
+
+from benchmarks.served import served_env
+from registro.config import Settings
+from tools.stack.profiles import Profile
+from tools.stack.services import services_for
+
+
+def test_served_registro_delivers_from_the_outbox_in_the_background_whatever_the_runner_says():
+    # `make bench` runs under the test runner, whose environment asks pytest's own apps to deliver in
+    # the caller's thread; the served registro must not inherit that.
+    runner_env = {"OUTBOX_BACKGROUND": "false", "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics", "KEYCLOAK_REALM": "anam"}
+    env = served_env(runner_env, 18000, REGISTRATION_LIMITS="1000000 per hour")
+    assert env["OUTBOX_BACKGROUND"] == "true"
+    assert env["REGISTRO_PORT"] == "18000"
+    assert env["REGISTRATION_LIMITS"] == "1000000 per hour"
+    assert env["KEYCLOAK_REALM"] == "anam"
+    assert env["MALLOC_ARENA_MAX"] == "2"
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env
+
+
+def test_the_stack_serves_registro_with_the_outbox_in_the_background(tmp_path):
+    profile = Profile.named("test", env={"TEST_STACK_DIR": str(tmp_path)})
+    registro = next(s for s in services_for(profile) if s.name == "registro")
+    assert "OUTBOX_BACKGROUND" not in registro.env  # the config's default, as served_env sets it
+    assert Settings.from_env({"APP_ENV": "local"}).outbox_background is True
+
+
+def test_a_benchmark_may_still_choose_in_thread_delivery():
+    assert served_env({}, 1, OUTBOX_BACKGROUND="false")["OUTBOX_BACKGROUND"] == "false"
