@@ -48,3 +48,18 @@ def test_the_code_is_drawn_as_one_rectangle_per_run_exactly_as_pydyf_writes_them
     content = pydyf.Stream()
     pdf_form._draw_squares(content, slot, squares)
     assert b"\n".join(content.stream) == _reference(slot, squares)
+
+
+@pytest.mark.parametrize("data", ["AU-2026-ABCDEFGH", "https://acceso.example/r/" + "x" * 120])
+def test_a_code_given_as_bytes_rows_is_its_modules_and_is_drawn_the_same(data):
+    """qr_matrix hands rows as bytes (runs found by bytes.find): the same modules as segno's own
+    iteration with the quiet zone, drawn exactly as pydyf would draw them."""
+    from registro.adapters.qr import BORDER, _make, qr_matrix
+
+    rows = qr_matrix(data)
+    modules = [[bool(m) for m in row] for row in _make(data).matrix_iter(border=BORDER)]
+    assert [[bool(b) for b in row] for row in rows] == modules
+    slot = _slot(412.5, 96.0, 90.0)
+    content = pydyf.Stream()
+    pdf_form._draw_squares(content, slot, rows)
+    assert b"\n".join(content.stream) == _reference(slot, modules)

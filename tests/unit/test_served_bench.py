@@ -29,3 +29,15 @@ def test_the_stack_serves_registro_with_the_outbox_in_the_background(tmp_path):
 
 def test_a_benchmark_may_still_choose_in_thread_delivery():
     assert served_env({}, 1, OUTBOX_BACKGROUND="false")["OUTBOX_BACKGROUND"] == "false"
+
+
+def test_keycloak_caches_its_themes_on_every_stack_but_the_one_for_editing_them(tmp_path):
+    """The benchmarks' anchor is Keycloak's own form: served from cached themes and templates, as a
+    deployed Keycloak serves it, not re-reading them on every page as `make run` does for theme work."""
+    def keycloak_argv(name: str) -> list[str]:
+        profile = Profile.named(name, env={"TEST_STACK_DIR": str(tmp_path), "STACK_DIR": str(tmp_path)})
+        return next(s for s in services_for(profile) if s.name == "keycloak").argv
+
+    for flag in ("--spi-theme--cache-themes", "--spi-theme--cache-templates"):
+        assert f"{flag}=true" in keycloak_argv("test")
+        assert f"{flag}=false" in keycloak_argv("run")

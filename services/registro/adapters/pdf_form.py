@@ -120,7 +120,7 @@ class Form:
     def names(self) -> frozenset[str]:
         return frozenset(slot.name for slot in self.slots)
 
-    def fill(self, values: Mapping[str, str], squares: Sequence[Sequence[bool]] | None = None,
+    def fill(self, values: Mapping[str, str], squares: Sequence[bytes | Sequence[bool]] | None = None,
              *, square_slot: str = "") -> bytes | None:
         """The form's PDF with `values` drawn into their slots (and `squares`, a QR code's modules with
         their quiet zone, into `square_slot`), or None when a value cannot be drawn here (a character
@@ -228,7 +228,7 @@ def _draw_text(content: pydyf.Stream, slot: Slot, face: Face, text: str) -> bool
     return True
 
 
-def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[Sequence[bool]]) -> None:
+def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[bytes | Sequence[bool]]) -> None:
     """A QR code (its matrix including the quiet zone) as filled rectangles, one per run of dark
     modules in a row: vector, so sharp at any print resolution, and no image in the PDF."""
     count = len(squares)
@@ -241,16 +241,16 @@ def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[Sequence[
     content.push_state()
     content.set_color_rgb(0, 0, 0)
     for row, modules in enumerate(squares):
+        line = modules if isinstance(modules, bytes) else bytes(1 if m else 0 for m in modules)
+        start = line.find(1)
+        if start < 0:
+            continue  # a row of the quiet zone
         y = _number(round(slot.top + row * module, 3))
-        column = 0
-        while column < count:
-            if not modules[column]:
-                column += 1
-                continue
-            start = column
-            while column < count and modules[column]:
-                column += 1
-            content.stream.append(b" ".join((xs[start], y, widths[column - start], height, b"re")))
+        while start >= 0:
+            end = line.find(0, start)
+            end = count if end < 0 else end
+            content.stream.append(b" ".join((xs[start], y, widths[end - start], height, b"re")))
+            start = line.find(1, end)
     content.fill()
     content.pop_state()
 

@@ -16,9 +16,16 @@ def _make(data: str):
     return segno.make(data, error="q", micro=False, mask=MASK)
 
 
-def qr_matrix(data: str) -> list[list[bool]]:
-    """Rows of modules (True = dark), quiet zone included."""
-    return [[bool(m) for m in row] for row in _make(data).matrix_iter(border=BORDER)]
+_DARK = bytes([0] + [1] * 255)  # any non-zero module value of segno's matrix is dark
+
+
+def qr_matrix(data: str) -> list[bytes]:
+    """Rows of modules (1 = dark, 0 = light), quiet zone included: bytes, so a row's runs are found by
+    bytes.find (adapters/pdf_form.py) instead of module by module."""
+    matrix = _make(data).matrix
+    edge = bytes(BORDER)
+    blank = bytes(len(matrix[0]) + 2 * BORDER)
+    return [blank] * BORDER + [edge + bytes(row).translate(_DARK) + edge for row in matrix] + [blank] * BORDER
 
 
 def qr_svg(data: str, *, size_mm: float = 28, label: str = "Código de verificación") -> str:
