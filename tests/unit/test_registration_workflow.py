@@ -127,6 +127,20 @@ def test_failure_after_the_account_exists_leaves_no_account_and_no_responsiva(cl
     assert post_registration(client, mexican_form()).status_code == 302  # the person may try again
 
 
+def test_database_lost_after_the_account_leaves_it_to_the_reconciler(client, fakes, monkeypatch):
+    """PostgreSQL stops answering between the create and the completing transaction, and so cannot
+    delete the account either: the account stays, its intent stays `creando` for the reconciler to
+    finish (registration/reconcile.py), and the applicant gets the Spanish 503."""
+    def database_gone(*args, **kwargs):
+        raise DatabaseUnavailable("prueba")
+
+    monkeypatch.setattr(fakes.applications, "complete", database_gone)
+    monkeypatch.setattr(fakes.identity, "delete_account", database_gone)
+    assert post_registration(client, mexican_form()).status_code == 503
+    assert len(fakes.identity.accounts) == 1 and not fakes.mailer.sent and not fakes.audit.events
+    assert [a["state"] for a in fakes.applications.apps.values()] == ["creando"]
+
+
 class BrokenRenderer:
     def render(self, html, base_url=None, stylesheets=()):
         raise PdfUnavailable("roto")
