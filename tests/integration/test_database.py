@@ -223,6 +223,11 @@ def test_a_registration_killed_after_its_account_exists_ends_with_one_account_an
     username = form["rfc"].lower()
     account = gateway.find_by_username(username)
     assert account is not None and not account.enabled
+    # The privacy notice accepted in the form is in the trail once, whoever completed the registration.
+    history = registro_app.extensions["registro.adapters"].audit.of_account(account.id)
+    accepted = [e for e in history if e.action == "aceptar_aviso_privacidad"]
+    assert len(accepted) == 1, [e.action for e in history]
+    assert accepted[0].details["aviso_version"] and accepted[0].details["folio"] == account.attr("folio")
     (mail,) = mailbox.wait_for(form["email"], 1)
     link = next(w for w in mail.text.split() if "/activacion/" in w)
     client = registro_app.test_client()

@@ -92,9 +92,11 @@ def complete_writes_its_events_in_the_same_change(store, audit_log, folio: str) 
 
 
 def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
-    it = intent(folio)
+    notice = {"aviso_version": "2026-01", "aviso_sha256": "ab" * 32, "idioma": "en"}
+    it = Intent.new(folio=folio, username="u", link_version="v1", es_extranjero=False, acceptance=notice)
     store.begin(it, {})
-    assert it.id in {s.intent.id for s in store.stale_intents(-1)}
+    (stale,) = [s for s in store.stale_intents(-1) if s.intent.id == it.id]
+    assert dict(stale.intent.acceptance) == notice  # the reconciler writes the acceptance the form made
     assert it.id not in {s.intent.id for s in store.stale_intents(3600)}
     store.complete(it.id, f"cuenta-{it.id}", None)
     assert it.id not in {s.intent.id for s in store.stale_intents(-1)}

@@ -69,13 +69,16 @@ class Intent:
     first_name: str = ""
     last_name: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The privacy notice accepted in the form (aviso_version, aviso_sha256, idioma), empty when none was:
+    # whoever completes the intent — registration or the reconciler — writes its acceptance.
+    acceptance: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def new(cls, *, folio: str, username: str, link_version: str, es_extranjero: bool, locale: str = "",
             email: str = "", first_name: str = "", last_name: str = "",
-            attributes: Mapping[str, str] | None = None) -> "Intent":
+            attributes: Mapping[str, str] | None = None, acceptance: Mapping[str, str] | None = None) -> "Intent":
         return cls(str(uuid.uuid4()), folio, username.lower(), link_version, es_extranjero, locale, email,
-                   first_name, last_name, dict(attributes or {}))
+                   first_name, last_name, dict(attributes or {}), dict(acceptance or {}))
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class PgApplicationStore:
                 conn.execute(insert(a).values(id=intent.id, folio=intent.folio, username=intent.username,
                                               link_version=intent.link_version, es_extranjero=intent.es_extranjero,
                                               locale=intent.locale, state=CREANDO,
+                                              accepted_notice=dict(intent.acceptance) or None,
                                               **record_columns(email=intent.email, first_name=intent.first_name,
                                                                last_name=intent.last_name,
                                                                attributes=intent.attributes)))
@@ -241,12 +245,12 @@ class PgApplicationStore:
         with self.db.transaction() as conn:
             rows = conn.execute(
                 select(a.c.id, a.c.folio, a.c.username, a.c.link_version, a.c.es_extranjero, a.c.locale,
-                       func.extract("epoch", func.now() - a.c.created_at).label("age"))
+                       a.c.accepted_notice, func.extract("epoch", func.now() - a.c.created_at).label("age"))
                 .where(a.c.state == CREANDO,
                        a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))
                 .order_by(a.c.created_at).limit(limit)).all()
-        return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale),
-                            float(r.age)) for r in rows]
+        return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale,
+                                   acceptance=r.accepted_notice or {}), float(r.age)) for r in rows]
 
     def account_of_folio(self, folio: str) -> str | None:
         a = applications

@@ -3,8 +3,9 @@
 A `creando` application older than RECONCILE_AFTER_S is an intent nobody is working on any more:
 - its Keycloak account exists (found by the username decided in the intent, and carrying the
   intent's folio) → finish it as registration would have: the responsiva (rendered and stored
-  again when missing), the application `activa` and its confirmation email queued, in one
-  transaction. The link carries the version recorded in the intent, which the account holds;
+  again when missing), the application `activa`, its confirmation email queued and the privacy
+  notice's acceptance the intent kept written, in one transaction. The link carries the version
+  recorded in the intent, which the account holds;
 - no such account → cancel the intent: its identifiers are released and the person may register
   again.
 Run at start and every minute in every process (jobs.py); two processes reconciling the same intent
@@ -24,7 +25,7 @@ from registro.config import Settings
 from registro.kernel.applications import ApplicationStore
 from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import link_for
-from registro.registration.service import RECONCILE_AFTER_S, confirmation_email
+from registro.registration.service import RECONCILE_AFTER_S, acceptance_events, confirmation_email
 from registro.registration.responsiva import responsiva_of
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def reconcile(*, applications: ApplicationStore, identity: IdentityDirectory, st
                 continue
             pdf = responsiva_of(account, storage, renderer)
             email = confirmation_email(settings, link_for(settings, account.id, intent.link_version), account, pdf)
-            if applications.complete(intent.id, account.id, email):
+            if applications.complete(intent.id, account.id, email, events=acceptance_events(intent, account.id)):
                 outbox.notify()
                 done.finished += 1
                 log.info("conciliación: solicitud %s completada (cuenta %s)", intent.id, account.id)

@@ -11,7 +11,8 @@ killed at any point, never leaves a person who cannot go on:
      type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call;
   3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
   4. the application becomes `activa`, the confirmation email is queued in the outbox and the privacy
-     notice's acceptance is written to the audit trail, in one transaction; the outbox worker sends it.
+     notice's acceptance (kept by the intent) is written to the audit trail, in one transaction; the
+     outbox worker sends the email.
 A crash between 1 and 4 leaves a `creando` row older than RECONCILE_AFTER_S: the reconciler
 (registration/reconcile.py) finishes it when its account exists, and cancels it when not.
 
@@ -49,6 +50,7 @@ from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import issue_link, link_for
 from registro.platform.process_pool import settle
 from registro.applicant.privacy import acceptance_event
+from registro.kernel.audit import AuditEvent
 from registro.registration.responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,8 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
         intent = Intent.new(folio=folio, username=username, link_version=link_version,
                             es_extranjero=applicant.es_extranjero, locale=applicant.idioma,
                             email=applicant.email.lower(), first_name=applicant.nombre, last_name=applicant.apellidos,
-                            attributes={**attributes, "enlace_version": link_version})
+                            attributes={**attributes, "enlace_version": link_version},
+                            acceptance=accepted_notice(applicant))
         # The responsiva renders (CPU) while the intent is recorded (I/O): its latency is hidden.
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
                                                   email=applicant.email, attributes=attributes), renderer)
@@ -202,10 +205,8 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     email = _confirmation_email(settings, link_for(settings, account_id, intent.link_version), account_id,
                                 applicant.email, f"{applicant.nombre} {applicant.apellidos}", folio, pdf,
                                 locale=applicant.idioma)
-    accepted = [acceptance_event(account_id, applicant.aviso_version, applicant.aviso_sha256,
-                                 lang=applicant.idioma or "es", folio=folio)] if applicant.aviso_version else []
     try:
-        completed = applications.complete(intent.id, account_id, email, events=accepted)
+        completed = applications.complete(intent.id, account_id, email, events=acceptance_events(intent, account_id))
     except DatabaseUnavailable:
         # As a failure of the create's own steps: the account and its responsiva go again and the intent
         # is cancelled. When the database cannot delete the account either, it stays for the reconciler,
@@ -220,6 +221,24 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
     outbox.notify()
     log.info("registro creado: cuenta %s, folio %s", account_id, folio)
     return Registered(account_id=account_id, folio=folio)
+
+
+def accepted_notice(applicant: Applicant) -> dict[str, str]:
+    """What the intent keeps of the privacy notice accepted in the form (empty when none was)."""
+    if not applicant.aviso_version:
+        return {}
+    return {"aviso_version": applicant.aviso_version, "aviso_sha256": applicant.aviso_sha256,
+            "idioma": applicant.idioma or "es"}
+
+
+def acceptance_events(intent: Intent, account_id: str) -> list[AuditEvent]:
+    """The acceptance the intent keeps, as the audit event of the transaction that completes it (this
+    registration's, or the reconciler's when it was interrupted)."""
+    notice = intent.acceptance
+    if not notice.get("aviso_version"):
+        return []
+    return [acceptance_event(account_id, notice["aviso_version"], notice.get("aviso_sha256", ""),
+                             lang=notice.get("idioma") or "es", folio=intent.folio)]
 
 
 def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str]) -> None:

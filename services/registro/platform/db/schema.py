@@ -52,6 +52,9 @@ applications = Table(
     Column("email_verified", Boolean, nullable=False, server_default=text("false")),
     Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("search_text", Text, nullable=False, server_default=""),  # domain.search_text.search_text_of
+    # The privacy notice accepted in the registration form (version, SHA-256, language; migration 0007): the
+    # intent's, so that the reconciler finishing an interrupted registration writes its acceptance too.
+    Column("accepted_notice", JSONB),
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in LIFECYCLE)})", name="state"),
 )
 # The reconciler's query: intents left behind, oldest first.
