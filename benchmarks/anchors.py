@@ -10,10 +10,11 @@ from keycloak_ext import KeycloakSettings
 
 
 @contextmanager
-def throwaway_realm(admin, prefix: str, **settings) -> Iterator[str]:
+def throwaway_realm(admin, prefix: str, *, source=None, **settings) -> Iterator[str]:
     """A realm for a benchmark's anchor (Keycloak doing the same job itself) with the stack's SMTP and
-    `settings`, deleted afterwards. Yields its name."""
-    anam = anam_realm(admin)
+    `settings`, deleted afterwards. Yields its name. `source`: the stack Keycloak's admin, when `admin`
+    is another Keycloak's (benchmarks/anchor_keycloak.py)."""
+    anam = anam_realm(source or admin)
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     admin.connection.raw_post("admin/realms", data=json.dumps({
         "realm": name, "enabled": True,

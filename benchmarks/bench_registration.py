@@ -1,9 +1,11 @@
 """Registration through the served `registro` against Keycloak's own self-registration (`make bench`).
 
 Anchor: a throwaway realm with the same password policy, verify-email on and the stack's SMTP,
-driven through Keycloak's own registration form. Project: a gunicorn `registro` of its own
+driven through Keycloak's own registration form, on a Keycloak of its own (benchmarks/anchor_keycloak.py:
+the stack's server and options on a JVM of its own, so neither side pays the other's collections; being
+fresh, it first registers ANCHOR_PREWARM alone). Project: a gunicorn `registro` of its own
 (benchmarks/served.py) with the registration limit raised for the run — everything else as served:
-identifiers, responsiva, account, S3, role, confirmation email.
+identifiers, responsiva, account (on the stack's Keycloak), S3, role, confirmation email.
 
 The same thing is measured on both sides:
 - a registration is what the applicant does and sees: GET the form (not timed), POST it, and the page
@@ -58,6 +60,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from benchmarks.anchor_keycloak import anchor_keycloak
 from benchmarks.anchors import anam_realm, throwaway_realm
 from benchmarks.results_io import (RUNS, LoadWatch, interleaved, percentile, ratio_figures, ratio_line,
                                    report, runs_figures, spread)
@@ -78,6 +81,10 @@ CLIENT_COUNTS = (4, 8)
 WARMUP_CLIENTS = 4
 WARMUP_MAX_S = float(os.environ.get("BENCH_WARMUP_MAX_S", "240"))
 WARMUP_MIN_BLOCKS = max(10, int(os.environ.get("BENCH_WARMUP_MIN", "0")) // BLOCK)
+# The anchor's Keycloak is started for the run (benchmarks/anchor_keycloak.py) while the stack's has served
+# for as long as the stack is up: a fresh JVM's cost falls for thousands of registrations, more slowly than
+# the warm-up's criterion sees, so it first registers this many alone.
+ANCHOR_PREWARM = int(os.environ.get("BENCH_ANCHOR_PREWARM", "3000"))
 SETTLE = 0.05
 LOST_AFTER_S = 15  # an email not in the inbox this long after the block's latest one is counted lost
 PASSWORD = "Clave-Segura-2026!"
@@ -120,13 +127,15 @@ class CpuMeter:
     """CPU milliseconds of the gunicorn we started (master + workers) and of the stack's Keycloak,
     S3 server, mail catcher, PostgreSQL and Redis (pid files of tools.stack; those it runs)."""
 
-    def __init__(self, registro_pid: int) -> None:
+    def __init__(self, registro_pid: int, anchor_keycloak_pid: int | None = None) -> None:
         self.groups: dict[str, list[int]] = {"registro": [registro_pid]}
         for name, label in (("keycloak", "keycloak"), ("s3", "s3"), ("mail", "correo"), ("postgres", "postgres"),
                             ("redis", "redis")):
             pid = _stack_pid(name)
             if pid is not None:
                 self.groups[label] = [pid]
+        if anchor_keycloak_pid is not None:  # the anchor's own Keycloak (benchmarks/anchor_keycloak.py)
+            self.groups["keycloak_ancla"] = [anchor_keycloak_pid]
 
     def read(self) -> dict[str, float]:
         out = {}
@@ -188,18 +197,25 @@ def registro_server():
 
 
 @pytest.fixture(scope="module")
-def anchor_realm(admin):
+def anchor_server(tmp_path_factory):
+    """The anchor's Keycloak of its own (benchmarks/anchor_keycloak.py): the same server as the stack's."""
+    with anchor_keycloak(tmp_path_factory.mktemp("keycloak-ancla")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def anchor_realm(admin, anchor_server):
     """Keycloak's own self-registration: same password policy, verify-email, the stack's SMTP."""
-    with throwaway_realm(admin, "bench-kc", registrationAllowed=True, verifyEmail=True,
+    with throwaway_realm(anchor_server.admin(), "bench-kc", source=admin, registrationAllowed=True, verifyEmail=True,
                          passwordPolicy=anam_realm(admin)["passwordPolicy"], bruteForceProtected=True,
                          internationalizationEnabled=True, supportedLocales=["es"], defaultLocale="es") as name:
         yield name
 
 
-def _keycloak_register(realm: str, username: str) -> float:
+def _keycloak_register(base: str, realm: str, username: str) -> float:
     """GET the form (not timed), POST it and show the verify-email page it redirects to (where Keycloak
     sends its email): the seconds from the POST to that page."""
-    base = KeycloakSettings.from_env().server_url.rstrip("/")
+    base = base.rstrip("/")
     with requests.Session() as http:
         page = http.get(f"{base}/realms/{realm}/protocol/openid-connect/registrations", params={
             "client_id": "account", "response_type": "code", "scope": "openid",
@@ -239,8 +255,8 @@ def _project_register(url: str, email: str) -> float:
 class Sides:
     """Both sides' registrations, each to a fresh address (returned), and what to clean up."""
 
-    def __init__(self, url: str, realm: str) -> None:
-        self.url, self.realm = url, realm
+    def __init__(self, url: str, realm: str, keycloak_url: str) -> None:
+        self.url, self.realm, self.keycloak_url = url, realm, keycloak_url
         self.run = uuid.uuid4().hex[:8]
         self.ours: list[str] = []  # addresses of the project's registrations (their accounts are deleted)
         self._count = iter(range(10 ** 9))
@@ -252,7 +268,7 @@ class Sides:
 
     def keycloak(self) -> tuple[str, float]:
         username = f"kc-{self.run}-{next(self._count)}"
-        return f"{username}@example.com", _keycloak_register(self.realm, username)
+        return f"{username}@example.com", _keycloak_register(self.keycloak_url, self.realm, username)
 
 
 # --- throughput blocks ------------------------------------------------------------------------------
@@ -321,6 +337,14 @@ def _warm_up(sides: Sides, meter: CpuMeter, inbox: Inbox) -> dict[str, dict]:
                    "cpu_ms_first": round(c[0], 1), "cpu_ms_last": round(statistics.median(c[-3:]), 1),
                    "cpu_ms_blocks": [round(v, 1) for v in c]}
             for side, c in costs.items()}
+
+
+def _prewarm_anchor(sides: Sides, meter: CpuMeter, inbox: Inbox) -> dict:
+    """ANCHOR_PREWARM registrations on Keycloak's own form alone, in blocks (its fresh JVM's warm-up)."""
+    costs = [_cpu_total(_block(sides.keycloak, BLOCK, WARMUP_CLIENTS, meter, inbox))
+             for _ in range(max(1, ANCHOR_PREWARM // BLOCK))]
+    return {"registrations": len(costs) * BLOCK, "cpu_ms_first": round(costs[0], 1),
+            "cpu_ms_last": round(statistics.median(costs[-3:]), 1)}
 
 
 def _throughput(sides: Sides, clients: int, meter: CpuMeter, inbox: Inbox) -> tuple[list[dict], list[dict]]:
@@ -403,14 +427,14 @@ def _cpu_text(cpu: dict[str, float]) -> str:
 
 
 @pytest.mark.timeout(3600 * 3)  # seeding 200,000 accounts, or a full warm-up, takes long
-def test_bench_registration_vs_keycloak_own(admin, anchor_realm, registro_server):
+def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, registro_server):
     kc = KeycloakSettings.from_env()
     seeded = ""
     if os.environ.get("BENCH_ACCOUNTS"):
         seeded = _seed(admin, kc.realm, int(os.environ["BENCH_ACCOUNTS"]))
     accounts = int(admin.users_count())
-    sides = Sides(registro_server.url, anchor_realm)
-    meter = CpuMeter(registro_server.pid)
+    sides = Sides(registro_server.url, anchor_realm, anchor_server.url)
+    meter = CpuMeter(registro_server.pid, anchor_server.pid)
     inbox = Inbox(Mailbox(TestStack.from_env().mail_api))
     lines = [f"registro frente al {ANCHOR}; {accounts} cuentas en el reino; gunicorn {registro_server.workers} "
              f"workers × {registro_server.threads} hilos{'; ' + seeded if seeded else ''}. Un registro: POST + la "
@@ -419,6 +443,10 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_realm, registro_server
                      "threads": registro_server.threads, "seeded": seeded, "block": BLOCK, "blocks": BLOCKS}
     try:
         with LoadWatch() as load:
+            prewarm = _prewarm_anchor(sides, meter, inbox)
+            lines.append(f"  Keycloak del ancla, recién arrancado, calentado solo antes: {prewarm['registrations']} "
+                         f"registros, CPU {prewarm['cpu_ms_first']:.0f} → {prewarm['cpu_ms_last']:.0f} ms/registro")
+            figures["anchor_prewarm"] = prewarm
             warm = _warm_up(sides, meter, inbox)
             lines.append(f"  calentamiento (bloques de {BLOCK} con {WARMUP_CLIENTS} clientes, al menos "
                          f"{WARMUP_MIN_BLOCKS}, hasta que la recta del CPU por registro en la última mitad baja menos "

@@ -41,3 +41,23 @@ def test_keycloak_caches_its_themes_on_every_stack_but_the_one_for_editing_them(
     for flag in ("--spi-theme--cache-themes", "--spi-theme--cache-templates"):
         assert f"{flag}=true" in keycloak_argv("test")
         assert f"{flag}=false" in keycloak_argv("run")
+
+
+def test_the_anchors_keycloak_is_the_stacks_on_its_own_ports_without_the_realm_import(tmp_path):
+    """benchmarks/anchor_keycloak.py: the same server and options as the stack's Keycloak, so the two
+    sides of the registration benchmark differ only in what they do, each on a JVM of its own."""
+    from pathlib import Path
+
+    from benchmarks.anchor_keycloak import keycloak_argv
+
+    profile = Profile.named("test", env={"TEST_STACK_DIR": str(tmp_path)})
+    stack_argv = next(s for s in services_for(profile) if s.name == "keycloak").argv
+    home = Path("/tmp/ancla/keycloak")
+    argv = keycloak_argv(stack_argv, home, 41001, 41002)
+    assert argv[0] == str(home / "bin" / "kc.sh")
+    assert "--import-realm" not in argv and "--import-realm" in stack_argv
+    assert "--http-port=41001" in argv and "--http-management-port=41002" in argv
+    ports = ("--http-port=", "--http-management-port=")
+    assert [a for a in argv[1:] if not a.startswith(ports)] == \
+        [a for a in stack_argv[1:] if not a.startswith(ports) and a != "--import-realm"]
+    assert "--spi-theme--cache-templates=true" in argv

@@ -234,7 +234,7 @@ def services_for(profile: Profile) -> list[Service]:
                   f"--http-port={p['KEYCLOAK_PORT']}", "--http-host=127.0.0.1",
                   f"--http-management-port={p['KEYCLOAK_MGMT_PORT']}",
                   "--health-enabled=true", "--db=dev-file",
-                  f"--spi-theme--folder--dir={ROOT / 'themes'}", *_theme_caching(profile)],
+                  f"--spi-theme--folder--dir={ROOT / 'themes'}", *theme_caching(cache=profile.name != "run")],
             ready_url=f"http://127.0.0.1:{p['KEYCLOAK_MGMT_PORT']}/health/ready",
             ports=(p['KEYCLOAK_PORT'], p['KEYCLOAK_MGMT_PORT'],),
             env=kc_env,
@@ -258,12 +258,12 @@ def services_for(profile: Profile) -> list[Service]:
     ]
 
 
-def _theme_caching(profile: Profile) -> list[str]:
+def theme_caching(*, cache: bool) -> list[str]:
     """`make run` reloads themes and templates on every page, so an edit of themes/ shows at once;
     every other stack caches them, as a deployed Keycloak does (start-dev alone would not): its pages
     and emails then cost what they cost in production, the benchmarks' anchor first among them."""
-    cache = "false" if profile.name == "run" else "true"
-    return [f"--spi-theme--cache-themes={cache}", f"--spi-theme--cache-templates={cache}"]
+    value = "true" if cache else "false"
+    return [f"--spi-theme--cache-themes={value}", f"--spi-theme--cache-templates={value}"]
 
 
 def _registro_workers(env: dict) -> str:
