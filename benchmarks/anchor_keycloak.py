@@ -17,14 +17,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-import requests
-
+from benchmarks.served import wait_until_served
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from tests.support.ports import unused_port
 from tools.stack.profiles import Profile
@@ -85,16 +83,9 @@ def anchor_keycloak(folder: Path) -> Iterator[AnchorKeycloak]:
     proc = subprocess.Popen(keycloak_argv(stack_argv, home, port, management), env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{management}/health/ready", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"el Keycloak del ancla no arrancó (código {proc.poll()}; ver {folder}/keycloak.log)")
-            time.sleep(0.5)  # readiness poll of the process we just started
+        # /health/ready answers 503 until Keycloak is ready
+        wait_until_served(proc, f"http://127.0.0.1:{management}/health/ready", READY_TIMEOUT_S,
+                          f"el Keycloak del ancla (ver {folder}/keycloak.log)")
         yield AnchorKeycloak(f"http://127.0.0.1:{port}", _java_pid(proc.pid))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

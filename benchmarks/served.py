@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import requests
-
 from tests.support.ports import unused_port
+from tools.stack.runner import probe
 from tools.stack.services import REGISTRO_PROCESS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +48,16 @@ def served_env(base: dict[str, str], port: int, **env_changes: str) -> dict[str,
     return env
 
 
+def wait_until_served(proc: subprocess.Popen, url: str, timeout_s: float, what: str) -> None:
+    """Polls `url` until it answers below 500 (tools.stack's probe) — the process we just started serves —
+    or fails: the process ended, or `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while not probe(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} no arrancó (código {proc.poll()})")
+        time.sleep(0.2)  # readiness poll of the process we just started
+
+
 @contextmanager
 def served_registro(**env_changes: str) -> Iterator[Served]:
     port = int(os.environ["BENCH_REGISTRO_PORT"]) if os.environ.get("BENCH_REGISTRO_PORT") else unused_port()
@@ -58,16 +67,7 @@ def served_registro(**env_changes: str) -> Iterator[Served]:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/salud", timeout=10).status_code < 500:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"el registro de la medición no arrancó (código {proc.poll()})")
-            time.sleep(0.2)  # readiness poll of the process we just started
+        wait_until_served(proc, f"{url}/salud", 60, "el registro de la medición")
         yield Served(url, proc.pid, os.environ.get("REGISTRO_WORKERS", "2"), os.environ.get("REGISTRO_THREADS", "8"))
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -43,8 +43,8 @@ def _reference(slot: Slot, squares) -> bytes:
 def test_the_code_is_drawn_as_one_rectangle_per_run_exactly_as_pydyf_writes_them(seed, slot):
     rng = random.Random(seed)
     count = 29 + seed * 4
-    squares = [[rng.random() < 0.5 for _ in range(count)] for _ in range(count)]
-    squares[0] = [True] * count  # a run the whole row long
+    squares = [bytes(rng.random() < 0.5 for _ in range(count)) for _ in range(count)]
+    squares[0] = bytes([1]) * count  # a run the whole row long
     content = pydyf.Stream()
     pdf_form._draw_squares(content, slot, squares)
     assert b"\n".join(content.stream) == _reference(slot, squares)

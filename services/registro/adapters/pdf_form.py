@@ -120,7 +120,7 @@ class Form:
     def names(self) -> frozenset[str]:
         return frozenset(slot.name for slot in self.slots)
 
-    def fill(self, values: Mapping[str, str], squares: Sequence[bytes | Sequence[bool]] | None = None,
+    def fill(self, values: Mapping[str, str], squares: Sequence[bytes] | None = None,
              *, square_slot: str = "") -> bytes | None:
         """The form's PDF with `values` drawn into their slots (and `squares`, a QR code's modules with
         their quiet zone, into `square_slot`), or None when a value cannot be drawn here (a character
@@ -228,7 +228,7 @@ def _draw_text(content: pydyf.Stream, slot: Slot, face: Face, text: str) -> bool
     return True
 
 
-def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[bytes | Sequence[bool]]) -> None:
+def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[bytes]) -> None:
     """A QR code (its matrix including the quiet zone) as filled rectangles, one per run of dark
     modules in a row: vector, so sharp at any print resolution, and no image in the PDF."""
     count = len(squares)
@@ -240,8 +240,7 @@ def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[bytes | S
     height = _number(round(module, 3))
     content.push_state()
     content.set_color_rgb(0, 0, 0)
-    for row, modules in enumerate(squares):
-        line = modules if isinstance(modules, bytes) else bytes(1 if m else 0 for m in modules)
+    for row, line in enumerate(squares):  # 1 = dark (adapters/qr.qr_matrix)
         start = line.find(1)
         if start < 0:
             continue  # a row of the quiet zone

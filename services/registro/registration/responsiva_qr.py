@@ -23,7 +23,7 @@ def code_svg(context: Mapping[str, object], key: str) -> str:
     return qr_svg(responsiva_code.payload(_identity(context), key))
 
 
-def code_matrix(context: Mapping[str, object], key: str) -> list[list[bool]]:
+def code_matrix(context: Mapping[str, object], key: str) -> list[bytes]:
     """The same code as `code_svg`, as modules (for the responsiva drawn into its prepared form)."""
     return qr_matrix(responsiva_code.payload(_identity(context), key))
 
