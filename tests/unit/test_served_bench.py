@@ -61,3 +61,25 @@ def test_the_anchors_keycloak_is_the_stacks_on_its_own_ports_without_the_realm_i
     assert [a for a in argv[1:] if not a.startswith(ports)] == \
         [a for a in stack_argv[1:] if not a.startswith(ports) and a != "--import-realm"]
     assert "--spi-theme--cache-templates=true" in argv
+
+
+def test_the_benchmarks_wait_for_their_process_to_serve_and_say_when_it_died(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from benchmarks.served import wait_until_served
+    from tests.support.ports import unused_port
+
+    port = unused_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_served(server, f"http://127.0.0.1:{port}/", 30, "el servidor de prueba")
+    finally:
+        server.terminate()
+        server.wait(10)
+    died = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(RuntimeError, match="el proceso de prueba no arrancó \\(código 3\\)"):
+        wait_until_served(died, f"http://127.0.0.1:{unused_port()}/", 30, "el proceso de prueba")
