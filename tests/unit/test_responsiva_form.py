@@ -16,6 +16,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from pypdf import PdfReader
 
 from registro.adapters.page_render_worker import render_pdf
+from registro.adapters import pdf_form
 from registro.adapters.pdf import WeasyPrintRenderer
 from registro.domain import responsiva_code
 from registro.registration import responsiva
@@ -62,9 +63,12 @@ def full_render(renderer, context: dict) -> bytes:
     return renderer.render(responsiva._full_html(context), stylesheets=STYLESHEETS)
 
 
-def form_of(renderer, context: dict):
+def form_of(renderer, context: dict, charset: frozenset[str] | None = None):
+    """The form render_responsiva draws `context` into (or the one for `charset`)."""
     html, slots = responsiva._form_html(context)
-    return renderer.form(html, slot_markup=slots, footer_markers=responsiva.FOOTER_MARKERS, stylesheets=STYLESHEETS)
+    charset = charset or pdf_form.charset_for(context[n] for n in slots if n != responsiva.CODE_SLOT)
+    return renderer.form(html, slot_markup=slots, footer_markers=responsiva.FOOTER_MARKERS, stylesheets=STYLESHEETS,
+                         charset=charset)
 
 
 def render(app, context: dict, renderer, caplog) -> tuple[bytes, str]:
@@ -251,6 +255,38 @@ def test_a_value_the_form_cannot_draw_takes_the_full_render(app, renderer, caplo
     text = text_of(pdf)
     assert context["nombre_completo"] in text and context["folio"] in text
     assert not any(context["nombre_completo"] in r.getMessage() for r in caplog.records)  # no personal data logged
+
+
+@pytest.mark.parametrize("changes", [
+    {"first_name": "François", "last_name": "Ågren"},  # Latin-1 letters Spanish does not use
+    {"first_name": "Łukasz", "last_name": "Wąsik"},  # Latin Extended-A
+], ids=["latin-1", "latin-ext-a"])
+def test_a_spanish_responsiva_is_drawn_into_the_lighter_form_and_other_latin_names_into_the_wide_one(
+        app, renderer, caplog, changes):
+    """Every glyph a form can draw travels in each PDF filled from it: the usual responsiva (and its email)
+    carries the Spanish letters only; a name with other Latin letters still takes the fast path."""
+    spanish, path = render(app, mexican(), renderer, caplog)
+    assert path == "form"
+    wide_context = foreign(**changes)
+    wide, path = render(app, wide_context, renderer, caplog)
+    assert path == "form"
+    assert wide_context["nombre_completo"] in text_of(wide)
+    with app.app_context():
+        assert form_of(renderer, mexican()).charset == pdf_form.SPANISH
+        assert form_of(renderer, wide_context).charset == pdf_form.CHARSET
+    assert len(spanish) < 36_000 < 44_000 < len(wide)
+    # The light form drawing a name it was not prepared for is refused (the caller then takes the wide one).
+    with app.app_context():
+        light = form_of(renderer, mexican(), pdf_form.SPANISH)
+    values = {n: wide_context.get(n, "") for n in light.names}
+    assert light.fill(values, None, square_slot=responsiva.CODE_SLOT) is None
+
+
+def test_the_narrowest_charset_holding_the_values_is_chosen():
+    assert pdf_form.charset_for(["Peña Núñez", "Av. Juárez 12-B", "¿ana@example.com?"]) == pdf_form.SPANISH
+    assert pdf_form.charset_for(["François"]) == pdf_form.CHARSET
+    assert pdf_form.charset_for(["Дмитрий"]) is None
+    assert pdf_form.SPANISH < pdf_form.CHARSET
 
 
 def test_a_changed_declaration_makes_a_new_form(app, renderer, caplog):

@@ -43,9 +43,10 @@ class PdfRenderer(Protocol):
 @runtime_checkable
 class FormRenderer(Protocol):
     def form(self, html: str, *, slot_markup: Mapping[str, str], footer_markers: Mapping[str, str],
-             stylesheets: Sequence[str] = ()) -> "pdf_form.Form | None":
-        """The one-page form this HTML lays out (see adapters/pdf_form.build), made once per distinct
-        HTML and stylesheets and kept; None when the HTML does not make a usable form."""
+             stylesheets: Sequence[str] = (), charset: frozenset[str] = pdf_form.CHARSET) -> "pdf_form.Form | None":
+        """The one-page form this HTML lays out (see adapters/pdf_form.build) with its fonts prepared for
+        `charset`, made once per distinct HTML, stylesheets and charset and kept; None when the HTML does
+        not make a usable form."""
 
 
 class FetchRefused(ValueError):
@@ -106,10 +107,12 @@ class WeasyPrintRenderer:
             self._fetcher = bundled_only_fetcher()
 
     def form(self, html: str, *, slot_markup: Mapping[str, str], footer_markers: Mapping[str, str],
-             stylesheets: Sequence[str] = ()) -> pdf_form.Form | None:
-        # The key is the whole HTML: a changed template or declaration, or another variant of the
-        # document (rows shown or not), makes another form. Few exist, so the cache is small.
-        key = hashlib.sha256("\x00".join((html, *stylesheets, *sorted(slot_markup), *footer_markers)).encode()).digest()
+             stylesheets: Sequence[str] = (), charset: frozenset[str] = pdf_form.CHARSET) -> pdf_form.Form | None:
+        # The key is the whole HTML and the charset: a changed template or declaration, another variant
+        # of the document (rows shown or not), or a wider charset makes another form. Few exist, so the
+        # cache is small.
+        key = hashlib.sha256("\x00".join((html, *stylesheets, *sorted(slot_markup), *footer_markers,
+                                           "".join(sorted(charset)))).encode()).digest()
         form = self._forms.get(key, _NOT_MADE)  # one lookup: another thread may clear the cache meanwhile
         if form is not _NOT_MADE:
             return form
@@ -127,7 +130,8 @@ class WeasyPrintRenderer:
                     stylesheets=sheets, font_config=self._fonts)
 
             try:
-                form = pdf_form.build(html, render=layout, slot_markup=slot_markup, footer_markers=footer_markers)
+                form = pdf_form.build(html, render=layout, slot_markup=slot_markup, footer_markers=footer_markers,
+                                      charset=charset)
             except Exception as exc:  # unusable as a form: its documents are rendered the full way
                 log.warning("PDF: la plantilla no sirve como formulario (%s: %s)", type(exc).__name__, exc)
                 form = None

@@ -17,10 +17,15 @@ baseline is where WeasyPrint puts the value's; a full render (`value_markup`: th
 the value in it) then lays the page out exactly as the form, and the value lies where a fill draws it.
 
 The values' glyphs come from the form's own embedded fonts: before the form is written, each font
-of its slots is told about the glyphs of CHARSET (widths and Unicode mapping), so WeasyPrint keeps
-them in its subset and writes their widths and ToUnicode entries (text extraction and copy/paste
-work). A value with a character outside CHARSET, or too long for its slot at MIN_FONT, makes
+of its slots is told about the glyphs of the form's charset (widths and Unicode mapping), so WeasyPrint
+keeps them in its subset and writes their widths and ToUnicode entries (text extraction and copy/paste
+work). A value with a character outside that charset, or too long for its slot at MIN_FONT, makes
 `fill` return None: the caller renders that document the full way.
+
+Every glyph a form can draw is embedded in every PDF filled from it (≈ 70 bytes a character, both
+faces): a form for SPANISH weighs 34 KB, one for CHARSET 48 KB, against a full render's 16 KB. The
+caller takes the narrowest charset that holds the document's values (`charset_for`), so the usual
+responsiva, and the email that carries it, is the lighter one.
 
 The placement (greedy word wrap on advance widths, shrink to fit, the text operators) is written
 here by hand because no maintained library fills a fixed layout fast enough; WeasyPrint writes the
@@ -41,9 +46,20 @@ MIN_FONT = 8.0  # px (6 pt): a value shrinks down to this size before the form g
 # Characters a fill can draw: Basic Latin, Latin-1, Latin Extended-A and common punctuation. Names of
 # other scripts (Greek, Cyrillic, Chinese…) take the full render, which has every fallback font.
 # The soft hyphen is left out: a full render hides it (a hyphenation hint), a fill would print it.
+_PUNCTUATION = list("‐‑‒–—―‘’‚‛“”„‟†‡•…‰‹›€™")
 CHARSET = frozenset(
-    [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0xA0, 0x180) if c != 0xAD]
-    + list("‐‑‒–—―‘’‚‛“”„‟†‡•…‰‹›€™"))
+    [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0xA0, 0x180) if c != 0xAD] + _PUNCTUATION)
+# What Mexican names, addresses and emails use: Basic Latin, the Spanish letters and signs, the same punctuation.
+SPANISH = frozenset([chr(c) for c in range(0x20, 0x7F)] + list("áéíóúüñÁÉÍÓÚÜÑ¿¡ºª°·«»") + _PUNCTUATION)
+CHARSETS = (SPANISH, CHARSET)  # narrowest first
+
+
+def charset_for(texts) -> frozenset[str] | None:
+    """The narrowest of CHARSETS holding every character of `texts`; None when none does."""
+    used = set("".join(texts))
+    return next((charset for charset in CHARSETS if charset.issuperset(used)), None)
+
+
 _PAGE_WORD = re.compile(r"\S+")
 
 
@@ -115,6 +131,7 @@ class Form:
     trailer_root: bytes
     info_items: bytes  # the information dictionary's entries other than the title
     first_number: int  # object number of the first per-fill content stream (one per slot, then the last)
+    charset: frozenset[str] = CHARSET  # the characters its fonts were prepared for
 
     @property
     def names(self) -> frozenset[str]:
@@ -124,9 +141,10 @@ class Form:
              *, square_slot: str = "") -> bytes | None:
         """The form's PDF with `values` drawn into their slots (and `squares`, a QR code's modules with
         their quiet zone, into `square_slot`), or None when a value cannot be drawn here (a character
-        outside CHARSET, too long for its slot): the caller then renders the document fully."""
+        outside the form's charset, too long for its slot): the caller then renders the document fully."""
+        charset = self.charset
         for name in self.names:
-            if name != square_slot and not CHARSET.issuperset(str(values.get(name, ""))):
+            if name != square_slot and not charset.issuperset(str(values.get(name, ""))):
                 return None
         parts = []
         for slot, restore in zip(self.slots, self.restores):
@@ -144,7 +162,7 @@ class Form:
         for footer in self.footers:
             face = self.faces[False]
             text = f"{footer.prefix}{values.get(footer.name, '')}{footer.suffix}"
-            if not CHARSET.issuperset(text):
+            if not charset.issuperset(text):
                 return None
             _show(last, face, text, footer.font_size, footer.color,
                   footer.right - face.width(text, footer.font_size), footer.baseline)
@@ -352,8 +370,8 @@ def _footers(page_box, markers: Mapping[str, str]) -> tuple[list[Footer], list]:
     return footers, margins
 
 
-def _faces(document, bold_needed: set[bool]) -> dict[bool, Face]:
-    """Tells the form's regular and bold fonts about CHARSET's glyphs (so WeasyPrint's subset keeps
+def _faces(document, bold_needed: set[bool], charset: frozenset[str]) -> dict[bool, Face]:
+    """Tells the form's regular and bold fonts about `charset`'s glyphs (so WeasyPrint's subset keeps
     them, with their widths and ToUnicode entries) and returns how a fill draws with them."""
     from fontTools.ttLib import TTFont
     from weasyprint.text.fonts import get_hb_object_data
@@ -367,7 +385,7 @@ def _faces(document, bold_needed: set[bool]) -> dict[bool, Face]:
         ttfont = TTFont(io.BytesIO(get_hb_object_data(font.hb_face)), fontNumber=font.index, lazy=True)
         cmap, metrics, upem = ttfont.getBestCmap(), ttfont["hmtx"], ttfont["head"].unitsPerEm
         glyphs, widths = {}, {}
-        for char in CHARSET:
+        for char in charset:
             name = cmap.get(ord(char))
             if name is None:
                 continue
@@ -377,14 +395,14 @@ def _faces(document, bold_needed: set[bool]) -> dict[bool, Face]:
             glyphs[char], widths[char] = glyph, font.widths[glyph]
         if bold not in faces:
             faces[bold] = Face(resource=font.hash, glyphs=glyphs, widths=widths)
-    missing = [c for face in faces.values() for c in CHARSET if c not in face.glyphs]
+    missing = [c for face in faces.values() for c in charset if c not in face.glyphs]
     if set(bold_needed) - set(faces) or missing:
         raise FormUnusable("faltan fuentes o glifos")
     return faces
 
 
 def build(html_document: str, *, render: Callable, slot_markup: Mapping[str, str],
-          footer_markers: Mapping[str, str]) -> Form:
+          footer_markers: Mapping[str, str], charset: frozenset[str] = CHARSET) -> Form:
     """Lays the form out and serialises it. `render(html)` → a WeasyPrint Document (the caller's font
     configuration, stylesheets and URL fetcher); `slot_markup`: from `slot_markup(names)`, as the
     HTML has it (the title names values with it)."""
@@ -397,19 +415,19 @@ def build(html_document: str, *, render: Callable, slot_markup: Mapping[str, str
     slots = _slots(page_box)
     footers, margins = _footers(page_box, footer_markers)
     # A first drawing makes the document's fonts (WeasyPrint creates them while drawing); their glyph
-    # lists are then completed with CHARSET before the real write subsets them. The footers are still
+    # lists are then completed with `charset` before the real write subsets them. The footers are still
     # drawn in it, so their font is among those _faces checks (a fill draws them in the slots' family).
     document.write_pdf()
     page_box.children = [c for c in page_box.children if not any(c is m for m in margins)]
     for font in document.fonts.values():
         font.file_content = get_hb_object_data(font.hb_face)
-    faces = _faces(document, {s.bold for group in slots.values() for s in group})
+    faces = _faces(document, {s.bold for group in slots.values() for s in group}, charset)
     markers = {name: i for i, name in enumerate(slot_markup)}
     captured: dict[str, Form] = {}
 
     def finish(_document, pdf: pydyf.PDF) -> None:
         captured["form"] = _serialise_form(pdf, document.metadata.title or "", slots, markers, footers, faces,
-                                           slot_markup)
+                                           slot_markup, charset)
 
     document.write_pdf(finisher=finish)
     return captured["form"]
@@ -491,7 +509,7 @@ def _split_at_slots(ops: list[bytes], slots: Mapping[str, list[Slot]], markers: 
     return segments, tuple(slot for _cut, slot, _colour in cuts), tuple(colour for _cut, _slot, colour in cuts)
 
 
-def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, slot_markup) -> Form:
+def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, slot_markup, charset) -> Form:
     kids = pdf.pages["Kids"]
     page = pdf.objects[kids[0]]  # pydyf lists the kids as number, 0, "R"
     drawing = pdf.objects[int(bytes(page["Contents"]).split()[0])]
@@ -517,4 +535,4 @@ def _serialise_form(pdf: pydyf.PDF, title: str, slots, markers, footers, faces, 
     return Form(slots=ordered, restores=restores, footers=tuple(footers), page_space=page_space, faces=faces,
                 title=title, slot_markup=dict(slot_markup),
                 head=bytes(head), xref=tuple(xref), trailer_root=pdf.catalog.reference, info_items=info_items,
-                first_number=first_number)
+                first_number=first_number, charset=charset)
