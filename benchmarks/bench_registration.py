@@ -39,7 +39,10 @@ Printed (and written to benchmarks/results/), each with its range over interleav
   the registro workers, the Keycloak JVM, the S3 server, the mail catcher (and PostgreSQL, Redis when
   the stack runs them), for both sides, and the ratio of the totals: on a host shared with other work
   the wall-clock ratio also measures how the neighbours' load fell on each block, the CPU ratio only
-  what each registration costs.
+  what each registration costs;
+- the Keycloak CPU per registration of each side, and how many registrations a Keycloak CPU-second carries
+  through ours against Keycloak's own form: Keycloak is what every ANAM module shares, sized as a cluster by
+  its CPU, while registro scales by replicas.
 `BENCH_ACCOUNTS=N` first seeds realm `anam` up to N accounts with Keycloak's partial import
 (batches of 500) and prints how long that took, to show registration flat from 200 to 200,000
 accounts. Accounts created by the benchmark are deleted.
@@ -486,6 +489,11 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, 
                 ratios = [a["per_s"] / b["per_s"] for a, b in zip(blocks_o, blocks_t)]
                 cpu_o, cpu_t = so["cpu_ms_total_blocks"], st["cpu_ms_total_blocks"]
                 cpu_ratios = [t / o for o, t in zip(cpu_o, cpu_t)]
+                # The identity engine is the part every ANAM module shares (a cluster sized by its CPU); registro
+                # scales by replicas. So: how many registrations a Keycloak CPU-second carries on each side.
+                kc_o = [b["cpu_ms"].get("keycloak", 0.0) for b in blocks_o]
+                kc_t = [b["cpu_ms"].get("keycloak_ancla", b["cpu_ms"].get("keycloak", 0.0)) for b in blocks_t]
+                kc_ratios = [t / o for o, t in zip(kc_o, kc_t) if o > 0]
                 lines += [
                     f"  rendimiento con {clients} clientes, {BLOCKS} pares de bloques de {BLOCK} (AB BA …): razón "
                     f"proyecto/ancla {spread(ratios, 2)}× (mediana y rango de los pares); total proyecto "
@@ -497,11 +505,15 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, 
                     f"{_lost_text({'proyecto': so['lost'], 'keycloak': st['lost']})}",
                     f"    CPU ms por registro — proyecto: {_cpu_text(so['cpu_ms_per_registration'])} (total por bloque "
                     f"{spread(cpu_o, 0)}); ancla Keycloak: {_cpu_text(st['cpu_ms_per_registration'])} (total por "
-                    f"bloque {spread(cpu_t, 0)}); razón de capacidad por CPU (ancla / proyecto) {spread(cpu_ratios, 2)}×"]
+                    f"bloque {spread(cpu_t, 0)}); razón de capacidad por CPU (ancla / proyecto) {spread(cpu_ratios, 2)}×",
+                    f"    CPU de Keycloak por registro — proyecto {spread(kc_o, 1)} ms · ancla {spread(kc_t, 1)} ms: "
+                    f"registros por segundo de CPU de Keycloak, proyecto/ancla {spread(kc_ratios, 2)}×"]
                 figures[f"clients_{clients}"] = {
                     "throughput_project": so, "throughput_keycloak": st, "ratios": runs_figures(ratios),
                     "ratio_total": round(so["total_per_s"] / st["total_per_s"], 3),
-                    "cpu_capacity_ratio": runs_figures(cpu_ratios)}
+                    "cpu_capacity_ratio": runs_figures(cpu_ratios),
+                    "keycloak_cpu_ms": {"project": runs_figures(kc_o), "anchor": runs_figures(kc_t)},
+                    "keycloak_capacity_ratio": runs_figures(kc_ratios)}
     finally:
         _clean_up(sides.ours)
     report("registro", figures, lines, load)
