@@ -511,6 +511,14 @@ class FakeOutboxStore:
         row.update(state="pendiente", attempts=0, due=self.clock())
         return True
 
+    def health(self):
+        self._check()
+        now = self.clock()
+        pending = [r for r in self.rows.values() if r["state"] == "pendiente"]
+        waiting = [now - r["created_at"] for r in pending if r["attempts"] > 0 or r["due"] <= now]
+        return self._outbox.OutboxHealth(len(pending), max(0.0, max(waiting, default=0.0)),
+                                         sum(1 for r in self.rows.values() if r["state"] == "fallido"))
+
     def expedite(self) -> None:
         """Moves every back-off to now (what waiting would do); held rows stay held, as in the real store."""
         for row in self.rows.values():
@@ -621,6 +629,9 @@ class FakeApplicationStore:
         return [StaleIntent(a["intent"], now - a["created_at"]) for a in
                 sorted(self.apps.values(), key=lambda a: a["created_at"])
                 if a["state"] == "creando" and now - a["created_at"] > older_than_s][:limit]
+
+    def unfinished_count(self, older_than_s: float) -> int:
+        return len(self.stale_intents(older_than_s, limit=10**9))
 
     def account_of_folio(self, folio: str) -> str | None:
         self._check()

@@ -134,6 +134,32 @@ def test_outbox_refusals_back_off_and_fail_after_max_attempts(scratch_db):
     contract.outbox_refusals_back_off_and_fail_after_max_attempts(PgOutboxStore(scratch_db), make_due)
 
 
+def test_unfinished_registrations_are_counted_after_their_bound(scratch_db, unique):
+    contract.unfinished_registrations_are_counted_after_their_bound(PgApplicationStore(scratch_db),
+                                                                    f"AU-T-U{unique[:10].upper()}")
+
+
+def test_outbox_health_tells_waiting_rows_from_held_and_failed_ones(scratch_db):
+    with scratch_db.transaction() as conn:  # what earlier tests left waiting or failed (nothing reads this database)
+        conn.execute(text("DELETE FROM outbox WHERE state IN ('pendiente', 'fallido')"))
+
+    def make_due():
+        with scratch_db.transaction() as conn:
+            conn.execute(text("UPDATE outbox SET next_attempt_at = now() WHERE state = 'pendiente' AND attempts > 0"))
+
+    def backdate(row_id, seconds):
+        with scratch_db.transaction() as conn:
+            conn.execute(text("UPDATE outbox SET created_at = created_at - make_interval(secs => :s) WHERE id = :id"),
+                         {"s": seconds, "id": row_id})
+
+    contract.outbox_health_tells_waiting_rows_from_held_and_failed_ones(PgOutboxStore(scratch_db), make_due, backdate)
+    with scratch_db.engine.connect() as conn:  # the console's list and the count can read the failed rows' index
+        conn.execute(text("SET enable_seqscan = off"))  # a table this small is scanned whatever its indexes
+        plan = "\n".join(conn.execute(text("EXPLAIN SELECT id FROM outbox WHERE state = 'fallido' "
+                                            "ORDER BY created_at DESC, id DESC LIMIT 100")).scalars())
+    assert "ix_outbox_failed" in plan
+
+
 def test_two_senders_at_once_send_each_row_once(scratch_db):
     contract.two_senders_at_once_send_each_row_once(PgOutboxStore(scratch_db))
 

@@ -102,6 +102,49 @@ def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
     assert it.id not in {s.intent.id for s in store.stale_intents(-1)}
 
 
+def unfinished_registrations_are_counted_after_their_bound(store, folio: str) -> None:
+    """What the alert on half-made registrations reads: `creando` past the bound, until completed."""
+    before_all, before_old = store.unfinished_count(-1), store.unfinished_count(3600)
+    it = intent(folio)
+    store.begin(it, {})
+    assert store.unfinished_count(-1) == before_all + 1
+    assert store.unfinished_count(3600) == before_old  # in flight, not yet the reconciler's
+    store.complete(it.id, f"cuenta-{it.id}", None)
+    assert store.unfinished_count(-1) == before_all
+
+
+def outbox_health_tells_waiting_rows_from_held_and_failed_ones(outbox_store, make_due, backdate) -> None:
+    """What the alerts read, on an outbox with no other pending or failed row: a held row is pending but
+    not waiting; a due one waits from when it was written, and still does while it backs off after a
+    refusal; one that gave up is failed, no longer pending. `backdate(row, s)` makes a row `s` older."""
+    assert outbox_store.health() == outbox_module.OutboxHealth(0, 0.0, 0)
+    held = outbox_store.add("prueba", b"retenida", hold_s=3600)
+    backdate(held, 600)
+    assert outbox_store.health() == outbox_module.OutboxHealth(1, 0.0, 0)
+    due = outbox_store.add("prueba", b"debida")
+    backdate(due, 120)
+    health = outbox_store.health()
+    assert (health.pending, health.failed) == (2, 0) and 120 <= health.oldest_waiting_s < 180
+
+    def refuse(row):
+        if row.id == due:
+            raise MailUnavailable("no")
+
+    outbox_store.deliver_due(refuse, limit=1000)  # refused once: backing off, still waiting
+    health = outbox_store.health()
+    assert (health.pending, health.failed) == (2, 0) and 120 <= health.oldest_waiting_s < 180
+    for _ in range(outbox_module.MAX_ATTEMPTS - 1):
+        make_due()
+        outbox_store.deliver_due(refuse, limit=1000)
+    assert outbox_store.health() == outbox_module.OutboxHealth(1, 0.0, 1)
+    outbox_store.release([held])
+    assert outbox_store.deliver_due(refuse, limit=1000) == (1, 0)
+    assert outbox_store.health() == outbox_module.OutboxHealth(0, 0.0, 1)
+    assert outbox_store.retry(due)
+    health = outbox_store.health()
+    assert (health.pending, health.failed) == (1, 0) and health.oldest_waiting_s >= 120
+
+
 def outbox_refusals_back_off_and_fail_after_max_attempts(outbox_store, make_due) -> None:
     row = outbox_store.add("prueba", email("falla@example.com"))
 

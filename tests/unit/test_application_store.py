@@ -38,6 +38,19 @@ def test_stale_intents_are_listed_after_their_bound():
     contract.stale_intents_are_listed_after_their_bound(_stores()[0], "AU-2026-STALE001")
 
 
+def test_unfinished_registrations_are_counted_after_their_bound():
+    contract.unfinished_registrations_are_counted_after_their_bound(_stores()[0], "AU-2026-UNFIN001")
+
+
+def test_outbox_health_tells_waiting_rows_from_held_and_failed_ones():
+    outbox = FakeOutboxStore()
+
+    def backdate(row_id, seconds):
+        outbox.rows[row_id]["created_at"] -= seconds
+
+    contract.outbox_health_tells_waiting_rows_from_held_and_failed_ones(outbox, outbox.expedite, backdate)
+
+
 def test_outbox_refusals_back_off_and_fail_after_max_attempts():
     outbox = FakeOutboxStore()
     contract.outbox_refusals_back_off_and_fail_after_max_attempts(outbox, outbox.expedite)

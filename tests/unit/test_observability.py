@@ -5,14 +5,18 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from registro import create_app
+from registro.kernel.applications import Intent
+from registro.platform.outbox import MAX_ATTEMPTS
 from registro.observability import logs, metrics, outcomes
 from registro.observability.queue import stats_of
 from tests.support.registration import mexican_form, post_registration
@@ -113,7 +117,8 @@ def test_smtp_ping_of_the_real_adapter_reports_an_unreachable_relay():
 CONTRACT = ["registro_registrations_total", "registro_confirmation_emails_total", "registro_uploads_total",
             "registro_submissions_total", "registro_decisions_total", "registro_recoveries_total",
             "registro_review_queue_length", "registro_review_oldest_pending_age_seconds",
-            "registro_request_seconds_bucket"]
+            "registro_request_seconds_bucket", "registro_outbox_pending", "registro_outbox_oldest_waiting_age_seconds",
+            "registro_outbox_failed", "registro_registrations_unfinished"]
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -187,6 +192,50 @@ def test_outcome_table(app, endpoint, status, expected):
 def test_every_counted_endpoint_exists(app):
     for endpoint in outcomes.COUNTED_ENDPOINTS:
         assert endpoint in app.view_functions, endpoint
+
+
+def test_the_outbox_and_half_made_registrations_are_measured_from_the_database(client, fakes):
+    """What an operator's alerts read: emails waiting and how late, emails that gave up, registrations
+    the reconciler has not finished; absent (not 0) while the database cannot be read."""
+    outbox = fakes.outbox_store
+    refused = outbox.add("prueba", b"rechazada")
+    outbox.add("prueba", b"retenida", hold_s=3600)
+    outbox.rows[refused]["created_at"] -= 900
+
+    def refuse(row):
+        if row.id == refused:
+            raise OSError("smtp")
+
+    for _ in range(MAX_ATTEMPTS):  # it gives up
+        outbox.expedite()
+        outbox.deliver_due(refuse)
+    late = outbox.add("prueba", b"atrasada")
+    outbox.rows[late]["created_at"] -= 600
+    it = Intent.new(folio="AU-2026-MEDIAS01", username="u", link_version="v1", es_extranjero=False)
+    fakes.applications.begin(it, {})
+    fakes.applications.apps[it.id]["created_at"] -= metrics.UNFINISHED_AFTER_S + 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, "registro_outbox_failed") == 1
+    assert sample(text, "registro_outbox_pending") == 2  # the held one and the late one
+    assert 600 <= sample(text, "registro_outbox_oldest_waiting_age_seconds") < 660
+    assert sample(text, "registro_registrations_unfinished") == 1
+    outbox.down = fakes.applications.down = True
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "registro_outbox_pending " not in text and "registro_registrations_unfinished " not in text
+    assert "registro_registrations_total" in text  # the counters are still scraped
+
+
+def test_every_registro_metric_an_alert_reads_is_exposed(client):
+    """deploy/prometheus/alerts.yml may only name registro's metrics that exist (a renamed one would
+    silence its alert without a word)."""
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())["groups"][0]["rules"]
+    read = {name for rule in rules for name in re.findall(r"\bregistro_[a-z_]+", rule["expr"])}
+    assert {"registro_outbox_oldest_waiting_age_seconds", "registro_outbox_failed",
+            "registro_registrations_unfinished"} <= read
+    text = client.get("/metrics").get_data(as_text=True)
+    exposed = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert read <= exposed | {n.removesuffix("_total") for n in exposed if n.endswith("_total")} | \
+        {n for n in read if f"{n}_bucket" in exposed}
 
 
 def test_queue_age_comes_from_the_oldest_submission():

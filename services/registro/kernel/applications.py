@@ -144,6 +144,11 @@ class ApplicationStore(Protocol):
 
     def stale_intents(self, older_than_s: float, limit: int = 100) -> list[StaleIntent]: ...
 
+    def unfinished_count(self, older_than_s: float) -> int:
+        """How many registrations are still `creando` `older_than_s` after they began (what an alert reads:
+        the reconciler should have finished or undone them)."""
+        ...
+
     def account_of_folio(self, folio: str) -> str | None:
         """The account id of the live application with this folio."""
         ...
@@ -251,6 +256,13 @@ class PgApplicationStore:
                 .order_by(a.c.created_at).limit(limit)).all()
         return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale,
                                    acceptance=r.accepted_notice or {}), float(r.age)) for r in rows]
+
+    def unfinished_count(self, older_than_s: float) -> int:
+        a = applications
+        with self.db.transaction() as conn:
+            return conn.execute(select(func.count()).select_from(a).where(  # ix_applications_creando
+                a.c.state == CREANDO,
+                a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))).scalar_one()
 
     def account_of_folio(self, folio: str) -> str | None:
         a = applications

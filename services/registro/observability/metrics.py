@@ -8,7 +8,9 @@ sums. Without it (unit tests, `flask run`) the values live in this process.
 Counters are incremented where the outcome is known: the view layer (`outcomes.py` maps an
 endpoint's answer to its outcome) or an explicit `count(...)` call. Label values come from the
 fixed sets below, and latency is labelled with Flask's endpoint name, never a path: no label can
-carry personal data. The review queue's gauges are computed when scraped (`queue.py`).
+carry personal data. The review queue's gauges are computed when scraped (`queue.py`), and so are the
+outbox's and the half-made registrations' (from registro's database: `delivery_stats`), the ones an
+operator's alerts read (deploy/prometheus/alerts.yml).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import ipaddress
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -24,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from registro.observability import outcomes
 from registro.observability.queue import QueueStats, review_queue_stats
+from registro.platform.outbox import OutboxHealth
 from registro.observability.request_id import STARTED_KEY
 
 log = logging.getLogger(__name__)
@@ -84,18 +88,62 @@ class _QueueCollector:
                                 value=self.stats.oldest_age_s)
 
 
+# A registration still `creando` this long after it began is one the reconciler (every minute, for intents
+# older than 45 s: registration/reconcile.py) has failed to finish or undo: Keycloak or the database refuses it.
+UNFINISHED_AFTER_S = 300.0
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """registro's own database, as the alerts read it (deploy/prometheus/alerts.yml)."""
+    outbox: OutboxHealth
+    unfinished_registrations: int
+
+
+class _DeliveryCollector:
+    def __init__(self, stats: DeliveryStats | None) -> None:
+        self.stats = stats
+
+    def collect(self):
+        if self.stats is None:  # the database could not be read: no value rather than a false 0
+            return
+        outbox = self.stats.outbox
+        yield GaugeMetricFamily("registro_outbox_pending", "Emails waiting in the outbox (held ones included)",
+                                value=outbox.pending)
+        yield GaugeMetricFamily("registro_outbox_oldest_waiting_age_seconds",
+                                "Age of the oldest email that should have left already: due, or backing off "
+                                "after a refusal (0 when none)", value=outbox.oldest_waiting_s)
+        yield GaugeMetricFamily("registro_outbox_failed",
+                                "Emails that used up their attempts and wait for Reintentar in the console",
+                                value=outbox.failed)
+        yield GaugeMetricFamily("registro_registrations_unfinished",
+                                f"Registrations still being made {UNFINISHED_AFTER_S:.0f} s after they began",
+                                value=self.stats.unfinished_registrations)
+
+
+def delivery_stats() -> DeliveryStats | None:
+    """None without a database (a process started without DATABASE_URL serves no registration either)."""
+    from registro.container import adapters
+
+    a = adapters()
+    if a.outbox_store is None or a.applications is None:
+        return None
+    return DeliveryStats(a.outbox_store.health(), a.applications.unfinished_count(UNFINISHED_AFTER_S))
+
+
 class _ThisProcess:
     def collect(self):
         return _REGISTRY.collect()
 
 
-def exposition(stats: QueueStats | None) -> bytes:
+def exposition(stats: QueueStats | None, delivery: DeliveryStats | None = None) -> bytes:
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(registry)  # every worker's values, summed
     else:
         registry.register(_ThisProcess())
     registry.register(_QueueCollector(stats))
+    registry.register(_DeliveryCollector(delivery))
     return generate_latest(registry)
 
 
@@ -128,7 +176,12 @@ def scrape():
     except Exception as exc:  # Keycloak down: the counters are still worth scraping
         log.warning("no se pudo leer la cola de revisión para las métricas: %s", type(exc).__name__)
         stats = None
-    return Response(exposition(stats), content_type=CONTENT_TYPE_LATEST)
+    try:
+        delivery = delivery_stats()
+    except Exception as exc:  # the database down: the counters are still worth scraping
+        log.warning("no se pudo leer el buzón de salida para las métricas: %s", type(exc).__name__)
+        delivery = None
+    return Response(exposition(stats, delivery), content_type=CONTENT_TYPE_LATEST)
 
 
 def install(app: Flask) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
-from sqlalchemy import delete, func, insert as sql_insert, select, update
+from sqlalchemy import and_, delete, func, insert as sql_insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from registro.adapters.mail import Attachment, Mailer, OutgoingEmail
@@ -118,6 +118,16 @@ class FailedEmail:
     folio: str | None = None
 
 
+@dataclass(frozen=True)
+class OutboxHealth:
+    """What an operator's alerts read (observability/metrics.py): emails waiting, how long the oldest
+    that should have left already has waited (due, or backing off after a refusal; 0 when none), and
+    the emails that gave up and wait for "Reintentar" in the console."""
+    pending: int
+    oldest_waiting_s: float
+    failed: int
+
+
 @runtime_checkable
 class OutboxStore(Protocol):
     def add(self, kind: str, message: bytes | OutgoingEmail, application_id: str | None = None, *,
@@ -151,6 +161,10 @@ class OutboxStore(Protocol):
 
     def retry(self, email_id: int) -> bool:
         """A `fallido` row becomes due again; False when there is no such failed row."""
+        ...
+
+    def health(self) -> OutboxHealth:
+        """A row held for its release (not tried yet, due later) is pending but not waiting."""
         ...
 
 
@@ -252,6 +266,19 @@ class PgOutboxStore:
             done = conn.execute(update(t).where(t.c.id == email_id, t.c.state == FALLIDO)
                                 .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now()))
             return done.rowcount == 1
+
+    def health(self) -> OutboxHealth:
+        t = outbox_table
+        pending = t.c.state == PENDIENTE  # both reads use the partial indexes (ix_outbox_due, ix_outbox_failed)
+        waiting = and_(pending, or_(t.c.attempts > 0, t.c.next_attempt_at <= func.now()))
+        with self.db.transaction() as conn:
+            row = conn.execute(select(
+                select(func.count()).select_from(t).where(pending).scalar_subquery().label("pending"),
+                select(func.coalesce(func.extract("epoch", func.now() - func.min(t.c.created_at)), 0))
+                .where(waiting).scalar_subquery().label("oldest"),
+                select(func.count()).select_from(t).where(t.c.state == FALLIDO).scalar_subquery().label("failed"),
+            )).one()
+        return OutboxHealth(int(row.pending), max(0.0, float(row.oldest)), int(row.failed))
 
 
 # A deliverer of one kind: handed the due row and the SMTP sender of this round (for kinds that still

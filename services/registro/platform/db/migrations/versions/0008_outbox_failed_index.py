@@ -1,0 +1,23 @@
+"""failed outbox rows indexed: the console's list and the metrics' count read them without a scan
+
+Delivered rows stay in the table (their message blanked), so it grows by one row per email. The console's
+"Correos fallidos" list and `registro_outbox_failed` read the few rows that gave up; without an index on
+them each read scanned the whole table.
+
+Revision ID: 0008
+Revises: 0007
+"""
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE INDEX ix_outbox_failed ON outbox (created_at, id) WHERE state = 'fallido'")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX ix_outbox_failed")
