@@ -25,13 +25,13 @@ _NESTED = ("roles", "groups", "clients", "clientScopes", "users", "components", 
 # --- least privilege of the service account --------------------------------------------------------
 # `registro-service` holds only view-users, query-users and view-realm as roles. What it may
 # change comes from fine-grained admin permissions v2 (realm `adminPermissionsEnabled`): manage,
-# map roles and set passwords on users — except the protected accounts (reviewers, holders of
-# any realm-management role, itself), where a resource-specific NEGATIVE permission overrides
+# map roles and set passwords on users — except the protected accounts (reviewers, supervisors,
+# holders of any realm-management role, itself), where a resource-specific NEGATIVE permission overrides
 # the all-users one — map only the user-type roles of catalog.py, and manage the membership of
 # only the user-type groups (a user create with `"groups": [...]` checks manage-membership on
 # each group; it holds no Users `manage-group-membership`, so it cannot move an existing account
 # into or out of any group at all). So a leaked client secret cannot make a reviewer, take over
-# one, or grant any administration role. The user-type groups are kept carrying exactly their
+# one (nor a supervisor), or grant any administration role. The user-type groups are kept carrying exactly their
 # role (_group_changes removes anything else mapped to them): membership of one must never
 # grant more than the user type.
 # Provisioning (and add-reviewer) run with the bootstrap admin, at deploy time only.
@@ -475,11 +475,13 @@ class RealmProvisioner:
         return self.admin.get_client_service_account_user(client)["id"] if client else None
 
     def protected_user_ids(self) -> set[str]:
-        """Accounts the service must never change: reviewers, holders of any realm-management
-        role (a realm administrator) and the service account itself."""
+        """Accounts the service must never change: the console's staff (reviewers and supervisors: a
+        supervisor-only account, made in the admin console, was once open to a password reset with the
+        service's secret), holders of any realm-management role (a realm administrator) and the service
+        account itself."""
         ids: set[str] = set()
-        for member in self.admin.get_realm_role_members(REVIEWER_ROLE):
-            ids.add(member["id"])
+        for staff_role in (REVIEWER_ROLE, SUPERVISOR_ROLE):
+            ids.update(member["id"] for member in self.admin.get_realm_role_members(staff_role))
         management = self.admin.get_client_id("realm-management")
         for role in self.admin.get_client_roles(management):
             for member in self.admin.get_client_role_members(management, role["name"]):

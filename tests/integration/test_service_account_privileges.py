@@ -4,7 +4,7 @@ With the client secret alone (a `client_credentials` token — what leaks when a
 ships), the account can still do everything registration and review need on applicants, but it
 is refused: granting `revisor`, granting any realm-management role (also to itself), putting an
 account in any group but a user-type one (and changing an existing account's groups at all), and
-resetting the password of, updating or deleting a reviewer."""
+resetting the password of, updating or deleting a reviewer or a supervisor."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ import pytest
 from keycloak import KeycloakAdmin
 
 from keycloak_ext import IdentityRejected
-from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPE_SLUGS, USER_TYPES, group_path_of
+from keycloak_ext.catalog import REVIEWER_ROLE, SUPERVISOR_ROLE, USER_TYPE_SLUGS, USER_TYPES, group_path_of
 from keycloak_ext.provisioning import RealmProvisioner
 
 pytestmark = pytest.mark.integration
@@ -36,15 +36,29 @@ def gateway(keycloak_gateway):
     return keycloak_gateway
 
 
+def _staff_account(kc_admin, role: str):
+    """A console account made by the admin, then protected (what `add-reviewer` does; a supervisor-only
+    account is made in the admin console, and `provision` protects it)."""
+    tag = secrets.token_hex(4)
+    account_id = kc_admin.create_user({"username": f"{role}-privilegios-{tag}", "enabled": True,
+                                       "email": f"{role}-privilegios-{tag}@anam.gob.mx",
+                                       "firstName": "Rita", "lastName": "Revisora"})
+    kc_admin.assign_realm_roles(account_id, [kc_admin.get_realm_role(role)])
+    RealmProvisioner(kc_admin).protect_accounts()
+    return account_id
+
+
 @pytest.fixture
 def reviewer(kc_admin):
-    """A reviewer made the way `add-reviewer` makes one: by the admin, then protected."""
-    tag = secrets.token_hex(4)
-    account_id = kc_admin.create_user({"username": f"revisor-privilegios-{tag}", "enabled": True,
-                                       "email": f"revisor-privilegios-{tag}@anam.gob.mx",
-                                       "firstName": "Rita", "lastName": "Revisora"})
-    kc_admin.assign_realm_roles(account_id, [kc_admin.get_realm_role(REVIEWER_ROLE)])
+    account_id = _staff_account(kc_admin, REVIEWER_ROLE)
+    yield account_id
+    kc_admin.delete_user(account_id)
     RealmProvisioner(kc_admin).protect_accounts()
+
+
+@pytest.fixture
+def supervisor(kc_admin):
+    account_id = _staff_account(kc_admin, SUPERVISOR_ROLE)
     yield account_id
     kc_admin.delete_user(account_id)
     RealmProvisioner(kc_admin).protect_accounts()
@@ -104,6 +118,18 @@ def test_the_service_account_cannot_make_or_touch_reviewers_nor_grant_administra
         assert not kc_admin.get_credentials(reviewer)  # no password was set
     finally:
         gateway.delete_account(applicant)
+
+
+def test_the_service_account_cannot_take_over_a_supervisor(gateway, kc_admin, supervisor, unique):
+    """A supervisor-only account (the figures and the decisions' CSV) is staff too: with the service's secret
+    alone its password cannot be set, nor its email (where a recovery link would go) changed, nor the account deleted."""
+    with pytest.raises(IdentityRejected):
+        gateway.set_temporary_password(supervisor, "Tomada-" + secrets.token_hex(6) + "!A1")
+    assert _status(gateway.admin, "PUT", f"users/{supervisor}", {"email": f"atacante-{unique}@example.com"}) == 403
+    with pytest.raises(IdentityRejected):
+        gateway.delete_account(supervisor)
+    assert kc_admin.get_user(supervisor)["email"].startswith("supervisor-privilegios-")
+    assert not kc_admin.get_credentials(supervisor)
 
 
 def test_provisioning_converges_and_is_idempotent_on_the_live_realm(kc_admin):

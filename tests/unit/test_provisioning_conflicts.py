@@ -15,7 +15,7 @@ import responses
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakError
 
-from keycloak_ext.catalog import REVIEWER_ROLE, USER_TYPES, group_of
+from keycloak_ext.catalog import REVIEWER_ROLE, SUPERVISOR_ROLE, USER_TYPES, group_of
 from keycloak_ext.errors import IdentityUnavailable
 from keycloak_ext.provisioning import (ADMIN_PERMISSIONS, ADMIN_PERMISSIONS_CLIENT, ALLOW_POLICY, DENY_POLICY,
                                        MAX_CONFLICTS, SERVICE_CLIENT, RealmProvisioner)
@@ -71,6 +71,8 @@ class FakeKeycloak:
             return self._json([{"id": f"g-{t.slug}", "name": group_of(t.slug)} for t in USER_TYPES])
         if path == f"roles/{REVIEWER_ROLE}/users":
             return self._json([{"id": "u-revisor"}])
+        if path == f"roles/{SUPERVISOR_ROLE}/users":
+            return self._json([{"id": "u-supervisor"}])
         if path == "clients/c-mgmt/roles":
             return self._json([{"id": "r-manage-users", "name": "manage-users"}])
         if path.startswith("clients/c-mgmt/roles/") and path.endswith("/users"):
@@ -134,7 +136,7 @@ def _everything_created_by_the_other(fake: FakeKeycloak):
         for name, logic in ((ALLOW_POLICY, "POSITIVE"), (DENY_POLICY, "NEGATIVE")):
             fake.create_policy({"name": name, "logic": logic, "users": ["u-svc"]})
         ids = {name: p["id"] for name, p in fake.policies.items()}
-        wanted = {"todos": [], "cuentas protegidas": sorted({"u-revisor", "u-svc"}),
+        wanted = {"todos": [], "cuentas protegidas": sorted({"u-revisor", "u-supervisor", "u-svc"}),
                   "roles de tipo de usuario": sorted(f"role-{t.slug}" for t in USER_TYPES),
                   "grupos de tipo de usuario": sorted(f"g-{t.slug}" for t in USER_TYPES)}
         for p in ADMIN_PERMISSIONS:
