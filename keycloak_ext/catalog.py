@@ -37,6 +37,9 @@ USER_TYPE_LABELS: dict[str, str] = {t.slug: t.label for t in USER_TYPES}
 
 REVIEWER_ROLE = "revisor"
 SUPERVISOR_ROLE = "supervisor"  # the review supervisor's figures (/supervision); not a reviewer by itself
+# Carried by both console roles (composites): the browser flow's second factor is asked of whoever holds it,
+# so a supervisor-only account gets it too (Keycloak's role condition checks one role, composites included).
+CONSOLE_STAFF_ROLE = "personal_validacion"
 
 # SPEC §9, in the order an application moves through them.
 STATUSES: tuple[str, ...] = (

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
-from .catalog import REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES, group_of
+from .catalog import CONSOLE_STAFF_ROLE, REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES, group_of
 from .errors import IdentityUnavailable
 from .realm_files import load_realm, load_user_profile
 
@@ -203,15 +203,27 @@ class RealmProvisioner:
         return [Change(f"perfil de usuario: {', '.join(wrong)}", put_profile)]
 
     def _role_changes(self) -> list[Change]:
+        """Declared roles are created or updated; a declared composite's missing parts are added (Keycloak
+        reads `composites` only at import, and a role's representation does not list them)."""
         live = {r["name"]: r for r in self.admin.get_realm_roles(brief_representation=False)}
         changes = []
         for role in self.realm["roles"]["realm"]:
             name = role["name"]
+            bare = {k: v for k, v in role.items() if k not in ("composite", "composites")}
             if name not in live:
-                changes.append(Change(f"crear rol {name}", lambda r=role: self.admin.create_realm_role(r, skip_exists=True)))
-            elif differs(role, live[name]):
+                changes.append(Change(f"crear rol {name}", lambda r=bare: self.admin.create_realm_role(r, skip_exists=True)))
+            elif differs(bare, live[name]):
                 changes.append(Change(f"actualizar rol {name}",
-                                      lambda r=role, l=live[name]: self.admin.update_realm_role(r["name"], {**l, **r})))
+                                      lambda r=bare, l=live[name]: self.admin.update_realm_role(r["name"], {**l, **r})))
+            parts = (role.get("composites") or {}).get("realm", [])
+            if parts:
+                have = set() if name not in live or not live[name].get("composite") else \
+                    {r["name"] for r in self.admin.get_composite_realm_roles_of_role(name)}
+                missing = [p for p in parts if p not in have]
+                if missing:
+                    changes.append(Change(f"el rol {name} incluye {', '.join(missing)}",
+                                          lambda n=name, m=missing: self.admin.add_composite_realm_roles_to_role(
+                                              n, [self._role_ref(r) for r in m])))
         return changes
 
     def _group_changes(self) -> list[Change]:
@@ -344,16 +356,33 @@ class RealmProvisioner:
                 changes.append(Change(f"rehacer flujo {alias}",
                                       lambda f=flow, i=live_aliases[alias]["id"]: self._rebuild_flow(f, i, by_alias)))
                 continue
+            configs = {c["alias"]: c for c in self.realm.get("authenticatorConfig", [])}
             for d, e in zip(desired, live):
                 if d["requirement"] != e["requirement"]:
                     changes.append(Change(f"requisito de {e['displayName']} en {alias}: {d['requirement']}",
                                           lambda a=alias, e=e, r=d["requirement"]: self.admin.update_authentication_flow_executions(
                                               {**e, "requirement": r}, a)))
+                if d.get("config"):
+                    changes += self._config_changes(alias, e, configs[d["config"]])
         browser = self.realm.get("browserFlow")
         if browser and self.admin.get_realm(self.name).get("browserFlow") != browser:
             changes.append(Change(f"flujo del navegador: {browser}",
                                   lambda: self.admin.update_realm(self.name, {"browserFlow": browser})))
         return changes
+
+    def _config_changes(self, flow_alias: str, execution: dict, declared: dict) -> list[Change]:
+        """An execution's configuration (a condition's role, the subflow it checks) as the file declares it:
+        the flow's shape can stay the same while what its condition tests changes."""
+        config_id = execution.get("authenticationConfig")
+        wanted = {"alias": declared["alias"], "config": declared["config"]}
+        if not config_id:
+            return [Change(f"configuración {declared['alias']} en {flow_alias}",
+                           lambda e=execution["id"], w=wanted: self.admin.create_execution_config(e, w))]
+        live = self.admin.get_authenticator_config(config_id)
+        if live.get("alias") == declared["alias"] and not differs(declared["config"], live.get("config") or {}):
+            return []
+        return [Change(f"configuración {declared['alias']} en {flow_alias}",
+                       lambda i=config_id, w=wanted: self.admin.update_authenticator_config({"id": i, **w}, i))]
 
     def _required_action_changes(self) -> list[Change]:
         """The required actions the flows rely on stay enabled: CONFIGURE_TOTP (a reviewer's first
@@ -391,7 +420,8 @@ class RealmProvisioner:
                 out.append({"level": level, "name": ex["flowAlias"], "requirement": ex["requirement"]})
                 out += RealmProvisioner._flattened(by_alias[ex["flowAlias"]], by_alias, level + 1)
             else:
-                out.append({"level": level, "name": ex["authenticator"], "requirement": ex["requirement"]})
+                out.append({"level": level, "name": ex["authenticator"], "requirement": ex["requirement"],
+                            "config": ex.get("authenticatorConfig")})
         return out
 
     def _build_flow(self, flow: dict, by_alias: dict) -> None:
@@ -583,11 +613,15 @@ def catalog_mismatches(realm: dict, profile: dict) -> list[str]:
     for t in USER_TYPES:
         if t.slug not in roles:
             problems.append(f"falta el rol {t.slug}")
-    extra = roles - {t.slug for t in USER_TYPES} - {REVIEWER_ROLE, SUPERVISOR_ROLE}
+    extra = roles - {t.slug for t in USER_TYPES} - {REVIEWER_ROLE, SUPERVISOR_ROLE, CONSOLE_STAFF_ROLE}
     problems += [f"rol sin tipo de usuario: {r}" for r in sorted(extra)]
-    for staff in (REVIEWER_ROLE, SUPERVISOR_ROLE):
+    declared = {r["name"]: r for r in realm["roles"]["realm"]}
+    for staff in (REVIEWER_ROLE, SUPERVISOR_ROLE, CONSOLE_STAFF_ROLE):
         if staff not in roles:
             problems.append(f"falta el rol {staff}")
+    for staff in (REVIEWER_ROLE, SUPERVISOR_ROLE):  # the second factor is asked of CONSOLE_STAFF_ROLE's holders
+        if CONSOLE_STAFF_ROLE not in (declared.get(staff, {}).get("composites") or {}).get("realm", []):
+            problems.append(f"el rol {staff} debe incluir {CONSOLE_STAFF_ROLE}")
     attrs = {a["name"]: a for a in profile["attributes"]}
     options = attrs.get("tipo_usuario", {}).get("validations", {}).get("options", {}).get("options", [])
     if list(options) != [t.slug for t in USER_TYPES]:

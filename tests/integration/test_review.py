@@ -170,6 +170,22 @@ def test_wrong_otp_code_is_refused(review_app, new_reviewer):
     assert r.status_code == 200 and 'name="otp"' in r.text  # still on the OTP form, no code issued
 
 
+def test_a_supervisor_without_the_reviewer_role_also_logs_in_with_a_second_factor(review_app, new_reviewer):
+    """The supervisor's console (figures, the decisions' CSV) is staff's too: a supervisor-only account enrols
+    and then gives its code like a reviewer (it once logged in with the password alone)."""
+    supervisor = new_reviewer(role="supervisor")
+    client = review_app.test_client()
+    r = console_login(client, supervisor)
+    assert supervisor.totp_secret, "Keycloak exige configurar el segundo factor al supervisor"
+    assert r.status_code == 302 and r.location.endswith("/supervision/")
+    assert client.get("/supervision/").status_code == 200
+    browser = requests.Session()
+    page = browser.get(review_app.test_client().get("/revision/login").location, timeout=15)
+    oidc.trust_loopback_cookies(browser)
+    r = oidc.LoginPage(browser, page).submit({"username": supervisor.username, "password": supervisor.password})
+    assert r.status_code == 200 and 'name="otp"' in r.text  # the password alone issues no code
+
+
 def test_user_without_revisor_role_is_refused(review_app, new_reviewer):
     outsider = new_reviewer(role="agente_aduanal")
     client = review_app.test_client()

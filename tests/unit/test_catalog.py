@@ -1,7 +1,8 @@
 """The user-type catalog is the single source: the realm files must agree with it."""
 import pytest
 
-from keycloak_ext.catalog import REVIEWER_ROLE, STATUSES, USER_TYPES, group_of, group_path_of
+from keycloak_ext.catalog import (CONSOLE_STAFF_ROLE, REVIEWER_ROLE, STATUSES, SUPERVISOR_ROLE, USER_TYPES, group_of,
+                                  group_path_of)
 from keycloak_ext.provisioning import catalog_mismatches
 from keycloak_ext.realm_files import load_realm, load_user_profile, render_import, resolve_placeholders
 
@@ -20,6 +21,17 @@ def test_catalog_check_catches_a_missing_role():
     realm = load_realm()
     realm["roles"]["realm"] = [r for r in realm["roles"]["realm"] if r["name"] != "transportista"]
     assert "falta el rol transportista" in catalog_mismatches(realm, load_user_profile())
+
+
+def test_both_console_roles_carry_the_role_the_second_factor_is_asked_of():
+    """The browser flow's condition names CONSOLE_STAFF_ROLE: a console role without it would log in with
+    the password alone."""
+    realm = load_realm()
+    config = next(c for c in realm["authenticatorConfig"] if "condUserRole" in c["config"])
+    assert config["config"]["condUserRole"] == CONSOLE_STAFF_ROLE
+    supervisor = next(r for r in realm["roles"]["realm"] if r["name"] == SUPERVISOR_ROLE)
+    supervisor.pop("composites")
+    assert f"el rol {SUPERVISOR_ROLE} debe incluir {CONSOLE_STAFF_ROLE}" in catalog_mismatches(realm, load_user_profile())
 
 
 def test_one_group_per_user_type_named_by_one_rule():
