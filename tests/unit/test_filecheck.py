@@ -62,6 +62,18 @@ def test_the_review_text_is_the_text_the_upload_check_read():
     assert filecheck.pdf_text(b"%PDF-1.7 garbage") is None
 
 
+def test_pypdf_reads_the_file_without_a_copy_of_it():
+    """pypdf sizes a stream through `getbuffer()` when it has one, which copies a BytesIO sharing its bytes
+    (the whole upload, in the check's fresh child): the check hands it a stream without it, read the same."""
+    data = files.pdf_of_size(1024 * 1024)
+    stream = parsers._PdfBytes(data)
+    assert not hasattr(stream, "getbuffer") and hasattr(io.BytesIO(data), "getbuffer")
+    from pypdf._utils import get_stream_size
+
+    assert get_stream_size(stream) == len(data) and stream.tell() == 0
+    assert parsers.check_pdf(data)[0] == parsers.OK
+
+
 def test_the_pixel_cap_needs_no_warning_filter_in_the_worker():
     """The old check flipped the process-wide warning filter with catch_warnings(), which
     gunicorn's threads race on. Now the worker's filters are never touched and nothing is

@@ -155,7 +155,7 @@ def check_pdf(data: bytes, markup_seen: bool | None = None) -> tuple[str, str | 
         del lowered
     if _raw_active(outside) or _script_uri(_decoded_strings(outside)):
         return ACTIVE, None
-    reader = PdfReader(io.BytesIO(data), strict=True)
+    reader = PdfReader(_PdfBytes(data), strict=True)
     if reader.is_encrypted:
         return ENCRYPTED, None
     verdict = _walk(reader, scanned=(data, unfiltered), markup_seen=markup_seen)
@@ -166,6 +166,17 @@ def check_pdf(data: bytes, markup_seen: bool | None = None) -> tuple[str, str | 
         return NO_PAGES, None
     text = "".join((page.extract_text() or "") for page in list(pages)[:_TEXT_PAGES])
     return OK, (text if text.strip() else None)
+
+
+class _PdfBytes(io.BytesIO):
+    """The file as pypdf reads it, without `getbuffer`: pypdf asks a stream's size through it when it has
+    one, and a BytesIO sharing its bytes answers by copying them first (a 10 MiB upload: ≈ 4 ms on fresh
+    pages, under 1 ms in a spare child whose heap is faulted already, and 10 MiB more of the child's
+    capped memory). Without it pypdf seeks to the end instead."""
+
+    @property
+    def getbuffer(self):
+        raise AttributeError("getbuffer")
 
 
 def _outside_streams(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
