@@ -4,6 +4,10 @@ Delivered rows stay in the table (their message blanked), so it grows by one row
 "Correos fallidos" list and `registro_outbox_failed` read the few rows that gave up; without an index on
 them each read scanned the whole table.
 
+Built CONCURRENTLY, outside the migration's transaction: a plain CREATE INDEX would hold off every
+registration's outbox row while it scans a table of millions. A build that failed half-way leaves an
+invalid index, dropped first so a second start builds it again.
+
 Revision ID: 0008
 Revises: 0007
 """
@@ -16,8 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX ix_outbox_failed ON outbox (created_at, id) WHERE state = 'fallido'")
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_outbox_failed")
+        op.execute("CREATE INDEX CONCURRENTLY ix_outbox_failed ON outbox (created_at, id) WHERE state = 'fallido'")
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX ix_outbox_failed")
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_outbox_failed")
