@@ -491,8 +491,8 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, 
                 cpu_ratios = [t / o for o, t in zip(cpu_o, cpu_t)]
                 # The identity engine is the part every ANAM module shares (a cluster sized by its CPU); registro
                 # scales by replicas. So: how many registrations a Keycloak CPU-second carries on each side.
-                kc_o = [b["cpu_ms"].get("keycloak", 0.0) for b in blocks_o]
-                kc_t = [b["cpu_ms"].get("keycloak_ancla", b["cpu_ms"].get("keycloak", 0.0)) for b in blocks_t]
+                kc_o = [b["cpu_ms"]["keycloak"] for b in blocks_o]
+                kc_t = [b["cpu_ms"]["keycloak_ancla"] for b in blocks_t]
                 kc_ratios = [t / o for o, t in zip(kc_o, kc_t) if o > 0]
                 lines += [
                     f"  rendimiento con {clients} clientes, {BLOCKS} pares de bloques de {BLOCK} (AB BA …): razón "

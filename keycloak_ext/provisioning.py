@@ -341,6 +341,7 @@ class RealmProvisioner:
         flows = self.realm.get("authenticationFlows") or []
         by_alias = {f["alias"]: f for f in flows}
         live_aliases = {f["alias"]: f for f in self.admin.get_authentication_flows()}
+        configs = {c["alias"]: c for c in self.realm.get("authenticatorConfig", [])}
         changes: list[Change] = []
         for flow in (f for f in flows if f.get("topLevel")):
             alias = flow["alias"]
@@ -356,7 +357,6 @@ class RealmProvisioner:
                 changes.append(Change(f"rehacer flujo {alias}",
                                       lambda f=flow, i=live_aliases[alias]["id"]: self._rebuild_flow(f, i, by_alias)))
                 continue
-            configs = {c["alias"]: c for c in self.realm.get("authenticatorConfig", [])}
             for d, e in zip(desired, live):
                 if d["requirement"] != e["requirement"]:
                     changes.append(Change(f"requisito de {e['displayName']} en {alias}: {d['requirement']}",

@@ -41,6 +41,8 @@ from typing import Callable, Mapping, Sequence
 import pydyf
 from markupsafe import escape
 
+from registro.adapters.qr import dark_runs
+
 SLOT_ATTR = "data-campo"
 MIN_FONT = 8.0  # px (6 pt): a value shrinks down to this size before the form gives up
 # Characters a fill can draw: Basic Latin, Latin-1, Latin Extended-A and common punctuation. Names of
@@ -259,15 +261,12 @@ def _draw_squares(content: pydyf.Stream, slot: Slot, squares: Sequence[bytes]) -
     content.push_state()
     content.set_color_rgb(0, 0, 0)
     for row, line in enumerate(squares):  # 1 = dark (adapters/qr.qr_matrix)
-        start = line.find(1)
-        if start < 0:
+        runs = list(dark_runs(line))
+        if not runs:
             continue  # a row of the quiet zone
         y = _number(round(slot.top + row * module, 3))
-        while start >= 0:
-            end = line.find(0, start)
-            end = count if end < 0 else end
-            content.stream.append(b" ".join((xs[start], y, widths[end - start], height, b"re")))
-            start = line.find(1, end)
+        for start, length in runs:
+            content.stream.append(b" ".join((xs[start], y, widths[length], height, b"re")))
     content.fill()
     content.pop_state()
 

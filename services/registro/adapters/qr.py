@@ -5,12 +5,13 @@ drawn from the same modules, so they are the same code.
 
 zxing-cpp encodes in C++ and picks the mask the QR specification's penalty rules prefer: a responsiva's
 code in 0.08 ms (its SVG 0.19 ms), against 0.55 ms (0.86 ms) for segno in pure Python even with its mask
-fixed (timeit, best of 5, this host). The SVG's path is
-written here from the modules (a line per run of dark modules): zxing-cpp's own SVG carries a document
-header, a white background and no title, and a page needs none of the first two and the third."""
+fixed (timeit, best of 5, this host). The SVG's path is written here from the modules (a line per run of
+dark modules): zxing-cpp's own SVG carries a document header and a white background, which an inline code
+does not want, and no title, which it needs."""
 from __future__ import annotations
 
 from html import escape
+from typing import Iterator
 
 import zxingcpp
 
@@ -39,8 +40,9 @@ def qr_matrix(data: str) -> list[bytes]:
     return [blank] * BORDER + [edge + row + edge for row in rows] + [blank] * BORDER
 
 
-def _runs(row: bytes):
-    """(start, length) of each run of dark modules in a row."""
+def dark_runs(row: bytes) -> Iterator[tuple[int, int]]:
+    """(start, length) of each run of dark modules in a row of `qr_matrix` (found by bytes.find): what the
+    SVG's path and a filled PDF form's rectangles (adapters/pdf_form.py) draw."""
     start = row.find(1)
     while start != -1:
         end = row.find(0, start)
@@ -53,6 +55,6 @@ def qr_svg(data: str, *, size_mm: float = 28, label: str = "Código de verificac
     rows = qr_matrix(data)
     side = len(rows)
     # A stroke one module wide along the middle of each run's row: one path, no seams between modules.
-    path = "".join(f"M{x} {y}.5h{length}" for y, row in enumerate(rows) for x, length in _runs(row))
+    path = "".join(f"M{x} {y}.5h{length}" for y, row in enumerate(rows) for x, length in dark_runs(row))
     return (f'<svg width="{size_mm}mm" height="{size_mm}mm" role="img" viewBox="0 0 {side} {side}" class="qr">'
             f'<title>{escape(label, quote=False)}</title><path stroke="#000" d="{path}"/></svg>')

@@ -169,6 +169,12 @@ class ApplicationStore(Protocol):
         ...
 
 
+def _intents_older_than(seconds: float) -> tuple:
+    """`creando` rows begun more than `seconds` ago (what ix_applications_creando indexes)."""
+    a = applications
+    return a.c.state == CREANDO, a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
 class PgApplicationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -251,18 +257,14 @@ class PgApplicationStore:
             rows = conn.execute(
                 select(a.c.id, a.c.folio, a.c.username, a.c.link_version, a.c.es_extranjero, a.c.locale,
                        a.c.accepted_notice, func.extract("epoch", func.now() - a.c.created_at).label("age"))
-                .where(a.c.state == CREANDO,
-                       a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))
-                .order_by(a.c.created_at).limit(limit)).all()
+                .where(*_intents_older_than(older_than_s)).order_by(a.c.created_at).limit(limit)).all()
         return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale,
                                    acceptance=r.accepted_notice or {}), float(r.age)) for r in rows]
 
     def unfinished_count(self, older_than_s: float) -> int:
-        a = applications
         with self.db.transaction() as conn:
-            return conn.execute(select(func.count()).select_from(a).where(  # ix_applications_creando
-                a.c.state == CREANDO,
-                a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))).scalar_one()
+            return conn.execute(select(func.count()).select_from(applications)
+                                .where(*_intents_older_than(older_than_s))).scalar_one()
 
     def account_of_folio(self, folio: str) -> str | None:
         a = applications

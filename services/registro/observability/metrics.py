@@ -27,8 +27,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from registro.observability import outcomes
 from registro.observability.queue import QueueStats, review_queue_stats
-from registro.platform.outbox import OutboxHealth
 from registro.observability.request_id import STARTED_KEY
+from registro.platform.outbox import OutboxHealth
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,24 @@ def count(name: str, value: str) -> None:
     _COUNTERS[name].labels(value if value in allowed else OTHER).inc()
 
 
-class _QueueCollector:
-    def __init__(self, stats: QueueStats | None) -> None:
-        self.stats = stats
+class _Gauges:
+    """Values computed when scraped, as (name, help, value). A source that could not be read gives none:
+    no value rather than a false 0."""
+
+    def __init__(self, gauges: list[tuple[str, str, float]]) -> None:
+        self.gauges = gauges
 
     def collect(self):
-        if self.stats is None:  # the queue could not be read: no value rather than a false 0
-            return
-        yield GaugeMetricFamily("registro_review_queue_length", "Applications waiting for review",
-                                value=self.stats.length)
-        yield GaugeMetricFamily("registro_review_oldest_pending_age_seconds",
-                                "Age of the oldest application waiting for review (0 when none)",
-                                value=self.stats.oldest_age_s)
+        for name, documentation, value in self.gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def _queue_gauges(stats: QueueStats | None) -> list[tuple[str, str, float]]:
+    if stats is None:
+        return []
+    return [("registro_review_queue_length", "Applications waiting for review", stats.length),
+            ("registro_review_oldest_pending_age_seconds",
+             "Age of the oldest application waiting for review (0 when none)", stats.oldest_age_s)]
 
 
 # A registration still `creando` this long after it began is one the reconciler (every minute, for intents
@@ -100,25 +106,18 @@ class DeliveryStats:
     unfinished_registrations: int
 
 
-class _DeliveryCollector:
-    def __init__(self, stats: DeliveryStats | None) -> None:
-        self.stats = stats
-
-    def collect(self):
-        if self.stats is None:  # the database could not be read: no value rather than a false 0
-            return
-        outbox = self.stats.outbox
-        yield GaugeMetricFamily("registro_outbox_pending", "Emails waiting in the outbox (held ones included)",
-                                value=outbox.pending)
-        yield GaugeMetricFamily("registro_outbox_oldest_waiting_age_seconds",
-                                "Age of the oldest email that should have left already: due, or backing off "
-                                "after a refusal (0 when none)", value=outbox.oldest_waiting_s)
-        yield GaugeMetricFamily("registro_outbox_failed",
-                                "Emails that used up their attempts and wait for Reintentar in the console",
-                                value=outbox.failed)
-        yield GaugeMetricFamily("registro_registrations_unfinished",
-                                f"Registrations still being made {UNFINISHED_AFTER_S:.0f} s after they began",
-                                value=self.stats.unfinished_registrations)
+def _delivery_gauges(stats: DeliveryStats | None) -> list[tuple[str, str, float]]:
+    if stats is None:
+        return []
+    outbox = stats.outbox
+    return [("registro_outbox_pending", "Emails waiting in the outbox (held ones included)", outbox.pending),
+            ("registro_outbox_oldest_waiting_age_seconds", "Age of the oldest email that should have left already: "
+             "due, or backing off after a refusal (0 when none)", outbox.oldest_waiting_s),
+            ("registro_outbox_failed", "Emails that used up their attempts and wait for Reintentar in the console",
+             outbox.failed),
+            ("registro_registrations_unfinished",
+             f"Registrations still being made {UNFINISHED_AFTER_S:.0f} s after they began",
+             stats.unfinished_registrations)]
 
 
 def delivery_stats() -> DeliveryStats | None:
@@ -142,8 +141,7 @@ def exposition(stats: QueueStats | None, delivery: DeliveryStats | None = None) 
         MultiProcessCollector(registry)  # every worker's values, summed
     else:
         registry.register(_ThisProcess())
-    registry.register(_QueueCollector(stats))
-    registry.register(_DeliveryCollector(delivery))
+    registry.register(_Gauges(_queue_gauges(stats) + _delivery_gauges(delivery)))
     return generate_latest(registry)
 
 
