@@ -37,7 +37,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # token bound to the session (SameSite=Lax, Secure, HSTS) is the protection.
         WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
-        RATELIMIT_HEADERS_ENABLED=True,
         JSON_AS_ASCII=False,
     )
     adapters: Adapters = container.build(settings, test_config.pop("ADAPTERS", None))

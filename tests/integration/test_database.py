@@ -56,6 +56,38 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def test_a_connection_is_pinged_only_after_idling_and_a_dropped_one_is_replaced(service_settings, monkeypatch):
+    """A connection used a moment ago goes straight back to work (pool_pre_ping cost a round trip before
+    every transaction); one idle past IDLE_PING_S is pinged first, and one the server dropped meanwhile
+    (a restart, a failover) is replaced before any transaction sees it."""
+    import registro.platform.db as platform_db
+
+    database, other = Database(service_settings.database_url), Database(service_settings.database_url)
+    pings = []
+    real_ping = database.engine.dialect.do_ping
+    monkeypatch.setattr(database.engine.dialect, "do_ping", lambda conn: pings.append(conn) or real_ping(conn))
+    later = [0.0]
+    monkeypatch.setattr(platform_db, "_clock", lambda: platform_db.time.monotonic() + later[0])
+    backend = "SELECT pg_backend_pid()"
+    try:
+        with database.transaction() as conn:
+            first = conn.execute(text(backend)).scalar_one()
+        for _ in range(3):
+            with database.transaction() as conn:
+                assert conn.execute(text(backend)).scalar_one() == first
+        assert pings == [], "a connection just used is handed out without a ping"
+
+        with other.transaction() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+        later[0] = platform_db.IDLE_PING_S + 1
+        with database.transaction() as conn:
+            replacement = conn.execute(text(backend)).scalar_one()
+        assert replacement != first and len(pings) == 1, "the dropped connection was pinged and replaced"
+    finally:
+        database.engine.dispose()
+        other.engine.dispose()
+
+
 def test_migrations_upgrade_an_empty_database_to_head_and_back_one_step(scratch_url):
     assert _tables(scratch_url) == set()
     migrate.upgrade(scratch_url)

@@ -229,6 +229,26 @@ def test_registration_is_throttled_per_client_address(fakes):
     assert client.get("/registro").status_code == 200, "only POSTs count"
 
 
+def test_a_limited_answer_reads_the_limits_window_only_when_it_refuses(fakes, monkeypatch):
+    """Reading the window (a Redis round trip with the shared storage) is for the refusal's Retry-After;
+    the answers below the limit neither read it nor carry X-RateLimit headers."""
+    from registro.extensions import limiter
+
+    client = make_client(fakes, registration_limits="2 per hour")
+    client.get("/registro")  # the limiter's strategy is built on first use
+    reads = []
+    strategy = limiter.limiter
+    original = strategy.get_window_stats
+    monkeypatch.setattr(strategy, "get_window_stats", lambda *a, **k: reads.append(a) or original(*a, **k))
+    for _ in range(2):
+        r = post_registration(client, {})
+        assert r.status_code == 200 and not [h for h in r.headers.keys() if h.lower().startswith("x-ratelimit")]
+    assert reads == []
+    r = post_registration(client, mexican_form())
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 3600
+    assert len(reads) == 1
+
+
 def test_expired_link_names_its_account():
     """links.LinkSigner reports the account of an expired link (the resend of an expired link needs it)."""
     from itsdangerous import TimestampSigner

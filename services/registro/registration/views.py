@@ -120,5 +120,5 @@ def resend():
 
 @bp.errorhandler(429)
 def too_many(exc):
-    # Flask-Limiter adds Retry-After to this response (RATELIMIT_HEADERS_ENABLED).
+    # error_page adds Retry-After from the limit that was broken.
     return error_page(429, TOO_MANY_RESENDS if request.endpoint == "registration.resend" else TOO_MANY_REGISTRATIONS)

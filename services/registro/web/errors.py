@@ -12,6 +12,7 @@ from keycloak_ext import IdentityUnavailable
 from registro.adapters.mail import MailUnavailable
 from registro.adapters.sessions import SessionsUnavailable
 from registro.adapters.storage import StorageUnavailable
+from registro.extensions import retry_after_seconds
 from registro.kernel.records import RecordBusy
 from registro.platform.db import DatabaseUnavailable
 
@@ -36,7 +37,12 @@ MESSAGES = {
 def error_page(status: int, detail: str | None = None, headers: dict | None = None):
     title, message = MESSAGES.get(status, MESSAGES[500])
     body = render_template("error.html", titulo=title, mensaje=detail or message, status=status)
-    return body, status, headers or {}
+    headers = dict(headers or {})
+    if status == 429 and "Retry-After" not in headers:
+        wait_s = retry_after_seconds()
+        if wait_s is not None:
+            headers["Retry-After"] = str(wait_s)
+    return body, status, headers
 
 
 def register(app: Flask) -> None:
@@ -85,7 +91,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(exc):
-        # Flask-Limiter adds Retry-After and the X-RateLimit headers to this response.
+        # error_page adds Retry-After from the limit that was broken.
         return error_page(429)
 
     @app.errorhandler(HTTPException)
