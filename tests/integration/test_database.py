@@ -158,6 +158,29 @@ def test_stale_intents_are_listed_after_their_bound(scratch_db, unique):
     contract.stale_intents_are_listed_after_their_bound(PgApplicationStore(scratch_db), f"AU-T-S{unique[:10].upper()}")
 
 
+def test_a_batch_of_due_emails_is_marked_sent_in_one_statement(scratch_db):
+    """The worker's batch: one SELECT … FOR UPDATE SKIP LOCKED, the sends, one UPDATE for the rows sent
+    (it was one UPDATE per email: under load the statements grew with the queue)."""
+    from sqlalchemy import event
+
+    store = PgOutboxStore(scratch_db)
+    with scratch_db.transaction() as conn:
+        conn.execute(text("DELETE FROM outbox WHERE state = 'pendiente'"))
+    ids = [store.add("confirmacion", f"mensaje {i}".encode()) for i in range(6)]
+    statements = []
+    listener = lambda *args: statements.append(args[2].split()[0].upper())  # noqa: E731
+    event.listen(scratch_db.engine, "before_cursor_execute", listener)
+    try:
+        assert store.deliver_due(lambda row: None, limit=1000) == (6, 0)
+    finally:
+        event.remove(scratch_db.engine, "before_cursor_execute", listener)
+    assert statements == ["SELECT", "UPDATE"]
+    with scratch_db.transaction() as conn:
+        rows = conn.execute(text("SELECT state, attempts, length(message) AS size, sent_at IS NOT NULL AS sent "
+                                 "FROM outbox WHERE id = ANY(:ids)"), {"ids": ids}).all()
+    assert [(r.state, r.attempts, r.size, r.sent) for r in rows] == [("enviado", 1, 0, True)] * 6
+
+
 def test_outbox_refusals_back_off_and_fail_after_max_attempts(scratch_db):
     def make_due():
         with scratch_db.transaction() as conn:

@@ -195,7 +195,8 @@ class PgOutboxStore:
 
     def deliver_due(self, deliver: Callable[[DueRow], None], limit: int = BATCH) -> tuple[int, int]:
         t = outbox_table
-        delivered = refused = 0
+        refused = 0
+        sent: list[int] = []
         with self.db.transaction() as conn:
             rows = conn.execute(
                 select(t.c.id, t.c.kind, t.c.message, t.c.attempts)
@@ -218,10 +219,11 @@ class PgOutboxStore:
                         state=FALLIDO if attempts >= MAX_ATTEMPTS else PENDIENTE,
                         next_attempt_at=func.now() + timedelta(seconds=backoff_s(attempts))))
                     continue
-                delivered += 1
-                conn.execute(update(t).where(t.c.id == row.id).values(state=ENVIADO, sent_at=func.now(),
-                                                                      attempts=row.attempts + 1, message=b""))
-        return delivered, refused
+                sent.append(row.id)
+            if sent:  # one statement for the batch: under load a batch holds every email queued meanwhile
+                conn.execute(update(t).where(t.c.id.in_(sent)).values(state=ENVIADO, sent_at=func.now(),
+                                                                     attempts=t.c.attempts + 1, message=b""))
+        return len(sent), refused
 
     def release(self, ids: Iterable[int]) -> None:
         ids = list(ids)
