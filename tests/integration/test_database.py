@@ -17,7 +17,7 @@ from registro.platform.db import Database, migrate
 from registro.platform.outbox import PgOutboxStore
 from tests.support import store_contract as contract
 from tests.support import scratch_database
-from tests.support.registration import mexican_form, post_registration, random_person, rfc_with_check
+from tests.support.registration import mexican_form, post_registration, random_person
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH = 70

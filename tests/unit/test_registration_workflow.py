@@ -2,19 +2,15 @@
 from dataclasses import replace
 import html
 import io
-import re
 
 import pytest
 from pypdf import PdfReader
 
-from keycloak_ext import IdentityUnavailable
 from registro import create_app
 from registro.adapters.pdf import PdfUnavailable
 from registro.platform.db import DatabaseUnavailable
-from registro.container import Adapters
 from registro.domain.storage_keys import responsiva_key
 from registro.registration.forms import DUPLICATE_MESSAGES
-from tests.fakes import FakeIdentity, FakeMailer, FakeStore
 from tests.support.registration import (
     CURP, RFC, LINK_RE, field_error, foreign_form, mexican_form, post_registration, random_person, rfc_with_check,
 )
