@@ -37,6 +37,7 @@ class CountingSpool:
         self._sha256 = hashlib.sha256() if hashing else None
         self._file: IO[bytes] = io.BytesIO()
         self.rolled = False
+        self.partial = False  # only the beginning is kept (`count`)
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
@@ -47,6 +48,15 @@ class CountingSpool:
         if not self.rolled and self.size > SPOOL_IN_MEMORY:
             self._roll_over()
         return self._file.write(data)
+
+    def count(self, n: int) -> None:
+        """Counts `n` more bytes of the file (the limit still applies) without keeping them: the spool then
+        holds the file's beginning only (`partial`), for a reader of its first bytes (a direct upload whose
+        content the check child read as it arrived). Its `reader()` refuses: it is not the file."""
+        self.size += n
+        if self.size > self.limit:
+            raise FileTooLarge(self.limit)
+        self.partial = True
 
     def _roll_over(self) -> None:
         in_memory = self._file
@@ -63,6 +73,8 @@ class CountingSpool:
     def reader(self) -> BinaryIO:
         """A new read-only reader of the whole file from its start, with a position of its own: it
         can be read while this spool (or another reader) is read elsewhere. Close it after use."""
+        if self.partial:
+            raise io.UnsupportedOperation("reader: this spool keeps the file's beginning only")
         if not self.rolled:
             return io.BufferedReader(io.BytesIO(self._file.getvalue()))  # read-only, like the file's
         self._file.flush()

@@ -417,9 +417,9 @@ def test_a_check_that_outlasts_the_wait_is_answered_still_checking_then_polled(f
     release = threading.Event()
     real_check = direct_uploads._read_back_and_check
 
-    def slow(*args):
+    def slow(*args, **kwargs):
         assert release.wait(30)
-        return real_check(*args)
+        return real_check(*args, **kwargs)
 
     monkeypatch.setattr(direct_uploads, "_read_back_and_check", slow)
     confirmed = direct_upload(client, link, docs.RESPONSIVA, files.pdf_bytes(), fakes.storage.browser_put)[2]
@@ -432,20 +432,34 @@ def test_a_check_that_outlasts_the_wait_is_answered_still_checking_then_polled(f
 
 
 # --- the check runs as the object is read back ----------------------------------------------------------
-@pytest.mark.parametrize("name, data, expected", [
-    ("pdf", files.pdf_bytes(padding=3 * MiB), "application/pdf"),
-    ("jpeg", files.jpeg_bytes(), "image/jpeg"),
-    ("png", files.png_bytes(), "image/png"),
+@pytest.mark.parametrize("name, kind, data, expected, whole", [
+    ("pdf", docs.RESPONSIVA, files.pdf_bytes(padding=3 * MiB), "application/pdf", False),
+    ("jpeg", docs.CURP, files.jpeg_bytes(), "image/jpeg", False),
+    ("png", docs.RESPONSIVA, files.png_bytes(), "image/png", False),
+    ("id-jpeg", docs.IDENTIFICACION, files.jpeg_bytes(), "image/jpeg", True),  # its quality reads the picture
+    ("id-png", docs.IDENTIFICACION, files.png_bytes(), "image/png", True),
 ])
-def test_the_read_back_is_checked_as_it_arrives_and_spooled_whole(fakes, name, data, expected):
+def test_the_read_back_is_checked_as_it_arrives_and_spooled_as_far_as_it_is_read_again(fakes, monkeypatch, name, kind,
+                                                                                       data, expected, whole):
+    """The check child reads (and hashes) every byte as S3 sends it; the spool keeps the whole file only
+    when something reads it again (an ID photo's quality), else its beginning, with every byte counted."""
     from registro.spool import CountingSpool
+
+    monkeypatch.setattr(direct_uploads, "READ_BACK_CHUNK", 256)  # every file arrives in several pieces
 
     fakes.storage.put("k", data, content_type="application/octet-stream")
     spool = CountingSpool(limit=10 * MiB, hashing=False)
     sha256 = __import__("hashlib").sha256(data).hexdigest()
-    assert direct_uploads._read_back_and_check(fakes.storage, "k", spool) == (expected, sha256)  # hashed by the child
+    assert direct_uploads._read_back_and_check(fakes.storage, "k", spool, kind=kind) == (expected, sha256)
     spool.seek(0)
-    assert (spool.size, spool.read()) == (len(data), data)
+    kept = spool.read()
+    assert spool.size == len(data) and spool.partial is not whole
+    if whole:
+        assert kept == data and spool.reader().read() == data
+    else:
+        assert 0 < len(kept) < len(data) and data.startswith(kept)
+        with pytest.raises(io.UnsupportedOperation):
+            spool.reader()
 
 
 @pytest.mark.parametrize("name", sorted(hostile_files.CORPUS_BUILDERS))

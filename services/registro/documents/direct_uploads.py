@@ -56,6 +56,7 @@ from registro.platform.db.schema import upload_markers
 from registro.spool import CountingSpool, FileTooLarge
 from registro.documents.service import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from registro.documents.service import in_background as _helper  # the check's own helpers (the check itself: in_background)
+from registro.documents import photo_intake
 from registro.documents.photo_intake import names_upload  # a HEIC's record names the JPEG converted from it
 from registro.platform.process_pool import settle
 from registro.kernel.record_lock import ApplicationBusy
@@ -452,7 +453,7 @@ def _record(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMark
     spool = CountingSpool(limit=settings.upload_max_bytes, hashing=False)  # hashed by _read_back_and_check
     try:
         try:
-            checked_as, sha256 = _read_back_and_check(storage, receipt.key, spool, opening)
+            checked_as, sha256 = _read_back_and_check(storage, receipt.key, spool, opening, kind=receipt.kind)
             marked = marking.result() if marking is not None else None
             if marked == ALREADY:
                 settle(reading)
@@ -500,19 +501,33 @@ _STREAMED_CHECKS = frozenset({filetypes.PDF, filetypes.JPEG, filetypes.PNG})  # 
 
 
 def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
-                         opening: Future | None = None) -> tuple[str | None, str]:
+                         opening: Future | None = None, *, kind: str = "") -> tuple[str | None, str]:
     """Reads the object into `spool` (counted, bounded) and, when its first bytes announce a PDF, JPEG or
     PNG, checks its content at the same time: the bounded child receives each piece as S3 sends it (and
     hashes it, on its own core), so the verdict comes soon after the last byte instead of a download and a
     check one after the other; the spool is written by a thread of its own meanwhile (which hashes what no
     child checks). Returns (the type checked or None: not checked here, store_document detects and
     checks; the file's SHA-256).
+    When the check streams the content and nothing after it reads past the first bytes (what
+    store_document detects the type from: every checked type but an ID photo, whose quality is measured
+    on the whole picture — `kind` says which document it is), the spool keeps the first piece and only
+    counts the rest (`CountingSpool.count`): 10 MiB less to copy through a thread while the check runs.
     `opening`: the object's read, started already. Raises UnreadableFile (refused), FileTooLarge,
     ObjectMissing, StorageUnavailable."""
     pieces = opening.result() if opening is not None else iter(storage.open(key, READ_BACK_CHUNK))
     first = next(pieces, b"")
     content_type = filetypes.sniff(first[:filetypes.SNIFF_BYTES]) if first else None
     streamed = content_type in _STREAMED_CHECKS
+    if streamed and not photo_intake.measured(kind, content_type):
+        spool.write(first)
+
+        def counted():
+            yield first
+            for piece in pieces:
+                spool.count(len(piece))
+                yield piece
+
+        return content_type, filetypes.verify_chunks(counted(), content_type)
     with _SpoolWriter(spool, hashing=not streamed) as writer:
         def spooled():
             for piece in itertools.chain((first,), pieces):
