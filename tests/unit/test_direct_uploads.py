@@ -502,6 +502,32 @@ def test_a_heic_is_read_back_whole_and_left_to_the_conversion(fakes):
     assert spool.read() == heic
 
 
+def test_the_outcome_is_answered_once_the_record_names_the_upload_before_the_markers_write(waiting_app, fakes, jobs,
+                                                                                           monkeypatch):
+    """The record's write is the outcome (the page lists a recorded document whatever its marker says): the
+    marker's own write goes on after the answer, and the page's polling reads it once written."""
+    settings = waiting_app.extensions["registro.settings"]
+    account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
+    client = waiting_app.test_client()
+    marks = fakes.upload_markers
+    release, real_finish = threading.Event(), marks.finish
+
+    def slow_finish(*args):
+        assert release.wait(30)
+        return real_finish(*args)
+
+    monkeypatch.setattr(marks, "finish", slow_finish)
+    try:
+        confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2]
+        assert confirmed.status_code == 200 and confirmed.get_json()["resultado"] == direct_uploads.DONE
+        assert docs.CURP in _application(fakes, account_id).documents
+        assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "revisando"}  # not written yet
+    finally:
+        release.set()
+    assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]
+    assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "cargado"}
+
+
 def test_the_outcome_is_answered_before_the_replaced_object_is_deleted(waiting_app, fakes, jobs, monkeypatch):
     """The record's write is the outcome: the deletion of the document it replaced goes on after the answer."""
     from registro.documents import service
