@@ -462,6 +462,17 @@ def test_the_read_back_is_checked_as_it_arrives_and_spooled_as_far_as_it_is_read
             spool.reader()
 
 
+def test_a_read_back_pdf_leaves_nothing_on_disk(fakes):
+    """Its first piece (a mebibyte) is not kept whole either: the spool keeps the beginning in memory."""
+    from registro.spool import CountingSpool
+
+    data = files.pdf_bytes(padding=3 * MiB)
+    fakes.storage.put("k", data, content_type="application/octet-stream")
+    spool = CountingSpool(limit=10 * MiB, hashing=False)
+    assert direct_uploads._read_back_and_check(fakes.storage, "k", spool, kind=docs.RESPONSIVA)[0] == "application/pdf"
+    assert (spool.size, spool.partial, spool.rolled) == (len(data), True, False)
+
+
 @pytest.mark.parametrize("name", sorted(hostile_files.CORPUS_BUILDERS))
 def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name):
     """The check fed piece by piece as S3 sends the object refuses each file of the corpus with the message

@@ -53,7 +53,7 @@ from registro.domain.filetypes import UnreadableFile
 from registro.domain.storage_keys import document_key
 from registro.platform.db import Database, DatabaseUnavailable
 from registro.platform.db.schema import upload_markers
-from registro.spool import CountingSpool, FileTooLarge
+from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
 from registro.documents.service import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from registro.documents.service import in_background as _helper  # the check's own helpers (the check itself: in_background)
 from registro.documents import photo_intake
@@ -514,8 +514,9 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
     checks; the file's SHA-256).
     When the check streams the content and nothing after it reads past the first bytes (what
     store_document detects the type from: every checked type but an ID photo, whose quality is measured
-    on the whole picture — `kind` says which document it is), the spool keeps the first piece and only
-    counts the rest (`CountingSpool.count`): 10 MiB less to copy through a thread while the check runs.
+    on the whole picture — `kind` says which document it is), the spool keeps the file's beginning in
+    memory and only counts the rest (`CountingSpool.count`): 10 MiB less to copy to disk through a thread
+    while the check runs.
     `opening`: the object's read, started already. Raises UnreadableFile (refused), FileTooLarge,
     ObjectMissing, StorageUnavailable."""
     pieces = opening.result() if opening is not None else iter(storage.open(key, READ_BACK_CHUNK))
@@ -523,7 +524,8 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
     content_type = filetypes.sniff(first[:filetypes.SNIFF_BYTES]) if first else None
     streamed = content_type in _STREAMED_CHECKS
     if streamed and not photo_intake.measured(kind, content_type):
-        spool.write(first)
+        spool.write(first[:SPOOL_IN_MEMORY])  # in memory: the detection reads 16 bytes
+        spool.count(len(first) - min(len(first), SPOOL_IN_MEMORY))
 
         def counted():
             yield first
