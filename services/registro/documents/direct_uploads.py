@@ -365,12 +365,14 @@ def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarker
     `on_outcome` hears the final state once the marker holds it."""
     finished: list[str] = []
 
-    def finish(state: str, message: str = "") -> str:
+    def finish(state: str, message: str = "", *, written: bool = False) -> str:
         if not finished:
             finished.append(state)
-            if state == DONE and on_outcome is not None:
-                # The record names this upload: the page shows it whatever the marker says (`markers`), so the
-                # answer need not wait for the marker's write.
+            if written and on_outcome is not None:
+                # This check's own write made the record name the upload, the marker naming it under the
+                # record's lock (`still_wanted`): the page shows the document whatever the marker says
+                # (`markers`), so the answer need not wait for the marker's write. (A replayed receipt
+                # whose document was recorded before is answered with what the marker says, below.)
                 on_outcome(DONE)
             holds = _finish(marks, receipt, state, message)
             if on_outcome is not None:  # what the marker says, as the page's polling reads it
@@ -388,7 +390,7 @@ def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarker
         marking = _helper(lambda: marks.mark(Marker(CHECKING, receipt, since=now_iso())))
     try:
         if not _record(identity, storage, marks, settings, receipt, marking, after_store=after_store,
-                       recorded=lambda: finish(DONE), opening=opening):
+                       recorded=lambda: finish(DONE, written=True), opening=opening):
             return SUPERSEDED
     except _CheckedElsewhere:  # a second confirmation of this receipt, at the same time as the first
         return state_of(marks, receipt)
