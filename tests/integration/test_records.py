@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 
 import pytest
 from keycloak_ext import AccountNotFound
@@ -96,11 +97,11 @@ def test_two_changes_of_one_application_at_once_both_survive(service_settings, g
     assert all(attributes[f"prueba_{n}_{i}"] == str(i) for n in range(4) for i in range(10))
 
 
-def test_a_change_held_longer_than_the_bound_is_refused_with_retry(service_settings, gateway, storage, monkeypatch):
-    from registro.kernel import records
-
+def test_a_change_held_longer_than_the_bound_is_refused_with_retry(service_settings, gateway, storage):
+    """The bound is the connections' lock_timeout (platform/db.LOCK_WAIT_S; 1 s here)."""
     account_id, _ = create_application(gateway, storage, service_settings, status="pendiente_documentos")
-    monkeypatch.setattr(records, "LOCK_WAIT_S", 1)
+    impatient_db = Database(service_settings.database_url, lock_wait_s=1)
+    impatient = RecordedIdentity(gateway.keycloak, impatient_db)
     held, release = threading.Event(), threading.Event()
 
     def holder():
@@ -111,11 +112,32 @@ def test_a_change_held_longer_than_the_bound_is_refused_with_retry(service_setti
     t = threading.Thread(target=holder)
     t.start()
     assert held.wait(5)
+    started = time.monotonic()
     with pytest.raises(RecordBusy):
-        gateway.update_attributes(account_id, {"enlace_version": "otra"})
+        impatient.update_attributes(account_id, {"enlace_version": "otra"})
+    assert time.monotonic() - started < 5, "refused at its connections' bound, not the default's"
     release.set()
     t.join()
-    gateway.update_attributes(account_id, {"enlace_version": "otra"})  # free again
+    impatient.update_attributes(account_id, {"enlace_version": "otra"})  # free again
+    impatient_db.engine.dispose()
+
+
+def test_a_change_of_the_record_is_its_locked_read_and_its_write(service_settings, gateway, storage, db):
+    """No statement of its own for the lock's bound (a SET LOCAL per change was a round trip each)."""
+    from sqlalchemy import event
+
+    account_id, _ = create_application(gateway, storage, service_settings, status="pendiente_documentos")
+    recorded = RecordedIdentity(gateway.keycloak, db)
+    statements = []
+    listener = lambda *args: statements.append(args[2].split()[0].upper())  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        recorded.update_attributes(account_id, {"enlace_version": "otra"})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert statements == ["SELECT", "UPDATE"]
+    with db.transaction() as conn:
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar_one() == "10s"
 
 
 def test_a_keycloak_refusal_rolls_the_record_back(service_settings, gateway, keycloak_gateway, storage, db):

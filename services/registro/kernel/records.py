@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, ContextManager, Iterator, Mapping, Protocol, runtime_checkable
 
 from keycloak_ext import Account, AccountNotFound
-from sqlalchemy import case, delete, func, insert, select, text, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
 
@@ -43,11 +43,11 @@ from registro.domain.search_text import search_text_of
 
 KEPT_IN_KEYCLOAK = frozenset({"tipo_usuario", "curp", "rfc", "es_extranjero", "locale", "folio"})
 _OPEN = (ACTIVA, RECHAZADA)  # states whose account exists: a rejected applicant still sees the status page
-LOCK_WAIT_S = 10
 
 
 class RecordBusy(Exception):
-    """Another change of the same application held its row longer than LOCK_WAIT_S: a retry completes."""
+    """Another change of the same application held its row longer than the database's lock wait
+    (platform/db.LOCK_WAIT_S): a retry completes."""
 
     message = "Hay otro cambio en curso en su solicitud. Espere unos segundos e intente de nuevo."
 
@@ -201,9 +201,9 @@ class RecordedIdentity:
     @contextlib.contextmanager
     def locked(self, account_id: str) -> Iterator[LockedRecord | None]:
         """The application's row locked for one change (None: an account without application).
-        RecordBusy when another change holds it longer than LOCK_WAIT_S."""
+        RecordBusy when another change holds it longer than the database's lock wait (its connections'
+        lock_timeout, platform/db.LOCK_WAIT_S)."""
         with self.db.transaction() as conn:
-            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))
             try:
                 row = self._row(conn, account_id, lock=True)
             except OperationalError as exc:

@@ -32,6 +32,10 @@ class DatabaseUnavailable(Exception):
 # discards every connection of the pool opened before it.
 IDLE_PING_S = 1.0
 
+# How long any of registro's statements waits for a row another transaction holds (an application's row
+# lock, kernel/records.py, above all): no request queues behind a stuck change for longer.
+LOCK_WAIT_S = 10
+
 _SHARED: dict[str, "Database"] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -73,10 +77,14 @@ class Database:
             return db
 
     def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5,
-                 idle_ping_s: float = IDLE_PING_S) -> None:
+                 idle_ping_s: float = IDLE_PING_S, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                                            pool_timeout=5, connect_args={"connect_timeout": 5})
+        # Every statement waits at most `lock_wait_s` for a lock, set once per connection (a `SET LOCAL`
+        # before each application's row lock cost a round trip per change); past it, PostgreSQL refuses
+        # with lock_not_available (55P03), which the record lock turns into RecordBusy (a 503: retry).
+        self.engine: Engine = create_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5,
+            connect_args={"connect_timeout": 5, "options": f"-c lock_timeout={int(lock_wait_s * 1000)}"})
         _ping_when_idle(self.engine, idle_ping_s)
 
     @contextlib.contextmanager
