@@ -12,6 +12,30 @@ from tests.support.stack import TestStack
 pytestmark = pytest.mark.integration
 
 
+class StaleStack(UserWarning):
+    """The stack's services run older code than this tree: the tests drive those processes."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack_serves_this_tree():
+    """A stack started before a change to the service still serves the code it started with, and the
+    tests of this folder drive its processes: said in the warnings summary (`make test` always starts
+    its own stack, so this concerns runs by hand against a stack left running)."""
+    import os
+    import warnings
+    from pathlib import Path
+
+    from tools.stack.code_version import stale_services
+
+    if os.environ.get("STACK_DIR"):
+        stale = stale_services(Path(os.environ["STACK_DIR"]) / "pids")
+        if stale:
+            warnings.warn(StaleStack(
+                f"la pila {os.environ['STACK_DIR']} ejecuta {', '.join(stale)} con código anterior a este árbol: "
+                "estas pruebas ejercen esos procesos; reinicie la pila (python -m tools.stack down y up) para "
+                "probar los cambios del servicio"))
+
+
 @pytest.fixture(scope="session")
 def stack() -> TestStack:
     return TestStack.from_env()

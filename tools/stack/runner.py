@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import code_version
 from .profiles import ROOT, Profile
 from .services import Service, ensure_database, keycloak_home, pg_dir, services_for
 
@@ -56,6 +57,8 @@ class Stack:
         proc = subprocess.Popen(service.argv, cwd=service.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self._pid_file(name).write_text(str(proc.pid))
+        if name.startswith(("registro", "modulo")):  # tests run by hand warn when the tree has changed since
+            code_version.record_path(self.pids, name).write_text(code_version.digest())
 
     def _refuse_busy_port(self, service: Service) -> None:
         for port in service.ports:
