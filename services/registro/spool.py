@@ -56,7 +56,7 @@ class CountingSpool:
         self.size += n
         if self.size > self.limit:
             raise FileTooLarge(self.limit)
-        self.partial = True
+        self.partial = self.partial or n > 0
 
     def _roll_over(self) -> None:
         in_memory = self._file

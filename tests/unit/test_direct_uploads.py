@@ -473,6 +473,16 @@ def test_a_read_back_pdf_leaves_nothing_on_disk(fakes):
     assert (spool.size, spool.partial, spool.rolled) == (len(data), True, False)
 
 
+def test_a_read_back_that_fits_its_first_piece_is_spooled_whole(fakes):
+    from registro.spool import CountingSpool
+
+    data = files.pdf_bytes()
+    fakes.storage.put("k", data, content_type="application/octet-stream")
+    spool = CountingSpool(limit=10 * MiB, hashing=False)
+    direct_uploads._read_back_and_check(fakes.storage, "k", spool, kind=docs.RESPONSIVA)
+    assert (spool.size, spool.partial) == (len(data), False) and spool.reader().read() == data
+
+
 @pytest.mark.parametrize("name", sorted(hostile_files.CORPUS_BUILDERS))
 def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name):
     """The check fed piece by piece as S3 sends the object refuses each file of the corpus with the message

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from .profiles import ROOT
+
 # What the stack's registro and example module import from this tree.
 SOURCES = ("services", "keycloak_ext")
 

@@ -28,6 +28,7 @@ class Stack:
         self.pids = profile.data / "pids"
         self.logs = profile.data / "logs"
         self.services = {s.name: s for s in services_for(profile)}
+        self._code: str | None = None  # code_version.digest of the tree, read once per command
 
     # --- process bookkeeping -----------------------------------------------------------------
     def _pid_file(self, name: str) -> Path:
@@ -58,7 +59,8 @@ class Stack:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self._pid_file(name).write_text(str(proc.pid))
         if name.startswith(("registro", "modulo")):  # tests run by hand warn when the tree has changed since
-            code_version.record_path(self.pids, name).write_text(code_version.digest())
+            self._code = self._code or code_version.digest()
+            code_version.record_path(self.pids, name).write_text(self._code)
 
     def _refuse_busy_port(self, service: Service) -> None:
         for port in service.ports:

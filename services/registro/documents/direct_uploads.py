@@ -526,8 +526,9 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
     content_type = filetypes.sniff(first[:filetypes.SNIFF_BYTES]) if first else None
     streamed = content_type in _STREAMED_CHECKS
     if streamed and not photo_intake.measured(kind, content_type):
-        spool.write(first[:SPOOL_IN_MEMORY])  # in memory: the detection reads 16 bytes
-        spool.count(len(first) - min(len(first), SPOOL_IN_MEMORY))
+        head = first[:SPOOL_IN_MEMORY]  # kept in memory: the detection reads 16 bytes
+        spool.write(head)
+        spool.count(len(first) - len(head))
 
         def counted():
             yield first
