@@ -21,8 +21,8 @@ import pillow_heif
 from PIL import Image
 
 from registro.filecheck import parsers, sandbox
-from registro.filecheck import PHOTO_LIMITS
-from registro.documents.reading.service import READ_LIMITS
+from registro.documents.photo_intake import PHOTO_CHECK, PHOTO_LIMITS
+from registro.documents.reading.service import READ_IDENTITY, READ_LIMITS
 from tests.support import id_corpus
 
 
@@ -54,10 +54,10 @@ def report(runs: int) -> None:
           f"{len(ine) / 1e3:.0f} KB; {runs} runs each")
     print(f"{'call':<44} {'median s':>9} {'p95 s':>6}")
     for label, func, args, limits in (
-            ("quality check, 12-Mpx JPEG (upload path)", parsers.photo_check, (jpeg, "ine"), PHOTO_LIMITS),
-            ("HEIC -> JPEG + quality, 12 Mpx (upload path)", parsers.photo_check, (heic, "ine"), PHOTO_LIMITS),
+            ("quality check, 12-Mpx JPEG (upload path)", PHOTO_CHECK, (jpeg, "ine"), PHOTO_LIMITS),
+            ("HEIC -> JPEG + quality, 12 Mpx (upload path)", PHOTO_CHECK, (heic, "ine"), PHOTO_LIMITS),
             ("content check alone, 12-Mpx JPEG (before)", parsers.check_image, (jpeg, "image/jpeg"), sandbox.Limits()),
-            ("MRZ reading of an INE photo (off the path)", parsers.read_identity, (ine,), READ_LIMITS)):
+            ("MRZ reading of an INE photo (off the path)", READ_IDENTITY, (ine,), READ_LIMITS)):
         median, p95 = _timed(runs, func, *args, limits=limits)
         print(f"{label:<44} {median:>9.2f} {p95:>6.2f}")
 

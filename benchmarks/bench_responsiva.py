@@ -11,6 +11,7 @@ after 1,000 (goal: within 16 MiB).
 """
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 
 from registro import create_app
 from registro.config import Settings
-from registro.registration.responsiva import render_responsiva, responsiva_context
+from registro.registration import responsiva
+from registro.registration.responsiva_context import responsiva_context
+from registro.registration.responsiva_qr import mac_key
 from benchmarks.results_io import RUNS, LoadWatch, interleaved, percentile, ratio_figures, ratio_line, report
 from tests.support.registration import random_person
 
@@ -54,8 +57,10 @@ def test_bench_responsiva_vs_weasyprint_floor():
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
-    app = create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
+    settings = Settings.from_env()
+    app = create_app({"SETTINGS": settings, "TESTING": True})
     renderer = app.extensions["registro.adapters"].pdf
+    render_responsiva = functools.partial(responsiva.render_responsiva, mac_key=mac_key(settings))
     context = _context()
     fallback = _context(first_name="Ἀλέξανδρος")  # Greek: outside the form's prepared glyphs
     fonts = FontConfiguration()

@@ -326,7 +326,7 @@ STEPS = (
     ("leer la solicitud (PostgreSQL, en paralelo)", "registro.documents.views", "open_application"),
     ("recibir el cuerpo + SHA-256 al disco", "registro.documents.views", "read_upload_form"),
     ("tipo por los primeros bytes", "registro.domain.filetypes", "detect"),
-    ("revisión de contenido (proceso aislado)", "registro.domain.filetypes", "verify"),
+    ("revisión de contenido (proceso aislado)", "registro.filecheck", "check_upload"),
     ("put a S3", "storage", "put"),
     ("bloquear y leer la solicitud, esperar put y revisión, escribir (PostgreSQL)", "registro.documents.service",
      "update_record"),

@@ -25,7 +25,9 @@ from registro.adapters.page_render_worker import render_image, render_pdf
 from registro.adapters.storage import S3Store
 from registro.config import Settings
 from registro.review.page_views import PageViews, Source
-from registro.registration.responsiva import render_responsiva, responsiva_context
+from registro.registration.responsiva import render_responsiva
+from registro.registration.responsiva_context import responsiva_context
+from registro.registration.responsiva_qr import mac_key
 from tests.support import scans
 from tests.integration.conftest import stack  # noqa: F401  (the real S3 of the test stack)
 
@@ -65,9 +67,10 @@ def _context() -> dict:
 
 
 def _generated_pdf() -> bytes:
-    app = create_app({"SETTINGS": Settings.from_env(), "TESTING": True})
+    settings = Settings.from_env()
+    app = create_app({"SETTINGS": settings, "TESTING": True})
     with app.test_request_context():
-        return render_responsiva(_context())
+        return render_responsiva(_context(), mac_key=mac_key(settings))
 
 
 def _raw_pdfium_page1(data: bytes) -> None:

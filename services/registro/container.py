@@ -97,7 +97,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
     """Completes `given` (or the real adapters) with every part built from settings."""
     from registro.adapters.captcha import Captcha
     from registro.adapters.pdf import PROCESS_RENDERER
-    from registro.observability import metrics
+    from registro.observability.counters import count
     from registro.platform.outbox import Outbox
     from registro.documents.phone_links import PgPhoneLinkStore
     from registro.review.decision_records import PgDecisionStore
@@ -114,7 +114,7 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
 
     a = given or real_adapters(s)
     a = _with_database(s, a)
-    outbox = a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=metrics.count)
+    outbox = a.outbox or (Outbox(a.outbox_store, a.mailer, background=s.outbox_background, count=count)
                           if a.outbox_store is not None else None)
     recovery = a.recovery
     if outbox is not None:

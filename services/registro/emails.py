@@ -1,8 +1,8 @@
 """Composes emails from `templates/email/<name>/{subject.txt,body.txt,body.html}`.
 
 Every email goes out in the applicant's language (`locale`, their Keycloak `locale` attribute;
-Spanish when unknown) and, when it concerns an application (`account_id`), carries the
-applicant's signed link to "Consultar mi solicitud".
+Spanish when unknown) and, when it concerns an application, carries the applicant's signed link to
+"Consultar mi solicitud" (`consulta`: kernel/status_links.status_url, made by the caller).
 """
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from registro.adapters.mail import Attachment, OutgoingEmail
 
 
 def compose(name: str, to: str, context: dict[str, Any], attachments: Iterable[Attachment] = (), *,
-            locale: str | None = None, account_id: str | None = None) -> OutgoingEmail:
+            locale: str | None = None, consulta: str | None = None) -> OutgoingEmail:
     context = dict(context)
-    if account_id and "consulta" not in context:
-        from registro.container import settings
-        from registro.applicant.status_links import status_url
-        context["consulta"] = status_url(settings(), account_id)
+    if consulta:
+        context.setdefault("consulta", consulta)
     chosen = i18n.normalize(locale) or i18n.DEFAULT
     context.setdefault("html_lang_correo", i18n.HTML_LANG[chosen])
     with i18n.rendering_in(chosen):

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -146,3 +147,23 @@ class _PositionalReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._position
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received file, already spooled and hashed by the web layer."""
+
+    stream: BinaryIO
+    size: int
+    sha256: str
+    original_name: str
+
+    def second_reader(self) -> BinaryIO | None:
+        """Another reader of the same bytes with a position of its own (the spool's `reader()`; a
+        copy of an in-memory stream), or None when the stream cannot give one."""
+        reopen = getattr(self.stream, "reader", None)
+        if callable(reopen):
+            return reopen()
+        if isinstance(self.stream, io.BytesIO):
+            return io.BytesIO(self.stream.getvalue())
+        return None

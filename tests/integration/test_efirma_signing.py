@@ -31,12 +31,16 @@ def efirma_app(service_settings, sat, responder, tmp_path):
 
 def issue_real_responsiva(app, gateway, storage, account_id: str) -> bytes:
     """Renders the application's responsiva as registration does and stores it under its folio."""
-    from registro.registration.responsiva import render_responsiva, responsiva_context
+    from registro.container import settings
+    from registro.registration.responsiva import render_responsiva
+    from registro.registration.responsiva_context import responsiva_context
+    from registro.registration.responsiva_qr import mac_key
 
     account = gateway.get_account(account_id)
     with app.app_context():
         pdf = render_responsiva(responsiva_context(first_name=account.first_name, last_name=account.last_name,
-                                                   email=account.email, attributes=account.attributes))
+                                                   email=account.email, attributes=account.attributes),
+                                mac_key=mac_key(settings()))
     storage.put(responsiva_key(account_id, account.attr("folio")), pdf, content_type="application/pdf")
     return pdf
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from registro import filecheck
 from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application
@@ -493,7 +494,7 @@ def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name)
     data = hostile_files.build(name)
     fakes.storage.put("k", data, content_type="application/octet-stream")
     with pytest.raises(filetypes.UnreadableFile) as whole:
-        filetypes.inspect(io.BytesIO(data))
+        filecheck.inspect(io.BytesIO(data))
     try:
         checked, _ = direct_uploads._read_back_and_check(fakes.storage, "k", CountingSpool(limit=10 * MiB))
     except filetypes.UnreadableFile as streamed:

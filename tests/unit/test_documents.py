@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from keycloak_ext import IdentityUnavailable
+from registro import filecheck
 from registro import create_app
 from registro.container import Adapters
 from registro.domain import documents as docs
@@ -61,7 +62,7 @@ def test_sniff_decides_by_magic_bytes(head, expected):
 ])
 def test_inspect_refuses_what_does_not_parse(data, fragment):
     with pytest.raises(filetypes.UnreadableFile) as caught:
-        filetypes.inspect(io.BytesIO(data))
+        filecheck.inspect(io.BytesIO(data))
     assert fragment in caught.value.message
 
 
@@ -69,7 +70,7 @@ def test_inspect_accepts_real_files_and_rewinds():
     for data, expected in ((files.pdf_bytes(), filetypes.PDF), (files.jpeg_bytes(), filetypes.JPEG),
                            (files.png_bytes(), filetypes.PNG)):
         stream = io.BytesIO(data)
-        assert filetypes.inspect(stream) == expected and stream.tell() == 0
+        assert filecheck.inspect(stream) == expected and stream.tell() == 0
 
 
 def test_a_decompression_bomb_is_refused_before_decoding():
@@ -77,7 +78,7 @@ def test_a_decompression_bomb_is_refused_before_decoding():
     Image.new("1", (10_000, 9_000)).save(bomb, format="PNG")  # 90 Mpx in a few KB
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(filetypes.UnreadableFile) as caught:
-        filetypes.inspect(io.BytesIO(bomb.getvalue()))
+        filecheck.inspect(io.BytesIO(bomb.getvalue()))
     assert "dimensiones demasiado grandes" in caught.value.message
 
 
@@ -90,7 +91,7 @@ def test_an_encrypted_pdf_is_refused():
     out = io.BytesIO()
     writer.write(out)
     with pytest.raises(filetypes.UnreadableFile) as caught:
-        filetypes.inspect(io.BytesIO(out.getvalue()))
+        filecheck.inspect(io.BytesIO(out.getvalue()))
     assert "protegido con contraseña" in caught.value.message
 
 

@@ -89,11 +89,12 @@ def test_the_signed_pdf_keeps_the_issued_responsiva_as_its_first_revision(respon
 
 
 def test_the_signed_pdf_passes_the_upload_content_check(responsiva, holder):
+    from registro import filecheck
     from registro.domain import filetypes
 
     signed = sign(responsiva, holder)
     assert filetypes.detect(io.BytesIO(signed)) == "application/pdf"
-    filetypes.verify(io.BytesIO(signed), "application/pdf")  # raises UnreadableFile when refused
+    filecheck.check_upload(io.BytesIO(signed), "application/pdf")  # raises UnreadableFile when refused
 
 
 # --- the hostile corpus: all refused ---------------------------------------------------------------

@@ -25,7 +25,7 @@ PDF_CORPUS = [n for n in CORPUS if hostile.build(n).startswith(b"%PDF-")]
 
 def _refusal(data: bytes) -> str:
     with pytest.raises(filetypes.UnreadableFile) as caught:
-        filetypes.inspect(io.BytesIO(data))
+        filecheck.inspect(io.BytesIO(data))
     return caught.value.message
 
 
@@ -53,7 +53,7 @@ def test_the_review_page_reads_no_text_from_a_file_the_upload_refuses(name):
 ], ids=["foto-12mpx", "foto-48mpx", "escaneo-png-6300", "pdf-enlace-y-destino", "pdf-con-texto", "pdf-relleno"])
 def test_honest_files_of_real_sizes_pass(build, expected):
     stream = io.BytesIO(build())
-    assert filetypes.inspect(stream) == expected and stream.tell() == 0
+    assert filecheck.inspect(stream) == expected and stream.tell() == 0
 
 
 def test_the_review_text_is_the_text_the_upload_check_read():
@@ -110,7 +110,7 @@ def test_when_every_slot_is_busy_the_applicant_is_asked_to_retry(monkeypatch):
     try:
         assert taken == sandbox.CONCURRENCY
         with pytest.raises(filecheck.CheckBusy) as caught:
-            filetypes.inspect(io.BytesIO(files.png_bytes()))
+            filecheck.inspect(io.BytesIO(files.png_bytes()))
         assert caught.value.message == filecheck.BUSY
         assert filecheck.pdf_text(text_pdf("x")) is None  # the review page degrades, never fails
     finally:
@@ -122,7 +122,7 @@ def test_concurrent_checks_share_the_slots_and_all_finish():
     results: list[str] = []
 
     def check() -> None:
-        results.append(filetypes.inspect(io.BytesIO(files.jpeg_bytes())))
+        results.append(filecheck.inspect(io.BytesIO(files.jpeg_bytes())))
 
     threads = [threading.Thread(target=check) for _ in range(6)]
     for t in threads:
@@ -143,7 +143,7 @@ def test_an_unused_leftover_object_that_does_not_parse_is_tolerated_but_a_used_o
     catalog, pages = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
     page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] %s >>"
     leftover = hostile.hand_pdf([catalog, pages, page % b"", b"<< /Roto [1 2 >> ) garbage"])
-    assert filetypes.inspect(io.BytesIO(leftover)) == filetypes.PDF
+    assert filecheck.inspect(io.BytesIO(leftover)) == filetypes.PDF
     used = hostile.hand_pdf([catalog, pages, page % b"/Extra 4 0 R", b"<< /Roto [1 2 >> ) garbage"])
     assert hostile.DAMAGED in _refusal(used)
 
@@ -163,7 +163,7 @@ def test_a_file_on_disk_is_read_by_the_child_itself_with_the_same_verdict(name, 
         spool.write(data)
         spool.seek(0)
         with pytest.raises(filetypes.UnreadableFile) as caught:
-            filetypes.inspect(spool)
+            filecheck.inspect(spool)
         assert caught.value.message == expected and spool.tell() == 0
         spool.write(b"x")  # still the worker's own, writable file
 

@@ -8,6 +8,7 @@ import io
 
 import pytest
 
+from registro import filecheck
 from registro.domain import filetypes
 from tests.support import files
 from tests.support import hostile_files as hostile
@@ -17,7 +18,7 @@ _PAGE = hostile._page()
 
 def _verdict(data: bytes) -> str:
     try:
-        filetypes.inspect(io.BytesIO(data))
+        filecheck.inspect(io.BytesIO(data))
     except filetypes.UnreadableFile as exc:
         return exc.message
     return "aceptado"

@@ -21,7 +21,7 @@ from registro.domain import documents as docs
 from registro.kernel.links import LinkInvalid
 from registro.kernel import confirmation_links
 from registro.documents import direct_uploads
-from registro.applicant import status_links
+from registro.kernel import status_links
 from tests.support import files
 from tests.support.applications import create_application, csrf_token, path_of, valid_until
 from tests.support.registration import mexican_form, post_registration

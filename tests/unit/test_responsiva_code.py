@@ -11,7 +11,8 @@ from registro.config import Settings
 from registro.domain import responsiva_code
 from registro.domain.application import Application, documents_attribute
 from registro.review.page_views import PageViews
-from registro.registration.responsiva import context_of, render_responsiva
+from registro.registration.responsiva import render_responsiva
+from registro.registration.responsiva_context import context_of
 from registro.registration.responsiva_qr import expected_identity, mac_key
 from registro.review.service import ReviewService
 from tests.support import review_data as data
@@ -30,7 +31,7 @@ def service(fakes):
 
 def generated_responsiva(app, fakes, account_id: str) -> bytes:
     with app.app_context():
-        return render_responsiva(context_of(fakes.identity.get_account(account_id)))
+        return render_responsiva(context_of(fakes.identity.get_account(account_id)), mac_key=mac_key(unit_settings()))
 
 
 def check_with_signed(fakes, service, account_id: str, content: bytes, content_type: str):

@@ -20,14 +20,16 @@ from registro.adapters import pdf_form
 from registro.adapters.pdf import WeasyPrintRenderer
 from registro.domain import responsiva_code
 from registro.registration import responsiva
-from registro.registration.responsiva import STYLESHEETS, render_responsiva, responsiva_context
-from registro.registration.responsiva_qr import _identity
+from registro.registration.responsiva import STYLESHEETS, render_responsiva
+from registro.registration.responsiva_context import responsiva_context
+from registro.registration.responsiva_qr import _identity, mac_key
 from tests.unit.conftest import unit_settings
 
 LOGGER = "registro.registration.responsiva"
 FAST = "valores dibujados en el formulario precompuesto"
 FULL = "composición completa"
 PX_TO_PT = 0.75
+KEY = mac_key(unit_settings())  # the key of the `app` fixture's settings
 
 
 def mexican(**changes) -> dict:
@@ -60,7 +62,7 @@ def text_of(pdf: bytes) -> str:
 
 def full_render(renderer, context: dict) -> bytes:
     """The fallback's render of `context` (what render_responsiva does when the form cannot be used)."""
-    return renderer.render(responsiva._full_html(context), stylesheets=STYLESHEETS)
+    return renderer.render(responsiva._full_html(context, KEY), stylesheets=STYLESHEETS)
 
 
 def form_of(renderer, context: dict, charset: frozenset[str] | None = None):
@@ -75,7 +77,7 @@ def render(app, context: dict, renderer, caplog) -> tuple[bytes, str]:
     """The PDF and the path it took (from the log, which names no personal data)."""
     caplog.clear()
     with app.app_context(), caplog.at_level(logging.INFO, logger=LOGGER):
-        pdf = render_responsiva(context, renderer)
+        pdf = render_responsiva(context, renderer, mac_key=KEY)
     messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     path = "form" if any(FAST in m for m in messages) else "full" if any(FULL in m for m in messages) else "?"
     return pdf, path
@@ -314,7 +316,7 @@ def test_two_threads_rendering_at_once_get_their_own_documents(app, renderer):
         barrier.wait()
         for _ in range(3):
             with app.app_context():
-                results[number] = render_responsiva(contexts[number], renderer)
+                results[number] = render_responsiva(contexts[number], renderer, mac_key=KEY)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(len(contexts))]
     for thread in threads:
@@ -344,6 +346,6 @@ def test_a_template_that_is_no_one_page_form_is_rendered_fully(app, renderer, ca
 def test_start_render_draws_the_form_in_a_worker_thread(app, renderer):
     context = foreign()
     with app.test_request_context():
-        job = responsiva.start_render(context, renderer)
+        job = responsiva.start_render(context, renderer, mac_key=KEY)
     pdf = job.result(timeout=60)
     assert context["nombre_completo"] in text_of(pdf) and len(renderer._forms) == 1

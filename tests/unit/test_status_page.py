@@ -8,7 +8,7 @@ import re
 import pytest
 
 from registro.kernel.audit import AuditTrail
-from registro.applicant.status_links import signer, status_url
+from registro.kernel.status_links import signer, status_url
 from tests.support.registration import csrf_token
 
 from .conftest import unit_settings

@@ -12,6 +12,7 @@ import pytest
 
 from keycloak_ext import IdentityUnavailable
 from registro.adapters.storage import StorageUnavailable
+from registro import filecheck
 from registro.domain import filetypes
 from registro.domain.application import Application
 from registro.filecheck import sandbox
@@ -152,14 +153,14 @@ def test_a_change_made_while_the_check_ran_waits_for_the_upload_and_survives(mon
     identity, store = FakeIdentity(), SlowStore(put_s=0.0)
     application = _application(identity)
     checking, other_done = threading.Event(), threading.Event()
-    real_verify = filetypes.verify
+    real_verify = filecheck.check_upload
 
     def slow_verify(stream, content_type):
         checking.set()
         assert not other_done.wait(0.3), "the other change went through while the upload held the lock"
         return real_verify(stream, content_type)
 
-    monkeypatch.setattr(filetypes, "verify", slow_verify)
+    monkeypatch.setattr(filecheck, "check_upload", slow_verify)
 
     def other_request():
         assert checking.wait(5)

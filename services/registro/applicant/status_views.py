@@ -21,7 +21,8 @@ from registro.domain import status, timeline
 from registro.extensions import limiter
 from registro.applicant.status_forms import StatusLinkRequestForm
 from registro.kernel.audit import AuditTrail
-from registro.applicant.status_links import StatusLinkInvalid, deliver_in_background, signer, status_link_email, status_url
+from registro.applicant.status_links import deliver_in_background, status_link_email
+from registro.kernel.status_links import StatusLinkInvalid, signer, status_url
 from registro.review.console_auth import local_time
 from registro.web.errors import error_page
 
@@ -105,13 +106,13 @@ def request_link():
         return _link_request_page(form=form)
     if not form.validate_on_submit():
         return _link_request_page(form=form, status_code=400)
-    a = adapters()
+    a, s = adapters(), settings()
     app = current_app._get_current_object()
     folio, correo = form.folio.data, form.correo.data
 
     def message():
         with app.app_context():  # the email's templates and settings
-            return status_link_email(a.identity, a.applications, folio, correo, emails.compose)
+            return status_link_email(a.identity, a.applications, s, folio, correo, emails.compose)
 
     # Whatever the lookup finds, the answer is the same page, at the same speed: the lookup runs with
     # the sending, off the request path (no enumeration of folios or emails).

@@ -43,6 +43,7 @@ from keycloak_ext import IdentityError
 from sqlalchemy import and_, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from registro import filecheck
 from registro.adapters.identity import IdentityDirectory
 from registro.adapters.storage import ObjectMissing, ObjectStore, PresignedPut, StorageUnavailable
 from registro.config import Settings
@@ -536,7 +537,7 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
                 spool.count(len(piece))
                 yield piece
 
-        return content_type, filetypes.verify_chunks(counted(), content_type)
+        return content_type, filecheck.check_chunks(counted(), content_type)
     with _SpoolWriter(spool, hashing=not streamed) as writer:
         def spooled():
             for piece in itertools.chain((first,), pieces):
@@ -547,7 +548,7 @@ def _read_back_and_check(storage: ObjectStore, key: str, spool: CountingSpool,
             for _ in spooled():
                 pass
         else:
-            sha256 = filetypes.verify_chunks(spooled(), content_type)
+            sha256 = filecheck.check_chunks(spooled(), content_type)
     return (content_type, sha256) if streamed else (None, writer.sha256)
 
 

@@ -20,7 +20,6 @@ from keycloak_ext import AccountNotFound
 from werkzeug.exceptions import NotFound
 
 from registro import i18n
-from registro.adapters.qr import qr_svg
 from registro.container import adapters, settings
 from registro.domain import documents as docs
 from registro.domain import status
@@ -28,7 +27,6 @@ from registro.domain.application import Application
 from registro.extensions import csrf, limiter
 from registro.web.form_base import Form
 from registro.documents.forms import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
-from registro.platform.db import DatabaseUnavailable
 from registro.documents import service as documents_flow
 from registro.documents import phone_links as links
 from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
@@ -96,27 +94,6 @@ def state(token: str):
     current = _store().current(claims.account_id, links.utcnow())
     return jsonify(activo=current is not None,
                    subida=current.uploaded_at.isoformat() if current and current.uploaded_at else "")
-
-
-def desktop_view(application: Application, new: links.NewLink | None) -> dict | None:
-    """What the activation page shows of the phone link (None: the feature is off here)."""
-    store = adapters().phone_links
-    if store is None:
-        return None
-    current = new.link if new is not None else None
-    if current is None:
-        try:
-            current = store.current(application.id, links.utcnow())
-        except DatabaseUnavailable:
-            log.warning("enlaces para teléfono no disponibles (base de datos): solicitud=%s", application.id)
-            return None
-    view = {"current": current, "new": None, "expires": documents_flow.local_time(current.expires_at.isoformat())[-5:]
-            if current else "", "uploaded": current.uploaded_at.isoformat() if current and current.uploaded_at else ""}
-    if new is not None:
-        url = f"{settings().public_url}{url_for('phone.open_link', token=new.token)}"
-        view["new"] = {"qr": qr_svg(url, size_mm=40, label=i18n.translate("Código QR para abrir la carga en su teléfono")),
-                       "code": new.code_shown, "entry": f"{settings().public_url}{url_for('phone.entry')}"}
-    return view
 
 
 # --- phone: opening the link -----------------------------------------------------------------------------

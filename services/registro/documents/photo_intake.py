@@ -18,13 +18,13 @@ import logging
 from concurrent.futures import Future
 from dataclasses import replace
 
-from registro.adapters.identity import IdentityDirectory
-from registro.adapters.storage import ObjectStore
+from registro import filecheck
 from registro.documents.reading import photo_answer
 from registro.domain import documents as docs
 from registro.domain import filetypes
-from registro.domain.application import Application, DocumentRecord, documents_attribute
-from registro.kernel.record_lock import update_record
+from registro.domain.application import DocumentRecord
+from registro.filecheck import sandbox
+from registro.spool import Upload
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,25 @@ QUALITY_KEPT = "calidad_conservada"  # the applicant chose to keep the photo all
 CONVERTED_FROM = "convertido_de"  # "HEIC": the stored JPEG was converted from the applicant's file
 ID_KIND = "tipo_identificacion"
 HEIC_DAMAGED = "La foto HEIC está dañada o incompleta y no se puede abrir. Tómela de nuevo o guárdela como JPEG."
+
+# A photo's conversion (HEIC → JPEG) and quality measure decode the whole picture: a 48-megapixel HEIC is
+# 144 MiB of RGB, and libheif's and OpenCV's own buffers come on top of the parsers' 100 MiB.
+PHOTO_LIMITS = sandbox.Limits(memory_bytes=1024 * 1024 * 1024, cpu_seconds=15, timeout_seconds=45)
+PHOTO_CHECK = sandbox.Task("registro.documents.reading.child", "photo_check")  # OpenCV: loaded by the child only
+
+
+def photo_check(stream, id_kind: str = "", *, damaged: str = filecheck.UNCHECKABLE) -> dict:
+    """A photo's quality (documents/reading/quality.py), converted first to JPEG when it is HEIC/HEIF:
+    {"jpeg": bytes or None, "problems": [...], ...}. Raises UnreadableFile(`damaged`) when the child
+    could not decode it (CheckBusy when no slot frees up). Leaves a stream at 0."""
+    if hasattr(stream, "seek"):
+        stream.seek(0)
+    try:
+        return filecheck.checked_run(PHOTO_CHECK, stream, id_kind, damaged=damaged, exhausted=filecheck.UNCHECKABLE,
+                                     limits=PHOTO_LIMITS)
+    finally:
+        if hasattr(stream, "seek"):
+            stream.seek(0)
 
 
 def converted_key(key: str) -> str:
@@ -50,11 +69,8 @@ def names_upload(record_key: str, upload_key: str) -> bool:
 def converted(upload, kind: str, details: dict[str, str]):
     """(the JPEG as an Upload, the quality problems when `kind` is the ID) of a HEIC/HEIF upload.
     Raises UnreadableFile when libheif cannot decode it (in the child)."""
-    from registro import filecheck
-    from registro.documents.service import Upload
-
-    answer = filecheck.photo_check(upload.stream, details.get(ID_KIND, "") if kind == docs.IDENTIFICACION else "",
-                                   damaged=HEIC_DAMAGED)
+    answer = photo_check(upload.stream, details.get(ID_KIND, "") if kind == docs.IDENTIFICACION else "",
+                         damaged=HEIC_DAMAGED)
     jpeg = answer.get("jpeg")
     if not jpeg:
         raise filetypes.UnreadableFile(HEIC_DAMAGED)
@@ -73,15 +89,13 @@ def assess(reader, kind: str, content_type: str, details: dict[str, str]) -> lis
     """The quality problems of an ID photo read from `reader` (closed here), None when it is not one
     or when it could not be measured: an advice only, so a failure here never refuses what the content
     check accepts."""
-    from registro import filecheck
-
     if reader is None:
         return None
     with reader:
         if not measured(kind, content_type):
             return None
         try:
-            return list(filecheck.photo_check(reader, details.get(ID_KIND, "")).get("problems") or [])
+            return list(photo_check(reader, details.get(ID_KIND, "")).get("problems") or [])
         except filetypes.UnreadableFile as exc:
             log.info("calidad de la foto no medida: %s", type(exc).__name__)
             return None
@@ -110,27 +124,3 @@ def advice(record: DocumentRecord | None) -> list[str]:
         return []
     problems = [p for p in record.details.get(QUALITY, "").split(",") if p]
     return photo_answer.advice(problems)
-
-
-def keep_anyway(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
-                sha256: str) -> bool:
-    """Records that the applicant keeps the photo whose SHA-256 the page showed (a photo replaced
-    since is not the one they chose to keep). False when that photo is no longer the document."""
-    from registro.documents.service import check_may_change
-
-    check_may_change(application, kind)
-    kept: list[bool] = []
-
-    def keep(account) -> dict:
-        current = Application(account)
-        check_may_change(current, kind)
-        documents = current.documents
-        record = documents.get(kind)
-        if record is None or record.sha256 != sha256:
-            return {}
-        documents[kind] = replace(record, details={**record.details, QUALITY_KEPT: "si"})
-        kept.append(True)
-        return {"attributes": {"documentos": documents_attribute(documents)}}
-
-    update_record(identity, application.id, keep)
-    return bool(kept)

@@ -17,17 +17,17 @@ Once the record is written, no failure deletes the new object any more.
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 import unicodedata
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime
 from email.header import Header
 from typing import BinaryIO, Callable, Iterable, TypeVar
 from zoneinfo import ZoneInfo
 
+from registro import filecheck
 from registro.adapters.identity import IdentityDirectory
 from registro.adapters.storage import ObjectStore, StorageUnavailable
 from registro.domain import documents as docs
@@ -36,6 +36,7 @@ from registro.domain.application import Application, DocumentRecord, documents_a
 from registro.domain.storage_keys import document_key
 from registro.documents import photo_intake
 from registro.platform.process_pool import ProcessPool, settle
+from registro.spool import Upload
 from registro.kernel.record_lock import update_record
 
 log = logging.getLogger(__name__)
@@ -145,26 +146,6 @@ def submission_problems(application: Application, on: date, checking: Iterable[s
 
 
 # --- storing -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Upload:
-    """A received file, already spooled and hashed by the web layer."""
-
-    stream: BinaryIO
-    size: int
-    sha256: str
-    original_name: str
-
-    def second_reader(self) -> BinaryIO | None:
-        """Another reader of the same bytes with a position of its own (the spool's `reader()`; a
-        copy of an in-memory stream), or None when the stream cannot give one."""
-        reopen = getattr(self.stream, "reader", None)
-        if callable(reopen):
-            return reopen()
-        if isinstance(self.stream, io.BytesIO):
-            return io.BytesIO(self.stream.getvalue())
-        return None
-
-
 T = TypeVar("T")
 
 # An upload's helpers (opening the application while the body arrives, the put, the content check, the
@@ -225,7 +206,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
         content_checked = None
     check_reader = None if content_checked else upload.second_reader()
     if check_reader is None and not content_checked:  # one reader only: check first, then put, one after the other
-        filetypes.verify(upload.stream, content_type)
+        filecheck.check_upload(upload.stream, content_type)
     checked = in_background(lambda: _verify(check_reader, content_type)) if check_reader is not None else None
     if problems is None and photo_intake.measured(kind, content_type):  # an ID photo's blur, glare, pixels: advice
         quality = in_background(lambda: photo_intake.assess(upload.second_reader(), kind, content_type, details))
@@ -291,7 +272,7 @@ def store_document(identity: IdentityDirectory, storage: ObjectStore, applicatio
 
 def _verify(reader: BinaryIO, content_type: str) -> None:
     with reader:
-        filetypes.verify(reader, content_type)
+        filecheck.check_upload(reader, content_type)
 
 
 def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
@@ -312,6 +293,28 @@ def remove_document(identity: IdentityDirectory, storage: ObjectStore, applicati
     update_record(identity, application.id, drop)
     if removed:
         delete_quietly(storage, removed[0].key, "documento eliminado")
+
+
+def keep_anyway(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
+                sha256: str) -> bool:
+    """Records that the applicant keeps the photo whose SHA-256 the page showed (a photo replaced
+    since is not the one they chose to keep). False when that photo is no longer the document."""
+    check_may_change(application, kind)
+    kept: list[bool] = []
+
+    def keep(account) -> dict:
+        current = Application(account)
+        check_may_change(current, kind)
+        documents = current.documents
+        record = documents.get(kind)
+        if record is None or record.sha256 != sha256:
+            return {}
+        documents[kind] = replace(record, details={**record.details, photo_intake.QUALITY_KEPT: "si"})
+        kept.append(True)
+        return {"attributes": {"documentos": documents_attribute(documents)}}
+
+    update_record(identity, application.id, keep)
+    return bool(kept)
 
 
 def delete_quietly(storage: ObjectStore, key: str, what: str) -> None:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from registro.web.form_base import Form
 from werkzeug.exceptions import NotFound
 
+from registro.adapters.qr import qr_svg
 from registro.adapters.storage import ObjectMissing
 from registro import i18n
 from registro.container import adapters, settings
@@ -31,6 +32,7 @@ from registro.extensions import csrf, limiter
 from registro.documents.forms import CEDULA_CONFIRM_LABEL, FILE_FIELD, upload_form_for
 from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
 from registro.documents import direct_uploads
+from registro.documents import phone_links
 from registro.documents import service as documents_flow
 from registro.documents import photo_intake
 from registro.documents import readings as reading_flow
@@ -295,7 +297,7 @@ def keep_photo_answer(application: Application, kind: str, render, back: str):
     draws. Shared with the phone's page (documents/phone_views.py)."""
     a = adapters()
     try:
-        kept = photo_intake.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
+        kept = documents_flow.keep_anyway(a.identity, a.storage, application, kind, request.form.get("sha256", ""))
     except DocumentNotAllowed as exc:
         return render(notice=exc.message, status_code=409)
     if kept:
@@ -379,12 +381,31 @@ def _origin(url: str) -> str:
 
 
 # --- rendering -----------------------------------------------------------------------------------
+def desktop_view(application: Application, new: phone_links.NewLink | None) -> dict | None:
+    """What the activation page shows of the phone link (None: the feature is off here)."""
+    store = adapters().phone_links
+    if store is None:
+        return None
+    current = new.link if new is not None else None
+    if current is None:
+        try:
+            current = store.current(application.id, phone_links.utcnow())
+        except DatabaseUnavailable:
+            log.warning("enlaces para teléfono no disponibles (base de datos): solicitud=%s", application.id)
+            return None
+    view = {"current": current, "new": None, "expires": documents_flow.local_time(current.expires_at.isoformat())[-5:]
+            if current else "", "uploaded": current.uploaded_at.isoformat() if current and current.uploaded_at else ""}
+    if new is not None:
+        url = f"{settings().public_url}{url_for('phone.open_link', token=new.token)}"
+        view["new"] = {"qr": qr_svg(url, size_mm=40, label=i18n.translate("Código QR para abrir la carga en su teléfono")),
+                       "code": new.code_shown, "entry": f"{settings().public_url}{url_for('phone.entry')}"}
+    return view
+
+
 def _render(application: Application, token: str, *, errors: dict[str, dict[str, list[str]]] | None = None,
             forms: dict[str, Form] | None = None, notice: str | None = None,
             submit_problems: list[str] | None = None, status_code: int = 200, phone=None):
     """The page. `phone`: a phone link just made (documents/phone_views.py), whose QR and code are shown this once."""
-    from registro.documents.phone_views import desktop_view
-
     i18n.use_locale(application.account.attr("locale"))  # the applicant's language, unless switched here
     errors = {kind: dict(fields) for kind, fields in (errors or {}).items()}
     forms = forms or {}

@@ -5,11 +5,12 @@ Accepted (SPEC §6): PDF, JPEG and PNG, and HEIC/HEIF photos (what iPhones take 
 document is always one of the first three. The signatures are fixed byte prefixes (HEIF: an ISO
 BMFF "ftyp" box naming a HEIF brand), so they are written here by hand; whether the file is
 *readable* is then decided by the libraries that read those formats (pypdf, Pillow, libheif),
-always through `registro.filecheck`, which runs them in a bounded child process.
+always through `registro.filecheck` (check_upload, check_chunks, inspect), which runs them in a bounded
+child process.
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -59,34 +60,4 @@ def detect(stream: BinaryIO) -> str:
     if content_type is None:
         raise UnreadableFile("El archivo debe ser PDF, JPEG o PNG (o una foto HEIC de iPhone). El tipo se revisa por "
                              "su contenido, no por el nombre del archivo.")
-    return content_type
-
-
-def verify(stream: BinaryIO, content_type: str) -> None:
-    """Checks that the file of the detected `content_type` really parses (in the bounded child of
-    `registro.filecheck`). Raises UnreadableFile with a Spanish message. Leaves the stream at 0."""
-    from registro.filecheck import check_upload  # the parsers run there, bounded; imported late (it imports us)
-
-    try:
-        check_upload(stream, content_type)
-    finally:
-        stream.seek(0)
-
-
-def verify_chunks(chunks: Iterable[bytes], content_type: str) -> str:
-    """`verify` for a file still arriving in chunks (a direct upload read back from S3): the bounded child
-    receives it as it comes, so the check ends soon after its last byte. Returns its SHA-256 (hex), which
-    the child computed as the bytes arrived."""
-    from registro.filecheck import check_chunks
-
-    return check_chunks(chunks, content_type)
-
-
-def inspect(stream: BinaryIO) -> str:
-    """Detects the type from the content and checks the file really parses. Returns the type.
-
-    Raises UnreadableFile with a Spanish message for the applicant. Leaves the stream at 0.
-    """
-    content_type = detect(stream)
-    verify(stream, content_type)
     return content_type

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO, Iterable
 
-from registro.domain.filetypes import LABELS, PDF, UnreadableFile
+from registro.domain.filetypes import LABELS, PDF, UnreadableFile, detect
 from registro.filecheck import parsers, sandbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,14 @@ def check_upload(stream: BinaryIO, content_type: str) -> None:
         stream.seek(0)
 
 
+def inspect(stream: BinaryIO) -> str:
+    """Detects the type from the content (domain.filetypes.detect) and checks the file really parses.
+    Returns the type. Raises UnreadableFile with a Spanish message for the applicant. Leaves the stream at 0."""
+    content_type = detect(stream)
+    check_upload(stream, content_type)
+    return content_type
+
+
 def check_chunks(chunks: Iterable[bytes], content_type: str) -> str:
     """`check_upload` of a file arriving in chunks: the child receives them as they are yielded, and hashes
     them meanwhile. Returns the file's SHA-256 (hex)."""
@@ -58,14 +66,15 @@ def check_chunks(chunks: Iterable[bytes], content_type: str) -> str:
 
 def _check(stream: BinaryIO | Iterable[bytes], content_type: str, digest: bool = False):
     if content_type == PDF:
-        (verdict, _), sha256 = _digested(_run(parsers.check_pdf, stream, damaged=PDF_DAMAGED,
-                                              exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX], digest=digest), digest)
+        (verdict, _), sha256 = _digested(checked_run(parsers.check_pdf, stream, damaged=PDF_DAMAGED,
+                                                     exhausted=PDF_MESSAGES[parsers.TOO_COMPLEX], digest=digest),
+                                         digest)
         if verdict != parsers.OK:
             raise UnreadableFile(PDF_MESSAGES[verdict])
         return sha256
     damaged = f"La imagen {LABELS[content_type]} está dañada o incompleta y no se puede abrir."
-    (verdict, _), sha256 = _digested(_run(parsers.check_image, stream, content_type, damaged=damaged,
-                                          exhausted=UNCHECKABLE, digest=digest), digest)
+    (verdict, _), sha256 = _digested(checked_run(parsers.check_image, stream, content_type, damaged=damaged,
+                                                 exhausted=UNCHECKABLE, digest=digest), digest)
     if verdict == parsers.TOO_LARGE:
         raise UnreadableFile(IMAGE_TOO_LARGE)
     if verdict == parsers.POLYGLOT:
@@ -92,25 +101,6 @@ def acceptable(data: bytes, content_type: str) -> bool:
     return True
 
 
-# A photo's conversion (HEIC → JPEG) and quality measure decode the whole picture: a 48-megapixel HEIC is
-# 144 MiB of RGB, and libheif's and OpenCV's own buffers come on top of the parsers' 100 MiB.
-PHOTO_LIMITS = sandbox.Limits(memory_bytes=1024 * 1024 * 1024, cpu_seconds=15, timeout_seconds=45)
-
-
-def photo_check(stream: BinaryIO | bytes, id_kind: str = "", *, damaged: str = UNCHECKABLE) -> dict:
-    """A photo's quality (documents/reading/quality.py), converted first to JPEG when it is HEIC/HEIF:
-    {"jpeg": bytes or None, "problems": [...], ...}. Raises UnreadableFile(`damaged`) when the child
-    could not decode it (CheckBusy when no slot frees up). Leaves a stream at 0."""
-    if hasattr(stream, "seek"):
-        stream.seek(0)
-    try:
-        return _run(parsers.photo_check, stream, id_kind, damaged=damaged, exhausted=UNCHECKABLE,
-                    limits=PHOTO_LIMITS)
-    finally:
-        if hasattr(stream, "seek"):
-            stream.seek(0)
-
-
 def pdf_text(data: bytes) -> str | None:
     """Text of the first pages of a stored PDF, or None: a scan, or a file the upload check
     would refuse (then nothing of it is read further). Never raises."""
@@ -127,7 +117,10 @@ def pdf_text(data: bytes) -> str | None:
 _EXHAUSTED = frozenset({"LimitReachedError", "RecursionError", "MemoryError"})
 
 
-def _run(func, *args, damaged: str, exhausted: str, limits: sandbox.Limits | None = None, digest: bool = False):
+def checked_run(func, *args, damaged: str, exhausted: str, limits: sandbox.Limits | None = None,
+                digest: bool = False):
+    """`sandbox.run` of a check whose failure is the applicant's answer: UnreadableFile(`damaged`) when the
+    child could not read the file, (`exhausted`) when it met a limit, CheckBusy when no slot freed up."""
     try:
         return sandbox.run(func, *args, limits=limits or sandbox.Limits(), digest=digest)
     except sandbox.SandboxFailed as exc:

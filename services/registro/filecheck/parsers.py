@@ -437,16 +437,3 @@ def warm_up() -> None:
         image = io.BytesIO()
         Image.new("RGB", (64, 48), (105, 28, 50)).save(image, format=fmt)
         check_image(image.getvalue(), content_type)
-
-
-# --- identity documents (registro.documents.reading; imported on first use: OCR models are heavy) --
-def photo_check(data: bytes, id_kind: str = "") -> dict:
-    from registro.documents.reading import child
-
-    return child.photo_check(data, id_kind)
-
-
-def read_identity(data: bytes) -> dict | None:
-    from registro.documents.reading import child
-
-    return child.read_identity(data)

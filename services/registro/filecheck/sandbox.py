@@ -99,6 +99,14 @@ def _main_is_a_file() -> bool:
     return bool(path) and os.path.isfile(path)
 
 
+@dataclass(frozen=True)
+class Task:
+    """A function for the child named by its module, which the worker then never imports: a feature's child
+    code (documents/reading/child.py) loads OpenCV and OCR models that have no place in a web worker."""
+    module: str
+    name: str
+
+
 def warm_up() -> None:
     """Starts this worker's fork server now rather than on the first upload (about 1 s), and its
     first spare child."""
@@ -107,19 +115,21 @@ def warm_up() -> None:
     run(parsers.echo, b"")
 
 
-def run(func: Callable[..., Any], source: bytes | BinaryIO | Iterable[bytes], *args: Any,
+def run(func: Callable[..., Any] | Task, source: bytes | BinaryIO | Iterable[bytes], *args: Any,
         limits: Limits = Limits(), digest: bool = False) -> Any:
     """`func(data, *args)` in a limited child, `data` being the bytes of `source` (read from
     its current position; an iterable of chunks is sent as it yields them, so the child receives
-    a file while it is still arriving). `func` must be a module-level function of
-    `registro.filecheck.parsers` (looked up by name in the child). Returns its result;
+    a file while it is still arriving). `func` is a module-level function of a `registro` module, or a
+    `Task` naming one: the child imports it by name (`registro.filecheck.parsers`, which the fork server
+    preloads, or a feature's own child code, imported by the child on first use). Returns its result;
     exceptions raised by `func` come back as SandboxFailed("crashed", their type name). `digest`: returns
     (result, SHA-256 of the bytes the child received, hashed as they arrived and before the parse ran) — the
     child's core hashes while the worker's reads."""
     if not _slots.acquire(timeout=QUEUE_SECONDS):
         raise SandboxFailed("busy")
     try:
-        return _run_child(func.__name__, source, args, limits, digest)
+        target = (func.module, func.name) if isinstance(func, Task) else (func.__module__, func.__name__)
+        return _run_child(target, source, args, limits, digest)
     finally:
         _slots.release()
 
@@ -251,7 +261,7 @@ def _fork_spare_later() -> None:
     timer.start()
 
 
-def _run_child(name: str, source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits,
+def _run_child(name: tuple[str, str], source: bytes | BinaryIO | Iterable[bytes], args: tuple, limits: Limits,
                digest: bool = False) -> Any:
     on_disk = _readonly_descriptor(source)
     job = (name, args, limits, on_disk[1] if on_disk else None, digest)
@@ -396,6 +406,15 @@ def _pieces_until_eof(fd: int):
             return
 
 
+def _function(module: str, name: str) -> Callable[..., Any]:
+    """The job's function, from the service's own modules only."""
+    import importlib
+
+    if module != "registro" and not module.startswith("registro."):
+        raise ImportError(module)
+    return getattr(importlib.import_module(module), name)
+
+
 def _child_main(control: Connection, data_in: Connection, spare: bool = False) -> None:
     import resource
 
@@ -419,7 +438,9 @@ def _child_main(control: Connection, data_in: Connection, spare: bool = False) -
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # a parser has nothing to write
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
-        scan = parsers.MarkupScan() if name in parsers.SCANNED_AS_RECEIVED else None
+        module, function = name
+        scanned = module == parsers.__name__ and function in parsers.SCANNED_AS_RECEIVED
+        scan = parsers.MarkupScan() if scanned else None
         hasher = hashlib.sha256() if digest else None
         if position is not None:  # the file on disk: its descriptor follows the job; read it here
             data_in.close()
@@ -444,7 +465,7 @@ def _child_main(control: Connection, data_in: Connection, spare: bool = False) -
             data = b"".join(pieces)
             del pieces
         extra = {"markup_seen": scan.close()} if scan is not None else {}
-        value = getattr(parsers, name)(data, *args, **extra)
+        value = _function(module, function)(data, *args, **extra)
         result = ("ok", (value, hasher.hexdigest()) if hasher is not None else value)
     except BaseException as exc:  # noqa: BLE001 - any failure of the parse is a refusal, reported by type only
         result = ("error", type(exc).__name__)

@@ -5,10 +5,10 @@ emptied at start; dead workers are marked in `child_exit`) before any worker imp
 so prometheus_client keeps every counter in memory-mapped files that any worker's `/metrics`
 sums. Without it (unit tests, `flask run`) the values live in this process.
 
-Counters are incremented where the outcome is known: the view layer (`outcomes.py` maps an
-endpoint's answer to its outcome) or an explicit `count(...)` call. Label values come from the
-fixed sets below, and latency is labelled with Flask's endpoint name, never a path: no label can
-carry personal data. The review queue's gauges are computed when scraped (`queue.py`), and so are the
+Counters (counters.py) are incremented where the outcome is known: the view layer (`outcomes.py` maps
+an endpoint's answer to its outcome) or an explicit `count(...)` call. Label values come from fixed
+sets, and latency is labelled with Flask's endpoint name, never a path: no label can carry personal
+data. The review queue's gauges are computed when scraped (`queue.py`), and so are the
 outbox's and the half-made registrations' (from registro's database: `delivery_stats`), the ones an
 operator's alerts read (deploy/prometheus/alerts.yml).
 """
@@ -21,58 +21,17 @@ import time
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from registro.observability import outcomes
+from registro.observability.counters import _REGISTRY, MULTIPROC_ENV, REQUEST_SECONDS, count
 from registro.observability.queue import QueueStats, review_queue_stats
 from registro.observability.request_id import STARTED_KEY
 from registro.platform.outbox import OutboxHealth
 
 log = logging.getLogger(__name__)
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-# name → (metric, label, the only label values it may take)
-_LABELS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
-    "registrations": ("registro_registrations", "outcome", ("ok", "rechazada", "limitada", "error"),
-                      "Registration form posts by outcome"),
-    "confirmation_emails": ("registro_confirmation_emails", "outcome", ("enviado", "fallido"),
-                            "Confirmation emails (registration and resend) by outcome"),
-    "uploads": ("registro_uploads", "outcome", ("ok", "rechazado", "demasiado_grande", "no_permitido", "error"),
-                "Document uploads by outcome"),
-    "submissions": ("registro_submissions", "outcome", ("ok", "incompleta", "no_permitido", "error"),
-                    "Applications sent to review by outcome"),
-    "decisions": ("registro_decisions", "decision", ("aprobar", "corregir", "rechazar"),
-                  "Reviewers' decisions"),
-    "recoveries": ("registro_recoveries", "outcome", ("aceptada", "rechazada", "limitada", "error"),
-                   "Password recovery requests by outcome"),
-}
-OTHER = "otro"
-
-if os.environ.get(MULTIPROC_ENV) and values.ValueClass is values.MutexValue:
-    # prometheus_client was imported before the folder was set (any library may import it first):
-    # choose its multiprocess values now, before the first metric of this module is built.
-    values.ValueClass = values.get_value_class()
-
-_REGISTRY = CollectorRegistry(auto_describe=True)
-_COUNTERS: dict[str, Counter] = {}
-for _name, (_metric, _label, _values, _help) in _LABELS.items():
-    _COUNTERS[_name] = Counter(_metric, _help, [_label], registry=_REGISTRY)
-    for _value in _values:  # every series exists from the start (rate() and alerts need a 0)
-        _COUNTERS[_name].labels(_value)
-
-REQUEST_SECONDS = Histogram("registro_request_seconds", "Time to answer a request, by Flask endpoint",
-                            ["endpoint"], registry=_REGISTRY)
-
-
-def count(name: str, value: str) -> None:
-    """Adds one to counter `name` (a key of _LABELS) with label `value`; an unknown value is
-    counted as "otro" so that no free text (let alone personal data) becomes a label."""
-    _, _, allowed, _ = _LABELS[name]
-    _COUNTERS[name].labels(value if value in allowed else OTHER).inc()
-
 
 class _Gauges:
     """Values computed when scraped, as (name, help, value). A source that could not be read gives none:

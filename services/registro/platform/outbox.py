@@ -305,7 +305,7 @@ class Outbox:
     def __init__(self, store: OutboxStore, mailer: Mailer, *, background: bool = True, poll_s: float = 5.0,
                  idle_close_s: float = 2.0, count: Callable[[str, str], None] = lambda metric, outcome: None) -> None:
         self.store = store
-        self.count = count  # observability.metrics.count, handed in: the platform imports no feature
+        self.count = count  # observability.counters.count, handed in by the container
         self.mailer = mailer
         self.background = background
         self.poll_s = poll_s

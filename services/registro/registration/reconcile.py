@@ -27,6 +27,7 @@ from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import link_for
 from registro.registration.service import RECONCILE_AFTER_S, acceptance_events, confirmation_email
 from registro.registration.responsiva import responsiva_of
+from registro.registration.responsiva_qr import mac_key
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def reconcile(*, applications: ApplicationStore, identity: IdentityDirectory, st
                 done.cancelled += 1
                 log.info("conciliación: solicitud %s cancelada (sin cuenta)", intent.id)
                 continue
-            pdf = responsiva_of(account, storage, renderer)
+            pdf = responsiva_of(account, storage, renderer, mac_key=mac_key(settings))
             email = confirmation_email(settings, link_for(settings, account.id, intent.link_version), account, pdf)
             if applications.complete(intent.id, account.id, email, events=acceptance_events(intent, account.id)):
                 outbox.notify()

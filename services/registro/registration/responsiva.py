@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from datetime import datetime, timezone
 from typing import Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, render_template
 from markupsafe import Markup
 
 from keycloak_ext import Account
-from keycloak_ext.catalog import USER_TYPE_LABELS
 
 from registro.adapters import pdf_form
 from registro.adapters.pdf import PROCESS_RENDERER, FormRenderer, PdfRenderer
 from registro.adapters.storage import ObjectMissing, ObjectStore
-from registro.domain.geography import country_name
 from registro.domain.storage_keys import responsiva_key
 from registro.registration import responsiva_qr
+from registro.registration.responsiva_context import context_of
 from registro.platform.process_pool import ProcessPool
 
 log = logging.getLogger(__name__)
@@ -38,52 +35,6 @@ log = logging.getLogger(__name__)
 PDF = "application/pdf"
 # Its layout (templates/pdf/responsiva.css): a bundled file the renderer parses once and reuses.
 STYLESHEETS = ("responsiva.css",)
-
-
-def _mexico_city() -> timezone | ZoneInfo:
-    try:
-        return ZoneInfo("America/Mexico_City")
-    except ZoneInfoNotFoundError:  # a system without tzdata: the UTC date is off by at most a few hours
-        return timezone.utc
-
-
-def printed_date(iso_utc: str) -> str:
-    """dd/mm/aaaa in Mexico City time, as Mexican forms print dates."""
-    try:
-        moment = datetime.fromisoformat(iso_utc)
-    except ValueError:
-        moment = datetime.now(timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(_mexico_city()).strftime("%d/%m/%Y")
-
-
-def responsiva_context(*, first_name: str, last_name: str, email: str, attributes: Mapping[str, str]) -> dict:
-    """What the template shows, from the same values the account stores (so a lost PDF can be
-    rendered again, identical in content, from the account alone)."""
-    a = attributes
-    es_extranjero = a.get("es_extranjero") == "true"
-    address = ", ".join(part for part in (
-        f"{a.get('calle', '')} {a.get('numero_exterior', '')}".strip(),
-        f"Col. {a['colonia']}" if a.get("colonia") else "",
-        a.get("localidad", ""),
-        a.get("estado", ""),
-        f"C.P. {a['codigo_postal']}" if a.get("codigo_postal") else "",
-        country_name(a.get("pais", "")),
-    ) if part)
-    return {
-        "folio": a.get("folio", ""),
-        "fecha": printed_date(a.get("fecha_registro", "")),
-        "nombre_completo": f"{first_name} {last_name}".strip(),
-        "curp": a.get("curp", ""),
-        "rfc": a.get("rfc", ""),
-        "es_extranjero": es_extranjero,
-        "tax_id": a.get("tax_id", ""),
-        "pasaporte": a.get("pasaporte", ""),
-        "tipo_usuario": USER_TYPE_LABELS.get(a.get("tipo_usuario", ""), a.get("tipo_usuario", "")),
-        "correo": email,
-        "domicilio": address,
-    }
 
 
 # The QR code's slot, and where the footer names the folio (responsiva.css: "Folio " string(folio) …).
@@ -109,19 +60,13 @@ def _form_html(context: dict) -> tuple[str, dict[str, str]]:
     return html, slots
 
 
-def _full_html(context: dict) -> str:
+def _full_html(context: dict, mac_key: str) -> str:
     """The template with every text value in its slot (pdf_form.value_markup) and the QR code as SVG."""
     return _slotted_html(context, {n: pdf_form.value_markup(n, context[n]) for n in _text_names(context)},
-                         responsiva_qr.code_svg(context, _mac_key()), context.get("folio", ""))
+                         responsiva_qr.code_svg(context, mac_key), context.get("folio", ""))
 
 
-def _mac_key() -> str:
-    from registro.container import settings  # the key the template's own code uses (review/viewer.py)
-
-    return responsiva_qr.mac_key(settings())
-
-
-def _drawn_into_form(context: dict, renderer: FormRenderer) -> bytes | None:
+def _drawn_into_form(context: dict, renderer: FormRenderer, mac_key: str) -> bytes | None:
     html, slots = _form_html(context)
     values = {name: context[name] for name in slots if name != CODE_SLOT}
     # The lightest form that can draw these values (a Spanish name's responsiva: 34 KB, not 48).
@@ -135,15 +80,16 @@ def _drawn_into_form(context: dict, renderer: FormRenderer) -> bytes | None:
     if form.names - set(slots):  # a slot the template changed on its way (a filter on a value)
         log.info("responsiva: la plantilla altera un campo; se compone completa")
         return None
-    return form.fill(values, responsiva_qr.code_matrix(context, _mac_key()), square_slot=CODE_SLOT)
+    return form.fill(values, responsiva_qr.code_matrix(context, mac_key), square_slot=CODE_SLOT)
 
 
-def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> bytes:
-    """Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
+def render_responsiva(context: dict, renderer: PdfRenderer | None = None, *, mac_key: str) -> bytes:
+    """`mac_key`: what signs its QR code (responsiva_qr.mac_key of the service's settings, the key the
+    reviewer's viewer checks it with). Raises adapters.pdf.PdfUnavailable when WeasyPrint fails."""
     renderer = renderer or PROCESS_RENDERER
     if isinstance(renderer, FormRenderer):
         try:
-            pdf = _drawn_into_form(context, renderer)
+            pdf = _drawn_into_form(context, renderer, mac_key)
         except Exception as exc:  # a fault of the fast path must not cost the applicant the document
             log.error("responsiva: falló el formulario precompuesto (%s); se compone completa", type(exc).__name__)
             pdf = None
@@ -151,13 +97,13 @@ def render_responsiva(context: dict, renderer: PdfRenderer | None = None) -> byt
             log.info("responsiva: valores dibujados en el formulario precompuesto")
             return pdf
         log.info("responsiva: composición completa (un valor no cabe o usa otros caracteres)")
-    return renderer.render(_full_html(context), stylesheets=STYLESHEETS)
+    return renderer.render(_full_html(context, mac_key), stylesheets=STYLESHEETS)
 
 
 _POOL = ProcessPool(max_workers=4, name="responsiva")
 
 
-def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[bytes]":
+def start_render(context: dict, renderer: PdfRenderer | None = None, *, mac_key: str) -> "Future[bytes]":
     """Renders in a worker thread, so the caller can wait on I/O meanwhile (the worker works in the
     caller's application, whose templates and settings it needs); `.result()` raises PdfUnavailable
     on failure."""
@@ -166,24 +112,20 @@ def start_render(context: dict, renderer: PdfRenderer | None = None) -> "Future[
 
     def render() -> bytes:
         with app.app_context():
-            return render_responsiva(context, renderer)
+            return render_responsiva(context, renderer, mac_key=mac_key)
 
     return _POOL.get().submit(render)
 
 
-def context_of(account: Account) -> dict:
-    return responsiva_context(first_name=account.first_name, last_name=account.last_name, email=account.email,
-                              attributes=account.attributes)
-
-
-def responsiva_of(account: Account, storage: ObjectStore, renderer: PdfRenderer | None = None) -> bytes:
+def responsiva_of(account: Account, storage: ObjectStore, renderer: PdfRenderer | None = None, *,
+                  mac_key: str) -> bytes:
     """The stored responsiva; rendered and stored again when its object is missing (a failed
     put, a wiped bucket), so a resend always produces one."""
     key = responsiva_key(account.id, account.attr("folio"))
     try:
         return storage.get(key)
     except ObjectMissing:
-        pdf = render_responsiva(context_of(account), renderer)
+        pdf = render_responsiva(context_of(account), renderer, mac_key=mac_key)
         storage.put(key, pdf, content_type=PDF, metadata={"folio": account.attr("folio")})
         return pdf
 

@@ -8,6 +8,7 @@ from keycloak_ext import Account
 from registro.adapters.qr import qr_matrix, qr_svg
 from registro.config import Settings
 from registro.domain import responsiva_code
+from registro.registration.responsiva_context import context_of
 
 
 def mac_key(settings: Settings) -> str:
@@ -30,6 +31,4 @@ def code_matrix(context: Mapping[str, object], key: str) -> list[bytes]:
 
 def expected_identity(account: Account) -> dict[str, str]:
     """The identity the responsiva of this account prints (what its code's MAC covers)."""
-    from registro.registration.responsiva import context_of  # the responsiva's own context, so both sides always agree
-
     return _identity(context_of(account))

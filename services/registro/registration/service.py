@@ -48,10 +48,13 @@ from registro.platform.db import DatabaseUnavailable
 from registro.platform.db.schema import ACTIVA, CREANDO
 from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import issue_link, link_for
+from registro.kernel.status_links import status_url
 from registro.platform.process_pool import settle
 from registro.applicant.privacy import acceptance_event
 from registro.kernel.audit import AuditEvent
-from registro.registration.responsiva import PDF, attachment_name, responsiva_context, responsiva_of, start_render
+from registro.registration.responsiva import PDF, attachment_name, responsiva_of, start_render
+from registro.registration.responsiva_context import responsiva_context
+from registro.registration.responsiva_qr import mac_key
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +182,8 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
                             acceptance=accepted_notice(applicant))
         # The responsiva renders (CPU) while the intent is recorded (I/O): its latency is hidden.
         pdf_job = start_render(responsiva_context(first_name=applicant.nombre, last_name=applicant.apellidos,
-                                                  email=applicant.email, attributes=attributes), renderer)
+                                                  email=applicant.email, attributes=attributes), renderer,
+                               mac_key=mac_key(settings))
         try:
             _begin(applications, identity, intent, ids)
         except FolioTaken:
@@ -347,7 +351,7 @@ def _confirmation_email(settings: Settings, link: str, account_id: str, email: s
     return compose("confirmacion", email, {
         "nombre": name, "enlace": link, "folio": folio,
         "vigencia_dias": max(1, settings.link_ttl_s // 86400),
-    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, account_id=account_id)
+    }, [Attachment(attachment_name(folio), PDF, pdf)], locale=locale, consulta=status_url(settings, account_id))
 
 
 def send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account_id: str, *,
@@ -370,7 +374,7 @@ def resend(identity: IdentityDirectory, storage: ObjectStore, settings: Settings
 
 def _send_new_link(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, account: Account,
                    renderer: PdfRenderer | None, outbox: Outbox) -> None:
-    pdf = responsiva_of(account, storage, renderer)
+    pdf = responsiva_of(account, storage, renderer, mac_key=mac_key(settings))
     link = issue_link(identity, settings, account.id)
     outbox.enqueue(confirmation_email(settings, link, account, pdf), kind="confirmacion")
 

@@ -30,6 +30,7 @@ from registro.domain.application import Application
 from registro.domain.documents import CORRECTION_REASONS, DOCUMENT_LABELS
 from registro.platform.outbox import DueRow, Obsolete, Refused, Unreadable, email_from_dict, email_to_dict
 from registro.kernel.confirmation_links import link_for
+from registro.kernel.status_links import status_url
 
 APPROVAL, APPROVAL_LINK, CORRECTION, REJECTION = "aprobacion", "aprobacion_enlace", "correccion", "rechazo"
 KINDS = (APPROVAL, APPROVAL_LINK, CORRECTION, REJECTION)
@@ -60,7 +61,7 @@ class DecisionEmails:
 
     def _compose(self, name: str, app: Application, context: dict) -> OutgoingEmail:
         return emails.compose(name, app.account.email, {"nombre": app.account.first_name, **context},
-                              locale=app.account.attr("locale"), account_id=app.id)
+                              locale=app.account.attr("locale"), consulta=status_url(self.settings, app.id))
 
     @staticmethod
     def new_temporary_password(app: Application) -> str:

@@ -19,7 +19,7 @@ from registro.container import adapters, settings
 from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
 from registro.kernel.confirmation_links import signer as activation_signer
 from registro.kernel.record_lock import ApplicationBusy, update_record
-from registro.applicant.status_links import StatusLinkInvalid, signer as status_signer
+from registro.kernel.status_links import StatusLinkInvalid, signer as status_signer
 
 log = logging.getLogger(__name__)
 

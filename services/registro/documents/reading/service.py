@@ -10,7 +10,7 @@ import logging
 from datetime import date
 
 from registro import filecheck
-from registro.filecheck import parsers, sandbox
+from registro.filecheck import sandbox
 from registro.documents.reading.compare import Comparison, Declared, compare_identity
 from registro.documents.reading.curp_document import compare_curp_document
 from registro.documents.reading.mrz_text import MrzRead
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # Measured here: a reading child peaks near 400 MiB resident with the
 # models loaded; 1 GiB of address space leaves room for a 48-Mpx photo decoded at a quarter.
 READ_LIMITS = sandbox.Limits(memory_bytes=1024 * 1024 * 1024, cpu_seconds=20, timeout_seconds=90)
+READ_IDENTITY = sandbox.Task("registro.documents.reading.child", "read_identity")  # OCR: loaded by the child only
 
 
 def read_identity_document(data: bytes, declared: Declared, today: date) -> Comparison:
@@ -30,7 +31,7 @@ def read_identity_document(data: bytes, declared: Declared, today: date) -> Comp
 
 def read_zone(data: bytes) -> MrzRead | None:
     try:
-        raw = sandbox.run(parsers.read_identity, data, limits=READ_LIMITS)
+        raw = sandbox.run(READ_IDENTITY, data, limits=READ_LIMITS)
     except sandbox.SandboxFailed as exc:
         log.warning("lectura automática fallida: %s", exc.reason)  # no content, no name: only the cause
         return None
