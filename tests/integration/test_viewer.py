@@ -12,7 +12,7 @@ from PIL import Image, ImageStat
 from registro.domain.application import Application, documents_attribute
 from registro.domain.storage_keys import page_view_manifest_key
 from registro.review.viewer import UNRENDERABLE_MESSAGE
-from registro.container import settings
+from registro.container import settings as container_settings
 from registro.registration.responsiva import render_responsiva
 from registro.registration.responsiva_context import context_of
 from registro.registration.responsiva_qr import mac_key
@@ -80,7 +80,7 @@ def test_unrenderable_pdf_shows_a_message_and_the_decision_forms(console, pendin
 def test_a_phone_photo_of_the_signed_responsiva_verifies_its_folio(console, review_app, pending, gateway, store):  # noqa: F811
     mine, other = pending(), pending(first_name="Beatriz")
     with review_app.app_context():  # the console's own key signs the code
-        key = mac_key(settings())
+        key = mac_key(container_settings())
         pdf = render_responsiva(context_of(gateway.get_account(mine.id)), mac_key=key)
         other_pdf = render_responsiva(context_of(gateway.get_account(other.id)), mac_key=key)
     photo = scans.jpeg(scans.phone_photo(scans.sign(scans.render_pdf_page(pdf)), angle=-9, skew=0.1, contrast=0.4,
