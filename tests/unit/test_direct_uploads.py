@@ -527,7 +527,8 @@ def test_a_heic_is_read_back_whole_and_left_to_the_conversion(fakes):
 def test_the_outcome_is_answered_once_the_record_names_the_upload_before_the_markers_write(waiting_app, fakes, jobs,
                                                                                            monkeypatch):
     """The record's write is the outcome (the page lists a recorded document whatever its marker says): the
-    marker's own write goes on after the answer, and the page's polling reads it once written."""
+    marker's own write goes on after the answer, and the polling meanwhile answers what the answer said (the
+    record names the upload), never an earlier state."""
     settings = waiting_app.extensions["registro.settings"]
     account_id, link = create_application(fakes.identity, fakes.storage, settings, status="pendiente_documentos")
     client = waiting_app.test_client()
@@ -543,7 +544,8 @@ def test_the_outcome_is_answered_once_the_record_names_the_upload_before_the_mar
         confirmed = direct_upload(client, link, docs.CURP, files.pdf_bytes(), fakes.storage.browser_put)[2]
         assert confirmed.status_code == 200 and confirmed.get_json()["resultado"] == direct_uploads.DONE
         assert docs.CURP in _application(fakes, account_id).documents
-        assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "revisando"}  # not written yet
+        assert marks.get(account_id, docs.CURP).state == direct_uploads.CHECKING  # its write is held
+        assert client.get(confirmed.get_json()["estado"]).get_json() == {"estado": "cargado"}
     finally:
         release.set()
     assert [job.result(timeout=30) for job in jobs] == [direct_uploads.DONE]

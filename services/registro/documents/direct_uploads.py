@@ -342,16 +342,30 @@ def read_state_token(settings: Settings, token: str, account_id: str, kind: str)
     return receipt
 
 
-def state_of(marks: UploadMarkers, receipt: Receipt) -> str:
+def state_of(marks: UploadMarkers, receipt: Receipt, recorded: Callable[[], bool] | None = None) -> str:
     """This upload's state for the page's script: CHECKING until its check has ended (including before
     its marker is written, while the marker still names an earlier upload), else the outcome;
-    SUPERSEDED once a later-issued upload of the document holds the marker."""
+    SUPERSEDED once a later-issued upload of the document holds the marker.
+    `recorded` (read only while the marker says CHECKING): whether the application's record names the
+    upload. The confirmation is answered DONE at the record's write, before the marker's own write
+    (`check`): asked by any replica meanwhile, the state is the answer's, never an earlier one."""
     marker = marks.get(receipt.account_id, receipt.kind)
     if marker is None:
         return CHECKING
     if marker.receipt.key == receipt.key:
+        if marker.state == CHECKING and recorded is not None and recorded():
+            return DONE
         return marker.state
     return SUPERSEDED if marker.receipt.issued > receipt.issued else CHECKING
+
+
+def names_recorded(identity: IdentityDirectory, receipt: Receipt) -> bool:
+    """Whether the application's record names this upload (False when it cannot be read: still checking)."""
+    try:
+        record = Application(identity.get_account(receipt.account_id)).documents.get(receipt.kind)
+    except (DatabaseUnavailable, IdentityError):
+        return False
+    return record is not None and names_upload(record.key, receipt.key)
 
 
 def check(identity: IdentityDirectory, storage: ObjectStore, marks: UploadMarkers, settings: Settings,

@@ -241,7 +241,9 @@ def direct_upload_state(token: str, kind: str):
         receipt = direct_uploads.read_state_token(settings(), request.args.get("subida", ""), claims.account_id, kind)
     except direct_uploads.ReceiptInvalid:
         raise NotFound()
-    state = direct_uploads.state_of(adapters().upload_markers, receipt)
+    a = adapters()
+    state = direct_uploads.state_of(a.upload_markers, receipt,
+                                    recorded=lambda: direct_uploads.names_recorded(a.identity, receipt))
     if state == direct_uploads.DONE:  # the script shows the page next: it says so, as after a form upload
         flash(f"Se cargó el documento «{docs.DOCUMENT_LABELS[kind]}».", "exito")
     return jsonify(estado=state)
