@@ -291,3 +291,12 @@ def test_the_child_hashes_the_bytes_it_received_from_a_pipe_or_a_file(tmp_path):
     path.write_bytes(data)
     with open(path, "rb") as file:
         assert sandbox.run(parsers.echo, file, digest=True) == expected
+
+
+def test_a_child_inherits_the_parsers_warm_up_from_its_fork_server():
+    """The fork server pays the parsers' first-use costs once (server_warmup.py): a child forked from it,
+    spare or fresh, finds them paid by another process, not by itself."""
+    from registro.filecheck import server_warmup
+
+    assert sandbox.run(server_warmup.inherited, b"") is True
+    assert sandbox.run(server_warmup.inherited, b"") is True  # the next one: the spare forked meanwhile

@@ -83,8 +83,9 @@ def _get_context() -> Any:
             # Each child would otherwise re-run the parent's main script (multiprocessing's
             # "fix-up" of __main__, e.g. gunicorn's entry point) before starting its job;
             # importing it once in the server makes the children skip that.
-            ctx.set_forkserver_preload(["__main__", "registro.filecheck.parsers"] if _main_is_a_file()
-                                       else ["registro.filecheck.parsers"])
+            # The parsers' warm-up too (server_warmup.py): each spare child inherits it.
+            preload = ["registro.filecheck.parsers", "registro.filecheck.server_warmup"]
+            ctx.set_forkserver_preload(["__main__", *preload] if _main_is_a_file() else preload)
             _context = ctx
         return _context
 
@@ -254,8 +255,9 @@ def _fork_spare_later() -> None:
         if child is not None:
             child.discard()
 
-    # Forked a moment later, not at once: its warm-up (≈ 20 ms of CPU) would otherwise compete, on a host of
-    # few cores, with what follows the check it replaces (the record's write, the answer).
+    # Forked a moment later, not at once: its preparation (≈ 30 ms of CPU, mostly faulting in its heap: the
+    # parsers' warm-up is the fork server's, server_warmup.py) would otherwise compete, on a host of few cores,
+    # with what follows the check it replaces (the record's write, the answer).
     timer = threading.Timer(SPARE_DELAY_S, fork)
     timer.name, timer.daemon = "filecheck-spare", True
     timer.start()
