@@ -275,46 +275,47 @@ def _verify(reader: BinaryIO, content_type: str) -> None:
         filecheck.check_upload(reader, content_type)
 
 
-def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
-    """Unlinks the document from the record first, then deletes its object."""
+def _edit_document(identity: IdentityDirectory, application: Application, kind: str,
+                   edit: Callable[[dict[str, DocumentRecord]], DocumentRecord | None]) -> DocumentRecord | None:
+    """One change of the record's `kind` document under the application's lock, checked on the record as
+    read there (another tab may have changed or submitted it). `edit` changes the documents in place and
+    returns the record it dealt with, or None to write nothing; that record is returned."""
     check_may_change(application, kind)
-    removed: list[DocumentRecord] = []
+    dealt: list[DocumentRecord] = []
 
-    def drop(account) -> dict:
+    def change(account) -> dict:
         current = Application(account)
         check_may_change(current, kind)
         documents = current.documents
-        record = documents.pop(kind, None)
+        record = edit(documents)
         if record is None:
             return {}
-        removed.append(record)
+        dealt.append(record)
         return {"attributes": {"documentos": documents_attribute(documents) if documents else None}}
 
-    update_record(identity, application.id, drop)
-    if removed:
-        delete_quietly(storage, removed[0].key, "documento eliminado")
+    update_record(identity, application.id, change)
+    return dealt[0] if dealt else None
+
+
+def remove_document(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str) -> None:
+    """Unlinks the document from the record first, then deletes its object."""
+    removed = _edit_document(identity, application, kind, lambda documents: documents.pop(kind, None))
+    if removed is not None:
+        delete_quietly(storage, removed.key, "documento eliminado")
 
 
 def keep_anyway(identity: IdentityDirectory, storage: ObjectStore, application: Application, kind: str,
                 sha256: str) -> bool:
     """Records that the applicant keeps the photo whose SHA-256 the page showed (a photo replaced
     since is not the one they chose to keep). False when that photo is no longer the document."""
-    check_may_change(application, kind)
-    kept: list[bool] = []
-
-    def keep(account) -> dict:
-        current = Application(account)
-        check_may_change(current, kind)
-        documents = current.documents
+    def keep(documents: dict[str, DocumentRecord]) -> DocumentRecord | None:
         record = documents.get(kind)
         if record is None or record.sha256 != sha256:
-            return {}
+            return None
         documents[kind] = replace(record, details={**record.details, photo_intake.QUALITY_KEPT: "si"})
-        kept.append(True)
-        return {"attributes": {"documentos": documents_attribute(documents)}}
+        return record
 
-    update_record(identity, application.id, keep)
-    return bool(kept)
+    return _edit_document(identity, application, kind, keep) is not None
 
 
 def delete_quietly(storage: ObjectStore, key: str, what: str) -> None:

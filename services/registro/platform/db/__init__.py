@@ -38,6 +38,8 @@ LOCK_WAIT_S = 10
 
 _SHARED: dict[str, "Database"] = {}
 _SHARED_LOCK = threading.Lock()
+_RETURNED_AT = "registro.returned_at"
+_clock = time.monotonic  # the tests move it forward instead of waiting
 
 
 def _ping_when_idle(engine: Engine, idle_ping_s: float) -> None:
@@ -59,10 +61,6 @@ def _ping_when_idle(engine: Engine, idle_ping_s: float) -> None:
             raise DisconnectionError(type(exc).__name__) from exc
         if not alive:
             raise DisconnectionError("ping")
-
-
-_RETURNED_AT = "registro.returned_at"
-_clock = time.monotonic  # the tests move it forward instead of waiting
 
 
 class Database:
