@@ -42,6 +42,8 @@ Printed (and written to benchmarks/results/), each with its range over interleav
   the stack runs them), for both sides, and the ratio of the totals: on a host shared with other work
   the wall-clock ratio also measures how the neighbours' load fell on each block, the CPU ratio only
   what each registration costs;
+- the requests registro made to Keycloak per registration, as its /metrics counts them (the token
+  endpoint's included; issue 20: at most 2);
 - the Keycloak CPU per registration of each side, and how many registrations a Keycloak CPU-second carries
   through ours against Keycloak's own form: Keycloak is what every ANAM module shares, sized as a cluster by
   its CPU, while registro scales by replicas.
@@ -69,7 +71,7 @@ from benchmarks.anchor_keycloak import anchor_keycloak
 from benchmarks.anchors import anam_realm, throwaway_realm
 from benchmarks.results_io import (RUNS, LoadWatch, interleaved, percentile, ratio_figures, ratio_line,
                                    report, runs_figures, spread)
-from benchmarks.served import served_registro
+from benchmarks.served import keycloak_requests, served_registro
 from keycloak_ext import KeycloakGateway, KeycloakSettings
 from registro.adapters.storage import S3Store
 from registro.config import Settings
@@ -355,7 +357,10 @@ def _prewarm(register, meter: CpuMeter, inbox: Inbox) -> dict:
 def _throughput(sides: Sides, clients: int, meter: CpuMeter, inbox: Inbox) -> tuple[list[dict], list[dict]]:
     def ours() -> dict:
         _quiet(meter)
-        return _block(sides.project, BLOCK, clients, meter, inbox)
+        before = keycloak_requests(sides.url)
+        block = _block(sides.project, BLOCK, clients, meter, inbox)
+        # Counted by registro itself (every request Keycloak answered, token included), block by block.
+        return {**block, "keycloak_requests": (keycloak_requests(sides.url) - before) / block["n"]}
 
     def theirs() -> dict:
         _quiet(meter)
@@ -379,7 +384,9 @@ def _summary(blocks: list[dict]) -> dict:
             "arrival_s_max": round(max(b["arrival_s"] for b in blocks), 3),
             "cpu_ms_per_registration": {k: round(sum(b["cpu_ms"][k] * b["n"] for b in blocks) / n, 1)
                                         for k in blocks[0]["cpu_ms"]},
-            "cpu_ms_total_blocks": [round(_cpu_total(b), 1) for b in blocks]}
+            "cpu_ms_total_blocks": [round(_cpu_total(b), 1) for b in blocks],
+            **({"keycloak_requests_per_registration": round(sum(b["keycloak_requests"] * b["n"] for b in blocks) / n, 3)}
+               if "keycloak_requests" in blocks[0] else {})}
 
 
 def _seed(admin, realm: str, target: int) -> str:
@@ -511,7 +518,9 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, 
                     f"{spread(cpu_o, 0)}); ancla Keycloak: {_cpu_text(st['cpu_ms_per_registration'])} (total por "
                     f"bloque {spread(cpu_t, 0)}); razón de capacidad por CPU (ancla / proyecto) {spread(cpu_ratios, 2)}×",
                     f"    CPU de Keycloak por registro — proyecto {spread(kc_o, 1)} ms · ancla {spread(kc_t, 1)} ms: "
-                    f"registros por segundo de CPU de Keycloak, proyecto/ancla {spread(kc_ratios, 2)}×"]
+                    f"registros por segundo de CPU de Keycloak, proyecto/ancla {spread(kc_ratios, 2)}×",
+                    f"    peticiones de registro a Keycloak por registro (su /metrics, token incluido): "
+                    f"{so['keycloak_requests_per_registration']:.2f} (meta ≤ 2)"]
                 figures[f"clients_{clients}"] = {
                     "throughput_project": so, "throughput_keycloak": st, "ratios": runs_figures(ratios),
                     "ratio_total": round(so["total_per_s"] / st["total_per_s"], 3),

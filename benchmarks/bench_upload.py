@@ -51,6 +51,7 @@ from tests.support import files
 from tests.support.applications import create_application, delete_application, path_of
 from tests.support import stack as test_stack
 from benchmarks.results_io import RUNS, LoadWatch, interleaved, ratio_figures, ratio_line, report, spread
+from benchmarks.served import keycloak_requests
 
 MiB = 1024 * 1024
 ROUNDS = 7  # uploads of each kind per run
@@ -164,12 +165,14 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
     anchors.put(data), anchors.presigned(data)  # connections opened, S3's first writes done
 
     before = {p: _rss(p) for p in workers}
+    asked = keycloak_requests(base)
     _post(base, link, data)
     after_first = {p: _rss(p) for p in workers}
     with LoadWatch() as load:
         ms = _runs(ROUNDS, {"service": lambda: _post(base, link, data), "put": lambda: anchors.put(data),
                             "presigned": lambda: anchors.presigned(data)})
     after_all = {p: _rss(p) for p in workers}
+    per_upload = (keycloak_requests(base) - asked) / (1 + RUNS * ROUNDS)
 
     uploads = 1 + RUNS * ROUNDS
     first = max(after_first[p]["VmRSS"] - before[p]["VmRSS"] for p in workers) / MiB
@@ -180,8 +183,10 @@ def test_bench_upload_10_mib_service_vs_direct(setup):
              *_against_both("servicio", ms["service"], ms["put"], ms["presigned"]),
              f"  las anclas entre sí: {PRESIGNED} / {PUT} {spread([a / b for a, b in zip(ms['presigned'], ms['put'])], 2)}×",
              f"  memoria de los workers: VmRSS +{first:.2f} MiB tras la primera subida, {flat:+.2f} MiB de la "
-             f"primera a la {uploads}.ª; pico VmHWM +{hwm:.2f} MiB"]
+             f"primera a la {uploads}.ª; pico VmHWM +{hwm:.2f} MiB",
+             f"  peticiones de registro a Keycloak por subida (su /metrics): {per_upload:.2f} (meta 0)"]
     report("subida", {"anchors": [PUT, PRESIGNED], "runs": RUNS, "rounds": ROUNDS,
+                      "keycloak_requests_per_upload": round(per_upload, 3),
                       "vs_put_ms": ratio_figures(ms["service"], ms["put"]),
                       "vs_presigned_ms": ratio_figures(ms["service"], ms["presigned"]),
                       "rss_first_mib": round(first, 2), "rss_first_to_last_mib": round(flat, 2),
@@ -250,6 +255,7 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
         workers = _workers(stack_dir)
         before = {p: _rss(p) for p in workers}
         runs = []
+        asked = keycloak_requests(base)  # the page's reads and the uploads of the timed runs
         with LoadWatch() as load:
             for _ in range(RUNS):
                 run_link, run_fields = application()
@@ -267,6 +273,7 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
                 if len(runs) == 1:
                     after_first = {p: _rss(p) for p in workers}
         after_all = {p: _rss(p) for p in workers}
+        per_upload = (keycloak_requests(base) - asked) / (RUNS * ROUNDS)
     finally:
         for account_id in applications:
             delete_application(gateway, storage, account_id)
@@ -280,8 +287,11 @@ def test_bench_upload_10_mib_direct_to_s3_vs_boto3(setup):
              *_against_both("hasta que el registro apunta al documento (revisión incluida)", ms["recorded"], ms["put"],
                             ms["presigned"]),
              f"  memoria de los workers (la revisión lee el objeto de S3): VmRSS {flat:+.2f} MiB de la primera corrida "
-             f"a la última; pico VmHWM +{hwm:.2f} MiB"]
+             f"a la última; pico VmHWM +{hwm:.2f} MiB",
+             f"  peticiones de registro a Keycloak por subida, con la página que la pide (su /metrics): "
+             f"{per_upload:.2f} (meta 0)"]
     report("subida-directa-servicio", {"anchors": [PUT, PRESIGNED], "runs": RUNS, "rounds": ROUNDS,
+                                       "keycloak_requests_per_upload": round(per_upload, 3),
                                        "answered_vs_put_ms": ratio_figures(ms["direct"], ms["put"]),
                                        "answered_vs_presigned_ms": ratio_figures(ms["direct"], ms["presigned"]),
                                        "recorded_vs_put_ms": ratio_figures(ms["recorded"], ms["put"]),

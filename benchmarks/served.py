@@ -15,6 +15,7 @@ connection: a path no deployment takes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+import requests
 
 from tests.support.ports import unused_port
 from tools.stack.runner import probe
@@ -37,6 +40,18 @@ class Served:
     pid: int  # gunicorn's master (its workers are its children)
     workers: str
     threads: str
+
+
+_KEYCLOAK_REQUESTS = re.compile(r"^registro_keycloak_requests_total\{([^}]*)\} (\S+)$", re.M)
+
+
+def keycloak_requests(url: str) -> float:
+    """The requests a served registro (every worker: multiprocess metrics) has made to Keycloak so far,
+    whatever made them (pages, the token endpoint, background work), as its /metrics counts them
+    (observability/counters.KEYCLOAK_REQUESTS); 0 before the first."""
+    text = requests.get(f"{url}/metrics", timeout=30)
+    text.raise_for_status()
+    return sum(float(v) for _, v in _KEYCLOAK_REQUESTS.findall(text.text))
 
 
 def served_env(base: dict[str, str], port: int, **env_changes: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakConnectionError, KeycloakError
@@ -32,6 +32,22 @@ def _settle_environment(conn: KeycloakOpenIDConnection) -> KeycloakOpenIDConnect
     if not environment_configures_http():
         for manager in (conn, conn.keycloak_openid.connection):
             manager._s.trust_env = False  # noqa: SLF001
+    return conn
+
+
+# Told of every answer Keycloak gives this gateway: the HTTP method and status (never the URL, which
+# may carry an account id or a search for an email).
+OnAnswer = Callable[[str, int], None]
+
+
+def _tell_answers(conn: KeycloakOpenIDConnection, on_answer: OnAnswer) -> KeycloakOpenIDConnection:
+    """Every request of both sessions (the admin API's and the token endpoint's), through requests'
+    response hook: python-keycloak offers no hook of its own, and its sessions are reached through the
+    private `_s` as in _settle_environment."""
+    def hook(response, *_args, **_kwargs):
+        on_answer(response.request.method or "", response.status_code)
+    for manager in (conn, conn.keycloak_openid.connection):
+        manager._s.hooks["response"].append(hook)  # noqa: SLF001
     return conn
 
 
@@ -130,8 +146,9 @@ class KeycloakGateway:
         self._roles: dict[str, dict] = {}
 
     @classmethod
-    def for_service(cls, settings: KeycloakSettings) -> "KeycloakGateway":
-        """Authenticated as the `registro` service account (client credentials)."""
+    def for_service(cls, settings: KeycloakSettings, *, on_answer: OnAnswer | None = None) -> "KeycloakGateway":
+        """Authenticated as the `registro` service account (client credentials). `on_answer`, when
+        given, is told the method and status of every request made to Keycloak (registro counts them)."""
         conn = KeycloakOpenIDConnection(
             server_url=settings.server_url,
             realm_name=settings.realm,
@@ -141,7 +158,8 @@ class KeycloakGateway:
             timeout=settings.timeout,
             max_retries=1,
         )
-        return cls(settings, KeycloakAdmin(connection=_settle_environment(conn)))
+        conn = _settle_environment(conn)
+        return cls(settings, KeycloakAdmin(connection=_tell_answers(conn, on_answer) if on_answer else conn))
 
     @classmethod
     def for_bootstrap_admin(cls, settings: KeycloakSettings) -> "KeycloakGateway":

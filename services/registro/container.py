@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from registro.adapters.identity import IdentityDirectory
 from registro.adapters.mail import Mailer
@@ -82,8 +82,14 @@ def real_adapters(s: Settings) -> Adapters:
 
     from registro.adapters.mail import SmtpMailer
     from registro.adapters.storage import S3Store
+    from registro.observability.counters import keycloak_answered
 
-    a = _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak), storage=S3Store(s.s3),
+    def answered(method: str, status: int) -> None:
+        # A context made for background work (an email's links) has no endpoint either: "fondo".
+        keycloak_answered(method, status, request.endpoint if has_request_context() else None)
+
+    a = _with_database(s, Adapters(identity=KeycloakGateway.for_service(s.keycloak, on_answer=answered),
+                                   storage=S3Store(s.s3),
                                    mailer=SmtpMailer(s.smtp)))
     if a.database is None:
         return a

@@ -7,15 +7,19 @@ import io
 import re
 
 import pytest
+import requests
 from pypdf import PdfReader
 
 from keycloak_ext.catalog import USER_TYPE_SLUGS, group_path_of
 from registro import create_app
 from registro.config import Settings
+from registro.domain import documents as docs
 from registro.domain.storage_keys import responsiva_key
 from registro.registration.forms import DUPLICATE_MESSAGES
 from registro.kernel.links import LinkSuperseded
 from registro.kernel.confirmation_links import signer
+from tests.support import files
+from tests.support.applications import direct_upload, path_of, upload
 from tests.support.registration import (
     LINK_RE, csrf_token, field_error, foreign_form, link_token, mexican_form, post_registration, random_person,
 )
@@ -140,3 +144,45 @@ def test_registration_is_throttled_per_client_address_with_retry_after(gateway, 
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert "demasiados registros" in text_of(r)
     assert gateway.find_by_email(f"limite-{unique}@example.com") is None
+
+
+_ASKED = re.compile(r'^registro_keycloak_requests_total\{endpoint="([^"]+)",method="([^"]+)",status="([^"]+)"\} (\S+)$',
+                    re.M)
+
+
+def _keycloak_requests(client) -> dict[tuple[str, str, str], float]:
+    """What the app's /metrics counts of its requests to Keycloak: (endpoint, method, status) → count."""
+    return {(e, m, s): float(v) for e, m, s, v in _ASKED.findall(client.get("/metrics").get_data(as_text=True))}
+
+
+def _asked_since(client, before: dict) -> dict:
+    return {k: v - before.get(k, 0) for k, v in _keycloak_requests(client).items() if v != before.get(k, 0)}
+
+
+def test_a_registration_asks_keycloak_once_and_an_upload_never(registro, unique, registered_emails, applications):
+    """Issue 20: Keycloak calls ≤ 2 per registration and none per upload, counted by registro itself
+    (registro_keycloak_requests_total, told by the gateway of every answer) against the real Keycloak.
+    A fresh app has no service token yet: its first registration fetches one, the next do not."""
+    asked = _keycloak_requests(registro)
+    for n, tipo in enumerate(("agente_aduanal", "mandatario")):
+        curp, rfc = random_person()
+        email = f"llamadas-{n}-{unique}@example.com"
+        registered_emails.append(email)
+        r = post_registration(registro, mexican_form(curp=curp, rfc=rfc, email=email, tipo_usuario=tipo))
+        assert r.status_code == 302, text_of(r)[-500:]
+        made = _asked_since(registro, asked)
+        create = {("registration.form", "POST", "2xx"): 1.0}
+        # The first: the token (POST to the token endpoint) and the account's create; the second: the create.
+        assert made == ({("registration.form", "POST", "2xx"): 2.0} if n == 0 else create), made
+        asked = _keycloak_requests(registro)
+
+    _, link = applications(status="pendiente_documentos")
+    assert registro.get(path_of(link)).status_code == 200
+    assert upload(registro, link, docs.CURP, files.pdf_bytes(), "curp.pdf").status_code == 303
+    issued, sent, confirmed = direct_upload(registro, link, docs.RESPONSIVA, files.pdf_bytes(),
+                                            lambda url, data, headers: requests.put(url, data=data, headers=headers,
+                                                                                    timeout=60).status_code)
+    assert issued.status_code == 200 and sent == 200 and confirmed.status_code == 200, issued.status_code
+    assert confirmed.get_json()["resultado"] == "cargado"
+    assert registro.get(path_of(link)).status_code == 200
+    assert _asked_since(registro, asked) == {}

@@ -49,3 +49,24 @@ def count(name: str, value: str) -> None:
     counted as "otro" so that no free text (let alone personal data) becomes a label."""
     _, _, allowed, _ = _LABELS[name]
     _COUNTERS[name].labels(value if value in allowed else OTHER).inc()
+
+
+
+# Requests to Keycloak that it answered (admin API and token endpoint), told by the gateway
+# (keycloak_ext.KeycloakGateway.for_service's on_answer), by the Flask endpoint that made them
+# ("fondo": the outbox, the reconciler, a command): how much of the engine every module shares each
+# page uses (issue 20: ≤ 2 per registration, none per upload), and whether Keycloak refuses.
+BACKGROUND = "fondo"
+KEYCLOAK_METHODS = ("GET", "POST", "PUT", "DELETE")
+KEYCLOAK_STATUS = ("2xx", "3xx", "4xx", "5xx")
+KEYCLOAK_REQUESTS = Counter("registro_keycloak_requests",
+                            "Requests to Keycloak that it answered, by the endpoint that made them, method and status class",
+                            ["endpoint", "method", "status"], registry=_REGISTRY)
+
+
+def keycloak_answered(method: str, status: int, endpoint: str | None) -> None:
+    """Counts one request Keycloak answered; `endpoint` is the Flask endpoint of the request that made
+    it (a name from the app's url map, never a path), None outside a served request."""
+    status_class = f"{status // 100}xx"
+    KEYCLOAK_REQUESTS.labels(endpoint or BACKGROUND, method if method in KEYCLOAK_METHODS else OTHER,
+                             status_class if status_class in KEYCLOAK_STATUS else OTHER).inc()
