@@ -42,7 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     adapters: Adapters = container.build(settings, test_config.pop("ADAPTERS", None))
     app.config.update(test_config)
     if settings.trusted_proxies:
-        from registro import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
+        from registro.web import trusted_proxy  # X-Forwarded-* only from TRUSTED_PROXY_ADDRESSES (prod profile)
 
         app.wsgi_app = trusted_proxy.wrap(app.wsgi_app, settings.trusted_proxies, settings.trusted_proxy_addresses)
     app.extensions[container.SETTINGS_KEY] = settings

@@ -2,7 +2,7 @@
 
 Command-line options (--bind, --workers, --threads…) still override these.
 - Logs: JSON lines, gunicorn's (access log included, through
-  `registro.access_log.TokenMaskingLogger`) and the application's (root logger, set in
+  `registro.observability.access_log.TokenMaskingLogger`) and the application's (root logger, set in
   `on_starting` so every worker inherits it).
 - Metrics: prometheus_client's multiprocess mode. PROMETHEUS_MULTIPROC_DIR is one folder per
   gunicorn master (the one given, else $STACK_DIR/metrics/gunicorn-<pid> on the local stacks or
@@ -27,7 +27,7 @@ workers = int(os.environ.get("REGISTRO_WORKERS", "2"))
 threads = int(os.environ.get("REGISTRO_THREADS", "8"))
 accesslog = "-"
 errorlog = "-"
-logger_class = "registro.access_log.TokenMaskingLogger"
+logger_class = "registro.observability.access_log.TokenMaskingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True  # gunicorn 27 defaults to one socket path per user: replicas and stacks would share it
 # gunicorn maps a `SCRIPT_NAME` request header to the mount point when the peer is in forwarded_allow_ips

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from gunicorn.config import Config
 
-from registro.access_log import TokenMaskingLogger, mask
+from registro.observability.access_log import TokenMaskingLogger, mask
 from registro.observability import logs
 
 

@@ -444,7 +444,7 @@ def test_the_read_back_is_checked_as_it_arrives_and_spooled_as_far_as_it_is_read
                                                                                        data, expected, whole):
     """The check child reads (and hashes) every byte as S3 sends it; the spool keeps the whole file only
     when something reads it again (an ID photo's quality), else its beginning, with every byte counted."""
-    from registro.spool import CountingSpool
+    from registro.documents.spool import CountingSpool
 
     monkeypatch.setattr(direct_uploads, "READ_BACK_CHUNK", 256)  # every file arrives in several pieces
 
@@ -465,7 +465,7 @@ def test_the_read_back_is_checked_as_it_arrives_and_spooled_as_far_as_it_is_read
 
 def test_a_read_back_pdf_leaves_nothing_on_disk(fakes):
     """Its first piece (a mebibyte) is not kept whole either: the spool keeps the beginning in memory."""
-    from registro.spool import CountingSpool
+    from registro.documents.spool import CountingSpool
 
     data = files.pdf_bytes(padding=3 * MiB)
     fakes.storage.put("k", data, content_type="application/octet-stream")
@@ -475,7 +475,7 @@ def test_a_read_back_pdf_leaves_nothing_on_disk(fakes):
 
 
 def test_a_read_back_that_fits_its_first_piece_is_spooled_whole(fakes):
-    from registro.spool import CountingSpool
+    from registro.documents.spool import CountingSpool
 
     data = files.pdf_bytes()
     fakes.storage.put("k", data, content_type="application/octet-stream")
@@ -489,7 +489,7 @@ def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name)
     """The check fed piece by piece as S3 sends the object refuses each file of the corpus with the message
     the form upload gives for it (a type no check streams is left to store_document's detection)."""
     from registro.domain import filetypes
-    from registro.spool import CountingSpool
+    from registro.documents.spool import CountingSpool
 
     data = hostile_files.build(name)
     fakes.storage.put("k", data, content_type="application/octet-stream")
@@ -505,7 +505,7 @@ def test_every_hostile_file_read_back_gets_the_form_uploads_verdict(fakes, name)
 
 
 def test_a_read_back_over_the_limit_stops_the_check(fakes):
-    from registro.spool import CountingSpool, FileTooLarge
+    from registro.documents.spool import CountingSpool, FileTooLarge
 
     fakes.storage.put("k", files.pdf_bytes(padding=3 * MiB), content_type="application/octet-stream")
     with pytest.raises(FileTooLarge):
@@ -513,7 +513,7 @@ def test_a_read_back_over_the_limit_stops_the_check(fakes):
 
 
 def test_a_heic_is_read_back_whole_and_left_to_the_conversion(fakes):
-    from registro.spool import CountingSpool
+    from registro.documents.spool import CountingSpool
 
     heic = b"\x00\x00\x00\x18ftypheic" + bytes(2000)
     fakes.storage.put("k", heic, content_type="application/octet-stream")

@@ -16,7 +16,7 @@ from registro.container import Adapters
 from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import Application
-from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
+from registro.documents.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
 from registro.documents import service as flow
 from tests.fakes import FakeIdentity, FakeMailer, FakeStore, FakeUploadMarkers
 from tests.support import files

@@ -5,8 +5,8 @@ import re
 
 from babel.messages.mofile import read_mo
 
-from registro import i18n_catalog
-from registro.i18n_extract import is_message, literals
+from registro.i18n import catalog as i18n_catalog
+from registro.i18n.extract import is_message, literals
 from tests.support.registration import csrf_token, mexican_form
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -17,7 +17,7 @@ def test_every_spanish_string_has_its_english_entry():
     english = i18n_catalog.read("en")
     missing = [m.id for m in spanish if m.id and not (english.get(m.id) and english.get(m.id).string
                                                       and not english.get(m.id).fuzzy)]
-    assert not missing, ("Cadenas sin traducción al inglés (python -m registro.i18n_catalog actualizar, "
+    assert not missing, ("Cadenas sin traducción al inglés (python -m registro.i18n.catalog actualizar, "
                          "traduzca en translations/en/LC_MESSAGES/messages.po y compile):\n" + "\n".join(missing))
 
 
@@ -41,7 +41,7 @@ def test_the_committed_mo_file_is_compiled_from_the_current_po():
     with po.with_suffix(".mo").open("rb") as f:
         committed = {m.id: m.string for m in read_mo(f) if m.id}
     current = {m.id: m.string for m in i18n_catalog.read("en") if m.id and m.string}
-    assert committed == current, "messages.mo desactualizado: python -m registro.i18n_catalog compilar"
+    assert committed == current, "messages.mo desactualizado: python -m registro.i18n.catalog compilar"
 
 
 def test_the_literal_extractor_takes_messages_and_skips_code():

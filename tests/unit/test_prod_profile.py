@@ -9,7 +9,7 @@ from flask import Flask, request
 import pytest
 
 from keycloak_ext.shipped_secrets import InsecureSettings
-from registro import trusted_proxy
+from registro.web import trusted_proxy
 from registro.config import Settings
 from tools.stack import prod
 from tools.stack.__main__ import split_test_args

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from registro import emails
+from registro.kernel import emails
 from tests.support.registration import csrf_token
 
 FOLIO, EMAIL = "AU-2026-7K3M9QX2", "ana.pena@example.com"

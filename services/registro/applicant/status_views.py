@@ -15,7 +15,8 @@ from flask import Blueprint, current_app, render_template, request
 
 from keycloak_ext import AccountNotFound
 
-from registro import emails, i18n
+from registro import i18n
+from registro.kernel import emails
 from registro.container import adapters, settings
 from registro.domain import status, timeline
 from registro.extensions import limiter

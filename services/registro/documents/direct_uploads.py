@@ -54,7 +54,7 @@ from registro.domain.filetypes import UnreadableFile
 from registro.domain.storage_keys import document_key
 from registro.platform.db import Database, DatabaseUnavailable
 from registro.platform.db.schema import upload_markers
-from registro.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
+from registro.documents.spool import SPOOL_IN_MEMORY, CountingSpool, FileTooLarge
 from registro.documents.service import DocumentNotAllowed, Upload, delete_quietly, human_size, in_background, store_document
 from registro.documents.service import in_background as _helper  # the check's own helpers (the check itself: in_background)
 from registro.documents import photo_intake

@@ -24,7 +24,7 @@ from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import DocumentRecord
 from registro.filecheck import sandbox
-from registro.spool import Upload
+from registro.documents.spool import Upload
 
 log = logging.getLogger(__name__)
 

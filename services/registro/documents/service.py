@@ -36,7 +36,7 @@ from registro.domain.application import Application, DocumentRecord, documents_a
 from registro.domain.storage_keys import document_key
 from registro.documents import photo_intake
 from registro.platform.process_pool import ProcessPool, settle
-from registro.spool import Upload
+from registro.documents.spool import Upload
 from registro.kernel.record_lock import update_record
 
 log = logging.getLogger(__name__)

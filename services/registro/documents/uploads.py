@@ -22,7 +22,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from registro.spool import CountingSpool, FileTooLarge
+from registro.documents.spool import CountingSpool, FileTooLarge
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries, headers and the small text fields
 MAX_TEXT_FIELDS_BYTES = 512 * 1024  # also bounds the parser's buffer, which holds one 64 KiB read plus leftovers

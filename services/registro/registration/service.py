@@ -40,7 +40,7 @@ from registro.domain import status
 from registro.domain.application import now_iso
 from registro.domain.geography import MEXICO
 from registro.domain.storage_keys import responsiva_key
-from registro.emails import compose
+from registro.kernel.emails import compose
 from registro.kernel.links import new_version
 from registro.kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
 from registro.kernel.records import KEPT_IN_KEYCLOAK

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from keycloak_ext import AccountNotFound, IdentityError
 from keycloak_ext.passwords import temporary_password
 
-from registro import emails
+from registro.kernel import emails
 from registro.adapters.identity import UPDATE_PASSWORD, IdentityDirectory
 from registro.adapters.mail import OutgoingEmail
 from registro.config import Settings

@@ -1,7 +1,7 @@
 """The gettext catalogs of `registro`: extract, update, compile and check them.
 
-    python -m registro.i18n_catalog actualizar   # re-extract the Spanish strings, merge into en/messages.po
-    python -m registro.i18n_catalog compilar     # write messages.mo next to each messages.po
+    python -m registro.i18n.catalog actualizar   # re-extract the Spanish strings, merge into en/messages.po
+    python -m registro.i18n.catalog compilar     # write messages.mo next to each messages.po
 
 Spanish is the reference: the msgids are the Spanish texts of the templates and modules listed in
 services/babel.cfg. The compiled .mo files are committed (so `make setup` needs no step and a clean
@@ -20,15 +20,16 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # services/registro
+SERVICES_DIR = PACKAGE_DIR.parent
 BABEL_CFG = SERVICES_DIR / "babel.cfg"
-TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+TRANSLATIONS = PACKAGE_DIR / "translations"
 LANGUAGES = ("en",)
 
 
 def extract() -> Catalog:
     """The Spanish reference catalog, extracted from the sources now."""
-    from registro.i18n_extract import extract_literals
+    from registro.i18n.extract import extract_literals
 
     with BABEL_CFG.open(encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)

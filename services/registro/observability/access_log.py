@@ -4,7 +4,7 @@ personal links masked.
 Confirmation links carry a signed token in the path (`/activacion/<token>/…`): anyone who reads
 the log could open the applicant's page. The request line and path are logged with it masked,
 and every line goes through the same redaction as the application's logs.
-Used with `gunicorn --logger-class registro.access_log.TokenMaskingLogger` (set by
+Used with `gunicorn --logger-class registro.observability.access_log.TokenMaskingLogger` (set by
 `registro.gunicorn_conf`, which also sends the application's own logs to JSON).
 """
 from __future__ import annotations
