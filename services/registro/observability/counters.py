@@ -51,11 +51,11 @@ def count(name: str, value: str) -> None:
     _COUNTERS[name].labels(value if value in allowed else OTHER).inc()
 
 
-
 # Requests to Keycloak that it answered (admin API and token endpoint), told by the gateway
-# (keycloak_ext.KeycloakGateway.for_service's on_answer), by the Flask endpoint that made them
-# ("fondo": the outbox, the reconciler, a command): how much of the engine every module shares each
-# page uses (issue 20: ≤ 2 per registration, none per upload), and whether Keycloak refuses.
+# (keycloak_ext.KeycloakGateway.for_service's on_answer), by the Flask endpoint that made them ("fondo":
+# outside a request's own thread — the outbox, the reconciler, a helper thread): how much of the engine
+# every module shares each page uses (issue 20: ≤ 2 per registration, none per upload), and whether
+# Keycloak refuses.
 BACKGROUND = "fondo"
 KEYCLOAK_METHODS = ("GET", "POST", "PUT", "DELETE")
 KEYCLOAK_STATUS = ("2xx", "3xx", "4xx", "5xx")
