@@ -74,6 +74,10 @@ def test_search_by_every_key_over_every_status_accents_and_case_ignored(world):
     contract.search_by_every_key_over_every_status(world)
 
 
+def test_ages_count_only_submitted_applications(world):
+    contract.ages_count_only_submitted_applications(world)
+
+
 def test_the_migrations_run_as_the_owner_and_the_indexes_are_used(world, scratch_db):
     """The migrations ran as registro's role (the database owner, no superuser), and the planner picks
     the partial queue index and the index of the words' beginnings (sequential scans disabled so the

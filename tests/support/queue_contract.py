@@ -128,6 +128,21 @@ def order_facets_counts_and_reservations(world) -> None:
         days = (now - r["submitted_at"].timestamp()) / 86400
         expected[0 if days < 3 else 1 if days < 3.1 else 2] += 1
     assert ages == expected and sum(ages) == 36 and ages[1] > 0 and ages[2] > 0
+    # Edges in any order, a bounded last one, one edge shared: the same counts.
+    assert queue.age_counts(now, [(3.1, 1e9), (0, 3.1), (3, 3.1)]) == [ages[2], ages[0] + ages[1], ages[1]]
+
+
+def ages_count_only_submitted_applications(world) -> None:
+    """A pending application without a submission time has no age: it is in the queue's total, in no
+    age bucket (the unbounded one included)."""
+    world.reset()
+    for n in range(6):
+        world.put(application_row(f"edad-{n}", folio=f"AU-2026-55{n:04d}", submitted_at=T0 + timedelta(days=n)))
+    world.put(application_row("sin-fecha", folio="AU-2026-559999", submitted_at=None))
+    now = (T0 + timedelta(days=6)).timestamp()
+    assert world.queue.counts().total == 7
+    assert world.queue.age_counts(now, [(0, 2), (2, 4), (4, 1e9)]) == [1, 2, 3]
+    assert world.queue.age_counts(now, [(0, 1e9)]) == [6]
 
 
 def nothing_pending_is_an_empty_queue(world) -> None:

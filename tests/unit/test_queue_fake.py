@@ -36,6 +36,7 @@ class FakeWorld:
 @pytest.mark.parametrize("check", [contract.order_facets_counts_and_reservations,
                                    contract.nothing_pending_is_an_empty_queue,
                                    contract.search_by_every_key_over_every_status,
-                                   contract.counts_follow_every_change])
+                                   contract.counts_follow_every_change,
+                                   contract.ages_count_only_submitted_applications])
 def test_the_fake_queue_keeps_the_contract(check):
     check(FakeWorld())

