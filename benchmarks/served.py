@@ -15,7 +15,6 @@ connection: a path no deployment takes.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Iterator
 
 import requests
 
+from tests.support import metrics
 from tests.support.ports import unused_port
 from tools.stack.runner import probe
 from tools.stack.services import REGISTRO_PROCESS_ENV
@@ -42,16 +42,12 @@ class Served:
     threads: str
 
 
-_KEYCLOAK_REQUESTS = re.compile(r"^registro_keycloak_requests_total\{([^}]*)\} (\S+)$", re.M)
-
-
 def keycloak_requests(url: str) -> float:
     """The requests a served registro (every worker: multiprocess metrics) has made to Keycloak so far,
-    whatever made them (pages, the token endpoint, background work), as its /metrics counts them
-    (observability/counters.KEYCLOAK_REQUESTS); 0 before the first."""
-    text = requests.get(f"{url}/metrics", timeout=30)
-    text.raise_for_status()
-    return sum(float(v) for _, v in _KEYCLOAK_REQUESTS.findall(text.text))
+    whatever made them (pages, the token endpoint, background work), as its /metrics counts them."""
+    answer = requests.get(f"{url}/metrics", timeout=30)
+    answer.raise_for_status()
+    return sum(metrics.keycloak_requests(answer.text).values())
 
 
 def served_env(base: dict[str, str], port: int, **env_changes: str) -> dict[str, str]:

@@ -6,7 +6,9 @@ import pytest
 import responses
 
 from keycloak_ext import AccountNotFound, KeycloakGateway, KeycloakSettings
-from registro.observability import counters, metrics
+from registro.observability import counters
+from registro.observability.metrics import exposition
+from tests.support import metrics
 
 SERVER = "http://keycloak.invalid:8080"
 _SETTINGS = KeycloakSettings(server_url=SERVER, realm="anam", client_id="registro-service",
@@ -33,9 +35,8 @@ def test_without_a_listener_nothing_is_hooked():
     assert conn._s.hooks["response"] == [] and conn.keycloak_openid.connection._s.hooks["response"] == []  # noqa: SLF001
 
 
-def _count(text: str, endpoint: str, method: str, status: str) -> float:
-    line = f'registro_keycloak_requests_total{{endpoint="{endpoint}",method="{method}",status="{status}"}} '
-    return next((float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(line)), 0.0)
+def _count(endpoint: str, method: str, status: str) -> float:
+    return metrics.keycloak_requests(exposition(None).decode()).get((endpoint, method, status), 0.0)
 
 
 @pytest.mark.parametrize("told, series", [
@@ -45,6 +46,6 @@ def _count(text: str, endpoint: str, method: str, status: str) -> float:
     (("GET", 99, "review.detail"), ("review.detail", "GET", "otro")),
 ])
 def test_each_answer_is_counted_under_its_endpoint_method_and_status_class(told, series):
-    before = _count(metrics.exposition(None).decode(), *series)
+    before = _count(*series)
     counters.keycloak_answered(*told)
-    assert _count(metrics.exposition(None).decode(), *series) - before == 1
+    assert _count(*series) - before == 1
