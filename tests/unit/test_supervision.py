@@ -98,3 +98,15 @@ def test_supervisor_page_and_csv_over_http(client, fakes):
     assert r.status_code == 200 and r.mimetype == "text/csv"
     assert r.headers["Content-Disposition"].startswith("attachment;")
     assert r.get_data(as_text=True).lstrip("\ufeff").startswith("fecha_decision,revisor,decision")
+
+
+def test_the_supervision_page_stays_spanish_whatever_the_visitor_chose(client, fakes):
+    """A staff page: Spanish only, as /revision — no language switch, <html lang="es-MX">, even with an
+    English cookie left by the applicant pages or ?lang=en."""
+    log_in(client, fakes, roles=("supervisor",))
+    client.get("/registro?lang=en")
+    for path in ("/supervision/?desde=2026-03-01&hasta=2026-03-04",
+                 "/supervision/?desde=2026-03-01&hasta=2026-03-04&lang=en"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<html lang="es-MX">' in page and "?lang=en" not in page and "Pendientes por antigüedad" in page
+

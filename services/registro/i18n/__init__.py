@@ -24,8 +24,8 @@ LABELS = {"es": "Español", "en": "English"}
 HTML_LANG = {"es": "es-MX", "en": "en"}
 COOKIE = "idioma"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-# Audiences that stay in Spanish whatever the applicant chose (the review console).
-SPANISH_ONLY_PREFIXES = ("/revision",)
+# Audiences that stay in Spanish whatever the applicant chose: the staff consoles (review, supervision).
+SPANISH_ONLY_PREFIXES = ("/revision", "/supervision")
 
 babel = Babel()
 
