@@ -199,11 +199,15 @@ def search_by_every_key_over_every_status(world) -> None:
     found = {e.account_id: e for e in search("nunez")}
     assert found["s-rechazada"].estatus == "rechazado" and found["s-rechazada"].estatus_label == "Rechazado"
     assert found["s-jose"].estatus_label == "En revisión" and found["s-sinenviar"].submitted_at == ""
-    # Words a trigram index cannot find (under 3 characters) are left out; nothing left, nothing found.
+    # Words under 3 characters (they begin too many words) are left out; nothing left, nothing found.
     assert ids("jo") == [] and ids("  ") == [] and ids("jo nunez") == ids("nunez")
     # What the reviewer types is text, never a pattern.
     assert ids("%%%") == [] and ids("a_b") == [] and ids("100%") == []
     assert ids("nadie") == []
+    # Punctuation typed or pasted around a word is not part of it: "Núñez, José", "(CURP)", «folio».
+    assert ids("Núñez, José") == ids("nunez;jose") == ["s-jose", "s-rechazada", "s-sinenviar"]
+    assert ids("(NUPJ800101HDFXXX01)") == ["s-jose"] and ids("«AU-2026-100002».") == ["s-maria"]
+    assert ids("@correo.mx") == ["s-jose"] and ids("-998877") == ["s-extranjero"]
 
 
 def counts_follow_every_change(world) -> None:

@@ -9,16 +9,19 @@ Indexes (migration 0004, mirrored in platform/db/schema.py), partial on the pend
 (`estatus = 'en_revision' AND state = 'activa'`, a tenth of the table):
   ix_applications_queue        (submitted_at, id) INCLUDE (tipo_usuario, es_extranjero)
   ix_applications_queue_tipo   (tipo_usuario, submitted_at, id) INCLUDE (es_extranjero)
-and ix_applications_search_text, GIN (search_text gin_trgm_ops) over every row. A page's ids come from
+and ix_applications_search_words, GIN over the words of search_text, over every row (migration 0005;
+ix_applications_search_words_pending the same over the pending rows). A page's ids come from
 an index-only scan (an offset into the index, page numbers as the console links them), then those 25
 rows are read; the counts per facet are the few rows of `queue_counts`, which a trigger keeps in the
 transaction that changes an application (exact, nothing to rebuild); the reservations are few (one or
 two per reviewer) and read once per page, so the counts of "reservadas"/"libres" are arithmetic.
 
 Search ignores accents and case: `search_text` is normalised on write (domain/search_text.py) and the
-query with the same `normalise`; each word of the query (3+ characters: what a trigram index can
-find) must occur in the text, so "núñez jose" finds "José Núñez", "persona12@" an email, any part of
-a CURP, RFC, passport or folio its application, whatever its status.
+query with the same `normalise`, punctuation around its words dropped; each word of the query (3+
+characters) must begin one of the application's words or a part of one after . @ _ + - (the beginning
+of a word, not any substring: domain/search_text.py says why), so "núñez, jose" finds "José Núñez",
+"nunez@correo" an email, the beginning of a CURP or RFC, a passport or a folio its application,
+whatever its status.
 """
 from __future__ import annotations
 
@@ -81,9 +84,17 @@ def entry_for(app, submitted_at: str | None = None) -> QueueEntry:
                       estatus=app.status)
 
 
+# Typed or pasted around a word, never part of what it searches for ("Núñez, José", "(CURP)", «folio»);
+# an identifier's or email's inner separators stay (domain/search_text indexes the parts after them).
+_BETWEEN_WORDS = re.compile(r"[\s,;]+")
+_AROUND_WORDS = "()[]{}\"'«»¿?¡!:.@_+-/"
+
+
 def search_words(query: str) -> list[str]:
-    """The words of what a reviewer typed that the search looks for (normalised, 3+ characters)."""
-    return [w for w in dict.fromkeys(normalise(query).split(" ")) if len(w) >= MIN_WORD]
+    """The words of what a reviewer typed that the search looks for (normalised, punctuation around
+    them dropped, 3+ characters)."""
+    words = (w.strip(_AROUND_WORDS) for w in _BETWEEN_WORDS.split(normalise(query)))
+    return [w for w in dict.fromkeys(words) if len(w) >= MIN_WORD]
 
 
 # --- filters, pages, counts ---------------------------------------------------------------------
