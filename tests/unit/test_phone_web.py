@@ -180,6 +180,19 @@ def test_a_replaced_personal_link_ends_the_phone_s_session(desk, phone, fakes, o
     assert phone.get("/movil/documentos").status_code == 410
 
 
+def test_a_replaced_personal_link_no_longer_tells_the_phone_s_activity(desk, phone, fakes, opened):
+    """The desktop's poll answers only under the current link: an old one (a forwarded email, a
+    link replaced by "Enviarme un enlace nuevo") learns nothing of the phone's session — a 410 the
+    page's script stops on."""
+    account_id, link = opened
+    _, path, _ = _new_link(desk, link)
+    assert _open(phone, path).status_code == 303
+    assert desk.get(f"{path_of(link)}/movil/estado").get_json()["activo"] is True
+    fakes.identity.update_attributes(account_id, {"enlace_version": "otra"})
+    old = desk.get(f"{path_of(link)}/movil/estado")
+    assert old.status_code == 410 and old.get_json() == {"activo": False, "subida": ""}
+
+
 def test_without_the_database_the_page_has_no_phone_section(fakes, opened):
     app = create_app({"SETTINGS": unit_settings(), "ADAPTERS": fakes, "TESTING": True})
     account_id, link = create_application(fakes.identity, fakes.storage, app.extensions["registro.settings"],

@@ -3,7 +3,7 @@
 Desktop, under the personal link:
   POST /activacion/<token>/movil            a new link: the page shows its QR and short code
   POST /activacion/<token>/movil/cancelar   "Desconectar el teléfono"
-  GET  /activacion/<token>/movil/estado     what the page polls: when the phone last uploaded (no Keycloak read)
+  GET  /activacion/<token>/movil/estado     what the page polls: when the phone last uploaded (current link only)
 Phone:
   GET  /movil/<token> → POST (opening the link uses it: a GET never does, so no link preview or
                        prefetch spends it), or GET /movil and the code typed (rate-limited)
@@ -32,7 +32,6 @@ from registro.documents import phone_links as links
 from registro.kernel.links import LinkExpired, LinkInvalid, LinkSuperseded
 from registro.documents.activation import ApplicationClosed, ApplicationGone, open_application
 from registro.kernel.record_lock import ApplicationBusy
-from registro.kernel.confirmation_links import signer
 from registro.documents import views as activation
 from registro.documents.uploads import FileTooLarge, read_upload_form
 
@@ -88,10 +87,15 @@ def cancel(token: str):
 
 @bp.get("/activacion/<token>/movil/estado")
 def state(token: str):
-    """When the phone last uploaded (ISO), "" when it has not; no Keycloak read: the link's signature
-    names the application, the database answers."""
-    claims = signer(settings()).read(token)
-    current = _store().current(claims.account_id, links.utcnow())
+    """When the phone last uploaded (ISO), "" when it has not — told only under the current link of an
+    open application (one indexed read of the record, no Keycloak call): a replaced, expired or closed
+    link gets 410 and `activo: false`, on which the page's script stops polling."""
+    store = _store()
+    try:
+        application = open_application(adapters().identity, settings(), token)
+    except (LinkExpired, LinkSuperseded, ApplicationClosed, ApplicationGone):
+        return jsonify(activo=False, subida=""), 410
+    current = store.current(application.id, links.utcnow())
     return jsonify(activo=current is not None,
                    subida=current.uploaded_at.isoformat() if current and current.uploaded_at else "")
 

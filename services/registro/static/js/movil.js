@@ -15,7 +15,7 @@
   }
   function poll() {
     fetch(box.dataset.movilEstado, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) { return r.ok || r.status === 410 ? r.json() : null; })  // 410: the link was replaced
       .then(function (state) {
         if (state && state.subida && state.subida !== seen) { showPage(); return; }
         if (state && !state.activo) { return; }
