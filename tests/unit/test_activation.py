@@ -135,6 +135,23 @@ def test_purge_deletes_expired_applications_and_their_objects_only(world):
     assert store.list_keys(application_prefix(made["unconfirmed_new"]))
 
 
+def test_a_correction_never_answered_expires_as_an_incomplete_application(world):
+    """SPEC §9: 30 days without submitting documents — counted for `requiere_correccion` from the
+    reviewer's request, so an application (or a squat of someone's CURP) cannot be held for ever by never
+    answering it."""
+    import json
+
+    identity, store, settings, made = world
+    for name, days in (("correction_old", 30.5), ("correction_new", 29)):
+        made[name], _ = create_application(identity, store, settings, status="pendiente_documentos",
+                                           fecha_registro=_ago(120))
+        identity.update_attributes(made[name], {"estatus": "requiere_correccion", "motivos_correccion": json.dumps(
+            {"documentos": {"curp": ["ilegible"]}, "comentario": "", "fecha": _ago(days)})})
+    found = {f.account_id: f.status for f in purge_expired(identity, store, settings)}
+    assert found[made["correction_old"]] == "requiere_correccion" and made["correction_new"] not in found
+    assert made["correction_new"] in identity.accounts and made["submitted_old"] in identity.accounts
+
+
 def test_purge_deletes_objects_before_the_account(world):
     """If S3 fails, the account stays so a re-run finds it again: never documents without an owner."""
     identity, store, settings, made = world

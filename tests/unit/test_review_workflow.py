@@ -230,6 +230,8 @@ def test_correction_and_rejection(service, fakes):
     assert json.loads(account.attr("motivos_correccion"))["documentos"] == {"curp": ["ilegible"]}
     mail = fakes.mailer.to(app.email)[-1]
     assert "El documento no es legible." in mail.text and "/activacion/" in mail.text
+    deadline = "Tiene 30 días para enviar los documentos corregidos"  # ops/expiry.py deletes it then
+    assert deadline in mail.text and deadline in mail.html
     data.resubmit(fakes.identity, app.id)
     service.claim(app.id, ANA)
     with pytest.raises(ReviewRefused):

@@ -2,8 +2,10 @@
 
 An application in `pendiente_correo` older than EXPIRE_UNCONFIRMED_DAYS, or in
 `pendiente_documentos` older than EXPIRE_INCOMPLETE_DAYS (both counted from
-`fecha_registro`), is deleted: first every object under its S3 prefix, then its
-Keycloak account. In that order a failure halfway leaves an account whose objects a
+`fecha_registro`), or in `requiere_correccion` EXPIRE_INCOMPLETE_DAYS after the reviewer asked for
+the correction (documents not submitted either: without it an application — or a squat of someone
+else's CURP — was held for ever by never answering), is deleted: first every object under its S3
+prefix, then its Keycloak account. In that order a failure halfway leaves an account whose objects a
 re-run deletes — never objects without an owner.
 """
 from __future__ import annotations
@@ -44,23 +46,37 @@ def registered_at(application: Application) -> datetime:
         return datetime.fromtimestamp(application.account.created_ms / 1000, timezone.utc)
 
 
+def waiting_since(application: Application) -> datetime:
+    """When the applicant's turn began: the correction's request for `requiere_correccion` (its
+    `fecha`; the registration when unreadable), the registration otherwise."""
+    if application.status == status.REQUIERE_CORRECCION:
+        try:
+            moment = datetime.fromisoformat(str(application.correction.get("fecha", "")))
+            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return registered_at(application)
+
+
+def _limits(settings: Settings) -> dict[str, timedelta]:
+    incomplete = timedelta(seconds=settings.expire_incomplete_s)
+    return {status.PENDIENTE_CORREO: timedelta(seconds=settings.expire_unconfirmed_s),
+            status.PENDIENTE_DOCUMENTOS: incomplete, status.REQUIERE_CORRECCION: incomplete}
+
+
 def find_expired(identity: IdentityDirectory, settings: Settings, now: datetime) -> list[Application]:
-    limits = {status.PENDIENTE_CORREO: timedelta(seconds=settings.expire_unconfirmed_s),
-              status.PENDIENTE_DOCUMENTOS: timedelta(seconds=settings.expire_incomplete_s)}
     expired = []
-    for current, max_age in limits.items():
+    for current, max_age in _limits(settings).items():
         for account in list(identity.iter_by_attribute("estatus", current)):
             application = Application(account)
-            if application.status == current and now - registered_at(application) > max_age:
+            if application.status == current and now - waiting_since(application) > max_age:
                 expired.append(application)
     return expired
 
 
 def _still_expired(application: Application, settings: Settings, now: datetime) -> bool:
-    limits = {status.PENDIENTE_CORREO: settings.expire_unconfirmed_s,
-              status.PENDIENTE_DOCUMENTOS: settings.expire_incomplete_s}
-    limit = limits.get(application.status)
-    return limit is not None and now - registered_at(application) > timedelta(seconds=limit)
+    limit = _limits(settings).get(application.status)
+    return limit is not None and now - waiting_since(application) > limit
 
 
 def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:

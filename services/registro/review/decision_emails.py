@@ -81,7 +81,8 @@ class DecisionEmails:
         items = [(DOCUMENT_LABELS.get(kind, kind), [CORRECTION_REASONS.get(c, c) for c in codes])
                  for kind, codes in reasons.items()]
         return [Letter(CORRECTION, self._compose("correccion", app, {
-            "motivos": items, "comentario": comment, "enlace": link_for(self.settings, app.id, version)}))]
+            "motivos": items, "comentario": comment, "enlace": link_for(self.settings, app.id, version),
+            "plazo_dias": self.settings.expire_incomplete_s // 86400}))]  # ops/expiry.py: then it is deleted
 
     def rejection(self, app: Application, reason: str) -> list[Letter]:
         return [Letter(REJECTION, self._compose("rechazo", app, {"motivo": reason, "folio": app.folio}))]
