@@ -595,18 +595,21 @@ class FakeApplicationStore:
                     raise AssertionError(f"event_id drawn twice: {event.event_id}")
             return True
 
-    def _close(self, match, state: str, reason: str) -> None:
+    def _close(self, match, state: str, reason: str, only=("creando", "activa")) -> bool:
         self._check()
+        closed = False
         with self.lock:
             for app_id, app in self.apps.items():
-                if match(app_id, app) and app["state"] in ("creando", "activa"):
+                if match(app_id, app) and app["state"] in only:
                     app.update(state=state, reason=reason)
+                    closed = True
                     for row in self.ids:
                         if row["application_id"] == app_id:
                             row["vigente"] = False
+        return closed
 
-    def cancel(self, application_id, reason) -> None:
-        self._close(lambda i, a: i == application_id, "cancelada", reason)
+    def cancel(self, application_id, reason) -> bool:
+        return self._close(lambda i, a: i == application_id, "cancelada", reason, only=("creando",))
 
     def reject(self, account_id, reason) -> None:
         self._close(lambda i, a: a["account_id"] == account_id, "rechazada", reason)
@@ -637,6 +640,13 @@ class FakeApplicationStore:
         self._check()
         return next((a["account_id"] for a in self.apps.values()
                      if a["intent"].folio == folio.strip().upper() and a["state"] == "activa"), None)
+
+    def state_of_account(self, account_id: str, folio: str = "") -> str | None:
+        self._check()
+        state = self.state_of(account_id)
+        if state is None and folio:
+            state = next((a["state"] for a in self.apps.values() if a["intent"].folio == folio.strip().upper()), None)
+        return state
 
     def rejections_of(self, ids) -> int:
         self._check()

@@ -149,6 +149,10 @@ def test_complete_changes_only_an_intent_and_queues_its_email(scratch_db, unique
                                                                   f"AU-T-C{unique[:10].upper()}")
 
 
+def test_cancel_undoes_only_an_intent(scratch_db, unique):
+    contract.cancel_undoes_only_an_intent(_Isolated(scratch_db, unique), f"AU-T-X{unique[:6].upper()}")
+
+
 def test_complete_writes_its_events_in_the_same_change(scratch_db, unique):
     contract.complete_writes_its_events_in_the_same_change(PgApplicationStore(scratch_db), PgAuditLog(scratch_db),
                                                            f"AU-T-E{unique[:10].upper()}")

@@ -73,6 +73,28 @@ def complete_changes_only_an_intent_and_queues_its_email(store, outbox_store, fo
     assert not store.complete(cancelled.id, "tarde", email())  # the reconciler won: the late create loses
 
 
+def cancel_undoes_only_an_intent(store, folio_prefix: str) -> None:
+    """The reconciler cancels an intent after a slow Keycloak lookup: a registration that completed
+    meanwhile stays `activa`, its identifiers held; an intent still `creando` is cancelled, once."""
+    slow = intent(f"{folio_prefix}0001", "lenta")
+    store.begin(slow, {"curp": CURP})
+    account = f"cuenta-{slow.id}"
+    assert store.complete(slow.id, account, None)
+    assert store.cancel(slow.id, "conciliación") is False
+    assert store.state_of_account(account) == "activa"
+    assert store.account_of_folio(slow.folio) == account
+    with pytest.raises(IdentifiersTaken):
+        store.begin(intent(f"{folio_prefix}0002", "otra"), {"curp": CURP})
+    left = intent(f"{folio_prefix}0003", "interrumpida")
+    store.begin(left, {})
+    assert store.state_of_account("sin-cuenta", left.folio) == "creando"  # no account named: read by its folio
+    assert store.cancel(left.id, "conciliación") is True
+    assert store.cancel(left.id, "conciliación") is False
+    assert store.state_of_account("sin-cuenta", left.folio) == "cancelada"
+    assert store.state_of_account("sin-cuenta", f"{folio_prefix}9999") is None
+    assert store.state_of_account("sin-cuenta") is None
+
+
 def complete_writes_its_events_in_the_same_change(store, audit_log, folio: str) -> None:
     """The events given to `complete` (the privacy acceptance) are written with it, or not at all when
     the application was no longer an intent."""

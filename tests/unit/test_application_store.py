@@ -28,6 +28,10 @@ def test_complete_changes_only_an_intent_and_queues_its_email():
     contract.complete_changes_only_an_intent_and_queues_its_email(store, outbox, "AU-2026-COMPLETE")
 
 
+def test_cancel_undoes_only_an_intent():
+    contract.cancel_undoes_only_an_intent(_stores()[0], "AU-2026-CANCEL")
+
+
 def test_complete_writes_its_events_in_the_same_change():
     audit = FakeAuditLog()
     contract.complete_writes_its_events_in_the_same_change(FakeApplicationStore(audit_log=audit), audit,

@@ -12,6 +12,7 @@ it when its account exists, and cancels it (releasing the identifiers) when not.
 
 Identifiers are released by state, never by hand: `reject` and `cancel` change the application's
 state and set its identifiers `vigente = false` in the same transaction; the rows stay as history.
+`cancel` undoes an intent only (a `creando` row): a registration that completed meanwhile stays `activa`.
 
 `ApplicationStore` is the seam: `PgApplicationStore` here, an in-memory twin in tests/fakes.py,
 both checked by the same contract tests.
@@ -126,8 +127,9 @@ class ApplicationStore(Protocol):
         `creando` (the reconciler cancelled it): nothing is queued or written."""
         ...
 
-    def cancel(self, application_id: str, reason: str) -> None:
-        """→ cancelada (from any open state), its identifiers released."""
+    def cancel(self, application_id: str, reason: str) -> bool:
+        """An intent (`creando`) → cancelada, its identifiers released. False when the application is no
+        longer `creando` (its registration completed meanwhile, or it was cancelled already): nothing changes."""
         ...
 
     def release(self, application_id: str, kind: str) -> None:
@@ -151,6 +153,11 @@ class ApplicationStore(Protocol):
 
     def account_of_folio(self, folio: str) -> str | None:
         """The account id of the live application with this folio."""
+        ...
+
+    def state_of_account(self, account_id: str, folio: str = "") -> str | None:
+        """The state of the application naming this account; when none names it, of the application
+        with `folio` (an interrupted registration's intent); None when neither exists."""
         ...
 
     def rejections_of(self, ids: Mapping[str, str]) -> int:
@@ -226,18 +233,20 @@ class PgApplicationStore:
                 audit.insert(conn, event)
         return True
 
-    def _close(self, where, state: str, reason: str) -> None:
+    def _close(self, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA)) -> bool:
         a, i = applications, identifiers
         with self.db.transaction() as conn:
-            ids = conn.execute(update(a).where(where, a.c.state.in_((CREANDO, ACTIVA)))
+            ids = conn.execute(update(a).where(where, a.c.state.in_(from_states))
                                .values(state=state, state_reason=reason[:500], updated_at=func.now())
                                .returning(a.c.id)).scalars().all()
             if ids:
                 conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
                              .values(vigente=False, released_at=func.now()))
+        return bool(ids)
 
-    def cancel(self, application_id: str, reason: str) -> None:
-        self._close(applications.c.id == application_id, CANCELADA, reason)
+    def cancel(self, application_id: str, reason: str) -> bool:
+        # An intent only: the reconciler's cancel must not undo a registration that completed meanwhile.
+        return self._close(applications.c.id == application_id, CANCELADA, reason, (CREANDO,))
 
     def reject(self, account_id: str, reason: str) -> None:
         self._close(applications.c.account_id == account_id, RECHAZADA, reason)
@@ -271,6 +280,14 @@ class PgApplicationStore:
         with self.db.transaction() as conn:
             return conn.execute(select(a.c.account_id).where(a.c.folio == normalise(folio),
                                                              a.c.state == ACTIVA)).scalar_one_or_none()
+
+    def state_of_account(self, account_id: str, folio: str = "") -> str | None:
+        a = applications
+        with self.db.transaction() as conn:
+            state = conn.execute(select(a.c.state).where(a.c.account_id == account_id)).scalar_one_or_none()
+            if state is None and folio:
+                state = conn.execute(select(a.c.state).where(a.c.folio == normalise(folio))).scalar_one_or_none()
+        return state
 
     def knows_account(self, account_id: str) -> bool:
         a = applications

@@ -50,9 +50,10 @@ def reconcile(*, applications: ApplicationStore, identity: IdentityDirectory, st
         try:
             account = identity.find_by_username(intent.username)
             if account is None or account.attr("folio") != intent.folio:
-                applications.cancel(intent.id, "registro interrumpido antes de crear la cuenta")
-                done.cancelled += 1
-                log.info("conciliación: solicitud %s cancelada (sin cuenta)", intent.id)
+                # Changes only a row still `creando`: a registration that completed since it was listed stays.
+                if applications.cancel(intent.id, "registro interrumpido antes de crear la cuenta"):
+                    done.cancelled += 1
+                    log.info("conciliación: solicitud %s cancelada (sin cuenta)", intent.id)
                 continue
             pdf = responsiva_of(account, storage, renderer, mac_key=mac_key(settings))
             email = confirmation_email(settings, link_for(settings, account.id, intent.link_version), account, pdf)

@@ -219,6 +219,11 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
             _cancel_quietly(applications, intent, "registro fallido al completarse")
         raise
     if not completed:
+        if applications.state_of_account(account_id) == ACTIVA:
+            # The reconciler found this account while Keycloak was slow and completed the registration
+            # itself (its confirmation email is queued): it succeeded, nothing to undo.
+            log.info("registro completado por la conciliación: cuenta %s, folio %s", account_id, folio)
+            return Registered(account_id=account_id, folio=folio)
         # The reconciler cancelled the intent while Keycloak was slow: undo the account too.
         _roll_back(identity, storage, account_id, folio)
         raise RegistrationInterrupted()
