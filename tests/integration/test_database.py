@@ -348,14 +348,31 @@ def test_an_account_deleted_in_keycloaks_console_frees_the_person_to_register_ag
     gateway.delete_account(second.id)
 
 
-def test_a_rejected_applicant_registers_again_and_the_earlier_rejection_is_kept(registro_app, gateway, db, unique):
+def test_a_rejected_applicant_registers_again_and_the_earlier_rejection_is_kept(registro_app, gateway,
+                                                                                keycloak_gateway, unique):
+    """A Mexican's username is the RFC and Keycloak keeps it, and the email, unique: the rejected
+    application's disabled account makes room for the new one; the rejection stays in the database,
+    where its status page and the reviewer's "Solicitudes anteriores" read it."""
+    from keycloak_ext import AccountNotFound
+    from registro.kernel.status_links import signer
+
     form = _person(unique)
-    assert post_registration(registro_app.test_client(), form).status_code == 302
+    client = registro_app.test_client()
+    assert post_registration(client, form).status_code == 302
     first = gateway.find_by_username(form["rfc"].lower())
+    # What the review's rejection leaves: the record `rechazado`, the account disabled, the application
+    # rejected and its identifiers released.
+    gateway.update_account(first.id, enabled=False, attributes={"estatus": "rechazado"})
     store = registro_app.extensions["registro.adapters"].applications
     store.reject(first.id, "identificación ilegible")
-    gateway.delete_account(first.id)  # a Mexican's username is the RFC: the old account must make room
-    assert post_registration(registro_app.test_client(), form).status_code == 302
+    assert keycloak_gateway.get_account(first.id).username == form["rfc"].lower()  # the account stays
+    assert post_registration(client, form).status_code == 302
     second = gateway.find_by_username(form["rfc"].lower())
+    assert second is not None and second.id != first.id and second.attr("estatus") == "pendiente_correo"
+    with pytest.raises(AccountNotFound):
+        keycloak_gateway.get_account(first.id)
     assert store.rejections_of({"curp": form["curp"].upper()}) == 1
+    assert gateway.get_account(first.id).attr("estatus") == "rechazado"
+    page = client.get(f"/consulta/{signer(registro_app.extensions['registro.settings']).issue(first.id)}")
+    assert page.status_code == 200 and "Solicitud rechazada" in page.get_data(as_text=True)
     gateway.delete_account(second.id)

@@ -1,12 +1,130 @@
-"""A slow registration that the reconciler completed first is a success, not a rollback."""
+"""Registration when Keycloak answers that the username (a Mexican's RFC) or the email is taken: this
+registration's own account whose answer was lost is used; the dead account of a rejected application or
+of an interrupted registration makes room; every other holder is refused and kept. And a slow
+registration that the reconciler completed first is a success, not a rollback."""
 from __future__ import annotations
 
+import html
+
+import pytest
+from keycloak_ext import AccountConflict
+
 from registro.domain.storage_keys import responsiva_key
-from tests.support.registration import mexican_form, post_registration
+from registro.kernel.applications import Intent
+from registro.registration.forms import DUPLICATE_MESSAGES
+from tests.support.registration import RFC, field_error, mexican_form, post_registration, random_person
+
+ORPHAN_FOLIO = "AU-2026-HVRFANA1"
+
+
+def _account_of(fakes, username: str):
+    return fakes.identity.find_by_username(username)
 
 
 def _confirmations(fakes) -> list[str]:
     return [r["application_id"] for r in fakes.outbox_store.rows.values() if r["kind"] == "confirmacion"]
+
+
+def _reject(fakes, account_id: str) -> None:
+    """What the review's rejection leaves: the record `rechazado`, the account disabled, the application
+    rejected and its identifiers released."""
+    fakes.identity.update_account(account_id, enabled=False, attributes={"estatus": "rechazado"})
+    fakes.applications.reject(account_id, "documentos falsos")
+
+
+def _holder(fakes, *, folio: str | None, enabled: bool = False, username: str = RFC,
+            email: str = "ana.pena@example.com") -> str:
+    """An account already in Keycloak with this username and email, made outside this registration."""
+    attributes = {"folio": folio} if folio else {}
+    return fakes.identity.create_account(username=username, email=email, first_name="Ana", last_name="Peña",
+                                         attributes=attributes, enabled=enabled)
+
+
+# --- (a) this registration's own account -----------------------------------------------------------
+def test_an_answer_lost_after_keycloak_made_the_account_goes_on_with_that_account(client, fakes, monkeypatch):
+    """Keycloak committed the create but its answer was lost (urllib3 retried the POST and got 409):
+    the account carrying this intent's folio is this registration's own."""
+    made = fakes.identity.create_account
+
+    def committed_then_409(**kwargs):
+        made(**kwargs)
+        raise AccountConflict("409 del reintento")
+
+    monkeypatch.setattr(fakes.identity, "create_account", committed_then_409)
+    assert post_registration(client, mexican_form()).status_code == 302
+    (account,) = fakes.identity.accounts.values()
+    (app,) = fakes.applications.apps.values()
+    assert app["state"] == "activa" and app["account_id"] == account.id
+    assert app["intent"].folio == account.attr("folio")
+    assert responsiva_key(account.id, account.attr("folio")) in fakes.storage.objects
+    assert _confirmations(fakes) == [app["intent"].id]
+
+
+# --- (b) a dead account makes room ---------------------------------------------------------------------
+def test_a_rejected_applicant_registers_again(client, fakes):
+    form = mexican_form()
+    assert post_registration(client, form).status_code == 302
+    first = _account_of(fakes, RFC)
+    _reject(fakes, first.id)
+    assert post_registration(client, form).status_code == 302
+    second = _account_of(fakes, RFC)
+    assert second.id != first.id and first.id not in fakes.identity.accounts
+    assert second.attr("estatus") == "pendiente_correo" and second.attr("folio") != first.attr("folio")
+    assert fakes.applications.state_of(first.id) == "rechazada"  # the earlier rejection stays as history
+    assert fakes.applications.state_of(second.id) == "activa"
+    assert fakes.applications.rejections_of({"curp": form["curp"]}) == 1
+
+
+@pytest.mark.parametrize("intent_state", ["none", "cancelada"])
+def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fakes, intent_state):
+    """A disabled account carrying a folio whose registration is gone (no application names it, its
+    intent was cancelled or never recorded): what a lost Keycloak answer used to leave for good."""
+    if intent_state == "cancelada":
+        left = Intent.new(folio=ORPHAN_FOLIO, username=RFC, link_version="v", es_extranjero=False)
+        fakes.applications.begin(left, {})
+        fakes.applications.cancel(left.id, "registro fallido antes de crear la cuenta")
+    orphan = _holder(fakes, folio=ORPHAN_FOLIO)
+    assert post_registration(client, mexican_form()).status_code == 302
+    assert orphan not in fakes.identity.accounts
+    (account,) = fakes.identity.accounts.values()
+    assert account.attr("folio") != ORPHAN_FOLIO and fakes.applications.state_of(account.id) == "activa"
+
+
+# --- (c) never deleted ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("holder", ["enabled", "no_folio", "intent_in_flight"])
+def test_a_holder_of_the_rfc_that_is_not_dead_is_refused_and_kept(client, fakes, holder):
+    if holder == "intent_in_flight":  # another registration between its intent and its completion
+        fakes.applications.begin(Intent.new(folio=ORPHAN_FOLIO, username=RFC, link_version="v",
+                                            es_extranjero=False), {})
+    kept = _holder(fakes, folio=None if holder == "no_folio" else ORPHAN_FOLIO, enabled=holder == "enabled",
+                   email="otra@example.com")
+    page = html.unescape(post_registration(client, mexican_form()).get_data(as_text=True))
+    assert field_error(page, "rfc") == DUPLICATE_MESSAGES["rfc"]
+    assert list(fakes.identity.accounts) == [kept]
+    assert not _confirmations(fakes)
+
+
+def test_the_account_of_a_live_application_is_refused_and_kept(client, fakes):
+    """An application waiting for its link (disabled account, `activa`): another person with its email."""
+    assert post_registration(client, mexican_form()).status_code == 302
+    first = _account_of(fakes, RFC)
+    assert not first.enabled
+    curp, rfc = random_person()
+    page = html.unescape(post_registration(client, mexican_form(curp=curp, rfc=rfc, nombre="Beatriz"))
+                         .get_data(as_text=True))
+    assert field_error(page, "email") == DUPLICATE_MESSAGES["email"]
+    assert list(fakes.identity.accounts) == [first.id] and fakes.applications.state_of(first.id) == "activa"
+
+
+def test_a_rejected_application_whose_account_is_still_enabled_is_kept(client, fakes):
+    form = mexican_form()
+    assert post_registration(client, form).status_code == 302
+    first = _account_of(fakes, RFC)
+    _reject(fakes, first.id)
+    fakes.identity.update_account(first.id, enabled=True)  # an operator enabled it again by hand
+    page = html.unescape(post_registration(client, form).get_data(as_text=True))
+    assert field_error(page, "rfc") == DUPLICATE_MESSAGES["rfc"]
+    assert list(fakes.identity.accounts) == [first.id]
 
 
 # --- the reconciler completed it first --------------------------------------------------------------

@@ -8,7 +8,12 @@ killed at any point, never leaves a person who cannot go on:
      gone (deleted in the admin console) or now holds another value is released first, then the
      intent is tried again (`_begin`). Meanwhile the responsiva renders in a worker process;
   2. the disabled account is created with every attribute, the link version included, in its user
-     type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call;
+     type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call.
+     When Keycloak answers that the username or email is taken (`_create`): an account carrying this
+     intent's folio is this registration's own (Keycloak made it, its answer was lost) and is used; a
+     dead one — disabled, made by a registration, its application rejected or cancelled, or none — is
+     deleted in Keycloak (its application's row stays as history) and the create made once more; any
+     other holder → DuplicateApplicant;
   3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
   4. the application becomes `activa`, the confirmation email is queued in the outbox and the privacy
      notice's acceptance (kept by the intent) is written to the audit trail, in one transaction; the
@@ -45,7 +50,7 @@ from registro.kernel.links import new_version
 from registro.kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
 from registro.kernel.records import KEPT_IN_KEYCLOAK
 from registro.platform.db import DatabaseUnavailable
-from registro.platform.db.schema import ACTIVA, CREANDO
+from registro.platform.db.schema import ACTIVA, CANCELADA, CREANDO, RECHAZADA
 from registro.platform.outbox import Outbox
 from registro.kernel.confirmation_links import issue_link, link_for
 from registro.kernel.status_links import status_url
@@ -194,7 +199,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
             raise
         try:
             pdf = pdf_job.result()  # PdfUnavailable: the intent is cancelled, nothing created
-            account_id = _create(identity, storage, applicant, intent, attributes, pdf)
+            account_id = _create(identity, applications, storage, applicant, intent, attributes, pdf)
         except _UsernameTaken:
             _cancel_quietly(applications, intent, "usuario ocupado")
             continue
@@ -301,21 +306,40 @@ class _HalfCreated(Exception):
         self.error = error
 
 
-def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applicant, intent: Intent,
-            attributes: dict[str, str], pdf: bytes) -> str:
+def _create(identity: IdentityDirectory, applications: ApplicationStore, storage: ObjectStore, applicant: Applicant,
+            intent: Intent, attributes: dict[str, str], pdf: bytes) -> str:
     attributes = {**attributes, "enlace_version": intent.link_version}  # the first link's version: no extra round trip
-    try:
-        # The intent row is the application already (`recorded`): only the account is made.
-        account_id = identity.create_account(username=intent.username, email=applicant.email,
-                                             first_name=applicant.nombre, last_name=applicant.apellidos,
-                                             attributes=attributes, enabled=False,
-                                             groups=(group_path_of(applicant.tipo_usuario),), recorded=True)
-    except AccountConflict:
-        # Keycloak's unique username (a Mexican's RFC) or email: another account holds it.
-        taken = _held_in_keycloak(identity, applicant, intent.username)
-        if taken or not applicant.es_extranjero:
-            raise DuplicateApplicant(taken or ["rfc"]) from None
-        raise _UsernameTaken() from None
+    for attempt in (1, 2):
+        try:
+            # The intent row is the application already (`recorded`): only the account is made.
+            account_id = identity.create_account(username=intent.username, email=applicant.email,
+                                                 first_name=applicant.nombre, last_name=applicant.apellidos,
+                                                 attributes=attributes, enabled=False,
+                                                 groups=(group_path_of(applicant.tipo_usuario),), recorded=True)
+            break
+        except AccountConflict:
+            # Keycloak's unique username (a Mexican's RFC) or email: another account holds it.
+            holders = _held_in_keycloak(identity, applicant, intent.username)
+            own = next((a for a in holders.values() if a.attr("folio") == intent.folio), None)
+            if own is not None:
+                # This registration's own account: Keycloak made it but its answer was lost (a timeout,
+                # or a retried POST answered 409).
+                log.warning("registro: la cuenta %s ya existía para este folio (respuesta perdida)", own.id)
+                account_id = own.id
+                break
+            dead = {a.id for a in holders.values() if _dead(applications, a)}
+            if attempt == 1 and dead and dead == {a.id for a in holders.values()}:  # else refused: nothing to free
+                for dead_id in sorted(dead):
+                    # Only Keycloak's account: the application's row stays as history (status page,
+                    # earlier rejections), and its identifiers were released already.
+                    log.warning("registro: se elimina la cuenta %s de una solicitud terminada que ocupaba "
+                                "el usuario o el correo", dead_id)
+                    getattr(identity, "keycloak", identity).delete_account(dead_id)
+                continue
+            taken = [field for field in ("rfc", "email") if field in holders]
+            if "email" in taken or not applicant.es_extranjero:
+                raise DuplicateApplicant(taken or ["rfc"]) from None
+            raise _UsernameTaken() from None
     try:
         storage.put(responsiva_key(account_id, intent.folio), pdf, content_type=PDF, metadata={"folio": intent.folio})
     except StorageUnavailable as exc:  # the account exists: nothing after it talks to Keycloak
@@ -325,16 +349,31 @@ def _create(identity: IdentityDirectory, storage: ObjectStore, applicant: Applic
     return account_id
 
 
-def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, username: str) -> list[str]:
-    """Which of the values Keycloak keeps unique (a Mexican's RFC as username, the email) another
-    account holds: two exact, indexed lookups, made only on the way to a refusal so that the page
-    names every field concerned."""
-    taken = []
-    if not applicant.es_extranjero and identity.find_by_username(username.lower()) is not None:
-        taken.append("rfc")
-    if identity.find_by_email(applicant.email) is not None:
-        taken.append("email")
-    return taken
+def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, username: str) -> dict[str, Account]:
+    """The accounts holding the values Keycloak keeps unique, by form field: "rfc" for the username (a
+    Mexican's RFC; a foreigner's drawn username too), "email". Two exact, indexed lookups, made only
+    after a conflict. Keycloak's own accounts, not the applications' records: an account carries
+    the folio of the registration that made it."""
+    keycloak = getattr(identity, "keycloak", identity)
+    holders = {}
+    by_username = keycloak.find_by_username(username.lower())
+    if by_username is not None:
+        holders["rfc"] = by_username
+    by_email = keycloak.find_by_email(applicant.email)
+    if by_email is not None:
+        holders["email"] = by_email
+    return holders
+
+
+def _dead(applications: ApplicationStore, account: Account) -> bool:
+    """An account nobody can use any more, which may make room for a new registration: disabled, made
+    by a registration (it carries a folio: never a reviewer's or staff account), and its application
+    rejected or cancelled — or no application at all (left by an interrupted registration whose
+    intent is gone). An enabled account, or one whose application is live (`creando`, `activa`), never."""
+    folio = account.attr("folio")
+    if account.enabled or not folio:
+        return False
+    return applications.state_of_account(account.id, folio) in (RECHAZADA, CANCELADA, None)
 
 
 def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
