@@ -639,7 +639,7 @@ class FakeApplicationStore:
     def account_of_folio(self, folio: str) -> str | None:
         self._check()
         return next((a["account_id"] for a in self.apps.values()
-                     if a["intent"].folio == folio.strip().upper() and a["state"] == "activa"), None)
+                     if a["intent"].folio == folio.strip().upper() and a["state"] in ("activa", "rechazada")), None)
 
     def state_of_account(self, account_id: str, folio: str = "") -> str | None:
         self._check()

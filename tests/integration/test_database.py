@@ -153,6 +153,10 @@ def test_cancel_undoes_only_an_intent(scratch_db, unique):
     contract.cancel_undoes_only_an_intent(_Isolated(scratch_db, unique), f"AU-T-X{unique[:6].upper()}")
 
 
+def test_a_rejected_application_keeps_its_folio(scratch_db, unique):
+    contract.a_rejected_application_keeps_its_folio(PgApplicationStore(scratch_db), f"AU-T-J{unique[:10].upper()}")
+
+
 def test_complete_writes_its_events_in_the_same_change(scratch_db, unique):
     contract.complete_writes_its_events_in_the_same_change(PgApplicationStore(scratch_db), PgAuditLog(scratch_db),
                                                            f"AU-T-E{unique[:10].upper()}")

@@ -95,6 +95,22 @@ def cancel_undoes_only_an_intent(store, folio_prefix: str) -> None:
     assert store.state_of_account("sin-cuenta") is None
 
 
+def a_rejected_application_keeps_its_folio(store, folio: str) -> None:
+    """A rejected applicant may ask for a new status link by folio; a cancelled application's account is gone."""
+    it = intent(folio, "rechazada")
+    store.begin(it, {})
+    account = f"cuenta-{it.id}"
+    store.complete(it.id, account, None)
+    store.reject(account, "documentos falsos")
+    assert store.state_of_account(account) == "rechazada"
+    assert store.account_of_folio(folio.lower()) == account
+    gone = intent(folio + "X", "cancelada")
+    store.begin(gone, {})
+    store.complete(gone.id, f"cuenta-{gone.id}", None)
+    store.cancel_account(f"cuenta-{gone.id}", "cuenta eliminada")
+    assert store.account_of_folio(folio + "X") is None
+
+
 def complete_writes_its_events_in_the_same_change(store, audit_log, folio: str) -> None:
     """The events given to `complete` (the privacy acceptance) are written with it, or not at all when
     the application was no longer an intent."""

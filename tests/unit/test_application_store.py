@@ -32,6 +32,10 @@ def test_cancel_undoes_only_an_intent():
     contract.cancel_undoes_only_an_intent(_stores()[0], "AU-2026-CANCEL")
 
 
+def test_a_rejected_application_keeps_its_folio():
+    contract.a_rejected_application_keeps_its_folio(_stores()[0], "AU-2026-RECHAZO1")
+
+
 def test_complete_writes_its_events_in_the_same_change():
     audit = FakeAuditLog()
     contract.complete_writes_its_events_in_the_same_change(FakeApplicationStore(audit_log=audit), audit,

@@ -152,7 +152,8 @@ class ApplicationStore(Protocol):
         ...
 
     def account_of_folio(self, folio: str) -> str | None:
-        """The account id of the live application with this folio."""
+        """The account id of the application with this folio while its account exists: `activa`, or
+        `rechazada` (a rejected applicant still reads the status page)."""
         ...
 
     def state_of_account(self, account_id: str, folio: str = "") -> str | None:
@@ -279,7 +280,7 @@ class PgApplicationStore:
         a = applications
         with self.db.transaction() as conn:
             return conn.execute(select(a.c.account_id).where(a.c.folio == normalise(folio),
-                                                             a.c.state == ACTIVA)).scalar_one_or_none()
+                                                             a.c.state.in_((ACTIVA, RECHAZADA)))).scalar_one_or_none()
 
     def state_of_account(self, account_id: str, folio: str = "") -> str | None:
         a = applications
