@@ -90,6 +90,9 @@ class FakeIdentity:
         self._row_locks: dict[str, threading.Lock] = {}
         self._writing_held = threading.local()
         self.lock_wait_s = 5.0
+        # The FakeApplicationStore sharing this "database": a rejection closes its application in the same
+        # change (kernel/records.RecordedIdentity._write).
+        self.applications: "FakeApplicationStore | None" = None
 
     def _check(self) -> None:
         if self.down:
@@ -202,7 +205,15 @@ class FakeIdentity:
         if required_actions is not None:
             self.required_actions[account_id] = list(required_actions)
         self._get(account_id)  # the PUT of a deleted account is a 404
+        rejected = attrs.get("estatus") == "rechazado" and self.applications is not None
+        if rejected:
+            self.applications._check()  # one transaction: the database down means nothing changes
         self.accounts[account_id] = account
+        if rejected:
+            from registro.kernel.records import REJECTED_IN_REVIEW
+
+            self.applications._close(lambda i, a: a["account_id"] == account_id, "rechazada", REJECTED_IN_REVIEW,
+                                     only=("activa",))
         return account
 
     def between_read_and_write(self, account_id: str) -> None:

@@ -39,9 +39,10 @@ def fakes() -> Adapters:
     queue = FakeQueueIndex(lambda: rows_of_identity(identity),
                            lambda: [(r.account_id, r.expires_at, r.released) for r in list(leases.rows.values())],
                            clock=leases.clock)
+    identity.applications = applications = FakeApplicationStore(outbox_store, audit_log=audit)  # one database
     return Adapters(identity=identity, storage=FakeStore(), mailer=FakeMailer(),
                     queue_index=queue, console_sessions=MemorySessions(),
-                    applications=FakeApplicationStore(outbox_store, audit_log=audit), outbox_store=outbox_store,
+                    applications=applications, outbox_store=outbox_store,
                     review_leases=leases, decisions=FakeDecisionStore(), audit=audit,
                     used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
 

@@ -14,10 +14,11 @@ attributes' owner changed underneath:
 Reading an application is one indexed query and no Keycloak call. A change of the record is one
 transaction holding the row's lock (`SELECT … FOR UPDATE`): the lock is what serialises an upload, a
 submission and a link rotation of one application (kernel/record_lock.py), in every replica, with
-no clock involved. A change that also concerns the account (enabled, email verified, a kept
-attribute) calls Keycloak inside that transaction, before the commit: if Keycloak refuses, nothing
-changed; if the commit fails after Keycloak accepted, a retry repeats both (the changes are
-idempotent). Accounts with no application (reviewers, supervisors) are Keycloak's alone.
+no clock involved. A rejection (`estatus` becoming `rechazado`) also ends the row's `activa` state and
+releases its identifiers in that transaction (SPEC §9: the person may apply again). A change that
+also concerns the account (enabled, email verified, a kept attribute) calls Keycloak inside that
+transaction, before the commit: if Keycloak refuses, nothing changed; if the commit fails after Keycloak
+accepted, a retry repeats both (the changes are idempotent). Accounts with no application (reviewers, supervisors) are Keycloak's alone.
 
 What is not mirrored: an operator editing an applicant's names or email in Keycloak's admin console
 changes the account (tokens, Keycloak's emails) but not the application's copy, which keeps what the
@@ -39,9 +40,11 @@ from registro.adapters.identity import IdentityDirectory
 from registro.platform.db import Database
 from registro.platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
                                   review_leases)
+from registro.domain import status
 from registro.domain.search_text import search_text_of
 
 KEPT_IN_KEYCLOAK = frozenset({"tipo_usuario", "curp", "rfc", "es_extranjero", "locale", "folio"})
+REJECTED_IN_REVIEW = "rechazada en revisión"  # the state_reason of a row its review rejected
 _OPEN = (ACTIVA, RECHAZADA)  # states whose account exists: a rejected applicant still sees the status page
 
 
@@ -228,6 +231,12 @@ class RecordedIdentity:
             values["enabled"] = enabled
         if email_verified is not None:
             values["email_verified"] = email_verified
+        if values["estatus"] == status.RECHAZADO and row.state == ACTIVA:
+            # SPEC §9: a rejected person may apply again. The rejection, the row's state and the release of
+            # its identifiers are one change: none of them can be left without the others.
+            values.update(state=RECHAZADA, state_reason=REJECTED_IN_REVIEW)
+            conn.execute(update(identifiers).where(identifiers.c.application_id == row.id, identifiers.c.vigente)
+                         .values(vigente=False, released_at=func.now()))
         changed = conn.execute(update(applications).where(applications.c.id == row.id)
                                .values(**values, updated_at=func.now()).returning(*applications.c)).first()
         kept = _kept(attributes or {})

@@ -39,7 +39,6 @@ from registro.config import Settings
 from registro.domain import status as st
 from registro.domain.application import Application, now_iso
 from registro.domain.documents import CORRECTION_REASONS
-from registro.kernel.applications import ApplicationStore
 from registro.kernel.links import new_version
 from registro.platform.outbox import Outbox
 from registro.kernel import audit as audit_actions
@@ -78,10 +77,10 @@ class Outcome:
 
 class Decisions:
     def __init__(self, identity: IdentityDirectory, records: DecisionStore, outbox: Outbox, settings: Settings,
-                 leases: Leases, audit: AuditTrail,
-                 applications: ApplicationStore | None = None) -> None:
+                 leases: Leases, audit: AuditTrail) -> None:
+        # A rejection releases the application's identifiers in the same change as its status (the
+        # identity port: kernel/records.RecordedIdentity._write), not in a step a crash could skip.
         self.identity = identity
-        self.applications = applications  # registro's record: a rejection releases the identifiers
         self.records = records  # one row per round (decision_records.py)
         self.outbox = outbox
         self.settings = settings
@@ -160,8 +159,6 @@ class Decisions:
         revision = self._revision(app, reviewer, row.record, {"motivo": reason})
         self._change(app, row, lambda: self.identity.update_account(
             app.id, enabled=False, attributes={"estatus": st.RECHAZADO, "revision": revision}))
-        if self.applications is not None:  # SPEC §9: a rejected person may apply again
-            self.applications.reject(app.id, reason)
         return self._complete(app, row, reviewer)
 
     # --- steps -----------------------------------------------------------------------------------

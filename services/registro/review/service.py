@@ -50,7 +50,7 @@ class ReviewService:
         self.applications = applications
         self.outbox = outbox  # the one delivery path (platform/outbox.py); None: a read-only console
         self.decision_records = decisions  # one row per round (PostgreSQL)
-        self.decisions = Decisions(identity, decisions, outbox, settings, self.leases, self.audit, applications)
+        self.decisions = Decisions(identity, decisions, outbox, settings, self.leases, self.audit)
 
     # reading
     def queue(self, filters: QueueFilters) -> QueuePage:
