@@ -1011,16 +1011,26 @@ class FakeDecisionStore:
         with self.lock:
             return self.rows.get((account_id, ronda))
 
-    def take_for_completion(self, account_id, ronda, stale_decision_s, stale_completion_s):
+    def _owes(self, row, stale_decision_s, stale_completion_s) -> bool:
         from registro.review.decision_records import APLICADA, COMPLETANDO, EN_CURSO
 
+        return row is not None and (
+            (row.state == APLICADA and row.record.get("auditoria") == "pendiente")
+            or (row.state == EN_CURSO and self._age(row) > stale_decision_s)
+            or (row.state == COMPLETANDO and self._age(row) > stale_completion_s))
+
+    def take_for_completion(self, account_id, ronda, stale_decision_s, stale_completion_s):
+        from registro.review.decision_records import COMPLETANDO
+
         with self.lock:
-            row = self.rows.get((account_id, ronda))
-            owed = row is not None and (
-                (row.state == APLICADA and row.record.get("auditoria") == "pendiente")
-                or (row.state == EN_CURSO and self._age(row) > stale_decision_s)
-                or (row.state == COMPLETANDO and self._age(row) > stale_completion_s))
+            owed = self._owes(self.rows.get((account_id, ronda)), stale_decision_s, stale_completion_s)
             return self._write((account_id, ronda), state=COMPLETANDO) if owed else None
+
+    def owed(self, stale_decision_s, stale_completion_s, limit=100):
+        with self.lock:
+            rows = sorted((r for r in self.rows.values() if self._owes(r, stale_decision_s, stale_completion_s)),
+                          key=lambda r: r.version)
+            return [(r.account_id, r.ronda) for r in rows[:limit]]
 
     def finish(self, row, record):
         from registro.review.decision_records import APLICADA

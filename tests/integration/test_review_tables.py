@@ -80,6 +80,27 @@ def test_a_decision_owing_its_completion_is_taken_once(scratch_db):
                                                            partial(contract.age_pg_decision, scratch_db))
 
 
+def test_the_rows_owing_their_completion_are_listed(scratch_db):
+    contract.the_rows_owing_their_completion_are_listed(PgDecisionStore(scratch_db),
+                                                        partial(contract.age_pg_decision, scratch_db))
+
+
+def test_the_rows_owing_their_completion_are_read_from_their_index(scratch_db):
+    """The background pass runs in every replica every RECONCILE_EVERY_S: it reads ix_decisions_owed."""
+    from sqlalchemy import select, text
+
+    from registro.platform.db.schema import decisions
+    from registro.review.decision_records import OWED_PREDICATE, _owed
+
+    query = select(decisions.c.account_id, decisions.c.ronda).where(OWED_PREDICATE, _owed(120, 120)) \
+        .order_by(decisions.c.updated_at).limit(100)
+    with scratch_db.transaction() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))  # a tiny table: only a usable index is chosen
+        compiled = query.compile(dialect=conn.dialect)
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+    assert "ix_decisions_owed" in plan, plan
+
+
 # --- through the review workflow -------------------------------------------------------------------------
 def test_a_double_clicked_approval_is_applied_once_and_the_other_click_is_already_decided(
         service_settings, pending, gateway, storage, queue_index, mailbox):

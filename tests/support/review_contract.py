@@ -183,3 +183,22 @@ def a_decision_owing_its_completion_is_taken_once(store, age) -> None:
     store.create(crashed, ronda, "aprobar", _record("dos"))
     age(crashed, ronda, 121)
     assert store.take_for_completion(crashed, ronda, 120, 120).state == dr.COMPLETANDO
+
+
+def the_rows_owing_their_completion_are_listed(store, age) -> None:
+    pending, written, fresh, stale, dying = (_account() for _ in range(5))
+    ronda = "ronda-1"
+    for account in (pending, written):
+        row = store.create(account, ronda, "rechazar", _record("uno"))
+        store.finish(row, {**row.record, "auditoria": "pendiente" if account == pending else "escrita"})
+    store.create(fresh, ronda, "aprobar", _record("dos"))  # its request is still deciding
+    store.create(stale, ronda, "aprobar", _record("tres"))
+    age(stale, ronda, 121)
+    store.create(dying, ronda, "aprobar", _record("cuatro"))
+    age(dying, ronda, 121)
+    assert store.take_for_completion(dying, ronda, 120, 120) is not None  # being completed right now
+    owed = store.owed(120, 120, limit=10**6)
+    mine = [o for o in owed if o[0] in (pending, written, fresh, stale, dying)]
+    assert sorted(mine) == sorted([(pending, ronda), (stale, ronda)])
+    age(dying, ronda, 121)  # that completion died
+    assert (dying, ronda) in store.owed(120, 120, limit=10**6)

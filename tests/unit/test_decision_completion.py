@@ -3,9 +3,14 @@ in that same change (SPEC §9), and the audit event still owed is written by the
 the decision's own row — since the console no longer offers the reviewer the decision to repeat."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from registro.domain.application import Application
 from registro.kernel.applications import Intent, identifiers_of
+from registro.review.decisions import Decisions
+from tests.support import review_contract as contract
 from tests.support import review_data as data
 from tests.unit.test_review_workflow import ANA, seen, service  # noqa: F401
 
@@ -20,8 +25,16 @@ def _recorded(fakes):
     return created
 
 
+def _failing_audit(service, monkeypatch):
+    monkeypatch.setattr(service.audit, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("base de datos")))
+
+
 def _decisions_of(fakes, account_id, action):
     return [e for e in data.audit_events(fakes.audit, account_id) if e["action"] == action]
+
+
+def _ronda(fakes, account_id):
+    return Application(fakes.identity.get_account(account_id)).decision["ronda"]
 
 
 def test_a_rejection_frees_the_person_in_the_change_of_its_status(service, fakes, monkeypatch):
@@ -56,3 +69,83 @@ def test_a_rejection_the_database_refuses_changes_nothing(service, fakes):
     fakes.applications.down = False
     assert fakes.identity.get_account(created.id).attr("estatus") == "en_revision"
     assert fakes.applications.state_of(created.id) == "activa"
+
+
+def test_an_owed_audit_event_is_written_by_the_background_pass_once(app, service, fakes, monkeypatch):
+    from registro.background import complete_decisions_now
+
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    original = service.audit.record
+    _failing_audit(service, monkeypatch)
+    service.reject(created.id, ANA, reason=REASON, **before)
+    monkeypatch.setattr(service.audit, "record", original)
+    assert _decisions_of(fakes, created.id, "rechazar") == []
+    contract.age_fake_decision(fakes.decisions, created.id, _ronda(fakes, created.id), 3600)  # time passes
+    assert complete_decisions_now(app) == 1  # what each replica's background job runs
+    (event,) = _decisions_of(fakes, created.id, "rechazar")
+    assert (event["actor_id"], event["actor_username"], event["comment"]) == (ANA.id, ANA.username, REASON)
+    assert event["details"]["ronda"] == _ronda(fakes, created.id)
+    assert complete_decisions_now(app) == 0
+    assert len(_decisions_of(fakes, created.id, "rechazar")) == 1
+    assert len(fakes.mailer.to(created.email)) == 1  # nothing sent again
+
+
+def test_two_replicas_completing_at_once_write_one_event(service, fakes, monkeypatch):
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    original = service.audit.record
+    _failing_audit(service, monkeypatch)
+    service.approve(created.id, ANA, **before)
+    monkeypatch.setattr(service.audit, "record", original)
+    replicas = [Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
+                          service.audit) for _ in range(4)]
+    barrier, done = threading.Barrier(len(replicas)), []
+
+    def run(decisions):
+        barrier.wait()
+        done.append(decisions.complete_owed())
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(done) == [0, 0, 0, 1]
+    (event,) = _decisions_of(fakes, created.id, "aprobar")
+    assert event["actor_username"] == ANA.username
+
+
+def test_a_decision_whose_process_died_after_the_change_is_completed_once_stale(service, fakes, monkeypatch):
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    monkeypatch.setattr(service.decisions, "_complete", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    passing = Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
+                        service.audit)
+    assert passing.complete_owed() == 0  # within STALE_DECISION_S its request may still be finishing
+    contract.age_fake_decision(fakes.decisions, created.id, _ronda(fakes, created.id), 121)
+    assert passing.complete_owed() == 1
+    (event,) = _decisions_of(fakes, created.id, "aprobar")
+    assert (event["actor_id"], event["actor_username"]) == (ANA.id, ANA.username)
+    assert fakes.decisions.get(created.id, _ronda(fakes, created.id)).record["auditoria"] == "escrita"
+
+
+def test_a_decision_that_died_before_the_change_is_left_to_the_reviewer(service, fakes, monkeypatch):
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    ronda = before["round_seen"]
+    monkeypatch.setattr(service.decisions, "_change", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    contract.age_fake_decision(fakes.decisions, created.id, ronda, 121)
+    assert service.decisions.complete_owed() == 0  # nothing was decided: no event, the row stays for a retry
+    assert _decisions_of(fakes, created.id, "aprobar") == []
+    assert fakes.decisions.get(created.id, ronda).state == "en_curso"

@@ -51,6 +51,11 @@ def test_a_decision_owing_its_completion_is_taken_once():
     contract.a_decision_owing_its_completion_is_taken_once(store, partial(contract.age_fake_decision, store))
 
 
+def test_the_rows_owing_their_completion_are_listed():
+    store = FakeDecisionStore()
+    contract.the_rows_owing_their_completion_are_listed(store, partial(contract.age_fake_decision, store))
+
+
 @pytest.mark.parametrize("protocol, real, fake", [
     (ls.LeaseStore, ls.PgLeaseStore, FakeLeaseStore),
     (dr.DecisionStore, dr.PgDecisionStore, FakeDecisionStore),

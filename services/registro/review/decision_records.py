@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from registro.platform.db import Database
-from registro.platform.db.schema import decisions
+from registro.platform.db.schema import DECISIONS_OWED, decisions
 
 EN_CURSO, COMPLETANDO, APLICADA = "en_curso", "completando", "aplicada"
+# ix_decisions_owed's predicate, repeated in `owed` so the planner reads that small index, not the table.
+OWED_PREDICATE = text(DECISIONS_OWED)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ class DecisionStore(Protocol):
         `completando` older than stale_completion_s (a completion that died). Else None."""
         ...
 
+    def owed(self, stale_decision_s: float, stale_completion_s: float, limit: int = 100) -> list[tuple[str, str]]:
+        """(account_id, ronda) of rows take_for_completion would take now, least recently written first:
+        what the background pass (decisions.Decisions.complete_owed) looks at."""
+        ...
+
     def finish(self, row: DecisionRow, record: dict) -> bool:
         """`aplicada` with `record`, if the row is still the version read; False when another request
         took it over meanwhile."""
@@ -69,6 +76,15 @@ class DecisionStore(Protocol):
     def delete(self, row: DecisionRow) -> None:
         """Removes the row (its decision was not applied), if it is still the version read."""
         ...
+
+
+def _owed(stale_decision_s: float, stale_completion_s: float):
+    d = decisions
+    return or_(
+        and_(d.c.state == APLICADA, d.c.record["auditoria"].astext == "pendiente"),
+        and_(d.c.state == EN_CURSO, d.c.updated_at < func.now() - timedelta(seconds=stale_decision_s)),
+        and_(d.c.state == COMPLETANDO, d.c.updated_at < func.now() - timedelta(seconds=stale_completion_s)),
+    )
 
 
 def _row(r) -> DecisionRow:
@@ -106,13 +122,15 @@ class PgDecisionStore:
 
     def take_for_completion(self, account_id: str, ronda: str, stale_decision_s: float,
                             stale_completion_s: float) -> DecisionRow | None:
+        return self._update(_owed(stale_decision_s, stale_completion_s), account_id, ronda, state=COMPLETANDO)
+
+    def owed(self, stale_decision_s: float, stale_completion_s: float, limit: int = 100) -> list[tuple[str, str]]:
         d = decisions
-        owed = or_(
-            and_(d.c.state == APLICADA, d.c.record["auditoria"].astext == "pendiente"),
-            and_(d.c.state == EN_CURSO, d.c.updated_at < func.now() - timedelta(seconds=stale_decision_s)),
-            and_(d.c.state == COMPLETANDO, d.c.updated_at < func.now() - timedelta(seconds=stale_completion_s)),
-        )
-        return self._update(owed, account_id, ronda, state=COMPLETANDO)
+        with self.db.transaction() as conn:
+            rows = conn.execute(select(d.c.account_id, d.c.ronda)
+                                .where(OWED_PREDICATE, _owed(stale_decision_s, stale_completion_s))
+                                .order_by(d.c.updated_at).limit(limit)).all()
+        return [(r.account_id, r.ronda) for r in rows]
 
     def finish(self, row: DecisionRow, record: dict) -> bool:
         d = decisions

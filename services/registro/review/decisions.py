@@ -22,10 +22,13 @@ reaches the applicant by email without a reviewer's help:
 A process that dies between 4 and 5 loses no email: the held rows fall due after HOLD_S and their
 deliverer (decision_emails.DecisionDelivery) sends them because the record holds the decision with
 their nonce; rows whose change never happened are deleted unsent. The audit event such a crash
-leaves owed is written when the reviewer repeats the decision (the same POST: its row is
-`completando` meanwhile, taken over by another request only after STALE_COMPLETION_S), which sends
-nothing again. An email that keeps failing ends `fallido` in the outbox: the console lists it, and its
-"Reenviar correo" queues it again (ReviewService.retry_email).
+leaves owed is written by whichever comes first: the reviewer repeating the decision (the same POST),
+or the background pass (`complete_owed`, every RECONCILE_EVERY_S beside the reconciler: the console
+hides the forms once the application left `en_revision`, so nobody may repeat it). Either takes the row
+`completando` with one conditional UPDATE — of two replicas only one gets it; another takes it over
+only after STALE_COMPLETION_S — and writes the event from the row alone (reviewer, reasons, round),
+sending nothing again. An email that keeps failing ends `fallido` in the outbox: the console lists it,
+and its "Reenviar correo" queues it again (ReviewService.retry_email).
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+
+from keycloak_ext import AccountNotFound
 
 from registro.adapters.identity import IdentityDirectory
 from registro.config import Settings
@@ -44,7 +49,7 @@ from registro.platform.outbox import Outbox
 from registro.kernel import audit as audit_actions
 from registro.kernel.audit import AuditTrail
 from registro.review.decision_emails import DecisionEmails, Letter
-from registro.review.decision_records import DecisionRow, DecisionStore
+from registro.review.decision_records import EN_CURSO, DecisionRow, DecisionStore
 from registro.review.leases import LeaseNotHeld, Leases, Reviewer
 from registro.review.detail import documents_digest, round_id
 
@@ -236,6 +241,36 @@ class Decisions:
             return Outcome(decision, already_decided=True)
         return self._complete(app, taken, reviewer, repeat=True)
 
+    def complete_owed(self, limit: int = 100) -> int:
+        """The background pass: completes the decisions whose completion is owed — `aplicada` with the
+        audit event pending, `en_curso` or `completando` past their staleness bound — when the change
+        of the application happened (its record holds the row's nonce, or its round is decided).
+        Returns how many this process completed; a row another replica took is left to it."""
+        done = 0
+        for account_id, ronda in self.records.owed(STALE_DECISION_S, STALE_COMPLETION_S, limit):
+            try:
+                done += self._complete_owed(account_id, ronda)
+            except AccountNotFound:  # deleted meanwhile: its decision rows went with it
+                continue
+            except Exception:  # the next pass tries again
+                log.exception("decisión pendiente no completada (solicitud %s)", account_id)
+        return done
+
+    def _complete_owed(self, account_id: str, ronda: str) -> int:
+        row = self.records.get(account_id, ronda)
+        if row is None:
+            return 0
+        app = self._application(account_id)
+        if row.state == EN_CURSO and not (app.decision.get("intento") == row.record.get("intento")
+                                          or app.decision.get("ronda") == ronda):
+            return 0  # its change never happened: the reviewer's next attempt takes the row over
+        taken = self.records.take_for_completion(account_id, ronda, STALE_DECISION_S, STALE_COMPLETION_S)
+        if taken is None:  # another replica (or the repeated POST) is completing it
+            return 0
+        reviewer = Reviewer(taken.record.get("revisor_id", ""), taken.record.get("revisor", ""))
+        self._complete(app, taken, reviewer, repeat=True)
+        return 1
+
     def _change(self, app: Application, row: DecisionRow, change) -> None:
         """Changes the application; if that failed, removes the held rows and the decision row so the
         reviewer's retry starts clean."""
@@ -264,7 +299,7 @@ class Decisions:
             try:
                 self._audit_decision(app, record, reviewer)
                 audited = True
-            except Exception:  # the repeated POST writes it
+            except Exception:  # the repeated POST or the background pass writes it
                 log.exception("decisión %s sin evento de auditoría (solicitud %s)", decision, app.id)
         if not repeat:
             try:

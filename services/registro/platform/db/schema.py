@@ -171,6 +171,10 @@ decisions = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("account_id", "ronda", name="uq_decisions_account_id"),
 )
+# The rows that may still owe their completion (migration 0009): the background pass reads them every
+# RECONCILE_EVERY_S in each replica, without scanning one row per decided round.
+DECISIONS_OWED = "state <> 'aplicada' OR (record ->> 'auditoria') = 'pendiente'"
+Index("ix_decisions_owed", decisions.c.updated_at, postgresql_where=text(DECISIONS_OWED))
 
 # The append-only audit trail (kernel/audit.py): a trigger refuses UPDATE.
 audit_events = Table(
