@@ -219,10 +219,24 @@ def test_the_outbox_and_half_made_registrations_are_measured_from_the_database(c
     assert sample(text, "registro_outbox_pending") == 2  # the held one and the late one
     assert 600 <= sample(text, "registro_outbox_oldest_waiting_age_seconds") < 660
     assert sample(text, "registro_registrations_unfinished") == 1
+    assert sample(text, "registro_database_up") == 1
     outbox.down = fakes.applications.down = True
     text = client.get("/metrics").get_data(as_text=True)
     assert "registro_outbox_pending " not in text and "registro_registrations_unfinished " not in text
     assert "registro_registrations_total" in text  # the counters are still scraped
+
+
+@pytest.mark.parametrize("down", ["outbox_store", "applications"])
+def test_the_database_down_is_measured_not_only_missing(client, fakes, down):
+    """PostgreSQL down: /metrics still answers (up{job="registro"} stays 1) and the database's gauges
+    vanish, so registro_database_up 0 is what alert BaseDeDatosNoDisponible reads."""
+    assert sample(client.get("/metrics").get_data(as_text=True), "registro_database_up") == 1
+    getattr(fakes, down).down = True
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert sample(response.get_data(as_text=True), "registro_database_up") == 0
+    getattr(fakes, down).down = False
+    assert sample(client.get("/metrics").get_data(as_text=True), "registro_database_up") == 1
 
 
 def test_every_registro_metric_an_alert_reads_is_exposed(client):
@@ -231,7 +245,7 @@ def test_every_registro_metric_an_alert_reads_is_exposed(client):
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())["groups"][0]["rules"]
     read = {name for rule in rules for name in re.findall(r"\bregistro_[a-z_]+", rule["expr"])}
     assert {"registro_outbox_oldest_waiting_age_seconds", "registro_outbox_failed",
-            "registro_registrations_unfinished"} <= read
+            "registro_registrations_unfinished", "registro_database_up"} <= read
     text = client.get("/metrics").get_data(as_text=True)
     exposed = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
     assert read <= exposed

@@ -10,7 +10,8 @@ an endpoint's answer to its outcome) or an explicit `count(...)` call. Label val
 sets, and latency is labelled with Flask's endpoint name, never a path: no label can carry personal
 data. The review queue's gauges are computed when scraped (`queue.py`), and so are the
 outbox's and the half-made registrations' (from registro's database: `delivery_stats`), the ones an
-operator's alerts read (deploy/prometheus/alerts.yml).
+operator's alerts read (deploy/prometheus/alerts.yml). Those vanish while the database cannot be read, so
+`registro_database_up` says so (0) and alert BaseDeDatosNoDisponible fires: /metrics itself still answers.
 """
 from __future__ import annotations
 
@@ -79,6 +80,13 @@ def _delivery_gauges(stats: DeliveryStats | None) -> list[tuple[str, str, float]
              stats.unfinished_registrations)]
 
 
+def _database_gauge(database_up: bool | None) -> list[tuple[str, str, float]]:
+    if database_up is None:  # a process without a database
+        return []
+    return [("registro_database_up", "1 when registro's database answered this scrape's reads, 0 when it did not",
+             1.0 if database_up else 0.0)]
+
+
 def delivery_stats() -> DeliveryStats | None:
     """None without a database (a process started without DATABASE_URL serves no registration either)."""
     from registro.container import adapters
@@ -94,13 +102,14 @@ class _ThisProcess:
         return _REGISTRY.collect()
 
 
-def exposition(stats: QueueStats | None, delivery: DeliveryStats | None = None) -> bytes:
+def exposition(stats: QueueStats | None, delivery: DeliveryStats | None = None, *,
+               database_up: bool | None = None) -> bytes:
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(registry)  # every worker's values, summed
     else:
         registry.register(_ThisProcess())
-    registry.register(_Gauges(_queue_gauges(stats) + _delivery_gauges(delivery)))
+    registry.register(_Gauges(_queue_gauges(stats) + _delivery_gauges(delivery) + _database_gauge(database_up)))
     return generate_latest(registry)
 
 
@@ -135,10 +144,11 @@ def scrape():
         stats = None
     try:
         delivery = delivery_stats()
+        database_up = None if delivery is None else True
     except Exception as exc:  # the database down: the counters are still worth scraping
         log.warning("no se pudo leer el buzón de salida para las métricas: %s", type(exc).__name__)
-        delivery = None
-    return Response(exposition(stats, delivery), content_type=CONTENT_TYPE_LATEST)
+        delivery, database_up = None, False
+    return Response(exposition(stats, delivery, database_up=database_up), content_type=CONTENT_TYPE_LATEST)
 
 
 def install(app: Flask) -> None:
