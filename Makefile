@@ -20,7 +20,7 @@ ENV_RUN = eval "$$($(STACK) env --profile run)" &&
 PERFIL ?= run
 ENV_PERFIL = eval "$$($(STACK) env --profile $(PERFIL))" &&
 
-.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge backfill screens bench clean \
+.PHONY: help setup run up stop test test-unit fuzz audit reset-data provision migrate check-realm add-reviewer purge backfill retry-emails screens bench clean \
         prod-up prod-down prod-reset prod-restart backup restore bench-prod
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make add-reviewer USUARIO=… CORREO=… [PERFIL=prod]  crea un revisor con contraseña temporal (pila de make run o la de producción)"
 	@echo "make purge [ARGS=--dry-run]  elimina las solicitudes expiradas (mantenimiento diario)"
 	@echo "make backfill [ARGS=--dry-run]  pasa a la base de datos las solicitudes que aún guarda Keycloak (una vez, tras actualizar)"
+	@echo "make retry-emails  vuelve a poner en la cola de envío todos los correos fallidos (tras una caída del correo)"
 	@echo "make screens     regenera las capturas de docs/screens/"
 	@echo "make bench       mide tiempos (registro, PDF, subida, cola con 1 M de solicitudes: BENCH_QUEUE_N) contra la pila de pruebas"
 	@echo "make prod-up     levanta la topología de producción (PostgreSQL, 2 Keycloak, HAProxy, 2 registro, Redis)"
@@ -107,6 +108,9 @@ purge: setup
 
 backfill: setup
 	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.ops.backfill $(ARGS)
+
+retry-emails: setup
+	@$(ENV_RUN) PYTHONPATH=$(CURDIR):$(CURDIR)/services $(VENV_PY) -m registro.ops.retry_emails $(ARGS)
 
 add-reviewer: setup
 	@test -n "$(USUARIO)" -a -n "$(CORREO)" || { echo 'uso: make add-reviewer USUARIO=<usuario> CORREO=<correo>' >&2; exit 2; }

@@ -500,7 +500,7 @@ class FakeOutboxStore:
         self._check()
         return sum(1 for r in self.rows.values() if r["state"] == "pendiente")
 
-    def failed(self, limit: int = 100):
+    def failed(self, limit: int = 100, *, account_id: str | None = None):
         from datetime import datetime, timezone
 
         self._check()
@@ -512,15 +512,26 @@ class FakeOutboxStore:
                                             datetime.fromtimestamp(r["created_at"], timezone.utc),
                                             app["account_id"] if app else None, app["intent"].folio if app else None)
 
-        return [listed(i, r) for i, r in sorted(self.rows.items(), reverse=True) if r["state"] == "fallido"][:limit]
+        rows = [listed(i, r) for i, r in sorted(self.rows.items(), reverse=True) if r["state"] == "fallido"]
+        return [f for f in rows if account_id is None or f.account_id == account_id][:limit]
 
-    def retry(self, email_id: int) -> bool:
+    def retry(self, email_id: int):
         self._check()
-        row = self.rows.get(email_id)
-        if not row or row["state"] != "fallido":
-            return False
-        row.update(state="pendiente", attempts=0, due=self.clock())
-        return True
+        with self.lock:
+            row = self.rows.get(email_id)
+            if not row or row["state"] != "fallido":
+                return None
+            (before,) = [f for f in self.failed(len(self.rows)) if f.id == email_id]
+            row.update(state="pendiente", attempts=0, due=self.clock())
+            return before
+
+    def retry_failed(self) -> int:
+        self._check()
+        with self.lock:
+            failed = [r for r in self.rows.values() if r["state"] == "fallido"]
+            for row in failed:
+                row.update(state="pendiente", attempts=0, due=self.clock())
+            return len(failed)
 
     def health(self):
         self._check()

@@ -272,3 +272,50 @@ def failed_rows_name_their_application_and_reason(store, outbox_store, make_due,
     assert (failed.kind, failed.application_id, failed.account_id, failed.folio) == (
         "recuperacion", it.id, f"cuenta-{it.id}", folio)
     assert failed.attempts == outbox_module.MAX_ATTEMPTS and failed.last_error == "Keycloak no responde"
+
+
+def _give_up(outbox_store, make_due, rows: set[int]) -> None:
+    """Every row of `rows` refused MAX_ATTEMPTS times: `fallido`."""
+    def refuse(row):
+        if row.id in rows:
+            raise MailUnavailable("no")
+
+    for _ in range(outbox_module.MAX_ATTEMPTS):
+        make_due()
+        outbox_store.deliver_due(refuse, limit=1000)
+
+
+def an_old_failed_row_is_retried_by_its_id(store, outbox_store, make_due, folio: str) -> None:
+    """Past the console's newest 100: "Reenviar correo" of the oldest failed row still queues it (and says
+    whose it was, with its attempts before), and its application's failed rows are found all the same."""
+    it = intent(folio)
+    store.begin(it, {})
+    store.complete(it.id, f"cuenta-{it.id}", None)
+    oldest = outbox_store.add("decision", email("vieja@example.com"), account_id=f"cuenta-{it.id}")
+    newer = {outbox_store.add("prueba", email(f"n{i}@example.com")) for i in range(100)}
+    _give_up(outbox_store, make_due, newer | {oldest})
+    assert oldest not in {f.id for f in outbox_store.failed()}  # the console's list: the newest 100
+    assert [f.id for f in outbox_store.failed(account_id=f"cuenta-{it.id}")] == [oldest]
+    retried = outbox_store.retry(oldest)
+    assert retried is not None and (retried.id, retried.kind, retried.application_id, retried.account_id,
+                                    retried.folio) == (oldest, "decision", it.id, f"cuenta-{it.id}", folio)
+    assert retried.attempts == outbox_module.MAX_ATTEMPTS and retried.last_error == "MailUnavailable"
+    assert outbox_store.retry(oldest) is None  # queued already: nothing twice
+    assert outbox_store.failed(account_id=f"cuenta-{it.id}") == []
+    sent = []
+    outbox_store.deliver_due(lambda row: sent.append(row.id), limit=1000)
+    assert oldest in sent and not newer & set(sent)
+
+
+def every_failed_row_is_queued_again(outbox_store, make_due) -> None:
+    """The operator's command after an SMTP outage: every `fallido` row is due again with its attempts
+    reset; a held row stays held."""
+    failed = {outbox_store.add("prueba", email(f"f{i}@example.com")) for i in range(3)}
+    _give_up(outbox_store, make_due, failed)
+    waiting = outbox_store.add("prueba", email("espera@example.com"), hold_s=3600)
+    assert failed <= {f.id for f in outbox_store.failed(1000)}
+    assert outbox_store.retry_failed() >= len(failed)
+    assert outbox_store.failed(1000) == [] and outbox_store.retry_failed() == 0
+    sent = []
+    outbox_store.deliver_due(lambda row: sent.append(row.id), limit=1000)
+    assert failed <= set(sent) and waiting not in sent

@@ -4,8 +4,11 @@ Whatever causes a message writes its row in the same transaction as the change i
 (`insert(conn, …)`), or on its own (`Outbox.enqueue`). A worker thread in every process takes due
 rows with `FOR UPDATE SKIP LOCKED`, so replicas never deliver one row twice at the same time, hands
 each to its deliverer while holding its row, and marks it `enviado`; a refused delivery counts an
-attempt and waits (10 s, 20 s, 40 s … capped at 30 min). After MAX_ATTEMPTS the row is `fallido`:
-listed in the console, where a reviewer may queue it again. Delivery is at least once: a crash
+attempt and waits (10 s, 20 s, 40 s … capped at 30 min). After MAX_ATTEMPTS (14) refusals the row is
+`fallido` — `give_up_after_s()`: ≈ 3 h 13 min after the first refusal, long enough to outlast an SMTP
+outage of an afternoon's first hours, not only a restart. A `fallido` row is listed in the console, where a
+reviewer may queue it again (`retry`, by its id), and `python -m registro.ops.retry_emails` (`make
+retry-emails`) queues every one again once SMTP is back. Delivery is at least once: a crash
 between the deliverer's success and the commit delivers the row again, which beats losing it.
 
 A row's `kind` names its deliverer (`Outbox.route`): by default the row is a rendered email sent
@@ -42,7 +45,7 @@ from registro.platform.db.schema import ENVIADO, FALLIDO, PENDIENTE, application
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 14  # the 14th refusal gives up: give_up_after_s() ≈ 3 h 13 min after the first
 FIRST_BACKOFF_S = 10.0
 MAX_BACKOFF_S = 30 * 60.0
 BATCH = 20
@@ -72,6 +75,12 @@ def from_json(data: bytes) -> OutgoingEmail:
 def backoff_s(attempts: int) -> float:
     """The wait after the `attempts`-th refused delivery."""
     return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1))
+
+
+def give_up_after_s() -> float:
+    """How long after its first refusal a row that keeps being refused becomes `fallido`: the waits
+    between its MAX_ATTEMPTS refusals (11,550 s ≈ 3 h 13 min with the constants above)."""
+    return sum(backoff_s(n) for n in range(1, MAX_ATTEMPTS))
 
 
 class Obsolete(Exception):
@@ -157,10 +166,17 @@ class OutboxStore(Protocol):
         stay held."""
         ...
 
-    def failed(self, limit: int = 100) -> list[FailedEmail]: ...
+    def failed(self, limit: int = 100, *, account_id: str | None = None) -> list[FailedEmail]:
+        """The newest `fallido` rows; only the application's of `account_id` when given."""
+        ...
 
-    def retry(self, email_id: int) -> bool:
-        """A `fallido` row becomes due again; False when there is no such failed row."""
+    def retry(self, email_id: int) -> FailedEmail | None:
+        """A `fallido` row becomes due again (attempts back to 0); returns it as it was (its attempts
+        before), None when there is no such failed row — however old it is."""
+        ...
+
+    def retry_failed(self) -> int:
+        """Every `fallido` row becomes due again (an operator's command once SMTP is back); returns how many."""
         ...
 
     def health(self) -> OutboxHealth:
@@ -251,23 +267,47 @@ class PgOutboxStore:
             # attempts > 0: backing off. A held row (not yet tried, due later) waits for its release.
             conn.execute(update(t).where(t.c.state == PENDIENTE, t.c.attempts > 0).values(next_attempt_at=func.now()))
 
-    def failed(self, limit: int = 100) -> list[FailedEmail]:
+    def failed(self, limit: int = 100, *, account_id: str | None = None) -> list[FailedEmail]:
         t, a = outbox_table, applications
+        query = (select(t.c.id, t.c.kind, t.c.application_id, t.c.attempts, t.c.last_error, t.c.created_at,
+                        a.c.account_id, a.c.folio)
+                 .select_from(t.outerjoin(a, a.c.id == t.c.application_id))
+                 .where(t.c.state == FALLIDO)  # ix_outbox_failed: only the rows that gave up are read
+                 .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit))
+        if account_id is not None:
+            query = query.where(a.c.account_id == account_id)
         with self.db.transaction() as conn:
-            rows = conn.execute(select(t.c.id, t.c.kind, t.c.application_id, t.c.attempts, t.c.last_error,
-                                       t.c.created_at, a.c.account_id, a.c.folio)
-                                .select_from(t.outerjoin(a, a.c.id == t.c.application_id))
-                                .where(t.c.state == FALLIDO)
-                                .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)).all()
+            rows = conn.execute(query).all()
         return [FailedEmail(r.id, r.kind, r.application_id, r.attempts, r.last_error, r.created_at, r.account_id,
                             r.folio) for r in rows]
 
-    def retry(self, email_id: int) -> bool:
+    def retry(self, email_id: int) -> FailedEmail | None:
+        t, a = outbox_table, applications
+        # The row as it was (its attempts before the reset) from a locked read in the same statement: a
+        # concurrent retry waits for the lock, then finds the row no longer `fallido` and returns nothing.
+        before = (select(t.c.id, t.c.attempts, t.c.last_error).where(t.c.id == email_id, t.c.state == FALLIDO)
+                  .with_for_update().cte("before"))
+        owner = a.alias("owner")
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                update(t).where(t.c.id == before.c.id)
+                .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())
+                .returning(t.c.id, t.c.kind, t.c.application_id, before.c.attempts, before.c.last_error,
+                           t.c.created_at,
+                           select(owner.c.account_id).where(owner.c.id == t.c.application_id)
+                           .scalar_subquery().label("account_id"),
+                           select(owner.c.folio).where(owner.c.id == t.c.application_id)
+                           .scalar_subquery().label("folio"))).one_or_none()
+        if row is None:
+            return None
+        return FailedEmail(row.id, row.kind, row.application_id, row.attempts, row.last_error, row.created_at,
+                           row.account_id, row.folio)
+
+    def retry_failed(self) -> int:
         t = outbox_table
         with self.db.transaction() as conn:
-            done = conn.execute(update(t).where(t.c.id == email_id, t.c.state == FALLIDO)
-                                .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now()))
-            return done.rowcount == 1
+            return conn.execute(update(t).where(t.c.state == FALLIDO)
+                                .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())).rowcount
 
     def health(self) -> OutboxHealth:
         t = outbox_table
@@ -399,12 +439,13 @@ class Outbox:
         self.store.expedite()
         return self.deliver_due()
 
-    def failed(self, limit: int = 100) -> list[FailedEmail]:
-        return self.store.failed(limit)
+    def failed(self, limit: int = 100, *, account_id: str | None = None) -> list[FailedEmail]:
+        return self.store.failed(limit, account_id=account_id)
 
-    def retry(self, email_id: int) -> bool:
+    def retry(self, email_id: int) -> FailedEmail | None:
+        """Queues a `fallido` row again; returns it as it was, None when it is not (or no longer) failed."""
         done = self.store.retry(email_id)
-        if done:
+        if done is not None:
             self.notify()
         return done
 

@@ -60,17 +60,17 @@ class ReviewService:
         return self.queue_view.search(text)
 
     def failed_emails(self, account_id: str | None = None) -> list[FailedEmail]:
-        """The emails that kept failing (`fallido`), newest first; only one application's when asked."""
+        """The emails that kept failing (`fallido`), the newest 100 first; all of one application's when
+        asked (filtered in SQL, not among the newest 100)."""
         if self.outbox is None:
             return []
-        failed = self.outbox.failed()
-        return failed if account_id is None else [f for f in failed if f.account_id == account_id]
+        return self.outbox.failed(account_id=account_id)
 
     def retry_email(self, email_id: int, reviewer: Reviewer) -> bool:
-        """Queues a failed email again ("Reenviar correo"); False when it is no longer failed (another
-        reviewer was first, or it was sent). The application's history records who asked."""
-        failed = next((f for f in self.failed_emails() if f.id == email_id), None)
-        if failed is None or self.outbox is None or not self.outbox.retry(email_id):
+        """Queues a failed email again ("Reenviar correo"), however old; False when it is no longer
+        failed (another reviewer was first, or it was sent). The application's history records who asked."""
+        failed = self.outbox.retry(email_id) if self.outbox is not None else None
+        if failed is None:
             return False
         if failed.account_id:
             try:

@@ -1,0 +1,72 @@
+"""registro's PostgreSQL as operations meet it: an SMTP outage's failed emails recovered (by id however old,
+all at once by the operator's command), database errors that keep their bound values out of logs, and
+migrations that say they wait and give way to a long transaction instead of queueing every write behind them.
+On databases of their own (the stack's running registro would deliver rows of the shared one)."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from registro.kernel.applications import PgApplicationStore
+from registro.ops import retry_emails
+from registro.platform import db as platform_db
+from registro.platform import outbox as outbox_module
+from registro.platform.db import Database, migrate
+from registro.platform.outbox import PgOutboxStore
+from tests.support import scratch_database
+from tests.support import store_contract as contract
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ops_url(service_settings):
+    with scratch_database.empty(service_settings.database_url, "registro_operaciones") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def ops_db(ops_url) -> Database:
+    database = Database(ops_url)
+    yield database
+    database.engine.dispose()
+
+
+def make_due_in(database: Database):
+    def make_due():
+        with database.transaction() as conn:
+            conn.execute(text("UPDATE outbox SET next_attempt_at = now() WHERE state = 'pendiente' "
+                              "AND attempts > 0"))
+    return make_due
+
+
+# --- failed emails ---------------------------------------------------------------------------------
+def test_an_old_failed_row_is_retried_by_its_id(ops_db, unique):
+    contract.an_old_failed_row_is_retried_by_its_id(PgApplicationStore(ops_db), PgOutboxStore(ops_db),
+                                                   make_due_in(ops_db), f"AU-T-V{unique[:10].upper()}")
+
+
+def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, monkeypatch, capsys):
+    store = PgOutboxStore(ops_db)
+    contract.every_failed_row_is_queued_again(store, make_due_in(ops_db))
+    failed = {store.add("prueba", contract.email(f"c{i}@example.com")) for i in range(2)}
+
+    def refuse(row):
+        if row.id in failed:
+            raise OSError("smtp")
+
+    for _ in range(outbox_module.MAX_ATTEMPTS):
+        make_due_in(ops_db)()
+        store.deliver_due(refuse, limit=1000)
+    assert failed <= {f.id for f in store.failed(1000)}
+    monkeypatch.setenv("DATABASE_URL", ops_url)
+    assert retry_emails.main([]) == 0
+    assert "2 correo(s) fallido(s) de nuevo en la cola de envío" in capsys.readouterr().out
+    assert store.failed(1000) == []
+    monkeypatch.delenv("DATABASE_URL")
+    assert retry_emails.main([]) == 2
