@@ -12,6 +12,7 @@ from registro.kernel.applications import Intent, identifiers_of
 from registro.review.decisions import Decisions
 from tests.support import review_contract as contract
 from tests.support import review_data as data
+from tests.unit.test_review_transitions import replace_flagged
 from tests.unit.test_review_workflow import ANA, seen, service  # noqa: F401
 
 REASON = "Documentos apócrifos."
@@ -149,3 +150,21 @@ def test_a_decision_that_died_before_the_change_is_left_to_the_reviewer(service,
     assert service.decisions.complete_owed() == 0  # nothing was decided: no event, the row stays for a retry
     assert _decisions_of(fakes, created.id, "aprobar") == []
     assert fakes.decisions.get(created.id, ronda).state == "en_curso"
+
+
+def test_the_completed_event_names_the_documents_the_reviewer_saw(service, fakes, monkeypatch):
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    saw = {k: d.sha256 for k, d in service.application(created.id).documents.items()}
+    original = service.audit.record
+    _failing_audit(service, monkeypatch)
+    reasons = {kind: ["ilegible"] for kind in list(saw)[:1]}
+    service.request_correction(created.id, ANA, reasons=reasons, comment="Vuelva a subirlo.", **before)
+    monkeypatch.setattr(service.audit, "record", original)
+    replace_flagged(fakes, created.id)  # the applicant replaced the document since
+    assert {k: d.sha256 for k, d in service.application(created.id).documents.items()} != saw
+    # completed by the repeated POST here; the background pass writes it from the same row
+    service.request_correction(created.id, ANA, reasons=reasons, comment="Vuelva a subirlo.", **before)
+    (event,) = _decisions_of(fakes, created.id, "solicitar_correccion")
+    assert event["documents_sha256"] == saw

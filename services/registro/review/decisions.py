@@ -26,9 +26,9 @@ leaves owed is written by whichever comes first: the reviewer repeating the deci
 or the background pass (`complete_owed`, every RECONCILE_EVERY_S beside the reconciler: the console
 hides the forms once the application left `en_revision`, so nobody may repeat it). Either takes the row
 `completando` with one conditional UPDATE — of two replicas only one gets it; another takes it over
-only after STALE_COMPLETION_S — and writes the event from the row alone (reviewer, reasons, round),
-sending nothing again. An email that keeps failing ends `fallido` in the outbox: the console lists it,
-and its "Reenviar correo" queues it again (ReviewService.retry_email).
+only after STALE_COMPLETION_S — and writes the event from the row alone (reviewer, reasons, round, the
+documents' SHA-256 the reviewer saw), sending nothing again. An email that keeps failing ends `fallido`
+in the outbox: the console lists it, and its "Reenviar correo" queues it again (ReviewService.retry_email).
 """
 from __future__ import annotations
 
@@ -209,9 +209,11 @@ class Decisions:
         nonce = secrets.token_hex(16)
         rows = self._queue(app, nonce, letters)
         ronda = round_id(app)
+        # The documents' hashes are the ones the reviewer saw (the guard checked their digest): the audit
+        # event, perhaps written later, names them, not what a correction may have replaced since.
         record = {"decision": decision, "ronda": ronda, "solicitud": app.id, "revisor_id": reviewer.id,
                   "revisor": reviewer.username, "intento": nonce, "correos": rows, "fecha_envio": app.submitted_at,
-                  **summary}
+                  "documentos_sha256": {k: v.sha256 for k, v in app.documents.items()}, **summary}
         try:
             row = self.records.create(app.id, ronda, decision, record)
             if row is not None:
@@ -320,7 +322,8 @@ class Decisions:
                           actor_username=record.get("revisor", reviewer.username), status_before=st.EN_REVISION,
                           status_after=STATUS_AFTER[decision], reasons=record.get("motivos") or {},
                           comment=record.get("comentario") or record.get("motivo") or "",
-                          documents_sha256={k: v.sha256 for k, v in app.documents.items()}, details=details)
+                          documents_sha256=record.get("documentos_sha256")  # rows from before it was kept
+                          or {k: v.sha256 for k, v in app.documents.items()}, details=details)
 
     def _revision(self, app: Application, reviewer: Reviewer, record: dict, extra: dict) -> str:
         """The account's `revision`: what the status page and the console show, and the nonce the
