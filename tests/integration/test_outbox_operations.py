@@ -70,3 +70,14 @@ def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, mo
     assert store.failed(1000) == []
     monkeypatch.delenv("DATABASE_URL")
     assert retry_emails.main([]) == 2
+
+
+# --- no bound values in errors ---------------------------------------------------------------------
+def test_a_database_error_does_not_carry_its_bound_values(ops_db):
+    """What web/errors.py logs for an unexpected database error: the statement, not the applicant's data."""
+    with pytest.raises(IntegrityError) as caught:
+        with ops_db.transaction() as conn:
+            outbox_module.insert(conn, "prueba", b"ana.pena@example.com PELA800101MDFRPN06",
+                                 application_id="00000000-0000-0000-0000-000000000000")
+    assert "INSERT INTO outbox" in str(caught.value)
+    assert "ana.pena" not in str(caught.value) and "PELA800101" not in str(caught.value)

@@ -80,8 +80,10 @@ class Database:
         # Every statement waits at most `lock_wait_s` for a lock, set once per connection (a `SET LOCAL`
         # before each application's row lock cost a round trip per change); past it, PostgreSQL refuses
         # with lock_not_available (55P03), which the record lock turns into RecordBusy (a 503: retry).
+        # hide_parameters: an unexpected database error is logged with its traceback (web/errors.py), and
+        # SQLAlchemy's message would carry the statement's bound values — names, emails, CURPs, passports.
         self.engine: Engine = create_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5,
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5, hide_parameters=True,
             connect_args={"connect_timeout": 5, "options": f"-c lock_timeout={int(lock_wait_s * 1000)}"})
         _ping_when_idle(self.engine, idle_ping_s)
 
