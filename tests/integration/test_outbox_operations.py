@@ -81,3 +81,61 @@ def test_a_database_error_does_not_carry_its_bound_values(ops_db):
                                  application_id="00000000-0000-0000-0000-000000000000")
     assert "INSERT INTO outbox" in str(caught.value)
     assert "ana.pena" not in str(caught.value) and "PELA800101" not in str(caught.value)
+
+
+# --- migrations ------------------------------------------------------------------------------------
+@pytest.fixture
+def holder(ops_url):
+    engine = create_engine(ops_url)
+    conn = engine.connect()
+    yield conn
+    conn.rollback()
+    conn.close()
+    engine.dispose()
+
+
+def test_a_migration_waiting_for_its_turn_says_so(ops_url, holder, caplog):
+    holder.execute(text("SELECT pg_advisory_lock(7202611)"))
+    holder.commit()
+    caplog.set_level(logging.INFO, logger="registro.platform.db.migrations")
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (migrate.upgrade(ops_url), done.set()), daemon=True)
+    waiter.start()
+    try:
+        with create_engine(ops_url).connect() as probe:  # the waiter is blocked on the advisory lock
+            for _ in range(200):
+                if probe.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                      "AND objid = 7202611 AND NOT granted")).scalar_one():
+                    break
+                probe.rollback()
+                done.wait(0.05)
+        assert not done.is_set()
+        assert "otro proceso está migrando la base de datos; se espera a que termine" in caplog.text
+    finally:
+        holder.execute(text("SELECT pg_advisory_unlock(7202611)"))
+        holder.commit()
+    waiter.join(30)
+    assert done.is_set() and "turno obtenido" in caplog.text
+
+
+def test_a_migration_gives_way_to_a_long_transaction_and_the_start_fails_after_its_attempts(
+        ops_url, holder, caplog, monkeypatch):
+    """Migration 0008 builds an index on the outbox; a transaction that wrote to the outbox and stays
+    open holds it. The migration's lock_timeout refuses it within its bound, it is tried again, and after
+    its attempts the upgrade raises (gunicorn_conf: "registro no arranca") with a line that says why."""
+    migrate.downgrade(ops_url, "0007")
+    monkeypatch.setattr(platform_db, "MIGRATION_LOCK_WAIT_S", 0.2)
+    monkeypatch.setattr(platform_db, "MIGRATION_ATTEMPTS", 2)
+    monkeypatch.setattr(platform_db, "MIGRATION_PAUSE_S", 0.1)
+    caplog.set_level(logging.INFO, logger="registro.platform.db.migrations")
+    holder.execute(text("LOCK TABLE outbox IN ROW EXCLUSIVE MODE"))  # an open write transaction on the outbox
+    try:
+        with pytest.raises(OperationalError) as refused:
+            migrate.upgrade(ops_url)
+        assert getattr(refused.value.orig, "sqlstate", None) == "55P03"
+        assert "intento 1 de 2" in caplog.text and "tras 2 intentos; se desiste y registro no arranca" in caplog.text
+        assert migrate.current(ops_url) == "0007"
+    finally:
+        holder.rollback()
+    migrate.upgrade(ops_url)  # the transaction ended: the same migration goes through
+    assert migrate.current(ops_url) == migrate.head()

@@ -36,6 +36,14 @@ IDLE_PING_S = 1.0
 # lock, kernel/records.py, above all): no request queues behind a stuck change for longer.
 LOCK_WAIT_S = 10
 
+# Migrations (migrations/env.py). Each statement of a migration waits at most MIGRATION_LOCK_WAIT_S for its
+# table's lock: a DDL lock queued behind a long transaction makes every later statement on that table (the
+# outbox's INSERTs among them) queue behind it, so it gives way instead, and the migration is tried again
+# after a pause, MIGRATION_ATTEMPTS times (≈ 2 min) before the start fails ("registro no arranca").
+MIGRATION_LOCK_WAIT_S = 3.0
+MIGRATION_ATTEMPTS = 20
+MIGRATION_PAUSE_S = 3.0
+
 _SHARED: dict[str, "Database"] = {}
 _SHARED_LOCK = threading.Lock()
 _RETURNED_AT = "registro.returned_at"
