@@ -676,6 +676,12 @@ class FakeApplicationStore:
         return len({r["application_id"] for r in self.ids
                     if (r["kind"], r["value"]) in wanted and self.apps[r["application_id"]]["state"] == "rechazada"})
 
+    def record_released(self, application_id, ids) -> None:
+        self._check()
+        with self.lock:
+            self.ids.extend({"application_id": application_id, "kind": k, "value": v, "vigente": False}
+                            for k, v in ids.items())
+
     def knows_account(self, account_id: str) -> bool:
         self._check()
         return any(a["account_id"] == account_id for a in self.apps.values())

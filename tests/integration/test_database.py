@@ -144,6 +144,10 @@ def test_rejection_and_cancellation_release_the_identifiers(scratch_db, unique):
     contract.rejection_and_cancellation_release_the_identifiers(_Isolated(scratch_db, unique), f"AU-T-R{unique[:6].upper()}")
 
 
+def test_released_identifiers_are_history_only(scratch_db, unique):
+    contract.released_identifiers_are_history_only(_Isolated(scratch_db, unique), f"AU-T-H{unique[:6].upper()}")
+
+
 def test_complete_changes_only_an_intent_and_queues_its_email(scratch_db, unique):
     contract.complete_changes_only_an_intent_and_queues_its_email(PgApplicationStore(scratch_db), PgOutboxStore(scratch_db),
                                                                   f"AU-T-C{unique[:10].upper()}")
@@ -242,6 +246,9 @@ class _Isolated(PgApplicationStore):
 
     def rejections_of(self, ids):
         return super().rejections_of(self._ids(ids))
+
+    def record_released(self, application_id, ids):
+        return super().record_released(application_id, self._ids(ids))
 
 
 # --- the saga, killed at each boundary -----------------------------------------------------------------------

@@ -58,6 +58,18 @@ def rejection_and_cancellation_release_the_identifiers(store, folio_prefix: str)
     store.begin(intent(f"{folio_prefix}0004", "cuarta"), {"curp": CURP})  # released by the cancellation
 
 
+def released_identifiers_are_history_only(store, folio_prefix: str) -> None:
+    """An application rejected before the database kept it (ops/backfill.py): its identifiers count as an
+    earlier rejection and hold nothing."""
+    old = intent(f"{folio_prefix}0001", "antigua")
+    store.begin(old, {})
+    assert store.complete(old.id, f"cuenta-{old.id}", None)
+    store.reject(f"cuenta-{old.id}", "registrada antes de la base de datos")
+    store.record_released(old.id, {"curp": CURP})
+    assert store.rejections_of({"curp": CURP}) == 1
+    store.begin(intent(f"{folio_prefix}0002", "nueva"), {"curp": CURP})  # nothing held
+
+
 def complete_changes_only_an_intent_and_queues_its_email(store, outbox_store, folio: str) -> None:
     it = intent(folio)
     store.begin(it, {})

@@ -23,6 +23,10 @@ def test_rejection_and_cancellation_release_the_identifiers():
     contract.rejection_and_cancellation_release_the_identifiers(_stores()[0], "AU-2026-R")
 
 
+def test_released_identifiers_are_history_only():
+    contract.released_identifiers_are_history_only(_stores()[0], "AU-2026-H")
+
+
 def test_complete_changes_only_an_intent_and_queues_its_email():
     store, outbox = _stores()
     contract.complete_changes_only_an_intent_and_queues_its_email(store, outbox, "AU-2026-COMPLETE")

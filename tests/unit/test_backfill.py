@@ -26,6 +26,10 @@ def test_accounts_made_before_the_database_get_their_rows_once(fakes):
     done = backfill(fakes.identity, fakes.applications)
     assert (done.seen, done.recorded, done.contested) == (3, 3, 1)
     assert fakes.applications.state_of(rejected) == "rechazada"
+    # the reviewer's "Solicitudes anteriores" counts it, and it holds nothing
+    assert fakes.applications.rejections_of({"curp": other_curp}) == 1
+    fakes.applications.begin(Intent.new(folio="AU-2026-OTRA0001", username="otra", link_version="v",
+                                        es_extranjero=False), {"curp": other_curp, "rfc": other_rfc})
     assert {fakes.applications.state_of(live), fakes.applications.state_of(duplicate)} == {"activa"}
     ids = identifiers_of(fakes.identity.get_account(live).attributes)
     with pytest.raises(IdentifiersTaken):  # the live holder's identifiers now guard registration

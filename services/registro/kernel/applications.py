@@ -165,6 +165,12 @@ class ApplicationStore(Protocol):
         """How many earlier applications holding any of these identifiers were rejected."""
         ...
 
+    def record_released(self, application_id: str, ids: Mapping[str, str]) -> None:
+        """Identifiers the application held once, recorded already released (`vigente = false`): the
+        history of an application rejected before the database kept it (ops/backfill.py), counted by
+        rejections_of and holding nothing."""
+        ...
+
     def adopt_record(self, account_id: str, *, email: str, first_name: str, last_name: str,
                      attributes: Mapping[str, str], enabled: bool, email_verified: bool) -> None:
         """The record of an application made before the database kept it (ops/backfill.py), from its
@@ -302,6 +308,12 @@ class PgApplicationStore:
             conn.execute(update(a).where(a.c.account_id == account_id).values(
                 enabled=enabled, email_verified=email_verified, updated_at=func.now(),
                 **record_columns(email=email, first_name=first_name, last_name=last_name, attributes=attributes)))
+
+    def record_released(self, application_id: str, ids: Mapping[str, str]) -> None:
+        if ids:
+            with self.db.transaction() as conn:
+                conn.execute(insert(identifiers).values(vigente=False, released_at=func.now()),
+                             [{"application_id": application_id, "kind": k, "value": v} for k, v in ids.items()])
 
     def rejections_of(self, ids: Mapping[str, str]) -> int:
         a, i = applications, identifiers

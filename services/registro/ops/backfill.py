@@ -4,7 +4,8 @@ live realm: each gets its row (or its known row gets the record), then its Keycl
 the attributes tokens need (kernel/records.KEPT_IN_KEYCLOAK).
 
 Idempotent: an account whose status Keycloak no longer holds was moved already. Open and approved applications hold their
-identifiers; rejected ones are recorded as rejected (their identifiers free, their history kept). Two
+identifiers; rejected ones are recorded as rejected, their identifiers recorded released (free, yet
+counted in the reviewer's "Solicitudes anteriores"). Two
 accounts holding one CURP (possible before the unique index) are both recorded, the second without the
 contested identifier; the count is printed so an operator can look (no personal data is printed).
 Walks the realm with Keycloak's attribute search: fine for a one-off command, never on a request path.
@@ -57,17 +58,20 @@ def _record(applications: ApplicationStore, account: Account, estatus: str, done
     intent = Intent.new(folio=account.attr("folio") or f"SIN-FOLIO-{account.id[:12]}", username=account.username,
                         link_version=account.attr("enlace_version") or "-",
                         es_extranjero=account.attr("es_extranjero") == "true", locale=account.attr("locale"))
-    ids = identifiers_of(account.attributes) if estatus != status.RECHAZADO else {}
+    rejected = estatus == status.RECHAZADO
+    ids = identifiers_of(account.attributes)
     try:
-        applications.begin(intent, ids)
+        applications.begin(intent, {} if rejected else ids)
     except FolioTaken:
         done.skipped += 1
         return False  # its record stays in Keycloak: an operator looks at it (the count is printed)
     except IdentifiersTaken as exc:
         applications.begin(intent, {k: v for k, v in ids.items() if k not in exc.kinds})
         done.contested += 1
+    if rejected:  # before `complete`: once its account is known, a rerun skips this account
+        applications.record_released(intent.id, ids)
     applications.complete(intent.id, account.id, None)
-    if estatus == status.RECHAZADO:
+    if rejected:
         applications.reject(account.id, "registrada antes de la base de datos")
     done.recorded += 1
     return True
