@@ -27,8 +27,9 @@ from registro.platform.db import Database
 from registro.platform.db.schema import DECISIONS_OWED, decisions
 
 EN_CURSO, COMPLETANDO, APLICADA = "en_curso", "completando", "aplicada"
-# ix_decisions_owed's predicate, repeated in `owed` so the planner reads that small index, not the table.
-OWED_PREDICATE = text(DECISIONS_OWED)
+# ix_decisions_owed's predicate, repeated in `owed` so the planner reads that small index, not the table
+# (parenthesised: ANDed with the conditions, its OR must not bind to them).
+OWED_PREDICATE = text(f"({DECISIONS_OWED})")
 
 
 @dataclass(frozen=True)
