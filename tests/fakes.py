@@ -934,6 +934,42 @@ class FakeUploadMarkers:
             return len(gone)
 
 
+class FakeReadingStore:
+    """documents.readings.PgReadingStore's twin: one reading per (application, document kind), each call one
+    transaction; values are copied in and out (a JSONB column, not a shared object)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict] = {}
+        self.lock = threading.Lock()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+            raise DatabaseUnavailable("fake")
+
+    def keep(self, account_id: str, kind: str, reading: dict) -> None:
+        self._check()
+        if not (reading.get("documento") and reading.get("sha256")):
+            raise ValueError("a reading names the document it read")  # NOT NULL columns
+        with self.lock:
+            self.rows[(account_id, kind)] = json.loads(json.dumps(reading))
+
+    def get(self, account_id: str, kind: str) -> dict | None:
+        self._check()
+        with self.lock:
+            found = self.rows.get((account_id, kind))
+            return json.loads(json.dumps(found)) if found is not None else None
+
+    def forget(self, account_id: str) -> int:
+        self._check()
+        with self.lock:
+            gone = [k for k in self.rows if k[0] == account_id]
+            for k in gone:
+                del self.rows[k]
+            return len(gone)
+
+
 class FakeLeaseStore:
     """review_leases in memory (review/leases.py), as strict as the table: one row per application,
     a claim decided under one lock with the statement's rule (released, expired or ours), every time

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from registro.platform.db import Database
     from registro.platform.jobs import Periodic
     from registro.platform.outbox import Outbox, OutboxStore
-    from registro.documents.readings import DocumentReadings
+    from registro.documents.readings import DocumentReadings, ReadingStore
     from registro.documents.phone_links import PhoneLinkStore
     from registro.review.decision_records import DecisionStore
     from registro.review.leases import LeaseStore
@@ -67,6 +67,7 @@ class Adapters:
     audit: "AuditLog | None" = None  # the append-only audit trail (kernel/audit.py), in PostgreSQL
     used_captchas: "UsedSolutions | None" = None  # captcha solutions used once (platform/captcha_uses.py)
     upload_markers: "UploadMarkers | None" = None  # direct uploads' states (documents/direct_uploads.py)
+    reading_store: "ReadingStore | None" = None  # what the machine read of documents (documents/readings.py)
 
 
 def adapters() -> Adapters:
@@ -143,7 +144,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
         outbox=outbox,
-        readings=a.readings or (DocumentReadings(a.storage) if given is None else None),
+        readings=a.readings or (DocumentReadings(a.storage, a.reading_store)
+                                if given is None and a.reading_store is not None else None),
         phone_links=a.phone_links or (PgPhoneLinkStore(a.database) if a.database is not None else None),
         review_leases=a.review_leases or (PgLeaseStore(a.database) if a.database is not None else None),
         decisions=a.decisions or (PgDecisionStore(a.database) if a.database is not None else None),
@@ -164,9 +166,11 @@ def _with_database(s: Settings, a: Adapters) -> Adapters:
     from registro.platform.outbox import PgOutboxStore
     from registro.kernel.audit import PgAuditLog
     from registro.documents.direct_uploads import PgUploadMarkers
+    from registro.documents.readings import PgReadingStore
 
     db = a.database or Database.shared(s.database_url)
     return replace(a, database=db, applications=a.applications or PgApplicationStore(db),
                    outbox_store=a.outbox_store or PgOutboxStore(db), audit=a.audit or PgAuditLog(db),
                    used_captchas=a.used_captchas or PgUsedSolutions(db),
-                   upload_markers=a.upload_markers or PgUploadMarkers(db))
+                   upload_markers=a.upload_markers or PgUploadMarkers(db),
+                   reading_store=a.reading_store or PgReadingStore(db))

@@ -16,6 +16,7 @@ from registro.domain import documents as docs
 from registro.domain.application import Application
 from registro.documents import photo_intake
 from registro.documents import readings
+from registro.platform.db import Database
 from tests.integration.test_direct_uploads import Browser
 from tests.integration.test_review import console, new_reviewer, review_app, settings  # noqa: F401 - fixtures
 from tests.support import id_corpus
@@ -65,7 +66,10 @@ def test_a_heic_ine_with_another_name_is_converted_read_and_shown_with_a_cross(
     assert 'data-campo="nombre" data-resultado="no_coincide"' in ine and "✘" in ine
     assert "Los datos del documento no coinciden con los registrados." in ine
     assert 'data-campo="vigencia" data-resultado="coincide"' in ine
-    assert storage.get(readings.reading_key(record.key))  # kept beside the document, in the application's prefix
+    # Kept as a row of registro's database, naming the document; S3 keeps bytes only (issue 20 §3).
+    kept = readings.PgReadingStore(Database.shared(service_settings.database_url)).get(account_id, docs.IDENTIFICACION)
+    assert kept["documento"] == record.key and kept["sha256"] == record.sha256 and kept["leido"]
+    assert storage.list_keys(f"solicitudes/{account_id}/lecturas/") == []
     assert gateway.get_account(account_id).attr("estatus") == "pendiente_documentos"  # nothing decided
 
 

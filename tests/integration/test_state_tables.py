@@ -1,4 +1,4 @@
-"""The audit trail, the used captcha solutions and the direct uploads' markers on PostgreSQL (issue 20 §3: S3
+"""The audit trail, the used captcha solutions, the direct uploads' markers and the documents' readings on PostgreSQL (issue 20 §3: S3
 keeps bytes only): the contract of tests/support/state_contract.py on the real tables, and what only the
 database enforces (the audit trail's append-only trigger, the time index the supervisor's figures read)."""
 from __future__ import annotations
@@ -14,6 +14,8 @@ from registro.platform.db import Database
 from registro.platform.db.schema import audit_events, upload_markers
 from registro.kernel import audit as au
 from registro.documents.direct_uploads import PgUploadMarkers
+from registro.documents.readings import PgReadingStore
+from tests.support import reading_contract
 from tests.support import state_contract as contract
 from tests.support import scratch_database
 
@@ -51,6 +53,11 @@ def test_the_used_solutions_contract(scratch_db, check):
 ])
 def test_the_upload_markers_contract(scratch_db, check):
     check(PgUploadMarkers(scratch_db))
+
+
+@pytest.mark.parametrize("check", reading_contract.CHECKS)
+def test_the_document_readings_contract(scratch_db, check):
+    check(PgReadingStore(scratch_db))
 
 
 def test_an_audit_event_cannot_be_changed_but_may_be_deleted(scratch_db, unique):

@@ -9,7 +9,7 @@ from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
 from registro.adapters.sessions import MemorySessions
 from tests.fake_queue import FakeQueueIndex, rows_of_identity
-from tests.fakes import FakeAuditLog, FakeUploadMarkers, FakeUsedSolutions
+from tests.fakes import FakeAuditLog, FakeReadingStore, FakeUploadMarkers, FakeUsedSolutions
 from tests.fakes import (FakeApplicationStore, FakeDecisionStore, FakeIdentity, FakeLeaseStore, FakeMailer,
                          FakeOutboxStore, FakeStore)
 
@@ -44,7 +44,8 @@ def fakes() -> Adapters:
                     queue_index=queue, console_sessions=MemorySessions(),
                     applications=applications, outbox_store=outbox_store,
                     review_leases=leases, decisions=FakeDecisionStore(), audit=audit,
-                    used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers())
+                    used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers(),
+                    reading_store=FakeReadingStore())
 
 
 @pytest.fixture

@@ -127,9 +127,16 @@ def test_purge_dry_run_lists_and_deletes_nothing(world):
 
 
 def test_purge_deletes_expired_applications_and_their_objects_only(world):
+    from tests.fakes import FakeReadingStore
+
     identity, store, settings, made = world
-    purge_expired(identity, store, settings)
+    readings = FakeReadingStore()
+    for name in ("incomplete_old", "incomplete_new"):  # what the machine read of a document: personal data
+        readings.keep(made[name], "curp", {"version": "v1", "documento": application_prefix(made[name]) + "documentos/curp/x",
+                                           "sha256": "a" * 64, "leido": True, "motivos": [], "campos": []})
+    purge_expired(identity, store, settings, readings=readings)
     assert set(identity.accounts) == {made["unconfirmed_new"], made["incomplete_new"], made["submitted_old"]}
+    assert readings.get(made["incomplete_old"], "curp") is None and readings.get(made["incomplete_new"], "curp")
     for name in ("unconfirmed_old", "incomplete_old"):
         assert store.list_keys(application_prefix(made[name])) == []
     assert store.list_keys(application_prefix(made["unconfirmed_new"]))

@@ -10,8 +10,9 @@ from registro.adapters.storage import ObjectStore, S3Store
 from registro.kernel.records import RecordDirectory, RecordedIdentity
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
 from registro.review.queue import PgQueueIndex, QueueIndex
+from registro.documents.readings import PgReadingStore, ReadingStore
 from tests.fake_queue import FakeQueueIndex
-from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeStore
+from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeReadingStore, FakeStore
 
 
 def protocol_methods(protocol) -> list[str]:
@@ -26,6 +27,7 @@ def protocol_methods(protocol) -> list[str]:
     (MailBatch, SmtpBatch, FakeMailBatch),
     (QueueIndex, PgQueueIndex, FakeQueueIndex),
     (ConsoleSessions, RedisSessions, MemorySessions),
+    (ReadingStore, PgReadingStore, FakeReadingStore),
 ])
 def test_real_and_fake_share_the_protocol(protocol, real, fake):
     methods = protocol_methods(protocol)

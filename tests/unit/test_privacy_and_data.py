@@ -88,11 +88,15 @@ def _decided(fakes, estatus: str, days_ago: int) -> str:
 
 
 def _direct_upload_marked(fakes, account_id: str) -> None:
-    """A direct upload refused after the decision's documents: its marker names a file and the ID's details."""
+    """A direct upload refused after the decision's documents: its marker names a file and the ID's details;
+    and what the machine read of the ID (documents/readings.py): the name and number it found."""
     receipt = du.Receipt(account_id=account_id, kind="identificacion", key=application_prefix(account_id) + "x",
                          size=3, name="ine.pdf", details={"numero": "123"},
                          issued=datetime.now(timezone.utc).isoformat())
     assert fakes.upload_markers.mark(du.Marker(du.REFUSED, receipt, since=receipt.issued)) == du.MARKED
+    fakes.reading_store.keep(account_id, "identificacion", {
+        "version": "v1", "documento": application_prefix(account_id) + "documentos/identificacion/k",
+        "sha256": "a" * 64, "leido": True, "motivos": [], "campos": [{"campo": "nombre", "leido": "PEÑA"}]})
 
 
 def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fakes):
@@ -101,9 +105,12 @@ def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fake
     old_rejected, new_rejected = _decided(fakes, "rechazado", 11), _decided(fakes, "rechazado", 9)
     for account_id in (old_approved, new_approved):
         _direct_upload_marked(fakes, account_id)
-    done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, marks=fakes.upload_markers)
+    done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, marks=fakes.upload_markers,
+                           readings=fakes.reading_store)
     assert {r.account_id for r in done} == {old_approved, old_rejected}
     assert fakes.upload_markers.of_account(old_approved) == [] and fakes.upload_markers.of_account(new_approved)
+    assert fakes.reading_store.get(old_approved, "identificacion") is None
+    assert fakes.reading_store.get(new_approved, "identificacion") is not None
     for gone in (old_approved, old_rejected):
         assert fakes.storage.list_keys(application_prefix(gone)) == []
         (event,) = AuditTrail(fakes.audit).history(gone)
@@ -157,6 +164,7 @@ def test_cancel_leaves_nothing_but_the_audit_hashes(fakes, capsys):
     assert all(not k.startswith(application_prefix(account_id)) for k in fakes.storage.objects)
     assert [k for k in fakes.storage.objects if account_id in k] == []
     assert fakes.upload_markers.of_account(account_id) == []  # they named the file and the ID's details
+    assert fakes.reading_store.get(account_id, "identificacion") is None  # what was read of it: personal data
     history = AuditTrail(fakes.audit).history(account_id)
     assert [e.action for e in history] == ["rechazar", "cancelar_datos"]
     cancelled = history[-1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from datetime import date
 
@@ -16,6 +15,7 @@ from registro import create_app
 from registro.domain import documents as docs
 from registro.domain.application import Application, documents_attribute
 from registro.documents import readings as flow
+from tests.fakes import FakeReadingStore
 from tests.support import id_corpus
 from tests.support import review_data as data
 from tests.unit.conftest import unit_settings
@@ -23,8 +23,13 @@ from tests.unit.test_review_web import log_in
 
 
 @pytest.fixture
-def readings(fakes):
-    return flow.DocumentReadings(fakes.storage, today=lambda: date(2026, 6, 1))
+def store():
+    return FakeReadingStore()
+
+
+@pytest.fixture
+def readings(fakes, store):
+    return flow.DocumentReadings(fakes.storage, store, today=lambda: date(2026, 6, 1))
 
 
 @pytest.fixture
@@ -50,16 +55,18 @@ def _with_ine_photo(fakes, pending, photo) -> Application:
     return Application(fakes.identity.get_account(pending.id))
 
 
-def test_a_mismatching_ine_shows_its_fields_and_offers_the_reason_never_deciding(client, fakes, readings, ine_photo):
+def test_a_mismatching_ine_shows_its_fields_and_offers_the_reason_never_deciding(client, fakes, store, ine_photo):
     pending = data.create_pending(fakes.identity, fakes.storage, first_name="Pedro",
                                   last_name="Martínez Ruiz")
     application = _with_ine_photo(fakes, pending, ine_photo)
-    kept = flow.read_now(fakes.storage, application, docs.IDENTIFICACION,
+    kept = flow.read_now(fakes.storage, store, application, docs.IDENTIFICACION,
                          application.documents[docs.IDENTIFICACION], date(2026, 6, 1))
     assert kept["leido"] and kept["motivos"] == ["datos_no_coinciden"]
-    flow.read_now(fakes.storage, application, docs.CURP, application.documents[docs.CURP], date(2026, 6, 1))
-    # Kept beside the document, inside the application's prefix, without anything in the log-free path.
-    assert json.loads(fakes.storage.get(flow.reading_key(application.documents[docs.IDENTIFICACION].key)))["leido"]
+    flow.read_now(fakes.storage, store, application, docs.CURP, application.documents[docs.CURP], date(2026, 6, 1))
+    # Kept as a row of registro's database; S3 keeps bytes only (issue 20 §3): no JSON beside the document.
+    assert store.get(pending.id, docs.IDENTIFICACION) == kept
+    assert [k for k in fakes.storage.list_keys(f"solicitudes/{pending.id}/")
+            if "/documentos/" not in k and "/responsiva/" not in k] == []
 
     log_in(client, fakes)
     page = client.get(f"/revision/{pending.id}").get_data(as_text=True)
@@ -91,17 +98,36 @@ def test_a_missing_reading_is_started_by_the_page_and_shown_once_kept(client, fa
     assert 'data-lectura="identificacion" data-estado="no_leida"' in page and "no se pudo leer" in page
 
 
-def test_a_reading_of_a_replaced_document_is_not_shown_and_goes_with_the_next_one(fakes, readings):
+def test_a_reading_of_a_replaced_document_is_not_shown_and_goes_with_the_next_one(fakes, readings, store):
     pending = data.create_pending(fakes.identity, fakes.storage)
     application = Application(fakes.identity.get_account(pending.id))
     record = application.documents[docs.CURP]
-    flow.read_now(fakes.storage, application, docs.CURP, record, date(2026, 6, 1))
+    flow.read_now(fakes.storage, store, application, docs.CURP, record, date(2026, 6, 1))
     assert readings.kept(record) is not None
     assert readings.kept(dataclasses.replace(record, sha256="0" * 64)) is None
     replacement = dataclasses.replace(record, key=record.key.rsplit("/", 1)[0] + "/" + "e" * 32)
     fakes.storage.put(replacement.key, fakes.storage.get(record.key), content_type="application/pdf")
-    flow.read_now(fakes.storage, application, docs.CURP, replacement, date(2026, 6, 1))
-    assert fakes.storage.list_keys(f"solicitudes/{pending.id}/lecturas/") == [flow.reading_key(replacement.key)]
+    assert readings.kept(replacement) is None  # the earlier document's reading is not this one's
+    flow.read_now(fakes.storage, store, application, docs.CURP, replacement, date(2026, 6, 1))
+    assert readings.kept(replacement) is not None and readings.kept(record) is None  # replaced, not kept beside
+    assert store.get(pending.id, docs.CURP)["documento"] == replacement.key
+
+
+def test_a_reading_of_an_earlier_version_is_read_again(fakes, readings, store):
+    pending = data.create_pending(fakes.identity, fakes.storage)
+    record = Application(fakes.identity.get_account(pending.id)).documents[docs.CURP]
+    store.keep(pending.id, docs.CURP, {"version": "v0", "documento": record.key, "sha256": record.sha256,
+                                       "leido": True, "motivos": [], "campos": []})
+    assert readings.kept(record) is None
+
+
+def test_a_database_away_shows_the_reading_as_unavailable_not_an_error(client, fakes, store):
+    pending = data.create_pending(fakes.identity, fakes.storage)
+    store.down = True
+    log_in(client, fakes)
+    page = client.get(f"/revision/{pending.id}")
+    assert page.status_code == 200
+    assert 'data-lectura="curp" data-estado="sin_lectura"' in page.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("kind,details,content_type,why", [
@@ -120,11 +146,10 @@ def test_what_is_not_read_says_why_without_running_anything(kind, details, conte
     assert why in flow.not_readable(kind, record)
 
 
-def test_the_reading_key_lives_in_the_application_prefix_and_names_the_document():
-    key = "solicitudes/abc/documentos/curp/" + "f" * 32
-    assert flow.reading_key(key) == "solicitudes/abc/lecturas/v1/curp/" + "f" * 32 + ".json"
+def test_a_reading_belongs_to_the_application_and_kind_its_document_key_names():
+    assert flow.owner_of("solicitudes/abc/documentos/curp/" + "f" * 32) == ("abc", "curp")
     with pytest.raises(ValueError):
-        flow.reading_key("revision/otra/cosa")
+        flow.owner_of("revision/otra/cosa")
 
 
 def test_an_accepted_upload_starts_its_reading_off_the_request(app, client, fakes, readings):

@@ -27,6 +27,7 @@ from registro.domain.storage_keys import application_prefix
 from registro.kernel.applications import ApplicationStore
 from registro.kernel.audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
 from registro.documents.direct_uploads import UploadMarkers
+from registro.documents.readings import ReadingStore
 
 FOLIO_PREFIX = "AU-"
 
@@ -98,7 +99,7 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
 
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
-           *, audit: AuditLog, marks: UploadMarkers | None = None,
+           *, audit: AuditLog, marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
            applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
@@ -118,6 +119,8 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
         storage.delete(key)
     if marks is not None:  # the direct uploads' states name the files and the ID's details
         marks.forget(account.id)
+    if readings is not None:  # what the machine read of them: personal data too
+        readings.forget(account.id)
     identity.delete_account(account.id)
     if applications is not None:
         applications.cancel_account(account.id, "datos cancelados a petición del titular")

@@ -7,19 +7,24 @@ accepted, the machine reads it off the request path and keeps what it found for 
   leer" with why, without running anything (a photo under 290 dpi cannot hold a readable MRZ).
 - Where it runs: one reading at a time per process (OCR takes a core for about a second), on this
   module's own pool, the image work in the bounded child with its own limits.
-- What is kept: the comparison with what the applicant declared, as a small JSON object in S3 at
-  `reading_key(document key)`, inside the application's prefix (purged with it) and named after
-  the document (a replaced document is read again, its old reading ignored).
+- What is kept: the comparison with what the applicant declared, as a row of registro's PostgreSQL
+  (`document_readings`, one per application and document kind: S3 keeps bytes only, issue 20 §3),
+  naming the document it read (its key and SHA-256): a replaced document's reading is not shown,
+  and is replaced by the next one's. It holds personal data (what was read): it goes wherever the
+  application's documents go (purge, retention, deletion on request: `forget`).
 - Never a decision: the reviewer sees ✔/✘ per field and the suggested correction reasons.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 
 from registro.adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from registro.documents.reading.problems import TOO_SMALL
@@ -28,6 +33,8 @@ from registro.domain import filetypes
 from registro.domain.application import Application, DocumentRecord, now_iso
 from registro.documents.service import ID_EXPIRY, ID_KIND
 from registro.documents.photo_intake import QUALITY
+from registro.platform.db import Database, DatabaseUnavailable
+from registro.platform.db.schema import document_readings
 from registro.platform.process_pool import ProcessPool
 
 log = logging.getLogger(__name__)
@@ -38,13 +45,53 @@ MRZ_KINDS = ("ine", "pasaporte")  # the declared ID kinds that carry a machine-r
 _POOL = ProcessPool(max_workers=1, name="lectura")
 
 
-def reading_key(document_key: str) -> str:
-    """solicitudes/<id>/lecturas/v1/<kind>/<token>.json for solicitudes/<id>/documentos/<kind>/<token> (no
-    "/documentos/" in it: whoever lists an application's documents by that part does not take it for one)."""
+def owner_of(document_key: str) -> tuple[str, str]:
+    """(account id, document kind) of solicitudes/<id>/documentos/<kind>/<token>."""
     head, account_id, folder, kind, token = (document_key.split("/") + [""] * 5)[:5]
     if head != "solicitudes" or folder != "documentos" or not (account_id and kind and token):
         raise ValueError("solo documentos de una solicitud")
-    return f"solicitudes/{account_id}/lecturas/{VERSION}/{kind}/{token}.json"
+    return account_id, kind
+
+
+@runtime_checkable
+class ReadingStore(Protocol):
+    """Where readings are kept: `PgReadingStore` here, `FakeReadingStore` in tests/fakes.py, both held to
+    tests/support/reading_contract.py. Raises DatabaseUnavailable."""
+
+    def keep(self, account_id: str, kind: str, reading: dict[str, Any]) -> None:
+        """The reading of the application's `kind` document, replacing any earlier one of that kind."""
+        ...
+
+    def get(self, account_id: str, kind: str) -> dict[str, Any] | None: ...
+
+    def forget(self, account_id: str) -> int:
+        """Deletes the application's readings (its documents are being deleted); how many."""
+        ...
+
+
+class PgReadingStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def keep(self, account_id: str, kind: str, reading: dict[str, Any]) -> None:
+        t = document_readings
+        row = {"account_id": account_id, "kind": kind, "document_key": reading["documento"],
+               "sha256": reading["sha256"], "reading": reading}
+        with self.db.transaction() as conn:
+            conn.execute(insert(t).values(**row).on_conflict_do_update(
+                index_elements=[t.c.account_id, t.c.kind],
+                set_={"document_key": row["document_key"], "sha256": row["sha256"], "reading": reading}))
+
+    def get(self, account_id: str, kind: str) -> dict[str, Any] | None:
+        t = document_readings
+        with self.db.transaction() as conn:
+            return conn.execute(select(t.c.reading).where(t.c.account_id == account_id, t.c.kind == kind)
+                                ).scalar_one_or_none()
+
+    def forget(self, account_id: str) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(delete(document_readings).where(document_readings.c.account_id == account_id)
+                                ).rowcount
 
 
 def not_readable(kind: str, record: DocumentRecord) -> str | None:
@@ -73,10 +120,11 @@ def declared_of(application: Application, record: DocumentRecord):
                     tipo_identificacion=record.details.get(ID_KIND, ""), vigencia=record.details.get(ID_EXPIRY, ""))
 
 
-def read_now(storage: ObjectStore, application: Application, kind: str, record: DocumentRecord,
-             today: date) -> dict:
+def read_now(storage: ObjectStore, store: ReadingStore, application: Application, kind: str,
+             record: DocumentRecord, today: date) -> dict:
     """Reads the stored document and keeps the outcome; returns what was kept. Never raises for the
-    document's content (an unreadable one is "no se pudo leer"); raises StorageUnavailable / ObjectMissing."""
+    document's content (an unreadable one is "no se pudo leer"); raises StorageUnavailable / ObjectMissing
+    (reading the document), DatabaseUnavailable (keeping what was read)."""
     from registro.documents.reading import service
 
     data = storage.get(record.key)
@@ -87,11 +135,7 @@ def read_now(storage: ObjectStore, application: Application, kind: str, record: 
     kept = {"version": VERSION, "documento": record.key, "sha256": record.sha256, "fecha": now_iso(),
             "leido": comparison.read, "motivos": list(comparison.reasons),
             "campos": [asdict(f) for f in comparison.fields]}
-    key = reading_key(record.key)
-    storage.put(key, json.dumps(kept, ensure_ascii=False).encode(), content_type="application/json")
-    for earlier in storage.list_keys(key.rsplit("/", 1)[0] + "/"):  # a replaced document's reading: personal data
-        if earlier != key:
-            storage.delete(earlier)
+    store.keep(*owner_of(record.key), kept)  # a replaced document's reading (personal data) goes with it
     log.info("lectura automática: solicitud=%s tipo=%s leido=%s no_coinciden=%d", application.id, kind,
              comparison.read, len(comparison.mismatches))  # no value read: they are personal data
     return kept
@@ -100,8 +144,9 @@ def read_now(storage: ObjectStore, application: Application, kind: str, record: 
 class DocumentReadings:
     """Starts readings in the background and finds the kept ones. One per process (the container's)."""
 
-    def __init__(self, storage: ObjectStore, today=None) -> None:
+    def __init__(self, storage: ObjectStore, store: ReadingStore, today=None) -> None:
         self.storage = storage
+        self.store = store
         self._today = today
         self._running: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -134,8 +179,8 @@ class DocumentReadings:
 
     def _read(self, application: Application, kind: str, record: DocumentRecord) -> dict | None:
         try:
-            return read_now(self.storage, application, kind, record, self.today())
-        except (StorageUnavailable, ObjectMissing) as exc:  # a replaced document, or S3 away: read again later
+            return read_now(self.storage, self.store, application, kind, record, self.today())
+        except (StorageUnavailable, ObjectMissing, DatabaseUnavailable) as exc:  # replaced, or S3/PG away: later
             log.warning("lectura automática no realizada: solicitud=%s tipo=%s (%s)", application.id, kind,
                         type(exc).__name__)
         except Exception:  # noqa: BLE001 - a background job: logged; the reviewer sees it as pending
@@ -143,14 +188,17 @@ class DocumentReadings:
         return None
 
     def kept(self, record: DocumentRecord) -> dict | None:
-        """The reading kept for this very document (its key and SHA-256), or None."""
-        try:
-            found = json.loads(self.storage.get(reading_key(record.key)))
-        except (ObjectMissing, ValueError):
-            return None
-        if found.get("documento") != record.key or found.get("sha256") != record.sha256:
+        """The reading kept for this very document (its key and SHA-256, this VERSION), or None. Raises
+        DatabaseUnavailable."""
+        found = self.store.get(*owner_of(record.key))
+        if (found is None or found.get("documento") != record.key or found.get("sha256") != record.sha256
+                or found.get("version") != VERSION):
             return None
         return found
+
+    def forget(self, account_id: str) -> int:
+        """The application's readings go with its documents (purge, retention, deletion on request)."""
+        return self.store.forget(account_id)
 
     def running(self) -> list[Future]:
         """The readings started and not yet ended (for tests and a graceful stop)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from registro.adapters.storage import StorageUnavailable
+from registro.platform.db import DatabaseUnavailable
 from registro.container import adapters
 from registro.domain import documents as docs
 from registro.documents import readings as flow
@@ -38,8 +38,8 @@ def document_reading(app, kind: str) -> dict[str, Any] | None:
         return {**view, "state": SIN_LECTURA, "why": "La lectura automática no está activa en este servicio."}
     try:
         kept = readings.kept(record)
-    except StorageUnavailable:
-        return {**view, "state": SIN_LECTURA, "why": "No fue posible consultar la lectura automática (S3)."}
+    except DatabaseUnavailable:
+        return {**view, "state": SIN_LECTURA, "why": "No fue posible consultar la lectura automática (base de datos)."}
     if kept is None:
         readings.start(app, kind, record)  # a document read before this feature, or a reading lost with its process
         return {**view, "state": EN_CURSO,

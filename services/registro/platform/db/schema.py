@@ -200,6 +200,18 @@ upload_markers = Table(
     Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# What the machine read of an application's document (documents/readings.py): one row per document kind,
+# naming the document read; personal data, deleted with the documents.
+document_readings = Table(
+    "document_readings", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("document_key", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("reading", JSONB, nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # Captcha solutions already used (adapters/captcha.py): the primary key makes a second use fail.
 captcha_uses = Table(
     "captcha_uses", metadata,
