@@ -75,14 +75,12 @@ def test_a_rejected_applicant_registers_again(client, fakes):
     assert fakes.applications.rejections_of({"curp": form["curp"]}) == 1
 
 
-@pytest.mark.parametrize("intent_state", ["none", "cancelada"])
-def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fakes, intent_state):
-    """A disabled account carrying a folio whose registration is gone (no application names it, its
-    intent was cancelled or never recorded): what a lost Keycloak answer used to leave for good."""
-    if intent_state == "cancelada":
-        left = Intent.new(folio=ORPHAN_FOLIO, username=RFC, link_version="v", es_extranjero=False)
-        fakes.applications.begin(left, {})
-        fakes.applications.cancel(left.id, "registro fallido antes de crear la cuenta")
+def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fakes):
+    """A disabled account carrying the folio of a registration that was undone (its intent cancelled):
+    what a lost Keycloak answer used to leave for good."""
+    left = Intent.new(folio=ORPHAN_FOLIO, username=RFC, link_version="v", es_extranjero=False)
+    fakes.applications.begin(left, {})
+    fakes.applications.cancel(left.id, "registro fallido antes de crear la cuenta")
     orphan = _holder(fakes, folio=ORPHAN_FOLIO)
     assert post_registration(client, mexican_form()).status_code == 302
     assert orphan not in fakes.identity.accounts
@@ -91,8 +89,10 @@ def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fa
 
 
 # --- (c) never deleted ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("holder", ["enabled", "no_folio", "intent_in_flight"])
+@pytest.mark.parametrize("holder", ["enabled", "no_folio", "intent_in_flight", "no_application"])
 def test_a_holder_of_the_rfc_that_is_not_dead_is_refused_and_kept(client, fakes, holder):
+    """"no_application": a disabled account with a folio that no application names — one made before the
+    database, not yet recorded by the backfill, is an applicant still in progress."""
     if holder == "intent_in_flight":  # another registration between its intent and its completion
         fakes.applications.begin(Intent.new(folio=ORPHAN_FOLIO, username=RFC, link_version="v",
                                             es_extranjero=False), {})

@@ -11,7 +11,7 @@ killed at any point, never leaves a person who cannot go on:
      type's group (catalog.group_of), which carries the user-type role: one atomic Keycloak call.
      When Keycloak answers that the username or email is taken (`_create`): an account carrying this
      intent's folio is this registration's own (Keycloak made it, its answer was lost) and is used; a
-     dead one — disabled, made by a registration, its application rejected or cancelled, or none — is
+     dead one — disabled, made by a registration, its application rejected or cancelled — is
      deleted in Keycloak (its application's row stays as history) and the create made once more; any
      other holder → DuplicateApplicant;
   3. the responsiva is stored in S3 (fails → the account is deleted again and the intent cancelled);
@@ -336,7 +336,8 @@ def _create(identity: IdentityDirectory, applications: ApplicationStore, storage
                                 "el usuario o el correo", dead_id)
                     getattr(identity, "keycloak", identity).delete_account(dead_id)
                 continue
-            taken = [field for field in ("rfc", "email") if field in holders]
+            # A foreigner's username is drawn, not typed: its holder is no RFC of theirs to name.
+            taken = [f for f in ("rfc", "email") if f in holders and not (f == "rfc" and applicant.es_extranjero)]
             if "email" in taken or not applicant.es_extranjero:
                 raise DuplicateApplicant(taken or ["rfc"]) from None
             raise _UsernameTaken() from None
@@ -368,12 +369,14 @@ def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, usernam
 def _dead(applications: ApplicationStore, account: Account) -> bool:
     """An account nobody can use any more, which may make room for a new registration: disabled, made
     by a registration (it carries a folio: never a reviewer's or staff account), and its application
-    rejected or cancelled — or no application at all (left by an interrupted registration whose
-    intent is gone). An enabled account, or one whose application is live (`creando`, `activa`), never."""
+    (found by the account, else by the folio: a lost answer's intent) rejected or cancelled. An enabled
+    account, one whose application is live (`creando`, `activa`), or one no application names — an
+    application made before the database that the backfill has not recorded yet is disabled too until
+    approved —, never."""
     folio = account.attr("folio")
     if account.enabled or not folio:
         return False
-    return applications.state_of_account(account.id, folio) in (RECHAZADA, CANCELADA, None)
+    return applications.state_of_account(account.id, folio) in (RECHAZADA, CANCELADA)
 
 
 def _roll_back(identity: IdentityDirectory, storage: ObjectStore, account_id: str, folio: str) -> bool:
