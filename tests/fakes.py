@@ -862,6 +862,14 @@ class FakeUsedSolutions:
             return len(old)
 
 
+def _forget_account(rows: dict, account_id: str) -> int:
+    """Deletes the rows keyed (account_id, …) of one application; how many (a DELETE … WHERE account_id)."""
+    gone = [k for k in rows if k[0] == account_id]
+    for k in gone:
+        del rows[k]
+    return len(gone)
+
+
 class FakeUploadMarkers:
     """documents.direct_uploads.PgUploadMarkers' twin: one marker per (application, document); the row's
     lock is a threading.Lock, each call one transaction; reads give copies (a row is a value, not an object
@@ -928,10 +936,7 @@ class FakeUploadMarkers:
     def forget(self, account_id: str) -> int:
         self._check()
         with self.lock:
-            gone = [k for k in self.rows if k[0] == account_id]
-            for k in gone:
-                del self.rows[k]
-            return len(gone)
+            return _forget_account(self.rows, account_id)
 
 
 class FakeReadingStore:
@@ -964,10 +969,7 @@ class FakeReadingStore:
     def forget(self, account_id: str) -> int:
         self._check()
         with self.lock:
-            gone = [k for k in self.rows if k[0] == account_id]
-            for k in gone:
-                del self.rows[k]
-            return len(gone)
+            return _forget_account(self.rows, account_id)
 
 
 class FakeLeaseStore:
