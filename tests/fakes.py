@@ -623,7 +623,7 @@ class FakeApplicationStore:
         with self.lock:
             for app_id, app in self.apps.items():
                 if match(app_id, app) and app["state"] in only:
-                    app.update(state=state, reason=reason)
+                    app.update(state=state, reason=reason, closed_ns=time.monotonic_ns())  # its updated_at
                     closed = True
                     for row in self.ids:
                         if row["application_id"] == app_id:
@@ -675,6 +675,15 @@ class FakeApplicationStore:
         wanted = set(ids.items())
         return len({r["application_id"] for r in self.ids
                     if (r["kind"], r["value"]) in wanted and self.apps[r["application_id"]]["state"] == "rechazada"})
+
+    def rejected_accounts(self, ids, limit: int = 10) -> list[str]:
+        self._check()
+        wanted = set(ids.items())
+        held = {r["application_id"] for r in self.ids if (r["kind"], r["value"]) in wanted}
+        rejected = [a for app_id, a in self.apps.items()
+                    if app_id in held and a["state"] == "rechazada" and a["account_id"]]
+        rejected.sort(key=lambda a: a.get("closed_ns", 0), reverse=True)  # the latest rejection first
+        return [a["account_id"] for a in rejected[:limit]]
 
     def record_released(self, application_id, ids) -> None:
         self._check()

@@ -52,6 +52,8 @@ def rejection_and_cancellation_release_the_identifiers(store, folio_prefix: str)
     assert holder.state == "activa" and holder.account_id == f"cuenta-{first.id}"
     store.reject(f"cuenta-{first.id}", "documentos falsos")
     assert store.rejections_of({"curp": CURP}) == 1
+    assert store.rejected_accounts({"curp": CURP, "rfc": "OTRO"}) == [f"cuenta-{first.id}"]
+    assert store.rejected_accounts({"curp": "NADIE"}) == [] and store.rejected_accounts({}) == []
     second = intent(f"{folio_prefix}0003", "tercera")
     store.begin(second, {"curp": CURP})  # released by the rejection
     store.cancel(second.id, "prueba")
@@ -66,7 +68,7 @@ def released_identifiers_are_history_only(store, folio_prefix: str) -> None:
     assert store.complete(old.id, f"cuenta-{old.id}", None)
     store.reject(f"cuenta-{old.id}", "registrada antes de la base de datos")
     store.record_released(old.id, {"curp": CURP})
-    assert store.rejections_of({"curp": CURP}) == 1
+    assert store.rejections_of({"curp": CURP}) == 1 and store.rejected_accounts({"curp": CURP}) == [f"cuenta-{old.id}"]
     store.begin(intent(f"{folio_prefix}0002", "nueva"), {"curp": CURP})  # nothing held
 
 

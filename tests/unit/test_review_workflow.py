@@ -263,4 +263,18 @@ def test_a_rejection_frees_the_person_and_the_next_reviewer_sees_it(app, fakes):
         assert fakes.applications.state_of(first.id) == "rechazada"
         fakes.applications.begin(again, ids)  # released: the person applies again
         second = data.create_pending(fakes.identity, fakes.storage)
-        assert service.detail(second.id).earlier_rejections == 1
+        detail = service.detail(second.id)
+        assert detail.earlier_rejections == 1
+        # What the reviewer no longer has to search by hand: which application, when, and why.
+        (earlier,) = detail.earlier
+        assert (earlier.account_id, earlier.folio, earlier.reason) == (first.id, account.attr("folio"),
+                                                                       "Documentos apócrifos.")
+        assert earlier.decided_at.startswith("20")
+    from tests.unit.test_review_web import log_in
+
+    client = app.test_client()
+    log_in(client, fakes)
+    page = client.get(f"/revision/{second.id}").get_data(as_text=True)
+    listed = page.split('id="rechazos-anteriores"', 1)[1].split("</dd>", 1)[0]
+    assert f'href="/revision/{first.id}"' in listed and account.attr("folio") in listed
+    assert "«Documentos apócrifos.»" in listed and "rechazada el " in listed

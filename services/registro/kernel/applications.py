@@ -165,6 +165,11 @@ class ApplicationStore(Protocol):
         """How many earlier applications holding any of these identifiers were rejected."""
         ...
 
+    def rejected_accounts(self, ids: Mapping[str, str], limit: int = 10) -> list[str]:
+        """The accounts of the earlier applications holding any of these identifiers that were rejected,
+        the latest rejection first (what the reviewer opens from "Solicitudes anteriores")."""
+        ...
+
     def record_released(self, application_id: str, ids: Mapping[str, str]) -> None:
         """Identifiers the application held once, recorded already released (`vigente = false`): the
         history of an application rejected before the database kept it (ops/backfill.py), counted by
@@ -314,6 +319,17 @@ class PgApplicationStore:
             with self.db.transaction() as conn:
                 conn.execute(insert(identifiers).values(vigente=False, released_at=func.now()),
                              [{"application_id": application_id, "kind": k, "value": v} for k, v in ids.items()])
+
+    def rejected_accounts(self, ids: Mapping[str, str], limit: int = 10) -> list[str]:
+        a, i = applications, identifiers
+        if not ids:
+            return []
+        with self.db.transaction() as conn:
+            return list(conn.execute(
+                select(a.c.account_id).select_from(i.join(a, a.c.id == i.c.application_id))
+                .where(a.c.state == RECHAZADA, a.c.account_id.is_not(None),
+                       tuple_(i.c.kind, i.c.value).in_(list(ids.items())))
+                .group_by(a.c.id).order_by(func.max(a.c.updated_at).desc(), a.c.id).limit(limit)).scalars())
 
     def rejections_of(self, ids: Mapping[str, str]) -> int:
         a, i = applications, identifiers

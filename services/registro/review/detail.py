@@ -28,8 +28,18 @@ class Detail:
     decision_record: dict[str, Any] | None
     documents_digest: str
     # Earlier applications with this CURP, RFC or passport that were rejected (registro's database):
-    # a rejection frees the person to apply again, and the reviewer still sees it.
+    # a rejection frees the person to apply again, and the reviewer still sees it — how many, and the
+    # latest ones with their folio, date and reason, each opening its own detail.
     earlier_rejections: int = 0
+    earlier: tuple["EarlierRejection", ...] = ()
+
+
+@dataclass(frozen=True)
+class EarlierRejection:
+    account_id: str
+    folio: str
+    decided_at: str  # ISO, as the decision recorded it
+    reason: str
 
 
 def round_id(app: Application) -> str:

@@ -28,10 +28,13 @@ from registro.review.leases import Lease, Leases, LeaseStore, Reviewer
 from registro.review.queue import QueueFilters, QueueIndex
 from registro.review.page_views import PageViews
 from registro.registration.responsiva_qr import mac_key
-from registro.review.detail import Detail, documents_digest, load_detail, round_id  # noqa: F401 - re-exported
+from registro.review.detail import (Detail, EarlierRejection, documents_digest, load_detail,  # noqa: F401 - re-exported
+                                    round_id)
 from registro.review.queue_service import NotInReview, QueuePage, ReviewQueue
 
 log = logging.getLogger(__name__)
+
+EARLIER_SHOWN = 10  # earlier rejections listed on a detail page (the count says how many in all)
 
 
 class ReviewService:
@@ -90,8 +93,19 @@ class ReviewService:
                              mac_key(self.settings), self.decision_records)
         if self.applications is None or detail.app.status == st.RECHAZADO:
             return detail
-        return replace(detail, earlier_rejections=self.applications.rejections_of(
-            identifiers_of(detail.app.account.attributes)))
+        ids = identifiers_of(detail.app.account.attributes)
+        count = self.applications.rejections_of(ids)
+        if not count:
+            return detail
+        return replace(detail, earlier_rejections=count,
+                       earlier=tuple(self._earlier(a) for a in self.applications.rejected_accounts(ids, EARLIER_SHOWN)))
+
+    def _earlier(self, account_id: str) -> EarlierRejection:
+        """One earlier rejection as its record keeps it (registro's database: its Keycloak account may be
+        gone, deleted when the person registered again)."""
+        earlier = self.application(account_id)
+        return EarlierRejection(account_id, earlier.folio, str(earlier.decision.get("fecha", "") or ""),
+                                str(earlier.decision.get("motivo", "") or ""))
 
     # claims
     def claim(self, account_id: str, reviewer: Reviewer) -> Lease:
