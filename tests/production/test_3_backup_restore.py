@@ -73,6 +73,30 @@ def test_backup_wipe_restore_brings_back_accounts_passwords_applications_and_doc
     assert restored.attr("folio") in queue, "la solicitud pendiente vuelve a la cola"
 
 
+def test_objects_deleted_or_made_while_the_databases_are_copied_are_in_the_archive(prod, env, s3, tmp_path,
+                                                                                 monkeypatch):
+    """A backup of a busy stack: an object the databases' copy names but that is deleted right after it (a
+    replaced document's old version, the purge) and one made while the databases are copied are both in
+    the archive — the restored databases name no object the bucket lacks."""
+    import tools.stack.backup as backup_mod
+
+    bucket = env["S3_BUCKET"]
+    s3.put_object(Bucket=bucket, Key="respaldo-prueba/reemplazado", Body=b"antes")
+    real = backup_mod._base_backup
+
+    def busy(stack, base):
+        s3.put_object(Bucket=bucket, Key="respaldo-prueba/nuevo", Body=b"durante")
+        real(stack, base)
+        s3.delete_object(Bucket=bucket, Key="respaldo-prueba/reemplazado")  # after the databases' moment
+
+    monkeypatch.setattr(backup_mod, "_base_backup", busy)
+    manifest = read_archive(backup(prod, tmp_path))
+    keys = {o["key"] for o in manifest["objects"]}
+    assert {"respaldo-prueba/reemplazado", "respaldo-prueba/nuevo"} <= keys
+    assert len(keys) == len(manifest["objects"]) and manifest["vanished"] == 0  # each object once
+    s3.delete_object(Bucket=bucket, Key="respaldo-prueba/nuevo")
+
+
 def test_a_damaged_archive_is_refused_before_anything_is_touched(prod, tmp_path):
     archive = backup(prod, tmp_path)
     damaged = tmp_path / "danado.tar"

@@ -5,8 +5,12 @@ One dated tar archive holds:
   the whole PostgreSQL server, so Keycloak's database and registro's are one consistent moment (a
   pg_dump snapshot cannot span two databases, and pg_dumpall dumps them one after the other: a
   registration between the two would be an account without its application, or the reverse);
-- every object of the bucket under `s3/`, listed after the databases were copied (an object the
-  databases name is there; one made later is harmless);
+- every object of the bucket under `s3/`, copied in two passes around the databases' copy: the first,
+  before it, holds every object that existed then, so one deleted while the backup runs (a replaced
+  document, the purge) is still there for the databases that name it; the second, after it, adds the
+  objects made meanwhile. An object made after the first pass and deleted again before the second is
+  the only one the databases may name and the archive lack: made and replaced within the few minutes of
+  the databases' copy. One listed and gone before it is read is counted (`vanished`), not an error;
 - `manifest.json`, last: the SHA-256 and size of each part, each object's content type and metadata.
 
 Both directions stream: nothing is held whole in memory (an archive holds every document).
@@ -31,6 +35,7 @@ from typing import BinaryIO, Iterator
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .confine import own
 from .profiles import KEYCLOAK_VERSION, ROOT
@@ -113,30 +118,49 @@ def backup(stack: Stack, target_dir: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(dir=stack.profile.data, prefix="respaldo-") as work:
         Path(work).chmod(0o711)
         base = Path(work) / "postgres"
-        _base_backup(stack, base)
         # Personal data from the first byte: the archive is 0600 while it is written.
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out, \
                 tarfile.open(fileobj=out, mode="w") as tar:
+            vanished = _copy_objects(s3, bucket, tar, objects)
+            _base_backup(stack, base)
             for part in POSTGRES_PARTS:
                 path = base / Path(part).name
                 with path.open("rb") as stream:
                     parts.append({"name": part, **_add_stream(tar, part, path.stat().st_size, stream)})
-            shutil.rmtree(base)  # the copy leaves the disk before the objects are read
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                for item in page.get("Contents", []):
-                    got = s3.get_object(Bucket=bucket, Key=item["Key"])
-                    name = f"s3/{item['Key']}"
-                    added = _add_stream(tar, name, got["ContentLength"], got["Body"])
-                    objects.append({"key": item["Key"], "part": name, **added,
-                                    "content_type": got.get("ContentType") or "application/octet-stream",
-                                    "metadata": got.get("Metadata") or {}})
+            shutil.rmtree(base)  # the copy leaves the disk before the objects made meanwhile are read
+            vanished += _copy_objects(s3, bucket, tar, objects)
             manifest = {"format": FORMAT, "created": stamp, "profile": stack.profile.name,
                         "keycloak_version": KEYCLOAK_VERSION, "postgres_version": _server_version(stack),
-                        "bucket": bucket, "parts": parts, "objects": objects}
+                        "bucket": bucket, "parts": parts, "objects": objects, "vanished": vanished}
             data = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
             _add_stream(tar, "manifest.json", len(data), io.BytesIO(data))
     partial.rename(archive)
     return archive
+
+
+def _copy_objects(s3, bucket: str, tar: tarfile.TarFile, objects: list[dict]) -> int:
+    """Adds to the archive every object of the bucket not in `objects` yet (and to `objects`); returns
+    how many were listed and gone before they could be read (deleted meanwhile)."""
+    copied = {o["key"] for o in objects}
+    vanished = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            if item["Key"] in copied:
+                continue
+            try:
+                got = s3.get_object(Bucket=bucket, Key=item["Key"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+                vanished += 1
+                continue
+            name = f"s3/{item['Key']}"
+            added = _add_stream(tar, name, got["ContentLength"], got["Body"])
+            objects.append({"key": item["Key"], "part": name, **added,
+                            "content_type": got.get("ContentType") or "application/octet-stream",
+                            "metadata": got.get("Metadata") or {}})
+            copied.add(item["Key"])
+    return vanished
 
 
 def _server_version(stack: Stack) -> str:
