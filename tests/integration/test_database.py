@@ -247,6 +247,9 @@ class _Isolated(PgApplicationStore):
     def rejections_of(self, ids):
         return super().rejections_of(self._ids(ids))
 
+    def rejected_accounts(self, ids, limit=10):
+        return super().rejected_accounts(self._ids(ids), limit)
+
     def record_released(self, application_id, ids):
         return super().record_released(application_id, self._ids(ids))
 
