@@ -350,6 +350,41 @@ def test_a_registration_killed_before_its_account_is_cancelled_and_the_person_re
     gateway.delete_account(account.id)
 
 
+@pytest.mark.parametrize("lost", ["timeout", "retried_post"])
+def test_a_lost_keycloak_answer_leaves_one_account_one_email_and_no_hidden_account(
+        lost, registro_app, gateway, keycloak_gateway, mailbox, unique, monkeypatch):
+    """Keycloak made the account but its answer never arrived, against the real Keycloak: a timeout
+    (the person sees the Spanish 503, the intent is cancelled, and trying again the orphan makes room)
+    or urllib3's retried POST answered 409 (the account carrying this intent's folio is its own). Either
+    way one account holds the RFC and one confirmation email names its folio."""
+    from keycloak_ext import AccountConflict, AccountNotFound, IdentityUnavailable
+
+    form = _person(unique)
+    identity = registro_app.extensions["registro.adapters"].identity
+    real, made = identity.create_account, []
+
+    def made_then_lost(**kwargs):
+        made.append(real(**kwargs))
+        if len(made) == 1:
+            raise IdentityUnavailable("respuesta perdida") if lost == "timeout" else AccountConflict("409 del reintento")
+        return made[-1]
+
+    monkeypatch.setattr(identity, "create_account", made_then_lost)
+    client = registro_app.test_client()
+    if lost == "timeout":
+        assert post_registration(client, form).status_code == 503
+        assert post_registration(client, form).status_code == 302  # the person tries again
+        with pytest.raises(AccountNotFound):
+            keycloak_gateway.get_account(made[0])  # the orphan made room
+    else:
+        assert post_registration(client, form).status_code == 302
+    account = gateway.find_by_username(form["rfc"].lower())
+    assert account.id == made[-1] and account.attr("estatus") == "pendiente_correo"
+    (mail,) = mailbox.wait_for(form["email"], 1)
+    assert account.attr("folio") in mail.text
+    gateway.delete_account(account.id)
+
+
 def test_an_account_deleted_in_keycloaks_console_frees_the_person_to_register_again(registro_app, gateway,
                                                                                     kc_admin, unique):
     form = _person(unique)
