@@ -147,9 +147,12 @@ def test_what_is_not_read_says_why_without_running_anything(kind, details, conte
 
 
 def test_a_reading_belongs_to_the_application_and_kind_its_document_key_names():
-    assert flow.owner_of("solicitudes/abc/documentos/curp/" + "f" * 32) == ("abc", "curp")
-    with pytest.raises(ValueError):
-        flow.owner_of("revision/otra/cosa")
+    from registro.domain.storage_keys import document_key, document_owner
+
+    assert document_owner(document_key("abc", "curp")) == ("abc", "curp")
+    for other in ("revision/otra/cosa", "solicitudes/abc/responsiva/AU-1.pdf", "solicitudes/abc/documentos/curp"):
+        with pytest.raises(ValueError):
+            document_owner(other)
 
 
 def test_an_accepted_upload_starts_its_reading_off_the_request(app, client, fakes, readings):

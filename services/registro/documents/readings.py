@@ -31,6 +31,7 @@ from registro.documents.reading.problems import TOO_SMALL
 from registro.domain import documents as docs
 from registro.domain import filetypes
 from registro.domain.application import Application, DocumentRecord, now_iso
+from registro.domain.storage_keys import document_owner
 from registro.documents.service import ID_EXPIRY, ID_KIND
 from registro.documents.photo_intake import QUALITY
 from registro.platform.db import Database, DatabaseUnavailable
@@ -43,14 +44,6 @@ VERSION = "v1"  # bump when what is kept changes: older readings are then read a
 MRZ_KINDS = ("ine", "pasaporte")  # the declared ID kinds that carry a machine-readable zone
 
 _POOL = ProcessPool(max_workers=1, name="lectura")
-
-
-def owner_of(document_key: str) -> tuple[str, str]:
-    """(account id, document kind) of solicitudes/<id>/documentos/<kind>/<token>."""
-    head, account_id, folder, kind, token = (document_key.split("/") + [""] * 5)[:5]
-    if head != "solicitudes" or folder != "documentos" or not (account_id and kind and token):
-        raise ValueError("solo documentos de una solicitud")
-    return account_id, kind
 
 
 @runtime_checkable
@@ -135,7 +128,7 @@ def read_now(storage: ObjectStore, store: ReadingStore, application: Application
     kept = {"version": VERSION, "documento": record.key, "sha256": record.sha256, "fecha": now_iso(),
             "leido": comparison.read, "motivos": list(comparison.reasons),
             "campos": [asdict(f) for f in comparison.fields]}
-    store.keep(*owner_of(record.key), kept)  # a replaced document's reading (personal data) goes with it
+    store.keep(*document_owner(record.key), kept)  # a replaced document's reading (personal data) goes with it
     log.info("lectura automática: solicitud=%s tipo=%s leido=%s no_coinciden=%d", application.id, kind,
              comparison.read, len(comparison.mismatches))  # no value read: they are personal data
     return kept
@@ -190,7 +183,7 @@ class DocumentReadings:
     def kept(self, record: DocumentRecord) -> dict | None:
         """The reading kept for this very document (its key and SHA-256, this VERSION), or None. Raises
         DatabaseUnavailable."""
-        found = self.store.get(*owner_of(record.key))
+        found = self.store.get(*document_owner(record.key))
         if (found is None or found.get("documento") != record.key or found.get("sha256") != record.sha256
                 or found.get("version") != VERSION):
             return None

@@ -38,6 +38,14 @@ def page_view_manifest_key(source_key: str) -> str:
     return f"{page_view_prefix(source_key)}manifest.json"
 
 
+def document_owner(key: str) -> tuple[str, str]:
+    """(account id, document kind) of a key `document_key` gave; ValueError for any other key."""
+    head, account_id, folder, kind, token = (key.split("/") + [""] * 5)[:5]
+    if head != "solicitudes" or folder != "documentos" or not (account_id and kind and token):
+        raise ValueError("solo documentos de una solicitud")
+    return account_id, kind
+
+
 def stored_document_key(account_id: str, kind: str, token: str) -> str:
     """The key `document_key` gave a document, from its parts (the viewer's image URLs carry them)."""
     return f"solicitudes/{account_id}/documentos/{kind}/{token}"

@@ -280,7 +280,7 @@ def _released_if_stale(applications: ApplicationStore, identity: IdentityDirecto
         return False
     try:
         # Keycloak itself, not the application's record: the question is whether the account exists.
-        account = getattr(identity, "keycloak", identity).get_account(holder.account_id)
+        account = _keycloak(identity).get_account(holder.account_id)
     except AccountNotFound:
         log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela", holder.account_id)
         applications.cancel_account(holder.account_id, "cuenta eliminada en Keycloak")
@@ -334,7 +334,7 @@ def _create(identity: IdentityDirectory, applications: ApplicationStore, storage
                     # earlier rejections), and its identifiers were released already.
                     log.warning("registro: se elimina la cuenta %s de una solicitud terminada que ocupaba "
                                 "el usuario o el correo", dead_id)
-                    getattr(identity, "keycloak", identity).delete_account(dead_id)
+                    _keycloak(identity).delete_account(dead_id)
                 continue
             # A foreigner's username is drawn, not typed: its holder is no RFC of theirs to name.
             taken = [f for f in ("rfc", "email") if f in holders and not (f == "rfc" and applicant.es_extranjero)]
@@ -355,7 +355,7 @@ def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, usernam
     Mexican's RFC; a foreigner's drawn username too), "email". Two exact, indexed lookups, made only
     after a conflict. Keycloak's own accounts, not the applications' records: an account carries
     the folio of the registration that made it."""
-    keycloak = getattr(identity, "keycloak", identity)
+    keycloak = _keycloak(identity)
     holders = {}
     by_username = keycloak.find_by_username(username.lower())
     if by_username is not None:
@@ -364,6 +364,12 @@ def _held_in_keycloak(identity: IdentityDirectory, applicant: Applicant, usernam
     if by_email is not None:
         holders["email"] = by_email
     return holders
+
+
+def _keycloak(identity: IdentityDirectory) -> IdentityDirectory:
+    """Keycloak's own accounts behind the identity port (kernel/records.RecordedIdentity overlays the
+    applications' records on them): what exists in Keycloak, whatever the database says."""
+    return getattr(identity, "keycloak", identity)
 
 
 def _dead(applications: ApplicationStore, account: Account) -> bool:
