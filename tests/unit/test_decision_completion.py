@@ -168,3 +168,24 @@ def test_the_completed_event_names_the_documents_the_reviewer_saw(service, fakes
     service.request_correction(created.id, ANA, reasons=reasons, comment="Vuelva a subirlo.", **before)
     (event,) = _decisions_of(fakes, created.id, "solicitar_correccion")
     assert event["documents_sha256"] == saw
+
+
+def test_a_completion_that_died_after_its_event_is_not_audited_twice(service, fakes, monkeypatch):
+    """The event is written, then the process dies before the row is marked: whoever takes the row over
+    once stale finds the decision's event written (its id is the decision's own) and writes no second."""
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    monkeypatch.setattr(fakes.decisions, "finish", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    assert len(_decisions_of(fakes, created.id, "aprobar")) == 1
+    contract.age_fake_decision(fakes.decisions, created.id, _ronda(fakes, created.id), 3600)
+    passing = Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
+                        service.audit)
+    assert passing.complete_owed() == 1
+    assert fakes.decisions.get(created.id, _ronda(fakes, created.id)).record["auditoria"] == "escrita"
+    (event,) = _decisions_of(fakes, created.id, "aprobar")
+    assert (event["actor_id"], event["actor_username"]) == (ANA.id, ANA.username)
+    assert passing.complete_owed() == 0

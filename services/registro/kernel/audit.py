@@ -144,15 +144,21 @@ class AuditTrail:
 
     def record(self, action: str, account_id: str, *, actor_id: str, actor_username: str,
                status_before: str = "", status_after: str = "", reasons: dict | None = None, comment: str = "",
-               documents_sha256: dict[str, str] | None = None, details: dict | None = None) -> AuditEvent:
+               documents_sha256: dict[str, str] | None = None, details: dict | None = None,
+               once_as: str = "") -> AuditEvent | None:
+        """Writes the event. `once_as`: its id when the event must be written at most once whoever writes
+        it (a decision: a crash may leave two writers to complete it); when that id is taken, the event is
+        already written and None is returned."""
         while True:
             event = AuditEvent(action=action, account_id=account_id, actor_id=actor_id, actor_username=actor_username,
                                at=_now(), status_before=status_before, status_after=status_after,
                                reasons=dict(reasons or {}), comment=comment,
                                documents_sha256=dict(documents_sha256 or {}), details=dict(details or {}),
-                               event_id=secrets.token_hex(6))
+                               event_id=once_as or secrets.token_hex(6))
             if self.log.append(event):
                 return event
+            if once_as:
+                return None
             # An event_id drawn twice (48 random bits) is practically impossible; draw again anyway.
 
     def decisions_between(self, start: datetime, end: datetime) -> list[AuditEvent]:

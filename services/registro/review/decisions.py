@@ -27,11 +27,15 @@ or the background pass (`complete_owed`, every RECONCILE_EVERY_S beside the reco
 hides the forms once the application left `en_revision`, so nobody may repeat it). Either takes the row
 `completando` with one conditional UPDATE — of two replicas only one gets it; another takes it over
 only after STALE_COMPLETION_S — and writes the event from the row alone (reviewer, reasons, round, the
-documents' SHA-256 the reviewer saw), sending nothing again. An email that keeps failing ends `fallido`
-in the outbox: the console lists it, and its "Reenviar correo" queues it again (ReviewService.retry_email).
+documents' SHA-256 the reviewer saw), sending nothing again. The event's id is the decision's own
+(`decision_event_id`), so a writer that died after the event and before marking the row finds it
+written when the row is taken over: one event per decision, however the completion was interrupted.
+An email that keeps failing ends `fallido` in the outbox: the console lists it, and its "Reenviar correo"
+queues it again (ReviewService.retry_email).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -323,7 +327,8 @@ class Decisions:
                           status_after=STATUS_AFTER[decision], reasons=record.get("motivos") or {},
                           comment=record.get("comentario") or record.get("motivo") or "",
                           documents_sha256=record.get("documentos_sha256")  # rows from before it was kept
-                          or {k: v.sha256 for k, v in app.documents.items()}, details=details)
+                          or {k: v.sha256 for k, v in app.documents.items()}, details=details,
+                          once_as=decision_event_id(app.id, record["ronda"]))
 
     def _revision(self, app: Application, reviewer: Reviewer, record: dict, extra: dict) -> str:
         """The account's `revision`: what the status page and the console show, and the nonce the
@@ -332,6 +337,13 @@ class Decisions:
         return _dump_str({"decision": STATUS_AFTER[decision], "accion": decision, "ronda": round_id(app),
                           "fecha": now_iso(), "revisor": reviewer.username, "revisor_id": reviewer.id,
                           "intento": record["intento"], **extra})
+
+
+def decision_event_id(account_id: str, ronda: str) -> str:
+    """The audit event of a round's decision has the decision's own id (its application and round), so a
+    second writer — the background pass after a crash between the event and the row's finish — finds it
+    written instead of writing it twice."""
+    return "decision-" + hashlib.sha256(f"{account_id}\n{ronda}".encode()).hexdigest()[:23]
 
 
 def _dump_str(data: dict) -> str:
