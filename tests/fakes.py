@@ -525,13 +525,13 @@ class FakeOutboxStore:
             row.update(state="pendiente", attempts=0, due=self.clock())
             return before
 
-    def retry_failed(self) -> int:
+    def retry_failed(self):
         self._check()
         with self.lock:
-            failed = [r for r in self.rows.values() if r["state"] == "fallido"]
-            for row in failed:
-                row.update(state="pendiente", attempts=0, due=self.clock())
-            return len(failed)
+            before = list(reversed(self.failed(len(self.rows))))  # as they were, oldest first
+            for f in before:
+                self.rows[f.id].update(state="pendiente", attempts=0, due=self.clock())
+            return before
 
     def health(self):
         self._check()

@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from registro.domain.status import PENDIENTE_DOCUMENTOS
+from registro.kernel import audit
 from registro.kernel.applications import PgApplicationStore
+from registro.kernel.audit import PgAuditLog
 from registro.ops import retry_emails
 from registro.platform import db as platform_db
 from registro.platform import outbox as outbox_module
@@ -51,10 +54,18 @@ def test_an_old_failed_row_is_retried_by_its_id(ops_db, unique):
                                                    make_due_in(ops_db), f"AU-T-V{unique[:10].upper()}")
 
 
-def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, monkeypatch, capsys):
+def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, monkeypatch, capsys, unique):
+    """…and writes each in its application's history, as the console's "Reenviar correo" does."""
     store = PgOutboxStore(ops_db)
     contract.every_failed_row_is_queued_again(store, make_due_in(ops_db))
-    failed = {store.add("prueba", contract.email(f"c{i}@example.com")) for i in range(2)}
+    it = contract.intent(f"AU-T-R{unique[:10].upper()}")
+    PgApplicationStore(ops_db).begin(it, {})
+    PgApplicationStore(ops_db).complete(it.id, f"cuenta-{it.id}", None)
+    with ops_db.transaction() as conn:  # as the record writes it (kernel/records.py)
+        conn.execute(text("UPDATE applications SET estatus = :s WHERE id = :id"),
+                     {"s": PENDIENTE_DOCUMENTOS, "id": it.id})
+    failed = {store.add("decision", contract.email("c0@example.com"), account_id=f"cuenta-{it.id}"),
+              store.add("prueba", contract.email("c1@example.com"))}  # of no application: no event
 
     def refuse(row):
         if row.id in failed:
@@ -68,6 +79,10 @@ def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, mo
     assert retry_emails.main([]) == 0
     assert "2 correo(s) fallido(s) de nuevo en la cola de envío" in capsys.readouterr().out
     assert store.failed(1000) == []
+    (event,) = PgAuditLog(ops_db).of_account(f"cuenta-{it.id}")
+    assert (event.action, event.actor_id, event.actor_username) == (audit.RESEND, "operador", "make retry-emails")
+    assert event.details == {"correo": "decision", "intentos": outbox_module.MAX_ATTEMPTS}
+    assert event.status_before == event.status_after == PENDIENTE_DOCUMENTOS
     monkeypatch.delenv("DATABASE_URL")
     assert retry_emails.main([]) == 2
 

@@ -328,8 +328,12 @@ def every_failed_row_is_queued_again(outbox_store, make_due) -> None:
     _give_up(outbox_store, make_due, failed)
     waiting = outbox_store.add("prueba", email("espera@example.com"), hold_s=3600)
     assert failed <= {f.id for f in outbox_store.failed(1000)}
-    assert outbox_store.retry_failed() >= len(failed)
-    assert outbox_store.failed(1000) == [] and outbox_store.retry_failed() == 0
+    retried = outbox_store.retry_failed()
+    assert failed <= {f.id for f in retried}
+    assert all(f.attempts == outbox_module.MAX_ATTEMPTS and f.last_error == "MailUnavailable"
+               for f in retried if f.id in failed)  # each as it was, to be audited
+    assert [f.id for f in retried] == sorted(f.id for f in retried)  # oldest first
+    assert outbox_store.failed(1000) == [] and outbox_store.retry_failed() == []
     sent = []
     outbox_store.deliver_due(lambda row: sent.append(row.id), limit=1000)
     assert failed <= set(sent) and waiting not in sent

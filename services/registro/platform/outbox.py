@@ -175,8 +175,9 @@ class OutboxStore(Protocol):
         before), None when there is no such failed row — however old it is."""
         ...
 
-    def retry_failed(self) -> int:
-        """Every `fallido` row becomes due again (an operator's command once SMTP is back); returns how many."""
+    def retry_failed(self) -> list[FailedEmail]:
+        """Every `fallido` row becomes due again (an operator's command once SMTP is back); returns them
+        as they were (their attempts before), oldest first."""
         ...
 
     def health(self) -> OutboxHealth:
@@ -198,6 +199,25 @@ def insert(conn: Connection, kind: str, message: bytes | OutgoingEmail, applicat
     if hold_s > 0:
         values["next_attempt_at"] = func.now() + timedelta(seconds=hold_s)
     return conn.execute(sql_insert(outbox_table).values(**values).returning(outbox_table.c.id)).scalar_one()
+
+
+def requeue_failed(conn: Connection) -> list[FailedEmail]:
+    """Every `fallido` row due again with its attempts reset, inside the caller's transaction (the operator's
+    command writes its audit events in the same one); returns the rows as they were, oldest first."""
+    t, a = outbox_table, applications
+    before = (select(t.c.id, t.c.attempts, t.c.last_error).where(t.c.state == FALLIDO)
+              .with_for_update().cte("before"))
+    owner = a.alias("owner")
+    rows = conn.execute(
+        update(t).where(t.c.id == before.c.id)
+        .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())
+        .returning(t.c.id, t.c.kind, t.c.application_id, before.c.attempts, before.c.last_error, t.c.created_at,
+                   select(owner.c.account_id).where(owner.c.id == t.c.application_id)
+                   .scalar_subquery().label("account_id"),
+                   select(owner.c.folio).where(owner.c.id == t.c.application_id)
+                   .scalar_subquery().label("folio"))).all()
+    return sorted((FailedEmail(r.id, r.kind, r.application_id, r.attempts, r.last_error, r.created_at, r.account_id,
+                               r.folio) for r in rows), key=lambda f: (f.created_at, f.id))
 
 
 class PgOutboxStore:
@@ -303,11 +323,9 @@ class PgOutboxStore:
         return FailedEmail(row.id, row.kind, row.application_id, row.attempts, row.last_error, row.created_at,
                            row.account_id, row.folio)
 
-    def retry_failed(self) -> int:
-        t = outbox_table
+    def retry_failed(self) -> list[FailedEmail]:
         with self.db.transaction() as conn:
-            return conn.execute(update(t).where(t.c.state == FALLIDO)
-                                .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())).rowcount
+            return requeue_failed(conn)
 
     def health(self) -> OutboxHealth:
         t = outbox_table
