@@ -6,7 +6,8 @@ Page 1 of a typical PDF (the generated responsiva; a scanned page in a PDF) and 
            Pillow decode + EXIF turn + resize (photo); pdftoppm too when poppler-utils is installed;
   worker   our worker's render in-process (render + JPEG encode [+ QR search]);
   bounded  the whole bounded path the background job pays: a fresh worker process with its limits;
-  cached   what a reviewer's page pays once the images exist: manifest + page 1 read from the real S3.
+  cached   what a reviewer's page pays once the images exist: the manifest's row from registro's PostgreSQL +
+           page 1 read from the real S3.
 Then the responsiva PDF rendered with and without its QR code (WeasyPrint, in-process).
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from registro.adapters.page_render import SubprocessPageRenderer
 from registro.adapters.page_render_worker import render_image, render_pdf
 from registro.adapters.storage import S3Store
 from registro.config import Settings
-from registro.review.page_views import PageViews, Source
+from registro.platform.db import Database
+from registro.review.page_views import ManifestStore, PageViews, PgManifestStore, Source
 from registro.registration.responsiva import render_responsiva
 from registro.registration.responsiva_context import responsiva_context
 from registro.registration.responsiva_qr import mac_key
@@ -109,10 +111,10 @@ def _raw_pillow(data: bytes) -> None:
     image.resize((1600, int(image.height * scale)), Image.Resampling.LANCZOS)
 
 
-def _cached_read(store: S3Store, data: bytes, content_type: str):
+def _cached_read(store: S3Store, manifests: ManifestStore, data: bytes, content_type: str):
     key = f"solicitudes/bench-{uuid.uuid4().hex[:8]}/documentos/curp/{uuid.uuid4().hex}"
     store.put(key, data, content_type=content_type)
-    views = PageViews(store, SubprocessPageRenderer())
+    views = PageViews(store, SubprocessPageRenderer(), manifests)
     source = Source(key, content_type)
     assert views.ensure(source).ok
 
@@ -125,7 +127,9 @@ def _cached_read(store: S3Store, data: bytes, content_type: str):
 
 
 def test_bench_viewer_page_one(stack):  # noqa: F811
-    store = S3Store(Settings.from_env().s3)
+    settings = Settings.from_env()
+    store = S3Store(settings.s3)
+    manifests = PgManifestStore(Database.shared(settings.database_url))
     renderer = SubprocessPageRenderer()
     generated = _generated_pdf()
     page = scans.sign(scans.render_pdf_page(generated, dpi=200))
@@ -149,9 +153,9 @@ def test_bench_viewer_page_one(stack):  # noqa: F811
             ("acotado: proceso nuevo con límites (lo que paga el trabajo)", timed(
                 lambda: renderer.render(data, "application/pdf", codes=True), BOUNDED_RUNS)),
         ]
-        read, key = _cached_read(store, data, "application/pdf")
+        read, key = _cached_read(store, manifests, data, "application/pdf")
         made.append(key)
-        rows.append(("en caché: manifiesto + página 1 desde S3 (lo que paga el revisor)", timed(read, RAW_RUNS)))
+        rows.append(("en caché: manifiesto (PostgreSQL) + página 1 desde S3 (lo que paga el revisor)", timed(read, RAW_RUNS)))
         report(f"Página 1 — {title}, {len(data) / 1024:.0f} KiB", rows)
     if not shutil.which("pdftoppm"):
         print("  (pdftoppm no está instalado: el ancla es la llamada directa a pypdfium2)")
@@ -163,11 +167,13 @@ def test_bench_viewer_page_one(stack):  # noqa: F811
                 lambda: render_image(photo_jpeg, max_width=1600, codes=True), RAW_RUNS)),
             ("acotado: proceso nuevo con límites", timed(lambda: renderer.render(photo_jpeg, "image/jpeg", codes=True),
                                                          BOUNDED_RUNS))]
-    read, key = _cached_read(store, photo_jpeg, "image/jpeg")
+    read, key = _cached_read(store, manifests, photo_jpeg, "image/jpeg")
     made.append(key)
-    rows.append(("en caché: manifiesto + página 1 desde S3", timed(read, RAW_RUNS)))
+    rows.append(("en caché: manifiesto (PostgreSQL) + página 1 desde S3", timed(read, RAW_RUNS)))
     report(f"Foto de teléfono {photo.width}×{photo.height} JPEG, {len(photo_jpeg) / 1024:.0f} KiB", rows)
 
     for key in made:
-        for k in store.list_keys(key.split("/documentos/")[0] + "/"):
+        prefix = key.split("/documentos/")[0] + "/"
+        for k in store.list_keys(prefix):
             store.delete(k)
+        manifests.forget(prefix.split("/")[1])

@@ -981,6 +981,48 @@ class FakeReadingStore:
             return _forget_account(self.rows, account_id)
 
 
+class FakeManifestStore:
+    """review.page_views.PgManifestStore's twin: one manifest per document key, at the version it was made
+    (another version reads as none, as the query's filter does), each call one transaction; values copied in
+    and out (a JSONB column); a key outside an application refused (its account_id column is NOT NULL)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, str, dict]] = {}  # source_key → (account_id, version, manifest)
+        self.lock = threading.Lock()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from registro.platform.db import DatabaseUnavailable
+            raise DatabaseUnavailable("fake")
+
+    def keep(self, source_key: str, manifest: dict) -> None:
+        from registro.domain.storage_keys import PAGE_VIEWS_VERSION, application_of
+
+        self._check()
+        account_id = application_of(source_key)
+        with self.lock:
+            self.rows[source_key] = (account_id, PAGE_VIEWS_VERSION, json.loads(json.dumps(manifest)))
+
+    def get(self, source_key: str) -> dict | None:
+        from registro.domain.storage_keys import PAGE_VIEWS_VERSION
+
+        self._check()
+        with self.lock:
+            found = self.rows.get(source_key)
+        if found is None or found[1] != PAGE_VIEWS_VERSION:
+            return None
+        return json.loads(json.dumps(found[2]))
+
+    def forget(self, account_id: str) -> int:
+        self._check()
+        with self.lock:
+            gone = [k for k, (owner, _, _) in self.rows.items() if owner == account_id]
+            for key in gone:
+                del self.rows[key]
+            return len(gone)
+
+
 class FakeLeaseStore:
     """review_leases in memory (review/leases.py), as strict as the table: one row per application,
     a claim decided under one lock with the statement's rule (released, expired or ours), every time

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # imported for the annotations only: these modules import the
     from registro.recovery.service import RecoveryRequests
     from registro.adapters.sessions import ConsoleSessions
     from registro.review.queue import QueueIndex
-    from registro.review.page_views import PageViews
+    from registro.review.page_views import ManifestStore, PageViews
     from registro.applicant.privacy import PrivacyNotices
     from registro.domain.postal import PostalCatalog
 
@@ -68,6 +68,7 @@ class Adapters:
     used_captchas: "UsedSolutions | None" = None  # captcha solutions used once (platform/captcha_uses.py)
     upload_markers: "UploadMarkers | None" = None  # direct uploads' states (documents/direct_uploads.py)
     reading_store: "ReadingStore | None" = None  # what the machine read of documents (documents/readings.py)
+    page_view_store: "ManifestStore | None" = None  # the viewer's page-image manifests (review/page_views.py)
 
 
 def adapters() -> Adapters:
@@ -140,7 +141,8 @@ def build(s: Settings, given: Adapters | None = None) -> Adapters:
         recovery=recovery,
         queue_index=a.queue_index or (PgQueueIndex(a.database) if a.database is not None else None),
         console_sessions=a.console_sessions or sessions_for(s.redis_url),
-        page_views=a.page_views or PageViews(a.storage, SubprocessPageRenderer()),
+        page_views=a.page_views or (PageViews(a.storage, SubprocessPageRenderer(), a.page_view_store)
+                                    if a.page_view_store is not None else None),
         privacy=a.privacy or PrivacyNotices(s.privacy_notice_dir or None),
         postal=a.postal or PostalCatalog.open(s.postal_catalog_path or None),
         outbox=outbox,
@@ -167,10 +169,12 @@ def _with_database(s: Settings, a: Adapters) -> Adapters:
     from registro.kernel.audit import PgAuditLog
     from registro.documents.direct_uploads import PgUploadMarkers
     from registro.documents.readings import PgReadingStore
+    from registro.review.page_views import PgManifestStore
 
     db = a.database or Database.shared(s.database_url)
     return replace(a, database=db, applications=a.applications or PgApplicationStore(db),
                    outbox_store=a.outbox_store or PgOutboxStore(db), audit=a.audit or PgAuditLog(db),
                    used_captchas=a.used_captchas or PgUsedSolutions(db),
                    upload_markers=a.upload_markers or PgUploadMarkers(db),
-                   reading_store=a.reading_store or PgReadingStore(db))
+                   reading_store=a.reading_store or PgReadingStore(db),
+                   page_view_store=a.page_view_store or PgManifestStore(db))

@@ -15,7 +15,8 @@ from registro.platform.db.schema import audit_events, upload_markers
 from registro.kernel import audit as au
 from registro.documents.direct_uploads import PgUploadMarkers
 from registro.documents.readings import PgReadingStore
-from tests.support import reading_contract
+from registro.review.page_views import PgManifestStore
+from tests.support import manifest_contract, reading_contract
 from tests.support import state_contract as contract
 from tests.support import scratch_database
 
@@ -58,6 +59,16 @@ def test_the_upload_markers_contract(scratch_db, check):
 @pytest.mark.parametrize("check", reading_contract.CHECKS)
 def test_the_document_readings_contract(scratch_db, check):
     check(PgReadingStore(scratch_db))
+
+
+@pytest.mark.parametrize("check", manifest_contract.CHECKS)
+def test_the_page_view_manifests_contract(scratch_db, check):
+    check(PgManifestStore(scratch_db))
+
+
+@pytest.mark.parametrize("check", manifest_contract.VERSIONED)
+def test_the_page_view_manifests_version(scratch_db, check, monkeypatch):
+    check(PgManifestStore(scratch_db), monkeypatch)
 
 
 def test_an_audit_event_cannot_be_changed_but_may_be_deleted(scratch_db, unique):

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageStat
 
 from registro.domain.application import Application, documents_attribute
-from registro.domain.storage_keys import page_view_manifest_key
+from registro.adapters.storage import ObjectMissing
+from registro.domain.storage_keys import legacy_page_view_manifest_key, page_view_key
 from registro.review.viewer import UNRENDERABLE_MESSAGE
 from registro.container import settings as container_settings
 from registro.registration.responsiva import render_responsiva
@@ -58,7 +59,9 @@ def test_every_page_is_an_image_from_the_bucket_and_originals_are_attachments(co
     for url in curp_pages + id_pages:
         r = console.get(url)
         assert r.status_code == 200 and r.mimetype == "image/jpeg" and not_blank(r.get_data())
-    store.head(page_view_manifest_key(records["curp"].key))  # cached in S3 beside the application
+    store.head(page_view_key(records["curp"].key, 1))  # cached in S3 beside the application (bytes only)
+    with pytest.raises(ObjectMissing):
+        store.head(legacy_page_view_manifest_key(records["curp"].key))  # what was made is a row, not JSON in S3
     assert "<iframe" not in html
 
     original = console.get(f"/revision/{app.id}/documentos/curp")

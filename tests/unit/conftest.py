@@ -9,7 +9,7 @@ from registro.config import S3Settings, Settings, SmtpSettings
 from registro.container import Adapters
 from registro.adapters.sessions import MemorySessions
 from tests.fake_queue import FakeQueueIndex, rows_of_identity
-from tests.fakes import FakeAuditLog, FakeReadingStore, FakeUploadMarkers, FakeUsedSolutions
+from tests.fakes import FakeAuditLog, FakeManifestStore, FakeReadingStore, FakeUploadMarkers, FakeUsedSolutions
 from tests.fakes import (FakeApplicationStore, FakeDecisionStore, FakeIdentity, FakeLeaseStore, FakeMailer,
                          FakeOutboxStore, FakeStore)
 
@@ -45,7 +45,7 @@ def fakes() -> Adapters:
                     applications=applications, outbox_store=outbox_store,
                     review_leases=leases, decisions=FakeDecisionStore(), audit=audit,
                     used_captchas=FakeUsedSolutions(), upload_markers=FakeUploadMarkers(),
-                    reading_store=FakeReadingStore())
+                    reading_store=FakeReadingStore(), page_view_store=FakeManifestStore())
 
 
 @pytest.fixture

@@ -127,16 +127,19 @@ def test_purge_dry_run_lists_and_deletes_nothing(world):
 
 
 def test_purge_deletes_expired_applications_and_their_objects_only(world):
-    from tests.fakes import FakeReadingStore
+    from tests.fakes import FakeManifestStore, FakeReadingStore
 
     identity, store, settings, made = world
-    readings = FakeReadingStore()
+    readings, manifests = FakeReadingStore(), FakeManifestStore()
     for name in ("incomplete_old", "incomplete_new"):  # what the machine read of a document: personal data
         readings.keep(made[name], "curp", {"version": "v1", "documento": application_prefix(made[name]) + "documentos/curp/x",
                                            "sha256": "a" * 64, "leido": True, "motivos": [], "campos": []})
-    purge_expired(identity, store, settings, readings=readings)
+        manifests.keep(application_prefix(made[name]) + "documentos/curp/x", {"estado": "ok", "codigos": []})
+    purge_expired(identity, store, settings, readings=readings, manifests=manifests)
     assert set(identity.accounts) == {made["unconfirmed_new"], made["incomplete_new"], made["submitted_old"]}
     assert readings.get(made["incomplete_old"], "curp") is None and readings.get(made["incomplete_new"], "curp")
+    assert manifests.get(application_prefix(made["incomplete_old"]) + "documentos/curp/x") is None
+    assert manifests.get(application_prefix(made["incomplete_new"]) + "documentos/curp/x") is not None
     for name in ("unconfirmed_old", "incomplete_old"):
         assert store.list_keys(application_prefix(made[name])) == []
     assert store.list_keys(application_prefix(made["unconfirmed_new"]))

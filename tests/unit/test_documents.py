@@ -370,7 +370,7 @@ def test_page_images_are_made_at_submission_not_at_each_upload(fakes):
 
     class Recording(PageViews):
         def __init__(self, storage):
-            super().__init__(storage, renderer=None)
+            super().__init__(storage, renderer=None, manifests=fakes.page_view_store)
             self.scheduled: list[str] = []
 
         def schedule(self, source):

@@ -11,8 +11,9 @@ from registro.kernel.records import RecordDirectory, RecordedIdentity
 from registro.adapters.sessions import ConsoleSessions, MemorySessions, RedisSessions
 from registro.review.queue import PgQueueIndex, QueueIndex
 from registro.documents.readings import PgReadingStore, ReadingStore
+from registro.review.page_views import ManifestStore, PgManifestStore
 from tests.fake_queue import FakeQueueIndex
-from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeReadingStore, FakeStore
+from tests.fakes import FakeIdentity, FakeMailBatch, FakeMailer, FakeManifestStore, FakeReadingStore, FakeStore
 
 
 def protocol_methods(protocol) -> list[str]:
@@ -28,6 +29,7 @@ def protocol_methods(protocol) -> list[str]:
     (QueueIndex, PgQueueIndex, FakeQueueIndex),
     (ConsoleSessions, RedisSessions, MemorySessions),
     (ReadingStore, PgReadingStore, FakeReadingStore),
+    (ManifestStore, PgManifestStore, FakeManifestStore),
 ])
 def test_real_and_fake_share_the_protocol(protocol, real, fake):
     methods = protocol_methods(protocol)

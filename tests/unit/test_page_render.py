@@ -12,8 +12,9 @@ from PIL import Image, ImageStat
 
 from registro.adapters.page_render import RenderLimits, RenderUnavailable, SubprocessPageRenderer
 from registro.adapters.page_render_worker import MAX_PIXELS_PER_PAGE
+from registro.domain.storage_keys import legacy_page_view_manifest_key
 from registro.review.page_views import PageViews, Source
-from tests.fakes import FakeStore
+from tests.fakes import FakeManifestStore, FakeStore
 from tests.support import scans
 from tests.support.files import truncated_pdf
 
@@ -127,12 +128,16 @@ def test_page_images_are_cached_inside_the_application_prefix(renderer):
     store = FakeStore()
     key = "solicitudes/abc/documentos/curp/" + "0" * 32
     store.put(key, scans.multipage_pdf(2), content_type="application/pdf")
+    legacy = legacy_page_view_manifest_key(key)  # a manifest kept in S3 before migration 0011
+    store.put(legacy, b'{"estado": "ok", "paginas": 9}', content_type="application/json")
     counting = CountingRenderer(renderer)
-    views = PageViews(store, counting)
+    manifests = FakeManifestStore()
+    views = PageViews(store, counting, manifests)
     manifest = views.ensure(Source(key, "application/pdf"))
-    assert manifest.ok and manifest.total_pages == manifest.shown_pages == 2
+    assert manifest.ok and manifest.total_pages == manifest.shown_pages == 2  # the old object was not believed
     made = sorted(k for k in store.objects if k.startswith("solicitudes/abc/vistas/"))
-    assert len(made) == 3 and sum(k.endswith("/manifest.json") for k in made) == 1
+    assert len(made) == 2 and legacy not in store.objects  # S3 keeps the images only: bytes
+    assert manifests.get(key)["paginas"] == 2  # what was made is a row
     assert not_blank(open_image(views.page(key, 1))) and not_blank(open_image(views.page(key, 2)))
     assert views.ensure(Source(key, "application/pdf")) == manifest and counting.calls == 1
 
@@ -142,7 +147,7 @@ def test_concurrent_looks_share_one_render(renderer):
     key = "solicitudes/abc/documentos/identificacion/" + "1" * 32
     store.put(key, scans.content_png(), content_type="image/png")
     counting = CountingRenderer(renderer)
-    views = PageViews(store, counting)
+    views = PageViews(store, counting, FakeManifestStore())
     results = []
     threads = [threading.Thread(target=lambda: results.append(views.ensure(Source(key, "image/png"))))
                for _ in range(4)]
@@ -158,24 +163,25 @@ def test_an_unrenderable_document_is_remembered_a_failed_renderer_is_not(rendere
     bad = "solicitudes/abc/documentos/curp/" + "2" * 32
     store.put(bad, truncated_pdf(), content_type="application/pdf")
     counting = CountingRenderer(renderer)
-    views = PageViews(store, counting)
+    views = PageViews(store, counting, FakeManifestStore())
     assert views.ensure(Source(bad, "application/pdf")).ok is False
     assert views.ensure(Source(bad, "application/pdf")).ok is False and counting.calls == 1
 
     good = "solicitudes/abc/documentos/curp/" + "3" * 32
     store.put(good, scans.multipage_pdf(1), content_type="application/pdf")
-    flaky = PageViews(store, SubprocessPageRenderer(RenderLimits(timeout_s=0.05)))
+    manifests = FakeManifestStore()
+    flaky = PageViews(store, SubprocessPageRenderer(RenderLimits(timeout_s=0.05)), manifests)
     with pytest.raises(RenderUnavailable):
         flaky.ensure(Source(good, "application/pdf"))
     assert flaky.cached(Source(good, "application/pdf")) is None  # the next look tries again
-    assert PageViews(store, renderer).ensure(Source(good, "application/pdf")).ok
+    assert PageViews(store, renderer, manifests).ensure(Source(good, "application/pdf")).ok
 
 
 def test_background_preparation_fills_the_cache(renderer):
     store = FakeStore()
     key = "solicitudes/abc/documentos/curp/" + "4" * 32
     store.put(key, scans.multipage_pdf(1), content_type="application/pdf")
-    views = PageViews(store, renderer)
+    views = PageViews(store, renderer, FakeManifestStore())
     assert views.schedule(Source(key, "application/pdf")).result(timeout=60).ok
     assert views.cached(Source(key, "application/pdf")).ok
 
@@ -190,7 +196,7 @@ def test_a_burst_of_uploads_does_not_queue_without_bound():
             release.wait(10)
             raise RenderUnavailable("lento")
 
-    views = PageViews(store, Slow(), max_queued=2)
+    views = PageViews(store, Slow(), FakeManifestStore(), max_queued=2)
     key = "solicitudes/abc/documentos/curp/"
     for n in range(2):
         store.put(f"{key}{n:032d}", b"%PDF", content_type="application/pdf")

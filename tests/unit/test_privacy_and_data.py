@@ -97,6 +97,9 @@ def _direct_upload_marked(fakes, account_id: str) -> None:
     fakes.reading_store.keep(account_id, "identificacion", {
         "version": "v1", "documento": application_prefix(account_id) + "documentos/identificacion/k",
         "sha256": "a" * 64, "leido": True, "motivos": [], "campos": [{"campo": "nombre", "leido": "PEÑA"}]})
+    # and the viewer's manifest of the responsiva: the code read on its page names the applicant
+    fakes.page_view_store.keep(application_prefix(account_id) + "responsiva/r.pdf", {
+        "estado": "ok", "paginas": 1, "mostradas": 1, "codigos": ["AU|PELA800101MDFRPN06"], "codigos_buscados": True})
 
 
 def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fakes):
@@ -106,11 +109,13 @@ def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fake
     for account_id in (old_approved, new_approved):
         _direct_upload_marked(fakes, account_id)
     done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, marks=fakes.upload_markers,
-                           readings=fakes.reading_store)
+                           readings=fakes.reading_store, manifests=fakes.page_view_store)
     assert {r.account_id for r in done} == {old_approved, old_rejected}
     assert fakes.upload_markers.of_account(old_approved) == [] and fakes.upload_markers.of_account(new_approved)
     assert fakes.reading_store.get(old_approved, "identificacion") is None
     assert fakes.reading_store.get(new_approved, "identificacion") is not None
+    assert fakes.page_view_store.get(application_prefix(old_approved) + "responsiva/r.pdf") is None
+    assert fakes.page_view_store.get(application_prefix(new_approved) + "responsiva/r.pdf") is not None
     for gone in (old_approved, old_rejected):
         assert fakes.storage.list_keys(application_prefix(gone)) == []
         (event,) = AuditTrail(fakes.audit).history(gone)
@@ -165,6 +170,7 @@ def test_cancel_leaves_nothing_but_the_audit_hashes(fakes, capsys):
     assert [k for k in fakes.storage.objects if account_id in k] == []
     assert fakes.upload_markers.of_account(account_id) == []  # they named the file and the ID's details
     assert fakes.reading_store.get(account_id, "identificacion") is None  # what was read of it: personal data
+    assert fakes.page_view_store.get(application_prefix(account_id) + "responsiva/r.pdf") is None  # its QR's code
     history = AuditTrail(fakes.audit).history(account_id)
     assert [e.action for e in history] == ["rechazar", "cancelar_datos"]
     cancelled = history[-1]

@@ -25,7 +25,7 @@ CHECK = "Folio de la responsiva"
 @pytest.fixture
 def service(fakes):
     return ReviewService(fakes.identity, fakes.storage, None, unit_settings(), None,
-                         PageViews(fakes.storage, SubprocessPageRenderer()), leases=fakes.review_leases,
+                         PageViews(fakes.storage, SubprocessPageRenderer(), fakes.page_view_store), leases=fakes.review_leases,
                          decisions=fakes.decisions, audit=fakes.audit)
 
 

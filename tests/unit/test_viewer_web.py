@@ -125,8 +125,7 @@ def test_page_images_need_a_reviewer_and_a_well_formed_address(client, reviewer_
 
 
 def test_an_upload_prepares_its_page_images_in_the_background(app, fakes):
-    from registro.domain.storage_keys import page_view_manifest_key
-    from registro.review.page_views import prepare_application
+    from registro.review.page_views import document_source, prepare_application
 
     pending, records = with_documents(fakes, curp=(scans.multipage_pdf(2), "application/pdf"))
     views = app.extensions["registro.adapters"].page_views
@@ -135,4 +134,4 @@ def test_an_upload_prepares_its_page_images_in_the_background(app, fakes):
     prepare_application(views, Application(fakes.identity.get_account(pending.id)))
     views.close()  # waits for the background jobs
     for kind in (docs.CURP, docs.RESPONSIVA, docs.IDENTIFICACION):
-        assert page_view_manifest_key(records[kind].key) in fakes.storage.objects
+        assert views.cached(document_source(kind, records[kind])).ok

@@ -28,6 +28,7 @@ from registro.kernel.applications import ApplicationStore
 from registro.kernel.audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
 from registro.documents.direct_uploads import UploadMarkers
 from registro.documents.readings import ReadingStore
+from registro.review.page_views import ManifestStore
 
 FOLIO_PREFIX = "AU-"
 
@@ -100,7 +101,7 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
            *, audit: AuditLog, marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
-           applications: ApplicationStore | None = None) -> dict:
+           manifests: ManifestStore | None = None, applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue with its record (the queue is a query over it)."""
@@ -121,6 +122,8 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
         marks.forget(account.id)
     if readings is not None:  # what the machine read of them: personal data too
         readings.forget(account.id)
+    if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
+        manifests.forget(account.id)
     identity.delete_account(account.id)
     if applications is not None:
         applications.cancel_account(account.id, "datos cancelados a petición del titular")

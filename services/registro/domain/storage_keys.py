@@ -34,8 +34,17 @@ def page_view_key(source_key: str, number: int) -> str:
     return f"{page_view_prefix(source_key)}pagina-{number:03d}"
 
 
-def page_view_manifest_key(source_key: str) -> str:
+def legacy_page_view_manifest_key(source_key: str) -> str:
+    """Where a page-image manifest was kept before it became a row (migration 0011): deleted when met."""
     return f"{page_view_prefix(source_key)}manifest.json"
+
+
+def application_of(key: str) -> str:
+    """The account id of any key under an application's prefix; ValueError for any other key."""
+    head, account_id, rest = (key.split("/", 2) + ["", ""])[:3]
+    if head != "solicitudes" or not account_id or not rest:
+        raise ValueError("solo objetos de una solicitud")
+    return account_id
 
 
 def document_owner(key: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
 from registro.documents.direct_uploads import UploadMarkers
 from registro.documents.readings import ReadingStore
+from registro.review.page_views import ManifestStore
 from registro.kernel.record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
                   now: datetime | None = None, dry_run: bool = False,
-                  marks: UploadMarkers | None = None, readings: ReadingStore | None = None) -> list[Expired]:
+                  marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
+                  manifests: ManifestStore | None = None) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
@@ -114,6 +116,8 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                     marks.forget(application.id)
                 if readings is not None:  # what the machine read of them: personal data too
                     readings.forget(application.id)
+                if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
+                    manifests.forget(application.id)
                 # The account and the application's personal data go; its identifiers are released.
                 held.delete_account()
         except AccountNotFound:

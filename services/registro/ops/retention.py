@@ -24,6 +24,7 @@ from registro.domain.storage_keys import application_prefix
 from registro.kernel.audit import DOCUMENTS_RETIRED, AuditLog, AuditTrail
 from registro.documents.direct_uploads import UploadMarkers
 from registro.documents.readings import ReadingStore
+from registro.review.page_views import ManifestStore
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def decided_at(application: Application) -> datetime | None:
 
 def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
                     audit: AuditLog, marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
-                    now: datetime | None = None,
+                    manifests: ManifestStore | None = None, now: datetime | None = None,
                     dry_run: bool = False) -> list[Retired]:
     now = now or datetime.now(timezone.utc)
     periods = {status.APROBADO: settings.retention_approved_days, status.RECHAZADO: settings.retention_rejected_days}
@@ -77,6 +78,8 @@ def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings:
                     marks.forget(account.id)
                 if readings is not None:  # what the machine read of them: personal data too
                     readings.forget(account.id)
+                if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
+                    manifests.forget(account.id)
                 log.info("documentos eliminados por conservación: solicitud=%s estatus=%s objetos=%d",
                          account.id, current, len(keys))
             done.append(Retired(account.id, current, when, len(keys)))

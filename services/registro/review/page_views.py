@@ -4,32 +4,38 @@ S3 beside the application, so a reviewer's page only reads small images. When a 
 an application whose images are missing (the process that should have made them stopped), they
 are rendered then, on demand, within the renderer's own limits.
 
-Cache layout (domain/storage_keys.py: `page_view_prefix`): the page images first, then
-`manifest.json` — its presence means the set is complete. A document that cannot be rendered gets
-a manifest saying so, so it is not retried on every look; a renderer failure (deadline, worker
-crash) writes nothing, so the next look tries again. A document whose object is gone (deleted by the
-retention period, or lost) gets a MISSING manifest, never kept: the reviewer is told the document is not
-available instead of the page failing.
+The images are bytes in S3 (domain/storage_keys.py: `page_view_prefix`); what was made of a document —
+pages, image type, the codes read on it — is its manifest, a row of registro's database (ManifestStore;
+S3 keeps bytes only), written after the images: its presence means the set is complete. A document that
+cannot be rendered gets a manifest saying so, so it is not retried on every look; a renderer failure
+(deadline, worker crash) writes nothing, so the next look tries again. A document whose object is gone
+(deleted by the retention period, or lost) gets a MISSING manifest, never kept: the reviewer is told the
+document is not available instead of the page failing. The codes read on a responsiva name its applicant:
+manifests are forgotten with the application's documents (purge, retention, deletion on request).
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from registro.adapters.page_render import PageRenderer, RenderUnavailable
 from registro.adapters.storage import ObjectMissing, ObjectStore, StorageUnavailable
-from registro.domain.storage_keys import page_view_key, page_view_manifest_key
+from registro.domain.storage_keys import (PAGE_VIEWS_VERSION, application_of, legacy_page_view_manifest_key,
+                                          page_view_key)
+from registro.platform.db import Database
+from registro.platform.db.schema import page_view_manifests
 
 if TYPE_CHECKING:
     from registro.domain.application import Application, DocumentRecord
 
 log = logging.getLogger(__name__)
 
-_JSON = "application/json"
 OK, UNRENDERABLE, MISSING = "ok", "ilegible", "no-disponible"
 
 
@@ -65,26 +71,69 @@ class Manifest:
     def truncated(self) -> bool:
         return self.ok and self.shown_pages < self.total_pages
 
-    def to_json(self) -> bytes:
-        return json.dumps({"estado": self.status, "paginas": self.total_pages, "mostradas": self.shown_pages,
-                           "formato": self.image_type, "codigos": self.codes, "codigos_buscados": self.codes_searched,
-                           "motivo": self.reason}, ensure_ascii=False).encode()
+    def to_dict(self) -> dict[str, Any]:
+        return {"estado": self.status, "paginas": self.total_pages, "mostradas": self.shown_pages,
+                "formato": self.image_type, "codigos": self.codes, "codigos_buscados": self.codes_searched,
+                "motivo": self.reason}
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Manifest":
-        d = json.loads(raw)
+    def from_dict(cls, d: dict[str, Any]) -> "Manifest":
         return cls(status=d["estado"], total_pages=int(d.get("paginas", 0)), shown_pages=int(d.get("mostradas", 0)),
                    image_type=d.get("formato", ""), codes=list(d.get("codigos") or []),
                    codes_searched=bool(d.get("codigos_buscados")), reason=d.get("motivo", ""))
 
 
+@runtime_checkable
+class ManifestStore(Protocol):
+    """Where manifests are kept: `PgManifestStore` here, `FakeManifestStore` in tests/fakes.py, both held to
+    tests/support/manifest_contract.py. Raises DatabaseUnavailable."""
+
+    def keep(self, source_key: str, manifest: dict[str, Any]) -> None:
+        """The manifest of the document at `source_key`, made now (PAGE_VIEWS_VERSION), replacing any earlier."""
+        ...
+
+    def get(self, source_key: str) -> dict[str, Any] | None:
+        """The manifest made at this PAGE_VIEWS_VERSION; None when none was (or at another version)."""
+        ...
+
+    def forget(self, account_id: str) -> int:
+        """Deletes the manifests of the application's documents (they are being deleted); how many."""
+        ...
+
+
+class PgManifestStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def keep(self, source_key: str, manifest: dict[str, Any]) -> None:
+        t = page_view_manifests
+        row = {"source_key": source_key, "account_id": application_of(source_key), "version": PAGE_VIEWS_VERSION,
+               "manifest": manifest}
+        with self.db.transaction() as conn:
+            conn.execute(insert(t).values(**row).on_conflict_do_update(
+                index_elements=[t.c.source_key],
+                set_={"version": PAGE_VIEWS_VERSION, "manifest": manifest, "made_at": func.now()}))
+
+    def get(self, source_key: str) -> dict[str, Any] | None:
+        t = page_view_manifests
+        with self.db.transaction() as conn:
+            return conn.execute(select(t.c.manifest).where(t.c.source_key == source_key,
+                                                           t.c.version == PAGE_VIEWS_VERSION)).scalar_one_or_none()
+
+    def forget(self, account_id: str) -> int:
+        t = page_view_manifests
+        with self.db.transaction() as conn:
+            return conn.execute(delete(t).where(t.c.account_id == account_id)).rowcount
+
+
 class PageViews:
     """One per process (container.Adapters.page_views)."""
 
-    def __init__(self, storage: ObjectStore, renderer: PageRenderer, background_workers: int = 1,
-                 max_queued: int = 64) -> None:
+    def __init__(self, storage: ObjectStore, renderer: PageRenderer, manifests: ManifestStore,
+                 background_workers: int = 1, max_queued: int = 64) -> None:
         self.storage = storage
         self.renderer = renderer
+        self.manifests = manifests
         self.max_queued = max_queued
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
@@ -93,11 +142,12 @@ class PageViews:
 
     # --- reading ------------------------------------------------------------------------------
     def cached(self, source: Source) -> Manifest | None:
-        try:
-            manifest = Manifest.from_json(self.storage.get(page_view_manifest_key(source.key)))
-        except ObjectMissing:
+        kept = self.manifests.get(source.key)
+        if kept is None:
             return None
-        except (ValueError, KeyError):
+        try:
+            manifest = Manifest.from_dict(kept)
+        except (ValueError, KeyError, TypeError):
             return None  # a damaged manifest is rendered again
         if source.codes and manifest.ok and not manifest.codes_searched:
             return None  # made without looking for the code: render again with it
@@ -169,8 +219,16 @@ class PageViews:
                 self.storage.put(page_view_key(source.key, number), image, content_type=rendering.image_type)
             manifest = Manifest(status=OK, total_pages=rendering.total_pages, shown_pages=len(rendering.pages),
                                 image_type=rendering.image_type, codes=rendering.codes, codes_searched=source.codes)
-        self.storage.put(page_view_manifest_key(source.key), manifest.to_json(), content_type=_JSON)
+        self.manifests.keep(source.key, manifest.to_dict())
+        self._drop_legacy_manifest(source.key)
         return manifest
+
+    def _drop_legacy_manifest(self, source_key: str) -> None:
+        """A manifest kept in S3 before migration 0011: gone once its row exists (S3 keeps bytes only)."""
+        try:
+            self.storage.delete(legacy_page_view_manifest_key(source_key))
+        except (ObjectMissing, StorageUnavailable):  # none was kept, or the purge of the prefix takes it later
+            pass
 
     def close(self) -> None:
         self._background.shutdown(wait=True)

@@ -212,6 +212,18 @@ document_readings = Table(
     Column("read_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# The viewer's page-image manifests (review/page_views.py, migration 0011): one per stored document, the
+# images themselves in S3. `version`: PAGE_VIEWS_VERSION when made; another version is rendered again.
+page_view_manifests = Table(
+    "page_view_manifests", metadata,
+    Column("source_key", String(255), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("version", String(8), nullable=False),
+    Column("manifest", JSONB, nullable=False),
+    Column("made_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_page_view_manifests_account", page_view_manifests.c.account_id)  # forget(account_id)
+
 # Captcha solutions already used (adapters/captcha.py): the primary key makes a second use fail.
 captcha_uses = Table(
     "captcha_uses", metadata,
