@@ -38,6 +38,23 @@ def _ronda(fakes, account_id):
     return Application(fakes.identity.get_account(account_id)).decision["ronda"]
 
 
+def _approved_until_the_process_dies(service, fakes, monkeypatch, owner, step: str):
+    """ANA approves an application in review and the process dies at `owner.step` (nothing after it runs)."""
+    created = data.create_pending(fakes.identity, fakes.storage)
+    service.claim(created.id, ANA)
+    before = seen(service, created.id)
+    monkeypatch.setattr(owner, step, lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
+    with pytest.raises(SystemExit):
+        service.approve(created.id, ANA, **before)
+    monkeypatch.undo()
+    return created
+
+
+def _another_replica(service, fakes) -> Decisions:
+    return Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
+                     service.audit)
+
+
 def test_a_rejection_frees_the_person_in_the_change_of_its_status(service, fakes, monkeypatch):
     created = _recorded(fakes)
     ids = identifiers_of(fakes.identity.get_account(created.id).attributes)
@@ -101,8 +118,7 @@ def test_two_replicas_completing_at_once_write_one_event(service, fakes, monkeyp
     _failing_audit(service, monkeypatch)
     service.approve(created.id, ANA, **before)
     monkeypatch.setattr(service.audit, "record", original)
-    replicas = [Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
-                          service.audit) for _ in range(4)]
+    replicas = [_another_replica(service, fakes) for _ in range(4)]
     barrier, done = threading.Barrier(len(replicas)), []
 
     def run(decisions):
@@ -120,15 +136,8 @@ def test_two_replicas_completing_at_once_write_one_event(service, fakes, monkeyp
 
 
 def test_a_decision_whose_process_died_after_the_change_is_completed_once_stale(service, fakes, monkeypatch):
-    created = data.create_pending(fakes.identity, fakes.storage)
-    service.claim(created.id, ANA)
-    before = seen(service, created.id)
-    monkeypatch.setattr(service.decisions, "_complete", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
-    with pytest.raises(SystemExit):
-        service.approve(created.id, ANA, **before)
-    monkeypatch.undo()
-    passing = Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
-                        service.audit)
+    created = _approved_until_the_process_dies(service, fakes, monkeypatch, service.decisions, "_complete")
+    passing = _another_replica(service, fakes)
     assert passing.complete_owed() == 0  # within STALE_DECISION_S its request may still be finishing
     contract.age_fake_decision(fakes.decisions, created.id, _ronda(fakes, created.id), 121)
     assert passing.complete_owed() == 1
@@ -173,17 +182,10 @@ def test_the_completed_event_names_the_documents_the_reviewer_saw(service, fakes
 def test_a_completion_that_died_after_its_event_is_not_audited_twice(service, fakes, monkeypatch):
     """The event is written, then the process dies before the row is marked: whoever takes the row over
     once stale finds the decision's event written (its id is the decision's own) and writes no second."""
-    created = data.create_pending(fakes.identity, fakes.storage)
-    service.claim(created.id, ANA)
-    before = seen(service, created.id)
-    monkeypatch.setattr(fakes.decisions, "finish", lambda *a, **k: (_ for _ in ()).throw(SystemExit("muere")))
-    with pytest.raises(SystemExit):
-        service.approve(created.id, ANA, **before)
-    monkeypatch.undo()
+    created = _approved_until_the_process_dies(service, fakes, monkeypatch, fakes.decisions, "finish")
     assert len(_decisions_of(fakes, created.id, "aprobar")) == 1
     contract.age_fake_decision(fakes.decisions, created.id, _ronda(fakes, created.id), 3600)
-    passing = Decisions(fakes.identity, fakes.decisions, service.outbox, service.settings, service.leases,
-                        service.audit)
+    passing = _another_replica(service, fakes)
     assert passing.complete_owed() == 1
     assert fakes.decisions.get(created.id, _ronda(fakes, created.id)).record["auditoria"] == "escrita"
     (event,) = _decisions_of(fakes, created.id, "aprobar")
