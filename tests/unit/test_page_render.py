@@ -142,6 +142,24 @@ def test_page_images_are_cached_inside_the_application_prefix(renderer):
     assert views.ensure(Source(key, "application/pdf")) == manifest and counting.calls == 1
 
 
+def test_a_manifest_whose_objects_are_gone_is_not_believed(renderer):
+    """The row outlives objects deleted by hand or lost to an older bucket's restore (a manifest kept in S3
+    went with them): the document is then told as not available, the unrenderable one too."""
+    store, manifests = FakeStore(), FakeManifestStore()
+    views = PageViews(store, renderer, manifests)
+    good = "solicitudes/abc/documentos/curp/" + "5" * 32
+    bad = "solicitudes/abc/documentos/identificacion/" + "6" * 32
+    store.put(good, scans.multipage_pdf(1), content_type="application/pdf")
+    store.put(bad, truncated_pdf(), content_type="application/pdf")
+    assert views.ensure(Source(good, "application/pdf")).ok and not views.ensure(Source(bad, "application/pdf")).ok
+    for key in list(store.objects):  # as an operator's deletion of the prefix, not the application's forgetting
+        store.delete(key)
+    assert manifests.get(good) is not None and manifests.get(bad) is not None
+    assert views.cached(Source(good, "application/pdf")) is None
+    assert views.ensure(Source(good, "application/pdf")).missing
+    assert views.ensure(Source(bad, "application/pdf")).missing
+
+
 def test_concurrent_looks_share_one_render(renderer):
     store = FakeStore()
     key = "solicitudes/abc/documentos/identificacion/" + "1" * 32

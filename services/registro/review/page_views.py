@@ -151,7 +151,19 @@ class PageViews:
             return None  # a damaged manifest is rendered again
         if source.codes and manifest.ok and not manifest.codes_searched:
             return None  # made without looking for the code: render again with it
+        if not self._still_stored(source, manifest):
+            return None  # rendered again: a document gone is told to the reviewer as not available
         return manifest
+
+    def _still_stored(self, source: Source, manifest: Manifest) -> bool:
+        """A row outlives objects deleted other than by forgetting the application (by hand, a restore of an
+        older bucket), which took a manifest kept beside them in S3 along: one whose first image — or, with no
+        images, whose document — is gone is not believed."""
+        try:
+            self.storage.head(page_view_key(source.key, 1) if manifest.ok and manifest.shown_pages else source.key)
+        except ObjectMissing:
+            return False
+        return True
 
     def page(self, source_key: str, number: int) -> bytes:
         """Raises ObjectMissing for a page that was not rendered."""
