@@ -23,11 +23,8 @@ def page_view_prefix(source_key: str) -> str:
     """Where the viewer's page images of a stored document live: inside its application's prefix
     (so they are purged with it) and named after the document's own key (a replaced document
     gets new images)."""
-    head, _, rest = source_key.partition("/")
-    account_id, _, rest = rest.partition("/")
-    if head != "solicitudes" or not account_id or not rest:
-        raise ValueError("solo documentos de una solicitud")
-    return f"solicitudes/{account_id}/vistas/{PAGE_VIEWS_VERSION}/{rest}/"
+    account_id = application_of(source_key)
+    return f"{application_prefix(account_id)}vistas/{PAGE_VIEWS_VERSION}/{source_key.split('/', 2)[2]}/"
 
 
 def page_view_key(source_key: str, number: int) -> str:

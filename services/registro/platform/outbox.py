@@ -201,13 +201,14 @@ def insert(conn: Connection, kind: str, message: bytes | OutgoingEmail, applicat
     return conn.execute(sql_insert(outbox_table).values(**values).returning(outbox_table.c.id)).scalar_one()
 
 
-def requeue_failed(conn: Connection) -> list[FailedEmail]:
-    """Every `fallido` row due again with its attempts reset, inside the caller's transaction (the operator's
-    command writes its audit events in the same one); returns the rows as they were, oldest first."""
-    t, a = outbox_table, applications
-    before = (select(t.c.id, t.c.attempts, t.c.last_error).where(t.c.state == FALLIDO)
+def requeue_failed(conn: Connection, *where) -> list[FailedEmail]:
+    """The `fallido` rows (those matching `where` too) due again with their attempts reset, inside the caller's
+    transaction (the operator's command writes its audit events in the same one); returns them as they were,
+    oldest first. The rows as they were come from a locked read in the same statement: a concurrent retry
+    waits for the lock, then finds the row no longer `fallido` and returns nothing."""
+    t, owner = outbox_table, applications.alias("owner")
+    before = (select(t.c.id, t.c.attempts, t.c.last_error).where(t.c.state == FALLIDO, *where)
               .with_for_update().cte("before"))
-    owner = a.alias("owner")
     rows = conn.execute(
         update(t).where(t.c.id == before.c.id)
         .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())
@@ -302,26 +303,9 @@ class PgOutboxStore:
                             r.folio) for r in rows]
 
     def retry(self, email_id: int) -> FailedEmail | None:
-        t, a = outbox_table, applications
-        # The row as it was (its attempts before the reset) from a locked read in the same statement: a
-        # concurrent retry waits for the lock, then finds the row no longer `fallido` and returns nothing.
-        before = (select(t.c.id, t.c.attempts, t.c.last_error).where(t.c.id == email_id, t.c.state == FALLIDO)
-                  .with_for_update().cte("before"))
-        owner = a.alias("owner")
         with self.db.transaction() as conn:
-            row = conn.execute(
-                update(t).where(t.c.id == before.c.id)
-                .values(state=PENDIENTE, attempts=0, next_attempt_at=func.now())
-                .returning(t.c.id, t.c.kind, t.c.application_id, before.c.attempts, before.c.last_error,
-                           t.c.created_at,
-                           select(owner.c.account_id).where(owner.c.id == t.c.application_id)
-                           .scalar_subquery().label("account_id"),
-                           select(owner.c.folio).where(owner.c.id == t.c.application_id)
-                           .scalar_subquery().label("folio"))).one_or_none()
-        if row is None:
-            return None
-        return FailedEmail(row.id, row.kind, row.application_id, row.attempts, row.last_error, row.created_at,
-                           row.account_id, row.folio)
+            rows = requeue_failed(conn, outbox_table.c.id == email_id)
+        return rows[0] if rows else None
 
     def retry_failed(self) -> list[FailedEmail]:
         with self.db.transaction() as conn:
