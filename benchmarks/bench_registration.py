@@ -47,6 +47,10 @@ Printed (and written to benchmarks/results/), each with its range over interleav
 - the Keycloak CPU per registration of each side, and how many registrations a Keycloak CPU-second carries
   through ours against Keycloak's own form: Keycloak is what every ANAM module shares, sized as a cluster by
   its CPU, while registro scales by replicas.
+- the host's ceiling for each side: its cores divided by the CPU one registration costs the measured
+  services plus the benchmark's own clients (this process: their threads and the inbox's polling), the most
+  registrations per second this machine could carry at that cost, beside 1.5× the anchor's measured rate
+  (issue 20's goal): a side whose ceiling is below a figure cannot reach it here, however its time is spent.
 `BENCH_ACCOUNTS=N` first seeds realm `anam` up to N accounts with Keycloak's partial import
 (batches of 500) and prints how long that took, to show registration flat from 200 to 200,000
 accounts. Accounts created by the benchmark are deleted.
@@ -280,8 +284,9 @@ class Sides:
 
 # --- throughput blocks ------------------------------------------------------------------------------
 def _block(register, count: int, clients: int, meter: CpuMeter, inbox: Inbox) -> dict:
-    """`count` registrations by `clients` clients, done when every email is in the inbox."""
-    cpu0 = meter.read()
+    """`count` registrations by `clients` clients, done when every email is in the inbox. `client_cpu_ms`: this
+    process's own CPU per registration (the clients' threads and the inbox's polling) — on the same 2 cores."""
+    cpu0, client0 = meter.read(), time.process_time()
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         addresses = [address for address, _ in pool.map(lambda _: register(), range(count))]
@@ -289,10 +294,12 @@ def _block(register, count: int, clients: int, meter: CpuMeter, inbox: Inbox) ->
     on_their_way = inbox.missing(addresses)
     done, lost = inbox.wait_for(addresses)
     cpu = CpuMeter.delta(cpu0, meter.read())
+    client_ms = (time.process_time() - client0) * 1000
     inbox.forget(addresses)
     elapsed = done - started
     return {"n": count, "s": elapsed, "per_s": (count - lost) / elapsed, "on_their_way": on_their_way,
-            "arrival_s": max(0.0, done - shown), "lost": lost, "cpu_ms": {k: v / count for k, v in cpu.items()}}
+            "arrival_s": max(0.0, done - shown), "lost": lost, "cpu_ms": {k: v / count for k, v in cpu.items()},
+            "client_cpu_ms": client_ms / count}
 
 
 def _quiet(meter: CpuMeter, timeout_s: float = 5.0) -> None:
@@ -386,7 +393,15 @@ def _summary(blocks: list[dict]) -> dict:
             "arrival_s_max": round(max(b["arrival_s"] for b in blocks), 3),
             "cpu_ms_per_registration": {k: round(sum(b["cpu_ms"][k] * b["n"] for b in blocks) / n, 1)
                                         for k in blocks[0]["cpu_ms"]},
-            "cpu_ms_total_blocks": [round(_cpu_total(b), 1) for b in blocks]}
+            "cpu_ms_total_blocks": [round(_cpu_total(b), 1) for b in blocks],
+            "client_cpu_ms_blocks": [round(b["client_cpu_ms"], 1) for b in blocks],
+            "host_ceiling_per_s_blocks": [round(_host_ceiling(b), 1) for b in blocks]}
+
+
+def _host_ceiling(block: dict) -> float:
+    """Registrations per second the host's cores could carry at this block's cost: every core busy with the
+    measured services and the benchmark's own clients, nothing else (so an upper bound)."""
+    return (os.cpu_count() or 1) * 1000 / (_cpu_total(block) + block["client_cpu_ms"])
 
 
 def _keycloak_requests_per_registration(blocks: list[dict]) -> float:
@@ -526,7 +541,12 @@ def test_bench_registration_vs_keycloak_own(admin, anchor_server, anchor_realm, 
                     f"    CPU de Keycloak por registro — proyecto {spread(kc_o, 1)} ms · ancla {spread(kc_t, 1)} ms: "
                     f"registros por segundo de CPU de Keycloak, proyecto/ancla {spread(kc_ratios, 2)}×",
                     f"    peticiones de registro a Keycloak por registro (su /metrics, token incluido): "
-                    f"{so['keycloak_requests_per_registration']:.2f} (meta ≤ 2)"]
+                    f"{so['keycloak_requests_per_registration']:.2f} (meta ≤ 2)",
+                    f"    techo del anfitrión ({os.cpu_count()} núcleos ÷ CPU por registro de los servicios medidos y de "
+                    f"los clientes del banco, {spread(so['client_cpu_ms_blocks'], 1)} ms proyecto · "
+                    f"{spread(st['client_cpu_ms_blocks'], 1)} ms ancla): proyecto "
+                    f"{spread(so['host_ceiling_per_s_blocks'], 1)}/s · ancla {spread(st['host_ceiling_per_s_blocks'], 1)}/s; "
+                    f"1.5× el ancla medida sería {1.5 * st['total_per_s']:.1f}/s"]
                 figures[f"clients_{clients}"] = {
                     "throughput_project": so, "throughput_keycloak": st, "ratios": runs_figures(ratios),
                     "ratio_total": round(so["total_per_s"] / st["total_per_s"], 3),
