@@ -229,6 +229,9 @@ class FakeIdentity:
 
     def _delete(self, account_id: str) -> None:
         self._check()
+        if self.applications is not None:  # the same transaction: the emails not yet delivered go with the account
+            self.applications.outbox_store.discard_unsent(
+                [i for i, a in self.applications.apps.items() if a["account_id"] == account_id])
         self.accounts.pop(account_id, None)
         self.roles.pop(account_id, None)
         self.memberships.pop(account_id, None)
@@ -450,6 +453,17 @@ class FakeOutboxStore:
         self._check()
         return self.insert(kind, message, application_id, account_id=account_id, hold_s=hold_s)
 
+    def discard_unsent(self, application_ids) -> int:
+        """What `outbox.discard_unsent` does inside another store's transaction: a row being delivered
+        (held by `deliver_due`) is skipped, as SKIP LOCKED skips it."""
+        wanted = set(application_ids)
+        with self.lock:
+            gone = [i for i, r in self.rows.items()
+                    if r["application_id"] in wanted and r["state"] != "enviado" and i not in self.held]
+            for row_id in gone:
+                del self.rows[row_id]
+        return len(gone)
+
     def deliver_due(self, deliver, limit: int = 20) -> tuple[int, int]:
         self._check()
         with self.lock:
@@ -637,7 +651,10 @@ class FakeApplicationStore:
         self._close(lambda i, a: a["account_id"] == account_id, "rechazada", reason)
 
     def cancel_account(self, account_id, reason) -> None:
-        self._close(lambda i, a: a["account_id"] == account_id, "cancelada", reason)
+        open_ids = [i for i, a in self.apps.items()
+                    if a["account_id"] == account_id and a["state"] in ("creando", "activa")]
+        if self._close(lambda i, a: a["account_id"] == account_id, "cancelada", reason):
+            self.outbox_store.discard_unsent(open_ids)
 
     def release(self, application_id, kind) -> None:
         self._check()
@@ -646,14 +663,15 @@ class FakeApplicationStore:
                 if row["application_id"] == application_id and row["kind"] == kind:
                     row["vigente"] = False
 
-    def stale_intents(self, older_than_s: float, limit: int = 100):
+    def stale_intents(self, older_than_s: float, limit: int = 100, after: tuple = ()):
         from registro.kernel.applications import StaleIntent
 
         self._check()
         now = self.clock()
-        return [StaleIntent(a["intent"], now - a["created_at"]) for a in
-                sorted(self.apps.values(), key=lambda a: a["created_at"])
-                if a["state"] == "creando" and now - a["created_at"] > older_than_s][:limit]
+        return [StaleIntent(a["intent"], now - a["created_at"], (a["created_at"], a["intent"].id)) for a in
+                sorted(self.apps.values(), key=lambda a: (a["created_at"], a["intent"].id))
+                if a["state"] == "creando" and now - a["created_at"] > older_than_s
+                and (not after or (a["created_at"], a["intent"].id) > after)][:limit]
 
     def unfinished_count(self, older_than_s: float) -> int:
         return len(self.stale_intents(older_than_s, limit=10**9))

@@ -16,6 +16,7 @@ from registro.adapters.mail import Mailer
 from registro.adapters.pdf import PdfRenderer
 from registro.adapters.storage import ObjectStore
 from registro.config import Settings
+from registro.kernel.document_traces import DocumentTraces
 
 if TYPE_CHECKING:  # imported for the annotations only: these modules import the container back
     from registro.adapters.captcha import Captcha, UsedSolutions
@@ -69,6 +70,11 @@ class Adapters:
     upload_markers: "UploadMarkers | None" = None  # direct uploads' states (documents/direct_uploads.py)
     reading_store: "ReadingStore | None" = None  # what the machine read of documents (documents/readings.py)
     page_view_store: "ManifestStore | None" = None  # the viewer's page-image manifests (review/page_views.py)
+
+    def document_traces(self) -> DocumentTraces:
+        """The rows that describe an application's documents, deleted with them (kernel/document_traces.py)."""
+        return DocumentTraces(tuple(s for s in (self.upload_markers, self.reading_store, self.page_view_store)
+                                    if s is not None))
 
 
 def adapters() -> Adapters:

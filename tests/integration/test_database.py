@@ -170,6 +170,10 @@ def test_stale_intents_are_listed_after_their_bound(scratch_db, unique):
     contract.stale_intents_are_listed_after_their_bound(PgApplicationStore(scratch_db), f"AU-T-S{unique[:10].upper()}")
 
 
+def test_stale_intents_are_listed_page_after_page(scratch_db, unique):
+    contract.stale_intents_are_listed_page_after_page(PgApplicationStore(scratch_db), f"AU-T-P{unique[:10].upper()}")
+
+
 def test_a_batch_of_due_emails_is_marked_sent_in_one_statement(scratch_db):
     """The worker's batch: one SELECT … FOR UPDATE SKIP LOCKED, the sends, one UPDATE for the rows sent
     (it was one UPDATE per email: under load the statements grew with the queue)."""

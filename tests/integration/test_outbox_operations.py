@@ -54,6 +54,22 @@ def test_an_old_failed_row_is_retried_by_its_id(ops_db, unique):
                                                    make_due_in(ops_db), f"AU-T-V{unique[:10].upper()}")
 
 
+def test_an_account_gone_takes_its_undelivered_emails(ops_db, unique):
+    contract.an_account_gone_takes_its_undelivered_emails(PgApplicationStore(ops_db), PgOutboxStore(ops_db),
+                                                          make_due_in(ops_db), f"AU-T-G{unique[:10].upper()}")
+
+
+def test_an_applications_undelivered_emails_are_found_by_their_index(ops_db):
+    """Delivered rows stay in the table, one per email ever sent: deleting an account's undelivered ones
+    must not read them (sequential scans off, so a tiny table's statistics do not decide)."""
+    with ops_db.transaction() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(conn.execute(text(
+            "EXPLAIN SELECT id FROM outbox WHERE application_id IN (CAST(:a AS uuid)) AND state <> 'enviado' "
+            "FOR UPDATE SKIP LOCKED"), {"a": "00000000-0000-0000-0000-000000000001"}).scalars())
+    assert "ix_outbox_unsent_by_application" in plan, plan
+
+
 def test_the_operators_command_queues_every_failed_row_again(ops_db, ops_url, monkeypatch, capsys, unique):
     """…and writes each in its application's history, as the console's "Reenviar correo" does."""
     store = PgOutboxStore(ops_db)

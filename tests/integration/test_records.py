@@ -9,11 +9,12 @@ import time
 
 import pytest
 from keycloak_ext import AccountNotFound
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from registro.kernel.records import KEPT_IN_KEYCLOAK, RecordBusy, RecordedIdentity
 from registro.platform.db import Database
-from registro.platform.db.schema import applications, decisions, identifiers
+from registro.platform import outbox as outbox_module
+from registro.platform.db.schema import applications, decisions, identifiers, outbox
 from registro.documents.service import Upload, store_document
 from registro.domain.application import Application
 from tests.support import files
@@ -157,6 +158,12 @@ def test_a_deleted_account_takes_its_personal_data_and_frees_its_identifiers(ser
     with db.transaction() as conn:
         conn.execute(decisions.insert().values(account_id=account_id, ronda="r1", decision="rechazar",
                                                state="aplicada", record={"motivo": "texto libre del revisor"}))
+        # Its emails: one held (not yet due), one given up after an SMTP outage, one delivered (content blanked).
+        held_email = outbox_module.insert(conn, "confirmacion", b"Ana Pe\xc3\xb1a, su enlace", app_id, hold_s=3600)
+        failed_email = outbox_module.insert(conn, "decision", b"Ana Pe\xc3\xb1a, su solicitud", app_id, hold_s=3600)
+        sent_email = outbox_module.insert(conn, "confirmacion", b"", app_id, hold_s=3600)
+        conn.execute(update(outbox).where(outbox.c.id == failed_email).values(state="fallido", attempts=14))
+        conn.execute(update(outbox).where(outbox.c.id == sent_email).values(state="enviado"))
     gateway.delete_account(account_id)
     with pytest.raises(AccountNotFound):
         gateway.get_account(account_id)
@@ -165,5 +172,8 @@ def test_a_deleted_account_takes_its_personal_data_and_frees_its_identifiers(ser
         held = conn.execute(select(identifiers.c.vigente).where(identifiers.c.application_id == app_id)).scalars().all()
     assert (row.state, row.record, row.email, row.first_name, row.search_text) == ("cancelada", {}, "", "", "")
     assert row.folio and held == [False]
+    with db.transaction() as conn:  # nothing left to send about an account that is gone (make retry-emails neither)
+        left = conn.execute(select(outbox.c.id).where(outbox.c.application_id == app_id)).scalars().all()
+    assert left == [sent_email] and held_email != failed_email
     with db.transaction() as conn:  # nor does review state name it any more
         assert conn.execute(select(decisions).where(decisions.c.account_id == account_id)).first() is None

@@ -154,6 +154,22 @@ def stale_intents_are_listed_after_their_bound(store, folio: str) -> None:
     assert it.id not in {s.intent.id for s in store.stale_intents(-1)}
 
 
+def stale_intents_are_listed_page_after_page(store, folio: str) -> None:
+    """Each page starts past the last one's position: walked to the end, every intent once."""
+    ours = set()
+    for n in range(3):
+        it = Intent.new(folio=f"{folio}{n}", username=f"u{n}", link_version="v1", es_extranjero=False)
+        store.begin(it, {})
+        ours.add(it.id)
+    seen, after = [], ()
+    while page := store.stale_intents(-1, limit=2, after=after):
+        assert len(page) <= 2
+        seen += [s.intent.id for s in page]
+        after = page[-1].position
+    assert len(seen) == len(set(seen))  # no intent listed twice
+    assert ours <= set(seen)
+
+
 def unfinished_registrations_are_counted_after_their_bound(store, folio: str) -> None:
     """What the alert on half-made registrations reads: `creando` past the bound, until completed."""
     before_all, before_old = store.unfinished_count(-1), store.unfinished_count(3600)
@@ -319,6 +335,30 @@ def an_old_failed_row_is_retried_by_its_id(store, outbox_store, make_due, folio:
     sent = []
     outbox_store.deliver_due(lambda row: sent.append(row.id), limit=1000)
     assert oldest in sent and not newer & set(sent)
+
+
+def an_account_gone_takes_its_undelivered_emails(store, outbox_store, make_due, folio: str) -> None:
+    """An account deleted in Keycloak's console (noticed when a registration meets its identifiers): its
+    application is cancelled and its emails not yet delivered are deleted — their content names the
+    person, and `make retry-emails` would otherwise send a link to an account that no longer exists.
+    What was delivered stays (content blanked); another application's emails stay."""
+    it = intent(folio)
+    store.begin(it, {})
+    account = f"cuenta-{it.id}"
+    store.complete(it.id, account, None)
+    failed = outbox_store.add("decision", email("ida@example.com"), account_id=account)
+    _give_up(outbox_store, make_due, {failed})
+    sent = outbox_store.add("confirmacion", email("ida@example.com"), account_id=account)
+    outbox_store.deliver_due(lambda row: None, limit=1000)
+    due = outbox_store.add("confirmacion", email("ida@example.com"), account_id=account)
+    held = outbox_store.add("decision", email("ida@example.com"), account_id=account, hold_s=3600)
+    other = outbox_store.add("prueba", email("otra@example.com"))
+    store.cancel_account(account, "cuenta eliminada en Keycloak")
+    assert failed not in {f.id for f in outbox_store.retry_failed()}
+    outbox_store.release([held])
+    delivered = []
+    outbox_store.deliver_due(lambda row: delivered.append(row.id), limit=1000)
+    assert other in delivered and not {failed, sent, due, held} & set(delivered)
 
 
 def every_failed_row_is_queued_again(outbox_store, make_due) -> None:

@@ -127,6 +127,7 @@ def test_purge_dry_run_lists_and_deletes_nothing(world):
 
 
 def test_purge_deletes_expired_applications_and_their_objects_only(world):
+    from registro.kernel.document_traces import DocumentTraces
     from tests.fakes import FakeManifestStore, FakeReadingStore
 
     identity, store, settings, made = world
@@ -135,7 +136,7 @@ def test_purge_deletes_expired_applications_and_their_objects_only(world):
         readings.keep(made[name], "curp", {"version": "v1", "documento": application_prefix(made[name]) + "documentos/curp/x",
                                            "sha256": "a" * 64, "leido": True, "motivos": [], "campos": []})
         manifests.keep(application_prefix(made[name]) + "documentos/curp/x", {"estado": "ok", "codigos": []})
-    purge_expired(identity, store, settings, readings=readings, manifests=manifests)
+    purge_expired(identity, store, settings, traces=DocumentTraces((readings, manifests)))
     assert set(identity.accounts) == {made["unconfirmed_new"], made["incomplete_new"], made["submitted_old"]}
     assert readings.get(made["incomplete_old"], "curp") is None and readings.get(made["incomplete_new"], "curp")
     assert manifests.get(application_prefix(made["incomplete_old"]) + "documentos/curp/x") is None

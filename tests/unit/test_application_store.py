@@ -50,6 +50,10 @@ def test_stale_intents_are_listed_after_their_bound():
     contract.stale_intents_are_listed_after_their_bound(_stores()[0], "AU-2026-STALE001")
 
 
+def test_stale_intents_are_listed_page_after_page():
+    contract.stale_intents_are_listed_page_after_page(_stores()[0], "AU-2026-PAGE000")
+
+
 def test_unfinished_registrations_are_counted_after_their_bound():
     contract.unfinished_registrations_are_counted_after_their_bound(_stores()[0], "AU-2026-UNFIN001")
 

@@ -30,6 +30,12 @@ def test_an_old_failed_row_is_retried_by_its_id():
                                                    "AU-2026-VIEJO001")
 
 
+def test_an_account_gone_takes_its_undelivered_emails():
+    outbox = FakeOutboxStore()
+    contract.an_account_gone_takes_its_undelivered_emails(FakeApplicationStore(outbox), outbox, outbox.expedite,
+                                                          "AU-2026-IDA00001")
+
+
 def test_every_failed_row_is_queued_again():
     outbox = FakeOutboxStore()
     contract.every_failed_row_is_queued_again(outbox, outbox.expedite)

@@ -108,8 +108,7 @@ def test_retention_deletes_documents_past_their_period_and_keeps_the_hashes(fake
     old_rejected, new_rejected = _decided(fakes, "rechazado", 11), _decided(fakes, "rechazado", 9)
     for account_id in (old_approved, new_approved):
         _direct_upload_marked(fakes, account_id)
-    done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, marks=fakes.upload_markers,
-                           readings=fakes.reading_store, manifests=fakes.page_view_store)
+    done = apply_retention(fakes.identity, fakes.storage, settings, audit=fakes.audit, traces=fakes.document_traces())
     assert {r.account_id for r in done} == {old_approved, old_rejected}
     assert fakes.upload_markers.of_account(old_approved) == [] and fakes.upload_markers.of_account(new_approved)
     assert fakes.reading_store.get(old_approved, "identificacion") is None
@@ -177,6 +176,22 @@ def test_cancel_leaves_nothing_but_the_audit_hashes(fakes, capsys):
     assert cancelled.actor_username == "operador.dos" and cancelled.documents_sha256 == {"identificacion": "a" * 64}
     everything = json.dumps([dataclasses.asdict(e) for e in history], ensure_ascii=False)
     assert "rechazado1@example.com" not in everything and "Peña" not in everything
+
+
+def test_cancel_deletes_the_emails_not_yet_delivered(fakes, capsys):
+    """A rejection email given up during an SMTP outage kept its content (the person's name, the reasons)
+    after the person's data was cancelled, and `make retry-emails` would have sent it later."""
+    from registro.adapters.mail import OutgoingEmail
+
+    account_id = _holder(fakes)
+    account = fakes.identity.get_account(account_id)
+    fakes.applications.record(account_id, account.username, account.attributes)
+    rejection = OutgoingEmail(to=account.email, subject="Solicitud rechazada", text="Ana Peña",
+                              html="<p>Ana Peña</p>")
+    row = fakes.outbox_store.add("decision", rejection, account_id=account_id)
+    assert row in fakes.outbox_store.rows
+    assert datos_main(["cancelar", account.username, "--operador", "op", "--confirmar"], adapters=fakes) == 0
+    assert row not in fakes.outbox_store.rows
 
 
 def test_an_approved_account_is_not_cancelled(fakes, capsys):

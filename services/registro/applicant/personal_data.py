@@ -26,9 +26,7 @@ from registro.domain.application import Application, now_iso
 from registro.domain.storage_keys import application_prefix
 from registro.kernel.applications import ApplicationStore
 from registro.kernel.audit import DATA_CANCELLED, DATA_EXPORTED, AuditLog, AuditTrail
-from registro.documents.direct_uploads import UploadMarkers
-from registro.documents.readings import ReadingStore
-from registro.review.page_views import ManifestStore
+from registro.kernel.document_traces import DocumentTraces, erase_documents
 
 FOLIO_PREFIX = "AU-"
 
@@ -100,8 +98,8 @@ def export(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
 
 
 def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username: str, operator: Operator,
-           *, audit: AuditLog, marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
-           manifests: ManifestStore | None = None, applications: ApplicationStore | None = None) -> dict:
+           *, audit: AuditLog, traces: DocumentTraces = DocumentTraces(),
+           applications: ApplicationStore | None = None) -> dict:
     """Deletes the documents and the account of a non-approved application; the audit keeps the hashes.
     The person's identifiers are freed (they may apply again) and the application leaves the review
     queue with its record (the queue is a query over it)."""
@@ -116,14 +114,7 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
                                status_after="cancelado", documents_sha256=hashes,
                                details={"folio": application.folio, "objetos_eliminados": len(keys),
                                         "decision": application.decision.get("decision", "")})
-    for key in keys:
-        storage.delete(key)
-    if marks is not None:  # the direct uploads' states name the files and the ID's details
-        marks.forget(account.id)
-    if readings is not None:  # what the machine read of them: personal data too
-        readings.forget(account.id)
-    if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
-        manifests.forget(account.id)
+    erase_documents(storage, account.id, keys, traces)
     identity.delete_account(account.id)
     if applications is not None:
         applications.cancel_account(account.id, "datos cancelados a petición del titular")

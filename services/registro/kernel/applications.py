@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from registro.adapters.mail import OutgoingEmail
@@ -97,6 +97,8 @@ class Holder:
 class StaleIntent:
     intent: Intent
     age_s: float
+    # Where the listing stands after this intent (opaque): the next page of `stale_intents` starts past it.
+    position: tuple = ()
 
 
 class IdentifiersTaken(Exception):
@@ -141,10 +143,15 @@ class ApplicationStore(Protocol):
         ...
 
     def cancel_account(self, account_id: str, reason: str) -> None:
-        """The account is gone (purge, deletion on request, deleted in Keycloak's console)."""
+        """The account is gone (purge, deletion on request, deleted in Keycloak's console): the
+        application is cancelled and its emails not yet delivered are deleted unsent."""
         ...
 
-    def stale_intents(self, older_than_s: float, limit: int = 100) -> list[StaleIntent]: ...
+    def stale_intents(self, older_than_s: float, limit: int = 100, after: tuple = ()) -> list[StaleIntent]:
+        """`creando` intents begun more than `older_than_s` ago, oldest first, past `after` (the
+        `position` of the last one of the previous page): a page of intents that keep failing never
+        hides the ones behind it."""
+        ...
 
     def unfinished_count(self, older_than_s: float) -> int:
         """How many registrations are still `creando` `older_than_s` after they began (what an alert reads:
@@ -245,7 +252,8 @@ class PgApplicationStore:
                 audit.insert(conn, event)
         return True
 
-    def _close(self, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA)) -> bool:
+    def _close(self, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA), *,
+               account_gone: bool = False) -> bool:
         a, i = applications, identifiers
         with self.db.transaction() as conn:
             ids = conn.execute(update(a).where(where, a.c.state.in_(from_states))
@@ -254,6 +262,8 @@ class PgApplicationStore:
             if ids:
                 conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
                              .values(vigente=False, released_at=func.now()))
+            if ids and account_gone:
+                outbox.discard_unsent(conn, ids)  # a link or a decision for an account that no longer exists
         return bool(ids)
 
     def cancel(self, application_id: str, reason: str) -> bool:
@@ -264,7 +274,7 @@ class PgApplicationStore:
         self._close(applications.c.account_id == account_id, RECHAZADA, reason)
 
     def cancel_account(self, account_id: str, reason: str) -> None:
-        self._close(applications.c.account_id == account_id, CANCELADA, reason)
+        self._close(applications.c.account_id == account_id, CANCELADA, reason, account_gone=True)
 
     def release(self, application_id: str, kind: str) -> None:
         i = identifiers
@@ -272,15 +282,20 @@ class PgApplicationStore:
             conn.execute(update(i).where(i.c.application_id == application_id, i.c.kind == kind, i.c.vigente)
                          .values(vigente=False, released_at=func.now()))
 
-    def stale_intents(self, older_than_s: float, limit: int = 100) -> list[StaleIntent]:
+    def stale_intents(self, older_than_s: float, limit: int = 100, after: tuple = ()) -> list[StaleIntent]:
         a = applications
+        past = ((tuple_(a.c.created_at, a.c.id) > tuple_(literal(after[0], a.c.created_at.type),
+                                                         literal(after[1], a.c.id.type))),) if after else ()
         with self.db.transaction() as conn:
             rows = conn.execute(
                 select(a.c.id, a.c.folio, a.c.username, a.c.link_version, a.c.es_extranjero, a.c.locale,
-                       a.c.accepted_notice, func.extract("epoch", func.now() - a.c.created_at).label("age"))
-                .where(*_intents_older_than(older_than_s)).order_by(a.c.created_at).limit(limit)).all()
+                       a.c.accepted_notice, a.c.created_at,
+                       func.extract("epoch", func.now() - a.c.created_at).label("age"))
+                .where(*_intents_older_than(older_than_s), *past).order_by(a.c.created_at, a.c.id)
+                .limit(limit)).all()
         return [StaleIntent(Intent(r.id, r.folio, r.username, r.link_version, r.es_extranjero, r.locale,
-                                   acceptance=r.accepted_notice or {}), float(r.age)) for r in rows]
+                                   acceptance=r.accepted_notice or {}), float(r.age), (r.created_at, r.id))
+                for r in rows]
 
     def unfinished_count(self, older_than_s: float) -> int:
         with self.db.transaction() as conn:

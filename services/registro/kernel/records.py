@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
 
 from registro.adapters.identity import IdentityDirectory
+from registro.platform import outbox
 from registro.platform.db import Database
 from registro.platform.db.schema import (ACTIVA, CANCELADA, CREANDO, RECHAZADA, applications, decisions, identifiers,
                                   review_leases)
@@ -302,6 +303,7 @@ class RecordedIdentity:
         if ids:
             conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
                          .values(vigente=False, released_at=func.now()))
+            outbox.discard_unsent(conn, ids)  # their content is personal data; their addressee has no account
         # Review state that names the application (a decision keeps the reviewer's free-text reasons).
         conn.execute(delete(decisions).where(decisions.c.account_id == account_id))
         conn.execute(delete(review_leases).where(review_leases.c.account_id == account_id))

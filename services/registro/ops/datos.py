@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None, adapters=None) -> int:
                   file=sys.stderr)
             return 2
         done = cancel(adapters.identity, adapters.storage, args.titular, Operator(operator),
-                      audit=adapters.audit, marks=adapters.upload_markers, readings=adapters.reading_store,
-                      manifests=adapters.page_view_store, applications=adapters.applications)
+                      audit=adapters.audit, traces=adapters.document_traces(), applications=adapters.applications)
         print(f"datos cancelados: solicitud {done['solicitud']} folio {done['folio']}, {done['objetos']} objeto(s) "
               "eliminado(s); la auditoría conserva las decisiones y los SHA-256")
         return 0

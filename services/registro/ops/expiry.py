@@ -22,9 +22,7 @@ from registro.config import Settings
 from registro.domain import status
 from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
-from registro.documents.direct_uploads import UploadMarkers
-from registro.documents.readings import ReadingStore
-from registro.review.page_views import ManifestStore
+from registro.kernel.document_traces import DocumentTraces, erase_documents
 from registro.kernel.record_lock import ApplicationBusy, editing
 
 log = logging.getLogger(__name__)
@@ -87,8 +85,7 @@ def _application_keys(storage: ObjectStore, account_id: str) -> list[str]:
 
 def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
                   now: datetime | None = None, dry_run: bool = False,
-                  marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
-                  manifests: ManifestStore | None = None) -> list[Expired]:
+                  traces: DocumentTraces = DocumentTraces()) -> list[Expired]:
     """Deletes every expired application (or only lists them with `dry_run`). Returns what was found.
 
     The search result is only a candidate list: between it and the deletion the applicant may have
@@ -110,14 +107,7 @@ def purge_expired(identity: IdentityDirectory, storage: ObjectStore, settings: S
                              application.id, application.status)
                     continue
                 keys = _application_keys(storage, application.id)
-                for key in keys:
-                    storage.delete(key)
-                if marks is not None:  # the direct uploads' states name the files and the ID's details
-                    marks.forget(application.id)
-                if readings is not None:  # what the machine read of them: personal data too
-                    readings.forget(application.id)
-                if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
-                    manifests.forget(application.id)
+                erase_documents(storage, application.id, keys, traces)
                 # The account and the application's personal data go; its identifiers are released.
                 held.delete_account()
         except AccountNotFound:

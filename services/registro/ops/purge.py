@@ -31,11 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     adapters = real_adapters(settings)
     try:
         expired = purge_expired(adapters.identity, adapters.storage, settings, dry_run=args.dry_run,
-                                marks=adapters.upload_markers, readings=adapters.reading_store,
-                                manifests=adapters.page_view_store)
+                                traces=adapters.document_traces())
         retired = apply_retention(adapters.identity, adapters.storage, settings, audit=adapters.audit,
-                                  marks=adapters.upload_markers, readings=adapters.reading_store,
-                                  manifests=adapters.page_view_store, dry_run=args.dry_run)
+                                  traces=adapters.document_traces(), dry_run=args.dry_run)
         # Used captcha solutions only matter until their challenge expires.
         swept = 0 if args.dry_run else Captcha(settings.captcha_hmac_key, settings.captcha_ttl_s,
                                                adapters.used_captchas).forget_expired()

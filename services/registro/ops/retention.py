@@ -22,9 +22,7 @@ from registro.domain import status
 from registro.domain.application import Application
 from registro.domain.storage_keys import application_prefix
 from registro.kernel.audit import DOCUMENTS_RETIRED, AuditLog, AuditTrail
-from registro.documents.direct_uploads import UploadMarkers
-from registro.documents.readings import ReadingStore
-from registro.review.page_views import ManifestStore
+from registro.kernel.document_traces import DocumentTraces, erase_documents
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +47,7 @@ def decided_at(application: Application) -> datetime | None:
 
 
 def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings: Settings, *,
-                    audit: AuditLog, marks: UploadMarkers | None = None, readings: ReadingStore | None = None,
-                    manifests: ManifestStore | None = None, now: datetime | None = None,
+                    audit: AuditLog, traces: DocumentTraces = DocumentTraces(), now: datetime | None = None,
                     dry_run: bool = False) -> list[Retired]:
     now = now or datetime.now(timezone.utc)
     periods = {status.APROBADO: settings.retention_approved_days, status.RECHAZADO: settings.retention_rejected_days}
@@ -72,14 +69,7 @@ def apply_retention(identity: IdentityDirectory, storage: ObjectStore, settings:
                     status_before=current, status_after=current,
                     documents_sha256={k: r.sha256 for k, r in application.documents.items()},
                     details={"folio": application.folio, "objetos_eliminados": len(keys), "plazo_dias": days})
-                for key in keys:
-                    storage.delete(key)
-                if marks is not None:  # the direct uploads' states name the files and the ID's details
-                    marks.forget(account.id)
-                if readings is not None:  # what the machine read of them: personal data too
-                    readings.forget(account.id)
-                if manifests is not None:  # the codes read on their pages (a responsiva's QR names its applicant)
-                    manifests.forget(account.id)
+                erase_documents(storage, account.id, keys, traces)
                 log.info("documentos eliminados por conservación: solicitud=%s estatus=%s objetos=%d",
                          account.id, current, len(keys))
             done.append(Retired(account.id, current, when, len(keys)))

@@ -201,6 +201,21 @@ def insert(conn: Connection, kind: str, message: bytes | OutgoingEmail, applicat
     return conn.execute(sql_insert(outbox_table).values(**values).returning(outbox_table.c.id)).scalar_one()
 
 
+def discard_unsent(conn: Connection, application_ids: Iterable[str]) -> int:
+    """Deletes, inside the caller's transaction, the applications' messages not yet delivered (due, held,
+    backing off or `fallido`): the account they concern is gone, with its personal data, so their content
+    (names, links, a responsiva naming its CURP) goes too, and nothing about it is sent later — not by the
+    worker, not by `make retry-emails`. A row a worker is delivering right now is skipped, not waited for:
+    it ends `enviado`, its content blanked. Returns how many were deleted."""
+    ids = list(application_ids)
+    if not ids:
+        return 0
+    t = outbox_table
+    unsent = (select(t.c.id).where(t.c.application_id.in_(ids), t.c.state != ENVIADO)
+              .with_for_update(skip_locked=True))
+    return conn.execute(delete(t).where(t.c.id.in_(unsent))).rowcount
+
+
 def requeue_failed(conn: Connection, *where) -> list[FailedEmail]:
     """The `fallido` rows (those matching `where` too) due again with their attempts reset, inside the caller's
     transaction (the operator's command writes its audit events in the same one); returns them as they were,

@@ -119,6 +119,8 @@ outbox = Table(
 Index("ix_outbox_due", outbox.c.next_attempt_at, postgresql_where=text(f"state = '{PENDIENTE}'"))
 # What the console lists and the metrics count: the rows that gave up (migration 0008).
 Index("ix_outbox_failed", outbox.c.created_at, outbox.c.id, postgresql_where=text(f"state = '{FALLIDO}'"))
+# An application's emails not yet delivered: deleted with its account, listed as its failed ones (migration 0012).
+Index("ix_outbox_unsent_by_application", outbox.c.application_id, postgresql_where=text(f"state <> '{ENVIADO}'"))
 
 # The phone as a camera (issue 23, documents/phone_links.py): a link (QR) and a short code that open an
 # application's uploads on a phone for 15 minutes, once. Only hashes are kept: the token's SHA-256, the
