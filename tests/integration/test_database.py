@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from registro.kernel.applications import PgApplicationStore
 from registro.kernel.audit import PgAuditLog
@@ -391,13 +391,24 @@ def test_a_lost_keycloak_answer_leaves_one_account_one_email_and_no_hidden_accou
 
 def test_an_account_deleted_in_keycloaks_console_frees_the_person_to_register_again(registro_app, gateway,
                                                                                     kc_admin, unique):
+    """…and what the deleted account left goes as the purge's deletion would take it: its responsiva and
+    documents in S3, the application's personal data (the row stays, cancelled, with its folio)."""
+    from registro.domain.storage_keys import application_prefix
+    from registro.platform.db.schema import applications
+
+    a = registro_app.extensions["registro.adapters"]
     form = _person(unique)
     assert post_registration(registro_app.test_client(), form).status_code == 302
     first = gateway.find_by_username(form["rfc"].lower())
+    assert a.storage.list_keys(application_prefix(first.id))  # its responsiva
     kc_admin.delete_user(first.id)  # what an operator does in the admin console
     assert post_registration(registro_app.test_client(), form).status_code == 302
     second = gateway.find_by_username(form["rfc"].lower())
     assert second is not None and second.id != first.id
+    assert a.storage.list_keys(application_prefix(first.id)) == []
+    with a.database.transaction() as conn:
+        row = conn.execute(select(applications).where(applications.c.account_id == first.id)).one()
+    assert (row.state, row.record, row.email, row.search_text) == ("cancelada", {}, "", "") and row.folio
     gateway.delete_account(second.id)
 
 

@@ -75,6 +75,24 @@ def test_a_rejected_applicant_registers_again(client, fakes):
     assert fakes.applications.rejections_of({"curp": form["curp"]}) == 1
 
 
+def test_an_account_deleted_in_keycloaks_console_makes_room_and_leaves_nothing_behind(client, fakes):
+    """The purge and the retention periods look for live applications: the documents of one whose account
+    an operator deleted in the admin console, and what the machine read of them, stayed for good."""
+    form = mexican_form()
+    assert post_registration(client, form).status_code == 302
+    first = _account_of(fakes, RFC)
+    fakes.reading_store.keep(first.id, "curp", {"version": "v1", "documento": "x", "sha256": "a" * 64,
+                                                "leido": True, "motivos": [], "campos": []})
+    assert [k for k in fakes.storage.objects if first.id in k]  # its responsiva
+    fakes.identity.accounts.pop(first.id)  # the admin console: Keycloak alone
+    assert post_registration(client, form).status_code == 302
+    second = _account_of(fakes, RFC)
+    assert second.id != first.id and fakes.applications.state_of(second.id) == "activa"
+    assert fakes.applications.state_of(first.id) == "cancelada"
+    assert [k for k in fakes.storage.objects if first.id in k] == []
+    assert fakes.reading_store.get(first.id, "curp") is None
+
+
 def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fakes):
     """A disabled account carrying the folio of a registration that was undone (its intent cancelled):
     what a lost Keycloak answer used to leave for good."""

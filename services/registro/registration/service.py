@@ -44,7 +44,8 @@ from registro.config import Settings
 from registro.domain import status
 from registro.domain.application import now_iso
 from registro.domain.geography import MEXICO
-from registro.domain.storage_keys import responsiva_key
+from registro.domain.storage_keys import application_prefix, responsiva_key
+from registro.kernel.document_traces import DocumentTraces, erase_documents
 from registro.kernel.emails import compose
 from registro.kernel.links import new_version
 from registro.kernel.applications import ApplicationStore, FolioTaken, Holder, IdentifiersTaken, Intent, identifiers_of
@@ -173,7 +174,8 @@ class _UsernameTaken(Exception):
 
 
 def register(applicant: Applicant, *, identity: IdentityDirectory, storage: ObjectStore, settings: Settings,
-             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None) -> Registered:
+             applications: ApplicationStore, outbox: Outbox, renderer: PdfRenderer | None = None,
+             traces: DocumentTraces = DocumentTraces()) -> Registered:
     ids = identifiers_of(applicant.attributes(folio="", fecha_registro=""))
     for _ in range(_MAX_DRAWS):
         username = username_for_rfc(applicant.rfc) if not applicant.es_extranjero else FOREIGN_USERNAME_PREFIX + random_code()
@@ -190,7 +192,7 @@ def register(applicant: Applicant, *, identity: IdentityDirectory, storage: Obje
                                                   email=applicant.email, attributes=attributes), renderer,
                                mac_key=mac_key(settings))
         try:
-            _begin(applications, identity, intent, ids)
+            _begin(applications, identity, intent, ids, _Leftovers(storage, traces))
         except FolioTaken:
             settle(pdf_job)
             continue
@@ -255,7 +257,15 @@ def acceptance_events(intent: Intent, account_id: str) -> list[AuditEvent]:
                              lang=notice.get("idioma") or "es", folio=intent.folio)]
 
 
-def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class _Leftovers:
+    """Where an application whose account was deleted in Keycloak's console left its documents."""
+    storage: ObjectStore
+    traces: DocumentTraces
+
+
+def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: Intent, ids: dict[str, str],
+           leftovers: _Leftovers) -> None:
     """Records the intent; a holder that no longer holds (its account deleted in Keycloak's console,
     or changed to another value) is released once and the intent tried again."""
     for attempt in (1, 2):
@@ -263,7 +273,7 @@ def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: 
             applications.begin(intent, ids)
             return
         except IdentifiersTaken as exc:
-            live = [h for h in exc.holders if not _released_if_stale(applications, identity, h, ids)]
+            live = [h for h in exc.holders if not _released_if_stale(applications, identity, h, ids, leftovers)]
             if live or attempt == 2:
                 holders = live or exc.holders
                 raise DuplicateApplicant(sorted({h.kind for h in holders}),
@@ -271,7 +281,7 @@ def _begin(applications: ApplicationStore, identity: IdentityDirectory, intent: 
 
 
 def _released_if_stale(applications: ApplicationStore, identity: IdentityDirectory, holder: Holder,
-                       ids: dict[str, str]) -> bool:
+                       ids: dict[str, str], leftovers: _Leftovers) -> bool:
     """True when `holder` no longer holds its value and was released. An intent in flight is never
     stale here (the reconciler decides about old ones); an active application is stale when Keycloak
     no longer has its account (deleted by an operator: the application is cancelled) or the account
@@ -282,13 +292,27 @@ def _released_if_stale(applications: ApplicationStore, identity: IdentityDirecto
         # Keycloak itself, not the application's record: the question is whether the account exists.
         account = _keycloak(identity).get_account(holder.account_id)
     except AccountNotFound:
-        log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela", holder.account_id)
-        applications.cancel_account(holder.account_id, "cuenta eliminada en Keycloak")
+        log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela y sus documentos se borran",
+                    holder.account_id)
+        _forget_deleted(applications, identity, leftovers, holder.account_id)
         return True
     if holder.kind in KEPT_IN_KEYCLOAK and identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
         applications.release(holder.application_id, holder.kind)
         return True
     return False
+
+
+def _forget_deleted(applications: ApplicationStore, identity: IdentityDirectory, leftovers: _Leftovers,
+                    account_id: str) -> None:
+    """What the purge takes of an application, for one whose account an operator deleted in Keycloak's
+    console: nothing else would (the purge and the retention periods look for live applications). Its
+    objects and the rows describing them first — S3 failing, the holder stays and the next attempt does it
+    all —, then its personal data and its undelivered emails (the identity port's delete; Keycloak's
+    answer that the account is gone is no error), its application cancelled."""
+    storage = leftovers.storage
+    erase_documents(storage, account_id, storage.list_keys(application_prefix(account_id)), leftovers.traces)
+    identity.delete_account(account_id)
+    applications.cancel_account(account_id, "cuenta eliminada en Keycloak")
 
 
 def _cancel_quietly(applications: ApplicationStore, intent: Intent, reason: str) -> None:

@@ -45,7 +45,7 @@ def form():
         try:
             result = registration.register(form.applicant(), identity=a.identity, storage=a.storage,
                                            settings=settings(), renderer=a.pdf, applications=a.applications,
-                                           outbox=a.outbox)
+                                           outbox=a.outbox, traces=a.document_traces())
         except registration.DuplicateApplicant as exc:
             form.refuse_duplicates(exc.fields, in_flight=exc.in_flight)
         except registration.RegistrationInterrupted:
