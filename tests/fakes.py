@@ -651,10 +651,8 @@ class FakeApplicationStore:
         self._close(lambda i, a: a["account_id"] == account_id, "rechazada", reason)
 
     def cancel_account(self, account_id, reason) -> None:
-        open_ids = [i for i, a in self.apps.items()
-                    if a["account_id"] == account_id and a["state"] in ("creando", "activa")]
-        if self._close(lambda i, a: a["account_id"] == account_id, "cancelada", reason):
-            self.outbox_store.discard_unsent(open_ids)
+        self._close(lambda i, a: a["account_id"] == account_id, "cancelada", reason)
+        self.outbox_store.discard_unsent([i for i, a in self.apps.items() if a["account_id"] == account_id])
 
     def release(self, application_id, kind) -> None:
         self._check()

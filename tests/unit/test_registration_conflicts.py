@@ -93,6 +93,29 @@ def test_an_account_deleted_in_keycloaks_console_makes_room_and_leaves_nothing_b
     assert fakes.reading_store.get(first.id, "curp") is None
 
 
+def test_the_dead_account_that_makes_room_takes_its_undelivered_emails(client, fakes, monkeypatch):
+    """A rejection email still waiting (an SMTP outage) when the rejected person registers again: the
+    account it speaks of is deleted, so it is not sent later; the new registration's email is. The
+    database's change comes before Keycloak's delete, so a retry still finds the account dead."""
+    from registro.adapters.mail import OutgoingEmail
+
+    form = mexican_form()
+    assert post_registration(client, form).status_code == 302
+    first = _account_of(fakes, RFC)
+    _reject(fakes, first.id)
+    waiting = fakes.outbox_store.add("decision", OutgoingEmail(to="ana.pena@example.com", subject="Rechazada",
+                                                               text="…", html="…"), account_id=first.id)
+    order = []
+    cancel, delete = fakes.applications.cancel_account, fakes.identity.delete_account
+    monkeypatch.setattr(fakes.applications, "cancel_account", lambda *a: order.append("database") or cancel(*a))
+    monkeypatch.setattr(fakes.identity, "delete_account", lambda *a: order.append("keycloak") or delete(*a))
+    assert post_registration(client, form).status_code == 302
+    assert order[:2] == ["database", "keycloak"]
+    assert waiting not in fakes.outbox_store.rows
+    assert fakes.applications.state_of(first.id) == "rechazada"  # still the earlier rejection, as history
+    assert len(_confirmations(fakes)) == 2
+
+
 def test_the_orphan_account_of_an_interrupted_registration_makes_room(client, fakes):
     """A disabled account carrying the folio of a registration that was undone (its intent cancelled):
     what a lost Keycloak answer used to leave for good."""

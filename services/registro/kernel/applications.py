@@ -143,8 +143,9 @@ class ApplicationStore(Protocol):
         ...
 
     def cancel_account(self, account_id: str, reason: str) -> None:
-        """The account is gone (purge, deletion on request, deleted in Keycloak's console): the
-        application is cancelled and its emails not yet delivered are deleted unsent."""
+        """The account is gone (purge, deletion on request, deleted in Keycloak's console, a dead one
+        deleted to make room): a live application is cancelled, and its emails not yet delivered are
+        deleted unsent whatever its state."""
         ...
 
     def stale_intents(self, older_than_s: float, limit: int = 100, after: tuple = ()) -> list[StaleIntent]:
@@ -201,6 +202,17 @@ def _intents_older_than(seconds: float) -> tuple:
     return a.c.state == CREANDO, a.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
+def _close_in(conn, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA)) -> bool:
+    a, i = applications, identifiers
+    ids = conn.execute(update(a).where(where, a.c.state.in_(from_states))
+                       .values(state=state, state_reason=reason[:500], updated_at=func.now())
+                       .returning(a.c.id)).scalars().all()
+    if ids:
+        conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
+                     .values(vigente=False, released_at=func.now()))
+    return bool(ids)
+
+
 class PgApplicationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -252,19 +264,9 @@ class PgApplicationStore:
                 audit.insert(conn, event)
         return True
 
-    def _close(self, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA), *,
-               account_gone: bool = False) -> bool:
-        a, i = applications, identifiers
+    def _close(self, where, state: str, reason: str, from_states: tuple[str, ...] = (CREANDO, ACTIVA)) -> bool:
         with self.db.transaction() as conn:
-            ids = conn.execute(update(a).where(where, a.c.state.in_(from_states))
-                               .values(state=state, state_reason=reason[:500], updated_at=func.now())
-                               .returning(a.c.id)).scalars().all()
-            if ids:
-                conn.execute(update(i).where(i.c.application_id.in_(ids), i.c.vigente)
-                             .values(vigente=False, released_at=func.now()))
-            if ids and account_gone:
-                outbox.discard_unsent(conn, ids)  # a link or a decision for an account that no longer exists
-        return bool(ids)
+            return _close_in(conn, where, state, reason, from_states)
 
     def cancel(self, application_id: str, reason: str) -> bool:
         # An intent only: the reconciler's cancel must not undo a registration that completed meanwhile.
@@ -274,7 +276,12 @@ class PgApplicationStore:
         self._close(applications.c.account_id == account_id, RECHAZADA, reason)
 
     def cancel_account(self, account_id: str, reason: str) -> None:
-        self._close(applications.c.account_id == account_id, CANCELADA, reason, account_gone=True)
+        a = applications
+        with self.db.transaction() as conn:
+            _close_in(conn, a.c.account_id == account_id, CANCELADA, reason)
+            # Whatever the application's state (a rejected one too): a link or a decision for an account
+            # that no longer exists.
+            outbox.discard_unsent(conn, conn.execute(select(a.c.id).where(a.c.account_id == account_id)).scalars())
 
     def release(self, application_id: str, kind: str) -> None:
         i = identifiers

@@ -358,6 +358,9 @@ def _create(identity: IdentityDirectory, applications: ApplicationStore, storage
                     # earlier rejections), and its identifiers were released already.
                     log.warning("registro: se elimina la cuenta %s de una solicitud terminada que ocupaba "
                                 "el usuario o el correo", dead_id)
+                    # Its undelivered emails first (a retry finds the account still dead), then the account.
+                    applications.cancel_account(dead_id, "cuenta de una solicitud terminada, eliminada para un "
+                                                         "nuevo registro")
                     _keycloak(identity).delete_account(dead_id)
                 continue
             # A foreigner's username is drawn, not typed: its holder is no RFC of theirs to name.
