@@ -225,16 +225,22 @@ class FakeIdentity:
             with self.locked(account_id) as held:
                 held.delete_account()
         except AccountNotFound:
-            pass
+            # RecordedIdentity's delete: the record's side goes even when Keycloak has no such account
+            # (deleted in its console) — Keycloak's 404 is no error there.
+            self._forget_record(account_id)
 
     def _delete(self, account_id: str) -> None:
         self._check()
-        if self.applications is not None:  # the same transaction: the emails not yet delivered go with the account
-            self.applications.outbox_store.discard_unsent(
-                [i for i, a in self.applications.apps.items() if a["account_id"] == account_id])
+        self._forget_record(account_id)
         self.accounts.pop(account_id, None)
         self.roles.pop(account_id, None)
         self.memberships.pop(account_id, None)
+
+    def _forget_record(self, account_id: str) -> None:
+        """What RecordedIdentity's delete does in registro's database, in the same transaction: the live
+        application cancelled, its identifiers released, its emails not yet delivered deleted."""
+        if self.applications is not None:
+            self.applications.cancel_account(account_id, "cuenta eliminada")
 
     def assign_realm_role(self, account_id: str, role_name: str) -> None:
         self._get(account_id)

@@ -115,8 +115,8 @@ def cancel(identity: IdentityDirectory, storage: ObjectStore, folio_or_username:
                                details={"folio": application.folio, "objetos_eliminados": len(keys),
                                         "decision": application.decision.get("decision", "")})
     erase_documents(storage, account.id, keys, traces)
+    # The identity port's delete (kernel/records.RecordedIdentity): the account, the record's personal data and
+    # undelivered emails; the application cancelled and its identifiers released, in one transaction.
     identity.delete_account(account.id)
-    if applications is not None:
-        applications.cancel_account(account.id, "datos cancelados a petición del titular")
     return {"solicitud": account.id, "folio": application.folio, "objetos": len(keys), "documentos": hashes}
 

@@ -143,9 +143,9 @@ class ApplicationStore(Protocol):
         ...
 
     def cancel_account(self, account_id: str, reason: str) -> None:
-        """The account is gone (purge, deletion on request, deleted in Keycloak's console, a dead one
-        deleted to make room): a live application is cancelled, and its emails not yet delivered are
-        deleted unsent whatever its state."""
+        """The account goes from Keycloak without the identity port's delete (which does this itself,
+        kernel/records.py): a dead one deleted to make room for a registration. A live application is
+        cancelled, and its emails not yet delivered are deleted unsent whatever its state."""
         ...
 
     def stale_intents(self, older_than_s: float, limit: int = 100, after: tuple = ()) -> list[StaleIntent]:

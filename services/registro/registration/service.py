@@ -294,7 +294,7 @@ def _released_if_stale(applications: ApplicationStore, identity: IdentityDirecto
     except AccountNotFound:
         log.warning("cuenta %s eliminada fuera de registro; su solicitud se cancela y sus documentos se borran",
                     holder.account_id)
-        _forget_deleted(applications, identity, leftovers, holder.account_id)
+        _forget_deleted(identity, leftovers, holder.account_id)
         return True
     if holder.kind in KEPT_IN_KEYCLOAK and identifiers_of(account.attributes).get(holder.kind) != ids.get(holder.kind):
         applications.release(holder.application_id, holder.kind)
@@ -302,17 +302,16 @@ def _released_if_stale(applications: ApplicationStore, identity: IdentityDirecto
     return False
 
 
-def _forget_deleted(applications: ApplicationStore, identity: IdentityDirectory, leftovers: _Leftovers,
-                    account_id: str) -> None:
+def _forget_deleted(identity: IdentityDirectory, leftovers: _Leftovers, account_id: str) -> None:
     """What the purge takes of an application, for one whose account an operator deleted in Keycloak's
     console: nothing else would (the purge and the retention periods look for live applications). Its
     objects and the rows describing them first — S3 failing, the holder stays and the next attempt does it
-    all —, then its personal data and its undelivered emails (the identity port's delete; Keycloak's
-    answer that the account is gone is no error), its application cancelled."""
+    all —, then the identity port's delete (kernel/records.RecordedIdentity: its personal data and
+    undelivered emails, its application cancelled and identifiers released; Keycloak's answer that the
+    account is gone is no error)."""
     storage = leftovers.storage
     erase_documents(storage, account_id, storage.list_keys(application_prefix(account_id)), leftovers.traces)
     identity.delete_account(account_id)
-    applications.cancel_account(account_id, "cuenta eliminada en Keycloak")
 
 
 def _cancel_quietly(applications: ApplicationStore, intent: Intent, reason: str) -> None:
